@@ -1,0 +1,1 @@
+"""Platform adapters: each turns its platform's objects into Trellis events and sends our messages."""

@@ -1,0 +1,81 @@
+"""The contract every platform adapter fulfils, and what the engine hands it.
+
+An adapter turns platform objects into ``bot.events`` (a pure function per platform, tested from
+recorded payloads), pushes them into the engine's sink, and carries the engine's
+``OutgoingMessage``s back to the platform. It never writes SQL and never decides anything about
+facilitation. It drops its own messages, other bots', and any backlog older than its own start
+unless it is backfilling on purpose.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
+from bot.outgoing import OutgoingMessage
+
+if TYPE_CHECKING:
+    from bot.commands.spec import CommandSpec
+
+EventSink = Callable[[Event], Awaitable[None]]
+"""Where an adapter delivers events: the engine's ``accept``. Awaiting it means the event is queued."""
+
+
+class Delivery(enum.Enum):
+    """What became of a direct message."""
+
+    DELIVERED = "delivered"
+    UNREACHABLE = "unreachable"
+    """The member does not accept direct messages from us (Discord 403, Matrix invite refused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    channel: ChannelRef
+    message_ids: tuple[str, ...]
+    """One id per chunk the message was split into."""
+
+
+class Adapter(ABC):
+    platform: str
+    message_limit: int
+    """The longest message the platform accepts, in characters."""
+
+    @abstractmethod
+    async def start(self, sink: EventSink) -> None:
+        """Connect and begin delivering live events to ``sink``. Returns once connected."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect cleanly; events already handed to the sink stay handed."""
+
+    @abstractmethod
+    async def register_commands(self, specs: Sequence[CommandSpec]) -> None:
+        """Make the commands known to the platform (slash commands, help text for prefixes)."""
+
+    @abstractmethod
+    async def send(self, channel: ChannelRef, message: OutgoingMessage) -> SentMessage:
+        """Post to a channel (or thread), split to ``message_limit``, pinging nobody."""
+
+    @abstractmethod
+    async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
+        """Send a direct message; report UNREACHABLE instead of raising when the member refuses."""
+
+    @abstractmethod
+    async def reply(
+        self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
+    ) -> None:
+        """Answer a command. ``private`` answers only the invoker (ephemeral) where possible."""
+
+    @abstractmethod
+    async def channels(self, community: str) -> list[ChannelRef]:
+        """The places of a community the bot can read (channels, rooms and their threads)."""
+
+    @abstractmethod
+    def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
+        """Past events of a channel (and its threads) since ``since``, oldest first, for backfill."""

@@ -1,0 +1,1 @@
+"""Trellis: the platform-neutral core (events, engine, commands and facilitation services)."""

@@ -1,0 +1,1 @@
+"""Commands, declared once and platform-neutral: specs, argument parsing, permissions, handlers."""

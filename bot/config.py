@@ -1,0 +1,268 @@
+"""Trellis's configuration: a TOML file loaded into typed, validated settings.
+
+Built in ``main()`` and passed down; nothing here runs at import time. An unknown or misspelt key,
+a wrong type, a missing value or a missing secret environment variable is reported as one sentence
+naming the key's path and what is expected (``ConfigError``). Secrets are read from environment
+variables named in the file and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the person who edits the file."""
+
+
+def _valid_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'America/Lima'") from None
+    return name
+
+
+def _valid_cron(expression: str) -> str:
+    try:
+        CronTrigger.from_crontab(expression)
+    except ValueError as exc:
+        raise ValueError(
+            f"{expression!r} is not a cron expression ('minute hour day month weekday', "
+            f"e.g. '0 9 * * mon'): {exc}"
+        ) from None
+    return expression
+
+
+_REF = re.compile(r"^(console|discord|matrix):.+$")
+
+
+def _valid_ref(value: str) -> str:
+    if not _REF.match(value):
+        raise ValueError(
+            f"{value!r} should be written 'platform:id', e.g. 'discord:1234', "
+            f"'matrix:!room:example.org' or 'console:water'"
+        )
+    return value
+
+
+Timezone = Annotated[str, AfterValidator(_valid_timezone)]
+Cron = Annotated[str, AfterValidator(_valid_cron)]
+Ref = Annotated[str, AfterValidator(_valid_ref)]
+Locale = Annotated[str, Field(pattern=r"^(en|es)$")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(Section):
+    path: Path = Path("trellis.sqlite3")
+    """The SQLite file. Relative paths are relative to the config file."""
+
+
+class RetentionSettings(Section):
+    message_text_days: int = Field(default=30, ge=0, le=3650)
+    """How long message text is kept (for digest excerpts). Counts and links are kept regardless."""
+
+
+class ParticipationSettings(Section):
+    """Levels over the last ``window_weeks``: core > active > peripheral > inactive."""
+
+    window_weeks: int = Field(default=4, ge=1, le=52)
+    core_min_messages: int = Field(default=12, ge=1)
+    core_min_active_days: int = Field(default=6, ge=1)
+    active_min_messages: int = Field(default=3, ge=1)
+    peripheral_min_actions: int = Field(default=1, ge=1)
+    """Reactions given and messages together; reacting counts as taking part."""
+
+
+class NudgeSettings(Section):
+    enabled: bool = True
+    newcomer_after_days: int = Field(default=7, ge=1)
+    """Nudge a member who joined and has not posted after this many days."""
+    silent_after_weeks: int = Field(default=3, ge=1)
+    """Nudge a member who took part before and has been silent this many weeks."""
+    cooldown_days: int = Field(default=30, ge=1)
+    daily_cap: int = Field(default=10, ge=0)
+    scan_cron: Cron = "0 10 * * *"
+
+
+class DigestSettings(Section):
+    channel: Ref | None = None
+    """Where the weekly digest is posted, as 'platform:id'. Without it, digests are only previewed."""
+    cron: Cron = "0 9 * * mon"
+    excerpt_chars: int = Field(default=140, ge=0, le=500)
+    busiest_threads: int = Field(default=3, ge=0, le=10)
+
+
+class DormancySettings(Section):
+    after_days: int = Field(default=14, ge=1)
+
+
+class ThemeSettings(Section):
+    name: str
+    places: list[Ref] = Field(default_factory=list)
+    """Channels, rooms or threads this theme owns, as 'platform:id'."""
+    keywords: list[str] = Field(default_factory=list)
+    """Messages elsewhere that use one of these words also count for the theme."""
+    leaders: list[Ref] = Field(default_factory=list)
+    learning_goal: str = ""
+    prompt_cron: Cron | None = None
+    """When this theme's next queued prompt is posted; none means only when it falls dormant."""
+    prompt_place: Ref | None = None
+    """Where prompts go; defaults to the theme's first place."""
+
+
+class RoleSettings(Section):
+    """Who holds which permission: member keys ('discord:123', 'matrix:@ana:example.org'),
+    Discord role ids ('discord-role:456') or a minimum Matrix power level."""
+
+    admins: list[str] = Field(default_factory=list)
+    facilitators: list[str] = Field(default_factory=list)
+    matrix_facilitator_power_level: int | None = Field(default=50, ge=0, le=100)
+
+
+class CommunitySettings(Section):
+    name: str
+    locale: Locale = "en"
+    timezone: Timezone = "UTC"
+    themes: dict[str, ThemeSettings] = Field(default_factory=dict)
+    roles: RoleSettings = RoleSettings()
+    digest: DigestSettings = DigestSettings()
+    discord_guild_id: str | None = None
+    matrix_rooms: list[str] = Field(default_factory=list)
+    matrix_space: str | None = None
+    charter: str = ""
+    """Purpose and rules of participation, sent to newcomers."""
+
+    @model_validator(mode="after")
+    def _theme_ids_are_words(self) -> CommunitySettings:
+        for theme_id in self.themes:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", theme_id):
+                raise ValueError(
+                    f"theme id {theme_id!r} must be lower-case letters, digits, '-' or '_'"
+                )
+        return self
+
+
+class ConsoleSettings(Section):
+    enabled: bool = True
+    community: str | None = None
+    """Which community the console speaks for; defaults to the only (or first) one."""
+
+
+class DiscordSettings(Section):
+    enabled: bool = False
+    token_env: str = "TRELLIS_DISCORD_TOKEN"
+    mention_credited_members: bool = False
+    """Write credits as mentions (which never ping) instead of display names."""
+
+
+class MatrixSettings(Section):
+    enabled: bool = False
+    homeserver: str = ""
+    user_id: str = ""
+    password_env: str | None = "TRELLIS_MATRIX_PASSWORD"
+    access_token_env: str | None = None
+    device_name: str = "Trellis"
+    command_prefix: str = "!trellis"
+    encryption: bool = True
+    ignore_senders: list[str] = Field(default_factory=list)
+    """Regular expressions of senders to ignore (e.g. bridge bots)."""
+    puppet_patterns: dict[str, str] = Field(default_factory=dict)
+    """Bridged puppets to attribute to a platform: regex -> platform, e.g. '@_discord_(\\d+):.*' = 'discord'."""
+
+    @model_validator(mode="after")
+    def _needs_account_when_enabled(self) -> MatrixSettings:
+        if self.enabled and not (self.homeserver and self.user_id):
+            raise ValueError("set homeserver and user_id to enable the Matrix adapter")
+        return self
+
+
+class AdapterSettings(Section):
+    console: ConsoleSettings = ConsoleSettings()
+    discord: DiscordSettings = DiscordSettings()
+    matrix: MatrixSettings = MatrixSettings()
+
+
+class Settings(Section):
+    storage: StorageSettings = StorageSettings()
+    retention: RetentionSettings = RetentionSettings()
+    participation: ParticipationSettings = ParticipationSettings()
+    nudges: NudgeSettings = NudgeSettings()
+    dormancy: DormancySettings = DormancySettings()
+    adapters: AdapterSettings = AdapterSettings()
+    communities: dict[str, CommunitySettings]
+
+    @model_validator(mode="after")
+    def _at_least_one_community(self) -> Settings:
+        if not self.communities:
+            raise ValueError("add at least one [communities.<id>] table")
+        return self
+
+    def secret(self, env_name: str | None, path: str) -> SecretStr:
+        """The secret held by environment variable ``env_name``; ``path`` names the config key."""
+        if not env_name:
+            raise ConfigError(f"{path} is not set: name the environment variable holding the secret")
+        value = os.environ.get(env_name)
+        if not value:
+            raise ConfigError(
+                f"{path}: the environment variable {env_name} is not set; "
+                f"export it with the secret before starting Trellis"
+            )
+        return SecretStr(value)
+
+
+def _explain(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path} is not a setting Trellis knows; check its spelling against config.example.toml"
+    if kind == "missing":
+        return f"{path} is required but missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if not path:
+        return message[0].upper() + message[1:]
+    return f"{path}: {message}"
+
+
+def parse_settings(data: dict[str, Any], *, base_dir: Path | None = None) -> Settings:
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc.errors()[0]) + ".") from None
+    if base_dir is not None and not settings.storage.path.is_absolute():
+        storage = settings.storage.model_copy(update={"path": base_dir / settings.storage.path})
+        settings = settings.model_copy(update={"storage": storage})
+    return settings
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist; copy config.example.toml to it and edit it"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_settings(data, base_dir=path.resolve().parent)

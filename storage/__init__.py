@@ -1,0 +1,1 @@
+"""Persistence for Trellis: the Store and its versioned SQLite schema."""
