@@ -72,6 +72,15 @@ class Adapter(ABC):
     ) -> None:
         """Answer a command. ``private`` answers only the invoker (ephemeral) where possible."""
 
+    async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
+        """Keys of what the member holds on the platform, for permission checks.
+
+        Discord answers role keys (``"discord-role:456"``); Matrix answers the member's power level
+        in the community's rooms (``"matrix-power:50"``). Configuration names these keys in
+        ``roles.admins`` / ``roles.facilitators``.
+        """
+        return frozenset()
+
     @abstractmethod
     async def channels(self, community: str) -> list[ChannelRef]:
         """The places of a community the bot can read (channels, rooms and their threads)."""

@@ -1,0 +1,377 @@
+"""The hot path: writing a batch of chat events in one transaction, idempotently.
+
+Each event carries the platform's ids, and every table has a unique key on them, so a replayed
+event changes nothing. Within a batch, rows are written kind by kind with ``executemany``; the
+order used (members, posts, threads, edits, reactions, deletions) gives the same result as
+applying the events one by one, because reactions are collapsed to their last state per
+(message, member, emoji) first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.events import (
+    MemberJoined,
+    MemberLeft,
+    MemberRef,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+    ReactionRemoved,
+    ThreadOpened,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostFacts:
+    """What the engine understood of a message before it is stored."""
+
+    theme: str | None
+    is_question: bool
+    thanks_to: tuple[MemberRef, ...] = ()
+    """Members thanked by name in the message."""
+    thanks_reply: bool = False
+    """The message thanks without naming anyone and answers someone: credit that person."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionFacts:
+    credit_kind: str | None
+    """'thanks' for 🙏, 'insight' for 💡, None for a reaction that credits nobody by itself."""
+
+
+@dataclass(slots=True)
+class CachedMember:
+    id: int
+    is_bot: bool
+    tracked: bool
+    display_name: str
+
+
+def forgotten_hash(community: str, member_key: str) -> str:
+    return hashlib.sha256(f"trellis-forgotten\0{community}\0{member_key}".encode()).hexdigest()
+
+
+class MemberCache:
+    """(community, member key) -> member row, so the hot path rarely asks the database."""
+
+    def __init__(self) -> None:
+        self._members: dict[tuple[str, str], CachedMember | None] = {}
+
+    def get(self, community: str, key: str) -> CachedMember | None:
+        return self._members.get((community, key))
+
+    def knows(self, community: str, key: str) -> bool:
+        return (community, key) in self._members
+
+    def put(self, community: str, key: str, member: CachedMember | None) -> None:
+        self._members[(community, key)] = member
+
+    def forget(self, community: str, key: str) -> None:
+        self._members.pop((community, key), None)
+
+
+async def resolve_members(
+    db: aiosqlite.Connection, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
+) -> None:
+    """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
+    missing = {ref.key: ref for ref in refs if not cache.knows(community, ref.key)}
+    if not missing:
+        return
+    hashes = {forgotten_hash(community, key): key for key in missing}
+    placeholders = ",".join("?" * len(hashes))
+    async with db.execute(
+        f"SELECT key_hash FROM forgotten_members WHERE community = ? AND key_hash IN ({placeholders})",
+        (community, *hashes),
+    ) as cursor:
+        for (key_hash,) in await cursor.fetchall():
+            cache.put(community, hashes[key_hash], None)
+            missing.pop(hashes[key_hash])
+    if not missing:
+        return
+    await db.executemany(
+        "INSERT OR IGNORE INTO members (community, member_key, display_name, is_bot, first_seen_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(community, ref.key, ref.display_name, int(ref.is_bot), at) for ref in missing.values()],
+    )
+    placeholders = ",".join("?" * len(missing))
+    async with db.execute(
+        "SELECT id, member_key, is_bot, opted_out_at, display_name FROM members "
+        f"WHERE community = ? AND member_key IN ({placeholders})",
+        (community, *missing),
+    ) as cursor:
+        for row in await cursor.fetchall():
+            cache.put(
+                community,
+                row[1],
+                CachedMember(row[0], bool(row[2]), row[3] is None, row[4]),
+            )
+
+
+def _epoch(moment) -> int:
+    return int(moment.timestamp())
+
+
+async def write_batch(
+    db: aiosqlite.Connection,
+    cache: MemberCache,
+    items: Sequence[tuple[object, PostFacts | ReactionFacts | None]],
+) -> None:
+    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction."""
+    by_community: dict[str, list[MemberRef]] = {}
+    first_at: dict[str, int] = {}
+    for event, _ in items:
+        refs = by_community.setdefault(event.community, [])
+        first_at.setdefault(event.community, _epoch(event.occurred_at))
+        match event:
+            case MessagePosted():
+                refs.append(event.author)
+                refs.extend(event.mentions)
+                if event.reply_to_author is not None:
+                    refs.append(event.reply_to_author)
+            case ReactionAdded() | ReactionRemoved():
+                refs.append(event.member)
+            case MemberJoined() | MemberLeft():
+                refs.append(event.member)
+            case ThreadOpened() if event.opener is not None:
+                refs.append(event.opener)
+    for community, refs in by_community.items():
+        await resolve_members(db, cache, community, refs, first_at[community])
+
+    def member(community: str, ref: MemberRef | None) -> CachedMember | None:
+        return cache.get(community, ref.key) if ref is not None else None
+
+    joins, leaves, posts, mentions, threads, edits, deletes = [], [], [], [], [], [], []
+    thanks_named, thanks_reply, renames = [], [], {}
+    last_post: dict[int, int] = {}
+    reactions: dict[tuple[str, str, int, str], tuple[bool, object, ReactionFacts | None]] = {}
+    for event, facts in items:
+        community = event.community
+        at = _epoch(event.occurred_at)
+        match event:
+            case MessagePosted():
+                author = member(community, event.author)
+                if author is None or not author.tracked or author.is_bot:
+                    continue
+                if event.author.display_name and event.author.display_name != author.display_name:
+                    renames[author.id] = event.author.display_name
+                    author.display_name = event.author.display_name
+                replied = member(community, event.reply_to_author)
+                posts.append(
+                    (
+                        community,
+                        event.message_id,
+                        author.id,
+                        event.channel.key,
+                        event.channel.thread_key,
+                        facts.theme,
+                        at,
+                        event.text,
+                        len(event.text),
+                        int(facts.is_question),
+                        event.reply_to,
+                        replied.id if replied else None,
+                        community,
+                        event.reply_to,
+                    )
+                )
+                last_post[author.id] = max(at, last_post.get(author.id, 0))
+                for ref in event.mentions:
+                    mentioned = member(community, ref)
+                    if mentioned is not None:
+                        mentions.append((community, event.message_id, mentioned.id))
+                for ref in facts.thanks_to:
+                    thanked = member(community, ref)
+                    if thanked and thanked.id != author.id and thanked.tracked and not thanked.is_bot:
+                        thanks_named.append((community, thanked.id, author.id, facts.theme, at, event.message_id))
+                if facts.thanks_reply and event.reply_to:
+                    thanks_reply.append((author.id, community, facts.theme, event.message_id, at, community, event.reply_to))
+            case MessageEdited():
+                edits.append((event.text, len(event.text), at, community, event.message_id))
+            case MessageDeleted():
+                deletes.append((community, event.message_id, at))
+            case ReactionAdded() | ReactionRemoved():
+                reactor = member(community, event.member)
+                if reactor is None or not reactor.tracked or reactor.is_bot:
+                    continue
+                key = (community, event.message_id, reactor.id, event.emoji)
+                reactions[key] = (isinstance(event, ReactionAdded), at, facts)
+            case MemberJoined():
+                joined = member(community, event.member)
+                if joined is not None:
+                    joins.append((at, at, joined.id))
+            case MemberLeft():
+                gone = member(community, event.member)
+                if gone is not None:
+                    leaves.append((at, gone.id))
+            case ThreadOpened():
+                opener = member(community, event.opener)
+                threads.append(
+                    (
+                        community,
+                        event.channel.thread_key,
+                        event.channel.key,
+                        event.title,
+                        opener.id if opener and opener.tracked else None,
+                        facts.theme if isinstance(facts, PostFacts) else None,
+                        at,
+                    )
+                )
+
+    if joins:
+        await db.executemany(
+            "UPDATE members SET joined_at = coalesce(min(joined_at, ?), ?), left_at = NULL WHERE id = ?",
+            joins,
+        )
+    if leaves:
+        await db.executemany("UPDATE members SET left_at = ? WHERE id = ?", leaves)
+    if renames:
+        await db.executemany(
+            "UPDATE members SET display_name = ? WHERE id = ?",
+            [(name, member_id) for member_id, name in renames.items()],
+        )
+    if threads:
+        await db.executemany(
+            "INSERT OR IGNORE INTO threads (community, thread_key, channel_key, title, "
+            "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            threads,
+        )
+    if posts:
+        await db.executemany(
+            "INSERT OR IGNORE INTO messages (community, platform_id, member_id, channel_key, "
+            "thread_key, theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, (SELECT member_id FROM messages "
+            "WHERE community = ? AND platform_id = ?)))",
+            posts,
+        )
+        await db.executemany(
+            "UPDATE members SET last_posted_at = max(coalesce(last_posted_at, 0), ?) WHERE id = ?",
+            [(at, member_id) for member_id, at in last_post.items()],
+        )
+    if mentions:
+        await db.executemany(
+            "INSERT OR IGNORE INTO mentions (message_id, member_id) "
+            "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            [(member_id, community, platform_id) for community, platform_id, member_id in mentions],
+        )
+    if thanks_named:
+        await _credit_thanks_named(db, thanks_named)
+    if thanks_reply:
+        await _credit_thanks_reply(db, thanks_reply)
+    if edits:
+        await db.executemany(
+            "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ? END, chars = ?, "
+            "edited_at = ? WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            edits,
+        )
+    if reactions:
+        await _write_reactions(db, reactions)
+    if deletes:
+        await db.executemany(
+            "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
+            [(at, community, platform_id) for community, platform_id, at in deletes],
+        )
+        await db.executemany(
+            "DELETE FROM credits WHERE community = ? AND source_platform_id = ?",
+            [(community, platform_id) for community, platform_id, _ in deletes],
+        )
+        await db.executemany(
+            "DELETE FROM mentions WHERE message_id IN "
+            "(SELECT id FROM messages WHERE community = ? AND platform_id = ?)",
+            [(community, platform_id) for community, platform_id, _ in deletes],
+        )
+
+
+# A thank-you answers a question when the thanked message replied to the thanker's question.
+_ANSWER_KIND = (
+    "CASE WHEN EXISTS (SELECT 1 FROM messages q JOIN messages a ON a.reply_to = q.platform_id "
+    "AND a.community = q.community WHERE a.community = :community AND a.member_id = :receiver "
+    "AND q.member_id = :giver AND q.is_question = 1 AND a.posted_at <= :at "
+    "AND a.posted_at >= :at - 1209600) THEN 'answer' ELSE 'thanks' END"
+)
+
+
+async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+    await db.executemany(
+        "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
+        f"source_platform_id, credited_at) SELECT :community, {_ANSWER_KIND}, :receiver, :giver, "
+        f"CASE WHEN {_ANSWER_KIND} = 'answer' THEN :giver END, :theme, :source, :at",
+        [
+            {
+                "community": community,
+                "receiver": receiver,
+                "giver": giver,
+                "theme": theme,
+                "at": at,
+                "source": source,
+            }
+            for community, receiver, giver, theme, at, source in rows
+        ],
+    )
+
+
+async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+    """Credit the author of the message being answered, unless self, a bot, or opted out."""
+    await db.executemany(
+        "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
+        "source_platform_id, credited_at) "
+        "SELECT ?2, CASE WHEN q.is_question = 1 AND q.member_id = ?1 THEN 'answer' ELSE 'thanks' END, "
+        "m.member_id, ?1, CASE WHEN q.is_question = 1 AND q.member_id = ?1 THEN ?1 END, "
+        "coalesce(?3, m.theme), ?4, ?5 "
+        "FROM messages m JOIN members r ON r.id = m.member_id "
+        "LEFT JOIN messages q ON q.community = m.community AND q.platform_id = m.reply_to "
+        "WHERE m.community = ?6 AND m.platform_id = ?7 AND m.deleted_at IS NULL "
+        "AND m.member_id != ?1 AND r.is_bot = 0 AND r.opted_out_at IS NULL",
+        rows,
+    )
+
+
+async def _write_reactions(db: aiosqlite.Connection, reactions: dict) -> None:
+    added, removed, credited = [], [], []
+    for (community, platform_id, member_id, emoji), (is_add, at, facts) in reactions.items():
+        if not is_add:
+            removed.append((community, platform_id, member_id, emoji))
+            continue
+        added.append((community, platform_id, member_id, emoji, at, community, platform_id))
+        if facts is not None and facts.credit_kind:
+            credited.append((member_id, community, facts.credit_kind, platform_id, emoji, at))
+    if added:
+        await db.executemany(
+            "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, emoji, "
+            "reacted_at, target_member_id, theme) SELECT ?, ?, ?, ?, ?, m.member_id, m.theme "
+            "FROM (SELECT 1) LEFT JOIN messages m ON m.community = ? AND m.platform_id = ?",
+            added,
+        )
+    if removed:
+        await db.executemany(
+            "DELETE FROM reactions WHERE community = ? AND message_platform_id = ? "
+            "AND member_id = ? AND emoji = ?",
+            removed,
+        )
+        await db.executemany(
+            "DELETE FROM credits WHERE community = ? AND source_platform_id = ? AND giver_id = ? "
+            "AND kind IN ('thanks', 'insight', 'answer') AND reason = ?",
+            [(c, p, m, f"reaction:{e}") for c, p, m, e in removed],
+        )
+    if credited:
+        # A reaction credit's source is the reacted message; its reason records the emoji, so
+        # removing the reaction removes exactly that credit.
+        await db.executemany(
+            "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, "
+            "theme, reason, source_platform_id, credited_at) "
+            "SELECT ?2, CASE WHEN ?3 = 'thanks' AND q.is_question = 1 AND q.member_id = ?1 "
+            "THEN 'answer' ELSE ?3 END, m.member_id, ?1, "
+            "CASE WHEN q.is_question = 1 AND q.member_id = ?1 THEN ?1 END, m.theme, "
+            "'reaction:' || ?5, ?4, ?6 "
+            "FROM messages m JOIN members r ON r.id = m.member_id "
+            "LEFT JOIN messages q ON q.community = m.community AND q.platform_id = m.reply_to "
+            "WHERE m.community = ?2 AND m.platform_id = ?4 AND m.deleted_at IS NULL "
+            "AND m.member_id != ?1 AND r.is_bot = 0 AND r.opted_out_at IS NULL",
+            credited,
+        )

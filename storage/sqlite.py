@@ -1,0 +1,173 @@
+"""The SQLite store: one file, WAL, versioned migrations kept in the database itself.
+
+All SQL lives in ``storage``. Connections are opened here and passed explicitly; nothing is global.
+Writes go through ``transaction()``, which refuses to nest, so a batch is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+def migration_steps() -> list[tuple[int, str]]:
+    """The ordered schema steps shipped with this Trellis: (version, SQL)."""
+    folder = resources.files("storage") / "migrations"
+    steps = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            steps.append((version, entry.read_text(encoding="utf-8")))
+    steps.sort()
+    if [version for version, _ in steps] != list(range(1, len(steps) + 1)):
+        raise RuntimeError("storage/migrations must be numbered 001, 002, … without gaps")
+    return steps
+
+
+class SqliteStore:
+    """An open Trellis database. Use ``await SqliteStore.open(path)`` and ``await store.close()``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._write_lock = asyncio.Lock()
+        self._in_transaction = False
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SqliteStore:
+        path = Path(path)
+        if path.exists() and path.is_dir():
+            raise StoreError(f"storage.path {path} is a folder; point it to a file such as trellis.sqlite3")
+        if not path.parent.exists():
+            raise StoreError(
+                f"storage.path {path}: the folder {path.parent} does not exist; create it or choose another path"
+            )
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        store = cls(db, path)
+        try:
+            await store._configure()
+            await store._migrate()
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise StoreError(
+                f"{path} is not a usable Trellis database ({exc}); restore it from a backup "
+                f"or point storage.path to a new file"
+            ) from None
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _configure(self) -> None:
+        await self.db.execute("PRAGMA busy_timeout = 5000")
+        await self.db.execute("PRAGMA foreign_keys = ON")
+        await self.db.execute("PRAGMA journal_mode = WAL")
+        await self.db.execute("PRAGMA synchronous = NORMAL")
+
+    async def schema_version(self) -> int:
+        async with self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                return 0
+        async with self.db.execute("SELECT version FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def _migrate(self) -> None:
+        steps = migration_steps()
+        known = len(steps)
+        async with self.db.execute("SELECT count(*) FROM sqlite_master") as cursor:
+            (objects,) = await cursor.fetchone()
+        current = await self.schema_version()
+        if current == 0 and objects > 0:
+            raise StoreError(
+                f"{self.path} holds tables that are not Trellis's; point storage.path to a new file"
+            )
+        if current > known:
+            raise StoreError(
+                f"{self.path} was written by a newer Trellis (schema version {current}, this one "
+                f"knows up to {known}); upgrade Trellis, or restore a backup made by this version"
+            )
+        for version, sql in steps[current:]:
+            async with self.transaction() as db:
+                if version == 1:
+                    await db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    await db.execute("INSERT INTO schema_version VALUES (0)")
+                for statement in _statements(sql):
+                    await db.execute(statement)
+                await db.execute("UPDATE schema_version SET version = ?", (version,))
+            log.info("database %s migrated to schema version %d", self.path.name, version)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; everything in it lands together or not at all."""
+        if self._in_transaction and self._owner is asyncio.current_task():
+            raise RuntimeError("transactions do not nest; pass the open connection down instead")
+        async with self._write_lock:
+            self._in_transaction = True
+            self._owner = asyncio.current_task()
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
+            finally:
+                self._in_transaction = False
+                self._owner = None
+
+    _owner: asyncio.Task | None = None
+
+    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    # Adapters' own state -------------------------------------------------------------------
+
+    async def get_state(self, scope: str, key: str) -> str | None:
+        row = await self.fetch_one(
+            "SELECT value FROM adapter_state WHERE scope = ? AND key = ?", (scope, key)
+        )
+        return row[0] if row else None
+
+    async def set_state(self, scope: str, key: str, value: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO adapter_state (scope, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+                (scope, key, value),
+            )
+
+    async def delete_state(self, scope: str, key: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM adapter_state WHERE scope = ? AND key = ?", (scope, key))
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (they contain no semicolons inside literals)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
