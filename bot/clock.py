@@ -37,6 +37,8 @@ class ManualClock:
     def set(self, moment: datetime) -> datetime:
         moment = moment.astimezone(UTC)
         if moment < self._now:
-            raise ValueError(f"a clock does not go backwards (it is {self._now:%Y-%m-%d %H:%M} UTC)")
+            raise ValueError(
+                f"a clock does not go backwards (it is {self._now:%Y-%m-%d %H:%M} UTC)"
+            )
         self._now = moment
         return self._now

@@ -35,7 +35,9 @@ def _valid_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'America/Lima'") from None
+        raise ValueError(
+            f"unknown timezone {name!r}; use an IANA name such as 'America/Lima'"
+        ) from None
     return name
 
 
@@ -220,7 +222,9 @@ class Settings(Section):
     def secret(self, env_name: str | None, path: str) -> SecretStr:
         """The secret held by environment variable ``env_name``; ``path`` names the config key."""
         if not env_name:
-            raise ConfigError(f"{path} is not set: name the environment variable holding the secret")
+            raise ConfigError(
+                f"{path} is not set: name the environment variable holding the secret"
+            )
         value = os.environ.get(env_name)
         if not value:
             raise ConfigError(
@@ -234,7 +238,9 @@ def _explain(error: dict[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"{path} is not a setting Trellis knows; check its spelling against config.example.toml"
+        return (
+            f"{path} is not a setting Trellis knows; check its spelling against config.example.toml"
+        )
     if kind == "missing":
         return f"{path} is required but missing"
     message = error["msg"].removeprefix("Value error, ")

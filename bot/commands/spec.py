@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.commands.context import CommandContext
     from bot.outgoing import OutgoingMessage
 
 

@@ -1,0 +1,1 @@
+"""The facilitation services: participation, themes, prompts, recognition, nudges, digest."""

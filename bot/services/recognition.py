@@ -1,0 +1,44 @@
+"""Recognition: finding thanks in what members write, and phrasing credits as who did what.
+
+Detection is pure (text in, answer out) so it is tested without a platform or a database. Credits
+themselves are written by the store while ingesting, and read back by the digest.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Whole phrases in English, Spanish and Portuguese; matched on accent-less, case-folded text.
+_THANKS = re.compile(
+    r"(?<![\w])("
+    r"thanks|thank you|thank u|thx|ty|many thanks|much appreciated|"
+    r"gracias|muchas gracias|mil gracias|te agradezco|le agradezco|agradecida|agradecido|"
+    r"obrigad[oa]|muito obrigad[oa]|valeu|agradeco"
+    r")(?![\w])"
+)
+_DECLINE = re.compile(r"(?<![\w])(no thanks|no thank you|no,? gracias|nao,? obrigad[oa])(?![\w])")
+THANKS_REACTIONS = frozenset({"🙏"})
+INSIGHT_REACTIONS = frozenset({"💡"})
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def expresses_thanks(text: str) -> bool:
+    folded = _fold(text)
+    return bool(_THANKS.search(folded)) and not _DECLINE.search(folded)
+
+
+def is_question(text: str) -> bool:
+    return "?" in text or "¿" in text
+
+
+def reaction_credit(emoji: str) -> str | None:
+    if emoji in THANKS_REACTIONS:
+        return "thanks"
+    if emoji in INSIGHT_REACTIONS:
+        return "insight"
+    return None
