@@ -188,10 +188,27 @@ async def write_batch(
                         mentions.append((community, event.message_id, mentioned.id))
                 for ref in facts.thanks_to:
                     thanked = member(community, ref)
-                    if thanked and thanked.id != author.id and thanked.tracked and not thanked.is_bot:
-                        thanks_named.append((community, thanked.id, author.id, facts.theme, at, event.message_id))
+                    if (
+                        thanked
+                        and thanked.id != author.id
+                        and thanked.tracked
+                        and not thanked.is_bot
+                    ):
+                        thanks_named.append(
+                            (community, thanked.id, author.id, facts.theme, at, event.message_id)
+                        )
                 if facts.thanks_reply and event.reply_to:
-                    thanks_reply.append((author.id, community, facts.theme, event.message_id, at, community, event.reply_to))
+                    thanks_reply.append(
+                        (
+                            author.id,
+                            community,
+                            facts.theme,
+                            event.message_id,
+                            at,
+                            community,
+                            event.reply_to,
+                        )
+                    )
             case MessageEdited():
                 edits.append((event.text, len(event.text), at, community, event.message_id))
             case MessageDeleted():

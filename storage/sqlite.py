@@ -50,7 +50,9 @@ class SqliteStore:
     async def open(cls, path: Path | str) -> SqliteStore:
         path = Path(path)
         if path.exists() and path.is_dir():
-            raise StoreError(f"storage.path {path} is a folder; point it to a file such as trellis.sqlite3")
+            raise StoreError(
+                f"storage.path {path} is a folder; point it to a file such as trellis.sqlite3"
+            )
         if not path.parent.exists():
             raise StoreError(
                 f"storage.path {path}: the folder {path.parent} does not exist; create it or choose another path"
@@ -150,21 +152,21 @@ class SqliteStore:
 
     async def get_state(self, scope: str, key: str) -> str | None:
         row = await self.fetch_one(
-            "SELECT value FROM adapter_state WHERE scope = ? AND key = ?", (scope, key)
+            "SELECT value FROM state WHERE scope = ? AND key = ?", (scope, key)
         )
         return row[0] if row else None
 
     async def set_state(self, scope: str, key: str, value: str) -> None:
         async with self.transaction() as db:
             await db.execute(
-                "INSERT INTO adapter_state (scope, key, value) VALUES (?, ?, ?) "
+                "INSERT INTO state (scope, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
                 (scope, key, value),
             )
 
     async def delete_state(self, scope: str, key: str) -> None:
         async with self.transaction() as db:
-            await db.execute("DELETE FROM adapter_state WHERE scope = ? AND key = ?", (scope, key))
+            await db.execute("DELETE FROM state WHERE scope = ? AND key = ?", (scope, key))
 
 
 def _statements(sql: str) -> list[str]:

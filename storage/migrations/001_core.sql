@@ -136,8 +136,8 @@ CREATE TABLE themes_seen (
     PRIMARY KEY (community, theme)
 ) WITHOUT ROWID;
 
--- What adapters must remember across restarts (sync tokens, device ids, direct rooms).
-CREATE TABLE adapter_state (
+-- What must survive a restart besides chat: adapters' sync tokens and direct rooms, schedules.
+CREATE TABLE state (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
     value TEXT NOT NULL,

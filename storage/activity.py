@@ -1,0 +1,311 @@
+"""Reading what happened: participation counts, digest material, quiet members, prompts and jobs.
+
+Every query leaves out bots, opted-out members and deleted messages, so no caller can forget to.
+Periods are [start, end) in UTC epoch seconds; ``day_offset`` (seconds east of UTC) places day
+boundaries in the community's timezone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from storage.sqlite import SqliteStore
+
+_VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+
+
+@dataclass(slots=True)
+class Activity:
+    messages: int = 0
+    replies_given: int = 0
+    replies_received: int = 0
+    reactions_given: int = 0
+    reactions_received: int = 0
+    threads_started: int = 0
+    active_days: int = 0
+    chars: int = 0
+
+
+def _params(community: str, start: int, end: int, theme: str | None, day_offset: int) -> dict:
+    return {"c": community, "s": start, "e": end, "t": theme, "off": day_offset}
+
+
+_THEME = "(:t IS NULL OR theme = :t)"
+
+
+async def activity(
+    store: SqliteStore,
+    community: str,
+    start: int,
+    end: int,
+    *,
+    theme: str | None = None,
+    day_offset: int = 0,
+) -> dict[int, Activity]:
+    """Per visible member id: what they did in the period (in one theme, or everywhere)."""
+    p = _params(community, start, end, theme, day_offset)
+    result: dict[int, Activity] = defaultdict(Activity)
+    for member_id, messages, replies, chars in await store.fetch_all(
+        "SELECT member_id, count(*), count(reply_to), sum(chars) FROM messages "
+        f"WHERE community = :c AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
+        f"AND {_THEME} AND member_id IN {_VISIBLE} GROUP BY member_id",
+        p,
+    ):
+        entry = result[member_id]
+        entry.messages, entry.replies_given, entry.chars = messages, replies, chars
+    for member_id, count in await store.fetch_all(
+        "SELECT reply_to_member_id, count(*) FROM messages WHERE community = :c "
+        "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND reply_to_member_id "
+        f"!= member_id AND {_THEME} AND reply_to_member_id IN {_VISIBLE} "
+        f"AND member_id IN {_VISIBLE} GROUP BY reply_to_member_id",
+        p,
+    ):
+        result[member_id].replies_received = count
+    for member_id, count in await store.fetch_all(
+        "SELECT member_id, count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
+        f"AND reacted_at < :e AND {_THEME} AND member_id IN {_VISIBLE} GROUP BY member_id",
+        p,
+    ):
+        result[member_id].reactions_given = count
+    for member_id, count in await store.fetch_all(
+        "SELECT target_member_id, count(*) FROM reactions WHERE community = :c "
+        "AND reacted_at >= :s AND reacted_at < :e AND target_member_id != member_id "
+        f"AND {_THEME} AND target_member_id IN {_VISIBLE} AND member_id IN {_VISIBLE} "
+        "GROUP BY target_member_id",
+        p,
+    ):
+        result[member_id].reactions_received = count
+    for member_id, count in await store.fetch_all(
+        "SELECT opener_member_id, count(*) FROM threads WHERE community = :c AND opened_at >= :s "
+        f"AND opened_at < :e AND {_THEME} AND opener_member_id IN {_VISIBLE} "
+        "GROUP BY opener_member_id",
+        p,
+    ):
+        result[member_id].threads_started = count
+    for member_id, days in await store.fetch_all(
+        "SELECT member_id, count(DISTINCT day) FROM ("
+        "SELECT member_id, (posted_at + :off) / 86400 AS day FROM messages WHERE community = :c "
+        f"AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND {_THEME} "
+        "UNION SELECT member_id, (reacted_at + :off) / 86400 FROM reactions WHERE community = :c "
+        f"AND reacted_at >= :s AND reacted_at < :e AND {_THEME}) "
+        f"WHERE member_id IN {_VISIBLE} GROUP BY member_id",
+        p,
+    ):
+        result[member_id].active_days = days
+    return dict(result)
+
+
+async def visible_members(store: SqliteStore, community: str) -> dict[int, str]:
+    """Member id -> display name for everyone Trellis may name (no bots, no opted-out)."""
+    rows = await store.fetch_all(
+        "SELECT id, display_name, member_key FROM members WHERE community = :c AND is_bot = 0 "
+        "AND opted_out_at IS NULL",
+        {"c": community},
+    )
+    return {row[0]: row[1] or row[2].split(":", 1)[1] for row in rows}
+
+
+async def theme_last_activity(store: SqliteStore, community: str) -> dict[str, int]:
+    rows = await store.fetch_all(
+        "SELECT theme, max(posted_at) FROM messages WHERE community = ? AND theme IS NOT NULL "
+        "AND deleted_at IS NULL GROUP BY theme",
+        (community,),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def first_post_in_theme(store: SqliteStore, community: str, theme: str) -> dict[int, int]:
+    """Member id -> when they first posted in the theme (for counting new voices)."""
+    rows = await store.fetch_all(
+        "SELECT member_id, min(posted_at) FROM messages WHERE community = ? AND theme = ? "
+        "AND deleted_at IS NULL GROUP BY member_id",
+        (community, theme),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    title: str
+    theme: str | None
+    messages: int
+    participants: int
+
+
+async def busiest_threads(
+    store: SqliteStore, community: str, start: int, end: int, limit: int
+) -> list[ThreadSummary]:
+    rows = await store.fetch_all(
+        "SELECT coalesce(t.title, ''), m.theme, count(*), count(DISTINCT m.member_id) "
+        "FROM messages m LEFT JOIN threads t ON t.community = m.community "
+        "AND t.thread_key = m.thread_key WHERE m.community = :c AND m.posted_at >= :s "
+        "AND m.posted_at < :e AND m.deleted_at IS NULL AND m.thread_key IS NOT NULL "
+        f"AND m.member_id IN {_VISIBLE} GROUP BY m.thread_key ORDER BY count(*) DESC, "
+        "min(m.posted_at) LIMIT :limit",
+        {"c": community, "s": start, "e": end, "limit": limit},
+    )
+    return [ThreadSummary(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    member_id: int
+    theme: str | None
+    text: str
+    reactions: int
+    posted_at: int
+
+
+async def highlights(
+    store: SqliteStore, community: str, start: int, end: int, per_theme: int
+) -> list[Excerpt]:
+    """The most reacted-to and replied-to messages of the period whose text is still kept."""
+    rows = await store.fetch_all(
+        "SELECT m.member_id, m.theme, m.text, "
+        "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
+        "AND r.message_platform_id = m.platform_id) + "
+        "(SELECT count(*) FROM messages x WHERE x.community = m.community "
+        "AND x.reply_to = m.platform_id AND x.deleted_at IS NULL) AS score, m.posted_at "
+        "FROM messages m WHERE m.community = :c AND m.posted_at >= :s AND m.posted_at < :e "
+        "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
+        f"AND m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
+        "JOIN members mm ON mm.id = mn.member_id WHERE mn.message_id = m.id "
+        "AND mm.opted_out_at IS NOT NULL) "
+        "ORDER BY score DESC, m.posted_at",
+        {"c": community, "s": start, "e": end},
+    )
+    taken: dict[str | None, int] = defaultdict(int)
+    chosen = []
+    for row in rows:
+        excerpt = Excerpt(*row)
+        if excerpt.reactions == 0 or taken[excerpt.theme] >= per_theme:
+            continue
+        taken[excerpt.theme] += 1
+        chosen.append(excerpt)
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    kind: str
+    receiver_id: int
+    giver_id: int | None
+    asker_id: int | None
+    theme: str | None
+    reason: str
+    credited_at: int
+
+
+async def credits(store: SqliteStore, community: str, start: int, end: int) -> list[Credit]:
+    """Credits of the period whose receiver may be named (givers are hidden later if opted out)."""
+    rows = await store.fetch_all(
+        "SELECT kind, receiver_id, giver_id, asker_id, theme, reason, credited_at FROM credits "
+        "WHERE community = :c AND credited_at >= :s AND credited_at < :e "
+        f"AND receiver_id IN {_VISIBLE} ORDER BY credited_at, id",
+        {"c": community, "s": start, "e": end},
+    )
+    return [Credit(*row) for row in rows]
+
+
+async def add_credit(
+    store: SqliteStore,
+    community: str,
+    *,
+    kind: str,
+    receiver_id: int,
+    giver_id: int,
+    theme: str | None,
+    reason: str,
+    source: str,
+    at: int,
+) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, theme, reason, "
+            "source_platform_id, credited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (community, kind, receiver_id, giver_id, theme, reason, source, at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    member_id: int
+    theme: str | None
+    text: str | None
+    posted_at: int
+
+
+async def unanswered_questions(
+    store: SqliteStore, community: str, start: int, end: int
+) -> list[Question]:
+    """Questions of the period that nobody else replied to (in a reply or later in its thread)."""
+    rows = await store.fetch_all(
+        "SELECT q.member_id, q.theme, q.text, q.posted_at FROM messages q "
+        "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
+        f"AND q.deleted_at IS NULL AND q.member_id IN {_VISIBLE} "
+        "AND NOT EXISTS (SELECT 1 FROM messages a WHERE a.community = q.community "
+        "AND a.member_id != q.member_id AND a.deleted_at IS NULL AND (a.reply_to = q.platform_id "
+        "OR (q.thread_key IS NOT NULL AND a.thread_key = q.thread_key AND a.posted_at > q.posted_at))) "
+        "ORDER BY q.posted_at",
+        {"c": community, "s": start, "e": end},
+    )
+    return [Question(*row) for row in rows]
+
+
+async def joined_between(store: SqliteStore, community: str, start: int, end: int) -> list[int]:
+    rows = await store.fetch_all(
+        f"SELECT id FROM members WHERE id IN {_VISIBLE} AND joined_at >= :s AND joined_at < :e "
+        "AND left_at IS NULL ORDER BY joined_at",
+        {"c": community, "s": start, "e": end},
+    )
+    return [row[0] for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    messages: int = 0
+    active_members: int = 0
+    replies: int = 0
+    reactions: int = 0
+    threads: int = 0
+    new_members: int = 0
+    by_theme: dict[str, int] = field(default_factory=dict)
+
+
+async def totals(store: SqliteStore, community: str, start: int, end: int) -> Totals:
+    per_member = await activity(store, community, start, end)
+    by_theme = await store.fetch_all(
+        "SELECT theme, count(*) FROM messages WHERE community = :c AND posted_at >= :s "
+        f"AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL AND member_id IN {_VISIBLE} "
+        "GROUP BY theme",
+        {"c": community, "s": start, "e": end},
+    )
+    return Totals(
+        messages=sum(a.messages for a in per_member.values()),
+        active_members=sum(1 for a in per_member.values() if a.messages or a.reactions_given),
+        replies=sum(a.replies_given for a in per_member.values()),
+        reactions=sum(a.reactions_given for a in per_member.values()),
+        threads=sum(a.threads_started for a in per_member.values()),
+        new_members=len(await joined_between(store, community, start, end)),
+        by_theme={row[0]: row[1] for row in by_theme},
+    )
+
+
+async def themes_of_member(store: SqliteStore, member_id: int) -> list[str]:
+    """The themes a member took part in, most active first."""
+    rows = await store.fetch_all(
+        "SELECT theme FROM messages WHERE member_id = ? AND theme IS NOT NULL "
+        "AND deleted_at IS NULL GROUP BY theme ORDER BY count(*) DESC",
+        (member_id,),
+    )
+    return [row[0] for row in rows]
+
+
+async def purge_text(store: SqliteStore, before: int) -> int:
+    """Forget message text older than ``before``; counts and links stay. Returns how many."""
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "UPDATE messages SET text = NULL WHERE posted_at < ? AND text IS NOT NULL", (before,)
+        )
+        return cursor.rowcount

@@ -1,0 +1,231 @@
+"""The facilitator's routine in the store: prompt queues, nudges sent, dormant themes, job runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.sqlite import SqliteStore
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    id: int
+    theme: str
+    text: str
+    added_at: int
+    posted_at: int | None
+    channel_key: str | None
+    platform_id: str | None
+
+
+_PROMPT = "id, theme, text, added_at, posted_at, channel_key, platform_id"
+
+
+async def add_prompt(
+    store: SqliteStore, community: str, theme: str, text: str, added_by: int | None, at: int
+) -> int:
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "INSERT INTO prompts (community, theme, text, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
+            (community, theme, text, added_by, at),
+        )
+        return cursor.lastrowid
+
+
+async def prompts(
+    store: SqliteStore, community: str, theme: str | None = None, *, queued_only: bool = False
+) -> list[Prompt]:
+    rows = await store.fetch_all(
+        f"SELECT {_PROMPT} FROM prompts WHERE community = :c AND (:t IS NULL OR theme = :t) "
+        "AND (:q = 0 OR posted_at IS NULL) ORDER BY posted_at IS NULL, posted_at, id",
+        {"c": community, "t": theme, "q": int(queued_only)},
+    )
+    return [Prompt(*row) for row in rows]
+
+
+async def prompt(store: SqliteStore, community: str, prompt_id: int) -> Prompt | None:
+    row = await store.fetch_one(
+        f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND id = ?", (community, prompt_id)
+    )
+    return Prompt(*row) if row else None
+
+
+async def remove_prompt(store: SqliteStore, community: str, prompt_id: int) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "DELETE FROM prompts WHERE community = ? AND id = ?", (community, prompt_id)
+        )
+
+
+async def next_prompt(store: SqliteStore, community: str, theme: str) -> Prompt | None:
+    row = await store.fetch_one(
+        f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND theme = ? AND posted_at IS NULL "
+        "ORDER BY id LIMIT 1",
+        (community, theme),
+    )
+    return Prompt(*row) if row else None
+
+
+async def current_prompt(store: SqliteStore, community: str, theme: str) -> Prompt | None:
+    row = await store.fetch_one(
+        f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND theme = ? AND posted_at IS NOT NULL "
+        "ORDER BY posted_at DESC, id DESC LIMIT 1",
+        (community, theme),
+    )
+    return Prompt(*row) if row else None
+
+
+async def mark_prompt_posted(
+    store: SqliteStore, prompt_id: int, at: int, channel_key: str, platform_id: str | None
+) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE prompts SET posted_at = ?, channel_key = ?, platform_id = ? WHERE id = ?",
+            (at, channel_key, platform_id, prompt_id),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PromptResponse:
+    responders: int
+    new_voices: int
+    first_reply_after: int | None
+    """Seconds from posting to the first answer, if any."""
+
+
+async def prompt_response(
+    store: SqliteStore, community: str, posted: Prompt, until: int
+) -> PromptResponse:
+    """Who answered a posted prompt: posts in its theme between posting and ``until``."""
+    rows = await store.fetch_all(
+        "SELECT m.member_id, min(m.posted_at), (SELECT min(e.posted_at) FROM messages e "
+        "WHERE e.member_id = m.member_id AND e.theme = :t AND e.deleted_at IS NULL) "
+        "FROM messages m JOIN members mb ON mb.id = m.member_id WHERE m.community = :c "
+        "AND m.theme = :t AND m.posted_at >= :s AND m.posted_at < :e AND m.deleted_at IS NULL "
+        "AND mb.is_bot = 0 AND mb.opted_out_at IS NULL GROUP BY m.member_id",
+        {"c": community, "t": posted.theme, "s": posted.posted_at, "e": until},
+    )
+    firsts = [row[1] for row in rows]
+    return PromptResponse(
+        responders=len(rows),
+        new_voices=sum(1 for row in rows if row[2] >= posted.posted_at),
+        first_reply_after=(min(firsts) - posted.posted_at) if firsts else None,
+    )
+
+
+# Nudges ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuietMember:
+    member_id: int
+    key: str
+    name: str
+    kind: str
+    """'newcomer' (joined, never posted) or 'silent' (posted before, silent since)."""
+    since: int
+    nudges_off: bool
+    unreachable_at: int | None
+    last_nudged_at: int | None
+
+
+async def quiet_members(
+    store: SqliteStore, community: str, *, newcomer_before: int, silent_before: int
+) -> list[QuietMember]:
+    """Members who joined before ``newcomer_before`` and never posted, and members whose last
+    post is older than ``silent_before``. Bots, opted-out members and those who left are not
+    listed."""
+    rows = await store.fetch_all(
+        "SELECT m.id, m.member_key, coalesce(nullif(m.display_name, ''), m.member_key), "
+        "CASE WHEN m.last_posted_at IS NULL THEN 'newcomer' ELSE 'silent' END, "
+        "coalesce(m.last_posted_at, m.joined_at), m.nudges_off, m.unreachable_at, "
+        "(SELECT max(n.sent_at) FROM nudges n WHERE n.member_id = m.id) "
+        "FROM members m WHERE m.community = :c AND m.is_bot = 0 AND m.opted_out_at IS NULL "
+        "AND m.left_at IS NULL AND ((m.last_posted_at IS NULL AND m.joined_at IS NOT NULL "
+        "AND m.joined_at < :n) OR m.last_posted_at < :s) "
+        "ORDER BY coalesce(m.last_posted_at, m.joined_at)",
+        {"c": community, "n": newcomer_before, "s": silent_before},
+    )
+    return [
+        QuietMember(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+        for row in rows
+    ]
+
+
+async def record_nudge(
+    store: SqliteStore, community: str, member_id: int, kind: str, at: int, *, delivered: bool
+) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO nudges (community, member_id, kind, sent_at, delivered) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (community, member_id, kind, at, int(delivered)),
+        )
+        await db.execute(
+            "UPDATE members SET unreachable_at = ? WHERE id = ?",
+            (None if delivered else at, member_id),
+        )
+
+
+async def nudges_since(store: SqliteStore, community: str, since: int) -> int:
+    row = await store.fetch_one(
+        "SELECT count(*) FROM nudges WHERE community = ? AND sent_at >= ?", (community, since)
+    )
+    return row[0]
+
+
+# Dormant themes -------------------------------------------------------------------------------
+
+
+async def dormant_since(store: SqliteStore, community: str) -> dict[str, int]:
+    rows = await store.fetch_all(
+        "SELECT theme, dormant_since FROM themes_seen WHERE community = ? "
+        "AND dormant_since IS NOT NULL",
+        (community,),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def set_dormant(store: SqliteStore, community: str, theme: str, since: int | None) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO themes_seen (community, theme, dormant_since) VALUES (?, ?, ?) "
+            "ON CONFLICT (community, theme) DO UPDATE SET dormant_since = excluded.dormant_since",
+            (community, theme, since),
+        )
+
+
+# Job runs -------------------------------------------------------------------------------------
+
+
+async def claim_run(store: SqliteStore, job: str, due_at: int, now: int) -> bool:
+    """Claim the run of ``job`` due at ``due_at``; False if it was already claimed (ran or runs)."""
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "INSERT OR IGNORE INTO job_runs (job, due_at, started_at) VALUES (?, ?, ?)",
+            (job, due_at, now),
+        )
+        return cursor.rowcount == 1
+
+
+async def finish_run(
+    store: SqliteStore, job: str, due_at: int, now: int, outcome: str, detail: str
+) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ? WHERE job = ? AND due_at = ?",
+            (now, outcome, detail, job, due_at),
+        )
+
+
+async def release_run(store: SqliteStore, job: str, due_at: int) -> None:
+    """Forget a failed claim so the run is tried again at the next tick."""
+    async with store.transaction() as db:
+        await db.execute("DELETE FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at))
+
+
+async def runs(store: SqliteStore, job: str) -> list[tuple[int, str, str]]:
+    rows = await store.fetch_all(
+        "SELECT due_at, outcome, detail FROM job_runs WHERE job = ? ORDER BY due_at", (job,)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]

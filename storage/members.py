@@ -1,0 +1,162 @@
+"""Members as the store knows them: lookups, preferences, opt-out and being forgotten."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.ingest import CachedMember, MemberCache, forgotten_hash
+from storage.sqlite import SqliteStore
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    id: int
+    community: str
+    key: str
+    display_name: str
+    is_bot: bool
+    first_seen_at: int
+    joined_at: int | None
+    left_at: int | None
+    last_posted_at: int | None
+    opted_out: bool
+    nudges_off: bool
+    unreachable_at: int | None
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.key.split(":", 1)[1]
+
+
+_COLUMNS = (
+    "id, community, member_key, display_name, is_bot, first_seen_at, joined_at, left_at, "
+    "last_posted_at, opted_out_at IS NOT NULL, nudges_off, unreachable_at"
+)
+
+
+def _row(row) -> MemberRow:
+    return MemberRow(
+        row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
+        bool(row[9]), bool(row[10]), row[11],
+    )  # fmt: skip
+
+
+async def by_key(store: SqliteStore, community: str, key: str) -> MemberRow | None:
+    row = await store.fetch_one(
+        f"SELECT {_COLUMNS} FROM members WHERE community = ? AND member_key = ?", (community, key)
+    )
+    return _row(row) if row else None
+
+
+async def by_id(store: SqliteStore, member_id: int) -> MemberRow | None:
+    row = await store.fetch_one(f"SELECT {_COLUMNS} FROM members WHERE id = ?", (member_id,))
+    return _row(row) if row else None
+
+
+async def by_display_name(store: SqliteStore, community: str, name: str) -> list[MemberRow]:
+    rows = await store.fetch_all(
+        f"SELECT {_COLUMNS} FROM members WHERE community = ? AND display_name = ? COLLATE NOCASE",
+        (community, name),
+    )
+    return [_row(row) for row in rows]
+
+
+async def all_members(store: SqliteStore, community: str) -> list[MemberRow]:
+    rows = await store.fetch_all(
+        f"SELECT {_COLUMNS} FROM members WHERE community = ? ORDER BY id", (community,)
+    )
+    return [_row(row) for row in rows]
+
+
+async def ensure(
+    store: SqliteStore, cache: MemberCache, community: str, key: str, name: str, at: int
+) -> MemberRow | None:
+    """The member's row, created if Trellis has not seen them yet (None if they were forgotten)."""
+    row = await by_key(store, community, key)
+    if row is not None:
+        return row
+    if await is_forgotten(store, community, key):
+        return None
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT OR IGNORE INTO members (community, member_key, display_name, first_seen_at) "
+            "VALUES (?, ?, ?, ?)",
+            (community, key, name, at),
+        )
+    cache.forget(community, key)
+    return await by_key(store, community, key)
+
+
+async def is_forgotten(store: SqliteStore, community: str, key: str) -> bool:
+    row = await store.fetch_one(
+        "SELECT 1 FROM forgotten_members WHERE community = ? AND key_hash = ?",
+        (community, forgotten_hash(community, key)),
+    )
+    return row is not None
+
+
+async def set_nudges(store: SqliteStore, member_id: int, *, on: bool) -> None:
+    async with store.transaction() as db:
+        await db.execute("UPDATE members SET nudges_off = ? WHERE id = ?", (int(not on), member_id))
+
+
+async def set_unreachable(store: SqliteStore, member_id: int, at: int | None) -> None:
+    async with store.transaction() as db:
+        await db.execute("UPDATE members SET unreachable_at = ? WHERE id = ?", (at, member_id))
+
+
+async def set_opted_out(
+    store: SqliteStore, cache: MemberCache, member: MemberRow, at: int | None
+) -> None:
+    """Opt a member out of tracking (``at``) or back in (None). Their credits stop counting too."""
+    async with store.transaction() as db:
+        await db.execute("UPDATE members SET opted_out_at = ? WHERE id = ?", (at, member.id))
+    cached = cache.get(member.community, member.key)
+    if cached is not None:
+        cache.put(
+            member.community,
+            member.key,
+            CachedMember(cached.id, cached.is_bot, at is None, cached.display_name),
+        )
+
+
+async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
+    """Delete every row about the member, and the text of messages that mention them.
+
+    Only a salted hash of their key remains, so that what they write from now on is not tracked.
+    """
+    platform_id = member.key.split(":", 1)[1]
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE messages SET text = NULL WHERE id IN (SELECT message_id FROM mentions "
+            "WHERE member_id = ?)",
+            (member.id,),
+        )
+        await db.execute(
+            "UPDATE messages SET text = NULL WHERE community = ? AND text IS NOT NULL "
+            "AND (instr(text, ?) > 0 OR (? != '' AND instr(text, ?) > 0))",
+            (member.community, platform_id, member.display_name, member.display_name),
+        )
+        await db.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
+        await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
+        await db.execute(
+            "DELETE FROM state WHERE instr(key, ?) > 0 OR instr(value, ?) > 0",
+            (platform_id, platform_id),
+        )
+        await db.execute(
+            "INSERT OR IGNORE INTO forgotten_members (community, key_hash) VALUES (?, ?)",
+            (member.community, forgotten_hash(member.community, member.key)),
+        )
+    cache.put(member.community, member.key, None)
+
+
+async def remember_again(store: SqliteStore, cache: MemberCache, community: str, key: str) -> bool:
+    """Lift a forget-me, when the member asks to be tracked again. True if they were forgotten."""
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "DELETE FROM forgotten_members WHERE community = ? AND key_hash = ?",
+            (community, forgotten_hash(community, key)),
+        )
+        lifted = cursor.rowcount > 0
+    cache.forget(community, key)
+    return lifted
