@@ -1,0 +1,53 @@
+"""What a command handler is given: who asked, where, when, and the application to act with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.commands.spec import Permission
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from bot.config import CommunitySettings
+    from bot.events import CommandInvoked
+    from bot.i18n import Translator
+    from bot.themes import ThemeMap
+    from storage.members import MemberRow
+
+
+class CommandError(Exception):
+    """Bad input: one sentence (an English catalog message with ``{placeholders}``) for the member.
+
+    The router translates it into the community's language and fills in ``values``.
+    """
+
+    def __init__(self, message: str, /, **values: object) -> None:
+        super().__init__(message.format(**values) if values else message)
+        self.message = message
+        self.values = values
+
+
+@dataclass(slots=True)
+class CommandContext:
+    app: Trellis
+    community: str
+    settings: CommunitySettings
+    invocation: CommandInvoked
+    member: MemberRow
+    permission: Permission
+    themes: ThemeMap
+    translator: Translator
+    now: datetime
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    def _(self, message: str, /, **values: object) -> str:
+        return self.translator._(message, **values)
+
+    def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
+        return self.translator.n_(singular, plural, n, **values)
