@@ -1,0 +1,1 @@
+"""Monitoring, evaluation and impact: knowledge map, shared knowledge, commitments, surveys, report."""
