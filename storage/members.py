@@ -160,3 +160,17 @@ async def remember_again(store: SqliteStore, cache: MemberCache, community: str,
         lifted = cursor.rowcount > 0
     cache.forget(community, key)
     return lifted
+
+
+async def holdings(store: SqliteStore, member_id: int) -> tuple[int, int, int, int, int, int]:
+    """Counts for /mydata: messages, kept texts, reactions, credits received, given, nudges."""
+    row = await store.fetch_one(
+        "SELECT (SELECT count(*) FROM messages WHERE member_id = :m AND deleted_at IS NULL), "
+        "(SELECT count(*) FROM messages WHERE member_id = :m AND text IS NOT NULL), "
+        "(SELECT count(*) FROM reactions WHERE member_id = :m), "
+        "(SELECT count(*) FROM credits WHERE receiver_id = :m), "
+        "(SELECT count(*) FROM credits WHERE giver_id = :m), "
+        "(SELECT count(*) FROM nudges WHERE member_id = :m)",
+        {"m": member_id},
+    )
+    return tuple(row)

@@ -1,0 +1,184 @@
+"""The Trellis application: wires configuration, store, engine, commands, schedules and adapters.
+
+Everything is built here from explicit arguments (no globals): ``Trellis.open`` opens the store
+(applying migrations), ``start`` connects the adapters and starts the schedules, ``stop`` undoes it
+in reverse order after storing whatever is still queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from adapters.base import Adapter, Delivery, SentMessage
+from bot.clock import Clock
+from bot.commands.catalog import all_commands
+from bot.commands.router import CommandRouter
+from bot.config import CommunitySettings, Settings
+from bot.engine import Engine
+from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.i18n import Translator
+from bot.outgoing import OutgoingMessage
+from bot.scheduler import Job, Scheduler
+from bot.services import digest, nudges, prompts
+from bot.services.digest import DigestSection
+from bot.themes import ThemeMap
+from storage import activity, members
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+class Trellis:
+    def __init__(
+        self, settings: Settings, store: SqliteStore, clock: Clock, adapters: Sequence[Adapter]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.adapters: dict[str, Adapter] = {adapter.platform: adapter for adapter in adapters}
+        self.themes = {cid: ThemeMap(community) for cid, community in settings.communities.items()}
+        self.commands = all_commands()
+        self.router = CommandRouter(self, self.commands)
+        self.engine = Engine(store, self.themes, self.router.handle)
+        self.scheduler = Scheduler(store, clock)
+        self.digest_sections: list[DigestSection] = []
+        self._translators = {
+            cid: Translator(community.locale) for cid, community in settings.communities.items()
+        }
+        self._started = False
+        self._schedule_core_jobs()
+        from bot.features import install_features
+
+        install_features(self)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, clock: Clock, adapters: Sequence[Adapter] = ()
+    ) -> Trellis:
+        store = await SqliteStore.open(settings.storage.path)
+        return cls(settings, store, clock, adapters)
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, *, real_time: bool = True) -> None:
+        """Connect the adapters and start the schedules.
+
+        With ``real_time`` APScheduler fires the jobs; without it (demo, tests) the caller moves
+        the clock and calls ``run_due_jobs``. Missed runs are caught up either way.
+        """
+        self.engine.start()
+        for adapter in self.adapters.values():
+            await adapter.register_commands(self.commands)
+            await adapter.start(self.engine.accept)
+        self._started = True
+        await self.run_due_jobs()
+        if real_time:
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.stop()
+        if self._started:
+            for adapter in reversed(list(self.adapters.values())):
+                await adapter.stop()
+        await self.engine.stop()
+        await self.store.close()
+        self._started = False
+
+    async def run_due_jobs(self) -> list[str]:
+        await self.engine.drain()
+        return await self.scheduler.run_due()
+
+    # What services use ---------------------------------------------------------------------
+
+    def community(self, community: str) -> CommunitySettings:
+        return self.settings.communities[community]
+
+    def translator(self, community: str) -> Translator:
+        return self._translators[community]
+
+    def command_prefix(self, platform: str) -> str:
+        adapter = self.adapters.get(platform)
+        return adapter.command_prefix if adapter is not None else "/"
+
+    async def post(
+        self, community: str, place: str, message: OutgoingMessage
+    ) -> SentMessage | None:
+        """Post to a configured place ('platform:id'); logs and returns None if its adapter is off."""
+        platform, _, place_id = place.partition(":")
+        adapter = self.adapters.get(platform)
+        if adapter is None:
+            log.warning("cannot post to %s: the %s adapter is not enabled", place, platform)
+            return None
+        return await adapter.send(ChannelRef(platform, place_id), message)
+
+    async def direct(self, community: str, member_key: str, message: OutgoingMessage) -> Delivery:
+        platform, _, member_id = member_key.partition(":")
+        adapter = self.adapters.get(platform)
+        if adapter is None:
+            return Delivery.UNREACHABLE
+        return await adapter.send_direct(MemberRef(platform, member_id), message)
+
+    async def reply(
+        self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
+    ) -> None:
+        adapter = self.adapters.get(invocation.member.platform)
+        if adapter is None:
+            log.warning("no adapter to answer %s", invocation.member.key)
+            return
+        await adapter.reply(invocation, message, private=private)
+
+    # Facilitation --------------------------------------------------------------------------
+
+    async def compose_digest(self, community: str, end: datetime) -> OutgoingMessage:
+        await self.engine.drain()
+        return await digest.compose(self, community, end - timedelta(days=7), end)
+
+    async def post_digest(self, community: str, end: datetime) -> str:
+        place = self.community(community).digest.channel
+        if place is None:
+            return "no digest channel configured"
+        start = int((end - timedelta(days=7)).timestamp())
+        week = await activity.totals(self.store, community, start, int(end.timestamp()))
+        if not (week.messages or week.reactions or week.new_members):
+            return "nothing happened this week; no digest posted"
+        message = await self.compose_digest(community, end)
+        sent = await self.post(community, place, message)
+        return f"posted to {place}" if sent else f"{place} unavailable"
+
+    async def member_by_key(self, community: str, key: str) -> members.MemberRow | None:
+        return await members.by_key(self.store, community, key)
+
+    def _schedule_core_jobs(self) -> None:
+        for cid, community in self.settings.communities.items():
+            tz = community.timezone
+
+            async def weekly_digest(due: datetime, cid: str = cid) -> str:
+                return await self.post_digest(cid, due)
+
+            async def nudge_scan(due: datetime, cid: str = cid) -> str:
+                revived = await prompts.revive_dormant(self, cid, self.clock.now())
+                sent = await nudges.send_nudges(self, cid, self.clock.now())
+                return f"{sent}; {revived}"
+
+            self.scheduler.add(Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest))
+            self.scheduler.add(Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan))
+            for theme_id, theme in community.themes.items():
+                if theme.prompt_cron:
+
+                    async def post_prompt(
+                        due: datetime, cid: str = cid, theme_id: str = theme_id
+                    ) -> str:
+                        return await prompts.post_next(self, cid, theme_id, self.clock.now())
+
+                    self.scheduler.add(
+                        Job(f"prompt:{cid}:{theme_id}", theme.prompt_cron, tz, post_prompt)
+                    )
+
+        async def purge(due: datetime) -> str:
+            days = self.settings.retention.message_text_days
+            before = int((self.clock.now() - timedelta(days=days)).timestamp())
+            return f"{await activity.purge_text(self.store, before)} message texts purged"
+
+        self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge))

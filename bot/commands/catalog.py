@@ -1,0 +1,15 @@
+"""Every command Trellis knows, gathered from the modules that declare them."""
+
+from __future__ import annotations
+
+from bot.commands import facilitator, member
+from bot.commands.spec import CommandSpec
+
+
+def all_commands() -> tuple[CommandSpec, ...]:
+    specs = (*member.COMMANDS, *facilitator.COMMANDS)
+    names = [spec.name for spec in specs]
+    duplicates = {name for name in names if names.count(name) > 1}
+    if duplicates:
+        raise RuntimeError(f"commands declared twice: {sorted(duplicates)}")
+    return specs

@@ -1,0 +1,265 @@
+"""Commands for facilitators and theme leaders: statistics, outreach, prompts, digests, themes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.parsing import Period
+from bot.commands.permissions import themes_led
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.outgoing import OutgoingMessage
+from bot.services import nudges, participation
+from bot.themes import Theme
+from storage import activity, facilitation
+
+
+def _day(ctx: CommandContext, epoch: int | None) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).astimezone(ctx.tz).strftime("%Y-%m-%d")
+
+
+async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None) -> str:
+    if period is None:
+        period = Period(ctx.now - timedelta(weeks=4), ctx.now, ctx._("the last 4 weeks"))
+    offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
+    settings = ctx.app.settings.participation
+    per_member, levels, _ = await participation.stats(
+        ctx.app.store,
+        ctx.community,
+        settings,
+        period.start,
+        period.end,
+        theme=theme.id if theme else None,
+        day_offset=offset,
+    )
+    names = await activity.visible_members(ctx.app.store, ctx.community)
+    return participation.render_stats(
+        ctx.translator,
+        period.label,
+        theme.name if theme else None,
+        per_member,
+        levels,
+        names,
+        settings.window_weeks,
+    )
+
+
+async def quiet(ctx: CommandContext) -> str:
+    found = await nudges.quiet_list(ctx.app, ctx.community, ctx.now)
+    if not found:
+        return ctx._("Nobody is quiet right now: everyone has taken part recently.")
+    lines = [ctx._("**Members you might reach out to personally**")]
+    for member in found:
+        if member.kind == "newcomer":
+            what = ctx._("joined {date}, has not posted yet", date=_day(ctx, member.since))
+        else:
+            what = ctx._("last posted {date}", date=_day(ctx, member.since))
+        notes = []
+        if member.last_nudged_at:
+            notes.append(ctx._("nudged {date}", date=_day(ctx, member.last_nudged_at)))
+        if member.unreachable_at:
+            notes.append(ctx._("does not accept direct messages"))
+        if member.nudges_off:
+            notes.append(ctx._("turned nudges off"))
+        suffix = f" ({'; '.join(notes)})" if notes else ""
+        lines.append(f"- {member.name}: {what}{suffix}")
+    return "\n".join(lines)
+
+
+async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
+    text = text.strip()
+    if len(text) < 10:
+        raise CommandError("A prompt needs a real question of at least 10 characters.")
+    prompt_id = await facilitation.add_prompt(
+        ctx.app.store, ctx.community, theme.id, text, ctx.member.id, int(ctx.now.timestamp())
+    )
+    queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
+    return ctx._(
+        "Prompt {id} queued for {theme} ({position} in line).",
+        id=prompt_id,
+        theme=theme.name,
+        position=len(queued),
+    )
+
+
+async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
+    if theme is None and ctx.permission == Permission.THEME_LEADER:
+        led = themes_led(ctx.settings, ctx.invocation.member.key)
+        theme_ids = sorted(led)
+    else:
+        theme_ids = [theme.id] if theme else list(ctx.themes.themes)
+    lines = []
+    for theme_id in theme_ids:
+        for prompt in await facilitation.prompts(ctx.app.store, ctx.community, theme_id):
+            state = (
+                ctx._("posted {date}", date=_day(ctx, prompt.posted_at))
+                if prompt.posted_at
+                else ctx._("queued")
+            )
+            lines.append(
+                f"- #{prompt.id} [{ctx.themes.themes[theme_id].name}, {state}] {prompt.text}"
+            )
+    if not lines:
+        return ctx._(
+            "No prompts yet; add one with {prefix}prompt add <theme> <text>.",
+            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+        )
+    return "\n".join([ctx._("**Prompts**"), *lines])
+
+
+async def prompt_remove(ctx: CommandContext, id: int) -> str:
+    prompt = await facilitation.prompt(ctx.app.store, ctx.community, id)
+    if prompt is None:
+        raise CommandError(
+            "There is no prompt #{id}; {prefix}prompt list shows their numbers.",
+            id=id,
+            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+        )
+    if ctx.permission == Permission.THEME_LEADER and prompt.theme not in themes_led(
+        ctx.settings, ctx.invocation.member.key
+    ):
+        raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
+    if prompt.posted_at is not None:
+        raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)
+    await facilitation.remove_prompt(ctx.app.store, ctx.community, id)
+    return ctx._("Prompt #{id} removed.", id=id)
+
+
+async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
+    return await ctx.app.compose_digest(ctx.community, ctx.now)
+
+
+async def digest_post(ctx: CommandContext) -> str:
+    place = ctx.settings.digest.channel
+    if place is None:
+        raise CommandError(
+            "No digest channel is configured; set digest.channel for this community first."
+        )
+    await ctx.app.post_digest(ctx.community, ctx.now)
+    return ctx._("Digest posted to {place}.", place=place)
+
+
+async def theme_list(ctx: CommandContext) -> str:
+    dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
+    lines = [ctx._("**Themes**")]
+    for theme in ctx.themes.themes.values():
+        flag = f" ({ctx._('dormant')})" if theme.id in dormant else ""
+        lines.append(f"- `{theme.id}` {theme.name}{flag}")
+    return "\n".join(lines)
+
+
+async def theme_show(ctx: CommandContext, theme: Theme) -> str:
+    end = int(ctx.now.timestamp())
+    week = await activity.activity(
+        ctx.app.store, ctx.community, end - 7 * 86400, end, theme=theme.id
+    )
+    queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
+    dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
+    lines = [
+        f"**{theme.name}** (`{theme.id}`)",
+        ctx._("Learning goal: {goal}", goal=theme.settings.learning_goal or "—"),
+        ctx._("Places: {places}", places=", ".join(theme.settings.places) or "—"),
+        ctx._(
+            "This week: {messages} messages from {people} people.",
+            messages=sum(a.messages for a in week.values()),
+            people=len(week),
+        ),
+        ctx._("Prompts queued: {count}", count=len(queued)),
+    ]
+    if theme.id in dormant:
+        lines.append(ctx._("Dormant since {date}.", date=_day(ctx, dormant[theme.id])))
+    return "\n".join(lines)
+
+
+async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
+    names = []
+    for key in theme.settings.leaders:
+        row = await ctx.app.member_by_key(ctx.community, key)
+        names.append(row.name if row else key.split(":", 1)[1])
+    if not names:
+        return ctx._("{theme} has no leaders yet.", theme=theme.name)
+    return ctx._("{theme} is led by {names}.", theme=theme.name, names=", ".join(names))
+
+
+_THEME = Param("theme", ParamKind.THEME, "A theme")
+
+COMMANDS = (
+    CommandSpec(
+        "stats",
+        "Participation for the community or a theme over a period (default: 4 weeks).",
+        stats,
+        (
+            Param("theme", ParamKind.THEME, "A theme", required=False),
+            Param("period", ParamKind.PERIOD, "7d, 4w, 2026-W40, 2026-10, 2026-Q4", required=False),
+        ),
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+    CommandSpec(
+        "quiet",
+        "Members who joined and never spoke, or went quiet: your outreach list.",
+        quiet,
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+    CommandSpec(
+        "prompt add",
+        "Queues a discussion prompt for a theme.",
+        prompt_add,
+        (_THEME, Param("text", ParamKind.TEXT, "The question to ask")),
+        permission=Permission.THEME_LEADER,
+        private=True,
+    ),
+    CommandSpec(
+        "prompt list",
+        "Lists queued and posted prompts.",
+        prompt_list,
+        (Param("theme", ParamKind.THEME, "A theme", required=False),),
+        permission=Permission.THEME_LEADER,
+        private=True,
+    ),
+    CommandSpec(
+        "prompt remove",
+        "Removes a queued prompt.",
+        prompt_remove,
+        (Param("id", ParamKind.INTEGER, "The prompt's number"),),
+        permission=Permission.THEME_LEADER,
+        private=True,
+    ),
+    CommandSpec(
+        "digest preview",
+        "Shows the digest as it would be posted now, only to you.",
+        digest_preview,
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+    CommandSpec(
+        "digest post",
+        "Posts the digest of the last 7 days to the digest channel now.",
+        digest_post,
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+    CommandSpec(
+        "theme list",
+        "Lists themes, marking dormant ones.",
+        theme_list,
+        permission=Permission.FACILITATOR,
+    ),
+    CommandSpec(
+        "theme show",
+        "Shows a theme's goal, places, week and prompt queue.",
+        theme_show,
+        (_THEME,),
+        permission=Permission.FACILITATOR,
+    ),
+    CommandSpec(
+        "theme leaders",
+        "Shows who leads a theme.",
+        theme_leaders,
+        (_THEME,),
+        permission=Permission.FACILITATOR,
+    ),
+)

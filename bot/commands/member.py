@@ -1,0 +1,213 @@
+"""Commands every member has: help, themes, kudos, and control over their own data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from storage import activity, members
+from storage.members import MemberRow
+
+
+def _date(ctx: CommandContext, epoch: int | None) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).astimezone(ctx.tz).strftime("%Y-%m-%d")
+
+
+async def help_(ctx: CommandContext, command: str | None) -> str:
+    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    usable = [spec for spec in ctx.app.commands if spec.permission <= ctx.permission]
+    if command:
+        wanted = [spec for spec in usable if spec.name == command or spec.words[0] == command]
+        if not wanted:
+            raise CommandError(
+                "There is no command “{command}” you can use; type {prefix}help for the list.",
+                command=command,
+                prefix=prefix,
+            )
+        usable = wanted
+    lines = [ctx._("**What Trellis can do for you**")] if not command else []
+    for spec in usable:
+        lines.append(f"- `{prefix}{spec.usage}`: {ctx._(spec.help)}")
+    return "\n".join(lines)
+
+
+async def themes_(ctx: CommandContext) -> str:
+    if not ctx.themes.themes:
+        return ctx._(
+            "This community has no themes yet; facilitators define them in the configuration."
+        )
+    lines = [ctx._("**Themes of {community}**", community=ctx.settings.name)]
+    for theme in ctx.themes.themes.values():
+        line = f"- **{theme.name}** (`{theme.id}`)"
+        if theme.settings.learning_goal:
+            line += ": " + theme.settings.learning_goal
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _refuse_credit(ctx: CommandContext, receiver: MemberRow) -> None:
+    if receiver.id == ctx.member.id:
+        raise CommandError("Kudos are for someone else; thank a person who helped you.")
+    if receiver.is_bot:
+        raise CommandError("{name} is a bot; kudos are for people.", name=receiver.name)
+    if receiver.opted_out:
+        raise CommandError(
+            "{name} has opted out of Trellis's records, so it cannot credit them; "
+            "thank them in the chat instead.",
+            name=receiver.name,
+        )
+
+
+async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
+    _refuse_credit(ctx, member)
+    if ctx.member.opted_out:
+        raise CommandError(
+            "You have opted out of Trellis's records, so it cannot record kudos from you; "
+            "type {prefix}optin first if you want to.",
+            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+        )
+    theme = ctx.themes.for_place(ctx.invocation.channel)
+    source = ctx.invocation.invocation_id or f"kudos:{ctx.member.id}:{ctx.now.timestamp()}"
+    await activity.add_credit(
+        ctx.app.store,
+        ctx.community,
+        kind="kudos",
+        receiver_id=member.id,
+        giver_id=ctx.member.id,
+        theme=theme,
+        reason=reason.strip(),
+        source=source,
+        at=int(ctx.now.timestamp()),
+    )
+    return ctx._(
+        "Kudos to {name} recorded: “{reason}”. It will be in the next digest.",
+        name=member.name,
+        reason=reason.strip(),
+    )
+
+
+async def mydata(ctx: CommandContext) -> str:
+    me = ctx.member
+    counts = await members.holdings(ctx.app.store, me.id)
+    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    lines = [
+        ctx._("**What Trellis holds about you in {community}**", community=ctx.settings.name),
+        ctx._(
+            "- Name: {name}; first seen {first}; joined {joined}",
+            name=me.name,
+            first=_date(ctx, me.first_seen_at),
+            joined=_date(ctx, me.joined_at),
+        ),
+        ctx._(
+            "- {messages} messages counted; the text of {texts} of them is kept "
+            "(text is deleted after {days} days)",
+            messages=counts[0],
+            texts=counts[1],
+            days=ctx.app.settings.retention.message_text_days,
+        ),
+        ctx._("- {reactions} reactions given", reactions=counts[2]),
+        ctx._("- Credits: {received} received, {given} given", received=counts[3], given=counts[4]),
+        ctx._(
+            "- Nudges received: {nudges}; nudges are {state}",
+            nudges=counts[5],
+            state=ctx._("off") if me.nudges_off else ctx._("on"),
+        ),
+        ctx._("- Tracking: {state}", state=ctx._("opted out") if me.opted_out else ctx._("on")),
+        ctx._(
+            "You can type {prefix}nudges off, {prefix}optout, or {prefix}forget-me to delete "
+            "everything about you.",
+            prefix=prefix,
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def nudges_(ctx: CommandContext, state: str) -> str:
+    await members.set_nudges(ctx.app.store, ctx.member.id, on=state == "on")
+    if state == "on":
+        return ctx._("Nudges are on: Trellis may write to you now and then when things are quiet.")
+    return ctx._("Nudges are off: Trellis will not write to you about being quiet.")
+
+
+async def optout(ctx: CommandContext) -> str:
+    await members.set_opted_out(
+        ctx.app.store, ctx.app.engine.members, ctx.member, int(ctx.now.timestamp())
+    )
+    return ctx._(
+        "You have opted out: from now on Trellis does not count what you write, and you will not "
+        "appear in digests, statistics or reports. Type {prefix}optin to come back.",
+        prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+    )
+
+
+async def optin(ctx: CommandContext) -> str:
+    key = ctx.invocation.member.key
+    await members.remember_again(ctx.app.store, ctx.app.engine.members, ctx.community, key)
+    row = await members.ensure(
+        ctx.app.store, ctx.app.engine.members, ctx.community, key,
+        ctx.invocation.member.display_name, int(ctx.now.timestamp()),
+    )  # fmt: skip
+    await members.set_opted_out(ctx.app.store, ctx.app.engine.members, row, None)
+    return ctx._("Welcome back: Trellis counts your participation again from now on.")
+
+
+async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
+    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    if confirm != "confirm":
+        return ctx._(
+            "This deletes everything Trellis holds about you in {community}: your counts, credits "
+            "and kept message text, for good. To go ahead, type {prefix}forget-me confirm",
+            community=ctx.settings.name,
+            prefix=prefix,
+        )
+    await members.forget(ctx.app.store, ctx.app.engine.members, ctx.member)
+    return ctx._(
+        "Done: Trellis has deleted everything it held about you and will not track you. "
+        "Type {prefix}optin if you ever want to take part in its records again.",
+        prefix=prefix,
+    )
+
+
+COMMANDS = (
+    CommandSpec(
+        "help",
+        "Lists the commands you can use, or explains one.",
+        help_,
+        (Param("command", ParamKind.WORD, "A command to explain", required=False),),
+        private=True,
+    ),
+    CommandSpec("themes", "Lists the community's themes and their learning goals.", themes_),
+    CommandSpec(
+        "kudos",
+        "Thanks a member publicly for something they did; it appears in the digest.",
+        kudos,
+        (
+            Param("member", ParamKind.MEMBER, "Who to thank"),
+            Param("reason", ParamKind.TEXT, "What for"),
+        ),
+        private=True,
+    ),
+    CommandSpec("mydata", "Shows what Trellis holds about you.", mydata, private=True),
+    CommandSpec(
+        "nudges",
+        "Turns Trellis's occasional messages to you on or off.",
+        nudges_,
+        (Param("state", ParamKind.CHOICE, "on or off", choices=("on", "off")),),
+        private=True,
+    ),
+    CommandSpec(
+        "optout", "Stops Trellis counting you or naming you anywhere.", optout, private=True
+    ),
+    CommandSpec("optin", "Lets Trellis count your participation again.", optin, private=True),
+    CommandSpec(
+        "forget-me",
+        "Deletes everything Trellis holds about you (asks you to confirm).",
+        forget_me,
+        (Param("confirm", ParamKind.CHOICE, "confirm", required=False, choices=("confirm",)),),
+        permission=Permission.MEMBER,
+        private=True,
+    ),
+)

@@ -1,0 +1,279 @@
+"""The one place a command is looked up, checked, parsed and answered, for every platform."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.parsing import parse_date, parse_datetime, parse_duration, parse_period
+from bot.commands.permissions import permission_of, themes_led
+from bot.commands.spec import CommandSpec, ParamKind, Permission
+from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.outgoing import OutgoingMessage
+from storage import members
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r'\s*(?:"([^"]*)"|“([^”]*)”|(\S+))')
+
+_ROLE_NAMES = {
+    Permission.THEME_LEADER: "theme leaders",
+    Permission.FACILITATOR: "facilitators",
+    Permission.ADMIN: "admins",
+}
+
+
+class CommandRouter:
+    def __init__(self, app: Trellis, specs: tuple[CommandSpec, ...]) -> None:
+        self.app = app
+        self.specs = {spec.name: spec for spec in specs}
+
+    async def handle(self, invocation: CommandInvoked) -> None:
+        """The engine's command handler: answers every invocation, errors included."""
+        community = invocation.community
+        translator = self.app.translator(community)
+        prefix = self.app.command_prefix(invocation.member.platform)
+        spec = self.specs.get(invocation.command)
+        if spec is None:
+            text = translator._(
+                "“{prefix}{command}” is not a Trellis command; type {prefix}help to see them all.",
+                prefix=prefix,
+                command=invocation.command,
+            )
+            await self.app.reply(invocation, OutgoingMessage(text), private=True)
+            return
+        try:
+            reply = await self._run(spec, invocation)
+        except CommandError as error:
+            text = translator._(error.message, **error.values)
+            usage = translator._("Usage: {usage}", usage=f"{prefix}{spec.usage}")
+            await self.app.reply(invocation, OutgoingMessage(f"{text}\n{usage}"), private=True)
+            return
+        if isinstance(reply, str):
+            reply = OutgoingMessage(reply)
+        await self.app.reply(invocation, reply, private=spec.private)
+
+    async def _run(self, spec: CommandSpec, invocation: CommandInvoked) -> OutgoingMessage | str:
+        app, community = self.app, invocation.community
+        settings = app.community(community)
+        translator = app.translator(community)
+        held = await permission_of(app, community, invocation.member)
+        if held < spec.permission:
+            raise CommandError(
+                "Only {role} can use {prefix}{command}; ask one of them if you need it.",
+                role=translator._(_ROLE_NAMES[spec.permission]),
+                prefix=app.command_prefix(invocation.member.platform),
+                command=spec.name,
+            )
+        now = app.clock.now()
+        member = await members.ensure(
+            app.store,
+            app.engine.members,
+            community,
+            invocation.member.key,
+            invocation.member.display_name,
+            int(now.timestamp()),
+        )
+        if member is None:
+            if spec.name != "optin":
+                raise CommandError(
+                    "You asked Trellis to forget you, so it keeps nothing about you; "
+                    "type {prefix}optin if you want to take part in its records again.",
+                    prefix=app.command_prefix(invocation.member.platform),
+                )
+            member = members.MemberRow(
+                0, community, invocation.member.key, invocation.member.display_name,
+                False, 0, None, None, None, True, False, None,
+            )  # fmt: skip
+        ctx = CommandContext(
+            app=app,
+            community=community,
+            settings=settings,
+            invocation=invocation,
+            member=member,
+            permission=held,
+            themes=app.themes[community],
+            translator=translator,
+            now=now,
+        )
+        arguments = await self._arguments(spec, ctx)
+        if held == Permission.THEME_LEADER and spec.permission == Permission.THEME_LEADER:
+            theme = arguments.get("theme")
+            led = themes_led(settings, invocation.member.key)
+            if theme is not None and theme.id not in led:
+                raise CommandError(
+                    "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
+                    led=", ".join(sorted(led)),
+                    theme=theme.id,
+                )
+        return await spec.handler(ctx, **arguments)
+
+    async def _arguments(self, spec: CommandSpec, ctx: CommandContext) -> dict[str, Any]:
+        invocation = ctx.invocation
+        if invocation.options is not None:
+            given = dict(invocation.options)
+            unknown = set(given) - {param.name for param in spec.params}
+            if unknown:
+                raise CommandError(
+                    "{name} is not an option of this command.", name=sorted(unknown)[0]
+                )
+            values: dict[str, Any] = {}
+            for param in spec.params:
+                raw = given.get(param.name)
+                if raw is None or raw == "":
+                    if param.required:
+                        raise CommandError("This command needs {name}.", name=param.name)
+                    values[param.name] = None
+                else:
+                    values[param.name] = await self._convert(param.kind, raw, ctx, param)
+            return values
+        return await self._from_text(spec, invocation.text, ctx)
+
+    async def _from_text(self, spec: CommandSpec, text: str, ctx: CommandContext) -> dict[str, Any]:
+        values: dict[str, Any] = {param.name: None for param in spec.params}
+        rest = text.strip()
+        params = list(spec.params)
+        index = 0
+        while index < len(params):
+            param = params[index]
+            if not rest:
+                if param.required:
+                    raise CommandError(
+                        "{prefix}{command} needs {name}.",
+                        prefix=self.app.command_prefix(invocation_platform(ctx)),
+                        command=spec.name,
+                        name=param.name,
+                    )
+                index += 1
+                continue
+            if param.kind == ParamKind.TEXT and index == len(params) - 1:
+                values[param.name] = rest
+                rest = ""
+                break
+            word, remainder = _take_word(rest)
+            try:
+                values[param.name] = await self._convert(param.kind, word, ctx, param)
+            except CommandError:
+                later_optional = not param.required and index + 1 < len(params)
+                if not later_optional:
+                    raise
+                index += 1
+                try:
+                    await self._convert(params[index].kind, word, ctx, params[index])
+                except CommandError:
+                    index -= 1
+                    raise from_first_attempt(self, param, word, ctx) from None
+                continue
+            rest = remainder
+            index += 1
+        if rest:
+            raise CommandError(
+                "“{extra}” is more than {prefix}{command} takes.",
+                extra=rest,
+                prefix=self.app.command_prefix(invocation_platform(ctx)),
+                command=spec.name,
+            )
+        return values
+
+    async def _convert(self, kind: ParamKind, raw: Any, ctx: CommandContext, param) -> Any:
+        if isinstance(raw, MemberRef):
+            return await self._member(ctx, raw.key, raw.display_name)
+        if isinstance(raw, ChannelRef):
+            return raw
+        raw = str(raw).strip()
+        match kind:
+            case ParamKind.MEMBER:
+                return await self._member_from_text(ctx, raw)
+            case ParamKind.THEME:
+                theme = ctx.themes.find(raw)
+                if theme is None:
+                    raise CommandError(
+                        "There is no theme “{name}”; the themes are: {themes}.",
+                        name=raw,
+                        themes=", ".join(ctx.themes.themes) or "—",
+                    )
+                return theme
+            case ParamKind.PERIOD:
+                return parse_period(raw, ctx.tz, ctx.now)
+            case ParamKind.DURATION:
+                return parse_duration(raw)
+            case ParamKind.DATE:
+                return parse_date(raw)
+            case ParamKind.DATETIME:
+                return parse_datetime(raw, ctx.tz)
+            case ParamKind.INTEGER:
+                if not re.fullmatch(r"-?\d+", raw):
+                    raise CommandError("“{text}” is not a whole number.", text=raw)
+                return int(raw)
+            case ParamKind.CHOICE:
+                if raw.lower() not in param.choices:
+                    raise CommandError(
+                        "“{text}” is not one of {choices}.",
+                        text=raw,
+                        choices=" | ".join(param.choices),
+                    )
+                return raw.lower()
+            case ParamKind.CHANNEL:
+                return ChannelRef(invocation_platform(ctx), raw.lstrip("#"))
+        return raw
+
+    async def _member(self, ctx: CommandContext, key: str, name: str) -> members.MemberRow:
+        row = await members.by_key(self.app.store, ctx.community, key)
+        if row is None:
+            raise CommandError(
+                "Trellis has not seen {name} take part here yet, so it cannot do that for them.",
+                name=name or key.split(":", 1)[1],
+            )
+        return row
+
+    async def _member_from_text(self, ctx: CommandContext, raw: str) -> members.MemberRow:
+        platform = invocation_platform(ctx)
+        candidates = [raw]
+        if match := re.fullmatch(r"<@!?(\d+)>", raw):
+            candidates.insert(0, match.group(1))
+        if raw.startswith("@"):
+            candidates.append(raw[1:])
+        for candidate in candidates:
+            row = await members.by_key(self.app.store, ctx.community, f"{platform}:{candidate}")
+            if row is not None:
+                return row
+        named = await members.by_display_name(self.app.store, ctx.community, raw.lstrip("@"))
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise CommandError(
+                "More than one member is called “{name}”; mention the one you mean with @.",
+                name=raw.lstrip("@"),
+            )
+        raise CommandError(
+            "I don't know a member “{name}” here; mention them with @ as you would in chat.",
+            name=raw,
+        )
+
+
+def invocation_platform(ctx: CommandContext) -> str:
+    return ctx.invocation.member.platform
+
+
+def from_first_attempt(
+    router: CommandRouter, param, word: str, ctx: CommandContext
+) -> CommandError:
+    """The error to show when a word fits neither an optional parameter nor the next one."""
+    if param.kind == ParamKind.THEME:
+        return CommandError(
+            "“{name}” is neither a theme nor a period; the themes are: {themes}.",
+            name=word,
+            themes=", ".join(ctx.themes.themes) or "—",
+        )
+    return CommandError("“{text}” does not fit {name}.", text=word, name=param.name)
+
+
+def _take_word(text: str) -> tuple[str, str]:
+    match = _WORD.match(text)
+    word = next(group for group in match.groups() if group is not None)
+    return word, text[match.end() :].strip()

@@ -1,0 +1,202 @@
+"""Commitments: responsibilities members take on, a reminder the day before they are due, and the
+overdue list for facilitators. "To what extent people have fulfilled the responsibilities they
+assumed" is one of the PraxisNote's monitoring indicators; the report reads the same table.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from adapters.base import Delivery
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.parsing import parse_date
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.monitoring.common import epoch, local_day, require_tracked
+from bot.outgoing import OutgoingMessage
+from bot.scheduler import Job
+from storage import monitoring
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from storage.members import MemberRow
+
+REMINDER_CRON = "0 9 * * *"
+"""Daily, in the community's timezone: commitments due tomorrow (or today, if added late) are
+reminded once."""
+LIST_LIMIT = 20
+
+_BY = re.compile(r"^(?P<what>.+?)\s+by\s+(?P<due>\S+)\s*$", re.I | re.S)
+
+
+def parse_commitment(text: str, today: date) -> tuple[str, date]:
+    """``write the case study by 2026-12-01`` -> ("write the case study", date(2026, 12, 1))."""
+    match = _BY.match(text.strip())
+    if not match:
+        raise CommandError(
+            "Write what you commit to and its due date, like commit write the case study by "
+            "2026-12-01."
+        )
+    due = parse_date(match.group("due"))
+    if due < today:
+        raise CommandError(
+            "{due} has already passed; give a due date from today on.", due=due.isoformat()
+        )
+    return " ".join(match.group("what").split()), due
+
+
+async def commit(ctx: CommandContext, what: str) -> str:
+    require_tracked(ctx)
+    today = local_day(ctx.now, ctx.tz)
+    text, due = parse_commitment(what, today)
+    commitment_id = await monitoring.add_commitment(
+        ctx.app.store, ctx.community, ctx.member.id, text, due.isoformat(), epoch(ctx.now)
+    )
+    return ctx._(
+        "Noted: commitment {id}, “{what}”, due {due}. I will remind you the day before; "
+        "write done {id} when it is fulfilled.",
+        id=commitment_id,
+        what=text,
+        due=due.isoformat(),
+    )
+
+
+async def done(ctx: CommandContext, id: int) -> str:
+    found = await monitoring.commitment(ctx.app.store, ctx.community, id)
+    if found is None:
+        raise CommandError(
+            "There is no commitment {id}; commitments lists yours with their numbers.", id=id
+        )
+    if found.member_id != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+        raise CommandError(
+            "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
+            id=id,
+        )
+    if found.done_at is not None:
+        raise CommandError("Commitment {id} is already marked done.", id=id)
+    await monitoring.mark_done(ctx.app.store, id, epoch(ctx.now))
+    return ctx._("Well done: commitment {id}, “{what}”, is fulfilled.", id=id, what=found.what)
+
+
+def _line(ctx: CommandContext, item: monitoring.Commitment, today: str, *, owner: bool) -> str:
+    who = f"**{item.name}**: " if owner else ""
+    if item.done_at is not None:
+        state = ctx._("done")
+    elif item.due_date < today:
+        state = ctx._("overdue since {due}", due=item.due_date)
+    else:
+        state = ctx._("due {due}", due=item.due_date)
+    return f"- {item.id}. {who}{item.what} — {state}"
+
+
+async def list_commitments(ctx: CommandContext, member: MemberRow | None = None) -> str:
+    whom = member or ctx.member
+    items = await monitoring.commitments(ctx.app.store, ctx.community, member_id=whom.id)
+    if not items:
+        if whom.id == ctx.member.id:
+            return ctx._("You have no commitments; take one on with commit <what> by <YYYY-MM-DD>.")
+        return ctx._("That member has no commitments to show.")
+    today = local_day(ctx.now, ctx.tz).isoformat()
+    fulfilled = sum(1 for item in items if item.done_at is not None)
+    lines = [
+        ctx.n_(
+            "**{name}**: {done} of {n} commitment fulfilled",
+            "**{name}**: {done} of {n} commitments fulfilled",
+            len(items),
+            name=items[0].name,
+            done=fulfilled,
+        )
+    ]
+    lines += [_line(ctx, item, today, owner=False) for item in items[:LIST_LIMIT]]
+    return "\n".join(lines)
+
+
+async def overdue(ctx: CommandContext) -> str:
+    today = local_day(ctx.now, ctx.tz).isoformat()
+    items = await monitoring.overdue(ctx.app.store, ctx.community, today)
+    if not items:
+        return ctx._("No commitment is overdue.")
+    lines = [ctx.n_("**{n} overdue commitment**", "**{n} overdue commitments**", len(items))]
+    lines += [_line(ctx, item, today, owner=True) for item in items]
+    return "\n".join(lines)
+
+
+async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
+    """DM each member whose commitment is due tomorrow (or today) and was not reminded yet."""
+    tz = ZoneInfo(app.community(community).timezone)
+    translator = app.translator(community)
+    today = local_day(due_at, tz)
+    tomorrow = today + timedelta(days=1)
+    items = await monitoring.to_remind(
+        app.store, community, today.isoformat(), tomorrow.isoformat()
+    )
+    delivered = 0
+    for item in items:
+        if item.due_date == today.isoformat():
+            text = translator._(
+                "A reminder: your commitment {id}, “{what}”, is due today. Write done {id} "
+                "when it is fulfilled.",
+                id=item.id,
+                what=item.what,
+            )
+        else:
+            text = translator._(
+                "A reminder: your commitment {id}, “{what}”, is due tomorrow ({due}). Write "
+                "done {id} when it is fulfilled.",
+                id=item.id,
+                what=item.what,
+                due=item.due_date,
+            )
+        outcome = await app.direct(community, item.key, OutgoingMessage(text))
+        delivered += outcome is Delivery.DELIVERED
+        # Marked even when undeliverable: one reminder per commitment, never a daily repeat.
+        await monitoring.mark_reminded(app.store, item.id, epoch(due_at))
+    return f"{delivered} of {len(items)} reminders delivered"
+
+
+COMMANDS = (
+    CommandSpec(
+        name="commit",
+        help="Take on a responsibility with a due date; you are reminded the day before.",
+        handler=commit,
+        params=(Param("what", ParamKind.TEXT, "What you commit to, then by YYYY-MM-DD"),),
+    ),
+    CommandSpec(
+        name="done",
+        help="Mark one of your commitments as fulfilled.",
+        handler=done,
+        params=(Param("id", ParamKind.INTEGER, "The commitment's number"),),
+    ),
+    CommandSpec(
+        name="commitments",
+        help="Your commitments, or a member's, and how many are fulfilled.",
+        handler=list_commitments,
+        params=(Param("member", ParamKind.MEMBER, "Whose commitments", required=False),),
+        private=True,
+    ),
+    CommandSpec(
+        name="commitments overdue",
+        help="Commitments past their due date, for personal follow-up.",
+        handler=overdue,
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+)
+
+
+def install(app: Trellis) -> None:
+    for community, settings in app.settings.communities.items():
+
+        async def run(due_at: datetime, community: str = community) -> str:
+            return await send_reminders(app, community, due_at)
+
+        app.scheduler.add(
+            Job(
+                name=f"commitments:{community}",
+                cron=REMINDER_CRON,
+                timezone=settings.timezone,
+                run=run,
+            )
+        )

@@ -1,0 +1,42 @@
+"""Small helpers the monitoring features share: epoch seconds, local dates, tracking checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.commands.context import CommandContext, CommandError
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def local_day(moment: datetime, tz: ZoneInfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+def day_end(day: date, tz: ZoneInfo) -> int:
+    """The epoch second the day ends in the timezone (midnight after it)."""
+    return epoch(datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz))
+
+
+def local_time(seconds: int, tz: ZoneInfo) -> str:
+    return from_epoch(seconds).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def require_tracked(ctx: CommandContext) -> None:
+    """Refuse to keep records for a member who opted out: they would be hidden in every read."""
+    if ctx.member.opted_out:
+        raise CommandError(
+            "You have opted out of tracking, so Trellis keeps nothing for you; "
+            "use optin first if you want this."
+        )
+
+
+def names(people: tuple[tuple[int, str], ...] | list[tuple[int, str]]) -> str:
+    return ", ".join(name for _, name in people)

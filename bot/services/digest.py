@@ -1,0 +1,316 @@
+"""The weekly digest: what each theme discussed, who is credited for what, who joined, which
+questions wait for an answer, how the prompts went, and the week in numbers against the week before.
+
+Composing is separate from sending: ``compose`` returns the message; the scheduler or the
+``digest post`` command sends it. Features add sections through ``app.digest_sections``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.config import CommunitySettings
+from bot.i18n import Translator
+from bot.outgoing import Attachment, OutgoingMessage
+from storage import activity, facilitation
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+
+
+@dataclass(slots=True)
+class DigestContext:
+    app: Trellis
+    community: str
+    settings: CommunitySettings
+    start: datetime
+    end: datetime
+    names: dict[int, str]
+    translator: Translator
+
+    def _(self, message: str, /, **values: object) -> str:
+        return self.translator._(message, **values)
+
+    def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
+        return self.translator.n_(singular, plural, n, **values)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return int(self.start.timestamp()), int(self.end.timestamp())
+
+
+DigestSection = Callable[[DigestContext], Awaitable[str | None]]
+
+
+def excerpt(text: str, limit: int) -> str:
+    """A short quotation on one line, cut between words."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+async def compose(app: Trellis, community: str, start: datetime, end: datetime) -> OutgoingMessage:
+    settings = app.community(community)
+    t = app.translator(community)
+    names = await activity.visible_members(app.store, community)
+    ctx = DigestContext(app, community, settings, start, end, names, t)
+    tz = ZoneInfo(settings.timezone)
+    last_day = (end - timedelta(seconds=1)).astimezone(tz)
+    parts = [
+        t._(
+            "## {community}: the week of {start} to {end}",
+            community=settings.name,
+            start=start.astimezone(tz).strftime("%d/%m"),
+            end=last_day.strftime("%d/%m/%Y"),
+        )
+    ]
+    for section in (
+        _themes,
+        _credits,
+        _welcome,
+        _questions,
+        _prompts,
+        *app.digest_sections,
+        _numbers,
+    ):
+        text = await section(ctx)
+        if text:
+            parts.append(text)
+    chart = await _chart(ctx)
+    return OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
+
+
+async def _themes(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    store = ctx.app.store
+    themes = ctx.app.themes[ctx.community]
+    limit = ctx.settings.digest.excerpt_chars
+    per_theme = await activity.totals(store, ctx.community, start, end)
+    threads = await activity.busiest_threads(
+        store, ctx.community, start, end, ctx.settings.digest.busiest_threads * 4
+    )
+    quotes = (
+        await activity.highlights(store, ctx.community, start, end, per_theme=1) if limit else []
+    )
+    lines = [ctx._("### What the themes discussed")]
+    for theme in themes.themes.values():
+        count = per_theme.by_theme.get(theme.id, 0)
+        if not count:
+            lines.append(ctx._("- **{theme}**: quiet this week.", theme=theme.name))
+            continue
+        people = len(await activity.activity(store, ctx.community, start, end, theme=theme.id))
+        lines.append(
+            "- "
+            + ctx.n_(
+                "**{theme}**: {n} message from {people} people.",
+                "**{theme}**: {n} messages from {people} people.",
+                count,
+                theme=theme.name,
+                people=people,
+            )
+        )
+        shown = [thread for thread in threads if thread.theme == theme.id]
+        for thread in shown[: ctx.settings.digest.busiest_threads]:
+            lines.append(
+                "  - "
+                + ctx._(
+                    "“{title}”: {messages} messages, {people} people",
+                    title=thread.title or ctx._("a thread"),
+                    messages=thread.messages,
+                    people=thread.participants,
+                )
+            )
+        for quote in (q for q in quotes if q.theme == theme.id):
+            lines.append(f"  > {excerpt(quote.text, limit)} — {ctx.names.get(quote.member_id, '')}")
+    return "\n".join(lines) if themes.themes else None
+
+
+def credit_line(ctx: DigestContext, credit: activity.Credit) -> str:
+    receiver = ctx.names[credit.receiver_id]
+    giver = ctx.names.get(credit.giver_id) if credit.giver_id else None
+    theme = ctx.app.themes[ctx.community].themes.get(credit.theme) if credit.theme else None
+    where = theme.name if theme else ctx._("the community")
+    match credit.kind:
+        case "answer":
+            asker = ctx.names.get(credit.asker_id) if credit.asker_id else None
+            if asker:
+                return ctx._(
+                    "{receiver} answered {asker}'s question in {where}.",
+                    receiver=receiver,
+                    asker=asker,
+                    where=where,
+                )
+            return ctx._(
+                "{receiver} answered a question in {where}.", receiver=receiver, where=where
+            )
+        case "kudos":
+            if giver:
+                return ctx._(
+                    "{giver} gave kudos to {receiver}: {reason}",
+                    giver=giver,
+                    receiver=receiver,
+                    reason=credit.reason,
+                )
+            return ctx._(
+                "{receiver} received kudos: {reason}", receiver=receiver, reason=credit.reason
+            )
+        case "insight":
+            if giver:
+                return ctx._(
+                    "{giver} found an idea of {receiver}'s in {where} worth keeping 💡.",
+                    giver=giver,
+                    receiver=receiver,
+                    where=where,
+                )
+            return ctx._(
+                "An idea of {receiver}'s in {where} was marked 💡.", receiver=receiver, where=where
+            )
+        case _:
+            if giver:
+                return ctx._(
+                    "{giver} thanked {receiver} in {where}.",
+                    giver=giver,
+                    receiver=receiver,
+                    where=where,
+                )
+            return ctx._("{receiver} was thanked in {where}.", receiver=receiver, where=where)
+
+
+async def _credits(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    found = await activity.credits(ctx.app.store, ctx.community, start, end)
+    if not found:
+        return None
+    seen: set[str] = set()
+    lines = [ctx._("### Thank you")]
+    for credit in found:
+        line = credit_line(ctx, credit)
+        if line not in seen:
+            seen.add(line)
+            lines.append(f"- {line}")
+    return "\n".join(lines)
+
+
+async def _welcome(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    joined = await activity.joined_between(ctx.app.store, ctx.community, start, end)
+    if not joined:
+        return None
+    names = ", ".join(ctx.names[member_id] for member_id in joined if member_id in ctx.names)
+    return ctx._("### Welcome") + "\n" + ctx._("A warm welcome to {names}!", names=names)
+
+
+async def _questions(ctx: DigestContext) -> str | None:
+    end = int(ctx.end.timestamp())
+    start = end - 14 * 86400
+    waiting = await activity.unanswered_questions(ctx.app.store, ctx.community, start, end)
+    if not waiting:
+        return None
+    themes = ctx.app.themes[ctx.community].themes
+    lines = [ctx._("### Questions waiting for an answer")]
+    for question in waiting[:8]:
+        theme = themes.get(question.theme)
+        where = theme.name if theme else ctx._("the community")
+        text = excerpt(question.text, ctx.settings.digest.excerpt_chars) if question.text else ""
+        asker = ctx.names.get(question.member_id, "")
+        if text:
+            lines.append(
+                "- " + ctx._("{asker} in {where}: “{text}”", asker=asker, where=where, text=text)
+            )
+        else:
+            lines.append("- " + ctx._("{asker} asked in {where}.", asker=asker, where=where))
+    return "\n".join(lines)
+
+
+async def _prompts(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    posted = [
+        prompt
+        for prompt in await facilitation.prompts(ctx.app.store, ctx.community)
+        if prompt.posted_at is not None and start <= prompt.posted_at < end
+    ]
+    if not posted:
+        return None
+    themes = ctx.app.themes[ctx.community].themes
+    lines = [ctx._("### This week's prompts")]
+    for prompt in posted:
+        response = await facilitation.prompt_response(ctx.app.store, ctx.community, prompt, end)
+        theme = themes.get(prompt.theme)
+        lines.append(
+            "- "
+            + ctx._(
+                "{theme}: “{text}”: {responders} answered, {new} of them for the first time there.",
+                theme=theme.name if theme else prompt.theme,
+                text=excerpt(prompt.text, 100),
+                responders=response.responders,
+                new=response.new_voices,
+            )
+        )
+    return "\n".join(lines)
+
+
+def _change(now: int, before: int) -> str:
+    if now == before:
+        return "="
+    return f"{'+' if now > before else '−'}{abs(now - before)}"
+
+
+async def _numbers(ctx: DigestContext) -> str:
+    start, end = ctx.span
+    week = 7 * 86400
+    this = await activity.totals(ctx.app.store, ctx.community, start, end)
+    last = await activity.totals(ctx.app.store, ctx.community, start - week, start)
+    rows = [
+        (ctx._("Messages"), this.messages, last.messages),
+        (ctx._("People taking part"), this.active_members, last.active_members),
+        (ctx._("Replies"), this.replies, last.replies),
+        (ctx._("Reactions"), this.reactions, last.reactions),
+        (ctx._("New threads"), this.threads, last.threads),
+        (ctx._("New members"), this.new_members, last.new_members),
+    ]
+    lines = [ctx._("### The week in numbers (against the week before)")]
+    lines += [f"- {label}: {now} ({_change(now, before)})" for label, now, before in rows]
+    return "\n".join(lines)
+
+
+async def _chart(ctx: DigestContext) -> Attachment | None:
+    """Messages per theme, this week against the week before, as a PNG."""
+    start, end = ctx.span
+    week = 7 * 86400
+    this = await activity.totals(ctx.app.store, ctx.community, start, end)
+    last = await activity.totals(ctx.app.store, ctx.community, start - week, start)
+    themes = list(ctx.app.themes[ctx.community].themes.values())
+    if not themes or not (this.messages or last.messages):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2), dpi=100)
+    axes = figure.subplots()
+    positions = range(len(themes))
+    axes.bar([p - 0.2 for p in positions], [last.by_theme.get(t.id, 0) for t in themes], 0.4,
+             label=ctx._("week before"), color="#b8c4d6")  # fmt: skip
+    axes.bar([p + 0.2 for p in positions], [this.by_theme.get(t.id, 0) for t in themes], 0.4,
+             label=ctx._("this week"), color="#2f6f4f")  # fmt: skip
+    axes.set_xticks(list(positions), [t.name for t in themes], fontsize=8)
+    axes.set_ylabel(ctx._("messages"))
+    axes.legend(fontsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Attachment(
+        "digest.png",
+        buffer.getvalue(),
+        "image/png",
+        ctx._("Messages per theme, this week and the week before"),
+    )

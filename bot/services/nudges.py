@@ -1,0 +1,112 @@
+"""Nudges: one kind direct message to members who joined and never spoke, or went quiet.
+
+At most one per member per cooldown, never to opted-out members or those who turned nudges
+off, a cap per day, and members whose direct messages are closed are not retried every day.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from adapters.base import Delivery
+from bot.outgoing import OutgoingMessage
+from storage import activity, facilitation
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+
+log = logging.getLogger(__name__)
+
+
+async def quiet_list(app: Trellis, community: str, now: datetime) -> list[facilitation.QuietMember]:
+    settings = app.settings.nudges
+    return await facilitation.quiet_members(
+        app.store,
+        community,
+        newcomer_before=int((now - timedelta(days=settings.newcomer_after_days)).timestamp()),
+        silent_before=int((now - timedelta(weeks=settings.silent_after_weeks)).timestamp()),
+    )
+
+
+def due_for_nudge(member: facilitation.QuietMember, now: int, cooldown: int) -> bool:
+    if member.nudges_off:
+        return False
+    if member.last_nudged_at is not None and now - member.last_nudged_at < cooldown:
+        return False
+    return not (member.unreachable_at is not None and now - member.unreachable_at < cooldown)
+
+
+async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMember) -> str:
+    t = app.translator(community)
+    settings = app.community(community)
+    themes = app.themes[community]
+    prefix = app.command_prefix(member.key.split(":", 1)[0])
+    prompt = None
+    for theme_id in await activity.themes_of_member(app.store, member.member_id) or list(
+        themes.themes
+    ):
+        prompt = await facilitation.current_prompt(app.store, community, theme_id)
+        if prompt is not None:
+            break
+    if member.kind == "newcomer":
+        opening = t._(
+            "Hello {name}! It's good to have you in {community}. Whenever you're ready, "
+            "the conversation would be richer with your experience.",
+            name=member.name,
+            community=settings.name,
+        )
+    else:
+        opening = t._(
+            "Hello {name}, we've missed your voice in {community} lately. No pressure: "
+            "if something here speaks to you, we'd love to hear from you.",
+            name=member.name,
+            community=settings.name,
+        )
+    lines = [opening]
+    if prompt is not None:
+        theme = themes.themes.get(prompt.theme)
+        lines.append(
+            t._(
+                "This week in {theme} we're asking: “{text}”",
+                theme=theme.name if theme else prompt.theme,
+                text=prompt.text,
+            )
+        )
+    lines.append(
+        t._(
+            "If you'd rather not get these messages, answer {prefix}nudges off.",
+            prefix=prefix,
+        )
+    )
+    return "\n\n".join(lines)
+
+
+async def send_nudges(app: Trellis, community: str, now: datetime) -> str:
+    """The daily scan: nudge who is due, within the daily cap. Returns a summary for the run log."""
+    settings = app.settings.nudges
+    if not settings.enabled:
+        return "nudges disabled"
+    at = int(now.timestamp())
+    tz = ZoneInfo(app.community(community).timezone)
+    local = now.astimezone(tz)
+    day_start = int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    budget = settings.daily_cap - await facilitation.nudges_since(app.store, community, day_start)
+    sent = unreachable = 0
+    for member in await quiet_list(app, community, now):
+        if budget <= 0:
+            break
+        if not due_for_nudge(member, at, settings.cooldown_days * 86400):
+            continue
+        message = OutgoingMessage(await nudge_text(app, community, member))
+        delivery = await app.direct(community, member.key, message)
+        delivered = delivery is Delivery.DELIVERED
+        await facilitation.record_nudge(
+            app.store, community, member.member_id, member.kind, at, delivered=delivered
+        )
+        budget -= 1
+        sent += delivered
+        unreachable += not delivered
+    return f"{sent} nudged, {unreachable} unreachable"

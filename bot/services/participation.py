@@ -1,0 +1,131 @@
+"""Participation: who takes part, how much and where, and their level (core to inactive).
+
+Levels follow Wenger's core / active / peripheral / inactive. Reacting is taking part: a member
+who only reacts is peripheral, not inactive.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.config import ParticipationSettings
+from bot.i18n import Translator
+from storage import activity as activity_store
+from storage.activity import Activity
+from storage.sqlite import SqliteStore
+
+
+class Level(enum.StrEnum):
+    CORE = "core"
+    ACTIVE = "active"
+    PERIPHERAL = "peripheral"
+    INACTIVE = "inactive"
+
+
+def level_of(activity: Activity | None, settings: ParticipationSettings) -> Level:
+    """The level for activity measured over ``settings.window_weeks``."""
+    if activity is None:
+        return Level.INACTIVE
+    if (
+        activity.messages >= settings.core_min_messages
+        and activity.active_days >= settings.core_min_active_days
+    ):
+        return Level.CORE
+    if activity.messages >= settings.active_min_messages:
+        return Level.ACTIVE
+    if activity.messages + activity.reactions_given >= settings.peripheral_min_actions:
+        return Level.PERIPHERAL
+    return Level.INACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    label: str
+    theme_name: str | None
+    per_member: dict[int, Activity]
+    levels: dict[Level, int]
+    members_known: int
+
+
+async def stats(
+    store: SqliteStore,
+    community: str,
+    settings: ParticipationSettings,
+    start: datetime,
+    end: datetime,
+    *,
+    theme: str | None,
+    day_offset: int,
+) -> tuple[dict[int, Activity], dict[Level, int], int]:
+    """Activity per member in the period, and levels over the window ending with the period."""
+    per_member = await activity_store.activity(
+        store, community, int(start.timestamp()), int(end.timestamp()),
+        theme=theme, day_offset=day_offset,
+    )  # fmt: skip
+    window_start = end - timedelta(weeks=settings.window_weeks)
+    window = await activity_store.activity(
+        store, community, int(window_start.timestamp()), int(end.timestamp()),
+        theme=theme, day_offset=day_offset,
+    )  # fmt: skip
+    visible = await activity_store.visible_members(store, community)
+    levels = {level: 0 for level in Level}
+    for member_id in visible:
+        levels[level_of(window.get(member_id), settings)] += 1
+    return per_member, levels, len(visible)
+
+
+def render_stats(
+    t: Translator,
+    label: str,
+    theme_name: str | None,
+    per_member: dict[int, Activity],
+    levels: dict[Level, int],
+    names: dict[int, str],
+    window_weeks: int,
+) -> str:
+    where = theme_name or t._("the whole community")
+    total = sum(a.messages for a in per_member.values())
+    lines = [
+        t._("**Participation in {where}, {period}**", where=where, period=label),
+        t._(
+            "{messages} messages, {replies} replies, {reactions} reactions, {threads} new threads; "
+            "{people} people took part.",
+            messages=total,
+            replies=sum(a.replies_given for a in per_member.values()),
+            reactions=sum(a.reactions_given for a in per_member.values()),
+            threads=sum(a.threads_started for a in per_member.values()),
+            people=sum(1 for a in per_member.values() if a.messages or a.reactions_given),
+        ),
+        t._(
+            "Levels over the last {weeks} weeks: {core} core, {active} active, "
+            "{peripheral} peripheral, {inactive} inactive.",
+            weeks=window_weeks,
+            core=levels[Level.CORE],
+            active=levels[Level.ACTIVE],
+            peripheral=levels[Level.PERIPHERAL],
+            inactive=levels[Level.INACTIVE],
+        ),
+    ]
+    ranked = sorted(
+        (
+            (a.messages, a.replies_received, member_id)
+            for member_id, a in per_member.items()
+            if a.messages
+        ),
+        reverse=True,
+    )[:5]
+    if ranked:
+        lines.append(t._("Most involved in conversation:"))
+        for messages, replies_received, member_id in ranked:
+            lines.append(
+                "- "
+                + t._(
+                    "{name}: {messages} messages, {received} replies received",
+                    name=names.get(member_id, "?"),
+                    messages=messages,
+                    received=replies_received,
+                )
+            )
+    return "\n".join(lines)

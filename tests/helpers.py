@@ -1,0 +1,127 @@
+"""A test community: the real app on a real SQLite file, the console adapter, a manual clock."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.console import ConsoleAdapter, Sent
+from bot.app import Trellis
+from bot.clock import ManualClock
+from bot.config import parse_settings
+
+# Monday 7 September 2026, 08:00 in Lima.
+START = datetime(2026, 9, 7, 8, 0, tzinfo=ZoneInfo("America/Lima")).astimezone(UTC)
+
+BASE_CONFIG: dict[str, Any] = {
+    "retention": {"message_text_days": 60},
+    "nudges": {"newcomer_after_days": 7, "silent_after_weeks": 2, "cooldown_days": 14, "daily_cap": 10},
+    "communities": {
+        "praxis": {
+            "name": "Praxis Network",
+            "timezone": "America/Lima",
+            "digest": {"channel": "console:general", "cron": "0 9 * * mon"},
+            "roles": {"facilitators": ["console:fran"], "admins": ["console:root"]},
+            "themes": {
+                "water": {
+                    "name": "Water rights",
+                    "places": ["console:water"],
+                    "keywords": ["irrigation"],
+                    "leaders": ["console:lena"],
+                    "learning_goal": "Share how communities defend their water.",
+                },
+                "gender": {
+                    "name": "Gender and inclusion",
+                    "places": ["console:gender"],
+                    "learning_goal": "Make participation fairer.",
+                },
+            },
+        }
+    },
+}
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    """BASE_CONFIG with nested overrides given as dotted paths: config(**{"nudges.daily_cap": 1})."""
+    data = copy.deepcopy(BASE_CONFIG)
+    for path, value in overrides.items():
+        node = data
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return data
+
+
+class Harness:
+    def __init__(self, app: Trellis, console: ConsoleAdapter, clock: ManualClock) -> None:
+        self.app = app
+        self.console = console
+        self.clock = clock
+
+    @property
+    def store(self):
+        return self.app.store
+
+    @property
+    def outbox(self) -> list[Sent]:
+        return self.console.outbox
+
+    async def lines(self, *lines: str) -> None:
+        """Feed console-grammar lines, moving the clock on '@' lines; then wait until stored."""
+        for line in lines:
+            moment = await self.console.feed(line)
+            if moment is not None:
+                await self.set_time(moment)
+        await self.app.engine.drain()
+
+    async def say(self, handle: str, channel: str, text: str) -> str:
+        """Post and return the message number the console gave it."""
+        await self.lines(f"#{channel} {handle}: {text}")
+        return str(self.console.state.count)
+
+    async def command(self, handle: str, text: str, channel: str = "general") -> str:
+        """Run a command and return the text of Trellis's answer."""
+        before = len(self.outbox)
+        await self.lines(f"#{channel} {handle}: {text}")
+        answers = [sent for sent in self.outbox[before:] if sent.kind == "reply"]
+        assert len(answers) == 1, f"expected one answer to {text!r}, got {answers}"
+        return answers[0].text
+
+    async def set_time(self, moment: datetime) -> list[str]:
+        self.clock.set(moment)
+        return await self.app.run_due_jobs()
+
+    async def advance(self, delta: timedelta) -> list[str]:
+        return await self.set_time(self.clock.now() + delta)
+
+    def sent_since(self, index: int, kind: str | None = None) -> list[Sent]:
+        return [sent for sent in self.outbox[index:] if kind is None or sent.kind == kind]
+
+
+@asynccontextmanager
+async def running_app(
+    tmp_path: Path, data: dict[str, Any] | None = None, *, start: datetime = START,
+    database: str = "trellis.sqlite3", clock: ManualClock | None = None,
+) -> AsyncIterator[Harness]:
+    data = copy.deepcopy(data if data is not None else BASE_CONFIG)
+    data.setdefault("storage", {})["path"] = str(tmp_path / database)
+    settings = parse_settings(data)
+    clock = clock or ManualClock(start)
+    community = next(iter(settings.communities))
+    console = ConsoleAdapter(
+        community, clock, timezone=settings.communities[community].timezone, echo_chat=False,
+        out=open(tmp_path / "console.log", "a", encoding="utf-8"),  # noqa: SIM115
+    )
+    app = await Trellis.open(settings, clock=clock, adapters=[console])
+    await app.start(real_time=False)
+    try:
+        yield Harness(app, console, clock)
+    finally:
+        await app.stop()
+        console.out.close()
