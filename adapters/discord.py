@@ -1,0 +1,979 @@
+"""Trellis on Discord (discord.py 2.7): gateway events in, slash commands, messages and DMs out.
+
+Two layers. The pure functions at the top turn Discord's gateway payloads (plain JSON dicts) into
+``bot.events`` and are tested from recorded payloads. ``DiscordAdapter`` below them runs a real
+``discord.Client``: it reads every gateway dispatch as raw JSON (so that edits, deletes and
+reactions on messages discord.py never cached still count), resolves guilds to communities and
+threads to their parent channel from the client's cache, and hands the events to the engine in the
+order Discord sent them. Slash commands are generated from the command specs, one
+``app_commands`` group per first word, and synced per configured guild in ``setup_hook``.
+
+Nothing we send can ping anyone: ``AllowedMentions.none()`` is set on the client and passed on
+every send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.base import Adapter, Delivery, EventSink, SentMessage
+from bot.clock import Clock, SystemClock
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.config import ConfigError, Settings
+from bot.events import (
+    ChannelRef,
+    CommandInvoked,
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MemberRef,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+    ReactionRemoved,
+    ThreadOpened,
+)
+from bot.outgoing import Attachment, OutgoingMessage, split_markdown
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+MESSAGE_LIMIT = 2000
+NO_PINGS = discord.AllowedMentions.none()
+ROLE_PREFIX = "discord-role:"
+
+_CHAT_MESSAGE_TYPES = {0, 19}
+"""Default messages and replies; joins, pins, thread notices and the like are not conversation."""
+
+# --------------------------------------------------------------------------- pure translation
+
+
+def parse_time(value: str) -> datetime:
+    """Discord's ISO 8601 timestamps, as aware UTC datetimes."""
+    return discord.utils.parse_time(value)
+
+
+def id_time(snowflake: str | int) -> datetime:
+    """When a Discord id was minted (ids embed their creation time)."""
+    return discord.utils.snowflake_time(int(snowflake))
+
+
+def member_ref(user: dict[str, Any], member: dict[str, Any] | None = None) -> MemberRef:
+    """A MemberRef named as the guild shows the person: nickname, then display name, then username."""
+    name = (member or {}).get("nick") or user.get("global_name") or user.get("username") or ""
+    return MemberRef(PLATFORM, str(user["id"]), name, bool(user.get("bot")))
+
+
+def thread_place(parent: ChannelRef, thread_id: str) -> ChannelRef:
+    return ChannelRef(PLATFORM, parent.id, parent.name, thread_id)
+
+
+def emoji_text(emoji: dict[str, Any]) -> str:
+    """A unicode emoji as itself; a custom one in Discord's own ``<:name:id>`` form."""
+    if emoji.get("id"):
+        prefix = "a" if emoji.get("animated") else ""
+        return f"<{prefix}:{emoji.get('name') or '_'}:{emoji['id']}>"
+    return emoji.get("name") or ""
+
+
+def is_from_people(message: dict[str, Any], own_id: str) -> bool:
+    """False for our own messages, other bots', webhooks' and system messages."""
+    author = message.get("author") or {}
+    return (
+        str(author.get("id")) != own_id
+        and not author.get("bot")
+        and not author.get("system")
+        and "webhook_id" not in message
+        and message.get("type", 0) in _CHAT_MESSAGE_TYPES
+    )
+
+
+def message_posted(
+    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
+) -> MessagePosted | None:
+    """MESSAGE_CREATE (or a message from history) as MessagePosted; None when it is not people's."""
+    if not is_from_people(data, own_id):
+        return None
+    reply_to = reply_author = None
+    reference = data.get("message_reference")
+    if reference and reference.get("type", 0) == 0 and reference.get("message_id"):
+        reply_to = str(reference["message_id"])
+        original = data.get("referenced_message")
+        if original and original.get("author"):
+            reply_author = member_ref(original["author"], original.get("member"))
+    mentions = tuple(
+        member_ref(user, user.get("member"))
+        for user in data.get("mentions", [])
+        if str(user["id"]) != str(data["author"]["id"])
+    )
+    return MessagePosted(
+        community=community,
+        channel=channel,
+        author=member_ref(data["author"], data.get("member")),
+        message_id=str(data["id"]),
+        text=data.get("content") or "",
+        occurred_at=parse_time(data["timestamp"]),
+        reply_to=reply_to,
+        reply_to_author=reply_author,
+        mentions=mentions,
+    )
+
+
+def message_edited(
+    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
+) -> MessageEdited | None:
+    """MESSAGE_UPDATE as MessageEdited, only for a person changing the text.
+
+    Discord also sends updates when it unfurls a link or pins a message; those carry no
+    ``edited_timestamp`` and are not edits.
+    """
+    if "content" not in data or not data.get("edited_timestamp"):
+        return None
+    if "author" in data and not is_from_people(data, own_id):
+        return None
+    return MessageEdited(
+        community=community,
+        channel=channel,
+        message_id=str(data["id"]),
+        text=data["content"],
+        occurred_at=parse_time(data["edited_timestamp"]),
+    )
+
+
+def messages_deleted(
+    kind: str, data: dict[str, Any], *, community: str, channel: ChannelRef, occurred_at: datetime
+) -> list[MessageDeleted]:
+    """MESSAGE_DELETE or MESSAGE_DELETE_BULK. Discord sends no time, so the caller's clock says."""
+    ids = data["ids"] if kind == "MESSAGE_DELETE_BULK" else [data["id"]]
+    return [MessageDeleted(community, channel, str(mid), occurred_at) for mid in ids]
+
+
+def reaction_event(
+    kind: str,
+    data: dict[str, Any],
+    *,
+    community: str,
+    channel: ChannelRef,
+    member_name: str,
+    own_id: str,
+    occurred_at: datetime,
+) -> ReactionAdded | ReactionRemoved | None:
+    """MESSAGE_REACTION_ADD/REMOVE; ``member_name`` names the reactor when the payload does not."""
+    member = data.get("member")
+    if member and member.get("user"):
+        who = member_ref(member["user"], member)
+    else:
+        who = MemberRef(PLATFORM, str(data["user_id"]), member_name)
+    if who.id == own_id or who.is_bot:
+        return None
+    factory = ReactionAdded if kind == "MESSAGE_REACTION_ADD" else ReactionRemoved
+    return factory(
+        community=community,
+        channel=channel,
+        message_id=str(data["message_id"]),
+        member=who,
+        emoji=emoji_text(data["emoji"]),
+        occurred_at=occurred_at,
+    )
+
+
+def member_event(
+    kind: str, data: dict[str, Any], *, community: str, occurred_at: datetime
+) -> MemberJoined | MemberLeft | None:
+    """GUILD_MEMBER_ADD/REMOVE; bots coming and going are not members of the community."""
+    who = member_ref(data["user"], data if kind == "GUILD_MEMBER_ADD" else None)
+    if who.is_bot:
+        return None
+    if kind == "GUILD_MEMBER_ADD":
+        joined = parse_time(data["joined_at"]) if data.get("joined_at") else occurred_at
+        return MemberJoined(community, who, joined)
+    return MemberLeft(community, who, occurred_at)
+
+
+def thread_opened(
+    data: dict[str, Any], *, community: str, parent: ChannelRef, opener_name: str
+) -> ThreadOpened | None:
+    """THREAD_CREATE for a new thread or forum post (Discord also sends it when we are added)."""
+    if not data.get("newly_created"):
+        return None
+    opener = (
+        MemberRef(PLATFORM, str(data["owner_id"]), opener_name) if data.get("owner_id") else None
+    )
+    return ThreadOpened(
+        community=community,
+        channel=thread_place(parent, str(data["id"])),
+        title=data.get("name") or "",
+        opener=opener,
+        occurred_at=id_time(data["id"]),
+    )
+
+
+def command_options(
+    data: dict[str, Any],
+) -> tuple[str, tuple[tuple[str, str | MemberRef | ChannelRef], ...]]:
+    """An application command's ``data`` as (command words, options with resolved values).
+
+    Subcommand groups and subcommands are nested options on Discord; their names join into the
+    command's words (``/prompt add`` -> ``"prompt add"``). User options become MemberRefs named as
+    the guild shows them, channel options ChannelRefs (a thread's ref names its parent channel).
+    """
+    words = [data["name"]]
+    options = data.get("options") or []
+    while len(options) == 1 and options[0]["type"] in (1, 2):
+        words.append(options[0]["name"])
+        options = options[0].get("options") or []
+    resolved = data.get("resolved") or {}
+    values: list[tuple[str, str | MemberRef | ChannelRef]] = []
+    for option in options:
+        value = option.get("value")
+        if option["type"] == 6:
+            user = resolved.get("users", {}).get(str(value), {"id": str(value)})
+            member = resolved.get("members", {}).get(str(value))
+            values.append((option["name"], member_ref(user, member)))
+        elif option["type"] == 7:
+            channel = resolved.get("channels", {}).get(str(value), {"id": str(value)})
+            if channel.get("parent_id") and "thread_metadata" in channel:
+                parent = ChannelRef(PLATFORM, str(channel["parent_id"]))
+                values.append((option["name"], thread_place(parent, str(channel["id"]))))
+            else:
+                values.append(
+                    (
+                        option["name"],
+                        ChannelRef(PLATFORM, str(channel["id"]), channel.get("name", "")),
+                    )
+                )
+        else:
+            values.append((option["name"], str(value)))
+    return " ".join(words), tuple(values)
+
+
+def theme_choices(themes: dict[str, str], current: str) -> list[tuple[str, str]]:
+    """Autocomplete for a theme option: (label, theme id) pairs matching what was typed so far."""
+    typed = current.strip().lower()
+    found = [
+        (f"{name} ({theme_id})"[:100], theme_id)
+        for theme_id, name in sorted(themes.items())
+        if typed in theme_id or typed in name.lower()
+    ]
+    return found[:25]
+
+
+def invite_url(application_id: str | int) -> str:
+    """The link that adds the bot to a server with exactly the permissions it uses."""
+    return discord.utils.oauth_url(
+        application_id, permissions=BOT_PERMISSIONS, scopes=("bot", "applications.commands")
+    )
+
+
+BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+    add_reactions=True,
+)
+"""What Trellis needs in a server: read channels and their history, post (with a chart file) in
+channels and threads. Nothing that moderates, manages or pings."""
+
+# --------------------------------------------------------------------------- the adapter
+
+_GATEWAY_EVENTS = {
+    "MESSAGE_CREATE",
+    "MESSAGE_UPDATE",
+    "MESSAGE_DELETE",
+    "MESSAGE_DELETE_BULK",
+    "MESSAGE_REACTION_ADD",
+    "MESSAGE_REACTION_REMOVE",
+    "GUILD_MEMBER_ADD",
+    "GUILD_MEMBER_REMOVE",
+    "THREAD_CREATE",
+}
+
+_FACILITATOR_PERMISSIONS = discord.Permissions(manage_guild=True)
+"""Default member permissions of facilitator and admin commands: Discord hides them from members
+(server admins can re-assign them per role in Server Settings > Integrations)."""
+
+_INTERACTION_LIFETIME = 15 * 60
+"""Seconds an interaction token can still be answered (Discord's limit)."""
+
+
+@dataclass
+class _Pending:
+    """An interaction waiting for the engine's answer."""
+
+    interaction: discord.Interaction
+    private: bool
+    created: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.Task[None] | None = None
+
+
+class _Client(discord.Client):
+    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+        super().__init__(**options)
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = adapter._on_command_error  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        await self.adapter._setup()
+
+    async def on_socket_raw_receive(self, frame: str) -> None:
+        self.adapter._on_frame(frame)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("error in Discord event handler %s", event_method)
+
+
+class DiscordAdapter(Adapter):
+    """Serves every community whose ``discord_guild_id`` is set, with one bot account."""
+
+    platform = PLATFORM
+    message_limit = MESSAGE_LIMIT
+
+    def __init__(
+        self,
+        settings: Settings,
+        token: str,
+        *,
+        clock: Clock | None = None,
+        defer_after: float = 2.0,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self._settings = settings
+        self._token = token
+        self._clock = clock or SystemClock()
+        self.defer_after = defer_after
+        """Seconds to wait for the engine's answer before telling Discord it is coming (defer)."""
+        self._guild_community = {
+            str(c.discord_guild_id): cid
+            for cid, c in settings.communities.items()
+            if c.discord_guild_id
+        }
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.members = True
+        intents.guild_messages = True
+        intents.guild_reactions = True
+        intents.message_content = True
+        self.client = _Client(
+            self,
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            enable_debug_events=True,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self._specs: list[CommandSpec] = []
+        self._sink: EventSink | None = None
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._seen_roles: dict[tuple[str, str], frozenset[str]] = {}
+        self._set_up = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> DiscordAdapter:
+        env = settings.adapters.discord.token_env
+        token = settings.secret(env, "adapters.discord.token_env").get_secret_value()
+        return cls(settings, token, clock=clock)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._pump = asyncio.create_task(self._deliver(), name="trellis-discord-events")
+        env = self._settings.adapters.discord.token_env
+        try:
+            await self.client.login(self._token)
+        except discord.LoginFailure:
+            await self.stop()
+            raise ConfigError(
+                f"Discord refused the bot token in the environment variable {env}; copy it again "
+                f"from the Bot page of your application in the Discord developer portal"
+            ) from None
+        self._runner = asyncio.create_task(self.client.connect(), name="trellis-discord-gateway")
+        ready = asyncio.create_task(self.client.wait_until_ready())
+        await asyncio.wait({self._runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            error = self._runner.exception()
+            await self.stop()
+            if isinstance(error, discord.PrivilegedIntentsRequired):
+                raise ConfigError(
+                    "Discord refused the connection because the bot's privileged intents are off; "
+                    "switch on Server Members Intent and Message Content Intent on the Bot page "
+                    "of your application in the Discord developer portal"
+                ) from None
+            raise error or RuntimeError("the Discord gateway closed before the bot was ready")
+        await self._check_configuration()
+
+    async def stop(self) -> None:
+        if self._pump is not None and self._sink is not None:
+            await self.flush()
+        if not self.client.is_closed():
+            await self.client.close()
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+            self._pump = None
+
+    async def flush(self) -> None:
+        """Return once every event received so far has been handed to the sink."""
+        await self._queue.join()
+
+    async def _deliver(self) -> None:
+        # One consumer keeps Discord's order: a delete never overtakes the message it deletes.
+        while True:
+            event = await self._queue.get()
+            try:
+                assert self._sink is not None
+                await self._sink(event)
+            except Exception:
+                log.exception("the engine did not accept %s", type(event).__name__)
+            finally:
+                self._queue.task_done()
+
+    async def _setup(self) -> None:
+        self._set_up = True
+        if self._specs:
+            await self._sync_commands()
+
+    # ---------------------------------------------------------------- incoming gateway events
+
+    def _on_frame(self, frame: str) -> None:
+        # Runs without awaiting, in the order frames arrived: the queue keeps that order.
+        message = json.loads(frame)
+        kind = message.get("t")
+        if kind not in _GATEWAY_EVENTS:
+            return
+        try:
+            events = self._translate(kind, message["d"])
+        except (KeyError, TypeError, ValueError):
+            log.exception("could not read a %s payload from Discord", kind)
+            return
+        for event in events:
+            self._queue.put_nowait(event)
+
+    def _translate(self, kind: str, data: dict[str, Any]) -> list[Event]:
+        community = self._guild_community.get(str(data.get("guild_id")))
+        if community is None or self.client.user is None:
+            return []
+        own_id = str(self.client.user.id)
+        if kind == "MESSAGE_CREATE":
+            event = message_posted(
+                data, community=community, channel=self._place(data["channel_id"]), own_id=own_id
+            )
+            return [event] if event else []
+        if kind == "MESSAGE_UPDATE":
+            edit = message_edited(
+                data, community=community, channel=self._place(data["channel_id"]), own_id=own_id
+            )
+            return [edit] if edit else []
+        if kind in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
+            return list(
+                messages_deleted(
+                    kind,
+                    data,
+                    community=community,
+                    channel=self._place(data["channel_id"]),
+                    occurred_at=self._clock.now(),
+                )
+            )
+        if kind in ("MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE"):
+            reaction = reaction_event(
+                kind,
+                data,
+                community=community,
+                channel=self._place(data["channel_id"]),
+                member_name=self._member_name(data["guild_id"], data["user_id"]),
+                own_id=own_id,
+                occurred_at=self._clock.now(),
+            )
+            return [reaction] if reaction else []
+        if kind in ("GUILD_MEMBER_ADD", "GUILD_MEMBER_REMOVE"):
+            change = member_event(kind, data, community=community, occurred_at=self._clock.now())
+            return [change] if change else []
+        opened = thread_opened(
+            data,
+            community=community,
+            parent=self._place(data["parent_id"]),
+            opener_name=self._member_name(data["guild_id"], data.get("owner_id") or 0),
+        )
+        return [opened] if opened else []
+
+    def _place(self, channel_id: str | int) -> ChannelRef:
+        """The ChannelRef of a channel id: a thread is named by its parent channel and its own id."""
+        channel = self.client.get_channel(int(channel_id))
+        if isinstance(channel, discord.Thread):
+            parent = channel.parent
+            name = parent.name if parent is not None else ""
+            return ChannelRef(PLATFORM, str(channel.parent_id), name, str(channel.id))
+        return ChannelRef(PLATFORM, str(channel_id), getattr(channel, "name", "") or "")
+
+    def _member_name(self, guild_id: str | int, user_id: str | int) -> str:
+        guild = self.client.get_guild(int(guild_id))
+        member = guild.get_member(int(user_id)) if guild is not None else None
+        return member.display_name if member is not None else ""
+
+    def member_roles(self, member: MemberRef, community: str | None = None) -> set[str]:
+        """The member's Discord roles as ``discord-role:<id>`` keys, from the cache (no request).
+
+        With ``community``, only that community's guild counts. Roles seen on the member's last
+        slash command stand in when the member is not cached.
+        """
+        keys: set[str] = set()
+        for guild_id, community_id in self._guild_community.items():
+            if community is not None and community_id != community:
+                continue
+            guild = self.client.get_guild(int(guild_id))
+            cached = guild.get_member(int(member.id)) if guild is not None else None
+            if cached is not None:
+                keys |= {f"{ROLE_PREFIX}{r.id}" for r in cached.roles if not r.is_default()}
+            else:
+                keys |= self._seen_roles.get((guild_id, member.id), frozenset())
+        return keys
+
+    # ---------------------------------------------------------------- slash commands
+
+    async def register_commands(self, specs: Sequence[CommandSpec]) -> None:
+        self._specs = list(specs)
+        if self._set_up:
+            await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        roots = self._command_tree_roots()
+        tree = self.client.tree
+        for guild_id in self._guild_community:
+            guild = discord.Object(int(guild_id))
+            tree.clear_commands(guild=guild)
+            for root in roots:
+                tree.add_command(root, guild=guild)
+            try:
+                await tree.sync(guild=guild)
+            except discord.Forbidden:
+                log.warning(
+                    "Could not register slash commands in the Discord server %s: invite the bot "
+                    "with the applications.commands scope (see docs/discord.md).",
+                    guild_id,
+                )
+
+    def _command_tree_roots(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        roots: dict[str, app_commands.Command[Any, ..., Any] | app_commands.Group] = {}
+        groups: dict[tuple[str, ...], app_commands.Group] = {}
+        by_group: dict[str, list[CommandSpec]] = {}
+        for spec in self._specs:
+            by_group.setdefault(spec.words[0], []).append(spec)
+        for first, specs in by_group.items():
+            single = [s for s in specs if len(s.words) == 1]
+            nested = [s for s in specs if len(s.words) > 1]
+            if single and nested:
+                log.warning(
+                    "/%s is both a command and a group of commands; Discord allows only one, so "
+                    "/%s alone is not offered as a slash command.",
+                    first,
+                    first,
+                )
+            if not nested:
+                roots[first] = self._command(single[0], parent=None)
+                continue
+            for spec in nested:
+                parent: app_commands.Group | None = None
+                for depth in range(1, len(spec.words)):
+                    key = spec.words[:depth]
+                    if key not in groups:
+                        members = [s for s in nested if s.words[:depth] == key]
+                        group = app_commands.Group(
+                            name=key[-1],
+                            description=_trim(
+                                f"{' '.join(key)}: " + ", ".join(s.words[depth] for s in members)
+                            ),
+                            parent=parent,
+                            guild_only=True,
+                            default_permissions=(
+                                _FACILITATOR_PERMISSIONS
+                                if parent is None
+                                and all(s.permission >= Permission.FACILITATOR for s in members)
+                                else None
+                            ),
+                        )
+                        if parent is None:
+                            roots[key[0]] = group
+                        else:
+                            parent.add_command(group)
+                        groups[key] = group
+                    parent = groups[key]
+                assert parent is not None
+                parent.add_command(self._command(spec, parent=parent))
+        return list(roots.values())
+
+    def _command(
+        self, spec: CommandSpec, *, parent: app_commands.Group | None
+    ) -> app_commands.Command[Any, ..., Any]:
+        adapter = self
+
+        async def callback(interaction: discord.Interaction, **_: Any) -> None:
+            await adapter._invoked(spec, interaction)
+
+        ordered = sorted(spec.params, key=lambda p: not p.required)
+        parameters = [
+            inspect.Parameter(
+                "interaction",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=discord.Interaction,
+            )
+        ]
+        renames: dict[str, str] = {}
+        for param in ordered:
+            python_name = param.name.replace("-", "_")
+            if python_name != param.name:
+                renames[python_name] = param.name
+            parameters.append(
+                inspect.Parameter(
+                    python_name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=inspect.Parameter.empty if param.required else None,
+                    annotation=_annotation(param),
+                )
+            )
+        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        app_commands.describe(
+            **{p.name.replace("-", "_"): _trim(p.help or p.name) for p in ordered}
+        )(callback)
+        choices = {
+            p.name.replace("-", "_"): [app_commands.Choice(name=c, value=c) for c in p.choices]
+            for p in ordered
+            if p.choices
+        }
+        if choices:
+            app_commands.choices(**choices)(callback)
+        themes = {
+            p.name.replace("-", "_"): self._autocomplete_theme
+            for p in ordered
+            if p.kind is ParamKind.THEME
+        }
+        if themes:
+            app_commands.autocomplete(**themes)(callback)
+        if renames:
+            app_commands.rename(**renames)(callback)
+        command = app_commands.Command(
+            name=spec.words[-1],
+            description=_trim(spec.help or spec.name),
+            callback=callback,
+            parent=parent,
+        )
+        if parent is None:
+            command.guild_only = True
+            if spec.permission >= Permission.FACILITATOR:
+                command.default_permissions = _FACILITATOR_PERMISSIONS
+        return command
+
+    async def _autocomplete_theme(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        community = self._guild_community.get(str(interaction.guild_id))
+        if community is None:
+            return []
+        themes = {k: t.name for k, t in self._settings.communities[community].themes.items()}
+        return [app_commands.Choice(name=n, value=v) for n, v in theme_choices(themes, current)]
+
+    async def _invoked(self, spec: CommandSpec, interaction: discord.Interaction) -> None:
+        community = self._guild_community.get(str(interaction.guild_id))
+        if community is None:
+            await interaction.response.send_message(
+                "Trellis is not set up for this server: add its id as discord_guild_id to a "
+                "community in the configuration.",
+                ephemeral=True,
+            )
+            return
+        self._forget_expired()
+        user = interaction.user
+        if isinstance(user, discord.Member):
+            self._seen_roles[(str(interaction.guild_id), str(user.id))] = frozenset(
+                f"{ROLE_PREFIX}{r.id}" for r in user.roles if not r.is_default()
+            )
+        words, options = command_options(interaction.data or {})
+        event = CommandInvoked(
+            community=community,
+            channel=self._place(interaction.channel_id or 0),
+            member=MemberRef(PLATFORM, str(user.id), user.display_name, user.bot),
+            command=words,
+            occurred_at=id_time(interaction.id),
+            options=options,
+            invocation_id=str(interaction.id),
+        )
+        pending = _Pending(interaction, spec.private)
+        self._pending[event.invocation_id] = pending
+        pending.timer = asyncio.create_task(self._defer_later(pending))
+        self._queue.put_nowait(event)
+
+    async def _defer_later(self, pending: _Pending) -> None:
+        await asyncio.sleep(self.defer_after)
+        async with pending.lock:
+            if not pending.interaction.response.is_done():
+                await pending.interaction.response.defer(ephemeral=pending.private, thinking=True)
+
+    def _forget_expired(self) -> None:
+        limit = time.monotonic() - _INTERACTION_LIFETIME
+        for key in [k for k, p in self._pending.items() if p.created < limit]:
+            del self._pending[key]
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command /%s failed", interaction.command, exc_info=error)
+
+    async def reply(
+        self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
+    ) -> None:
+        pending = self._pending.get(invocation.invocation_id)
+        if pending is None:
+            log.warning(
+                "No Discord interaction %s to answer (older than 15 minutes, or not ours).",
+                invocation.invocation_id,
+            )
+            return
+        async with pending.lock:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            for content, files in self._pieces(message):
+                extra: dict[str, Any] = {"files": files} if files else {}
+                response = pending.interaction.response
+                if not response.is_done():
+                    await response.send_message(
+                        content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
+                    )
+                else:
+                    await pending.interaction.followup.send(
+                        content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
+                    )
+
+    # ---------------------------------------------------------------- outgoing messages
+
+    def _pieces(self, message: OutgoingMessage) -> list[tuple[str, list[discord.File]]]:
+        """The message as Discord messages: text split to 2,000 characters, files on the last."""
+        chunks = split_markdown(message.text, MESSAGE_LIMIT) or [""]
+        files = [_file(a) for a in message.attachments]
+        pieces = [(chunk, []) for chunk in chunks[:-1]]
+        pieces.append((chunks[-1], files))
+        return [(text, f) for text, f in pieces if text.strip() or f]
+
+    async def send(self, channel: ChannelRef, message: OutgoingMessage) -> SentMessage:
+        target = self.client.get_partial_messageable(int(channel.thread_id or channel.id))
+        ids: list[str] = []
+        for content, files in self._pieces(message):
+            sent = await target.send(content or None, files=files, allowed_mentions=NO_PINGS)
+            ids.append(str(sent.id))
+        return SentMessage(channel, tuple(ids))
+
+    async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
+        try:
+            dm = await self.client.create_dm(discord.Object(int(member.id)))
+            for content, files in self._pieces(message):
+                await dm.send(content or None, files=files, allowed_mentions=NO_PINGS)
+        except discord.Forbidden as error:
+            log.info(
+                "%s does not accept direct messages from the bot (%s).", member.key, error.code
+            )
+            return Delivery.UNREACHABLE
+        return Delivery.DELIVERED
+
+    # ---------------------------------------------------------------- backfill
+
+    async def channels(self, community: str) -> list[ChannelRef]:
+        guild = self._guild_of(community)
+        if guild is None:
+            return []
+        places: list[ChannelRef] = []
+        for channel in guild.channels:
+            if not isinstance(channel, discord.TextChannel | discord.ForumChannel):
+                continue
+            rights = channel.permissions_for(guild.me)
+            if not (rights.view_channel and rights.read_message_history):
+                continue
+            parent = ChannelRef(PLATFORM, str(channel.id), channel.name)
+            if isinstance(channel, discord.TextChannel):
+                places.append(parent)
+            threads = {t.id: t for t in channel.threads}
+            async for thread in channel.archived_threads(limit=None):
+                threads.setdefault(thread.id, thread)
+            places.extend(thread_place(parent, str(tid)) for tid in sorted(threads))
+        return places
+
+    async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
+        """One place's messages since ``since`` (the thread when ``thread_id`` is set, else the
+        channel itself; ``channels()`` lists threads separately), oldest first, then each
+        message's reactions. discord.py waits out Discord's rate limits."""
+        community = await self._community_of(channel)
+        if community is None or self.client.user is None:
+            return
+        own_id = str(self.client.user.id)
+        target = int(channel.thread_id or channel.id)
+        after = discord.utils.time_snowflake(since) - 1
+        while True:
+            page = await self.client.http.logs_from(target, 100, after=after)
+            page.sort(key=lambda m: int(m["id"]))
+            for data in page:
+                posted = message_posted(data, community=community, channel=channel, own_id=own_id)
+                if posted is None:
+                    continue
+                yield posted
+                for reaction in data.get("reactions") or []:
+                    async for added in self._past_reactions(posted, reaction["emoji"], own_id):
+                        yield added
+            if len(page) < 100:
+                return
+            after = int(page[-1]["id"])
+
+    async def _past_reactions(
+        self, posted: MessagePosted, emoji: dict[str, Any], own_id: str
+    ) -> AsyncIterator[ReactionAdded]:
+        target = int(posted.channel.thread_id or posted.channel.id)
+        key = f"{emoji['name']}:{emoji['id']}" if emoji.get("id") else emoji["name"]
+        after: int | None = None
+        while True:
+            users = await self.client.http.get_reaction_users(
+                target, int(posted.message_id), key, 100, after=after
+            )
+            for user in users:
+                if str(user["id"]) == own_id or user.get("bot"):
+                    continue
+                guild = self._guild_of(posted.community)
+                member = guild.get_member(int(user["id"])) if guild is not None else None
+                who = member_ref(user)
+                if member is not None:
+                    who = MemberRef(PLATFORM, who.id, member.display_name, who.is_bot)
+                yield ReactionAdded(
+                    posted.community,
+                    posted.channel,
+                    posted.message_id,
+                    who,
+                    emoji_text(emoji),
+                    posted.occurred_at,
+                )
+            if len(users) < 100:
+                return
+            after = int(users[-1]["id"])
+
+    def _guild_of(self, community: str) -> discord.Guild | None:
+        guild_id = self._settings.communities[community].discord_guild_id
+        return self.client.get_guild(int(guild_id)) if guild_id else None
+
+    async def _community_of(self, channel: ChannelRef) -> str | None:
+        found = self.client.get_channel(int(channel.id))
+        if found is None:
+            found = await self.client.fetch_channel(int(channel.id))
+        guild = getattr(found, "guild", None)
+        return self._guild_community.get(str(guild.id)) if guild is not None else None
+
+    # ---------------------------------------------------------------- configuration check
+
+    async def _check_configuration(self) -> None:
+        """Name, one log line each, every configured place or role the guild does not have."""
+        for community_id, community in self._settings.communities.items():
+            if not community.discord_guild_id:
+                continue
+            guild = self.client.get_guild(int(community.discord_guild_id))
+            if guild is None:
+                log.warning(
+                    "Community %s: the bot is not in the Discord server %s (discord_guild_id); "
+                    "invite it with the link in docs/discord.md.",
+                    community_id,
+                    community.discord_guild_id,
+                )
+                continue
+            for key, ref in _configured_places(community_id, community):
+                if not await self._has_place(guild, ref.removeprefix("discord:")):
+                    log.warning(
+                        "Community %s: %s names %s, which is not a channel or thread the bot can "
+                        "see in the Discord server %s.",
+                        community_id,
+                        key,
+                        ref,
+                        guild.name,
+                    )
+            for key, ref in _configured_roles(community_id, community):
+                role_id = ref.removeprefix(ROLE_PREFIX)
+                if not role_id.isdigit() or guild.get_role(int(role_id)) is None:
+                    log.warning(
+                        "Community %s: %s names %s, which is not a role of the Discord server %s.",
+                        community_id,
+                        key,
+                        ref,
+                        guild.name,
+                    )
+
+    async def _has_place(self, guild: discord.Guild, place_id: str) -> bool:
+        if not place_id.isdigit():
+            return False
+        if guild.get_channel_or_thread(int(place_id)) is not None:
+            return True
+        try:
+            channel = await self.client.fetch_channel(int(place_id))
+        except (discord.NotFound, discord.Forbidden):
+            return False
+        return getattr(getattr(channel, "guild", None), "id", None) == guild.id
+
+
+def _configured_places(community_id: str, community: Any) -> list[tuple[str, str]]:
+    prefix = f"communities.{community_id}"
+    found: list[tuple[str, str]] = []
+    for theme_id, theme in community.themes.items():
+        found += [(f"{prefix}.themes.{theme_id}.places", p) for p in theme.places]
+        if theme.prompt_place:
+            found.append((f"{prefix}.themes.{theme_id}.prompt_place", theme.prompt_place))
+    if community.digest.channel:
+        found.append((f"{prefix}.digest.channel", community.digest.channel))
+    return [(key, ref) for key, ref in found if ref.startswith("discord:")]
+
+
+def _configured_roles(community_id: str, community: Any) -> list[tuple[str, str]]:
+    prefix = f"communities.{community_id}.roles"
+    found = [(f"{prefix}.admins", r) for r in community.roles.admins]
+    found += [(f"{prefix}.facilitators", r) for r in community.roles.facilitators]
+    return [(key, ref) for key, ref in found if ref.startswith(ROLE_PREFIX)]
+
+
+def _annotation(param: Param) -> Any:
+    if param.kind is ParamKind.MEMBER:
+        return discord.User
+    if param.kind is ParamKind.CHANNEL:
+        return discord.TextChannel | discord.Thread | discord.ForumChannel
+    if param.kind is ParamKind.INTEGER:
+        return int
+    return str
+
+
+def _file(attachment: Attachment) -> discord.File:
+    return discord.File(
+        io.BytesIO(attachment.data),
+        filename=attachment.filename,
+        description=attachment.description or None,
+    )
+
+
+def _trim(text: str, limit: int = 100) -> str:
+    """Discord's descriptions are 1 to 100 characters."""
+    text = " ".join(text.split()) or "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
