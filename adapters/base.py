@@ -45,6 +45,8 @@ class Adapter(ABC):
     platform: str
     message_limit: int
     """The longest message the platform accepts, in characters."""
+    command_prefix: str = "/"
+    """How members start a command here ("/" for slash commands, "!trellis " on Matrix)."""
 
     @abstractmethod
     async def start(self, sink: EventSink) -> None:
