@@ -1,0 +1,283 @@
+"""Ingest throughput: synthetic chat pushed through the real Engine into SQLite, against raw sqlite3.
+
+Run ``python3 -m bench.ingest --events 100000 --seed 1`` from the repository root. It prints the
+engine's events per second, the rows per second of a plain ``sqlite3.executemany`` of the same
+rows into the same tables (a fresh file, same PRAGMAs, timed in the same run), and their ratio.
+Figures only: absolute times vary between machines, the ratio much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from bot.config import CommunitySettings, ThemeSettings
+from bot.engine import Engine
+from bot.events import ChannelRef, CommandInvoked, MemberRef, MessagePosted, ReactionAdded
+from bot.services.recognition import is_question
+from bot.themes import ThemeMap
+from storage.sqlite import SqliteStore
+
+COMMUNITY = "bench"
+MEMBERS = 300
+# (channel id, theme owning it or None); unowned channels fall back to keyword matching.
+CHANNELS = [
+    ("1001", "water"),
+    ("1002", "water"),
+    ("1003", "health"),
+    ("1004", "education"),
+    ("1005", "climate"),
+    ("1006", None),
+    ("1007", None),
+    ("1008", None),
+]
+THEMES = {
+    "water": ThemeSettings(
+        name="Water", places=["discord:1001", "discord:1002"], keywords=["irrigation"]
+    ),
+    "health": ThemeSettings(name="Health", places=["discord:1003"], keywords=["clinic"]),
+    "education": ThemeSettings(name="Education", places=["discord:1004"], keywords=["school"]),
+    "climate": ThemeSettings(name="Climate", places=["discord:1005"], keywords=["drought"]),
+}
+WORDS = (
+    "we tried the new approach in our district and the results were mixed but promising "
+    "community meeting report monitoring evaluation lesson case document training partners "
+    "irrigation clinic school drought budget volunteers survey field visit follow up"
+).split()
+EMOJIS = ["👍", "❤️", "🎉", "👀", "🙏", "💡", "😂", "✅"]
+REACTION_SHARE = 0.2
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What the baseline needs to know about an earlier message."""
+
+    author: int
+    theme: str | None
+
+
+def build_events(count: int, seed: int) -> list[MessagePosted | ReactionAdded]:
+    """A deterministic mix: ~80% messages (replies, mentions, thanks), ~20% reactions."""
+    rng = random.Random(seed)
+    members = [
+        MemberRef("discord", str(500_000 + i), display_name=f"member{i}") for i in range(MEMBERS)
+    ]
+    # A few voices post most of the chat, as in real communities.
+    weights = [1 / (i + 1) ** 0.8 for i in range(MEMBERS)]
+    channels = [ChannelRef("discord", cid, name=f"channel-{cid}") for cid, _ in CHANNELS]
+    events: list[MessagePosted | ReactionAdded] = []
+    posted: list[tuple[str, int]] = []  # (message id, author index)
+    reacted: set[tuple[str, int, str]] = set()
+    at = START
+    for _ in range(count):
+        at += timedelta(seconds=rng.randint(1, 20))
+        if posted and rng.random() < REACTION_SHARE:
+            # Mostly on recent messages; a unique (message, member, emoji) so every event is a row.
+            while True:
+                message_id, _author = posted[max(0, len(posted) - 1 - int(rng.expovariate(0.05)))]
+                who = rng.choices(range(MEMBERS), weights)[0]
+                emoji = rng.choice(EMOJIS)
+                if (message_id, who, emoji) not in reacted:
+                    reacted.add((message_id, who, emoji))
+                    break
+            events.append(
+                ReactionAdded(COMMUNITY, channels[0], message_id, members[who], emoji, at)
+            )
+            continue
+        author = rng.choices(range(MEMBERS), weights)[0]
+        channel = rng.choice(channels)
+        text = " ".join(rng.choices(WORDS, k=rng.randint(4, 30)))
+        reply_to = reply_author = None
+        mentions: tuple[MemberRef, ...] = ()
+        if posted and rng.random() < 0.3:
+            reply_to, replied = posted[max(0, len(posted) - 1 - int(rng.expovariate(0.1)))]
+            reply_author = members[replied]
+            if rng.random() < 0.2:
+                text = "thanks, " + text
+        if rng.random() < 0.1:
+            mentions = tuple(rng.sample(members, rng.randint(1, 3)))
+            if rng.random() < 0.3:
+                text = f"thank you @{mentions[0].display_name} " + text
+        if rng.random() < 0.15:
+            text += "?"
+        message_id = str(10**12 + len(posted))
+        events.append(
+            MessagePosted(
+                COMMUNITY,
+                channel,
+                members[author],
+                message_id,
+                text,
+                at,
+                reply_to=reply_to,
+                reply_to_author=reply_author,
+                mentions=mentions,
+            )
+        )
+        posted.append((message_id, author))
+    return events
+
+
+def baseline_rows(
+    events: list[MessagePosted | ReactionAdded], themes: ThemeMap
+) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """The rows the engine's tables end up holding, computed outside the timing."""
+    ids: dict[str, int] = {}
+    members: list[tuple] = []
+    messages: list[tuple] = []
+    mentions: list[tuple] = []
+    reactions: list[tuple] = []
+    posted: dict[str, Posted] = {}
+
+    def member_id(ref: MemberRef, at: int) -> int:
+        if ref.key not in ids:
+            ids[ref.key] = len(ids) + 1
+            members.append((ids[ref.key], COMMUNITY, ref.key, ref.display_name, 0, at))
+        return ids[ref.key]
+
+    for event in events:
+        at = int(event.occurred_at.timestamp())
+        if isinstance(event, MessagePosted):
+            author = member_id(event.author, at)
+            theme = themes.for_message(event.channel, event.text)
+            replied = posted[event.reply_to].author if event.reply_to else None
+            messages.append(
+                (
+                    len(messages) + 1,
+                    COMMUNITY,
+                    event.message_id,
+                    author,
+                    event.channel.key,
+                    event.channel.thread_key,
+                    theme,
+                    at,
+                    event.text,
+                    len(event.text),
+                    int(is_question(event.text)),
+                    event.reply_to,
+                    replied,
+                )
+            )
+            for ref in event.mentions:
+                mentions.append((len(messages), member_id(ref, at)))
+            posted[event.message_id] = Posted(author, theme)
+        else:
+            target = posted[event.message_id]
+            reactions.append(
+                (
+                    COMMUNITY,
+                    event.message_id,
+                    member_id(event.member, at),
+                    event.emoji,
+                    at,
+                    target.author,
+                    target.theme,
+                )
+            )
+    return members, messages, mentions, reactions
+
+
+def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
+    """Seconds for plain sqlite3 to write the same rows into the same schema, in one transaction."""
+    members, messages, mentions, reactions = rows
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "journal_mode = WAL"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("PRAGMA synchronous = NORMAL")
+    schema = (resources.files("storage") / "migrations" / "001_core.sql").read_text("utf-8")
+    db.executescript(schema)
+    started = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany(
+        "INSERT INTO members (id, community, member_key, display_name, is_bot, first_seen_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        members,
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO messages (id, community, platform_id, member_id, channel_key, "
+        "thread_key, theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        messages,
+    )
+    db.executemany("INSERT OR IGNORE INTO mentions (message_id, member_id) VALUES (?, ?)", mentions)
+    db.executemany(
+        "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, emoji, "
+        "reacted_at, target_member_id, theme) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        reactions,
+    )
+    db.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    stored = db.execute("SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)")
+    if stored.fetchone()[0] != len(messages) + len(reactions):
+        raise RuntimeError("the baseline did not store every row; the comparison would be wrong")
+    db.close()
+    return seconds
+
+
+async def run_engine(path: Path, events: list, themes: dict[str, ThemeMap]) -> tuple[float, int]:
+    """Seconds from the first accept to every event stored, and the rows found stored after."""
+
+    async def no_command(command: CommandInvoked) -> None:
+        return None
+
+    store = await SqliteStore.open(path)
+    try:
+        engine = Engine(store, themes, on_command=no_command)
+        engine.start()
+        started = time.perf_counter()
+        for event in events:
+            await engine.accept(event)
+        await engine.drain()
+        seconds = time.perf_counter() - started
+        await engine.stop()
+        row = await store.fetch_one(
+            "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
+        )
+        return seconds, row[0]
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="events to ingest")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic chat")
+    args = parser.parse_args(argv)
+    if args.events < 1:
+        parser.error(f"--events must be a positive number of events, not {args.events}")
+
+    settings = CommunitySettings(name="Bench", themes=THEMES)
+    themes = {COMMUNITY: ThemeMap(settings)}
+    events = build_events(args.events, args.seed)
+    rows = baseline_rows(events, themes[COMMUNITY])
+    with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
+        engine_seconds, stored = asyncio.run(
+            run_engine(Path(tmp) / "bench.sqlite3", events, themes)
+        )
+        baseline_seconds = run_baseline(Path(tmp) / "baseline.sqlite3", rows)
+    baseline_count = len(rows[1]) + len(rows[3])
+    engine_rate = len(events) / engine_seconds
+    baseline_rate = baseline_count / baseline_seconds
+    print(f"events                  {len(events)}")
+    print(f"  messages / reactions  {len(rows[1])} / {len(rows[3])}")
+    print(f"stored (count(*))       {stored}")
+    print(f"engine seconds          {engine_seconds:.3f}")
+    print(f"engine events/s         {engine_rate:,.0f}")
+    print(f"baseline seconds        {baseline_seconds:.3f}")
+    print(f"baseline rows/s         {baseline_rate:,.0f}")
+    print(f"ratio engine/baseline   {engine_rate / baseline_rate:.3f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
