@@ -738,118 +738,271 @@ _PROMPT_WEEKDAY = {"water": 1, "gender": 2, "climate": 3, "mel": 4}
 
 _Art = tuple[str, str, str]  # (English "the x", Spanish "la x", Portuguese "pela x")
 _GENERIC_HELP: _Art = ("the explanation", "la explicación", "pela explicação")
+_CASE: _Art = ("the case study", "el estudio de caso", "pelo estudo de caso")
 
 _BANK: dict[str, dict[str, list]] = {
     "water": {
-        "places": ["Cusco", "Cochabamba", "Puno", "Apurímac", "Cajamarca", "Tiquipaya",
-                   "el valle del Mantaro", "Chuquisaca"],
+        "places": [
+            "Cusco",
+            "Cochabamba",
+            "Puno",
+            "Apurímac",
+            "Cajamarca",
+            "Tiquipaya",
+            "Jauja",
+            "Chuquisaca",
+        ],
         "artifacts": [
             ("the tariff table", "la tabla de tarifas", "pela tabela de tarifas"),
-            ("the irrigation-shift template", "el formato de turnos de riego",
-             "pelo modelo de turnos de irrigação"),
+            (
+                "the irrigation-shift template",
+                "el formato de turnos de riego",
+                "pelo modelo de turnos de irrigação",
+            ),
             ("the watershed map", "el mapa de la cuenca", "pelo mapa da bacia"),
             ("the model assembly minutes", "el modelo de acta de asamblea", "pelo modelo de ata"),
-            ("the titling checklist", "la lista de chequeo de titulación",
-             "pela lista de titulação"),
-            ("the consulta previa timeline", "la cronología de la consulta previa",
-             "pela cronologia da consulta"),
+            (
+                "the titling checklist",
+                "la lista de chequeo de titulación",
+                "pela lista de titulação",
+            ),
+            (
+                "the consulta previa timeline",
+                "la cronología de la consulta previa",
+                "pela cronologia da consulta",
+            ),
         ],
         # (question language, question, [(answer language, answer, artifact index or None)])
         "qa": [
-            ("es", "¿Cómo están calculando la tarifa del agua potable en comunidades de menos de "
-                   "{n}0 familias?", [
-                ("es", "En {place} la tarifa se fija en asamblea por familia y se revisa cada "
-                       "año; te paso {a_es}: {url}", 0),
-                ("es", "Nosotros separamos la cuota de operación de la de reposición; si no, "
-                       "nunca alcanza para cambiar tuberías.", None),
-                ("en", "We charge per tap plus one faena day a month; here is {a_en}: {url}", 0),
-            ]),
-            ("es", "¿Alguien tiene un formato de turnos de riego que funcione en época seca?", [
-                ("es", "Sí, en {place} los turnos se acortan a la mitad desde julio; acá está "
-                       "{a_es}: {url}", 1),
-                ("es", "Nosotros dejamos los turnos en acta firmada por todos los sectores, si "
-                       "no, el siguiente directorio los cambia.", None),
-                ("qu", "En {place} el juez de aguas reparte por mita, y la comunidad lo elige "
-                       "cada año; eso da legitimidad.", None),
-            ]),
-            ("en", "Has anyone mapped overlapping mining concessions and community water "
-                   "sources? We need it for {place}.", [
-                ("en", "We overlaid the concession cadastre on the spring inventory in QGIS; "
-                       "here is {a_en}: {url}", 2),
-                ("es", "En {place} lo hicimos con los comuneros y GPS de celular; lo importante "
-                       "es registrar el uso de cada ojo de agua.", None),
-            ]),
-            ("es", "¿Cuánto les tomó la titulación comunal en {place}? Nosotros vamos {n} años.", [
-                ("es", "En {place} tomó {n} años; el cuello de botella fue el saneamiento de "
-                       "linderos. Te comparto {a_es}: {url}", 4),
-                ("es", "Ojo con las colindancias: si no hay acta con cada comunidad vecina, el "
-                       "expediente vuelve.", None),
-            ]),
-            ("en", "How do you document customary water rights so that the authority accepts "
-                   "them?", [
-                ("en", "Record the rotation and the fee in the same minutes; the authority "
-                       "accepts them much faster that way. Model: {url}", 3),
-                ("es", "Lo que nos funcionó fue invitar a la autoridad local del agua a la "
-                       "asamblea desde el inicio.", None),
-                ("es", "Sumamos testimonios de los mayores grabados en quechua, con traducción; "
-                       "en {place} los aceptaron como prueba.", None),
-            ]),
-            ("es", "¿Alguien ha acompañado una consulta previa sobre un proyecto de represa?", [
-                ("es", "Sí, en {place} la consulta duró {n} meses y la comunidad pidió "
-                       "traductores desde el día uno. Te paso {a_es}: {url}", 5),
-                ("es", "Te recomiendo hablar con la defensoría; en {place} acompañaron todo el "
-                       "proceso.", None),
-            ]),
-            ("es", "¿Qué hacen cuando la junta de usuarios no reconoce a las comunidades de la "
-                   "parte alta de la cuenca?", [
-                ("es", "En {place} se resolvió con una mesa de diálogo de cuenca, con la "
-                       "autoridad del agua como testigo.", None),
-                ("en", "We mapped who uses which source first; the map ended the argument. "
-                       "Here is {a_en}: {url}", 2),
-            ]),
+            (
+                "es",
+                "¿Cómo están calculando la tarifa del agua potable en comunidades de menos de "
+                "{n}0 familias?",
+                [
+                    (
+                        "es",
+                        "En {place} la tarifa se fija en asamblea por familia y se revisa cada "
+                        "año; te paso {a_es}: {url}",
+                        0,
+                    ),
+                    (
+                        "es",
+                        "Nosotros separamos la cuota de operación de la de reposición; si no, "
+                        "nunca alcanza para cambiar tuberías.",
+                        None,
+                    ),
+                    (
+                        "en",
+                        "We charge per tap plus one faena day a month; here is {a_en}: {url}",
+                        0,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Alguien tiene un formato de turnos de riego que funcione en época seca?",
+                [
+                    (
+                        "es",
+                        "Sí, en {place} los turnos se acortan a la mitad desde julio; acá está "
+                        "{a_es}: {url}",
+                        1,
+                    ),
+                    (
+                        "es",
+                        "Nosotros dejamos los turnos en acta firmada por todos los sectores, si "
+                        "no, el siguiente directorio los cambia.",
+                        None,
+                    ),
+                    (
+                        "qu",
+                        "En {place} el juez de aguas reparte por mita, y la comunidad lo elige "
+                        "cada año; eso da legitimidad.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "Has anyone mapped overlapping mining concessions and community water "
+                "sources? We need it for {place}.",
+                [
+                    (
+                        "en",
+                        "We overlaid the concession cadastre on the spring inventory in QGIS; "
+                        "here is {a_en}: {url}",
+                        2,
+                    ),
+                    (
+                        "es",
+                        "En {place} lo hicimos con los comuneros y GPS de celular; lo importante "
+                        "es registrar el uso de cada ojo de agua.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Cuánto les tomó la titulación comunal en {place}? Nosotros vamos {n} años.",
+                [
+                    (
+                        "es",
+                        "En {place} tomó {n} años; el cuello de botella fue el saneamiento de "
+                        "linderos. Te comparto {a_es}: {url}",
+                        4,
+                    ),
+                    (
+                        "es",
+                        "Ojo con las colindancias: si no hay acta con cada comunidad vecina, el "
+                        "expediente vuelve.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "How do you document customary water rights so that the authority accepts them?",
+                [
+                    (
+                        "en",
+                        "Record the rotation and the fee in the same minutes; the authority "
+                        "accepts them much faster that way. Model: {url}",
+                        3,
+                    ),
+                    (
+                        "es",
+                        "Lo que nos funcionó fue invitar a la autoridad local del agua a la "
+                        "asamblea desde el inicio.",
+                        None,
+                    ),
+                    (
+                        "es",
+                        "Sumamos testimonios de los mayores grabados en quechua, con traducción; "
+                        "en {place} los aceptaron como prueba.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Alguien ha acompañado una consulta previa sobre un proyecto de represa?",
+                [
+                    (
+                        "es",
+                        "Sí, en {place} la consulta duró {n} meses y la comunidad pidió "
+                        "traductores desde el día uno. Te paso {a_es}: {url}",
+                        5,
+                    ),
+                    (
+                        "es",
+                        "Te recomiendo hablar con la defensoría; en {place} acompañaron todo el "
+                        "proceso.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Qué hacen cuando la junta de usuarios no reconoce a las comunidades de la "
+                "parte alta de la cuenca?",
+                [
+                    (
+                        "es",
+                        "En {place} se resolvió con una mesa de diálogo de cuenca, con la "
+                        "autoridad del agua como testigo.",
+                        None,
+                    ),
+                    (
+                        "en",
+                        "We mapped who uses which source first; the map ended the argument. "
+                        "Here is {a_en}: {url}",
+                        2,
+                    ),
+                ],
+            ),
         ],
         "threads": [
-            ("Tarifas comunitarias", "es",
-             "Abro hilo para juntar cómo calcula cada organización la tarifa del agua.", [
-                 ("es", "En {place} la tarifa no cubre el mantenimiento del reservorio."),
-                 ("es", "Nosotros sumamos una cuota extraordinaria en faenas, no solo en dinero."),
-                 ("es", "Aporto un dato: {n} de cada 10 juntas que visitamos no tienen padrón "
-                        "actualizado."),
-                 ("en", "We publish the accounts on the community board every month; arrears "
-                        "dropped."),
-             ]),
-            ("Irrigation shifts in dry season", "en",
-             "Opening a thread on irrigation shifts when the river drops: what rules hold up?", [
-                 ("en", "Same in {place}: the rules held as long as the water judge was elected "
-                        "locally."),
-                 ("es", "Clave el padrón; sin eso no hay turno que se respete."),
-                 ("es", "En {place} priorizan consumo humano y animales, después riego."),
-             ]),
-            ("Catastro y titulación", "es",
-             "Hilo para compartir experiencias de catastro comunal antes de titular.", [
-                 ("es", "En {place} usamos drones prestados por la universidad; bajó el costo."),
-                 ("es", "¿Alguien tiene la ordenanza de {place}? Podría servir de modelo."),
-                 ("en", "Walking the boundaries with both communities took {n} days but saved "
-                        "years."),
-             ]),
-            ("Water committees after the project", "en",
-             "What keeps a water committee running three years after the NGO leaves?", [
-                 ("en", "Rotating the treasurer every year reduced conflicts a lot."),
-                 ("es", "Que el comité tenga personería; en {place} eso lo cambió todo."),
-                 ("es", "Un fondo de reposición, aunque sea pequeño, desde el primer año."),
-             ]),
+            (
+                "Tarifas comunitarias",
+                "es",
+                "Abro hilo para juntar cómo calcula cada organización la tarifa del agua.",
+                [
+                    ("es", "En {place} la tarifa no cubre el mantenimiento del reservorio."),
+                    (
+                        "es",
+                        "Nosotros sumamos una cuota extraordinaria en faenas, no solo en dinero.",
+                    ),
+                    (
+                        "es",
+                        "Aporto un dato: {n} de cada 10 juntas que visitamos no tienen padrón "
+                        "actualizado.",
+                    ),
+                    (
+                        "en",
+                        "We publish the accounts on the community board every month; arrears "
+                        "dropped.",
+                    ),
+                ],
+            ),
+            (
+                "Irrigation shifts in dry season",
+                "en",
+                "Opening a thread on irrigation shifts when the river drops: what rules hold up?",
+                [
+                    (
+                        "en",
+                        "Same in {place}: the rules held as long as the water judge was elected "
+                        "locally.",
+                    ),
+                    ("es", "Clave el padrón; sin eso no hay turno que se respete."),
+                    ("es", "En {place} priorizan consumo humano y animales, después riego."),
+                ],
+            ),
+            (
+                "Catastro y titulación",
+                "es",
+                "Hilo para compartir experiencias de catastro comunal antes de titular.",
+                [
+                    ("es", "En {place} usamos drones prestados por la universidad; bajó el costo."),
+                    ("es", "¿Alguien tiene la ordenanza de {place}? Podría servir de modelo."),
+                    (
+                        "en",
+                        "Walking the boundaries with both communities took {n} days but saved "
+                        "years.",
+                    ),
+                ],
+            ),
+            (
+                "Water committees after the project",
+                "en",
+                "What keeps a water committee running three years after the NGO leaves?",
+                [
+                    ("en", "Rotating the treasurer every year reduced conflicts a lot."),
+                    ("es", "Que el comité tenga personería; en {place} eso lo cambió todo."),
+                    ("es", "Un fondo de reposición, aunque sea pequeño, desde el primer año."),
+                ],
+            ),
         ],
         "reflections": [
-            ("es", "en {place} el acuerdo que duró fue el que se escribió en asamblea y se leyó "
-                   "en quechua."),
-            ("es", "la titulación se trabó por linderos con la comunidad vecina; aprendimos a "
-                   "empezar por las actas de colindancia."),
+            (
+                "es",
+                "en {place} el acuerdo que duró fue el que se escribió en asamblea y se leyó "
+                "en quechua.",
+            ),
+            (
+                "es",
+                "la titulación se trabó por linderos con la comunidad vecina; aprendimos a "
+                "empezar por las actas de colindancia.",
+            ),
             ("en", "the authority only moved when we showed {n} years of fee records."),
             ("es", "reducir turnos en época seca funcionó cuando todos los sectores ceden igual."),
         ],
         "shares": [
-            ("es", "Compartimos el caso de la junta de usuarios de {place}: cómo recuperaron "
-                   "sus turnos de riego. {url}"),
+            (
+                "es",
+                "Compartimos el caso de la junta de usuarios de {place}: cómo recuperaron "
+                "sus turnos de riego. {url}",
+            ),
             ("en", "New case study from {place} on community water tariffs, 8 pages: {url}"),
             ("es", "Les dejo {a_es} que armamos con las comunidades de {place}: {url}"),
         ],
@@ -862,84 +1015,181 @@ _BANK: dict[str, dict[str, list]] = {
         ],
     },
     "gender": {
-        "places": ["Oaxaca", "Ayacucho", "Chiapas", "El Alto", "el Cauca", "Huancavelica"],
+        "places": ["Oaxaca", "Ayacucho", "Chiapas", "El Alto", "Popayán", "Huancavelica"],
         "artifacts": [
             ("the facilitation guide", "la guía de facilitación", "pelo guia de facilitação"),
             ("the inclusion checklist", "la lista de inclusión", "pela lista de inclusão"),
-            ("the budget tracking sheet", "la matriz de presupuesto",
-             "pela planilha de orçamento"),
+            ("the budget tracking sheet", "la matriz de presupuesto", "pela planilha de orçamento"),
             ("the radio script", "el guion de radio", "pelo roteiro de rádio"),
             ("the consent form", "el formato de consentimiento", "pelo termo de consentimento"),
         ],
         "qa": [
-            ("es", "¿Cómo logran que las mujeres hablen en asambleas mixtas sin exponerlas?", [
-                ("es", "En {place} hacemos primero un espacio solo de mujeres y luego llevan sus "
-                       "acuerdos a la asamblea. Te paso {a_es}: {url}", 0),
-                ("es", "Rotamos la moderación entre lideresas; cambia quién se siente con "
-                       "permiso de hablar.", None),
-            ]),
-            ("en", "Any tips for running a gender analysis with a team that has never done "
-                   "one?", [
-                ("en", "Start with a short activity profile (who does what, when); here is "
-                       "{a_en}: {url}", 1),
-                ("es", "Empiecen por los datos que ya tienen, desagregados; el equipo ve las "
-                       "brechas solo.", None),
-            ]),
-            ("es", "¿Alguien ha hecho seguimiento a presupuestos municipales sensibles al "
-                   "género en {place}?", [
-                ("es", "Nosotras lo seguimos en {place} por {n} años; la clave fue el acceso a "
-                       "las actas. Acá {a_es}: {url}", 2),
-                ("es", "Sí, con la defensoría; pedimos la información por transparencia.", None),
-            ]),
-            ("es", "¿Cómo adaptan los talleres para mujeres que hablan quechua o mixteco y no "
-                   "castellano?", [
-                ("es", "Trabajamos con promotoras bilingües de la misma comunidad; cambia todo.",
-                 None),
-                ("es", "En {place} hicimos cápsulas de radio en mixteco; acá está {a_es}: {url}",
-                 3),
-            ]),
-            ("en", "How do you handle consent when recording testimonies from young women?", [
-                ("en", "We use a two-step consent: before recording and again before "
-                       "publishing. Template: {url}", 4),
-                ("es", "Y siempre con la opción de retirar el testimonio después, por escrito.",
-                 None),
-            ]),
-            ("es", "¿Qué horarios les funcionan para reuniones con mujeres productoras?", [
-                ("es", "A media mañana y con cuidado infantil; en {place} la asistencia subió "
-                       "mucho.", None),
-                ("es", "Preguntarles a ellas primero; en {place} prefirieron los domingos "
-                       "después del mercado.", None),
-            ]),
+            (
+                "es",
+                "¿Cómo logran que las mujeres hablen en asambleas mixtas sin exponerlas?",
+                [
+                    (
+                        "es",
+                        "En {place} hacemos primero un espacio solo de mujeres y luego llevan sus "
+                        "acuerdos a la asamblea. Te paso {a_es}: {url}",
+                        0,
+                    ),
+                    (
+                        "es",
+                        "Rotamos la moderación entre lideresas; cambia quién se siente con "
+                        "permiso de hablar.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "Any tips for running a gender analysis with a team that has never done one?",
+                [
+                    (
+                        "en",
+                        "Start with a short activity profile (who does what, when); here is "
+                        "{a_en}: {url}",
+                        1,
+                    ),
+                    (
+                        "es",
+                        "Empiecen por los datos que ya tienen, desagregados; el equipo ve las "
+                        "brechas solo.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Alguien ha hecho seguimiento a presupuestos municipales sensibles al "
+                "género en {place}?",
+                [
+                    (
+                        "es",
+                        "Nosotras lo seguimos en {place} por {n} años; la clave fue el acceso a "
+                        "las actas. Acá {a_es}: {url}",
+                        2,
+                    ),
+                    (
+                        "es",
+                        "Sí, con la defensoría; pedimos la información por transparencia.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Cómo adaptan los talleres para mujeres que hablan quechua o mixteco y no "
+                "castellano?",
+                [
+                    (
+                        "es",
+                        "Trabajamos con promotoras bilingües de la misma comunidad; cambia todo.",
+                        None,
+                    ),
+                    (
+                        "es",
+                        "En {place} hicimos cápsulas de radio en mixteco; acá está {a_es}: {url}",
+                        3,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "How do you handle consent when recording testimonies from young women?",
+                [
+                    (
+                        "en",
+                        "We use a two-step consent: before recording and again before "
+                        "publishing. Template: {url}",
+                        4,
+                    ),
+                    (
+                        "es",
+                        "Y siempre con la opción de retirar el testimonio después, por escrito.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Qué horarios les funcionan para reuniones con mujeres productoras?",
+                [
+                    (
+                        "es",
+                        "A media mañana y con cuidado infantil; en {place} la asistencia subió "
+                        "mucho.",
+                        None,
+                    ),
+                    (
+                        "es",
+                        "Preguntarles a ellas primero; en {place} prefirieron los domingos "
+                        "después del mercado.",
+                        None,
+                    ),
+                ],
+            ),
         ],
         "threads": [
-            ("Voces de mujeres en asambleas", "es",
-             "Hilo para juntar prácticas que ayudan a que las mujeres tomen la palabra.", [
-                 ("es", "En {place} funcionó rotar la moderación entre lideresas."),
-                 ("es", "Importante que los hombres también escuchen las conclusiones."),
-                 ("en", "We track who speaks in each meeting with a simple tally; it opened "
-                        "good conversations."),
-             ]),
-            ("Intersectional analysis in practice", "en",
-             "How do you actually apply an intersectional lens in a small project?", [
-                 ("en", "We ask three questions at design: who is missing, why, and who decides."),
-                 ("es", "En {place} cruzamos edad, idioma y tenencia de tierra; salieron las "
-                        "jóvenes sin tierra."),
-                 ("es", "¿Cómo documentan estas prácticas sin volverlo un formulario más?"),
-             ]),
-            ("Radio comunitaria y género", "es",
-             "Experiencias de programas de radio hechos por mujeres en sus idiomas.", [
-                 ("es", "La radio en {place} llegó a comunidades que nunca venían a talleres."),
-                 ("es", "Nosotras grabamos con celular y editamos en la radio local."),
-                 ("en", "Call-in shows worked better than recorded spots for us."),
-             ]),
+            (
+                "Voces de mujeres en asambleas",
+                "es",
+                "Hilo para juntar prácticas que ayudan a que las mujeres tomen la palabra.",
+                [
+                    ("es", "En {place} funcionó rotar la moderación entre lideresas."),
+                    ("es", "Importante que los hombres también escuchen las conclusiones."),
+                    (
+                        "en",
+                        "We track who speaks in each meeting with a simple tally; it opened "
+                        "good conversations.",
+                    ),
+                ],
+            ),
+            (
+                "Intersectional analysis in practice",
+                "en",
+                "How do you actually apply an intersectional lens in a small project?",
+                [
+                    (
+                        "en",
+                        "We ask three questions at design: who is missing, why, and who decides.",
+                    ),
+                    (
+                        "es",
+                        "En {place} cruzamos edad, idioma y tenencia de tierra; salieron las "
+                        "jóvenes sin tierra.",
+                    ),
+                    ("es", "¿Cómo documentan estas prácticas sin volverlo un formulario más?"),
+                ],
+            ),
+            (
+                "Radio comunitaria y género",
+                "es",
+                "Experiencias de programas de radio hechos por mujeres en sus idiomas.",
+                [
+                    ("es", "La radio en {place} llegó a comunidades que nunca venían a talleres."),
+                    ("es", "Nosotras grabamos con celular y editamos en la radio local."),
+                    ("en", "Call-in shows worked better than recorded spots for us."),
+                ],
+            ),
         ],
         "reflections": [
-            ("es", "en {place} más mujeres participaron cuando las reuniones tuvieron cuidado "
-                   "infantil y horario pactado con ellas."),
-            ("es", "escuchar a las jóvenes cambió el diseño: pidieron formación en oficios, no "
-                   "más talleres."),
-            ("en", "a women-only space before the assembly doubled the proposals that reached "
-                   "the vote."),
+            (
+                "es",
+                "en {place} más mujeres participaron cuando las reuniones tuvieron cuidado "
+                "infantil y horario pactado con ellas.",
+            ),
+            (
+                "es",
+                "escuchar a las jóvenes cambió el diseño: pidieron formación en oficios, no "
+                "más talleres.",
+            ),
+            (
+                "en",
+                "a women-only space before the assembly doubled the proposals that reached "
+                "the vote.",
+            ),
         ],
         "shares": [
             ("es", "Compartimos la sistematización de escuelas de lideresas en {place}: {url}"),
@@ -952,105 +1202,215 @@ _BANK: dict[str, dict[str, list]] = {
         ],
     },
     "climate": {
-        "places": ["el Corredor Seco", "Huehuetenango", "Petrolina", "el Sertão do Pajeú",
-                   "Chimborazo", "Quetzaltenango", "Apurímac"],
+        "places": [
+            "Jocotán",
+            "Huehuetenango",
+            "Petrolina",
+            "Pajeú",
+            "Chimborazo",
+            "Quetzaltenango",
+            "Apurímac",
+        ],
         "artifacts": [
             ("the risk map", "el mapa de riesgo", "pelo mapa de risco"),
             ("the cistern manual", "el manual de cisternas", "pelo manual das cisternas"),
-            ("the seed bank registry", "el registro del banco de semillas",
-             "pelo registro do banco de sementes"),
-            ("the early warning protocol", "el protocolo de alerta temprana",
-             "pelo protocolo de alerta"),
+            (
+                "the seed bank registry",
+                "el registro del banco de semillas",
+                "pelo registro do banco de sementes",
+            ),
+            (
+                "the early warning protocol",
+                "el protocolo de alerta temprana",
+                "pelo protocolo de alerta",
+            ),
             ("the frost calendar", "el calendario de heladas", "pelo calendário de geadas"),
         ],
         "qa": [
-            ("es", "¿Alguien tiene experiencia con bancos de semillas nativas después de una "
-                   "sequía larga?", [
-                ("es", "En {place} aguantaron porque cada familia devuelve el doble de lo que "
-                       "recibe. Te paso {a_es}: {url}", 2),
-                ("pt", "No {place} os bancos de sementes da paixão resistiram melhor que as "
-                       "sementes de fora.", None),
-            ]),
-            ("en", "How do you keep a community early warning system running when the project "
-                   "ends?", [
-                ("en", "Ours in {place} survives because the municipality pays the radio "
-                       "operators. Protocol: {url}", 3),
-                ("es", "Nosotros perdimos la red cuando se fue el técnico; ahora formamos a "
-                       "dos jóvenes por comunidad.", None),
-            ]),
-            ("es", "¿Qué indicadores usan para saber si una práctica de adaptación se "
-                   "sostiene?", [
-                ("en", "We count households still using the practice two seasons later; that is "
-                       "our best sustainability indicator.", None),
-                ("es", "Además del uso, si la comunidad invierte algo propio; en {place} eso "
-                       "predijo bien.", None),
-            ]),
-            ("es", "En {place} las heladas llegan cada vez más tarde, ¿cómo están ajustando "
-                   "el calendario agrícola?", [
-                ("es", "Cambiamos a variedades de ciclo corto; la pérdida bajó a la mitad. Acá "
-                       "{a_es}: {url}", 4),
-                ("es", "Combinamos las señales de los abuelos (floración, aves) con la estación "
-                       "de {place}; coinciden más de lo que uno cree.", None),
-            ]),
-            ("en", "Has anyone costed rainwater cisterns per family? We are budgeting for "
-                   "{n}0 families.", [
-                ("pt", "No {place} cada cisterna de placas custa uns {n} mil reais; segue o "
-                       "manual: {url}", 1),
-                ("es", "Sumen la capacitación de albañiles locales; es lo que la hace durar.",
-                 None),
-            ]),
-            ("es", "¿Cómo hacen mapas de riesgo con las comunidades sin que quede en el papel?", [
-                ("es", "Lo hicimos con las propias comunidades y lo pintamos en la escuela; acá "
-                       "está {a_es}: {url}", 0),
-                ("en", "We update it every rainy season with the local emergency committee.",
-                 None),
-            ]),
+            (
+                "es",
+                "¿Alguien tiene experiencia con bancos de semillas nativas después de una "
+                "sequía larga?",
+                [
+                    (
+                        "es",
+                        "En {place} aguantaron porque cada familia devuelve el doble de lo que "
+                        "recibe. Te paso {a_es}: {url}",
+                        2,
+                    ),
+                    (
+                        "pt",
+                        "No {place} os bancos de sementes da paixão resistiram melhor que as "
+                        "sementes de fora.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "How do you keep a community early warning system running when the project ends?",
+                [
+                    (
+                        "en",
+                        "Ours in {place} survives because the municipality pays the radio "
+                        "operators. Protocol: {url}",
+                        3,
+                    ),
+                    (
+                        "es",
+                        "Nosotros perdimos la red cuando se fue el técnico; ahora formamos a "
+                        "dos jóvenes por comunidad.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Qué indicadores usan para saber si una práctica de adaptación se sostiene?",
+                [
+                    (
+                        "en",
+                        "We count households still using the practice two seasons later; that is "
+                        "our best sustainability indicator.",
+                        None,
+                    ),
+                    (
+                        "es",
+                        "Además del uso, si la comunidad invierte algo propio; en {place} eso "
+                        "predijo bien.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "En {place} las heladas llegan cada vez más tarde, ¿cómo están ajustando "
+                "el calendario agrícola?",
+                [
+                    (
+                        "es",
+                        "Cambiamos a variedades de ciclo corto; la pérdida bajó a la mitad. Acá "
+                        "{a_es}: {url}",
+                        4,
+                    ),
+                    (
+                        "es",
+                        "Combinamos las señales de los abuelos (floración, aves) con la estación "
+                        "de {place}; coinciden más de lo que uno cree.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "Has anyone costed rainwater cisterns per family? We are budgeting for "
+                "{n}0 families.",
+                [
+                    (
+                        "pt",
+                        "No {place} cada cisterna de placas custa uns {n} mil reais; segue o "
+                        "manual: {url}",
+                        1,
+                    ),
+                    (
+                        "es",
+                        "Sumen la capacitación de albañiles locales; es lo que la hace durar.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Cómo hacen mapas de riesgo con las comunidades sin que quede en el papel?",
+                [
+                    (
+                        "es",
+                        "Lo hicimos con las propias comunidades y lo pintamos en la escuela; acá "
+                        "está {a_es}: {url}",
+                        0,
+                    ),
+                    (
+                        "en",
+                        "We update it every rainy season with the local emergency committee.",
+                        None,
+                    ),
+                ],
+            ),
         ],
         "threads": [
-            ("Bancos de semillas", "es",
-             "Hilo para comparar cómo funcionan los bancos de semillas comunitarios.", [
-                 ("es", "Las semillas criollas de {place} resistieron mejor que las mejoradas."),
-                 ("pt", "Aqui cada família guarda uma parte em casa, por segurança."),
-                 ("es", "¿Cómo controlan la humedad? Perdimos un lote entero en {place}."),
-             ]),
-            ("Early warning that lasts", "en",
-             "What makes a community early warning system survive the second year?", [
-                 ("en", "We pair each rain gauge with a local observer; {n} villages so far."),
-                 ("es", "Que la municipalidad lo tenga en su presupuesto, aunque sea poco."),
-                 ("pt", "Sem a prefeitura o sistema não se sustenta."),
-             ]),
-            ("Cisternas y lluvia", "es",
-             "Abro hilo sobre cisternas: costos, mantenimiento y quién las cuida.", [
-                 ("pt", "Aqui no Sertão a cisterna mudou a vida das famílias, menos horas "
-                        "buscando água."),
-                 ("es", "En {place} el problema es el mantenimiento: nadie limpia el techo "
-                        "colector."),
-                 ("es", "Nosotros pagamos a un albañil de la comunidad por revisión anual."),
-             ]),
-            ("Heladas y calendario agrícola", "es",
-             "¿Cómo están cambiando las fechas de siembra con las heladas tardías?", [
-                 ("es", "En {place} sembramos {n} semanas más tarde que hace diez años."),
-                 ("en", "Our farmers now split the planting in two dates to spread the risk."),
-             ]),
+            (
+                "Bancos de semillas",
+                "es",
+                "Hilo para comparar cómo funcionan los bancos de semillas comunitarios.",
+                [
+                    ("es", "Las semillas criollas de {place} resistieron mejor que las mejoradas."),
+                    ("pt", "Aqui cada família guarda uma parte em casa, por segurança."),
+                    ("es", "¿Cómo controlan la humedad? Perdimos un lote entero en {place}."),
+                ],
+            ),
+            (
+                "Early warning that lasts",
+                "en",
+                "What makes a community early warning system survive the second year?",
+                [
+                    ("en", "We pair each rain gauge with a local observer; {n} villages so far."),
+                    ("es", "Que la municipalidad lo tenga en su presupuesto, aunque sea poco."),
+                    ("pt", "Sem a prefeitura o sistema não se sustenta."),
+                ],
+            ),
+            (
+                "Cisternas y lluvia",
+                "es",
+                "Abro hilo sobre cisternas: costos, mantenimiento y quién las cuida.",
+                [
+                    (
+                        "pt",
+                        "Aqui no Sertão a cisterna mudou a vida das famílias, menos horas "
+                        "buscando água.",
+                    ),
+                    (
+                        "es",
+                        "En {place} el problema es el mantenimiento: nadie limpia el techo "
+                        "colector.",
+                    ),
+                    ("es", "Nosotros pagamos a un albañil de la comunidad por revisión anual."),
+                ],
+            ),
+            (
+                "Heladas y calendario agrícola",
+                "es",
+                "¿Cómo están cambiando las fechas de siembra con las heladas tardías?",
+                [
+                    ("es", "En {place} sembramos {n} semanas más tarde que hace diez años."),
+                    ("en", "Our farmers now split the planting in two dates to spread the risk."),
+                ],
+            ),
         ],
         "reflections": [
-            ("es", "en {place} lo que siguió funcionando fue el banco de semillas, porque lo "
-                   "maneja la comunidad y no el proyecto."),
+            (
+                "es",
+                "en {place} lo que siguió funcionando fue el banco de semillas, porque lo "
+                "maneja la comunidad y no el proyecto.",
+            ),
             ("pt", "no {place} as cisternas continuam porque as famílias aprenderam a consertar."),
-            ("en", "the early warning radios kept going only where the municipality took over "
-                   "the costs."),
+            (
+                "en",
+                "the early warning radios kept going only where the municipality took over "
+                "the costs.",
+            ),
         ],
         "shares": [
             ("es", "Compartimos el estudio de caso de adaptación en {place}: {url}"),
-            ("en", "Sharing our lessons note on seed banks after the 2025 drought in {place}: "
-                   "{url}"),
+            (
+                "en",
+                "Sharing our lessons note on seed banks after the 2025 drought in {place}: {url}",
+            ),
             ("pt", "Compartilho o manual de cisternas que usamos no {place}: {url}"),
         ],
         "prompts": [
             "¿Qué práctica de adaptación siguió funcionando después de que terminó el "
             "proyecto? ¿Por qué?",
-            "Which local climate signals do elders in your area trust, and how do you record "
-            "them?",
+            "Which local climate signals do elders in your area trust, and how do you record them?",
             "¿Cómo deciden entre infraestructura (reservorios, cisternas) y prácticas "
             "(semillas, calendarios)?",
         ],
@@ -1058,88 +1418,190 @@ _BANK: dict[str, dict[str, list]] = {
     "mel": {
         "places": ["Lima", "Cochabamba", "Bogotá", "Recife", "Oaxaca", "Guatemala"],
         "artifacts": [
-            ("the outcome harvesting guide", "la guía de outcome harvesting",
-             "pelo guia de colheita de resultados"),
-            ("the baseline questionnaire", "el cuestionario de línea de base",
-             "pelo questionário de linha de base"),
+            (
+                "the outcome harvesting guide",
+                "la guía de outcome harvesting",
+                "pelo guia de colheita de resultados",
+            ),
+            (
+                "the baseline questionnaire",
+                "el cuestionario de línea de base",
+                "pelo questionário de linha de base",
+            ),
             ("the indicator sheet", "la ficha de indicadores", "pela ficha de indicadores"),
-            ("the theory of change template", "la plantilla de teoría de cambio",
-             "pelo modelo de teoria da mudança"),
-            ("the KoboToolbox form", "el formulario de KoboToolbox",
-             "pelo formulário do KoboToolbox"),
+            (
+                "the theory of change template",
+                "la plantilla de teoría de cambio",
+                "pelo modelo de teoria da mudança",
+            ),
+            (
+                "the KoboToolbox form",
+                "el formulario de KoboToolbox",
+                "pelo formulário do KoboToolbox",
+            ),
             ("the rubric", "la rúbrica", "pela rubrica"),
         ],
         "qa": [
-            ("es", "¿Alguien ha usado outcome harvesting con organizaciones de base? ¿Cuánto "
-                   "tiempo les tomó?", [
-                ("es", "Lo usamos en {place} con {n} organizaciones; tomó dos meses. Te paso "
-                       "{a_es}: {url}", 0),
-                ("en", "Budget time for substantiation: verifying outcomes with third parties "
-                       "took us longer than harvesting.", None),
-            ]),
-            ("en", "What is the smallest baseline that still lets you say something at the "
-                   "end?", [
-                ("en", "Keep it to {n} questions you will really reuse; here is {a_en}: {url}",
-                 1),
-                ("es", "En {place} hicimos la línea de base con {n} preguntas y fotos; "
-                       "suficiente para comparar.", None),
-            ]),
-            ("es", "¿Cómo miden cambios en capacidades sin caer en encuestas de satisfacción?", [
-                ("es", "Usamos rúbricas construidas con el equipo, al inicio y al final. Acá "
-                       "{a_es}: {url}", 5),
-                ("es", "Observación de una tarea real, antes y después; nada de autopercepción.",
-                 None),
-            ]),
-            ("es", "¿Qué herramienta usan para encuestas sin señal? ¿Kobo, ODK, papel?", [
-                ("es", "Kobo sin conexión funciona bien; sincronizamos en la oficina cada "
-                       "viernes. Te paso {a_es}: {url}", 4),
-                ("en", "ODK on cheap phones, with a paper backup for the first round.", None),
-            ]),
-            ("en", "How do you present a theory of change to a community assembly without the "
-                   "jargon?", [
-                ("en", "Draw it as a path with the assembly: where we are, where we want to be, "
-                       "what has to change on the way. Template: {url}", 3),
-                ("es", "En {place} lo contamos como una historia con dibujos, y la gente "
-                       "corrigió los supuestos.", None),
-            ]),
-            ("en", "Has anyone combined most significant change with indicators for a donor "
-                   "report?", [
-                ("es", "Sí: historias de cambio en el cuerpo y dos o tres indicadores duros en "
-                       "anexo; el donante quedó contento. Ficha: {url}", 2),
-                ("en", "We let the panel choose the stories, then checked them against the "
-                       "indicator data.", None),
-            ]),
+            (
+                "es",
+                "¿Alguien ha usado outcome harvesting con organizaciones de base? ¿Cuánto "
+                "tiempo les tomó?",
+                [
+                    (
+                        "es",
+                        "Lo usamos en {place} con {n} organizaciones; tomó dos meses. Te paso "
+                        "{a_es}: {url}",
+                        0,
+                    ),
+                    (
+                        "en",
+                        "Budget time for substantiation: verifying outcomes with third parties "
+                        "took us longer than harvesting.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "What is the smallest baseline that still lets you say something at the end?",
+                [
+                    (
+                        "en",
+                        "Keep it to {n} questions you will really reuse; here is {a_en}: {url}",
+                        1,
+                    ),
+                    (
+                        "es",
+                        "En {place} hicimos la línea de base con {n} preguntas y fotos; "
+                        "suficiente para comparar.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Cómo miden cambios en capacidades sin caer en encuestas de satisfacción?",
+                [
+                    (
+                        "es",
+                        "Usamos rúbricas construidas con el equipo, al inicio y al final. Acá "
+                        "{a_es}: {url}",
+                        5,
+                    ),
+                    (
+                        "es",
+                        "Observación de una tarea real, antes y después; nada de autopercepción.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "es",
+                "¿Qué herramienta usan para encuestas sin señal? ¿Kobo, ODK, papel?",
+                [
+                    (
+                        "es",
+                        "Kobo sin conexión funciona bien; sincronizamos en la oficina cada "
+                        "viernes. Te paso {a_es}: {url}",
+                        4,
+                    ),
+                    ("en", "ODK on cheap phones, with a paper backup for the first round.", None),
+                ],
+            ),
+            (
+                "en",
+                "How do you present a theory of change to a community assembly without the jargon?",
+                [
+                    (
+                        "en",
+                        "Draw it as a path with the assembly: where we are, where we want to be, "
+                        "what has to change on the way. Template: {url}",
+                        3,
+                    ),
+                    (
+                        "es",
+                        "En {place} lo contamos como una historia con dibujos, y la gente "
+                        "corrigió los supuestos.",
+                        None,
+                    ),
+                ],
+            ),
+            (
+                "en",
+                "Has anyone combined most significant change with indicators for a donor report?",
+                [
+                    (
+                        "es",
+                        "Sí: historias de cambio en el cuerpo y dos o tres indicadores duros en "
+                        "anexo; el donante quedó contento. Ficha: {url}",
+                        2,
+                    ),
+                    (
+                        "en",
+                        "We let the panel choose the stories, then checked them against the "
+                        "indicator data.",
+                        None,
+                    ),
+                ],
+            ),
         ],
         "threads": [
-            ("Outcome harvesting en la práctica", "es",
-             "Abro hilo para compartir experiencias reales de outcome harvesting.", [
-                 ("es", "En {place} lo difícil fue verificar los resultados con terceros."),
-                 ("en", "Worth adding: pay people for their time in the harvesting workshops."),
-                 ("es", "¿Alguien tiene un ejemplo de informe así? Me ayudaría mucho."),
-             ]),
-            ("Light baselines", "en",
-             "How light can a baseline be? Share your shortest one that worked.", [
-                 ("en", "We trimmed ours to {n} questions and response rates went up."),
-                 ("es", "Fotos georreferenciadas + {n} preguntas; suficiente."),
-             ]),
-            ("Rúbricas participativas", "es",
-             "Hilo sobre rúbricas hechas con los participantes, no para ellos.", [
-                 ("es", "Coincido, la rúbrica hecha con el equipo se usa; la impuesta se olvida."),
-                 ("en", "Three levels are enough; five and nobody agrees."),
-             ]),
-            ("Reporting to donors", "en",
-             "How do you reconcile donor indicators with what the community wants to learn?", [
-                 ("es", "Para donantes armamos un anexo con indicadores y el cuerpo con "
-                        "historias."),
-                 ("en", "We negotiate one learning question of our own in every log frame."),
-             ]),
+            (
+                "Outcome harvesting en la práctica",
+                "es",
+                "Abro hilo para compartir experiencias reales de outcome harvesting.",
+                [
+                    ("es", "En {place} lo difícil fue verificar los resultados con terceros."),
+                    ("en", "Worth adding: pay people for their time in the harvesting workshops."),
+                    ("es", "¿Alguien tiene un ejemplo de informe así? Me ayudaría mucho."),
+                ],
+            ),
+            (
+                "Light baselines",
+                "en",
+                "How light can a baseline be? Share your shortest one that worked.",
+                [
+                    ("en", "We trimmed ours to {n} questions and response rates went up."),
+                    ("es", "Fotos georreferenciadas + {n} preguntas; suficiente."),
+                ],
+            ),
+            (
+                "Rúbricas participativas",
+                "es",
+                "Hilo sobre rúbricas hechas con los participantes, no para ellos.",
+                [
+                    (
+                        "es",
+                        "Coincido, la rúbrica hecha con el equipo se usa; la impuesta se olvida.",
+                    ),
+                    ("en", "Three levels are enough; five and nobody agrees."),
+                ],
+            ),
+            (
+                "Reporting to donors",
+                "en",
+                "How do you reconcile donor indicators with what the community wants to learn?",
+                [
+                    (
+                        "es",
+                        "Para donantes armamos un anexo con indicadores y el cuerpo con historias.",
+                    ),
+                    ("en", "We negotiate one learning question of our own in every log frame."),
+                ],
+            ),
         ],
         "reflections": [
-            ("es", "para una organización pequeña, una rúbrica de tres niveles y una reunión de "
-                   "reflexión trimestral."),
+            (
+                "es",
+                "para una organización pequeña, una rúbrica de tres niveles y una reunión de "
+                "reflexión trimestral.",
+            ),
             ("en", "we dropped 'number of people trained'; it said nothing about change."),
-            ("es", "en {place} devolvimos los resultados en asamblea con afiches; la gente "
-                   "corrigió dos conclusiones."),
+            (
+                "es",
+                "en {place} devolvimos los resultados en asamblea con afiches; la gente "
+                "corrigió dos conclusiones.",
+            ),
         ],
         "shares": [
             ("es", "Compartimos la ficha de indicadores de la red, versión {n}: {url}"),
@@ -1288,7 +1750,6 @@ class _Act:
     thread: str | None = None
     msg: _Msg | None = None
     emoji: str = ""
-    display: str = ""
     removed_at: datetime | None = None
 
 
@@ -1404,7 +1865,7 @@ class _Writer:
 
     def join(self, at: datetime, handle: str) -> None:
         self.join_at[handle] = at
-        self._act(at, handle, "join", display=self.members[handle].name)
+        self._act(at, handle, "join")
 
     def leave(self, at: datetime, handle: str) -> None:
         self.leave_at[handle] = at
@@ -1473,7 +1934,7 @@ class _Writer:
     def thank(self, at: datetime, who: str, target: _Msg, art: _Art, *, reply: bool = True) -> _Msg:
         """``who`` thanks the author of ``target`` in text that names them."""
         thanked = target.author
-        lang, template = self._thanks_template(who)
+        template = self._thanks_template(who)
         text = template.format(
             h=thanked,
             a_en=art[0],
@@ -1488,11 +1949,11 @@ class _Writer:
         self.thanks.append(("text", who, thanked, msg, at))
         return msg
 
-    def _thanks_template(self, who: str) -> tuple[str, str]:
+    def _thanks_template(self, who: str) -> str:
         speaks = self.members[who].languages
         langs = [lang for lang in ("pt", "es", "en") if lang in speaks]
         lang = "pt" if "pt" in langs and self.rng.random() < 0.7 else self.rng.choice(langs)
-        return lang, self.rng.choice(_THANKS[lang])
+        return self.rng.choice(_THANKS[lang])
 
     # content helpers ---------------------------------------------------------------------------
 
@@ -1567,8 +2028,10 @@ class _Writer:
             expert = self.rng.choice(experts) if experts else None
 
         def make_question() -> str:
-            text = self.rng.choice(_QUESTION_OPENERS[q_lang]) + self.fill(q_text, theme, asker)
-            return f"@{expert} {text}" if expert else text
+            text = self.fill(q_text, theme, asker)
+            return (
+                f"@{expert} {text}" if expert else self.rng.choice(_QUESTION_OPENERS[q_lang]) + text
+            )
 
         text = self.compose(t0, channel, make_question)
         question = self.post(t0, asker, channel, text, kind="question")
@@ -1594,8 +2057,13 @@ class _Writer:
             given.add(template)
             art = _GENERIC_HELP if art_index is None else bank["artifacts"][art_index]
             moment += self._minutes(6, 80)
-            text = self.compose(moment, channel, lambda t=template, h=helper, a=art: self.fill(
-                t, theme, h, a if a is not _GENERIC_HELP else None))
+            text = self.compose(
+                moment,
+                channel,
+                lambda t=template, h=helper, a=art: self.fill(
+                    t, theme, h, a if a is not _GENERIC_HELP else None
+                ),
+            )
             answer = self.post(moment, helper, channel, text, kind="answer", reply_to=question)
             self.credit[id(answer)] = art
             self.answers.append(answer)
@@ -1643,7 +2111,9 @@ class _Writer:
             lang_text = self.rng.choice(usable)
             left.remove(lang_text)
             moment += self._minutes(4, 70)
-            body = self.compose(moment, channel, lambda w=who, t=lang_text[1]: self.fill(t, theme, w))
+            body = self.compose(
+                moment, channel, lambda w=who, t=lang_text[1]: self.fill(t, theme, w)
+            )
             target = self.rng.choice(posts) if self.rng.random() < 0.3 else None
             if target is not None and target.author != who:
                 posts.append(self.post(moment, who, channel, body, kind="thread", reply_to=target))
@@ -1663,9 +2133,12 @@ class _Writer:
         sharer = who or self.pick(day, theme)
         if sharer is None:
             return t0
-        art = self.rng.choice(bank["artifacts"])
         template = self.lang(sharer, bank["shares"])[1]
-        text = self.compose(t0, channel, lambda: self.fill(template, theme, sharer, art))
+        # A share that names a document is credited for it; the others share a case.
+        art = self.rng.choice(bank["artifacts"]) if "{a_" in template else _CASE
+        text = self.compose(
+            t0, channel, lambda: self.fill(template, theme, sharer, None if art is _CASE else art)
+        )
         msg = self.post(t0, sharer, channel, text, kind="share")
         self.shared.append(msg)
         self.credit[id(msg)] = art
@@ -1825,13 +2298,22 @@ def _write_community(w: _Writer) -> None:
 
 
 def _opening_day(w: _Writer) -> None:
-    w.post(w._at(0, "08:20"), "maria", GENERAL,
-           "¡Bienvenidas y bienvenidos a la Red de Aprendizaje Praxis! Preséntense aquí: "
-           "quiénes son, dónde trabajan y qué quieren aprender.", kind="chat")
-    w.post(w._at(0, "08:35"), "diego", GENERAL,
-           "Tenemos cuatro grupos temáticos: #agua, #genero, #clima y #monitoreo. Cada uno "
-           "tiene líderes y una pregunta semanal. Escriban /themes para ver el detalle.",
-           kind="chat")
+    w.post(
+        w._at(0, "08:20"),
+        "maria",
+        GENERAL,
+        "¡Bienvenidas y bienvenidos a la Red de Aprendizaje Praxis! Preséntense aquí: "
+        "quiénes son, dónde trabajan y qué quieren aprender.",
+        kind="chat",
+    )
+    w.post(
+        w._at(0, "08:35"),
+        "diego",
+        GENERAL,
+        "Tenemos cuatro grupos temáticos: #agua, #genero, #clima y #monitoreo. Cada uno "
+        "tiene líderes y una pregunta semanal. Escriban /themes para ver el detalle.",
+        kind="chat",
+    )
     speakers = [h for h in _FOUNDERS if h not in ("maria", "diego") and w.available(h, 0)]
     for handle in speakers:
         day = 0 if w.rng.random() < 0.7 else 1
@@ -1866,8 +2348,13 @@ def _scheduled(w: _Writer, day: int, week: int, weekday: int) -> None:
     rng = w.rng
     if weekday == 0:
         notice = rng.choice(_BOT_NOTICES[0::2])
-        w.post(w._at(day, "08:45"), _BOT.handle, GENERAL,
-               notice.format(url=f"https://meet.example.org/praxis-{week}"), kind="notice")
+        w.post(
+            w._at(day, "08:45"),
+            _BOT.handle,
+            GENERAL,
+            notice.format(url=f"https://meet.example.org/praxis-{week}"),
+            kind="notice",
+        )
         at = w._at(day, "08:50")
         for theme in _PROMPT_WEEKS[week]:
             facilitator = rng.choice(("maria", "diego"))
@@ -1879,9 +2366,13 @@ def _scheduled(w: _Writer, day: int, week: int, weekday: int) -> None:
             w.command(at + w._minutes(1, 3), "maria", "/prompt list")
     if weekday == 3:
         doc = _LIBRARY_DOCS[(week - 1) % len(_LIBRARY_DOCS)]
-        w.post(w._at(day, "12:00"), _BOT.handle, GENERAL,
-               _BOT_NOTICES[1].format(doc=doc, url="https://praxis.example.org/biblioteca"),
-               kind="notice")
+        w.post(
+            w._at(day, "12:00"),
+            _BOT.handle,
+            GENERAL,
+            _BOT_NOTICES[1].format(doc=doc, url="https://praxis.example.org/biblioteca"),
+            kind="notice",
+        )
     if weekday == 3 and week in (3, 5):
         w.command(w._at(day, "09:10"), "maria", "/quiet")
     if weekday == 4:
@@ -1904,8 +2395,14 @@ def _weekly_kudos(w: _Writer, day: int, week: int) -> None:
         _kudos(w, at, "maria", answer.author, f"for {w.credit[id(answer)][0]}")
         return
     monday = w._at(day - 4, "00:00")
-    candidates = [a for a in w.answers if a.at >= monday and a.author not in ("maria", "diego")
-                  and a.author != _OPTOUT[0] and w.credit[id(a)] is not _GENERIC_HELP]
+    candidates = [
+        a
+        for a in w.answers
+        if a.at >= monday
+        and a.author not in ("maria", "diego")
+        and a.author != _OPTOUT[0]
+        and w.credit[id(a)] is not _GENERIC_HELP
+    ]
     if not candidates:
         return
     answer = w.rng.choice(candidates)
@@ -1939,17 +2436,26 @@ def _specials(w: _Writer, day: int) -> None:
     rng = w.rng
     if day == 7:
         notice = next(m for m in reversed(w.msgs) if m.author == _BOT.handle)
-        w.thank(w._at(day, "09:20"), "hector", notice, ("the reminder", "el recordatorio",
-                                                         "pelo lembrete"))
+        w.thank(
+            w._at(day, "09:20"),
+            "hector",
+            notice,
+            ("the reminder", "el recordatorio", "pelo lembrete"),
+        )
     if day == 8:
         _kudos(w, w._at(day, "12:10"), "ana", "luis", "for the irrigation-shift template")
     if day == 10:
         handle, _, when = _NUDGES_OFF
         w.command(w._at(day, when), handle, "/nudges off")
         # Posted in the wrong channel, deleted, posted again where it belongs.
-        wrong = w.post(w._at(day, "11:30"), "luis", "clima",
-                       "Les comparto la tabla de tarifas de Tiquipaya: "
-                       "https://praxis.example.org/biblioteca/tariff-table-42", kind="share")
+        wrong = w.post(
+            w._at(day, "11:30"),
+            "luis",
+            "clima",
+            "Les comparto la tabla de tarifas de Tiquipaya: "
+            "https://praxis.example.org/biblioteca/tariff-table-42",
+            kind="share",
+        )
         w.delete(w._at(day, "11:33"), wrong)
         w.share_episode(day, w._at(day, "11:35"), "water", who="luis")
     if day == 11:
@@ -1969,17 +2475,29 @@ def _specials(w: _Writer, day: int) -> None:
     if day % 7 == 4:
         _weekly_kudos(w, day, day // 7 + 1)
     if day in (2, 9, 16, 24, 30, 38):
-        candidates = [m for m in w.msgs if m.at.date() == w._at(day, "00:00").date()
-                      and m.kind in ("answer", "share", "thread", "question", "chat")
-                      and not m.deleted and not m.edited and m.author != _BOT.handle
-                      and m.at.time() < time(21, 0)]
+        candidates = [
+            m
+            for m in w.msgs
+            if m.at.date() == w._at(day, "00:00").date()
+            and m.kind in ("answer", "share", "thread", "question", "chat")
+            and not m.deleted
+            and not m.edited
+            and m.author != _BOT.handle
+            and m.at.time() < time(21, 0)
+        ]
         if candidates:
             msg = rng.choice(candidates)
             note = rng.choice(_EDIT_NOTES).format(n=rng.randint(20, 90))
             w.edit(msg.at + w._minutes(3, 25), msg, msg.text + note)
     if day in (5, 19):
-        today = [m for m in w.msgs if m.at.date() == w._at(day, "00:00").date()
-                 and not m.deleted and m.at.time() < time(20, 0) and m.author != _BOT.handle]
+        today = [
+            m
+            for m in w.msgs
+            if m.at.date() == w._at(day, "00:00").date()
+            and not m.deleted
+            and m.at.time() < time(20, 0)
+            and m.author != _BOT.handle
+        ]
         if today:
             msg = rng.choice(today)
             who = w.pick(day, None, exclude=(msg.author,))
@@ -2000,8 +2518,13 @@ def _lurkers(w: _Writer, day: int) -> None:
     today = [m for m in w.msgs if m.at.date() == date and not m.deleted]
     if not today:
         return
-    chance = {Persona.PERIPHERAL: 0.5, Persona.ACTIVE: 0.15, Persona.CORE: 0.15,
-              Persona.GOES_QUIET: 0.15, Persona.FACILITATOR: 0.1}
+    chance = {
+        Persona.PERIPHERAL: 0.5,
+        Persona.ACTIVE: 0.15,
+        Persona.CORE: 0.15,
+        Persona.GOES_QUIET: 0.15,
+        Persona.FACILITATOR: 0.1,
+    }
     last = w._at(day, "23:00")
     for member in w.roster:
         if not w.available(member.handle, day) or w.rng.random() >= chance[member.persona]:
@@ -2079,14 +2602,27 @@ def _expected(w: _Writer) -> Expected:
     replied = {id(m.reply_to) for m in w.msgs if m.reply_to is not None}
     thanks, bot_thanks = [], []
     for kind, thanker, thanked, msg, at in w.thanks:
-        fact = Thanks(week=w._week(at), thanker=thanker, thanked=thanked,
-                      theme=theme_of.get(msg.channel), kind=kind, message=msg.number, at=_utc(at))
+        fact = Thanks(
+            week=w._week(at),
+            thanker=thanker,
+            thanked=thanked,
+            theme=theme_of.get(msg.channel),
+            kind=kind,
+            message=msg.number,
+            at=_utc(at),
+        )
         (bot_thanks if thanked == _BOT.handle else thanks).append(fact)
     last_action: dict[str, datetime] = {}
     for act in w.acts:
         last_action[act.actor] = max(act.at, last_action.get(act.actor, act.at))
     posters = {m.author for m in w.msgs}
-    quiet = [m for m in w.msgs if theme_of.get(m.channel) == _QUIET_THEME]
+    # A message elsewhere using the theme's keywords also counts as activity in the theme.
+    quiet_words = w.themes[_QUIET_THEME].keywords
+    quiet = [
+        m
+        for m in w.msgs
+        if theme_of.get(m.channel) == _QUIET_THEME or any(k in m.text.lower() for k in quiet_words)
+    ]
     lull_start = w._at(_LULL_DAYS.start, "00:00")
     optout_handle = _OPTOUT[0]
     return Expected(
@@ -2094,37 +2630,57 @@ def _expected(w: _Writer) -> Expected:
         bot=_BOT.handle,
         opted_out=optout_handle,
         optout_at=_utc(w.optout_at),
-        posts_after_optout=tuple(m.number for m in w.msgs
-                                 if m.author == optout_handle and m.at > w.optout_at),
+        posts_after_optout=tuple(
+            sorted(m.number for m in w.msgs if m.author == optout_handle and m.at > w.optout_at)
+        ),
         nudges_off=_NUDGES_OFF[0],
         never_posted=tuple(sorted(m.handle for m in w.roster if m.handle not in posters)),
-        went_quiet={m.handle: _utc(last_action[m.handle]) for m in w.roster
-                    if m.persona is Persona.GOES_QUIET},
+        went_quiet={
+            m.handle: _utc(last_action[m.handle])
+            for m in w.roster
+            if m.persona is Persona.GOES_QUIET
+        },
         joined={h: _utc(at) for h, at in w.join_at.items()},
         left={h: _utc(at) for h, at in w.leave_at.items()},
         thanks=tuple(sorted(thanks, key=lambda t: (t.at, t.message))),
         bot_thanks=tuple(bot_thanks),
-        kudos=tuple(Kudos(week=w._week(at), giver=g, receiver=r, reason=reason, at=_utc(at))
-                    for g, r, reason, at in w.kudos),
+        kudos=tuple(
+            Kudos(week=w._week(at), giver=g, receiver=r, reason=reason, at=_utc(at))
+            for g, r, reason, at in w.kudos
+        ),
         edited=tuple(sorted(m.number for m in w.msgs if m.edited)),
         deleted=tuple(sorted(m.number for m in w.msgs if m.deleted)),
-        unanswered_questions=tuple(sorted(q.number for q in w.questions
-                                          if id(q) not in replied)),
+        unanswered_questions=tuple(sorted(q.number for q in w.questions if id(q) not in replied)),
         shared=tuple(sorted(m.number for m in w.shared if not m.deleted)),
         quiet_theme=_QUIET_THEME,
         quiet_theme_last_message=_utc(max(m.at for m in quiet if m.at < lull_start)),
         quiet_theme_revived_at=_utc(min(m.at for m in quiet if m.at >= lull_start)),
         prompts=tuple(w.prompts),
         messages=tuple(
-            MessageFact(number=m.number, author=m.author, channel=m.channel, thread=m.thread,
-                        theme=theme_of.get(m.channel), week=w._week(m.at), at=_utc(m.at),
-                        text=m.text, reply_to=m.reply_to.number if m.reply_to else None,
-                        kind=m.kind, edited=m.edited, deleted=m.deleted)
+            MessageFact(
+                number=m.number,
+                author=m.author,
+                channel=m.channel,
+                thread=m.thread,
+                theme=theme_of.get(m.channel),
+                week=w._week(m.at),
+                at=_utc(m.at),
+                text=m.text,
+                reply_to=m.reply_to.number if m.reply_to else None,
+                kind=m.kind,
+                edited=m.edited,
+                deleted=m.deleted,
+            )
             for m in sorted(w.msgs, key=lambda m: m.number)
         ),
         reactions=tuple(
-            ReactionFact(message=a.msg.number, member=a.actor, emoji=a.emoji, at=_utc(a.at),
-                         removed_at=_utc(a.removed_at) if a.removed_at else None)
+            ReactionFact(
+                message=a.msg.number,
+                member=a.actor,
+                emoji=a.emoji,
+                at=_utc(a.at),
+                removed_at=_utc(a.removed_at) if a.removed_at else None,
+            )
             for a in sorted(w.reacted.values(), key=lambda a: (a.at, a.seq))
             if a.msg is not None
         ),
