@@ -537,23 +537,20 @@ class DiscordAdapter(Adapter):
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
 
-    def member_roles(self, member: MemberRef, community: str | None = None) -> set[str]:
-        """The member's Discord roles as ``discord-role:<id>`` keys, from the cache (no request).
+    async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
+        """The member's roles in the community's guild as ``discord-role:<id>`` keys.
 
-        With ``community``, only that community's guild counts. Roles seen on the member's last
-        slash command stand in when the member is not cached.
+        Read from the cache (the members intent keeps it current), so no request is made; the
+        roles seen on the member's last slash command stand in when the member is not cached.
         """
-        keys: set[str] = set()
-        for guild_id, community_id in self._guild_community.items():
-            if community is not None and community_id != community:
-                continue
-            guild = self.client.get_guild(int(guild_id))
-            cached = guild.get_member(int(member.id)) if guild is not None else None
-            if cached is not None:
-                keys |= {f"{ROLE_PREFIX}{r.id}" for r in cached.roles if not r.is_default()}
-            else:
-                keys |= self._seen_roles.get((guild_id, member.id), frozenset())
-        return keys
+        guild_id = self._settings.communities[community].discord_guild_id
+        if not guild_id:
+            return frozenset()
+        guild = self.client.get_guild(int(guild_id))
+        cached = guild.get_member(int(member.id)) if guild is not None else None
+        if cached is None:
+            return self._seen_roles.get((str(guild_id), member.id), frozenset())
+        return frozenset(f"{ROLE_PREFIX}{r.id}" for r in cached.roles if not r.is_default())
 
     # ---------------------------------------------------------------- slash commands
 

@@ -614,8 +614,11 @@ class LoopbackDiscord:
             },
         )
 
-    async def join(self, guild_id: str, name: str) -> dict[str, Any]:
+    async def join(self, guild_id: str, name: str, *, dms_closed: bool = False) -> dict[str, Any]:
+        """A new member joins; with ``dms_closed`` they refuse direct messages from the start."""
         user = self._user_payload(self._new_id(), name)
+        if dms_closed:
+            self.closed_dms.add(user["id"])
         member = self._member_payload(user, [])
         self.guilds[guild_id]["members"].append(member)
         await self.dispatch("GUILD_MEMBER_ADD", member | {"guild_id": guild_id})

@@ -247,9 +247,9 @@ async def test_subcommand_options_and_facilitator_roles(world: World) -> None:
     (event,) = await settle(world, 1)
     assert event.command == "prompt add"
     assert event.options == (("text", "Share a failure"), ("theme", "water"))
-    assert world.adapter.member_roles(event.member) == {f"discord-role:{c.facilitator_role}"}
-    assert world.adapter.member_roles(MemberRef("discord", c.ana["id"])) == set()
-    assert world.adapter.member_roles(event.member, "elsewhere") == set()
+    roles = world.adapter.member_roles
+    assert await roles("commons", event.member) == {f"discord-role:{c.facilitator_role}"}
+    assert await roles("commons", MemberRef("discord", c.ana["id"])) == frozenset()
 
 
 async def test_slow_answer_is_deferred_then_followed_up(world: World) -> None:
