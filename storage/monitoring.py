@@ -391,6 +391,13 @@ async def events_between(
     return [CommunityEvent(*row) for row in rows]
 
 
+async def event(store: SqliteStore, community: str, event_id: int) -> CommunityEvent | None:
+    row = await store.fetch_one(
+        f"SELECT {_EVENT} FROM events WHERE community = ? AND id = ?", (community, event_id)
+    )
+    return CommunityEvent(*row) if row else None
+
+
 async def events_to_remind(
     store: SqliteStore, community: str, now: int, *, ahead: int, column: str
 ) -> list[CommunityEvent]:
@@ -444,6 +451,16 @@ async def open_survey(
         if cursor.rowcount == 0:
             return None
         return Survey(cursor.lastrowid, kind, period, at)
+
+
+async def members_to_ask(store: SqliteStore, community: str) -> list[tuple[int, str]]:
+    """(id, member key) of every visible member still in the community."""
+    rows = await store.fetch_all(
+        f"SELECT m.id, m.member_key FROM members m WHERE m.community = ? AND m.left_at IS NULL "
+        f"AND {_visible('m')} ORDER BY m.id",
+        (community,),
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 async def invite(store: SqliteStore, survey_id: int, member_id: int, *, delivered: bool) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from bot import monitoring
 from bot.commands import facilitator, member
 from bot.commands.spec import CommandSpec
 
 
 def all_commands() -> tuple[CommandSpec, ...]:
-    specs = (*member.COMMANDS, *facilitator.COMMANDS)
+    specs = (*member.COMMANDS, *facilitator.COMMANDS, *monitoring.COMMANDS)
     names = [spec.name for spec in specs]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:

@@ -9,6 +9,7 @@ and disseminate lessons and cases, and identify their contributors (information 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -194,6 +195,7 @@ def organisations(
     """Organisations named in profiles (grouped ignoring case and spacing), with their members,
     and how many profiles name no organisation."""
     groups: dict[str, Organisation] = {}
+    spellings: dict[str, Counter[str]] = {}
     unnamed = 0
     for profile in profiles:
         name = " ".join(profile.organisation.split())
@@ -202,6 +204,10 @@ def organisations(
             continue
         group = groups.setdefault(name.casefold(), Organisation(name))
         group.members.append((profile.name, profile.member_id in active))
+        spellings.setdefault(name.casefold(), Counter())[name] += 1
+    for folded, group in groups.items():
+        # The spelling most members use; on a tie, one with capitals (an acronym, a proper name).
+        group.name = max(spellings[folded].items(), key=lambda s: (s[1], s[0] != s[0].lower()))[0]
     ordered = sorted(groups.values(), key=lambda o: (-len(o.members), o.name.casefold()))
     return ordered, unnamed
 
