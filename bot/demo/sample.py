@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -986,6 +987,18 @@ _BANK: dict[str, dict[str, list]] = {
         "reflections": [
             (
                 "es",
+                "lo que más pesó ante la autoridad fue el padrón de usuarios al día, con firmas.",
+            ),
+            (
+                "es",
+                "en {place} la comunidad sostuvo los turnos porque el juez de aguas rinde cuentas cada mes.",
+            ),
+            (
+                "pt",
+                "aqui a associação guardou todas as atas desde o início; isso convenceu o órgão gestor.",
+            ),
+            (
+                "es",
                 "en {place} el acuerdo que duró fue el que se escribió en asamblea y se leyó "
                 "en quechua.",
             ),
@@ -1175,6 +1188,15 @@ _BANK: dict[str, dict[str, list]] = {
             ),
         ],
         "reflections": [
+            (
+                "es",
+                "en {place} las promotoras comunitarias lograron lo que los talleres no: visitas casa por casa.",
+            ),
+            (
+                "es",
+                "cuando las mujeres manejaron la caja de ahorro, empezaron a hablar en la asamblea.",
+            ),
+            ("pt", "as agricultoras só vieram quando a reunião foi na roça, não na cidade."),
             (
                 "es",
                 "en {place} más mujeres participaron cuando las reuniones tuvieron cuidado "
@@ -1389,6 +1411,15 @@ _BANK: dict[str, dict[str, list]] = {
         "reflections": [
             (
                 "es",
+                "en {place} siguió el calendario de siembra escalonada; no cuesta nada y reduce la pérdida.",
+            ),
+            (
+                "es",
+                "los reservorios familiares duraron más que los comunales, porque cada familia cuida el suyo.",
+            ),
+            ("en", "we record elders' signs in a notebook per village; the school keeps it."),
+            (
+                "es",
                 "en {place} lo que siguió funcionando fue el banco de semillas, porque lo "
                 "maneja la comunidad y no el proyecto.",
             ),
@@ -1591,6 +1622,12 @@ _BANK: dict[str, dict[str, list]] = {
             ),
         ],
         "reflections": [
+            ("es", "una línea de base con fotos y cinco preguntas, repetida al año; nada más."),
+            ("es", "dejamos de contar talleres y empezamos a contar acuerdos que se cumplieron."),
+            (
+                "pt",
+                "devolvemos os resultados num programa de rádio; a comunidade ligou para corrigir.",
+            ),
             (
                 "es",
                 "para una organización pequeña, una rúbrica de tres niveles y una reunión de "
@@ -1675,20 +1712,65 @@ _PROMPT_OPENERS = {
     "en": "On this week's question: ",
     "pt": "Sobre a pergunta da semana: ",
 }
+# (language, opening line in #general, [(language, reply)])
 _GENERAL_CHAT = [
-    ("es", "¿Alguien va al encuentro regional de evaluación en Lima en noviembre?"),
-    ("es", "Recordatorio: el jueves 17:00 (Lima) tenemos la sesión virtual mensual."),
-    ("en", "Is the recording of last week's session online somewhere?"),
-    ("es", "Les cuento que en {org} abrimos convocatoria para una pasantía de campo."),
-    ("es", "¿La biblioteca de la red acepta documentos en portugués?"),
-    ("en", "Reminder: case studies for the shared guide are due at the end of the month."),
-]
-_GENERAL_ANSWERS = [
-    ("es", "Sí, yo voy; podemos armar una mesa de la red."),
-    ("es", "Sí, está en la biblioteca, carpeta de sesiones."),
-    ("en", "Yes, in the library under sessions."),
-    ("es", "Claro que sí, en cualquier idioma de la red."),
-    ("es", "Anotado, lo difundo en mi organización."),
+    (
+        "es",
+        "¿Alguien va al encuentro regional de evaluación en Lima en noviembre?",
+        [
+            ("es", "Sí, yo voy; podemos armar una mesa de la red."),
+            ("en", "I will be there on the second day, happy to meet."),
+            ("es", "Este año no llego, pero mandamos a una colega."),
+        ],
+    ),
+    (
+        "en",
+        "Is the recording of last week's session online somewhere?",
+        [
+            ("es", "Sí, está en la biblioteca, carpeta de sesiones."),
+            ("en", "Yes, in the library under sessions, with the slides."),
+        ],
+    ),
+    (
+        "es",
+        "Les cuento que en {org} abrimos convocatoria para una pasantía de campo.",
+        [
+            ("es", "Anotado, lo difundo en mi organización."),
+            ("es", "¿Hasta cuándo se puede postular?"),
+            ("en", "Sharing it with our volunteers network."),
+        ],
+    ),
+    (
+        "es",
+        "¿La biblioteca de la red acepta documentos en portugués?",
+        [
+            ("es", "Claro que sí, en cualquier idioma de la red."),
+            ("pt", "Sim! Já subimos dois manuais em português."),
+        ],
+    ),
+    (
+        "en",
+        "Reminder: case studies for the shared guide are due at the end of the month.",
+        [
+            ("es", "El nuestro va en camino, lo mando la próxima semana."),
+            ("en", "Ours is drafted; could someone from another theme review it?"),
+        ],
+    ),
+    (
+        "es",
+        "¿Alguien conoce fondos pequeños para sistematizar experiencias?",
+        [
+            ("es", "Algunas fundaciones locales tienen ventanillas de menos de 5 mil dólares."),
+            ("en", "Try the regional learning funds; they like network proposals."),
+        ],
+    ),
+    (
+        "es",
+        "Se cae la señal en la sierra esta semana, respondo el lunes.",
+        [
+            ("es", "Buen viaje, aquí seguimos."),
+        ],
+    ),
 ]
 _BOT_NOTICES = [
     "📅 Reminder: monthly network session this Thursday 17:00 (Lima). Link: {url}",
@@ -1963,7 +2045,8 @@ class _Writer:
         place = self.rng.choice(bank["places"])
         about = art or self.rng.choice(bank["artifacts"])
         named = art is not None or "{a_" in template
-        slug = re.sub(r"[^a-z0-9]+", "-", (about[0] if named else f"case {place}").lower())
+        words = unicodedata.normalize("NFKD", about[0] if named else f"case {place}")
+        slug = re.sub(r"[^a-z0-9]+", "-", words.encode("ascii", "ignore").decode().lower())
         slug = slug.removeprefix("the-").strip("-")
         return template.format(
             place=place,
@@ -2154,22 +2237,18 @@ class _Writer:
         who = self.pick(day, None)
         if who is None:
             return t0
-        template = self.lang(who, _GENERAL_CHAT)[1]
+        _, template, replies = self.lang(who, _GENERAL_CHAT)
         msg = self.post(t0, who, GENERAL, self.fill(template, None, who), kind="chat")
-        moment = t0
+        moment, left = t0, list(replies)
         for _ in range(self.rng.randint(0, 2)):
             other = self.pick(day, None, exclude=(who,))
-            if other is None:
+            usable = [r for r in left if other and r[0] in self.members[other].languages]
+            if not usable:
                 break
+            reply = self.rng.choice(usable)
+            left.remove(reply)
             moment += self._minutes(5, 90)
-            self.post(
-                moment,
-                other,
-                GENERAL,
-                self.lang(other, _GENERAL_ANSWERS)[1],
-                kind="chat",
-                reply_to=msg,
-            )
+            self.post(moment, other, GENERAL, reply[1], kind="chat", reply_to=msg)
         self.react_some(day, msg, None, self.rng.randint(0, 2), ("👍",))
         return moment
 
@@ -2326,6 +2405,10 @@ def _opening_day(w: _Writer) -> None:
 
 
 def _newcomers(w: _Writer, day: int) -> None:
+    """Joins of the day, and leaves (recorded first so the leaver is absent all that day)."""
+    for handle, (leave_day, hhmm) in _LEAVES.items():
+        if leave_day == day:
+            w.leave(w._at(day, hhmm), handle)
     for handle, (join_day, hhmm) in sorted(_LATER_JOINS.items()):
         if join_day != day:
             continue
@@ -2416,7 +2499,7 @@ def _prompt_responses(w: _Writer, day: int, week: int, weekday: int) -> None:
             continue
         channel = w.themes[theme].channel
         bank = _BANK[theme]
-        statements = bank["reflections"]
+        statements = list(bank["reflections"])
         at, responders = w._at(day, "10:15"), []
         weights = {**_WEIGHTS, Persona.PERIPHERAL: 1.0}
         for _ in range(w.rng.randint(2, 4)):
@@ -2425,7 +2508,11 @@ def _prompt_responses(w: _Writer, day: int, week: int, weekday: int) -> None:
                 break
             responders.append(who)
             at += w._minutes(5, 75)
-            lang, template = w.lang(who, statements)
+            usable = [r for r in statements if r[0] in w.members[who].languages]
+            if not usable:
+                continue
+            lang, template = w.rng.choice(usable)
+            statements.remove((lang, template))
             body = w.fill(template, theme, who)
             msg = w.post(at, who, channel, _PROMPT_OPENERS[lang] + body, kind="prompt-response")
             w.react_some(day, msg, theme, w.rng.randint(0, 2))
@@ -2504,9 +2591,6 @@ def _specials(w: _Writer, day: int) -> None:
             at = msg.at + w._minutes(5, 30)
             if who and w.react(at, who, msg, "👍"):
                 w.unreact(at + w._minutes(1, 5), who, msg, "👍")
-    for handle, (leave_day, hhmm) in _LEAVES.items():
-        if leave_day == day:
-            w.leave(w._at(day, hhmm), handle)
     if day == 17:
         notice = next(m for m in reversed(w.msgs) if m.author == _BOT.handle)
         w.react(notice.at + w._minutes(30, 120), "marco", notice, THANKS_EMOJI)
