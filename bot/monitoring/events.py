@@ -1,0 +1,218 @@
+"""Community events, face to face or online: added by members, listed, reminded a day and an hour
+before in the theme's place (or the digest channel), and announced in the digest."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.parsing import parse_datetime
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.monitoring.common import epoch, local_time, require_tracked
+from bot.outgoing import OutgoingMessage
+from bot.scheduler import Job
+from storage import monitoring
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from bot.services.digest import DigestContext
+
+REMINDER_CRON = "*/15 * * * *"
+"""How often reminders are looked for; the hour-before reminder goes out 45 to 60 minutes ahead."""
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+LIST_AHEAD = timedelta(days=90)
+DIGEST_AHEAD = timedelta(days=14)
+
+_WHEN = re.compile(r"(?<!\S)(\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2})?)(?!\S)")
+
+
+def parse_event(text: str) -> tuple[str, str, str]:
+    """``"Water census review" 2026-10-02 18:30 Casa Comunal`` -> (title, when, where)."""
+    match = _WHEN.search(text)
+    if not match:
+        raise CommandError(
+            "Write the event's title, then when it starts, then optionally where, like "
+            "event add Water census review 2026-10-02 18:30 Casa Comunal."
+        )
+    title = text[: match.start()].strip().strip('"“”').strip()
+    where = " ".join(text[match.end() :].split())
+    if not title:
+        raise CommandError(
+            "Give the event a title before its date, like event add Water census review "
+            "2026-10-02 18:30."
+        )
+    return title, match.group(1), where
+
+
+async def event_add(ctx: CommandContext, details: str) -> str:
+    require_tracked(ctx)
+    title, when, where = parse_event(details)
+    starts = parse_datetime(when, ctx.tz)
+    if starts <= ctx.now:
+        raise CommandError(
+            "{when} has already passed; give a date and time still to come.", when=when
+        )
+    theme = ctx.themes.for_place(ctx.invocation.channel)
+    event_id = await monitoring.add_event(
+        ctx.app.store,
+        ctx.community,
+        title=title,
+        starts_at=epoch(starts),
+        place=where,
+        theme=theme,
+        created_by=ctx.member.id,
+        at=epoch(ctx.now),
+    )
+    return ctx._(
+        "Event {id} added: {event}. Reminders go out a day and an hour before.",
+        id=event_id,
+        event=_describe(ctx.app, ctx.community, _added(event_id, title, starts, where, theme)),
+    )
+
+
+def _added(
+    event_id: int, title: str, starts: datetime, where: str, theme: str | None
+) -> monitoring.CommunityEvent:
+    return monitoring.CommunityEvent(event_id, title, epoch(starts), where, theme, None, None, None)
+
+
+def _describe(app: Trellis, community: str, event: monitoring.CommunityEvent) -> str:
+    tz = ZoneInfo(app.community(community).timezone)
+    text = f"**{event.title}**, {local_time(event.starts_at, tz)}"
+    if event.place:
+        text += f", {event.place}"
+    themes = app.themes[community].themes
+    if event.theme in themes:
+        text += f" ({themes[event.theme].name})"
+    return text
+
+
+async def event_list(ctx: CommandContext) -> str:
+    upcoming = await monitoring.events_between(
+        ctx.app.store, ctx.community, epoch(ctx.now), epoch(ctx.now + LIST_AHEAD)
+    )
+    if not upcoming:
+        return ctx._(
+            "No events in the next 90 days; add one with event add <title> <YYYY-MM-DD HH:MM> "
+            "[where]."
+        )
+    lines = [ctx._("**Upcoming events**")]
+    lines += [f"- {event.id}. {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
+    return "\n".join(lines)
+
+
+async def event_remove(ctx: CommandContext, id: int) -> str:
+    found = await monitoring.event(ctx.app.store, ctx.community, id)
+    if found is None or found.starts_at <= epoch(ctx.now):
+        raise CommandError(
+            "There is no upcoming event {id}; event list shows them with their numbers.", id=id
+        )
+    if found.created_by != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+        raise CommandError(
+            "Only the member who added event {id} or a facilitator can remove it.", id=id
+        )
+    await monitoring.remove_event(ctx.app.store, ctx.community, id)
+    return ctx._("Event {id}, “{title}”, is removed.", id=id, title=found.title)
+
+
+def reminder_place(app: Trellis, community: str, theme: str | None) -> str | None:
+    themes = app.themes[community]
+    if theme in themes.themes:
+        place = themes.prompt_place(themes.themes[theme])
+        if place:
+            return place
+    return app.community(community).digest.channel
+
+
+async def send_reminders(app: Trellis, community: str, now: datetime) -> str:
+    """Post the hour-before reminders, then the day-before ones, each at most once per event."""
+    store = app.store
+    translator = app.translator(community)
+    sent = 0
+    at = epoch(now)
+    soon = await monitoring.events_to_remind(
+        store, community, at, ahead=int(HOUR.total_seconds()), column="hour_reminded_at"
+    )
+    for event in soon:
+        text = "⏰ " + translator._(
+            "Starting within the hour: {event}",
+            event=_describe(app, community, event),
+        )
+        if await _post(app, community, event, text):
+            await monitoring.mark_event_reminded(store, event.id, "hour_reminded_at", at)
+            # Within the hour, a day-before reminder would only repeat this one.
+            await monitoring.mark_event_reminded(store, event.id, "day_reminded_at", at)
+            sent += 1
+    tomorrow = await monitoring.events_to_remind(
+        store, community, at, ahead=int(DAY.total_seconds()), column="day_reminded_at"
+    )
+    for event in tomorrow:
+        text = "📅 " + translator._(
+            "Coming up within a day: {event}",
+            event=_describe(app, community, event),
+        )
+        if await _post(app, community, event, text):
+            await monitoring.mark_event_reminded(store, event.id, "day_reminded_at", at)
+            sent += 1
+    return f"{sent} event reminders posted"
+
+
+async def _post(app: Trellis, community: str, event: monitoring.CommunityEvent, text: str) -> bool:
+    place = reminder_place(app, community, event.theme)
+    if place is None:
+        return False
+    return await app.post(community, place, OutgoingMessage(text)) is not None
+
+
+async def digest_section(ctx: DigestContext) -> str | None:
+    upcoming = await monitoring.events_between(
+        ctx.app.store, ctx.community, epoch(ctx.end), epoch(ctx.end + DIGEST_AHEAD)
+    )
+    if not upcoming:
+        return None
+    lines = ["### " + ctx._("Upcoming events")]
+    lines += [f"- {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
+    return "\n".join(lines)
+
+
+COMMANDS = (
+    CommandSpec(
+        name="event add",
+        help="Add a community event, face to face or online; reminders go out before it.",
+        handler=event_add,
+        params=(
+            Param("details", ParamKind.TEXT, "Title, then YYYY-MM-DD HH:MM, then where (optional)"),
+        ),
+    ),
+    CommandSpec(
+        name="event list",
+        help="Upcoming community events.",
+        handler=event_list,
+    ),
+    CommandSpec(
+        name="event remove",
+        help="Remove an upcoming event you added (facilitators: any event).",
+        handler=event_remove,
+        params=(Param("id", ParamKind.INTEGER, "The event's number"),),
+    ),
+)
+
+
+def install(app: Trellis) -> None:
+    for community, settings in app.settings.communities.items():
+
+        async def run(due_at: datetime, community: str = community) -> str:
+            return await send_reminders(app, community, app.clock.now())
+
+        app.scheduler.add(
+            Job(
+                name=f"events:{community}",
+                cron=REMINDER_CRON,
+                timezone=settings.timezone,
+                run=run,
+            )
+        )

@@ -1,0 +1,79 @@
+"""Onboarding: a welcome direct message to each new member with the community's charter, its
+themes and their learning goals, and how to set a profile so the others know whom to ask.
+
+The PraxisNote: a record of the community's purpose and history "made it easier to integrate new
+members". Facilitators learn of newcomers in the digest's welcome section (the core's).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.base import Delivery
+from bot.events import MemberJoined
+from bot.monitoring.common import epoch
+from bot.outgoing import OutgoingMessage
+from storage import members, monitoring
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from bot.config import CommunitySettings
+    from bot.i18n import Translator
+
+COMMANDS = ()
+
+
+def welcome_text(
+    translator: Translator, settings: CommunitySettings, name: str, prefix: str
+) -> str:
+    _ = translator._
+    parts = [_("**Welcome to {community}, {name}!**", community=settings.name, name=name)]
+    if settings.charter.strip():
+        parts.append(settings.charter.strip())
+    if settings.themes:
+        lines = [_("**Our themes**")]
+        for theme in settings.themes.values():
+            goal = f": {theme.learning_goal}" if theme.learning_goal else ""
+            lines.append(f"- **{theme.name}**{goal}")
+        parts.append("\n".join(lines))
+    parts.append(
+        _(
+            "Tell the others who you are, so they know whom to ask about what:\n"
+            "{prefix}profile set organisation:… expertise:… languages:… prefers:…",
+            prefix=prefix,
+        )
+    )
+    parts.append(
+        _(
+            "Trellis keeps a record of who takes part, to credit contributors and summarise the "
+            "week; {prefix}mydata shows what it holds about you and {prefix}optout stops it.",
+            prefix=prefix,
+        )
+    )
+    return "\n\n".join(parts)
+
+
+async def welcome(app: Trellis, event: MemberJoined) -> None:
+    """Welcome a member once, however often their join is seen (replays, rejoins)."""
+    if event.member.is_bot:
+        return
+    row = await members.by_key(app.store, event.community, event.member.key)
+    if row is None or row.is_bot or row.opted_out:
+        return
+    if not await monitoring.claim_welcome(app.store, row.id, epoch(event.occurred_at)):
+        return
+    text = welcome_text(
+        app.translator(event.community),
+        app.community(event.community),
+        row.name,
+        app.command_prefix(event.member.platform),
+    )
+    outcome = await app.direct(event.community, row.key, OutgoingMessage(text))
+    await monitoring.welcome_delivered(app.store, row.id, delivered=outcome is Delivery.DELIVERED)
+
+
+def install(app: Trellis) -> None:
+    async def listener(event: MemberJoined) -> None:
+        await welcome(app, event)
+
+    app.engine.listen(MemberJoined, listener)

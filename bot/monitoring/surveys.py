@@ -1,0 +1,313 @@
+"""Surveys for evaluation and impact: a monthly pulse (satisfaction, sense of ownership, whom a
+member learned from) and a quarterly story of change, asked by direct message and answered with a
+command. Answers are stored without the member; results are shown only for groups large enough
+that nobody can be picked out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from adapters.base import Delivery
+from bot.commands.context import CommandContext, CommandError
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.monitoring.common import epoch
+from bot.outgoing import OutgoingMessage
+from bot.scheduler import Job
+from storage import activity, monitoring
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.app import Trellis
+    from bot.config import CommunitySettings
+    from storage.members import MemberRow
+
+STORY_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class SurveySchedule:
+    """The defaults of ``[communities.<id>.surveys]``, used while the community sets none."""
+
+    enabled: bool = True
+    pulse_cron: str = "0 10 1 * *"
+    impact_cron: str = "0 10 2 1,4,7,10 *"
+    min_group_size: int = 5
+
+
+def schedule_of(settings: CommunitySettings) -> SurveySchedule:
+    # The section is optional in the configuration; a community without it gets the defaults.
+    return getattr(settings, "surveys", None) or SurveySchedule()
+
+
+def period_label(kind: str, due_at: datetime, tz: ZoneInfo) -> str:
+    """The month (pulse) or quarter (impact) a survey asks about: the one that holds the day
+    before it is asked, so a survey sent on the 1st asks about the month just ended."""
+    day = (due_at.astimezone(tz) - timedelta(days=1)).date()
+    if kind == "pulse":
+        return f"{day.year}-{day.month:02d}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def invitation(_: Callable[..., str], kind: str, community: str, period: str, min_size: int) -> str:
+    if kind == "pulse":
+        return _(
+            "**Monthly pulse, {period}**\n"
+            "How is {community} going for you? Answer with:\n"
+            "pulse <satisfaction 1-5> <ownership 1-5> [@someone you learned from this month]\n"
+            "- satisfaction: how useful and welcoming the community was for you "
+            "(1 = not at all, 5 = very)\n"
+            "- ownership: how much you feel the community is yours too "
+            "(1 = not at all, 5 = fully)\n"
+            "Your answer is stored without your name, and results are shown only once at least "
+            "{min} people have answered.",
+            period=period,
+            community=community,
+            min=min_size,
+        )
+    return _(
+        "**Story of change, {period}**\n"
+        "Has anything changed in your work or in your organisation thanks to {community}? "
+        "Tell it in a few sentences with:\n"
+        "story <your story>\n"
+        "Stories are stored without your name and shared only once at least {min} people have "
+        "answered.",
+        period=period,
+        community=community,
+        min=min_size,
+    )
+
+
+async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
+    """Open the survey for the period and send it to every member Trellis may ask."""
+    settings = app.community(community)
+    tz = ZoneInfo(settings.timezone)
+    period = period_label(kind, due_at, tz)
+    survey = await monitoring.open_survey(app.store, community, kind, period, epoch(due_at))
+    if survey is None:
+        return f"{kind} {period} was already asked"
+    text = invitation(
+        app.translator(community)._,
+        kind,
+        settings.name,
+        period,
+        schedule_of(settings).min_group_size,
+    )
+    delivered = 0
+    recipients = await monitoring.members_to_ask(app.store, community)
+    for member_id, key in recipients:
+        outcome = await app.direct(community, key, OutgoingMessage(text))
+        await monitoring.invite(
+            app.store, survey.id, member_id, delivered=outcome is Delivery.DELIVERED
+        )
+        delivered += outcome is Delivery.DELIVERED
+    return f"{kind} {period} sent to {delivered} of {len(recipients)} members"
+
+
+async def _waiting(ctx: CommandContext, kind: str) -> monitoring.Survey:
+    survey = await monitoring.pending_survey(ctx.app.store, ctx.community, kind, ctx.member.id)
+    if survey is not None:
+        return survey
+    asked = [
+        s
+        for s in await monitoring.surveys(ctx.app.store, ctx.community, kind)
+        if await monitoring.has_answered(ctx.app.store, s.id, ctx.member.id)
+    ]
+    if asked:
+        raise CommandError(
+            "You have already answered for {period}; each member answers once. Thank you!",
+            period=asked[-1].period,
+        )
+    if kind == "pulse":
+        raise CommandError(
+            "There is no pulse waiting for your answer; the next one comes by direct message."
+        )
+    raise CommandError(
+        "There is no story of change waiting for your answer; the next request comes by "
+        "direct message."
+    )
+
+
+def _score(value: int, name: str) -> int:
+    if not 1 <= value <= 5:
+        raise CommandError(
+            "{name} is a number from 1 to 5, like pulse 4 3; {value} is outside that scale.",
+            name=name,
+            value=value,
+        )
+    return value
+
+
+async def pulse(
+    ctx: CommandContext,
+    satisfaction: int,
+    ownership: int,
+    learned_from: MemberRow | None = None,
+) -> str:
+    _score(satisfaction, "satisfaction")
+    _score(ownership, "ownership")
+    if learned_from is not None and learned_from.id == ctx.member.id:
+        raise CommandError("Name someone else you learned from this month, or leave it out.")
+    survey = await _waiting(ctx, "pulse")
+    await monitoring.answer(
+        ctx.app.store,
+        survey.id,
+        ctx.member.id,
+        satisfaction=satisfaction,
+        ownership=ownership,
+        learned_from=learned_from.id if learned_from else None,
+    )
+    return ctx._(
+        "Thank you: your pulse for {period} is recorded, without your name.", period=survey.period
+    )
+
+
+async def story(ctx: CommandContext, text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > STORY_CHARS:
+        raise CommandError(
+            "Your story is {n} characters long; keep it under {limit}.",
+            n=len(text),
+            limit=STORY_CHARS,
+        )
+    survey = await _waiting(ctx, "impact")
+    await monitoring.answer(ctx.app.store, survey.id, ctx.member.id, story=text)
+    return ctx._(
+        "Thank you: your story for {period} is recorded, without your name.",
+        period=survey.period,
+    )
+
+
+def _spread(values: tuple[int, ...]) -> str:
+    return " · ".join(f"{score}: {values.count(score)}" for score in range(1, 6))
+
+
+def describe_results(
+    _: Callable[..., str],
+    result: monitoring.SurveyAnswers,
+    names: dict[int, str],
+    min_size: int,
+) -> str:
+    """The facilitators' view of one survey; nothing but the count of those asked below
+    ``min_size`` answers."""
+    survey = result.survey
+    if survey.kind == "pulse":
+        heading = _("**Pulse, {period}**", period=survey.period)
+    else:
+        heading = _("**Stories of change, {period}**", period=survey.period)
+    lines = [heading]
+    if result.answers < min_size:
+        lines.append(
+            _(
+                "Fewer than {min} of the {asked} members asked have answered: too few to show "
+                "without risking identifying people.",
+                min=min_size,
+                asked=result.invited,
+            )
+        )
+        return "\n".join(lines)
+    lines.append(
+        _("{n} answers from {asked} members asked.", n=result.answers, asked=result.invited)
+    )
+    if survey.kind == "pulse":
+        for label, values in (
+            (_("Satisfaction"), result.satisfaction),
+            (_("Ownership"), result.ownership),
+        ):
+            average = sum(values) / len(values)
+            lines.append(f"- {label}: {average:.1f} / 5 ({_spread(values)})")
+        learned = sorted(
+            ((count, names[m]) for m, count in result.learned_from.items() if m in names),
+            key=lambda pair: (-pair[0], pair[1].casefold()),
+        )
+        if learned:
+            lines.append(
+                "- "
+                + _(
+                    "Learned from: {names}",
+                    names=", ".join(f"{name} ({count})" for count, name in learned),
+                )
+            )
+    else:
+        lines += [f"> {text}" for text in result.stories]
+    return "\n".join(lines)
+
+
+async def results(ctx: CommandContext, period: str | None = None) -> str:
+    store = ctx.app.store
+    every = await monitoring.surveys(store, ctx.community)
+    if period:
+        chosen = [s for s in every if s.period.casefold() == period.casefold()]
+        if not chosen:
+            known = ", ".join(dict.fromkeys(s.period for s in every)) or "—"
+            raise CommandError(
+                "No survey was asked for “{period}”; surveys so far: {known}.",
+                period=period,
+                known=known,
+            )
+    else:
+        latest = {s.kind: s for s in every}
+        chosen = [latest[kind] for kind in ("pulse", "impact") if kind in latest]
+        if not chosen:
+            return ctx._("No survey has been asked yet.")
+    names = await activity.visible_members(store, ctx.community)
+    min_size = schedule_of(ctx.settings).min_group_size
+    parts = [
+        describe_results(ctx._, await monitoring.survey_answers(store, s), names, min_size)
+        for s in chosen
+    ]
+    return "\n\n".join(parts)
+
+
+COMMANDS = (
+    CommandSpec(
+        name="pulse",
+        help="Answer the monthly pulse: satisfaction and ownership from 1 to 5, and whom you learned from.",
+        handler=pulse,
+        params=(
+            Param("satisfaction", ParamKind.INTEGER, "1 (not at all) to 5 (very)"),
+            Param("ownership", ParamKind.INTEGER, "1 (not at all) to 5 (fully)"),
+            Param(
+                "learned_from",
+                ParamKind.MEMBER,
+                "Someone you learned from this month",
+                required=False,
+            ),
+        ),
+        private=True,
+    ),
+    CommandSpec(
+        name="story",
+        help="Answer the quarterly survey with a story of change.",
+        handler=story,
+        params=(Param("text", ParamKind.TEXT, "What changed, in a few sentences"),),
+        private=True,
+    ),
+    CommandSpec(
+        name="survey results",
+        help="Results of the latest pulse and story survey, or of one period (e.g. 2026-11, 2026-Q4).",
+        handler=results,
+        params=(Param("period", ParamKind.WORD, "The survey's period", required=False),),
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+)
+
+
+def install(app: Trellis) -> None:
+    for community, settings in app.settings.communities.items():
+        schedule = schedule_of(settings)
+        if not schedule.enabled:
+            continue
+        for kind, cron in (("pulse", schedule.pulse_cron), ("impact", schedule.impact_cron)):
+
+            async def run(due_at: datetime, community: str = community, kind: str = kind) -> str:
+                return await ask(app, community, kind, due_at)
+
+            app.scheduler.add(
+                Job(name=f"{kind}:{community}", cron=cron, timezone=settings.timezone, run=run)
+            )
