@@ -12,6 +12,7 @@ groups of at least ``MIN_GROUP`` answers.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -32,6 +33,8 @@ thread says little about a relationship, and the pairs would grow with the squar
 EXACT_BETWEENNESS_NODES = 400
 """Up to this many members, betweenness is exact; above it, it is estimated from sampled sources."""
 BETWEENNESS_SAMPLES = 48
+BROKER_TIES = 4000
+"""Brokers are found on the strongest ties only (all of them in a community of ordinary size)."""
 BROKERS = 5
 NETWORK_TIES = 150
 """The network chart draws the strongest ties only; the figures count them all."""
@@ -246,45 +249,50 @@ async def build_report(
     organisations = await _organisations(store, community)
     p = {"c": community, "s": period.start, "e": period.end}
 
-    totals = await _totals(store, p, set(names))
-    levels = await _levels(store, settings, p, period)
-    theme_activity = await _theme_activity(store, p, period, theme_names)
-    member_themes, new_voices = await _themes_and_new_voices(store, p, names, theme_names)
+    act = await _activity(store, settings, p, period, names, theme_names)
+    members, new_members, threads = await _membership(store, p)
     ties = await _ties(store, p, period)
-    graph = nx.Graph()
-    for (a, b), (weight, _, _) in ties.items():
-        graph.add_edge(a, b, weight=weight)
-    present_orgs = {organisations[m] for m in graph if m in organisations}
-    present_orgs |= {organisations[m] for m in totals.participant_ids if m in organisations}
-    cross = Counter()
-    for a, b in graph.edges:
+    people = act.participants | {m for pair in ties for m in pair}
+    cross: Counter[tuple[str, str]] = Counter()
+    new_ties = appeared = grown = 0
+    for (a, b), (weight, previous, new) in ties.items():
+        new_ties += new
+        if weight > previous:
+            appeared += previous == 0
+            grown += previous > 0
         org_a, org_b = organisations.get(a), organisations.get(b)
-        if org_a and org_b and org_a.casefold() != org_b.casefold():
-            cross[tuple(sorted((org_a, org_b), key=str.casefold))] += 1
-    strengthened = [(w, prev) for w, prev, _ in ties.values() if w > prev]
+        if org_a and org_b and org_a != org_b:
+            cross[(org_a, org_b) if org_a.casefold() < org_b.casefold() else (org_b, org_a)] += 1
+    # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
+    # reaction or two, and paths over those say little about who carries knowledge across.
+    strongest = heapq.nlargest(
+        BROKER_TIES, ((weight, a, b) for (a, b), (weight, _, _) in ties.items())
+    )
+    graph = nx.Graph()
+    graph.add_weighted_edges_from((a, b, weight) for weight, a, b in strongest)
     knowledge, items = await _knowledge(store, p, names, theme_names, tz)
     due, fulfilled = await _commitments(store, p, period, tz, end)
     monitoring = Monitoring(
-        members=totals.members,
-        participants=len(totals.participant_ids),
-        new_members=totals.new_members,
-        messages=totals.messages,
-        replies=totals.replies,
-        reactions=totals.reactions,
-        threads=totals.threads,
-        levels=levels,
-        theme_activity=theme_activity,
-        ties=graph.number_of_edges(),
-        new_ties=sum(1 for _, _, new in ties.values() if new),
+        members=members,
+        participants=len(act.participants),
+        new_members=new_members,
+        messages=act.messages,
+        replies=act.replies,
+        reactions=act.reactions,
+        threads=threads,
+        levels=act.levels,
+        theme_activity=act.theme_activity,
+        ties=len(ties),
+        new_ties=new_ties,
         cross_organisation_ties=sum(cross.values()),
-        organisations=len({org.casefold() for org in present_orgs}),
+        organisations=len({organisations[m] for m in people if m in organisations}),
         organisation_links=tuple(
             OrganisationLink(a, b, n)
             for (a, b), n in sorted(cross.items(), key=lambda kv: (-kv[1], kv[0]))[
                 :ORGANISATION_LINKS
             ]
         ),
-        brokers=_brokers(graph, names, organisations, member_themes, theme_names),
+        brokers=_brokers(graph, names, organisations, act.member_themes, theme_names),
         knowledge=knowledge,
         knowledge_items=items,
         commitments_due=due,
@@ -294,10 +302,10 @@ async def build_report(
     )
     evaluation = Evaluation(
         pulses=await _pulses(store, p, names, tz),
-        ties_strengthened=len(strengthened),
-        ties_appeared=sum(1 for _, prev in strengthened if prev == 0),
-        ties_grown=sum(1 for _, prev in strengthened if prev > 0),
-        new_voices=new_voices,
+        ties_strengthened=appeared + grown,
+        ties_appeared=appeared,
+        ties_grown=grown,
+        new_voices=act.new_voices,
     )
     surveys = await _impact(store, p, tz)
     impact = Impact(
@@ -343,33 +351,12 @@ async def _organisations(store: SqliteStore, community: str) -> dict[int, str]:
     return {member_id: canonical[org.casefold()] for member_id, org in rows}
 
 
-@dataclass(slots=True)
-class _Totals:
-    members: int
-    new_members: int
-    messages: int
-    replies: int
-    reactions: int
-    threads: int
-    participant_ids: set[int]
-
-
-async def _totals(store: SqliteStore, p: dict, visible: set[int]) -> _Totals:
+async def _membership(store: SqliteStore, p: dict) -> tuple[int, int, int]:
+    """Members at the end of the period, members who joined in it, and threads opened in it."""
     members = await store.fetch_one(
-        "SELECT count(*), sum(joined_at >= :s AND joined_at < :e) FROM members "
+        "SELECT count(*), coalesce(sum(joined_at >= :s AND joined_at < :e), 0) FROM members "
         f"WHERE id IN {_VISIBLE} AND coalesce(joined_at, first_seen_at) < :e "
         "AND (left_at IS NULL OR left_at >= :e)",
-        p,
-    )
-    messages = await store.fetch_one(
-        "SELECT count(*), count(reply_to) FROM messages WHERE community = :c "
-        "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
-        f"AND member_id IN {_VISIBLE}",
-        p,
-    )
-    reactions = await store.fetch_one(
-        "SELECT count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
-        f"AND reacted_at < :e AND member_id IN {_VISIBLE}",
         p,
     )
     threads = await store.fetch_one(
@@ -377,43 +364,127 @@ async def _totals(store: SqliteStore, p: dict, visible: set[int]) -> _Totals:
         f"AND opened_at < :e AND opener_member_id IN {_VISIBLE}",
         p,
     )
-    participants = await store.fetch_all(
-        "SELECT member_id FROM messages WHERE community = :c AND posted_at >= :s "
-        "AND posted_at < :e AND deleted_at IS NULL "
-        "UNION SELECT member_id FROM reactions WHERE community = :c AND reacted_at >= :s "
-        "AND reacted_at < :e",
-        p,
+    return members[0], members[1], threads[0]
+
+
+@dataclass(slots=True)
+class _Activity:
+    """What one pass over messages and reactions, grouped by member and week, yields."""
+
+    messages: int
+    replies: int
+    reactions: int
+    participants: set[int]
+    levels: tuple[WeekLevels, ...]
+    theme_activity: tuple[ThemeWeek, ...]
+    member_themes: dict[int, set[str]]
+    new_voices: tuple[ThemeVoices, ...]
+
+
+# Weeks are numbered from far enough back that every bucket is positive: SQLite's integer division
+# truncates toward zero, which would merge the week before the origin with the one after it.
+_ORIGIN_WEEKS = 4000
+
+
+async def _activity(
+    store: SqliteStore,
+    settings: Settings,
+    p: dict,
+    period: _Period,
+    names: dict[int, str],
+    theme_names: dict[str, str],
+) -> _Activity:
+    """Levels per week, totals, theme activity and new voices from ONE grouped pass.
+
+    Rows are (member, week, inside the period?) with counts, distinct days and a count per
+    configured theme, over all history before the end: the history is what tells a new voice
+    (no message in the theme before the period) from a returning one.
+    """
+    themes = list(theme_names)
+    theme_columns = "".join(f", sum(theme = :t{i})" for i in range(len(themes)))
+    origin = period.anchor - _ORIGIN_WEEKS * WEEK
+    q = {
+        **p,
+        "z": origin,
+        "off": period.day_offset,
+        **{f"t{i}": theme for i, theme in enumerate(themes)},
+    }
+    rows = await store.fetch_all(
+        "SELECT member_id, (t - :z) / 604800, t >= :s, sum(kind = 1), sum(reply), "
+        f"sum(kind = 2), count(DISTINCT (t + :off) / 86400){theme_columns} FROM ("
+        "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply, theme "
+        "FROM messages WHERE community = :c AND posted_at >= :z AND posted_at < :e "
+        "AND deleted_at IS NULL "
+        "UNION ALL SELECT member_id, reacted_at, 2, 0, NULL FROM reactions "
+        "WHERE community = :c AND reacted_at >= :z AND reacted_at < :e) "
+        f"WHERE member_id IN {_VISIBLE} GROUP BY 1, 2, 3",
+        q,
     )
-    return _Totals(
-        members=members[0],
-        new_members=members[1] or 0,
-        messages=messages[0],
-        replies=messages[1],
-        reactions=reactions[0],
-        threads=threads[0],
-        participant_ids={row[0] for row in participants} & visible,
+    first_bucket = _ORIGIN_WEEKS - (period.window - 1)
+    buckets = period.weeks + period.window - 1
+    series: dict[int, list[list[int]]] = {}
+    messages = replies = reactions = 0
+    participants: set[int] = set()
+    theme_weeks: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    spoke_before: set[tuple[int, str]] = set()
+    spoke_inside: set[tuple[int, str]] = set()
+    for member_id, bucket, inside, posts, answered, reacted, days, *per_theme in rows:
+        k = bucket - first_bucket
+        if 0 <= k < buckets:
+            # A day never straddles a week; it can straddle the period's start only for periods
+            # that do not start at midnight (``7d``), and then counts once more, in one window.
+            slot = series.setdefault(member_id, [[0, 0, 0] for _ in range(buckets)])[k]
+            slot[0] += posts
+            slot[1] += reacted
+            slot[2] += days
+        for theme, count in zip(themes, per_theme, strict=True):
+            if not count:
+                continue
+            if inside:
+                spoke_inside.add((member_id, theme))
+                entry = theme_weeks[(bucket - _ORIGIN_WEEKS, theme)]
+                entry[0] += count
+                entry[1] += 1
+            else:
+                spoke_before.add((member_id, theme))
+        if inside:
+            messages += posts
+            replies += answered
+            reactions += reacted
+            participants.add(member_id)
+    member_themes: dict[int, set[str]] = defaultdict(set)
+    voices: dict[str, list[str]] = defaultdict(list)
+    for member_id, theme in spoke_inside:
+        member_themes[member_id].add(theme)
+        if (member_id, theme) not in spoke_before:
+            voices[theme].append(names[member_id])
+    return _Activity(
+        messages=messages,
+        replies=replies,
+        reactions=reactions,
+        participants=participants,
+        levels=await _levels(store, settings, p, period, series),
+        theme_activity=tuple(
+            ThemeWeek(period.week_label(k), theme, theme_names[theme], n, people)
+            for (k, theme), (n, people) in sorted(theme_weeks.items())
+        ),
+        member_themes=member_themes,
+        new_voices=tuple(
+            ThemeVoices(theme, theme_names[theme], tuple(sorted(voices[theme], key=str.casefold)))
+            for theme in themes
+            if voices[theme]
+        ),
     )
 
 
 async def _levels(
-    store: SqliteStore, settings: Settings, p: dict, period: _Period
+    store: SqliteStore,
+    settings: Settings,
+    p: dict,
+    period: _Period,
+    series: dict[int, list[list[int]]],
 ) -> tuple[WeekLevels, ...]:
-    """Each week's levels, measured over the ``window_weeks`` weeks that end with it."""
-    q = {**p, "a": period.lookback, "off": period.day_offset}
-    rows = await store.fetch_all(
-        "SELECT member_id, (t - :a) / 604800, sum(message), count(*) - sum(message), "
-        "count(DISTINCT (t + :off) / 86400) FROM ("
-        "SELECT member_id, posted_at AS t, 1 AS message FROM messages WHERE community = :c "
-        "AND posted_at >= :a AND posted_at < :e AND deleted_at IS NULL "
-        "UNION ALL SELECT member_id, reacted_at, 0 FROM reactions WHERE community = :c "
-        "AND reacted_at >= :a AND reacted_at < :e) "
-        f"WHERE member_id IN {_VISIBLE} GROUP BY 1, 2",
-        q,
-    )
-    buckets = period.weeks + period.window - 1
-    per_member: dict[int, list[tuple[int, int, int]]] = defaultdict(lambda: [(0, 0, 0)] * buckets)
-    for member_id, bucket, messages, reactions, days in rows:
-        per_member[member_id][bucket] = (messages, reactions, days)
+    """Each week's levels among members present that week, over the window ending with it."""
     spans = await store.fetch_all(
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
         f"WHERE id IN {_VISIBLE}",
@@ -427,11 +498,11 @@ async def _levels(
         for member_id, arrived, left in spans:
             if arrived >= week_end or (left is not None and left < week_start):
                 continue
-            series = per_member.get(member_id)
-            if series is None:
+            weeks = series.get(member_id)
+            if weeks is None:
                 counts[Level.INACTIVE] += 1
                 continue
-            window = series[k : k + period.window]
+            window = weeks[k : k + period.window]
             activity = Activity(
                 messages=sum(w[0] for w in window),
                 reactions_given=sum(w[1] for w in window),
@@ -449,46 +520,6 @@ async def _levels(
             )
         )
     return tuple(result)
-
-
-async def _theme_activity(
-    store: SqliteStore, p: dict, period: _Period, theme_names: dict[str, str]
-) -> tuple[ThemeWeek, ...]:
-    rows = await store.fetch_all(
-        "SELECT theme, (posted_at - :a) / 604800, count(*), count(DISTINCT member_id) "
-        "FROM messages WHERE community = :c AND posted_at >= :s AND posted_at < :e "
-        f"AND deleted_at IS NULL AND theme IS NOT NULL AND member_id IN {_VISIBLE} "
-        "GROUP BY 1, 2 ORDER BY 2, 1",
-        {**p, "a": period.anchor},
-    )
-    return tuple(
-        ThemeWeek(period.week_label(k), theme, theme_names.get(theme, theme), messages, people)
-        for theme, k, messages, people in rows
-    )
-
-
-async def _themes_and_new_voices(
-    store: SqliteStore, p: dict, names: dict[int, str], theme_names: dict[str, str]
-) -> tuple[dict[int, set[str]], tuple[ThemeVoices, ...]]:
-    """Themes each member posted in during the period, and who spoke in a theme for the first time."""
-    rows = await store.fetch_all(
-        "SELECT theme, member_id, min(posted_at) FROM messages WHERE community = :c "
-        "AND theme IS NOT NULL AND posted_at < :e AND deleted_at IS NULL "
-        f"AND member_id IN {_VISIBLE} GROUP BY 1, 2 HAVING max(posted_at) >= :s",
-        p,
-    )
-    member_themes: dict[int, set[str]] = defaultdict(set)
-    voices: dict[str, list[str]] = defaultdict(list)
-    for theme, member_id, first in rows:
-        member_themes[member_id].add(theme)
-        if first >= p["s"]:
-            voices[theme].append(names[member_id])
-    return member_themes, tuple(
-        ThemeVoices(
-            theme, theme_names.get(theme, theme), tuple(sorted(voices[theme], key=str.casefold))
-        )
-        for theme in sorted(voices)
-    )
 
 
 async def _ties(

@@ -1,0 +1,230 @@
+"""M&E report at scale: a year of a large community, the report's build time against one full scan.
+
+Run ``python3 -m bench.report --members 2000 --messages 500000 --seed 1`` from the repository root.
+It writes a synthetic community straight into the real schema (bulk ``executemany``: the setup is
+not what is measured), then times, in the same run and on the same warm database, one full scan of
+the messages table (``count(*)`` and ``sum(chars)`` over every row, no index) and
+``build_report`` over the whole year, and prints both (median of ``--repeat`` runs) and their
+ratio. Figures only: absolute times vary between machines, the ratio much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.config import parse_settings
+from bot.monitoring.report import build_report
+from storage.sqlite import SqliteStore
+
+COMMUNITY = "bench"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+END = datetime(2027, 1, 1, tzinfo=UTC)
+CHANNELS = [
+    ("1001", "water"),
+    ("1002", "water"),
+    ("1003", "health"),
+    ("1004", "education"),
+    ("1005", "climate"),
+    ("1006", None),
+    ("1007", None),
+    ("1008", None),
+]
+THEMES = {"water": "Water", "health": "Health", "education": "Education", "climate": "Climate"}
+ORGANISATIONS = 150
+REACTION_SHARE = 0.2
+THREAD_SHARE = 0.25
+TEXT_KEPT_DAYS = 30
+"""As with the default retention: only the last month of messages still has its text."""
+
+
+def settings():
+    return parse_settings(
+        {
+            "communities": {
+                COMMUNITY: {
+                    "name": "Bench community",
+                    "timezone": "America/Lima",
+                    "themes": {
+                        theme: {
+                            "name": name,
+                            "places": [f"discord:{cid}" for cid, t in CHANNELS if t == theme],
+                        }
+                        for theme, name in THEMES.items()
+                    },
+                }
+            }
+        }
+    )
+
+
+def build(path: Path, members: int, messages: int, seed: int) -> dict[str, int]:
+    """Write the community into ``path`` (already migrated) and return row counts."""
+    rng = random.Random(seed)
+    start, span = int(START.timestamp()), int((END - START).total_seconds())
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("BEGIN")
+    member_rows = []
+    for i in range(1, members + 1):
+        # Most members are there from the start; the rest join during the year.
+        joined = start - 86400 if rng.random() < 0.6 else start + rng.randrange(span)
+        opted_out = start + span // 2 if i % 200 == 0 else None
+        member_rows.append(
+            (i, COMMUNITY, f"discord:{700_000 + i}", f"member{i}", int(i % 400 == 7), joined,
+             joined, opted_out)
+        )  # fmt: skip
+    db.executemany(
+        "INSERT INTO members (id, community, member_key, display_name, is_bot, first_seen_at, "
+        "joined_at, opted_out_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        member_rows,
+    )
+    db.executemany(
+        "INSERT INTO profiles (member_id, organisation, updated_at) VALUES (?, ?, ?)",
+        [(i, f"Organisation {rng.randrange(ORGANISATIONS)}", start)
+         for i in range(1, members + 1) if rng.random() < 0.8],
+    )  # fmt: skip
+    humans = [row[0] for row in member_rows if not row[4]]
+    joined_at = {row[0]: row[5] for row in member_rows}
+    # A few voices post most of the chat, as in real communities.
+    weights = list(itertools.accumulate(1 / (rank + 1) ** 0.8 for rank in range(len(humans))))
+    times = sorted(start + rng.randrange(span) for _ in range(messages))
+    authors = rng.choices(humans, cum_weights=weights, k=messages)
+    reactors = rng.choices(humans, cum_weights=weights, k=int(messages * REACTION_SHARE))
+    text_from = start + span - TEXT_KEPT_DAYS * 86400
+    # Each member keeps to two channels; a reply, mention or reaction goes to someone recently
+    # active in the same channel, as conversations do (not to anyone in the community at random).
+    home = {m: rng.sample(range(len(CHANNELS)), 2) for m in humans}
+    rows, mentions, threads = [], [], []
+    recent_posts: list[list[int]] = [[] for _ in CHANNELS]
+    open_threads: list[list[str]] = [[] for _ in CHANNELS]
+    for n, (at, author) in enumerate(zip(times, authors, strict=True), start=1):
+        author = author if joined_at[author] <= at else humans[n % 50]
+        channel = rng.choice(home[author])
+        cid, theme = CHANNELS[channel]
+        thread_key = None
+        if rng.random() < THREAD_SHARE:
+            recent = open_threads[channel]
+            if not recent or rng.random() < 0.08:
+                thread_key = f"discord:{9_000_000 + len(threads)}"
+                threads.append((COMMUNITY, thread_key, f"discord:{cid}", f"thread {len(threads)}",
+                                author, theme, at))  # fmt: skip
+                recent.append(thread_key)
+                del recent[:-20]
+            else:
+                thread_key = rng.choice(recent)
+        posts = recent_posts[channel]
+        reply_to = reply_author = None
+        if posts and rng.random() < 0.3:
+            target = posts[max(0, len(posts) - 1 - int(rng.expovariate(0.1)))]
+            reply_to, reply_author = str(10**12 + target), rows[target - 1][3]
+        chars = rng.randint(20, 400)
+        rows.append(
+            (n, COMMUNITY, str(10**12 + n), author, f"discord:{cid}", thread_key, theme, at,
+             "x" * chars if at >= text_from else None, chars, int(rng.random() < 0.15), reply_to,
+             reply_author)
+        )  # fmt: skip
+        if posts and rng.random() < 0.1:
+            for target in {posts[-1 - rng.randrange(min(len(posts), 30))] for _ in range(2)}:
+                mentions.append((n, rows[target - 1][3]))
+        posts.append(n)
+        del posts[:-200]
+    db.executemany(
+        "INSERT INTO threads (community, thread_key, channel_key, title, opener_member_id, theme, "
+        "opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        threads,
+    )
+    db.executemany(
+        "INSERT INTO messages (id, community, platform_id, member_id, channel_key, thread_key, "
+        "theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    own: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        own[row[3]].append(row[0])
+    db.executemany("INSERT OR IGNORE INTO mentions (message_id, member_id) VALUES (?, ?)", mentions)
+    reactions = {}
+    for reactor in reactors:
+        # Mostly on a message near one the reactor wrote: what they were reading at the time.
+        near = (
+            rows[rng.choice(own[reactor]) - 1]
+            if own.get(reactor)
+            else rows[rng.randrange(len(rows))]
+        )
+        target = rows[min(len(rows), max(1, near[0] + int(rng.gauss(0, 30)))) - 1]
+        emoji = rng.choice("👍❤🎉👀🙏💡✅")
+        reactions[(target[2], reactor, emoji)] = (
+            COMMUNITY, target[2], reactor, target[3], emoji, target[6],
+            min(target[7] + rng.randrange(86400), start + span - 1),
+        )  # fmt: skip
+    db.executemany(
+        "INSERT INTO reactions (community, message_platform_id, member_id, target_member_id, "
+        "emoji, theme, reacted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        list(reactions.values()),
+    )
+    db.execute("COMMIT")
+    counts = {
+        table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("members", "messages", "reactions", "mentions", "threads")
+    }
+    db.close()
+    return counts
+
+
+async def measure(path: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds of one full scan of messages, and of building the year's report."""
+    store = await SqliteStore.open(path)
+    config = settings()
+    try:
+        await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
+        scans, reports = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
+            scans.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            report = await build_report(store, config, COMMUNITY, START, END, label="2026")
+            reports.append(time.perf_counter() - started)
+        if report.monitoring.messages == 0:
+            raise RuntimeError("the report counted no messages; the comparison would be wrong")
+        return statistics.median(scans), statistics.median(reports)
+    finally:
+        await store.close()
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=500_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="trellis-bench-") as folder:
+        path = Path(folder) / "bench.sqlite3"
+        store = await SqliteStore.open(path)
+        await store.close()
+        counts = build(path, args.members, args.messages, args.seed)
+        scan, report = await measure(path, args.repeat)
+    print(
+        f"rows: {counts['members']} members, {counts['messages']} messages, "
+        f"{counts['reactions']} reactions, {counts['mentions']} mentions, {counts['threads']} threads"
+    )
+    print(f"full scan of messages: {scan * 1000:.1f} ms")
+    print(f"report for the year:   {report * 1000:.1f} ms")
+    print(f"ratio report/scan:     {report / scan:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
