@@ -285,10 +285,10 @@ BOT_PERMISSIONS = discord.Permissions(
     embed_links=True,
     attach_files=True,
     read_message_history=True,
-    add_reactions=True,
 )
-"""What Trellis needs in a server: read channels and their history, post (with a chart file) in
-channels and threads. Nothing that moderates, manages or pings."""
+"""What Trellis needs in a server: see channels and read their history, post (with a chart file and
+link previews) in channels and threads. Nothing that moderates, manages, reacts or pings:
+1024 + 2048 + 16384 + 32768 + 65536 + 2**38 = 274878024704."""
 
 # --------------------------------------------------------------------------- the adapter
 

@@ -1,0 +1,173 @@
+"""The pure translation from Discord gateway payloads (recorded in tests/data/discord) to events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.discord import (
+    command_options,
+    invite_url,
+    member_event,
+    message_edited,
+    message_posted,
+    messages_deleted,
+    reaction_event,
+    theme_choices,
+    thread_opened,
+)
+from bot.events import (
+    ChannelRef,
+    MemberJoined,
+    MemberRef,
+    MessageDeleted,
+    ReactionAdded,
+    ReactionRemoved,
+)
+
+DATA = Path(__file__).parent / "data" / "discord"
+WATER = ChannelRef("discord", "1414650000000000001", "water")
+CASES = ChannelRef("discord", "1414650000000000003", "cases")
+BOT_ID = "1414600000000000001"
+NOW = datetime(2026, 9, 8, 16, 30, tzinfo=UTC)
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))["d"]
+
+
+def test_reply_names_the_answered_member_and_the_mentioned_one() -> None:
+    event = message_posted(
+        payload("message_create_reply"), community="commons", channel=WATER, own_id=BOT_ID
+    )
+    assert event is not None
+    assert event.author == MemberRef("discord", "1414600000000000012")
+    assert event.author.display_name == "Ben (Cusco)"  # the server nickname wins
+    assert event.reply_to == "1414653900000000000"
+    assert event.reply_to_author == MemberRef("discord", "1414600000000000011")
+    assert event.reply_to_author.display_name == "Ana Mamani"
+    assert [m.display_name for m in event.mentions] == ["Ana Mamani"]
+    assert event.occurred_at == datetime(2026, 9, 8, 14, 3, 11, 208000, tzinfo=UTC)
+    assert event.text.startswith("We use test strips")
+
+
+def test_webhooks_bots_and_our_own_messages_are_not_conversation() -> None:
+    webhook = payload("message_create_webhook")
+    assert message_posted(webhook, community="c", channel=WATER, own_id=BOT_ID) is None
+    own = payload("message_create_reply") | {
+        "author": {"id": BOT_ID, "username": "trellis", "bot": True}
+    }
+    assert message_posted(own, community="c", channel=WATER, own_id=BOT_ID) is None
+    pinned_notice = payload("message_create_reply") | {"type": 6}
+    assert message_posted(pinned_notice, community="c", channel=WATER, own_id=BOT_ID) is None
+
+
+def test_only_a_change_of_text_is_an_edit() -> None:
+    unfurl = payload("message_update_unfurl")
+    assert message_edited(unfurl, community="c", channel=WATER, own_id=BOT_ID) is None
+    edit = message_edited(
+        payload("message_update_edit"), community="c", channel=WATER, own_id=BOT_ID
+    )
+    assert edit is not None
+    assert (edit.message_id, edit.text) == (
+        "1414654125836898365",
+        "We use test strips from the ministry.",
+    )
+    assert edit.occurred_at == datetime(2026, 9, 8, 14, 10, 0, 500000, tzinfo=UTC)
+
+
+def test_bulk_delete_deletes_every_message() -> None:
+    deleted = messages_deleted(
+        "MESSAGE_DELETE_BULK",
+        payload("message_delete_bulk"),
+        community="c",
+        channel=WATER,
+        occurred_at=NOW,
+    )
+    assert deleted == [
+        MessageDeleted("c", WATER, "1414654125836898365", NOW),
+        MessageDeleted("c", WATER, "1414653900000000000", NOW),
+    ]
+
+
+def test_reactions_unicode_and_custom() -> None:
+    added = reaction_event(
+        "MESSAGE_REACTION_ADD",
+        payload("reaction_add"),
+        community="c",
+        channel=WATER,
+        member_name="",
+        own_id=BOT_ID,
+        occurred_at=NOW,
+    )
+    assert isinstance(added, ReactionAdded)
+    assert (added.emoji, added.member.display_name) == ("🙏", "Ana Mamani")
+    removed = reaction_event(
+        "MESSAGE_REACTION_REMOVE",
+        payload("reaction_remove_custom"),
+        community="c",
+        channel=WATER,
+        member_name="Ana (from the cache)",
+        own_id=BOT_ID,
+        occurred_at=NOW,
+    )
+    assert isinstance(removed, ReactionRemoved)
+    assert removed.emoji == "<:wellcheck:1414600000000000777>"
+    assert removed.member.display_name == "Ana (from the cache)"
+
+
+def test_member_join_uses_the_join_time() -> None:
+    joined = member_event("GUILD_MEMBER_ADD", payload("member_add"), community="c", occurred_at=NOW)
+    assert joined == MemberJoined(
+        "c",
+        MemberRef("discord", "1414600000000000013"),
+        datetime(2026, 9, 9, 9, 30, 0, 123000, tzinfo=UTC),
+    )
+    bot = payload("member_add") | {"user": {"id": "9", "username": "helper", "bot": True}}
+    assert member_event("GUILD_MEMBER_ADD", bot, community="c", occurred_at=NOW) is None
+
+
+def test_forum_post_opens_a_thread_of_the_forum() -> None:
+    opened = thread_opened(
+        payload("thread_create_forum_post"), community="c", parent=CASES, opener_name="Fede"
+    )
+    assert opened is not None
+    assert opened.channel == ChannelRef("discord", CASES.id, thread_id="1414660000000000000")
+    assert opened.title == "Case: rainwater tanks in Lima"
+    assert opened.opener is not None and opened.opener.display_name == "Fede"
+    joined_old = payload("thread_create_forum_post") | {"newly_created": False}
+    assert thread_opened(joined_old, community="c", parent=CASES, opener_name="") is None
+
+
+def test_subcommand_words_and_option_values() -> None:
+    words, options = command_options(payload("interaction_prompt_add")["data"])
+    assert words == "prompt add"
+    assert options == (
+        ("theme", "water"),
+        ("text", "What failed this month, and what did you learn?"),
+    )
+
+
+def test_member_and_thread_options_are_resolved() -> None:
+    words, options = command_options(payload("interaction_kudos")["data"])
+    values = dict(options)
+    assert words == "kudos"
+    assert values["member"] == MemberRef("discord", "1414600000000000012")
+    assert values["member"].display_name == "Ben (Cusco)"
+    assert values["reason"] == "the well map"
+    assert values["where"] == ChannelRef("discord", CASES.id, thread_id="1414660000000000000")
+
+
+def test_theme_choices_match_id_or_name() -> None:
+    themes = {"water": "Water and sanitation", "gender": "Gender and inclusion"}
+    assert theme_choices(themes, "INCL") == [("Gender and inclusion (gender)", "gender")]
+    assert [v for _, v in theme_choices(themes, "")] == ["gender", "water"]
+
+
+def test_invite_link_asks_for_exactly_what_trellis_uses() -> None:
+    url = invite_url(1414600000000000001)
+    assert "client_id=1414600000000000001" in url
+    assert "scope=bot+applications.commands" in url
+    assert "permissions=274878024704" in url
