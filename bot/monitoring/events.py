@@ -216,3 +216,4 @@ def install(app: Trellis) -> None:
                 run=run,
             )
         )
+    app.digest_sections.append(digest_section)
