@@ -1,0 +1,504 @@
+"""The M&E report as files: markdown, JSON, CSV and one self-contained HTML page with its charts.
+
+Charts are drawn with matplotlib's object API on the Agg canvas (no pyplot, so no global figure
+state and no display needed) and embedded in the HTML as base64 PNG, so the page is a single file
+that can be mailed or attached. Every sentence goes through the community's translator.
+
+The CSV is ONE file of per-week figures (levels of participation and messages per theme), because
+the week is the only unit the report has a series for; the period's single figures (ties, brokers,
+knowledge, surveys) are in the markdown, JSON and HTML versions. One file opens directly in any
+spreadsheet, where a zip of several would need unpacking first.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import html
+import io
+import json
+from collections import Counter
+from datetime import date, datetime
+
+import networkx as nx
+from markdown_it import MarkdownIt
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from bot.i18n import Translator
+from bot.monitoring.report import Report
+
+FORMATS = ("html", "md", "json", "csv")
+_LEVEL_COLOURS = {
+    "core": "#1b5e20",
+    "active": "#43a047",
+    "peripheral": "#a5d6a7",
+    "inactive": "#cfd8dc",
+}
+_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+_LABELLED_NODES = 40
+"""Above this many people the network names only the most connected, so the names stay legible."""
+
+
+def render(report: Report, fmt: str, t: Translator) -> bytes:
+    """The report in ``fmt`` (one of FORMATS), as the bytes of the file to write or attach."""
+    match fmt:
+        case "html":
+            return render_html(report, t).encode("utf-8")
+        case "md":
+            return render_markdown(report, t).encode("utf-8")
+        case "json":
+            return render_json(report).encode("utf-8")
+        case "csv":
+            return render_csv(report).encode("utf-8")
+    raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+# JSON and CSV -----------------------------------------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(dataclasses.asdict(report), default=_plain, ensure_ascii=False, indent=2)
+
+
+def render_csv(report: Report) -> str:
+    """One row per week: levels of participation, then messages and people per theme."""
+    themes: dict[str, str] = {}
+    per_week: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in report.monitoring.theme_activity:
+        themes.setdefault(row.theme, row.theme_name)
+        per_week[(row.week, row.theme)] = (row.messages, row.participants)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["week", "starts", "core", "active", "peripheral", "inactive"]
+    for theme in themes:
+        header += [f"{theme}_messages", f"{theme}_people"]
+    writer.writerow(header)
+    for week in report.monitoring.levels:
+        row = [
+            week.week, week.starts.isoformat(), week.core, week.active, week.peripheral,
+            week.inactive,
+        ]  # fmt: skip
+        for theme in themes:
+            row += list(per_week.get((week.week, theme), (0, 0)))
+        writer.writerow(row)
+    return out.getvalue()
+
+
+# Markdown ---------------------------------------------------------------------------------------
+
+
+def _percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def summary_markdown(report: Report, t: Translator) -> str:
+    """A few lines for chat: the headline figures of the three levels."""
+    m, e, i = report.monitoring, report.evaluation, report.impact
+    last = m.levels[-1] if m.levels else None
+    lines = [
+        t._("**M&E report for {name}, {period}**", name=report.community_name, period=report.label),
+        "- "
+        + t._(
+            "Monitoring: {people} of {members} members took part ({messages} messages, "
+            "{reactions} reactions); {ties} ties, {new} new, {cross} across organisations; "
+            "{items} knowledge items; commitments fulfilled: {ratio}.",
+            people=m.participants,
+            members=m.members,
+            messages=m.messages,
+            reactions=m.reactions,
+            ties=m.ties,
+            new=m.new_ties,
+            cross=m.cross_organisation_ties,
+            items=sum(m.knowledge.values()),
+            ratio=_percent(m.fulfilled_ratio),
+        ),
+    ]
+    if last is not None:
+        lines.append(
+            "- "
+            + t._(
+                "Last week ({week}): {core} core, {active} active, {peripheral} peripheral, "
+                "{inactive} inactive.",
+                week=last.week,
+                core=last.core,
+                active=last.active,
+                peripheral=last.peripheral,
+                inactive=last.inactive,
+            )
+        )
+    lines.append(
+        "- "
+        + t._(
+            "Evaluation: {strengthened} relationships strengthened; {voices} new voices in the "
+            "themes; {pulses} pulse surveys.",
+            strengthened=e.ties_strengthened,
+            voices=sum(len(v.names) for v in e.new_voices),
+            pulses=len(e.pulses),
+        )
+    )
+    lines.append(
+        "- "
+        + t._(
+            "Impact: {answers} answers to impact surveys, {stories} stories of change.",
+            answers=i.answers,
+            stories=i.stories,
+        )
+    )
+    return "\n".join(lines)
+
+
+def render_markdown(report: Report, t: Translator) -> str:
+    m, e, i = report.monitoring, report.evaluation, report.impact
+    out = [
+        "# "
+        + t._(
+            "{name}: monitoring, evaluation and impact, {period}",
+            name=report.community_name,
+            period=report.label,
+        ),
+        "",
+        "## " + t._("Monitoring"),
+        "",
+        "- "
+        + t._("Members: {n}, of whom {new} joined in the period.", n=m.members, new=m.new_members),
+        "- " + t._("Took part: {n} members.", n=m.participants),
+        "- "
+        + t._(
+            "{messages} messages, {replies} replies, {reactions} reactions, {threads} new threads.",
+            messages=m.messages,
+            replies=m.replies,
+            reactions=m.reactions,
+            threads=m.threads,
+        ),
+        "",
+        "### " + t._("Levels of participation per week"),
+        "",
+    ]
+    out += _table(
+        [t._("Week"), t._("Core"), t._("Active"), t._("Peripheral"), t._("Inactive")],
+        [[w.week, w.core, w.active, w.peripheral, w.inactive] for w in m.levels],
+    )
+    if m.theme_activity:
+        themes = list(dict.fromkeys(row.theme_name for row in m.theme_activity))
+        cells = {(row.week, row.theme_name): row.messages for row in m.theme_activity}
+        out += ["", "### " + t._("Messages per theme and week"), ""]
+        out += _table(
+            [t._("Week"), *themes],
+            [[w.week, *(cells.get((w.week, name), 0) for name in themes)] for w in m.levels],
+        )
+    out += [
+        "",
+        "### " + t._("Flow of information"),
+        "",
+        "- "
+        + t._(
+            "{ties} ties between members (replies, mentions, reactions, shared threads), "
+            "{new} of them new.",
+            ties=m.ties,
+            new=m.new_ties,
+        ),
+        "- "
+        + t._(
+            "{cross} ties across organisations; {orgs} organisations took part.",
+            cross=m.cross_organisation_ties,
+            orgs=m.organisations,
+        ),
+    ]
+    if m.organisation_links:
+        out += ["", t._("Organisations most linked to each other:")]
+        out += [
+            "- " + t.n_("{a} – {b}: {n} tie", "{a} – {b}: {n} ties", link.ties, a=link.a, b=link.b)
+            for link in m.organisation_links
+        ]
+    if m.brokers:
+        out += ["", t._("Brokers, who connect people of different themes and organisations:")]
+        for broker in m.brokers:
+            out.append(
+                "- "
+                + t._(
+                    "{name} ({organisation}): betweenness {score}, ties to {orgs} organisations, "
+                    "themes: {themes}",
+                    name=broker.name,
+                    organisation=broker.organisation or t._("no organisation given"),
+                    score=f"{broker.betweenness:.3f}",
+                    orgs=broker.organisations_reached,
+                    themes=", ".join(broker.themes) or "—",
+                )
+            )
+    out += [
+        "",
+        "### " + t._("Knowledge shared"),
+        "",
+        "- "
+        + t._(
+            "{lessons} lessons, {cases} cases, {documents} documents.",
+            lessons=m.knowledge.get("lesson", 0),
+            cases=m.knowledge.get("case", 0),
+            documents=m.knowledge.get("document", 0),
+        ),
+    ]
+    for item in m.knowledge_items:
+        by = ", ".join(item.authors) or t._("the community")
+        out.append(f"- {item.title} ({item.kind}, {item.theme_name or '—'}) — {by}")
+    out += [
+        "",
+        "### " + t._("Responsibilities fulfilled"),
+        "",
+        "- "
+        + t._(
+            "{done} of {due} commitments due in the period were fulfilled ({ratio}).",
+            done=m.commitments_fulfilled,
+            due=m.commitments_due,
+            ratio=_percent(m.fulfilled_ratio),
+        ),
+        "",
+        "## " + t._("Evaluation"),
+        "",
+        "### " + t._("Pulse surveys"),
+        "",
+    ]
+    if e.pulses:
+        out += _table(
+            [t._("Survey"), t._("Answers"), t._("Satisfaction (1–5)"), t._("Ownership (1–5)")],
+            [
+                [
+                    p.survey,
+                    f"{p.answers}/{p.invited}",
+                    p.satisfaction if p.shown else t._("fewer than 5 answers"),
+                    p.ownership if p.shown else t._("fewer than 5 answers"),
+                ]
+                for p in e.pulses
+            ],
+        )
+        for pulse in e.pulses:
+            if pulse.learned_from:
+                named = ", ".join(f"{name} ({n})" for name, n in pulse.learned_from)
+                out.append("")
+                out.append(
+                    t._("Learned from in {survey}: {names}", survey=pulse.survey, names=named)
+                )
+    else:
+        out.append(t._("No pulse survey was asked in this period."))
+    out += [
+        "",
+        "### " + t._("Relationships strengthened"),
+        "",
+        "- "
+        + t._(
+            "{n} ties are stronger than in the previous period of the same length: {appeared} "
+            "appeared, {grown} grew.",
+            n=e.ties_strengthened,
+            appeared=e.ties_appeared,
+            grown=e.ties_grown,
+        ),
+        "",
+        "### " + t._("New voices per theme"),
+        "",
+    ]
+    if e.new_voices:
+        out += [
+            "- " + f"{voices.theme_name}: {len(voices.names)} — " + ", ".join(voices.names)
+            for voices in e.new_voices
+        ]
+    else:
+        out.append(t._("Nobody spoke in a theme for the first time in this period."))
+    out += [
+        "",
+        "## " + t._("Impact"),
+        "",
+        "- "
+        + t._(
+            "{surveys} impact surveys, {answers} answers, {stories} stories of change.",
+            surveys=len(i.surveys),
+            answers=i.answers,
+            stories=i.stories,
+        ),
+    ]
+    for survey in i.surveys:
+        if not survey.shown:
+            out.append(
+                "- "
+                + t._(
+                    "{survey}: {n} answers, fewer than 5, so none is shown.",
+                    survey=survey.survey,
+                    n=survey.answers,
+                )
+            )
+        for story in survey.stories:
+            out += ["", "> " + story.replace("\n", "\n> ")]
+    return "\n".join(out) + "\n"
+
+
+# Charts ---------------------------------------------------------------------------------------
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def levels_chart(report: Report, t: Translator) -> bytes:
+    """Stacked bars: members at each level of participation, week by week."""
+    figure = Figure(figsize=(9, 4))
+    axes = figure.add_subplot()
+    weeks = [w.week for w in report.monitoring.levels]
+    bottom = [0] * len(weeks)
+    for level, label in (
+        ("core", t._("Core")),
+        ("active", t._("Active")),
+        ("peripheral", t._("Peripheral")),
+        ("inactive", t._("Inactive")),
+    ):
+        values = [getattr(w, level) for w in report.monitoring.levels]
+        axes.bar(weeks, values, bottom=bottom, label=label, color=_LEVEL_COLOURS[level])
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axes.set_title(t._("Levels of participation per week"))
+    axes.set_ylabel(t._("Members"))
+    axes.tick_params(axis="x", labelrotation=60, labelsize=7)
+    axes.legend(loc="upper left", fontsize=8)
+    return _png(figure)
+
+
+def themes_chart(report: Report, t: Translator) -> bytes:
+    """One line per theme: messages week by week."""
+    figure = Figure(figsize=(9, 4))
+    axes = figure.add_subplot()
+    weeks = [w.week for w in report.monitoring.levels]
+    series: dict[str, dict[str, int]] = {}
+    for row in report.monitoring.theme_activity:
+        series.setdefault(row.theme_name, {})[row.week] = row.messages
+    for n, (name, counts) in enumerate(series.items()):
+        axes.plot(
+            weeks, [counts.get(w, 0) for w in weeks], marker="o", markersize=3,
+            label=name, color=_PALETTE[n % len(_PALETTE)],
+        )  # fmt: skip
+    if not series:
+        axes.text(0.5, 0.5, t._("No messages in a theme"), ha="center", transform=axes.transAxes)
+    axes.set_title(t._("Theme activity: messages per week"))
+    axes.set_ylabel(t._("Messages"))
+    axes.tick_params(axis="x", labelrotation=60, labelsize=7)
+    if series:
+        axes.legend(loc="upper left", fontsize=8)
+    return _png(figure)
+
+
+def network_chart(report: Report, t: Translator) -> bytes:
+    """The strongest ties, people coloured by organisation and named by display name.
+
+    Only members who may be named are in the report at all; opted-out members are not nodes.
+    """
+    network = report.monitoring.network
+    figure = Figure(figsize=(9, 7))
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.set_title(t._("Interaction network (strongest ties), coloured by organisation"))
+    if not network.edges:
+        axes.text(0.5, 0.5, t._("No ties in this period"), ha="center", transform=axes.transAxes)
+        return _png(figure)
+    graph = nx.Graph()
+    graph.add_nodes_from(node.key for node in network.nodes)
+    graph.add_weighted_edges_from((edge.a, edge.b, edge.weight) for edge in network.edges)
+    position = nx.spring_layout(graph, seed=3, weight="weight")
+    heaviest = max(edge.weight for edge in network.edges)
+    axes.add_collection(
+        LineCollection(
+            [(position[edge.a], position[edge.b]) for edge in network.edges],
+            linewidths=[0.5 + 3 * edge.weight / heaviest for edge in network.edges],
+            colors="#90a4ae",
+            zorder=1,
+        )
+    )
+    # The organisations with most people in the picture get their own colour; the rest share one.
+    counts = Counter(node.organisation for node in network.nodes if node.organisation)
+    shown = sorted((org for org, _ in counts.most_common(len(_PALETTE) - 1)), key=str.casefold)
+    colour = {org: _PALETTE[n] for n, org in enumerate(shown)}
+    other = _PALETTE[-1]
+    for org, label in [(org, org) for org in shown] + [(None, t._("Other or none"))]:
+        members = [
+            node
+            for node in network.nodes
+            if (node.organisation == org if org is not None else node.organisation not in colour)
+        ]
+        if not members:
+            continue
+        axes.scatter(
+            [position[node.key][0] for node in members],
+            [position[node.key][1] for node in members],
+            s=[60 + 15 * graph.degree(node.key) for node in members],
+            color=colour.get(org, other),
+            label=label,
+            zorder=2,
+            edgecolors="white",
+        )
+    named = sorted(network.nodes, key=lambda node: -graph.degree(node.key))[:_LABELLED_NODES]
+    for node in named:
+        x, y = position[node.key]
+        axes.annotate(node.label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    axes.legend(loc="lower left", fontsize=7, frameon=False)
+    axes.autoscale_view()
+    return _png(figure)
+
+
+# HTML -----------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #263238; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #cfd8dc; margin-top: 2.2rem; }
+table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
+th, td { border: 1px solid #cfd8dc; padding: .2rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+img { max-width: 100%; display: block; margin: 1rem 0; }
+blockquote { border-left: 4px solid #90a4ae; margin: .8rem 0; padding: .2rem 1rem; color: #455a64; }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def render_html(report: Report, t: Translator) -> str:
+    """One self-contained page: the markdown report's content with the three charts inline."""
+    # The markdown is built from escaped text: member-chosen names and titles must not become
+    # markup, so html is off in the parser and every table cell is rendered by it too.
+    body = (
+        MarkdownIt("commonmark", {"html": False}).enable("table").render(render_markdown(report, t))
+    )
+    charts = {
+        "<h2>" + html.escape(t._("Monitoring")) + "</h2>": _img(
+            levels_chart(report, t), t._("Levels of participation per week")
+        )
+        + _img(themes_chart(report, t), t._("Theme activity: messages per week"))
+        + _img(network_chart(report, t), t._("Interaction network")),
+    }
+    for heading, images in charts.items():
+        body = body.replace(heading, heading + "\n" + images, 1)
+    title = t._(
+        "{name}: monitoring, evaluation and impact, {period}",
+        name=report.community_name,
+        period=report.label,
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(t.locale)}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"{body}</body>\n</html>\n"
+    )
