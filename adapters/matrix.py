@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "matrix"
 MAX_EVENT_BYTES = 60_000
 """Synapse refuses events over 65,536 bytes; keep a margin for the envelope and encryption."""
+CREATOR_POWER_LEVEL = 1_000_000
+"""From room version 12 the room's creators outrank every power level (and are not listed)."""
+_LEGACY_ROOM_VERSIONS = frozenset(str(v) for v in range(1, 12))
 RATE_LIMIT_RETRIES = 5
 """How many ``M_LIMIT_EXCEEDED`` answers one request may get (each waited out) before giving up."""
 
@@ -431,6 +434,7 @@ class MatrixAdapter(Adapter):
         self.settings = settings
         self.config = settings.adapters.matrix
         self.state = state
+        self.command_prefix = f"{self.config.command_prefix} "
         self._timeline_limit = sync_timeline_limit
         self._poll_ms = poll_timeout_ms
         self._ignore = tuple(_compile(self.config.ignore_senders, "adapters.matrix.ignore_senders"))
@@ -447,6 +451,7 @@ class MatrixAdapter(Adapter):
         self._spaces: dict[str, str] = {}
         self._direct_rooms: dict[str, str] = {}
         self._seen: OrderedDict[str, SeenEvent] = OrderedDict()
+        self._creators: dict[str, frozenset[str]] = {}
         self._warned_undecryptable: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -459,7 +464,11 @@ class MatrixAdapter(Adapter):
         # The first start ever skips the backlog; a restart delivers what came while we were away.
         await self._process(response, previous=token, deliver=token is not None)
         await self._advance(response.next_batch)
-        await self._join_community_rooms()
+        if await self._join_community_rooms():
+            # Learn the rooms we just joined (their state, members, encryption) before serving.
+            response = await self._sync(client, since=self._token, wait_ms=0)
+            await self._process(response, previous=self._token, deliver=True)
+            await self._advance(response.next_batch)
         self._sync_task = asyncio.create_task(self._sync_forever(), name="trellis-matrix-sync")
 
     async def stop(self) -> None:
@@ -571,12 +580,15 @@ class MatrixAdapter(Adapter):
             if event.get("type") == "m.space.child" and event.get("content", {}).get("via"):
                 self._room_community.setdefault(event["state_key"], self._spaces[space_id])
 
-    async def _join_community_rooms(self) -> None:
+    async def _join_community_rooms(self) -> bool:
+        """Join the community's rooms we are not in yet; whether we joined any."""
         client = self._client
         assert client is not None
+        joined = False
         for room_id in self._room_community:
             if room_id not in client.rooms:
                 response = await client.join(room_id)
+                joined = joined or isinstance(response, nio.JoinResponse)
                 if not isinstance(response, nio.JoinResponse):
                     log.warning(
                         "cannot join %s (%s); invite %s to it",
@@ -584,6 +596,7 @@ class MatrixAdapter(Adapter):
                         response.message,
                         self.config.user_id,
                     )
+        return joined
 
     # -- syncing -----------------------------------------------------------------------------
 
@@ -845,8 +858,16 @@ class MatrixAdapter(Adapter):
 
     async def _send_content(self, room_id: str, content: dict[str, Any]) -> str:
         client = await self._connect()
-        if self.e2e and room_id in client.rooms and client.rooms[room_id].encrypted:
-            if client.should_query_keys:
+        if self.e2e:
+            # nio must know a room to decide whether to encrypt; a room we just created or
+            # joined becomes known with the sync loop's next answer, which comes promptly.
+            for _ in range(250):
+                if room_id in client.rooms:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise MatrixError(f"The room {room_id} did not reach us through sync in time.")
+            if client.rooms[room_id].encrypted and client.should_query_keys:
                 await client.keys_query()
         response = await client.room_send(
             room_id, "m.room.message", content, ignore_unverified_devices=True
@@ -1061,7 +1082,39 @@ class MatrixAdapter(Adapter):
             for trellis_event in events:
                 yield trellis_event
 
-    def power_level(self, room_id: str, user_id: str) -> int:
-        """The user's power level in the room (0 when we do not know the room)."""
-        room = self._client.rooms.get(room_id) if self._client else None
-        return room.power_levels.get_user_level(user_id) if room else 0
+    async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
+        """``matrix-power:<level>``: the member's highest power level in the community's rooms."""
+        if member.platform != PLATFORM:
+            return frozenset()
+        levels = [
+            await self.power_level(room_id, member.id)
+            for room_id, owner in self._room_community.items()
+            if owner == community
+        ]
+        return frozenset({f"matrix-power:{max(levels)}"}) if levels else frozenset()
+
+    async def power_level(self, room_id: str, user_id: str) -> int:
+        """The user's power level in the room (0 when we do not know the room).
+
+        A creator of a room of version 12 or later gets ``CREATOR_POWER_LEVEL``.
+        """
+        client = await self._connect()
+        room = client.rooms.get(room_id)
+        if room is None:
+            return 0
+        if room.room_version not in _LEGACY_ROOM_VERSIONS:
+            if room_id not in self._creators:
+                self._creators[room_id] = await self._room_creators(client, room_id)
+            if user_id in self._creators[room_id]:
+                return CREATOR_POWER_LEVEL
+        return room.power_levels.get_user_level(user_id)
+
+    async def _room_creators(self, client: nio.AsyncClient, room_id: str) -> frozenset[str]:
+        response = await client.room_get_state(room_id)
+        if not isinstance(response, nio.RoomGetStateResponse):
+            return frozenset()
+        for event in response.events:
+            if event.get("type") == "m.room.create":
+                extra = event.get("content", {}).get("additional_creators", [])
+                return frozenset([event["sender"], *extra])
+        return frozenset()

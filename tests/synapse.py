@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import nio
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,15 +257,14 @@ class Synapse:
                     raise RuntimeError(f"registering {localpart} failed: {data}")
         return User(data["user_id"], password, data["access_token"], data["device_id"])
 
-    async def admin_request(
-        self, admin: User, method: str, path: str, body: dict | None = None
-    ) -> dict:
+    async def request(self, user: User, method: str, path: str, body: dict | None = None) -> dict:
+        """A client-server or admin API request as ``user``."""
         async with aiohttp.ClientSession() as http:
             async with http.request(
                 method,
                 f"{self.url}{path}",
                 json=body,
-                headers={"Authorization": f"Bearer {admin.access_token}"},
+                headers={"Authorization": f"Bearer {user.access_token}"},
             ) as response:
                 data = await response.json()
                 if response.status != 200:
@@ -279,3 +279,80 @@ def synapse(tmp_path_factory: pytest.TempPathFactory):
     server.start(python)
     yield server
     server.stop()
+
+
+class Member:
+    """An independent matrix-nio client acting as a community member (optionally with e2e)."""
+
+    def __init__(self, client: nio.AsyncClient, user: User) -> None:
+        self.client = client
+        self.user = user
+        self.user_id = user.user_id
+        self.seen: dict[str, list[dict]] = {}
+
+    @classmethod
+    async def login(cls, server: Synapse, user: User, *, key_dir: Path | None = None) -> Member:
+        client = nio.AsyncClient(
+            server.url,
+            user.user_id,
+            device_id=user.device_id,
+            store_path=str(key_dir) if key_dir else "",
+            config=nio.AsyncClientConfig(
+                encryption_enabled=key_dir is not None, store_sync_tokens=False
+            ),
+        )
+        client.restore_login(user.user_id, user.device_id, user.access_token)
+        member = cls(client, user)
+        await member.sync(0)
+        return member
+
+    async def sync(self, wait_ms: int = 300) -> None:
+        # A long poll (not timeout=0): Synapse caches identical timeout=0 syncs for two minutes.
+        response = await self.client.sync(
+            timeout=wait_ms or None, full_state=not self.client.next_batch
+        )
+        assert isinstance(response, nio.SyncResponse), response
+        if self.client.olm:
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+        for room_id, info in response.rooms.join.items():
+            self.seen.setdefault(room_id, []).extend(e.source for e in info.timeline.events)
+
+    async def send(self, room_id: str, body: str, **content: object) -> str:
+        return await self.send_event(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": body, **content}
+        )
+
+    async def send_event(self, room_id: str, kind: str, content: dict) -> str:
+        response = await self.client.room_send(
+            room_id, kind, content, ignore_unverified_devices=True
+        )
+        assert isinstance(response, nio.RoomSendResponse), response
+        return response.event_id
+
+    async def wait_for(self, room_id: str, matches, within: float = 10) -> dict:
+        """The first event in the room that ``matches`` (waiting for it to arrive)."""
+        deadline = time.monotonic() + within
+        while True:
+            for event in self.seen.get(room_id, []):
+                if matches(event):
+                    return event
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.user_id} saw no matching event in {room_id}: {self.seen.get(room_id)}"
+                )
+            await self.sync()
+
+    async def wait_for_invite(self, within: float = 10) -> str:
+        """The id of a room we are invited to (waiting for the invitation)."""
+        deadline = time.monotonic() + within
+        while not self.client.invited_rooms:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.user_id} received no invitation")
+            await self.sync()
+        return next(iter(self.client.invited_rooms))
+
+    async def close(self) -> None:
+        await self.client.close()
