@@ -45,9 +45,10 @@ def schedule_of(settings: CommunitySettings) -> SurveySchedule:
 
 
 def period_label(kind: str, due_at: datetime, tz: ZoneInfo) -> str:
-    """The month (pulse) or quarter (impact) a survey asks about: the one that holds the day
-    before it is asked, so a survey sent on the 1st asks about the month just ended."""
-    day = (due_at.astimezone(tz) - timedelta(days=1)).date()
+    """The month (pulse) or quarter (impact) a survey asks about: the one that holds the day a
+    week before it is asked, so a survey sent in the first days of a month or quarter asks about
+    the one just ended."""
+    day = (due_at.astimezone(tz) - timedelta(days=7)).date()
     if kind == "pulse":
         return f"{day.year}-{day.month:02d}"
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"

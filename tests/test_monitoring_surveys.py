@@ -1,0 +1,136 @@
+"""Surveys end to end on the console: the monthly pulse and the quarterly story of change asked by
+direct message, one anonymous answer per member, results only from five answers, privacy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from tests.helpers import running_app
+from tests.test_monitoring_storage import rows_about
+
+PEOPLE = ("ana", "luis", "eva", "rosa", "tito", "pia")
+MEMBERS = (
+    *(f"~ {handle} joins as {handle.capitalize()}" for handle in PEOPLE),
+    "~ fran joins as Fran",
+    '~ helper joins as bot "Helper"',
+)
+LIMA = ZoneInfo("America/Lima")
+PULSE_DAY = datetime(2026, 10, 1, 10, 5, tzinfo=LIMA).astimezone(UTC)
+IMPACT_DAY = datetime(2026, 10, 2, 10, 5, tzinfo=LIMA).astimezone(UTC)
+
+
+async def answers_in_store(h) -> int:
+    (count,) = await h.store.fetch_one("SELECT count(*) FROM survey_answers")
+    return count
+
+
+async def test_the_monthly_pulse_is_asked_by_direct_message_of_every_tracked_member(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.command("pia", "/optout")
+        early = await h.command("ana", "/pulse 4 4")
+        assert early.startswith("There is no pulse waiting for your answer")
+        before = len(h.outbox)
+        await h.set_time(PULSE_DAY)
+        asked = [s for s in h.sent_since(before, "direct") if "Monthly pulse, 2026-09" in s.text]
+        assert sorted(s.to for s in asked) == ["ana", "eva", "fran", "luis", "rosa", "tito"]
+        assert "pulse <satisfaction 1-5> <ownership 1-5>" in asked[0].text
+        assert "stored without your name" in asked[0].text
+        await h.set_time(IMPACT_DAY)
+        stories = [
+            s for s in h.sent_since(before, "direct") if "Story of change, 2026-Q3" in s.text
+        ]
+        assert len(stories) == 6
+
+
+async def test_results_appear_only_from_five_answers_and_name_no_answerer(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(PULSE_DAY)
+        scores = {"ana": "5 4 @luis", "luis": "4 4 @ana", "eva": "3 2 @luis", "rosa": "4 5"}
+        for handle, answer in scores.items():
+            reply = await h.command(handle, f"/pulse {answer}")
+            assert reply == "Thank you: your pulse for 2026-09 is recorded, without your name."
+
+        few = await h.command("fran", "/survey results")
+        assert few == (
+            "**Pulse, 2026-09**\nFewer than 5 of the 7 members asked have answered: too few to "
+            "show without risking identifying people."
+        )
+        await h.command("tito", "/pulse 2 3 @luis")
+        shown = await h.command("fran", "/survey results 2026-09")
+        assert shown.splitlines() == [
+            "**Pulse, 2026-09**",
+            "5 answers from 7 members asked.",
+            "- Satisfaction: 3.6 / 5 (1: 0 · 2: 1 · 3: 1 · 4: 2 · 5: 1)",
+            "- Ownership: 3.6 / 5 (1: 0 · 2: 1 · 3: 1 · 4: 2 · 5: 1)",
+            "- Learned from: Luis (3), Ana (1)",
+        ]
+        for handle in ("ana", "eva", "rosa", "tito"):
+            assert handle.capitalize() not in shown.replace("Luis (3)", "").replace("Ana (1)", "")
+        assert "Only facilitators can use /survey results" in await h.command(
+            "ana", "/survey results"
+        )
+        unknown = await h.command("fran", "/survey results 2025-01")
+        assert unknown.startswith("No survey was asked for “2025-01”; surveys so far: 2026-09")
+
+
+async def test_one_answer_per_member_and_bad_answers_change_nothing(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(PULSE_DAY)
+        out_of_scale = await h.command("ana", "/pulse 6 3")
+        assert out_of_scale.startswith("satisfaction is a number from 1 to 5")
+        assert "Usage: /pulse <satisfaction> <ownership> [<learned_from>]" in out_of_scale
+        assert (await h.command("ana", "/pulse 4")).startswith("/pulse needs ownership.")
+        assert "“four” is not a whole number" in await h.command("ana", "/pulse four 3")
+        myself = await h.command("ana", "/pulse 4 4 @ana")
+        assert myself.startswith("Name someone else you learned from")
+        assert "I don't know a member “@zoe” here" in await h.command("ana", "/pulse 4 4 @zoe")
+        assert await answers_in_store(h) == 0
+
+        assert "recorded" in await h.command("ana", "/pulse 4 4")
+        again = await h.command("ana", "/pulse 1 1")
+        assert again.startswith("You have already answered for 2026-09; each member answers once.")
+        assert await answers_in_store(h) == 1
+
+        await h.set_time(IMPACT_DAY)
+        long_story = "word " * 500
+        assert "keep it under 2000" in await h.command("ana", f"/story {long_story}")
+        assert await answers_in_store(h) == 1
+
+
+async def test_stories_of_change_are_shown_only_from_five(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(IMPACT_DAY)
+        for number, handle in enumerate(("ana", "luis", "eva", "rosa"), start=1):
+            reply = await h.command(handle, f"/story Our team changed practice number {number}.")
+            assert reply == "Thank you: your story for 2026-Q3 is recorded, without your name."
+        assert "Fewer than 5" in await h.command("fran", "/survey results 2026-Q3")
+        await h.command("tito", "/story We now share minutes with the mayor.")
+        shown = await h.command("fran", "/survey results 2026-Q3")
+        assert shown.splitlines()[:2] == [
+            "**Stories of change, 2026-Q3**",
+            "5 answers from 7 members asked.",
+        ]
+        assert "> We now share minutes with the mayor." in shown
+        assert "Tito" not in shown
+
+
+async def test_forget_me_and_opt_out_after_answering(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(PULSE_DAY)
+        for handle in ("ana", "eva", "rosa", "tito"):
+            await h.command(handle, "/pulse 4 4 @luis")
+        await h.command("luis", "/pulse 5 5 @ana")
+        luis = await h.app.member_by_key("praxis", "console:luis")
+        await h.command("luis", "/forget-me confirm")
+        assert await rows_about(h.store, luis.id) == {}
+        await h.command("ana", "/optout")
+        shown = await h.command("fran", "/survey results")
+        # The answers stay, anonymous; the people learned from are no longer named.
+        assert "5 answers from 5 members asked." in shown
+        assert "Learned from" not in shown and "Luis" not in shown and "Ana" not in shown
