@@ -1,0 +1,61 @@
+"""``report [period]`` for facilitators: the summary and a chart in chat, the full HTML attached."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from bot.commands.context import CommandContext
+from bot.commands.parsing import Period, parse_period
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.i18n import Translator
+from bot.monitoring.render import levels_chart, render_html, summary_markdown
+from bot.monitoring.report import Report, build_report
+from bot.outgoing import Attachment, OutgoingMessage
+
+DEFAULT_PERIOD = "4w"
+
+
+def _files(report: Report, t: Translator) -> tuple[bytes, bytes]:
+    return levels_chart(report, t), render_html(report, t).encode("utf-8")
+
+
+async def report(ctx: CommandContext, period: Period | None = None) -> OutgoingMessage:
+    chosen = period or parse_period(DEFAULT_PERIOD, ctx.tz, ctx.now)
+    result = await build_report(
+        ctx.app.store, ctx.app.settings, ctx.community, chosen.start, chosen.end, label=chosen.label
+    )
+    # Drawing takes a noticeable fraction of a second; the chat must not wait on it.
+    chart, page = await asyncio.to_thread(_files, result, ctx.translator)
+    name = re.sub(r"[^\w.-]+", "_", f"trellis-report-{ctx.community}-{chosen.label}")
+    return OutgoingMessage(
+        summary_markdown(result, ctx.translator),
+        attachments=(
+            Attachment(
+                f"{name}-levels.png",
+                chart,
+                "image/png",
+                ctx._("Levels of participation per week"),
+            ),
+            Attachment(f"{name}.html", page, "text/html", ctx._("The full report")),
+        ),
+    )
+
+
+COMMANDS = (
+    CommandSpec(
+        name="report",
+        help="Monitoring, evaluation and impact report of a period (default: the last 4 weeks).",
+        handler=report,
+        params=(
+            Param(
+                "period",
+                ParamKind.PERIOD,
+                "2026-Q4, 2026-10, 2026-W40, 30d or 2026-10-01..2026-10-31",
+                required=False,
+            ),
+        ),
+        permission=Permission.FACILITATOR,
+        private=True,
+    ),
+)
