@@ -46,15 +46,13 @@ async def test_facilitators_see_overdue_commitments_members_cannot(tmp_path):
         await h.lines(*MEMBERS)
         await h.command("ana", "/commit share the survey form by 2026-09-08")
         await h.command("luis", "/commit book the hall by 2026-09-20")
-        assert await h.command("fran", "/commitments overdue") == "No commitment is overdue."
+        assert await h.command("fran", "/overdue") == "No commitment is overdue."
         await h.advance(timedelta(days=3))
-        overdue = await h.command("fran", "/commitments overdue")
+        overdue = await h.command("fran", "/overdue")
         assert "**1 overdue commitment**" in overdue
         assert "1. **Ana Quispe**: share the survey form — overdue since 2026-09-08" in overdue
         assert "Luis" not in overdue
-        assert "Only facilitators can use /commitments overdue" in await h.command(
-            "ana", "/commitments overdue"
-        )
+        assert "Only facilitators can use /overdue" in await h.command("ana", "/overdue")
 
 
 async def test_bad_input_is_explained_and_nothing_is_recorded(tmp_path):
@@ -87,10 +85,10 @@ async def test_opted_out_and_forgotten_members_leave_no_commitments_behind(tmp_p
         await h.advance(timedelta(hours=2))  # 09:00, the day before both are due
         assert [r.to for r in h.sent_since(before, "direct") if "reminder" in r.text] == ["luis"]
         await h.advance(timedelta(days=3))
-        overdue = await h.command("fran", "/commitments overdue")
+        overdue = await h.command("fran", "/overdue")
         assert "Ana" not in overdue and "Luis Rojas" in overdue
 
         luis = await h.app.member_by_key("praxis", "console:luis")
         await h.command("luis", "/forget-me confirm")
         assert await rows_about(h.store, luis.id) == {}
-        assert await h.command("fran", "/commitments overdue") == "No commitment is overdue."
+        assert await h.command("fran", "/overdue") == "No commitment is overdue."

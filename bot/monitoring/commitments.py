@@ -177,7 +177,7 @@ COMMANDS = (
         private=True,
     ),
     CommandSpec(
-        name="commitments overdue",
+        name="overdue",
         help="Commitments past their due date, for personal follow-up.",
         handler=overdue,
         permission=Permission.FACILITATOR,
