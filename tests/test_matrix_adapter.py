@@ -311,8 +311,7 @@ async def test_outgoing_escapes_member_html_never_pings_the_room_and_uploads_cha
     image = await world.ana.wait_for(world.room_id, lambda e: e["event_id"] == sent.message_ids[1])
     assert image["content"]["msgtype"] == "m.image"
     assert image["content"]["info"] == {"mimetype": "image/png", "size": len(PNG), "w": 1, "h": 1}
-    server, media = image["content"]["url"].removeprefix("mxc://").split("/")
-    downloaded = await world.ana.client.download(server_name=server, media_id=media)
+    downloaded = await world.ana.client.download(mxc=image["content"]["url"])
     assert downloaded.body == PNG
 
 
@@ -498,3 +497,23 @@ async def test_channels_and_history_oldest_first(world: World) -> None:
     finally:
         await bot.stop()
         await store.close()
+
+
+async def test_a_space_makes_its_child_rooms_the_community(world: World) -> None:
+    space = await world.ana.client.room_create(
+        name="Water network", space=True, invite=[world.bot_user.user_id]
+    )
+    await world.ana.client.room_put_state(
+        space.room_id, "m.space.child", {"via": [world.server.server_name]}, world.room_id
+    )
+    settings = world.settings()
+    community = settings.communities["water"].model_copy(
+        update={"matrix_rooms": [], "matrix_space": space.room_id}
+    )
+    settings = settings.model_copy(update={"communities": {"water": community}})
+    sink = Recorder()
+    bot = await world.bot(sink, settings=settings)
+    assert [c.id for c in await bot.channels("water")] == [world.room_id]
+    await world.ben.send(world.room_id, "hello from a room of the space")
+    await sink.until(lambda: posted(sink) == ["hello from a room of the space"])
+    assert sink.events[-1].community == "water"
