@@ -5,10 +5,16 @@ from __future__ import annotations
 from bot import monitoring
 from bot.commands import facilitator, member
 from bot.commands.spec import CommandSpec
+from bot.monitoring import report_commands
 
 
 def all_commands() -> tuple[CommandSpec, ...]:
-    specs = (*member.COMMANDS, *facilitator.COMMANDS, *monitoring.COMMANDS)
+    specs = (
+        *member.COMMANDS,
+        *facilitator.COMMANDS,
+        *monitoring.COMMANDS,
+        *report_commands.COMMANDS,
+    )
     names = [spec.name for spec in specs]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:

@@ -663,7 +663,8 @@ async def _commitments(
 async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
     return await store.fetch_all(
         "SELECT s.id, s.period, s.asked_at, "
-        "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1), "
+        "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
+        f"AND i.member_id IN {_VISIBLE}), "
         "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id) "
         "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
         "AND s.asked_at < :e ORDER BY s.asked_at",
