@@ -7,10 +7,12 @@ counted by hand from the script.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.cli import main
 from bot.commands.parsing import parse_period
 from bot.i18n import Translator
 from bot.monitoring.render import render
@@ -196,3 +198,26 @@ async def test_facilitators_get_the_report_in_chat_with_the_html_attached(tmp_pa
         )
         bad = await h.command("fran", "/report 2026-Q7")
         assert "is not a period" in bad
+
+
+def test_trellis_report_writes_the_file_and_explains_a_bad_period(tmp_path, capsys):
+    async def record() -> None:
+        async with running_app(tmp_path, config(), start=BEFORE) as h:
+            await scripted(h)
+
+    asyncio.run(record())
+    (tmp_path / "trellis.toml").write_text(
+        '[storage]\npath = "trellis.sqlite3"\n'
+        '[communities.praxis]\nname = "Praxis Network"\ntimezone = "America/Lima"\n'
+        '[communities.praxis.themes.water]\nname = "Water rights"\nplaces = ["console:water"]\n',
+        encoding="utf-8",
+    )
+    output = tmp_path / "w37.json"
+    arguments = ["report", "--config", str(tmp_path / "trellis.toml"), "--format", "json"]
+    assert main([*arguments, "--period", "2026-W37", "--output", str(output)]) == 0
+    assert f"written to {output}" in capsys.readouterr().out
+    figures = json.loads(output.read_text(encoding="utf-8"))
+    assert (figures["label"], figures["monitoring"]["participants"]) == ("2026-W37", 4)
+
+    assert main([*arguments, "--period", "last week"]) == 2
+    assert "“last week” is not a period" in capsys.readouterr().err
