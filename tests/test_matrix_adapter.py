@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from adapters.base import Delivery
-from adapters.matrix import CREATOR_POWER_LEVEL, MatrixAdapter
+from adapters.matrix import CREATOR_POWER_LEVEL, MatrixAdapter, MatrixError
 from bot.commands.spec import CommandSpec
-from bot.config import Settings, parse_settings
+from bot.config import ConfigError, Settings, parse_settings
 from bot.events import (
     ChannelRef,
     CommandInvoked,
@@ -517,3 +517,19 @@ async def test_a_space_makes_its_child_rooms_the_community(world: World) -> None
     await world.ben.send(world.room_id, "hello from a room of the space")
     await sink.until(lambda: posted(sink) == ["hello from a room of the space"])
     assert sink.events[-1].community == "water"
+
+
+async def test_a_wrong_password_or_pattern_is_one_clear_sentence(world: World) -> None:
+    world.monkeypatch.setenv(PASSWORD_ENV, "not the password")
+    settings = world.settings()
+    store = await SqliteStore.open(settings.storage.path)
+    try:
+        with pytest.raises(MatrixError, match=r"^Logging in to .* failed \(.*\); check adapters"):
+            await MatrixAdapter(settings, store).start(Recorder())
+        with pytest.raises(ConfigError, match="ignore_senders: '\\(' is not a regular expression"):
+            MatrixAdapter(world.settings(ignore_senders=["("]), store)
+        world.monkeypatch.delenv(PASSWORD_ENV)
+        with pytest.raises(ConfigError, match=f"{PASSWORD_ENV} is not set"):
+            await MatrixAdapter(settings, store).start(Recorder())
+    finally:
+        await store.close()
