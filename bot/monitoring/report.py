@@ -396,6 +396,9 @@ async def _activity(
 ) -> _Activity:
     """Levels per week, totals, theme activity and new voices from ONE grouped pass.
 
+    The pass reads all history before the end, so a plain table scan beats walking the time
+    index and looking up each row (``NOT INDEXED``); the same holds for the ties below.
+
     Rows are (member, week, inside the period?) with counts, distinct days and a count per
     configured theme, over all history before the end: the history is what tells a new voice
     (no message in the theme before the period) from a returning one.
@@ -413,9 +416,9 @@ async def _activity(
         "SELECT member_id, (t - :z) / 604800, t >= :s, sum(kind = 1), sum(reply), "
         f"sum(kind = 2), count(DISTINCT (t + :off) / 86400){theme_columns} FROM ("
         "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply, theme "
-        "FROM messages WHERE community = :c AND posted_at >= :z AND posted_at < :e "
+        "FROM messages NOT INDEXED WHERE community = :c AND posted_at >= :z AND posted_at < :e "
         "AND deleted_at IS NULL "
-        "UNION ALL SELECT member_id, reacted_at, 2, 0, NULL FROM reactions "
+        "UNION ALL SELECT member_id, reacted_at, 2, 0, NULL FROM reactions NOT INDEXED "
         "WHERE community = :c AND reacted_at >= :z AND reacted_at < :e) "
         f"WHERE member_id IN {_VISIBLE} GROUP BY 1, 2, 3",
         q,
@@ -532,12 +535,13 @@ async def _ties(
     """
     q = {**p, "p": period.start - (period.end - period.start), "maxp": MAX_THREAD_PARTICIPANTS}
     rows = await store.fetch_all(
-        "WITH tp AS (SELECT thread_key, member_id, min(posted_at) AS first FROM messages "
+        "WITH tp AS (SELECT thread_key, member_id, min(posted_at) AS first FROM messages NOT INDEXED "
         "WHERE community = :c AND thread_key IS NOT NULL AND posted_at < :e AND deleted_at IS NULL "
         "GROUP BY 1, 2), "
         "small AS (SELECT thread_key FROM tp GROUP BY 1 HAVING count(*) BETWEEN 2 AND :maxp), "
         "e (a, b, t) AS ("
-        "SELECT member_id, reply_to_member_id, posted_at FROM messages WHERE community = :c "
+        "SELECT member_id, reply_to_member_id, posted_at FROM messages NOT INDEXED "
+        "WHERE community = :c "
         "AND posted_at < :e AND deleted_at IS NULL AND reply_to_member_id IS NOT NULL "
         "AND reply_to_member_id != member_id "
         "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
