@@ -942,14 +942,12 @@ class MatrixAdapter(Adapter):
     ) -> None:
         channel = invocation.channel
         if private and channel.id not in self._direct_rooms:
-            delivery = await self.send_direct(invocation.member, message)
-            if delivery is Delivery.DELIVERED and invocation.invocation_id:
+            # Never fall back to the room: a private answer may hold what others must not see.
+            if await self.send_direct(invocation.member, message) is Delivery.UNREACHABLE:
+                log.warning("could not answer %s privately", invocation.member.key)
+            elif invocation.invocation_id:
                 # A mark on the command, so the member knows where the answer went.
                 await self._react(channel.id, invocation.invocation_id, "📬")
-                return
-            if delivery is Delivery.DELIVERED:
-                return
-            log.warning("could not answer %s privately; answering nothing", invocation.member.key)
             return
         await self._post(channel, message, reply_to=invocation.invocation_id or None)
 
