@@ -27,7 +27,7 @@ async def test_a_commitment_is_reminded_the_day_before_and_fulfilled(tmp_path):
             (
                 "ana",
                 "A reminder: your commitment 1, “write the Lima wells case”, is due tomorrow "
-                "(2026-09-10). Write done 1 when it is fulfilled.",
+                "(2026-09-10). Write /done 1 when it is fulfilled.",
             )
         ]
         await h.advance(timedelta(days=1))

@@ -35,7 +35,7 @@ async def test_the_monthly_pulse_is_asked_by_direct_message_of_every_tracked_mem
         await h.set_time(PULSE_DAY)
         asked = [s for s in h.sent_since(before, "direct") if "Monthly pulse, 2026-09" in s.text]
         assert sorted(s.to for s in asked) == ["ana", "eva", "fran", "luis", "rosa", "tito"]
-        assert "pulse <satisfaction 1-5> <ownership 1-5>" in asked[0].text
+        assert "/pulse <satisfaction 1-5> <ownership 1-5>" in asked[0].text
         assert "stored without your name" in asked[0].text
         await h.set_time(IMPACT_DAY)
         stories = [

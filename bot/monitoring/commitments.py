@@ -56,7 +56,8 @@ async def commit(ctx: CommandContext, what: str) -> str:
     )
     return ctx._(
         "Noted: commitment {id}, “{what}”, due {due}. I will remind you the day before; "
-        "write done {id} when it is fulfilled.",
+        "write {prefix}done {id} when it is fulfilled.",
+        prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
         id=commitment_id,
         what=text,
         due=due.isoformat(),
@@ -134,17 +135,20 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     )
     delivered = 0
     for item in items:
+        prefix = app.command_prefix(item.key.split(":", 1)[0])
         if item.due_date == today.isoformat():
             text = translator._(
-                "A reminder: your commitment {id}, “{what}”, is due today. Write done {id} "
-                "when it is fulfilled.",
+                "A reminder: your commitment {id}, “{what}”, is due today. Write "
+                "{prefix}done {id} when it is fulfilled.",
+                prefix=prefix,
                 id=item.id,
                 what=item.what,
             )
         else:
             text = translator._(
                 "A reminder: your commitment {id}, “{what}”, is due tomorrow ({due}). Write "
-                "done {id} when it is fulfilled.",
+                "{prefix}done {id} when it is fulfilled.",
+                prefix=prefix,
                 id=item.id,
                 what=item.what,
                 due=item.due_date,

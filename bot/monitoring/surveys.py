@@ -54,12 +54,15 @@ def period_label(kind: str, due_at: datetime, tz: ZoneInfo) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-def invitation(_: Callable[..., str], kind: str, community: str, period: str, min_size: int) -> str:
+def invitation(
+    _: Callable[..., str], kind: str, community: str, period: str, min_size: int, prefix: str
+) -> str:
     if kind == "pulse":
         return _(
             "**Monthly pulse, {period}**\n"
             "How is {community} going for you? Answer with:\n"
-            "pulse <satisfaction 1-5> <ownership 1-5> [@someone you learned from this month]\n"
+            "{prefix}pulse <satisfaction 1-5> <ownership 1-5> [@someone you learned from this "
+            "month]\n"
             "- satisfaction: how useful and welcoming the community was for you "
             "(1 = not at all, 5 = very)\n"
             "- ownership: how much you feel the community is yours too "
@@ -69,17 +72,19 @@ def invitation(_: Callable[..., str], kind: str, community: str, period: str, mi
             period=period,
             community=community,
             min=min_size,
+            prefix=prefix,
         )
     return _(
         "**Story of change, {period}**\n"
         "Has anything changed in your work or in your organisation thanks to {community}? "
         "Tell it in a few sentences with:\n"
-        "story <your story>\n"
+        "{prefix}story <your story>\n"
         "Stories are stored without your name and shared only once at least {min} people have "
         "answered.",
         period=period,
         community=community,
         min=min_size,
+        prefix=prefix,
     )
 
 
@@ -91,16 +96,17 @@ async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
     survey = await monitoring.open_survey(app.store, community, kind, period, epoch(due_at))
     if survey is None:
         return f"{kind} {period} was already asked"
-    text = invitation(
-        app.translator(community)._,
-        kind,
-        settings.name,
-        period,
-        schedule_of(settings).min_group_size,
-    )
     delivered = 0
     recipients = await monitoring.members_to_ask(app.store, community)
     for member_id, key in recipients:
+        text = invitation(
+            app.translator(community)._,
+            kind,
+            settings.name,
+            period,
+            schedule_of(settings).min_group_size,
+            app.command_prefix(key.split(":", 1)[0]),
+        )
         outcome = await app.direct(community, key, OutgoingMessage(text))
         await monitoring.invite(
             app.store, survey.id, member_id, delivered=outcome is Delivery.DELIVERED
