@@ -59,7 +59,7 @@ _REPLY = re.compile(r"^>(\d+)\s+(.+)$", re.S)
 _REACT = re.compile(r"^([+-])(\d+)\s+(\S+)\s*$")
 _EDIT = re.compile(r"^\*(\d+)\s+(.+)$", re.S)
 _DELETE = re.compile(r"^x(\d+)\s*$")
-_MENTION = re.compile(r"(?<![\w@])@([\w.-]+)")
+_MENTION = re.compile(r"(?<![\w@])@([\w-]+(?:\.[\w-]+)*)")
 
 
 class ScriptError(ValueError):
@@ -349,7 +349,12 @@ class ConsoleAdapter(Adapter):
         if thread_id and thread_id not in self.state.threads:
             self.state.threads.add(thread_id)
             await self._emit(ThreadOpened(self.community, channel, thread.strip(), author, now))
-        mentions = tuple(dict.fromkeys(self._member(h) for h in _MENTION.findall(body)))
+        # Only members the console has seen join can be mentioned; other @words are just text.
+        mentions = tuple(
+            dict.fromkeys(
+                self.state.members[h] for h in _MENTION.findall(body) if h in self.state.members
+            )
+        )
         await self._emit(
             MessagePosted(
                 self.community,

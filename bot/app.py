@@ -60,6 +60,12 @@ class Trellis:
         store = await SqliteStore.open(settings.storage.path)
         return cls(settings, store, clock, adapters)
 
+    def add_adapter(self, adapter: Adapter) -> None:
+        """Add an adapter that needs the open store (Matrix keeps its sync token there)."""
+        if self._started:
+            raise RuntimeError("add adapters before start()")
+        self.adapters[adapter.platform] = adapter
+
     # Lifecycle -----------------------------------------------------------------------------
 
     async def start(self, *, real_time: bool = True) -> None:

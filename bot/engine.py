@@ -63,7 +63,13 @@ class Engine:
         await self._queue.put(event)
 
     async def drain(self) -> None:
-        """Wait until everything accepted so far is stored and every command answered."""
+        """Wait until everything accepted so far is stored and every command answered.
+
+        From inside a command (the writer task itself) there is nothing to wait for: every event
+        before the command is already stored, and waiting for the command would never end.
+        """
+        if asyncio.current_task() is self._writer:
+            return
         await self._queue.join()
 
     def start(self) -> None:

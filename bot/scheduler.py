@@ -56,11 +56,15 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self._lock = asyncio.Lock()
         self._aps: AsyncIOScheduler | None = None
+        self._triggers: dict[str, CronTrigger] = {}
+        self._checked_until: dict[str, datetime] = {}
+        """Per job, the time up to which fire times were already looked at in this process."""
 
     def add(self, job: Job) -> None:
         if job.name in self.jobs:
             raise ValueError(f"a job named {job.name!r} is already scheduled")
         self.jobs[job.name] = job
+        self._triggers[job.name] = job.trigger()
 
     async def _known_since(self, job: Job, now: datetime) -> datetime:
         stored = await self.store.get_state("scheduler", job.name)
@@ -75,8 +79,11 @@ class Scheduler:
             log_lines = []
             for job in list(self.jobs.values()):
                 now = self.clock.now()
-                since = max(await self._known_since(job, now), now - _LOOKBACK)
-                due = last_fire_time(job.trigger(), since, now)
+                since = self._checked_until.get(job.name)
+                if since is None:
+                    since = max(await self._known_since(job, now), now - _LOOKBACK)
+                due = last_fire_time(self._triggers[job.name], since, now)
+                self._checked_until[job.name] = now
                 if due is None:
                     continue
                 due_at = int(due.timestamp())
@@ -89,6 +96,7 @@ class Scheduler:
                 except Exception as exc:
                     log.exception("job %s due %s failed; it will be tried again", job.name, due)
                     await facilitation.release_run(self.store, job.name, due_at)
+                    self._checked_until[job.name] = since
                     log_lines.append(f"{job.name}: failed ({exc})")
                     continue
                 finished = int(self.clock.now().timestamp())

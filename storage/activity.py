@@ -309,3 +309,8 @@ async def purge_text(store: SqliteStore, before: int) -> int:
             "UPDATE messages SET text = NULL WHERE posted_at < ? AND text IS NOT NULL", (before,)
         )
         return cursor.rowcount
+
+
+async def message_count(store: SqliteStore, community: str) -> int:
+    row = await store.fetch_one("SELECT count(*) FROM messages WHERE community = ?", (community,))
+    return row[0]

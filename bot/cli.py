@@ -1,0 +1,240 @@
+"""The ``trellis`` command: demo, run, check-config, backfill and report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from bot.clock import ManualClock, SystemClock
+from bot.config import ConfigError, Settings, load_settings
+from storage.sqlite import StoreError
+
+log = logging.getLogger("trellis")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trellis", description="A facilitation assistant for communities of practice."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="replay a sample community through the console")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("trellis-demo"),
+        help="where the demo's config and database are written (default: trellis-demo)",
+    )
+    demo.add_argument("--chat", action="store_true", help="also print the members' chat")
+
+    run = commands.add_parser("run", help="run the bot with the adapters the config enables")
+    run.add_argument("--config", type=Path, default=Path("trellis.toml"))
+
+    check = commands.add_parser("check-config", help="validate a config file and nothing else")
+    check.add_argument("file", type=Path)
+
+    backfill = commands.add_parser("backfill", help="read past chat from a platform into the store")
+    backfill.add_argument("platform", choices=("discord", "matrix"))
+    backfill.add_argument("--since", default="90d", help="how far back, e.g. 90d or 12w")
+    backfill.add_argument("--config", type=Path, default=Path("trellis.toml"))
+
+    from bot.monitoring.report_cli import add_report_command
+
+    add_report_command(commands)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        match args.command:
+            case "demo":
+                return asyncio.run(run_demo(prepare_demo(args.dir), show_chat=args.chat))
+            case "run":
+                return asyncio.run(run_bot(load_settings(args.config)))
+            case "check-config":
+                settings = load_settings(args.file)
+                print(
+                    f"{args.file} is valid: {len(settings.communities)} community(ies), "
+                    f"adapters: {', '.join(enabled_platforms(settings))}."
+                )
+                return 0
+            case "backfill":
+                return asyncio.run(
+                    run_backfill(load_settings(args.config), args.platform, args.since)
+                )
+            case _:
+                return asyncio.run(args.run(args))
+    except (ConfigError, StoreError) as error:
+        print(f"trellis: {error}", file=sys.stderr)
+        return 2
+
+
+def enabled_platforms(settings: Settings) -> list[str]:
+    adapters = settings.adapters
+    return [
+        name
+        for name, section in (
+            ("console", adapters.console),
+            ("discord", adapters.discord),
+            ("matrix", adapters.matrix),
+        )
+        if section.enabled
+    ]
+
+
+def console_community(settings: Settings) -> str:
+    chosen = settings.adapters.console.community or next(iter(settings.communities))
+    if chosen not in settings.communities:
+        raise ConfigError(f"adapters.console.community: there is no community {chosen!r}.")
+    return chosen
+
+
+async def open_app(settings: Settings, clock, platforms: list[str]):
+    """The app with the adapters named in ``platforms`` (those needing the store come after it)."""
+    from adapters.console import ConsoleAdapter
+    from bot.app import Trellis
+
+    adapters = []
+    if "console" in platforms:
+        community = console_community(settings)
+        adapters.append(
+            ConsoleAdapter(community, clock, timezone=settings.communities[community].timezone)
+        )
+    app = await Trellis.open(settings, clock=clock, adapters=adapters)
+    if "discord" in platforms:
+        from adapters.discord import DiscordAdapter
+
+        token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
+        app.add_adapter(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
+    if "matrix" in platforms:
+        from adapters.matrix import MatrixAdapter
+
+        app.add_adapter(MatrixAdapter(settings, app.store))
+    return app
+
+
+async def run_bot(settings: Settings) -> int:
+    platforms = enabled_platforms(settings)
+    if not platforms:
+        raise ConfigError(
+            "adapters: no adapter is enabled; set adapters.console.enabled = true to try Trellis."
+        )
+    app = await open_app(settings, SystemClock(), platforms)
+    await app.start()
+    try:
+        console = app.adapters.get("console")
+        if console is not None:
+            print(
+                "Trellis is listening. Type 'name> text' to chat, 'name> /help' for commands, "
+                "Ctrl-D to stop.",
+                flush=True,
+            )
+            await console.read_stdin()
+            await app.engine.drain()
+        else:
+            await asyncio.Event().wait()
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    finally:
+        await app.stop()
+    return 0
+
+
+def prepare_demo(folder: Path) -> Path:
+    """Write the demo's config into ``folder`` and remove an earlier demo's database."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "config.toml"
+    source = resources.files("bot") / "demo" / "config.toml"
+    with source.open("rb") as handle, config_path.open("wb") as target:
+        shutil.copyfileobj(handle, target)
+    settings = load_settings(config_path)
+    for stale in folder.glob(settings.storage.path.name + "*"):
+        stale.unlink()
+    return config_path
+
+
+async def run_demo(config_path: Path, *, show_chat: bool) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot.app import Trellis
+    from bot.demo import build_sample_community
+
+    sample = build_sample_community()
+    settings = load_settings(config_path)
+    clock = ManualClock(sample.start)
+    community = console_community(settings)
+    console = ConsoleAdapter(
+        community, clock, timezone=settings.communities[community].timezone, echo_chat=show_chat
+    )
+    app = await Trellis.open(settings, clock=clock, adapters=[console])
+    await app.start(real_time=False)
+
+    async def move_clock(moment) -> None:
+        if moment > clock.now():
+            clock.set(moment)
+        await app.run_due_jobs()
+
+    try:
+        lines = sample.script_lines()
+        await console.play(lines, move_clock)
+        # Let the last week close, so its digest is posted too.
+        await move_clock(clock.now() + timedelta(days=7 - clock.now().weekday(), hours=12))
+        await app.engine.drain()
+    finally:
+        await app.stop()
+    posts = sum(1 for sent in console.outbox if sent.kind == "post")
+    directs = sum(1 for sent in console.outbox if sent.kind == "direct")
+    print(
+        f"\nThe demo replayed {len(lines)} lines of {len(sample.roster)} members over "
+        f"{sample.weeks} weeks: Trellis posted {posts} messages and sent {directs} direct messages.\n"
+        f"The community's record is in {settings.storage.path}. Try, for example:\n"
+        f"  trellis report --config {config_path} --period 2026-09 --format md\n"
+        f"  trellis run --config {config_path}   (then type: maria> /stats 2026-09)"
+    )
+    return 0
+
+
+async def run_backfill(settings: Settings, platform: str, since_text: str) -> int:
+    from tqdm import tqdm
+
+    from bot.commands.context import CommandError
+    from bot.commands.parsing import parse_duration
+
+    try:
+        span = parse_duration(since_text)
+    except CommandError as error:
+        raise ConfigError(f"--since: {error}") from None
+    clock = SystemClock()
+    app = await open_app(settings, clock, [platform])
+    adapter = app.adapters[platform]
+    since = clock.now() - span
+    added = 0
+    await app.start(real_time=False)
+    try:
+        for community in settings.communities:
+            before = await app.store.fetch_one(
+                "SELECT count(*) FROM messages WHERE community = ?", (community,)
+            )
+            places = await adapter.channels(community)
+            for channel in tqdm(places, desc=f"{community}: channels", unit="channel"):
+                async for event in adapter.history(channel, since):
+                    await app.engine.accept(event)
+            await app.engine.drain()
+            after = await app.store.fetch_one(
+                "SELECT count(*) FROM messages WHERE community = ?", (community,)
+            )
+            added += after[0] - before[0]
+    finally:
+        await app.stop()
+    print(f"Backfill from {platform} since {since:%Y-%m-%d}: {added} new messages stored.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
