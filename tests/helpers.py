@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,12 @@ START = datetime(2026, 9, 7, 8, 0, tzinfo=ZoneInfo("America/Lima")).astimezone(U
 
 BASE_CONFIG: dict[str, Any] = {
     "retention": {"message_text_days": 60},
-    "nudges": {"newcomer_after_days": 7, "silent_after_weeks": 2, "cooldown_days": 14, "daily_cap": 10},
+    "nudges": {
+        "newcomer_after_days": 7,
+        "silent_after_weeks": 2,
+        "cooldown_days": 14,
+        "daily_cap": 10,
+    },
     "communities": {
         "praxis": {
             "name": "Praxis Network",
@@ -106,8 +112,12 @@ class Harness:
 
 @asynccontextmanager
 async def running_app(
-    tmp_path: Path, data: dict[str, Any] | None = None, *, start: datetime = START,
-    database: str = "trellis.sqlite3", clock: ManualClock | None = None,
+    tmp_path: Path,
+    data: dict[str, Any] | None = None,
+    *,
+    start: datetime = START,
+    database: str = "trellis.sqlite3",
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[Harness]:
     data = copy.deepcopy(data if data is not None else BASE_CONFIG)
     data.setdefault("storage", {})["path"] = str(tmp_path / database)
@@ -115,8 +125,11 @@ async def running_app(
     clock = clock or ManualClock(start)
     community = next(iter(settings.communities))
     console = ConsoleAdapter(
-        community, clock, timezone=settings.communities[community].timezone, echo_chat=False,
-        out=open(tmp_path / "console.log", "a", encoding="utf-8"),  # noqa: SIM115
+        community,
+        clock,
+        timezone=settings.communities[community].timezone,
+        echo_chat=False,
+        out=io.StringIO(),
     )
     app = await Trellis.open(settings, clock=clock, adapters=[console])
     await app.start(real_time=False)
@@ -124,4 +137,3 @@ async def running_app(
         yield Harness(app, console, clock)
     finally:
         await app.stop()
-        console.out.close()
