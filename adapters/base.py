@@ -89,4 +89,5 @@ class Adapter(ABC):
 
     @abstractmethod
     def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
-        """Past events of a channel (and its threads) since ``since``, oldest first, for backfill."""
+        """Past events of one place from ``channels()`` (a channel, or one thread when ``thread_id`` is set)
+        since ``since``, oldest first, for backfill."""

@@ -105,6 +105,7 @@ class Trellis:
         return self._translators[community]
 
     def command_prefix(self, platform: str) -> str:
+        """How commands are typed on ``platform`` (members of a bridged platform type them here)."""
         adapter = self.adapters.get(platform)
         return adapter.command_prefix if adapter is not None else "/"
 
@@ -129,7 +130,8 @@ class Trellis:
     async def reply(
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
     ) -> None:
-        adapter = self.adapters.get(invocation.member.platform)
+        # The place's platform answers: a bridged puppet is attributed to another platform.
+        adapter = self.adapters.get(invocation.channel.platform)
         if adapter is None:
             log.warning("no adapter to answer %s", invocation.member.key)
             return

@@ -141,6 +141,17 @@ class RoleSettings(Section):
     matrix_facilitator_power_level: int | None = Field(default=50, ge=0, le=100)
 
 
+class SurveySettings(Section):
+    """The monthly pulse and the quarterly story of change, asked by direct message."""
+
+    enabled: bool = True
+    pulse_cron: Cron = "0 10 1 * *"
+    """Sent in a month's first week, the pulse asks about the month just ended."""
+    impact_cron: Cron = "0 10 2 1,4,7,10 *"
+    min_group_size: int = Field(default=5, ge=5, le=100)
+    """Results are shown only from this many answers, so nobody can be picked out."""
+
+
 class CommunitySettings(Section):
     name: str
     locale: Locale = "en"
@@ -153,6 +164,7 @@ class CommunitySettings(Section):
     matrix_space: str | None = None
     charter: str = ""
     """Purpose and rules of participation, sent to newcomers."""
+    surveys: SurveySettings = SurveySettings()
 
     @model_validator(mode="after")
     def _theme_ids_are_words(self) -> CommunitySettings:

@@ -43,6 +43,11 @@ class CommandContext:
     now: datetime
 
     @property
+    def prefix(self) -> str:
+        """How commands are typed where this one was ("/" or "!trellis ")."""
+        return self.app.command_prefix(self.invocation.channel.platform)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
 

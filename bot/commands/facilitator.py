@@ -22,7 +22,9 @@ def _day(ctx: CommandContext, epoch: int | None) -> str:
 
 async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None) -> str:
     if period is None:
-        period = Period(ctx.now - timedelta(weeks=4), ctx.now, ctx._("the last 4 weeks"))
+        period = Period(
+            ctx.now - timedelta(weeks=4), ctx.now + timedelta(seconds=1), ctx._("the last 4 weeks")
+        )
     offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
     settings = ctx.app.settings.participation
     per_member, levels, _ = await participation.stats(
@@ -104,7 +106,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
     if not lines:
         return ctx._(
             "No prompts yet; add one with {prefix}prompt add <theme> <text>.",
-            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+            prefix=ctx.prefix,
         )
     return "\n".join([ctx._("**Prompts**"), *lines])
 
@@ -115,7 +117,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
         raise CommandError(
             "There is no prompt #{id}; {prefix}prompt list shows their numbers.",
             id=id,
-            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+            prefix=ctx.prefix,
         )
     if ctx.permission == Permission.THEME_LEADER and prompt.theme not in themes_led(
         ctx.settings, ctx.invocation.member.key
@@ -128,7 +130,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    return await ctx.app.compose_digest(ctx.community, ctx.now)
+    return await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
 
 
 async def digest_post(ctx: CommandContext) -> str:

@@ -17,7 +17,7 @@ def _date(ctx: CommandContext, epoch: int | None) -> str:
 
 
 async def help_(ctx: CommandContext, command: str | None) -> str:
-    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    prefix = ctx.prefix
     usable = [spec for spec in ctx.app.commands if spec.permission <= ctx.permission]
     if command:
         wanted = [spec for spec in usable if spec.name == command or spec.words[0] == command]
@@ -67,7 +67,7 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
         raise CommandError(
             "You have opted out of Trellis's records, so it cannot record kudos from you; "
             "type {prefix}optin first if you want to.",
-            prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+            prefix=ctx.prefix,
         )
     theme = ctx.themes.for_place(ctx.invocation.channel)
     source = ctx.invocation.invocation_id or f"kudos:{ctx.member.id}:{ctx.now.timestamp()}"
@@ -92,7 +92,7 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
 async def mydata(ctx: CommandContext) -> str:
     me = ctx.member
     counts = await members.holdings(ctx.app.store, me.id)
-    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    prefix = ctx.prefix
     lines = [
         ctx._("**What Trellis holds about you in {community}**", community=ctx.settings.name),
         ctx._(
@@ -139,7 +139,7 @@ async def optout(ctx: CommandContext) -> str:
     return ctx._(
         "You have opted out: from now on Trellis does not count what you write, and you will not "
         "appear in digests, statistics or reports. Type {prefix}optin to come back.",
-        prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+        prefix=ctx.prefix,
     )
 
 
@@ -155,7 +155,7 @@ async def optin(ctx: CommandContext) -> str:
 
 
 async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
-    prefix = ctx.app.command_prefix(ctx.invocation.member.platform)
+    prefix = ctx.prefix
     if confirm != "confirm":
         return ctx._(
             "This deletes everything Trellis holds about you in {community}: your counts, credits "

@@ -71,7 +71,8 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
     raw = text.strip()
     if _DURATION.match(raw):
         span = parse_duration(raw)
-        return Period(now - span, now, raw)
+        # Up to and including this second, so what was said just before the command counts.
+        return Period(now - span, now + timedelta(seconds=1), raw)
     if match := re.fullmatch(r"(\d{4})-W(\d{1,2})", raw, re.I):
         year, week = int(match.group(1)), int(match.group(2))
         try:

@@ -35,7 +35,10 @@ def themes_led(settings: CommunitySettings, member_key: str) -> set[str]:
     return {theme_id for theme_id, theme in settings.themes.items() if member_key in theme.leaders}
 
 
-async def permission_of(app: Trellis, community: str, member: MemberRef) -> Permission:
-    adapter = app.adapters.get(member.platform)
+async def permission_of(
+    app: Trellis, community: str, member: MemberRef, platform: str | None = None
+) -> Permission:
+    """``platform`` is where the member acts, when it differs from theirs (a bridged puppet)."""
+    adapter = app.adapters.get(platform or member.platform)
     keys = await adapter.member_roles(community, member) if adapter is not None else frozenset()
     return permission_from_keys(app.community(community), member.key, keys)

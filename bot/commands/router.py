@@ -37,7 +37,7 @@ class CommandRouter:
         """The engine's command handler: answers every invocation, errors included."""
         community = invocation.community
         translator = self.app.translator(community)
-        prefix = self.app.command_prefix(invocation.member.platform)
+        prefix = self.app.command_prefix(invocation.channel.platform)
         spec = self.specs.get(invocation.command)
         if spec is None:
             text = translator._(
@@ -62,12 +62,12 @@ class CommandRouter:
         app, community = self.app, invocation.community
         settings = app.community(community)
         translator = app.translator(community)
-        held = await permission_of(app, community, invocation.member)
+        held = await permission_of(app, community, invocation.member, invocation.channel.platform)
         if held < spec.permission:
             raise CommandError(
                 "Only {role} can use {prefix}{command}; ask one of them if you need it.",
                 role=translator._(_ROLE_NAMES[spec.permission]),
-                prefix=app.command_prefix(invocation.member.platform),
+                prefix=app.command_prefix(invocation.channel.platform),
                 command=spec.name,
             )
         now = app.clock.now()
@@ -84,7 +84,7 @@ class CommandRouter:
                 raise CommandError(
                     "You asked Trellis to forget you, so it keeps nothing about you; "
                     "type {prefix}optin if you want to take part in its records again.",
-                    prefix=app.command_prefix(invocation.member.platform),
+                    prefix=app.command_prefix(invocation.channel.platform),
                 )
             member = members.MemberRow(
                 0, community, invocation.member.key, invocation.member.display_name,
@@ -145,7 +145,7 @@ class CommandRouter:
                 if param.required:
                     raise CommandError(
                         "{prefix}{command} needs {name}.",
-                        prefix=self.app.command_prefix(invocation_platform(ctx)),
+                        prefix=ctx.prefix,
                         command=spec.name,
                         name=param.name,
                     )
@@ -175,7 +175,7 @@ class CommandRouter:
             raise CommandError(
                 "“{extra}” is more than {prefix}{command} takes.",
                 extra=rest,
-                prefix=self.app.command_prefix(invocation_platform(ctx)),
+                prefix=ctx.prefix,
                 command=spec.name,
             )
         return values

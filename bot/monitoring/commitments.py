@@ -57,7 +57,7 @@ async def commit(ctx: CommandContext, what: str) -> str:
     return ctx._(
         "Noted: commitment {id}, “{what}”, due {due}. I will remind you the day before; "
         "write {prefix}done {id} when it is fulfilled.",
-        prefix=ctx.app.command_prefix(ctx.invocation.member.platform),
+        prefix=ctx.prefix,
         id=commitment_id,
         what=text,
         due=due.isoformat(),

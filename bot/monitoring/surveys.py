@@ -6,7 +6,6 @@ that nobody can be picked out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -23,25 +22,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.app import Trellis
-    from bot.config import CommunitySettings
+    from bot.config import CommunitySettings, SurveySettings
     from storage.members import MemberRow
 
 STORY_CHARS = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class SurveySchedule:
-    """The defaults of ``[communities.<id>.surveys]``, used while the community sets none."""
-
-    enabled: bool = True
-    pulse_cron: str = "0 10 1 * *"
-    impact_cron: str = "0 10 2 1,4,7,10 *"
-    min_group_size: int = 5
-
-
-def schedule_of(settings: CommunitySettings) -> SurveySchedule:
-    # The section is optional in the configuration; a community without it gets the defaults.
-    return getattr(settings, "surveys", None) or SurveySchedule()
+def schedule_of(settings: CommunitySettings) -> SurveySettings:
+    return settings.surveys
 
 
 def period_label(kind: str, due_at: datetime, tz: ZoneInfo) -> str:
