@@ -104,12 +104,17 @@ class ConsoleAdapter(Adapter):
         timezone: str = "UTC",
         out: TextIO | None = None,
         echo_chat: bool = True,
+        brief_repeats: bool = False,
     ) -> None:
         self.community = community
         self.clock = clock
         self.timezone = ZoneInfo(timezone)
         self.out = out if out is not None else sys.stdout
         self.echo_chat = echo_chat
+        self.brief_repeats = brief_repeats
+        """Print a direct message in full only the first time its kind is sent (the demo's 40
+        welcomes would otherwise fill the screen); ``outbox`` always keeps every message whole."""
+        self._kinds_shown: set[str] = set()
         self.outbox: list[Sent] = []
         self.state = ConsoleState()
         self._sink: EventSink | None = None
@@ -142,10 +147,17 @@ class ConsoleAdapter(Adapter):
         return SentMessage(channel, (label,))
 
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
-        self._show(
-            Sent("direct", member.id, message.text, _names(message)),
-            f"Trellis → {member.id} (direct message)",
-        )
+        sent = Sent("direct", member.id, message.text, _names(message))
+        heading = f"Trellis → {member.id} (direct message)"
+        known = self.state.members.get(member.id)
+        first_line = message.text.split("\n", 1)[0]
+        kind = first_line.replace(known.name, "…") if known else first_line
+        if self.brief_repeats and kind in self._kinds_shown:
+            self.outbox.append(sent)
+            print(f"── {heading}: {first_line} (as above) ──", file=self.out, flush=True)
+        else:
+            self._kinds_shown.add(kind)
+            self._show(sent, heading)
         return Delivery.DELIVERED
 
     async def reply(

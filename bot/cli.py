@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         match args.command:
             case "demo":
+                logging.getLogger().setLevel(logging.WARNING)
                 return asyncio.run(run_demo(prepare_demo(args.dir), show_chat=args.chat))
             case "run":
                 return asyncio.run(run_bot(load_settings(args.config)))
@@ -170,7 +171,11 @@ async def run_demo(config_path: Path, *, show_chat: bool) -> int:
     clock = ManualClock(sample.start)
     community = console_community(settings)
     console = ConsoleAdapter(
-        community, clock, timezone=settings.communities[community].timezone, echo_chat=show_chat
+        community,
+        clock,
+        timezone=settings.communities[community].timezone,
+        echo_chat=show_chat,
+        brief_repeats=True,
     )
     app = await Trellis.open(settings, clock=clock, adapters=[console])
     await app.start(real_time=False)

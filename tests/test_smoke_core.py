@@ -19,4 +19,4 @@ async def test_a_week_of_chat_becomes_a_digest_that_credits_the_helper(tmp_path)
         await h.advance(timedelta(days=7, hours=2))
         posts = h.sent_since(before, "post")
         assert len(posts) == 1 and posts[0].to == "#general"
-        assert "Ana Quispe answered Luis Rojas's question in Water rights." in posts[0].text
+        assert "- **Ana Quispe**: answered Luis Rojas's question in Water rights." in posts[0].text

@@ -109,12 +109,9 @@ async def _themes(ctx: DigestContext) -> str | None:
         lines.append(
             "- "
             + ctx.n_(
-                "**{theme}**: {n} message from {people} people.",
-                "**{theme}**: {n} messages from {people} people.",
-                count,
-                theme=theme.name,
-                people=people,
+                "**{theme}**: {n} message", "**{theme}**: {n} messages", count, theme=theme.name
             )
+            + ctx.n_(" from {n} person.", " from {n} people.", people)
         )
         shown = [thread for thread in threads if thread.theme == theme.id]
         for thread in shown[: ctx.settings.digest.busiest_threads]:
@@ -132,69 +129,78 @@ async def _themes(ctx: DigestContext) -> str | None:
     return "\n".join(lines) if themes.themes else None
 
 
-def credit_line(ctx: DigestContext, credit: activity.Credit) -> str:
-    receiver = ctx.names[credit.receiver_id]
-    giver = ctx.names.get(credit.giver_id) if credit.giver_id else None
-    theme = ctx.app.themes[ctx.community].themes.get(credit.theme) if credit.theme else None
-    where = theme.name if theme else ctx._("the community")
-    match credit.kind:
+def _givers(ctx: DigestContext, givers: list[int | None]) -> str:
+    """Named givers, then how many others (opted-out givers are counted, never named)."""
+    named = list(dict.fromkeys(ctx.names[g] for g in givers if g in ctx.names))
+    others = len(givers) - len([g for g in givers if g in ctx.names])
+    if others:
+        named.append(ctx.n_("{n} other", "{n} others", others))
+    return ", ".join(named)
+
+
+def credit_fragment(
+    ctx: DigestContext, kind: str, where: str, credits: list[activity.Credit]
+) -> str:
+    """What one person did of one kind in one theme, with who credited them."""
+    givers = [credit.giver_id for credit in credits]
+    match kind:
         case "answer":
-            asker = ctx.names.get(credit.asker_id) if credit.asker_id else None
-            if asker:
-                return ctx._(
-                    "{receiver} answered {asker}'s question in {where}.",
-                    receiver=receiver,
-                    asker=asker,
+            askers = list(
+                dict.fromkeys(ctx.names[c.asker_id] for c in credits if c.asker_id in ctx.names)
+            )
+            if askers:
+                return ctx.n_(
+                    "answered {askers}'s question in {where}",
+                    "answered questions from {askers} in {where}",
+                    len(askers),
+                    askers=", ".join(askers),
                     where=where,
                 )
-            return ctx._(
-                "{receiver} answered a question in {where}.", receiver=receiver, where=where
+            return ctx.n_(
+                "answered a question in {where}",
+                "answered {n} questions in {where}",
+                len(credits),
+                where=where,
             )
         case "kudos":
-            if giver:
-                return ctx._(
-                    "{giver} gave kudos to {receiver}: {reason}",
-                    giver=giver,
-                    receiver=receiver,
-                    reason=credit.reason,
-                )
+            reasons = "; ".join(dict.fromkeys(f"“{c.reason}”" for c in credits if c.reason))
             return ctx._(
-                "{receiver} received kudos: {reason}", receiver=receiver, reason=credit.reason
+                "kudos from {givers}: {reasons}", givers=_givers(ctx, givers), reasons=reasons
             )
         case "insight":
-            if giver:
-                return ctx._(
-                    "{giver} found an idea of {receiver}'s in {where} worth keeping 💡.",
-                    giver=giver,
-                    receiver=receiver,
-                    where=where,
-                )
-            return ctx._(
-                "An idea of {receiver}'s in {where} was marked 💡.", receiver=receiver, where=where
+            return ctx.n_(
+                "an idea in {where} marked 💡 by {givers}",
+                "{n} ideas in {where} marked 💡 by {givers}",
+                len(credits),
+                where=where,
+                givers=_givers(ctx, givers),
             )
         case _:
-            if giver:
-                return ctx._(
-                    "{giver} thanked {receiver} in {where}.",
-                    giver=giver,
-                    receiver=receiver,
-                    where=where,
-                )
-            return ctx._("{receiver} was thanked in {where}.", receiver=receiver, where=where)
+            return ctx._("thanked by {givers} in {where}", givers=_givers(ctx, givers), where=where)
 
 
 async def _credits(ctx: DigestContext) -> str | None:
+    """Who is thanked for what: one line per person, alphabetical (recognition, not a ranking)."""
     start, end = ctx.span
     found = await activity.credits(ctx.app.store, ctx.community, start, end)
     if not found:
         return None
-    seen: set[str] = set()
-    lines = [ctx._("### Thank you")]
+    themes = ctx.app.themes[ctx.community].themes
+    by_person: dict[int, dict[tuple[str, str], list[activity.Credit]]] = {}
     for credit in found:
-        line = credit_line(ctx, credit)
-        if line not in seen:
-            seen.add(line)
-            lines.append(f"- {line}")
+        theme = themes.get(credit.theme) if credit.theme else None
+        where = theme.name if theme else ctx._("the community")
+        by_person.setdefault(credit.receiver_id, {}).setdefault((credit.kind, where), []).append(
+            credit
+        )
+    order = ("answer", "kudos", "thanks", "insight")
+    lines = [ctx._("### Thank you")]
+    for receiver_id in sorted(by_person, key=lambda member_id: ctx.names[member_id].casefold()):
+        groups = sorted(by_person[receiver_id].items(), key=lambda item: order.index(item[0][0]))
+        fragments = [
+            credit_fragment(ctx, kind, where, credits) for (kind, where), credits in groups
+        ]
+        lines.append(f"- **{ctx.names[receiver_id]}**: " + "; ".join(fragments) + ".")
     return "\n".join(lines)
 
 
