@@ -147,7 +147,7 @@ async def theme_list(ctx: CommandContext) -> str:
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
     lines = [ctx._("**Themes**")]
     for theme in ctx.themes.themes.values():
-        flag = f" ({ctx._('dormant')})" if theme.id in dormant else ""
+        flag = " (" + ctx._("dormant") + ")" if theme.id in dormant else ""
         lines.append(f"- `{theme.id}` {theme.name}{flag}")
     return "\n".join(lines)
 

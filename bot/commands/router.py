@@ -11,6 +11,7 @@ from bot.commands.parsing import parse_date, parse_datetime, parse_duration, par
 from bot.commands.permissions import permission_of, themes_led
 from bot.commands.spec import CommandSpec, ParamKind, Permission
 from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.i18n import N_
 from bot.outgoing import OutgoingMessage
 from storage import members
 
@@ -22,9 +23,9 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r'\s*(?:"([^"]*)"|“([^”]*)”|(\S+))')
 
 _ROLE_NAMES = {
-    Permission.THEME_LEADER: "theme leaders",
-    Permission.FACILITATOR: "facilitators",
-    Permission.ADMIN: "admins",
+    Permission.THEME_LEADER: N_("theme leaders"),
+    Permission.FACILITATOR: N_("facilitators"),
+    Permission.ADMIN: N_("admins"),
 }
 
 
