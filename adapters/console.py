@@ -351,11 +351,12 @@ class ConsoleAdapter(Adapter):
         if not body.strip():
             raise self._error(number, line, "a message needs some text")
         self.state.count += 1
-        message_id = str(self.state.count)
+        # Unique across restarts (numbering starts again), yet the same when a script is replayed.
+        message_id = f"{int(now.timestamp())}.{self.state.count}"
         self.state.posts[self.state.count] = _Posted(message_id, author, channel)
         if self.echo_chat:
             where = f"#{channel_name}" + (f"/{thread.strip()}" if thread else "")
-            print(f"[{message_id}] {where} {author.name}: {body}", file=self.out, flush=True)
+            print(f"[{self.state.count}] {where} {author.name}: {body}", file=self.out, flush=True)
         if author.is_bot:
             return  # other bots' chat is shown but never counted or credited
         if thread_id and thread_id not in self.state.threads:

@@ -96,6 +96,13 @@ class Trellis:
         await self.engine.drain()
         return await self.scheduler.run_due()
 
+    async def advance_to(self, moment: datetime) -> list[str]:
+        """Move a manual clock (demo, tests): what was said before is stored at its own time
+        first, then the jobs that fell due run. Returns their run log."""
+        await self.engine.drain()
+        self.clock.set(moment)
+        return await self.run_due_jobs()
+
     # What services use ---------------------------------------------------------------------
 
     def community(self, community: str) -> CommunitySettings:

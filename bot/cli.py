@@ -181,9 +181,7 @@ async def run_demo(config_path: Path, *, show_chat: bool) -> int:
     await app.start(real_time=False)
 
     async def move_clock(moment) -> None:
-        if moment > clock.now():
-            clock.set(moment)
-        await app.run_due_jobs()
+        await app.advance_to(max(moment, clock.now()))
 
     try:
         lines = sample.script_lines()

@@ -100,8 +100,7 @@ class Harness:
         return answers[0].text
 
     async def set_time(self, moment: datetime) -> list[str]:
-        self.clock.set(moment)
-        return await self.app.run_due_jobs()
+        return await self.app.advance_to(moment)
 
     async def advance(self, delta: timedelta) -> list[str]:
         return await self.set_time(self.clock.now() + delta)

@@ -71,7 +71,7 @@ class CommandRouter:
                 prefix=app.command_prefix(invocation.channel.platform),
                 command=spec.name,
             )
-        now = app.clock.now()
+        now = invocation.occurred_at  # when the member asked, even if answered a moment later
         member = await members.ensure(
             app.store,
             app.engine.members,
