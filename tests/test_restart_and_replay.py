@@ -67,7 +67,7 @@ async def test_replaying_the_same_events_changes_no_count(tmp_path):
             reply_to="m1",
             reply_to_author=luis,
             mentions=(luis,),
-        ),  # fmt: skip
+        ),
         MessagePosted(
             "praxis",
             water,
@@ -78,7 +78,7 @@ async def test_replaying_the_same_events_changes_no_count(tmp_path):
             reply_to="m2",
             reply_to_author=ana,
             mentions=(ana,),
-        ),  # fmt: skip
+        ),
         ReactionAdded("praxis", water, "m2", luis, "🙏", lima(7, 14)),
     ]
     async with running_app(tmp_path, clock=ManualClock(lima(7, 10))) as h:
