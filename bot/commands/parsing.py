@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -116,13 +115,3 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
         "2026-10-01..2026-10-31.",
         text=raw,
     )
-
-
-def split_words(text: str) -> list[str]:
-    """Split on spaces, keeping "quoted phrases" together; an unbalanced quote is an error."""
-    try:
-        return shlex.split(text, posix=True)
-    except ValueError:
-        raise CommandError(
-            'A quote is not closed; put a matching " at the end of the phrase.'
-        ) from None

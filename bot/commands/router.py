@@ -136,12 +136,12 @@ class CommandRouter:
         return await self._from_text(spec, invocation.text, ctx)
 
     async def _from_text(self, spec: CommandSpec, text: str, ctx: CommandContext) -> dict[str, Any]:
+        """Fill parameters left to right; a word that does not fit an optional parameter is
+        offered to the next one (``/stats 4w`` skips the theme)."""
         values: dict[str, Any] = {param.name: None for param in spec.params}
         rest = text.strip()
         params = list(spec.params)
-        index = 0
-        while index < len(params):
-            param = params[index]
+        for index, param in enumerate(params):
             if not rest:
                 if param.required:
                     raise CommandError(
@@ -150,28 +150,23 @@ class CommandRouter:
                         command=spec.name,
                         name=param.name,
                     )
-                index += 1
                 continue
             if param.kind == ParamKind.TEXT and index == len(params) - 1:
                 values[param.name] = rest
-                rest = ""
-                break
+                return values
             word, remainder = _take_word(rest)
             try:
                 values[param.name] = await self._convert(param.kind, word, ctx, param)
-            except CommandError:
-                later_optional = not param.required and index + 1 < len(params)
-                if not later_optional:
+            except CommandError as error:
+                following = params[index + 1] if index + 1 < len(params) else None
+                if param.required or following is None:
                     raise
-                index += 1
                 try:
-                    await self._convert(params[index].kind, word, ctx, params[index])
-                except CommandError:
-                    index -= 1
-                    raise from_first_attempt(self, param, word, ctx) from None
-                continue
+                    await self._convert(following.kind, word, ctx, following)
+                except CommandError as second:
+                    raise _clearer(error, second, param, word, ctx) from None
+                continue  # the word belongs to the next parameter
             rest = remainder
-            index += 1
         if rest:
             raise CommandError(
                 "“{extra}” is more than {prefix}{command} takes.",
@@ -261,20 +256,27 @@ def invocation_platform(ctx: CommandContext) -> str:
     return ctx.invocation.member.platform
 
 
-def from_first_attempt(
-    router: CommandRouter, param, word: str, ctx: CommandContext
+def _clearer(
+    first: CommandError, second: CommandError, param, word: str, ctx: CommandContext
 ) -> CommandError:
-    """The error to show when a word fits neither an optional parameter nor the next one."""
+    """The error to show for a word that fits neither an optional parameter nor the next one:
+    the next one's when it is specific (“2026-13” has no month 13), else one naming both."""
+    if not second.message.startswith("“{text}” is not"):
+        return second
     if param.kind == ParamKind.THEME:
         return CommandError(
             "“{name}” is neither a theme nor a period; the themes are: {themes}.",
             name=word,
             themes=", ".join(ctx.themes.themes) or "—",
         )
-    return CommandError("“{text}” does not fit {name}.", text=word, name=param.name)
+    return first
 
 
 def _take_word(text: str) -> tuple[str, str]:
+    """The first word of ``text`` (or "a quoted phrase") and the rest."""
+    closing = {'"': '"', "“": "”"}.get(text[0])
+    if closing and closing not in text[1:]:
+        raise CommandError('A quote is not closed; put a matching " at the end of the phrase.')
     match = _WORD.match(text)
     word = next(group for group in match.groups() if group is not None)
     return word, text[match.end() :].strip()

@@ -1,0 +1,92 @@
+"""Members' control over their data: mydata, opt-out, and forget-me leaving no trace."""
+
+import sqlite3
+from datetime import timedelta
+
+from tests.helpers import running_app
+
+
+def every_value(path) -> str:
+    """Every text value in every table of the database file, as one string."""
+    db = sqlite3.connect(path)
+    values = []
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - our own table names
+            values.extend(str(value) for value in row if value is not None)
+    db.close()
+    return "\n".join(values)
+
+
+async def test_forget_me_leaves_no_row_and_no_output_mentioning_the_member(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ zoe joins as "Zoe Mamani"',
+            "#water zoe: How do you map water rights, anyone?",
+            "#water ana: >1 With a shared map, @zoe",
+            "#water zoe: >2 Thanks @ana!",
+            "#water ana: +3 👍",
+            "#general ana: /kudos @zoe for the question that started it all",
+            "#general zoe: /profile set organisation:Agua Viva expertise:mapping",
+        )
+        confirm = await h.command("zoe", "/forget-me")
+        assert "forget-me confirm" in confirm
+        assert "Zoe Mamani" in every_value(tmp_path / "trellis.sqlite3"), "asking alone deletes nothing"
+        done = await h.command("zoe", "/forget-me confirm")
+        assert "deleted everything" in done
+        mark = len(h.outbox)
+        # Zoe keeps chatting after being forgotten: still nothing is recorded about her.
+        await h.lines("#water zoe: I am still here, but untracked.")
+        await h.advance(timedelta(days=8))
+        stored = every_value(tmp_path / "trellis.sqlite3")
+        assert "zoe" not in stored.lower() and "Zoe Mamani" not in stored
+        assert "Agua Viva" not in stored
+        later = "\n".join(sent.text for sent in h.outbox[mark:])
+        assert "Zoe" not in later and "zoe" not in later
+        assert "Ana Quispe" in later, "the digest still credits the others"
+        stats = await h.command("fran", "/stats")
+        assert "Zoe" not in stats
+        # Forgotten members who come back by choice are welcome again.
+        assert "Welcome back" in await h.command("zoe", "/optin")
+
+
+async def test_mydata_shows_what_is_kept_and_optout_removes_from_counts(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            "#water ana: A first message.",
+            "#water ana: A second message.",
+        )
+        mine = await h.command("ana", "/mydata")
+        assert "2 messages counted; the text of 2 of them is kept (text is deleted after 60 days)" in mine
+        assert "Tracking: on" in mine
+        assert "opted out" in await h.command("ana", "/optout")
+        await h.lines("#water ana: This one is not counted.")
+        assert "2 messages counted" in await h.command("ana", "/mydata")
+        stats = await h.command("fran", "/stats")
+        assert "Ana" not in stats and "0 people took part" in stats
+
+
+async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines("@ 2026-09-07 10:00", "~ ana joins", "#water ana: Remember this sentence.")
+        await h.advance(timedelta(days=61))
+        stored = every_value(tmp_path / "trellis.sqlite3")
+        assert "Remember this sentence" not in stored
+        assert "1 messages counted; the text of 0 of them is kept" in await h.command("ana", "/mydata")
+
+
+async def test_a_message_deleted_on_the_platform_leaves_the_store(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "~ ana joins",
+            "#water ana: Oops, my phone number is 555-0100",
+            "#water ana: *1 Oops, wrong channel (edited)",
+        )
+        assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
+        await h.lines("#water ana: x1")
+        stored = every_value(tmp_path / "trellis.sqlite3")
+        assert "wrong channel" not in stored
+        assert "0 messages counted" in await h.command("ana", "/mydata")
