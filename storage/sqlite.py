@@ -47,7 +47,10 @@ class SqliteStore:
         self._in_transaction = False
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteStore:
+    async def open(
+        cls, path: Path | str, *, steps: list[tuple[int, str]] | None = None
+    ) -> SqliteStore:
+        """Open (creating if needed) and migrate. ``steps`` defaults to the shipped migrations."""
         path = Path(path)
         if path.exists() and path.is_dir():
             raise StoreError(
@@ -62,7 +65,7 @@ class SqliteStore:
         store = cls(db, path)
         try:
             await store._configure()
-            await store._migrate()
+            await store._migrate(steps if steps is not None else migration_steps())
         except sqlite3.DatabaseError as exc:
             await db.close()
             raise StoreError(
@@ -93,8 +96,7 @@ class SqliteStore:
             row = await cursor.fetchone()
         return row[0] if row else 0
 
-    async def _migrate(self) -> None:
-        steps = migration_steps()
+    async def _migrate(self, steps: list[tuple[int, str]]) -> None:
         known = len(steps)
         async with self.db.execute("SELECT count(*) FROM sqlite_master") as cursor:
             (objects,) = await cursor.fetchone()
@@ -109,13 +111,19 @@ class SqliteStore:
                 f"knows up to {known}); upgrade Trellis, or restore a backup made by this version"
             )
         for version, sql in steps[current:]:
-            async with self.transaction() as db:
-                if version == 1:
-                    await db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-                    await db.execute("INSERT INTO schema_version VALUES (0)")
-                for statement in _statements(sql):
-                    await db.execute(statement)
-                await db.execute("UPDATE schema_version SET version = ?", (version,))
+            try:
+                async with self.transaction() as db:
+                    if version == 1:
+                        await db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                        await db.execute("INSERT INTO schema_version VALUES (0)")
+                    for statement in _statements(sql):
+                        await db.execute(statement)
+                    await db.execute("UPDATE schema_version SET version = ?", (version,))
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"upgrading {self.path} to schema version {version} failed ({exc}); it was "
+                    f"left as it was, at version {version - 1}: report this, and keep the file"
+                ) from None
             log.info("database %s migrated to schema version %d", self.path.name, version)
 
     @asynccontextmanager

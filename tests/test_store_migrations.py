@@ -1,0 +1,87 @@
+"""The schema lives in the database: built from empty, re-run as a no-op, newer or foreign refused."""
+
+import sqlite3
+
+import pytest
+
+from storage.sqlite import SqliteStore, StoreError, migration_steps
+
+
+def tables(path) -> list[tuple]:
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    db.close()
+    return rows
+
+
+async def test_from_empty_every_step_is_applied_and_recorded(tmp_path):
+    store = await SqliteStore.open(tmp_path / "t.sqlite3")
+    assert await store.schema_version() == len(migration_steps())
+    mode = await store.fetch_one("PRAGMA journal_mode")
+    keys = await store.fetch_one("PRAGMA foreign_keys")
+    await store.close()
+    assert mode[0] == "wal" and keys[0] == 1
+    names = {name for _, name, _ in tables(tmp_path / "t.sqlite3")}
+    assert {"members", "messages", "reactions", "credits", "job_runs", "schema_version"} <= names
+
+
+async def test_opening_again_changes_nothing(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    store = await SqliteStore.open(path)
+    await store.set_state("matrix", "sync_token", "s123")
+    await store.close()
+    before = tables(path)
+    store = await SqliteStore.open(path)
+    assert await store.get_state("matrix", "sync_token") == "s123"
+    await store.close()
+    assert tables(path) == before
+
+
+async def test_a_database_from_a_newer_trellis_is_refused_untouched(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    store = await SqliteStore.open(path)
+    await store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE schema_version SET version = 99")
+    db.commit()
+    db.close()
+    before = tables(path)
+    with pytest.raises(StoreError, match="written by a newer Trellis \\(schema version 99"):
+        await SqliteStore.open(path)
+    assert tables(path) == before
+
+
+async def test_a_file_that_is_not_a_database_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("these are my meeting notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"is not a usable Trellis database .* restore it from a backup"):
+        await SqliteStore.open(path)
+    assert path.read_text().startswith("these are my meeting notes")
+
+
+async def test_someone_elses_database_is_not_taken_over(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="holds tables that are not Trellis's"):
+        await SqliteStore.open(path)
+    assert [name for _, name, _ in tables(path)] == ["invoices"]
+
+
+async def test_a_failing_step_leaves_the_database_at_the_previous_version(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    steps = migration_steps()
+    store = await SqliteStore.open(path, steps=steps[:1])
+    await store.close()
+    broken = [*steps[:1], (2, "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;")]
+    with pytest.raises(StoreError, match="to schema version 2 failed .* left as it was, at version 1"):
+        await SqliteStore.open(path, steps=broken)
+    assert "half_done" not in {name for _, name, _ in tables(path)}
+    store = await SqliteStore.open(path, steps=steps[:1])
+    assert await store.schema_version() == 1
+    await store.close()
+    store = await SqliteStore.open(path)
+    assert await store.schema_version() == len(steps)
+    await store.close()
