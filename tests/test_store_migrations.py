@@ -76,7 +76,7 @@ async def test_a_failing_step_leaves_the_database_at_the_previous_version(tmp_pa
     store = await SqliteStore.open(path, steps=steps[:1])
     await store.close()
     broken = [*steps[:1], (2, "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;")]
-    with pytest.raises(StoreError, match="to schema version 2 failed .* left as it was, at version 1"):
+    with pytest.raises(StoreError, match=r"to schema version 2 failed .* left as it was, at version 1"):
         await SqliteStore.open(path, steps=broken)
     assert "half_done" not in {name for _, name, _ in tables(path)}
     store = await SqliteStore.open(path, steps=steps[:1])
