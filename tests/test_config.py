@@ -1,0 +1,124 @@
+"""Configuration mistakes are named in one sentence with the key's path and what is expected."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def minimal(**community) -> dict:
+    return {"communities": {"praxis": {"name": "Praxis", **community}}}
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        (
+            minimal(timezon="UTC"),
+            "communities.praxis.timezon is not a setting Trellis knows; check its spelling against config.example.toml.",
+        ),
+        (
+            minimal(timezone="Mars/Olympus"),
+            "communities.praxis.timezone: unknown timezone 'Mars/Olympus'; use an IANA name such as 'America/Lima'.",
+        ),
+        (
+            minimal(digest={"cron": "every monday"}),
+            "communities.praxis.digest.cron: 'every monday' is not a cron expression",
+        ),
+        (
+            minimal(themes={"water": {"name": "Water", "places": ["water"]}}),
+            "communities.praxis.themes.water.places.0: 'water' should be written 'platform:id'",
+        ),
+        (minimal(locale="fr"), "communities.praxis.locale: String should match pattern"),
+        ({"communities": {"praxis": {}}}, "communities.praxis.name is required but missing."),
+        ({}, "communities is required but missing."),
+        (
+            {**minimal(), "nudges": {"daily_cap": "ten"}},
+            "nudges.daily_cap: Input should be a valid integer",
+        ),
+        (
+            {**minimal(), "adapters": {"matrix": {"enabled": True}}},
+            "adapters.matrix: set homeserver and user_id to enable the Matrix adapter.",
+        ),
+    ],
+)
+def test_each_mistake_gets_one_sentence_naming_the_key(data, sentence):
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    assert str(caught.value).startswith(sentence)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_secret_names_the_variable_and_never_prints_a_secret(monkeypatch):
+    settings = parse_settings({**minimal(), "adapters": {"discord": {"enabled": True}}})
+    monkeypatch.delenv("TRELLIS_DISCORD_TOKEN", raising=False)
+    with pytest.raises(
+        ConfigError, match="the environment variable TRELLIS_DISCORD_TOKEN is not set"
+    ):
+        settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
+    monkeypatch.setenv("TRELLIS_DISCORD_TOKEN", "very-secret-token")
+    token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
+    assert token.get_secret_value() == "very-secret-token"
+    assert "very-secret-token" not in repr(token) and "very-secret-token" not in str(token)
+
+
+def test_the_example_config_is_valid_and_storage_is_relative_to_it():
+    settings = load_settings(ROOT / "config.example.toml")
+    assert settings.storage.path == ROOT / "trellis.sqlite3"
+    assert settings.communities["example"].themes["water"].prompt_cron == "0 10 * * tue"
+
+
+def trellis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_check_config_says_valid_or_says_what_is_wrong(tmp_path):
+    good = trellis("check-config", str(ROOT / "config.example.toml"), cwd=tmp_path)
+    assert good.returncode == 0 and "is valid: 1 community(ies), adapters: console." in good.stdout
+    broken = tmp_path / "trellis.toml"
+    broken.write_text('[communities.x]\nname = "X"\n[nudge]\nenabled = false\n')
+    bad = trellis("check-config", str(broken), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "trellis: nudge is not a setting Trellis knows; check its spelling against config.example.toml."
+    )
+    broken.write_text("[communities.x\n")
+    assert "is not valid TOML" in trellis("check-config", str(broken), cwd=tmp_path).stderr
+
+
+def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
+    run = trellis("demo", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("## Red de Aprendizaje Praxis: the week of") >= 6
+    assert "**Prompt for Water & land rights:**" in run.stdout
+    assert "(direct message)" in run.stdout and "(only maria sees this)" in run.stdout
+    assert "The demo replayed" in run.stdout
+    record = tmp_path / "demo" / "trellis-demo.sqlite3"
+    assert record.exists()
+    # The record can be used afterwards, e.g. for a report.
+    report = trellis(
+        "report",
+        "--config",
+        str(tmp_path / "demo" / "config.toml"),
+        "--period",
+        "2026-09",
+        "--format",
+        "md",
+        "--output",
+        str(tmp_path / "report.md"),
+        cwd=tmp_path,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "Monitoring" in (tmp_path / "report.md").read_text()
