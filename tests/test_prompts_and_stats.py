@@ -1,0 +1,92 @@
+"""Prompts posted on schedule and on dormancy, their response measured; participation levels."""
+
+from tests.helpers import config, running_app
+
+
+async def test_a_queued_prompt_is_posted_on_its_schedule_and_its_response_counted(tmp_path):
+    data = config(**{"communities.praxis.themes.water.prompt_cron": "0 10 * * tue"})
+    async with running_app(tmp_path, data) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ luis joins as "Luis Rojas"',
+            "~ lena joins",
+            "#water ana: Earlier words in water.",
+        )
+        answer = await h.command(
+            "lena", "/prompt add water What does your water committee do best?"
+        )
+        assert answer == "Prompt 1 queued for Water rights (1 in line)."
+        mark = len(h.outbox)
+        await h.lines("@ 2026-09-08 10:30")
+        posts = h.sent_since(mark, "post")
+        assert [(p.to, p.text) for p in posts] == [
+            ("#water", "**Prompt for Water rights:** What does your water committee do best?")
+        ]
+        await h.lines(
+            "#water luis: We keep the turns fair.",  # Luis's first words in water: a new voice
+            "#water ana: We fix the canal together.",
+            "@ 2026-09-09 10:30",
+        )
+        assert "posted 2026-09-08" in await h.command("fran", "/prompt list water")
+        assert "already posted" in await h.command("fran", "/prompt remove 1")
+        await h.lines("@ 2026-09-14 09:30")
+        digest = h.sent_since(mark, "post")[-1].text
+        assert (
+            "- Water rights: “What does your water committee do best?”: 2 answered, "
+            "1 of them for the first time there." in digest
+        )
+
+
+async def test_a_theme_silent_for_two_weeks_is_marked_dormant_and_revived_once(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00", "~ ana joins", "#gender ana: Last words here for a while."
+        )
+        await h.command("fran", "/prompt add gender Who decides in your organisation, and how?")
+        await h.command("fran", "/prompt add gender A second question, kept for later?")
+        mark = len(h.outbox)
+        await h.lines("@ 2026-09-22 10:30", "@ 2026-09-23 10:30", "@ 2026-09-24 10:30")
+        revived = [p.text for p in h.sent_since(mark, "post") if p.to == "#gender"]
+        assert revived == [
+            "**Prompt for Gender and inclusion:** Who decides in your organisation, and how?"
+        ]
+        assert "`gender` Gender and inclusion (dormant)" in await h.command("fran", "/theme list")
+        await h.lines("#gender ana: Back again.", "@ 2026-09-25 10:30")
+        assert "(dormant)" not in await h.command("fran", "/theme list")
+
+
+async def test_stats_levels_count_reactions_as_peripheral_participation(tmp_path):
+    data = config(
+        **{
+            "participation.core_min_messages": 4,
+            "participation.core_min_active_days": 3,
+            "participation.active_min_messages": 2,
+        }
+    )
+    async with running_app(tmp_path, data) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ luis joins as "Luis Rojas"',
+            '~ rita joins as "Rita Souza"',
+            '~ nora joins as "Nora Paz"',
+            "#water ana: Day one.",
+            "#water luis: Hello.",
+            "@ 2026-09-08 10:00",
+            "#water ana: Day two.",
+            "#water luis: >3 Hello again.",
+            "@ 2026-09-09 10:00",
+            "#water ana: Day three.",
+            "#water ana: And more.",
+            "#water rita: +1 ❤️",
+        )
+        stats = await h.command("fran", "/stats water 7d")
+        assert "**Participation in Water rights, 7d**" in stats
+        assert "6 messages, 1 replies, 1 reactions, 0 new threads; 3 people took part." in stats
+        # ana: core (4 messages on 3 days); luis: active; rita: peripheral (reacted);
+        # nora and fran (the facilitator asking) inactive
+        assert "1 core, 1 active, 1 peripheral, 2 inactive" in stats
+        assert "- Ana Quispe: 4 messages, 1 replies received" in stats
+        gender = await h.command("fran", "/stats gender 2026-09")
+        assert "0 messages" in gender
