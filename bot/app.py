@@ -18,6 +18,7 @@ from bot.commands.router import CommandRouter
 from bot.config import CommunitySettings, Settings
 from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job, Scheduler
@@ -49,8 +50,6 @@ class Trellis:
         }
         self._started = False
         self._schedule_core_jobs()
-        from bot.features import install_features
-
         install_features(self)
 
     @classmethod

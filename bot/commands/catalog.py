@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot import monitoring
 from bot.commands import facilitator, member
 from bot.commands.spec import CommandSpec
-from bot.monitoring import report_commands
 
 
 def all_commands() -> tuple[CommandSpec, ...]:
@@ -13,7 +12,6 @@ def all_commands() -> tuple[CommandSpec, ...]:
         *member.COMMANDS,
         *facilitator.COMMANDS,
         *monitoring.COMMANDS,
-        *report_commands.COMMANDS,
     )
     names = [spec.name for spec in specs]
     duplicates = {name for name in names if names.count(name) > 1}

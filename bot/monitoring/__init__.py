@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.monitoring import commitments, events, knowledge, onboarding, surveys
+from bot.monitoring import commitments, events, knowledge, onboarding, report_commands, surveys
 
 if TYPE_CHECKING:
     from bot.app import Trellis
 
 _FEATURES = (knowledge, commitments, events, surveys, onboarding)
 
-COMMANDS = tuple(spec for feature in _FEATURES for spec in feature.COMMANDS)
+COMMANDS = (
+    *(spec for feature in _FEATURES for spec in feature.COMMANDS),
+    *report_commands.COMMANDS,
+)
 
 
 def install(app: Trellis) -> None:
