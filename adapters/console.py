@@ -291,7 +291,7 @@ class ConsoleAdapter(Adapter):
     async def _post(
         self, number: int, line: str, handle: str, channel_name: str, thread: str | None, body: str
     ) -> None:
-        author = self._member(handle)
+        author = self.state.members.setdefault(handle, self._member(handle))
         now = self.clock.now()
         thread_id = f"{channel_name}/{thread.strip()}" if thread else None
         channel = ChannelRef(self.platform, channel_name, channel_name, thread_id)

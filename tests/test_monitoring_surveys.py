@@ -83,7 +83,7 @@ async def test_one_answer_per_member_and_bad_answers_change_nothing(tmp_path):
         out_of_scale = await h.command("ana", "/pulse 6 3")
         assert out_of_scale.startswith("satisfaction is a number from 1 to 5")
         assert "Usage: /pulse <satisfaction> <ownership> [<learned_from>]" in out_of_scale
-        assert (await h.command("ana", "/pulse 4")).startswith("/pulse needs ownership.")
+        assert (await h.command("ana", "/pulse 4")).startswith("/pulse is missing <ownership>.")
         assert "“four” is not a whole number" in await h.command("ana", "/pulse four 3")
         myself = await h.command("ana", "/pulse 4 4 @ana")
         assert myself.startswith("Name someone else you learned from")

@@ -83,10 +83,10 @@ async def test_stats_levels_count_reactions_as_peripheral_participation(tmp_path
         )
         stats = await h.command("fran", "/stats water 7d")
         assert "**Participation in Water rights, 7d**" in stats
-        assert "6 messages, 1 replies, 1 reactions, 0 new threads; 3 people took part." in stats
+        assert "6 messages, 1 reply, 1 reaction, 0 new threads; 3 people took part." in stats
         # ana: core (4 messages on 3 days); luis: active; rita: peripheral (reacted);
         # nora and fran (the facilitator asking) inactive
         assert "1 core, 1 active, 1 peripheral, 2 inactive" in stats
-        assert "- Ana Quispe: 4 messages, 1 replies received" in stats
+        assert "- Ana Quispe: 4 messages, 1 reply received" in stats
         gender = await h.command("fran", "/stats gender 2026-09")
         assert "0 messages" in gender

@@ -128,7 +128,12 @@ class CommandRouter:
                 raw = given.get(param.name)
                 if raw is None or raw == "":
                     if param.required:
-                        raise CommandError("This command needs {name}.", name=param.name)
+                        raise CommandError(
+                            "{prefix}{command} is missing <{name}>.",
+                            prefix=ctx.prefix,
+                            command=spec.name,
+                            name=param.name,
+                        )
                     values[param.name] = None
                 else:
                     values[param.name] = await self._convert(param.kind, raw, ctx, param)
@@ -145,7 +150,7 @@ class CommandRouter:
             if not rest:
                 if param.required:
                     raise CommandError(
-                        "{prefix}{command} needs {name}.",
+                        "{prefix}{command} is missing <{name}>.",
                         prefix=ctx.prefix,
                         command=spec.name,
                         name=param.name,

@@ -89,14 +89,28 @@ def render_stats(
     total = sum(a.messages for a in per_member.values())
     lines = [
         t._("**Participation in {where}, {period}**", where=where, period=label),
-        t._(
-            "{messages} messages, {replies} replies, {reactions} reactions, {threads} new threads; "
-            "{people} people took part.",
-            messages=total,
-            replies=sum(a.replies_given for a in per_member.values()),
-            reactions=sum(a.reactions_given for a in per_member.values()),
-            threads=sum(a.threads_started for a in per_member.values()),
-            people=sum(1 for a in per_member.values() if a.messages or a.reactions_given),
+        " ".join(
+            (
+                t.n_("{n} message,", "{n} messages,", total),
+                t.n_(
+                    "{n} reply,", "{n} replies,", sum(a.replies_given for a in per_member.values())
+                ),
+                t.n_(
+                    "{n} reaction,",
+                    "{n} reactions,",
+                    sum(a.reactions_given for a in per_member.values()),
+                ),
+                t.n_(
+                    "{n} new thread;",
+                    "{n} new threads;",
+                    sum(a.threads_started for a in per_member.values()),
+                ),
+                t.n_(
+                    "{n} person took part.",
+                    "{n} people took part.",
+                    sum(1 for a in per_member.values() if a.messages or a.reactions_given),
+                ),
+            )
         ),
         t._(
             "Levels over the last {weeks} weeks: {core} core, {active} active, "
@@ -121,11 +135,12 @@ def render_stats(
         for messages, replies_received, member_id in ranked:
             lines.append(
                 "- "
-                + t._(
-                    "{name}: {messages} messages, {received} replies received",
+                + t.n_(
+                    "{name}: {n} message",
+                    "{name}: {n} messages",
+                    messages,
                     name=names.get(member_id, "?"),
-                    messages=messages,
-                    received=replies_received,
                 )
+                + t.n_(", {n} reply received", ", {n} replies received", replies_received)
             )
     return "\n".join(lines)
