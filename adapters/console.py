@@ -62,6 +62,18 @@ _DELETE = re.compile(r"^x(\d+)\s*$")
 _MENTION = re.compile(r"(?<![\w@])@([\w-]+(?:\.[\w-]+)*)")
 
 
+def clock_line(line: str, timezone: str) -> datetime | None:
+    """The time a '@ YYYY-MM-DD HH:MM' line moves the clock to, or None for any other line."""
+    match = _CLOCK.match(line.strip())
+    if not match:
+        return None
+    try:
+        moment = datetime.fromisoformat(f"{match.group(1)} {match.group(2) or '00:00'}")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=ZoneInfo(timezone))
+
+
 class ScriptError(ValueError):
     """A line that does not follow the console grammar; says which line and how to write it."""
 
@@ -191,12 +203,10 @@ class ConsoleAdapter(Adapter):
             or line == "#"
         ):
             return None
-        if match := _CLOCK.match(line):
-            day, hour = match.group(1), match.group(2) or "00:00"
-            try:
-                moment = datetime.fromisoformat(f"{day} {hour}").replace(tzinfo=self.timezone)
-            except ValueError:
-                raise self._error(number, line, "the date is not a real date and time") from None
+        if _CLOCK.match(line):
+            moment = clock_line(line, self.timezone.key)
+            if moment is None:
+                raise self._error(number, line, "the date is not a real date and time")
             return moment
         if match := _MEMBERSHIP.match(line):
             await self._membership(match)

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="run the bot with the adapters the config enables")
     run.add_argument("--config", type=Path, default=Path("trellis.toml"))
+    run.add_argument(
+        "--script", type=Path, help="replay a console script on a simulated clock, then stop"
+    )
 
     check = commands.add_parser("check-config", help="validate a config file and nothing else")
     check.add_argument("file", type=Path)
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             case "demo":
                 logging.getLogger().setLevel(logging.WARNING)
                 return asyncio.run(run_demo(prepare_demo(args.dir), show_chat=args.chat))
+            case "run" if args.script:
+                return asyncio.run(run_script(load_settings(args.config), read_script(args.script)))
             case "run":
                 return asyncio.run(run_bot(load_settings(args.config)))
             case "check-config":
@@ -159,6 +164,38 @@ def prepare_demo(folder: Path) -> Path:
     for stale in folder.glob(settings.storage.path.name + "*"):
         stale.unlink()
     return config_path
+
+
+def read_script(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise ConfigError(f"--script: cannot read {path} ({error.strerror}).") from None
+
+
+async def run_script(settings: Settings, lines: list[str]) -> int:
+    """Replay a console script: the clock starts at its first '@' line and moves with the rest."""
+    from adapters.console import ScriptError, clock_line
+
+    if not settings.adapters.console.enabled:
+        raise ConfigError("adapters.console.enabled must be true to replay a script.")
+    community = console_community(settings)
+    tz = settings.communities[community].timezone
+    first = next((moment for line in lines if (moment := clock_line(line, tz))), None)
+    clock = ManualClock(first or SystemClock().now())
+    app = await open_app(settings, clock, ["console"])
+    await app.start(real_time=False)
+    try:
+        await app.adapters["console"].play(
+            lines, lambda moment: app.advance_to(max(moment, clock.now()))
+        )
+        await app.engine.drain()
+    except ScriptError as error:
+        print(f"trellis: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await app.stop()
+    return 0
 
 
 async def run_demo(config_path: Path, *, show_chat: bool) -> int:

@@ -122,3 +122,24 @@ def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
     )
     assert report.returncode == 0, report.stderr
     assert "Monitoring" in (tmp_path / "report.md").read_text()
+
+
+def test_run_replays_a_console_script_on_its_own_clock(tmp_path):
+    config = tmp_path / "trellis.toml"
+    config.write_text((ROOT / "config.example.toml").read_text())
+    script = tmp_path / "week.txt"
+    script.write_text(
+        "@ 2026-09-07 10:00\n"
+        '~ ana joins as "Ana Quispe"\n'
+        "#water ana: How do you share irrigation turns?\n"
+        "@ 2026-09-14 10:00\n"
+        "#general fran: /stats 2026-09\n"
+    )
+    run = trellis("run", "--config", str(config), "--script", str(script), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "## Example Community of Practice: the week of 07/09 to 14/09/2026" in run.stdout
+    assert "1 message, 0 replies, 0 reactions, 0 new threads; 1 person took part." in run.stdout
+    script.write_text("@ 2026-09-07 10:00\nana says hello\n")
+    bad = trellis("run", "--config", str(config), "--script", str(script), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "line 2: “ana says hello” is not understood" in bad.stderr
