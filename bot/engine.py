@@ -40,7 +40,7 @@ class Engine:
         themes: dict[str, ThemeMap],
         on_command: CommandHandler,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
     ) -> None:
         self.store = store
         self.themes = themes

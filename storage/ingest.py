@@ -5,13 +5,20 @@ event changes nothing. Within a batch, rows are written kind by kind with ``exec
 order used (members, posts, threads, edits, reactions, deletions) gives the same result as
 applying the events one by one, because reactions are collapsed to their last state per
 (message, member, emoji) first.
+
+The same transaction keeps the report's rollups (migration 003) in step: increments are taken
+only from rows the batch really inserted (ids above the table's largest id before the insert), and
+decrements from rows it really deleted, summed per key in Python and written once per key.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -259,24 +266,30 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
+    rollup = _Rollup(await _zones(db))
     if posts:
-        await db.executemany(
+        first_new = await _max_id(db, "messages")
+        cursor = await db.executemany(
             "INSERT OR IGNORE INTO messages (community, platform_id, member_id, channel_key, "
             "thread_key, theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, (SELECT member_id FROM messages "
             "WHERE community = ? AND platform_id = ?)))",
             posts,
         )
+        inserted = await rollup.posted(db, posts, first_new, cursor.rowcount)
         await db.executemany(
             "UPDATE members SET last_posted_at = max(coalesce(last_posted_at, 0), ?) WHERE id = ?",
             [(at, member_id) for member_id, at in last_post.items()],
         )
+    # A replayed message changes nothing, its mentions included: only new messages get them.
+    mentions = [m for m in mentions if (m[0], m[1]) in inserted] if posts else []
     if mentions:
         await db.executemany(
             "INSERT OR IGNORE INTO mentions (message_id, member_id) "
-            "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ?",
             [(member_id, community, platform_id) for community, platform_id, member_id in mentions],
         )
+        rollup.mentioned(inserted, mentions)
     if thanks_named:
         await _credit_thanks_named(db, thanks_named)
     if thanks_reply:
@@ -288,8 +301,9 @@ async def write_batch(
             edits,
         )
     if reactions:
-        await _write_reactions(db, reactions)
+        await _write_reactions(db, reactions, rollup)
     if deletes:
+        await rollup.deleting(db, [(c, p) for c, p, _ in deletes])
         await db.executemany(
             "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
             [(at, community, platform_id) for community, platform_id, at in deletes],
@@ -303,22 +317,26 @@ async def write_batch(
             "(SELECT id FROM messages WHERE community = ? AND platform_id = ?)",
             [(community, platform_id) for community, platform_id, _ in deletes],
         )
+    await rollup.write(db)
 
 
-# A thank-you answers a question when the thanked message replied to the thanker's question.
+# A thank-you answers a question when the thanked member replied, within 14 days, to a question
+# of the thanker's. Found through messages_answers (migration 003) in one index probe: scanning
+# all the receiver's recent messages per thank-you grows with the community's size.
 _ANSWER_KIND = (
-    "CASE WHEN EXISTS (SELECT 1 FROM messages q JOIN messages a ON a.reply_to = q.platform_id "
-    "AND a.community = q.community WHERE a.community = :community AND a.member_id = :receiver "
-    "AND q.member_id = :giver AND q.is_question = 1 AND a.posted_at <= :at "
-    "AND a.posted_at >= :at - 1209600) THEN 'answer' ELSE 'thanks' END"
+    "CASE WHEN EXISTS (SELECT 1 FROM messages a JOIN messages q ON q.community = a.community "
+    "AND q.platform_id = a.reply_to WHERE a.community = :community AND a.member_id = :receiver "
+    "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at "
+    "AND q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
 )
 
 
 async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:
     await db.executemany(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
-        f"source_platform_id, credited_at) SELECT :community, {_ANSWER_KIND}, :receiver, :giver, "
-        f"CASE WHEN {_ANSWER_KIND} = 'answer' THEN :giver END, :theme, :source, :at",
+        "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
+        "CASE WHEN k.kind = 'answer' THEN :giver END, :theme, :source, :at "
+        f"FROM (SELECT {_ANSWER_KIND} AS kind) k",
         [
             {
                 "community": community,
@@ -349,7 +367,7 @@ async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> N
     )
 
 
-async def _write_reactions(db: aiosqlite.Connection, reactions: dict) -> None:
+async def _write_reactions(db: aiosqlite.Connection, reactions: dict, rollup: _Rollup) -> None:
     added, removed, credited = [], [], []
     for (community, platform_id, member_id, emoji), (is_add, at, facts) in reactions.items():
         if not is_add:
@@ -359,13 +377,16 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict) -> None:
         if facts is not None and facts.credit_kind:
             credited.append((member_id, community, facts.credit_kind, platform_id, emoji, at))
     if added:
+        first_new = await _max_id(db, "reactions")
         await db.executemany(
             "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, emoji, "
             "reacted_at, target_member_id, theme) SELECT ?, ?, ?, ?, ?, m.member_id, m.theme "
             "FROM (SELECT 1) LEFT JOIN messages m ON m.community = ? AND m.platform_id = ?",
             added,
         )
+        await rollup.reacted(db, first_new)
     if removed:
+        await rollup.unreacting(db, removed)
         await db.executemany(
             "DELETE FROM reactions WHERE community = ? AND message_platform_id = ? "
             "AND member_id = ? AND emoji = ?",
@@ -392,3 +413,294 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict) -> None:
             "AND m.member_id != ?1 AND r.is_bot = 0 AND r.opted_out_at IS NULL",
             credited,
         )
+
+
+# --- Rollups (migration 003) ------------------------------------------------------------------
+
+_MONDAY = 4
+"""Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
+
+
+def week_of(day: int) -> int:
+    return (day - _MONDAY) // 7
+
+
+class LocalDays:
+    """Local day numbers (days since 1970-01-01 in ``zone``) of UTC epoch seconds.
+
+    Offsets are looked up once per quarter hour, the finest step at which any timezone changes.
+    """
+
+    def __init__(self, zone: ZoneInfo | None) -> None:
+        self._zone = zone
+        self._offsets: dict[int, int] = {}
+        self._last = self._last_offset = 0
+
+    def __call__(self, at: int) -> int:
+        if self._zone is None:
+            return at // 86400
+        quarter = at // 900
+        if quarter == self._last:
+            return (at + self._last_offset) // 86400
+        offset = self._offsets.get(quarter)
+        if offset is None:
+            moment = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self._zone)
+            offset = self._offsets[quarter] = int(moment.utcoffset().total_seconds())
+        self._last, self._last_offset = quarter, offset
+        return (at + offset) // 86400
+
+
+async def _zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
+    async with db.execute("SELECT community, timezone FROM rollup_zones") as cursor:
+        return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
+
+
+async def _max_id(db: aiosqlite.Connection, table: str) -> int:
+    async with db.execute(f"SELECT coalesce(max(id), 0) FROM {table}") as cursor:
+        return (await cursor.fetchone())[0]
+
+
+class _Rollup:
+    """One batch's changes to the rollups, summed per key before they are written."""
+
+    def __init__(self, zones: dict[str, ZoneInfo]) -> None:
+        self._zones = zones
+        self._days: dict[str, LocalDays] = {}
+        # (member, day, theme) -> [messages, replies, reactions]
+        self.members: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.ties: dict[tuple[int, int, int], int] = defaultdict(int)
+        # (community, thread key, member) -> [first posted, messages]
+        self.threads: dict[tuple[str, str, int], list[int]] = {}
+        self.threads_recount: set[tuple[str, str, int]] = set()
+
+    def day(self, community: str, at: int) -> int:
+        days = self._days.get(community)
+        if days is None:
+            days = self._days[community] = LocalDays(self._zones.get(community))
+        return days(at)
+
+    def tie(self, one: int, other: int | None, day: int, delta: int) -> None:
+        if other is not None and other != one:
+            self.ties[(one, other, day) if one < other else (other, one, day)] += delta
+
+    def post(self, row: tuple, delta: int) -> int:
+        """Count (or uncount) one message row; returns its day."""
+        community, member_id, at, theme, reply, replied, thread_key = row
+        day = self.day(community, at)
+        entry = self.members[(member_id, day, theme)]
+        entry[0] += delta
+        entry[1] += reply * delta
+        self.tie(member_id, replied, day, delta)
+        if thread_key is not None:
+            key = (community, thread_key, member_id)
+            if delta < 0:
+                self.threads_recount.add(key)
+            else:
+                thread = self.threads.setdefault(key, [at, 0])
+                thread[0] = min(thread[0], at)
+                thread[1] += 1
+        return day
+
+    async def posted(
+        self, db: aiosqlite.Connection, posts: list[tuple], first_new: int, stored: int
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """Count the messages this batch inserted: (community, platform id) -> (author, day).
+
+        ``posts`` are the rows given to the insert and ``stored`` how many it inserted; when some
+        were already there (a replay), the new ones are those with an id above ``first_new``.
+        """
+        new = posts
+        if stored != len(posts):
+            async with db.execute(
+                "SELECT community, platform_id FROM messages WHERE id > ?", (first_new,)
+            ) as cursor:
+                fresh = {tuple(row) for row in await cursor.fetchall()}
+            new = []
+            for post in posts:
+                if (post[0], post[1]) in fresh:
+                    fresh.discard((post[0], post[1]))  # a second copy in the batch was ignored
+                    new.append(post)
+        inserted = {}
+        for (
+            community,
+            platform_id,
+            author,
+            _,
+            thread_key,
+            theme,
+            at,
+            *_,
+            reply_to,
+            replied,
+            _,
+            _,
+        ) in new:
+            if replied is None and reply_to is not None:
+                # The replied-to author came from the database at insert time: read it back.
+                async with db.execute(
+                    "SELECT reply_to_member_id FROM messages WHERE community = ? AND platform_id = ?",
+                    (community, platform_id),
+                ) as cursor:
+                    replied = (await cursor.fetchone())[0]
+            row = (community, author, at, theme or "", reply_to is not None, replied, thread_key)
+            inserted[(community, platform_id)] = (author, self.post(row, 1))
+        return inserted
+
+    def mentioned(self, inserted: dict, mentions: list[tuple[str, str, int]]) -> None:
+        seen = set()
+        for community, platform_id, member_id in mentions:
+            author, day = inserted[(community, platform_id)]
+            if (community, platform_id, member_id) not in seen:
+                seen.add((community, platform_id, member_id))
+                self.tie(author, member_id, day, 1)
+
+    def reaction(self, community: str, member_id: int, target: int | None, at: int, delta: int):
+        day = self.day(community, at)
+        self.members[(member_id, day, "")][2] += delta
+        self.tie(member_id, target, day, delta)
+
+    async def reacted(self, db: aiosqlite.Connection, first_new: int) -> None:
+        async with db.execute(
+            "SELECT community, member_id, target_member_id, reacted_at FROM reactions WHERE id > ?",
+            (first_new,),
+        ) as cursor:
+            for row in await cursor.fetchall():
+                self.reaction(*row, 1)
+
+    async def unreacting(self, db: aiosqlite.Connection, removed: list[tuple]) -> None:
+        """Uncount reactions about to be removed (those that exist)."""
+        for key in removed:
+            async with db.execute(
+                "SELECT community, member_id, target_member_id, reacted_at FROM reactions "
+                "WHERE community = ? AND message_platform_id = ? AND member_id = ? AND emoji = ?",
+                key,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    self.reaction(*row, -1)
+
+    async def deleting(self, db: aiosqlite.Connection, keys: list[tuple[str, str]]) -> None:
+        """Uncount messages about to be marked deleted (those not deleted yet), mentions too."""
+        for key in dict.fromkeys(keys):
+            async with db.execute(
+                "SELECT id, community, member_id, posted_at, coalesce(theme, ''), "
+                "reply_to IS NOT NULL, reply_to_member_id, thread_key FROM messages "
+                "WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+                key,
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                continue
+            day = self.post(tuple(row[1:]), -1)
+            async with db.execute(
+                "SELECT member_id FROM mentions WHERE message_id = ?", (row[0],)
+            ) as cursor:
+                for (mentioned,) in await cursor.fetchall():
+                    self.tie(row[2], mentioned, day, -1)
+
+    async def write(self, db: aiosqlite.Connection) -> None:
+        if self.members:
+            await db.executemany(
+                "INSERT INTO member_days (member_id, week, day, theme, messages, replies, "
+                "reactions) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, week, day, theme) "
+                "DO UPDATE SET messages = messages + excluded.messages, "
+                "replies = replies + excluded.replies, reactions = reactions + excluded.reactions",
+                [
+                    (member_id, week_of(day), day, theme, *counts)
+                    for (member_id, day, theme), counts in self.members.items()
+                    if any(counts)
+                ],
+            )
+            await db.executemany(
+                "DELETE FROM member_days WHERE member_id = ? AND week = ? AND day = ? "
+                "AND theme = ? AND messages = 0 AND reactions = 0",
+                [
+                    (member_id, week_of(day), day, theme)
+                    for (member_id, day, theme), counts in self.members.items()
+                    if min(counts) < 0
+                ],
+            )
+        if self.ties:
+            await db.executemany(
+                "INSERT INTO tie_days (a, b, day, weight) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (a, b, day) DO UPDATE SET weight = weight + excluded.weight",
+                [(*key, weight) for key, weight in self.ties.items() if weight],
+            )
+            await db.executemany(
+                "DELETE FROM tie_days WHERE a = ? AND b = ? AND day = ? AND weight = 0",
+                [key for key, weight in self.ties.items() if weight < 0],
+            )
+        if self.threads:
+            await db.executemany(
+                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
+                "DO UPDATE SET first_at = min(first_at, excluded.first_at), "
+                "messages = messages + excluded.messages",
+                [(*key, first, count) for key, (first, count) in self.threads.items()],
+            )
+        # A deleted message may have been someone's first in its thread: count those afresh.
+        for community, thread_key, member_id in self.threads_recount:
+            params = (community, thread_key, member_id)
+            await db.execute(
+                "DELETE FROM thread_members WHERE community = ? AND thread_key = ? AND member_id = ?",
+                params,
+            )
+            await db.execute(
+                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+                "SELECT ?1, ?2, ?3, min(posted_at), count(*) FROM messages WHERE member_id = ?3 "
+                "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
+                params,
+            )
+
+
+async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
+    """Count ``community``'s rollups in local days of ``timezone``; rebuild them if they were not.
+
+    Runs inside the caller's transaction. Returns whether a rebuild was needed: the first time
+    (the rollups of a database upgraded to migration 003 start empty) or after the community's
+    timezone changed.
+    """
+    async with db.execute(
+        "SELECT timezone FROM rollup_zones WHERE community = ?", (community,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is not None and row[0] == timezone:
+        return False
+    await db.create_function("trellis_day", 1, LocalDays(ZoneInfo(timezone)), deterministic=True)
+    members = "(SELECT id FROM members WHERE community = :c)"
+    p = {"c": community}
+    await db.execute(f"DELETE FROM member_days WHERE member_id IN {members}", p)
+    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} OR b IN {members}", p)
+    await db.execute("DELETE FROM thread_members WHERE community = :c", p)
+    await db.execute(
+        "INSERT INTO member_days (member_id, week, day, theme, messages, replies, reactions) "
+        "SELECT member_id, (d - 4) / 7, d, th, sum(n), sum(r), sum(x) FROM ("
+        "SELECT member_id, trellis_day(posted_at) AS d, coalesce(theme, '') AS th, 1 AS n, "
+        "reply_to IS NOT NULL AS r, 0 AS x FROM messages "
+        "WHERE community = :c AND deleted_at IS NULL "
+        "UNION ALL SELECT member_id, trellis_day(reacted_at), '', 0, 0, 1 FROM reactions "
+        "WHERE community = :c) GROUP BY member_id, d, th",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO tie_days (a, b, day, weight) "
+        "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
+        "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
+        "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
+        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
+        "JOIN messages m ON m.id = n.message_id WHERE m.community = :c AND m.deleted_at IS NULL "
+        "AND n.member_id != m.member_id "
+        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
+        "WHERE community = :c AND target_member_id != member_id) GROUP BY 1, 2, 3",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+        "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
+        "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
+        p,
+    )
+    await db.execute(
+        "INSERT OR REPLACE INTO rollup_zones (community, timezone) VALUES (:c, :z)",
+        {**p, "z": timezone},
+    )
+    return True

@@ -1,0 +1,63 @@
+-- Rollups for the M&E report, kept up to date by every ingest batch, and the index that answer
+-- detection for thanks probes.
+--
+-- Granularity: one row per member and LOCAL DAY (in the community's timezone, recorded in
+-- rollup_zones), with the day's Monday-start local week beside it. Why days, not weeks: report
+-- periods are whole local weeks, months and quarters, and months and quarters do not start on a
+-- Monday, so weekly rows would have to be split at every period boundary by rereading the
+-- messages; daily rows add up exactly to any period that starts at a local midnight, and only a
+-- period that starts mid-day (the `7d` ones, or a UTC year) rereads the one day it cuts. Why
+-- local, not UTC days: a member's active days and the report's weeks are counted in the
+-- community's timezone, and a UTC day straddles two local ones. Keeping week before day in the
+-- primary key lets the report group per member and week (its levels) straight off the key, with
+-- no sort; distinct active days are the number of day rows.
+--
+-- Until the community's timezone is recorded (the report records it, rebuilding the rollups from
+-- the base tables when it changes), days are UTC days. Rows only ever hold members' ids and
+-- counts; each references members (id) ON DELETE CASCADE, so forget-me leaves nothing.
+
+-- Answer detection for thanks: "did this member reply to that member's message lately?"
+CREATE INDEX messages_answers ON messages (community, member_id, reply_to_member_id, posted_at)
+    WHERE reply_to_member_id IS NOT NULL;
+
+CREATE TABLE rollup_zones (
+    community TEXT PRIMARY KEY,
+    timezone TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Per member, local week (days since 1970-01-05, a Monday, div 7), local day (days since
+-- 1970-01-01) and theme ('' for none): messages not deleted, of them replies, and reactions given
+-- (reactions have no theme of their own: they are counted under '').
+CREATE TABLE member_days (
+    member_id INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    week INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    theme TEXT NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0,
+    replies INTEGER NOT NULL DEFAULT 0,
+    reactions INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (member_id, week, day, theme)
+) WITHOUT ROWID;
+
+-- Interactions between two members (a < b) per local day: replies, mentions and reactions between
+-- them, either way, self-interactions left out. Sharing a thread is not here: whether a thread is
+-- small enough to tie its participants depends on the report's end (see thread_members).
+CREATE TABLE tie_days (
+    a INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    weight INTEGER NOT NULL,
+    PRIMARY KEY (a, b, day)
+) WITHOUT ROWID;
+CREATE INDEX tie_days_by_b ON tie_days (b);
+
+-- Who posted in which thread (messages not deleted), and when first.
+CREATE TABLE thread_members (
+    community TEXT NOT NULL,
+    thread_key TEXT NOT NULL,
+    member_id INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    first_at INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
+    PRIMARY KEY (community, thread_key, member_id)
+) WITHOUT ROWID;
+CREATE INDEX thread_members_by_member ON thread_members (member_id);
