@@ -266,7 +266,10 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
-    rollup = _Rollup(await _zones(db))
+    zones = await _zones(db)
+    for community in by_community:
+        await _recount_after_forget_me(db, community, zones)
+    rollup = _Rollup(zones)
     if posts:
         first_new = await _max_id(db, "messages")
         cursor = await db.executemany(
@@ -451,8 +454,58 @@ class LocalDays:
 
 
 async def _zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
-    async with db.execute("SELECT community, timezone FROM rollup_zones") as cursor:
+    async with db.execute(
+        "SELECT community, timezone FROM rollup_zones WHERE timezone IS NOT NULL"
+    ) as cursor:
         return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
+
+
+async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
+    async with db.execute(
+        "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
+        "WHERE community = ? ORDER BY key_hash)",
+        (community,),
+    ) as cursor:
+        joined = (await cursor.fetchone())[0] or ""
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+async def _recount_after_forget_me(
+    db: aiosqlite.Connection, community: str, zones: dict[str, ZoneInfo]
+) -> None:
+    """Recount reactions given, if someone was forgotten (or remembered) since the last batch."""
+    digest = await _forgotten_digest(db, community)
+    async with db.execute(
+        "SELECT forgotten FROM rollup_zones WHERE community = ?", (community,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is not None and row[0] == digest:
+        return
+    await db.create_function("trellis_day", 1, LocalDays(zones.get(community)), deterministic=True)
+    p = {"c": community, "d": digest}
+    await db.execute(
+        "UPDATE member_days SET reactions = 0 WHERE reactions != 0 AND member_id IN "
+        "(SELECT id FROM members WHERE community = :c)",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO member_days (member_id, week, day, theme, reactions) "
+        "SELECT member_id, (d - 4) / 7, d, '', count(*) FROM (SELECT member_id, "
+        "trellis_day(reacted_at) AS d FROM reactions WHERE community = :c) WHERE true "
+        "GROUP BY member_id, d ON CONFLICT (member_id, week, day, theme) "
+        "DO UPDATE SET reactions = excluded.reactions",
+        p,
+    )
+    await db.execute(
+        "DELETE FROM member_days WHERE messages = 0 AND reactions = 0 AND member_id IN "
+        "(SELECT id FROM members WHERE community = :c)",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO rollup_zones (community, forgotten) VALUES (:c, :d) "
+        "ON CONFLICT (community) DO UPDATE SET forgotten = excluded.forgotten",
+        p,
+    )
 
 
 async def _max_id(db: aiosqlite.Connection, table: str) -> int:
@@ -664,6 +717,7 @@ async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -
     ) as cursor:
         row = await cursor.fetchone()
     if row is not None and row[0] == timezone:
+        await _recount_after_forget_me(db, community, {community: ZoneInfo(timezone)})
         return False
     await db.create_function("trellis_day", 1, LocalDays(ZoneInfo(timezone)), deterministic=True)
     members = "(SELECT id FROM members WHERE community = :c)"
@@ -700,7 +754,8 @@ async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -
         p,
     )
     await db.execute(
-        "INSERT OR REPLACE INTO rollup_zones (community, timezone) VALUES (:c, :z)",
-        {**p, "z": timezone},
+        "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :f) "
+        "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :f",
+        {**p, "z": timezone, "f": await _forgotten_digest(db, community)},
     )
     return True

@@ -20,9 +20,13 @@
 CREATE INDEX messages_answers ON messages (community, member_id, reply_to_member_id, posted_at)
     WHERE reply_to_member_id IS NOT NULL;
 
+-- The timezone a community's rollups are counted in (NULL: not recorded yet, UTC days), and a
+-- digest of its forgotten members as last seen: a forget-me deletes, by cascade, the reactions
+-- others gave to the forgotten member's messages, and the next batch recounts reactions then.
 CREATE TABLE rollup_zones (
     community TEXT PRIMARY KEY,
-    timezone TEXT NOT NULL
+    timezone TEXT,
+    forgotten TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 
 -- Per member, local week (days since 1970-01-05, a Monday, div 7), local day (days since

@@ -1,0 +1,218 @@
+"""The M&E report's rollups stay equal to a recount from the chat tables, whatever happens.
+
+The real engine writes a scripted community to a real SQLite file: posts in themes and threads,
+replies, mentions, reactions, replays of all of it, edits, deletions, reaction removals, an
+opt-out and a forget-me. After each step the rollups must be exactly what counting the stored
+messages and reactions again gives, in the community's local days.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.events import (
+    ChannelRef,
+    MemberRef,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+    ReactionRemoved,
+)
+from storage import members
+from storage.ingest import record_zone
+from tests.helpers import running_app
+
+LIMA = ZoneInfo("America/Lima")
+EPOCH = date(1970, 1, 1).toordinal()
+# Sunday 6 September 2026, 22:00 in Lima: already Monday in UTC, so local and UTC days differ.
+T0 = datetime(2026, 9, 6, 22, 0, tzinfo=LIMA).astimezone(UTC)
+WATER = ChannelRef("console", "water", name="water")
+PUMPS = ChannelRef("console", "water", name="water", thread_id="pumps")
+OTHER = ChannelRef("console", "random", name="random")
+ANA, BEN, CAI, DIA = (
+    MemberRef("console", h, display_name=h.title()) for h in ("ana", "ben", "cai", "dia")
+)
+
+
+def local_day(at: int, zone: ZoneInfo) -> int:
+    return datetime.fromtimestamp(at, zone).date().toordinal() - EPOCH
+
+
+async def recount(store, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:
+    """The rollups as they should be, counted afresh from messages, mentions and reactions."""
+    days: Counter = Counter()
+    for member_id, at, theme, reply in await store.fetch_all(
+        "SELECT member_id, posted_at, coalesce(theme, ''), reply_to IS NOT NULL FROM messages "
+        "WHERE deleted_at IS NULL"
+    ):
+        day = local_day(at, zone)
+        days[(member_id, (day - 4) // 7, day, theme, "messages")] += 1
+        days[(member_id, (day - 4) // 7, day, theme, "replies")] += reply
+    for member_id, at in await store.fetch_all("SELECT member_id, reacted_at FROM reactions"):
+        day = local_day(at, zone)
+        days[(member_id, (day - 4) // 7, day, "", "reactions")] += 1
+    ties: Counter = Counter()
+    pairs = await store.fetch_all(
+        "SELECT member_id, reply_to_member_id, posted_at FROM messages WHERE deleted_at IS NULL "
+        "AND reply_to_member_id IS NOT NULL "
+        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
+        "JOIN messages m ON m.id = n.message_id WHERE m.deleted_at IS NULL "
+        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
+        "WHERE target_member_id IS NOT NULL"
+    )
+    for x, y, at in pairs:
+        if x != y:
+            ties[(min(x, y), max(x, y), local_day(at, zone))] += 1
+    threads: Counter = Counter()
+    firsts: dict = {}
+    for thread_key, member_id, at in await store.fetch_all(
+        "SELECT thread_key, member_id, posted_at FROM messages "
+        "WHERE thread_key IS NOT NULL AND deleted_at IS NULL"
+    ):
+        threads[(thread_key, member_id, "messages")] += 1
+        firsts[(thread_key, member_id)] = min(at, firsts.get((thread_key, member_id), at))
+    for (thread_key, member_id), at in firsts.items():
+        threads[(thread_key, member_id, "first")] = at
+    return +days, +ties, +threads
+
+
+async def rollups(store) -> tuple[Counter, Counter, Counter]:
+    days: Counter = Counter()
+    for member_id, week, day, theme, *counts in await store.fetch_all(
+        "SELECT member_id, week, day, theme, messages, replies, reactions FROM member_days"
+    ):
+        assert any(counts), "a row of zeros should have been deleted"
+        for name, count in zip(("messages", "replies", "reactions"), counts, strict=True):
+            days[(member_id, week, day, theme, name)] = count
+    ties = Counter(
+        {(a, b, day): w for a, b, day, w in await store.fetch_all("SELECT * FROM tie_days")}
+    )
+    threads: Counter = Counter()
+    for thread_key, member_id, first, count in await store.fetch_all(
+        "SELECT thread_key, member_id, first_at, messages FROM thread_members"
+    ):
+        threads[(thread_key, member_id, "messages")] = count
+        threads[(thread_key, member_id, "first")] = first
+    return +days, +ties, +threads
+
+
+def post(n: int, author: MemberRef, minutes: int, channel=WATER, **kwargs) -> MessagePosted:
+    text = kwargs.pop("text", f"message {n} about irrigation")
+    return MessagePosted(
+        "praxis", channel, author, str(n), text, T0 + timedelta(minutes=minutes), **kwargs
+    )
+
+
+def react(n: int, who: MemberRef, emoji: str, minutes: int, *, add: bool = True):
+    kind = ReactionAdded if add else ReactionRemoved
+    return kind("praxis", WATER, str(n), who, emoji, T0 + timedelta(minutes=minutes))
+
+
+CHAT = [
+    post(1, ANA, 0, text="How do you share water turns?"),
+    post(2, BEN, 30, reply_to="1", reply_to_author=ANA),  # still Sunday in Lima
+    post(3, CAI, 150, mentions=(ANA, BEN), channel=OTHER),  # Monday in Lima
+    post(4, ANA, 160, channel=PUMPS),
+    post(5, CAI, 170, channel=PUMPS, reply_to="4", reply_to_author=ANA),
+    post(6, ANA, 180, channel=PUMPS),
+    post(7, DIA, 190, channel=PUMPS, mentions=(DIA,)),  # a self-mention ties nobody
+    react(1, BEN, "👍", 200),
+    react(2, ANA, "🙏", 210),
+    react(4, ANA, "👀", 215),  # on one's own message: activity, no tie
+    post(8, BEN, 60 * 24 * 3, reply_to="3"),  # the replied author found by the store
+]
+
+
+async def ingest(h, events) -> None:
+    for event in events:
+        await h.app.engine.accept(event)
+    await h.app.engine.drain()
+
+
+async def assert_rollups_match(h, zone: ZoneInfo = LIMA) -> tuple[Counter, Counter, Counter]:
+    expected = await recount(h.store, zone)
+    assert await rollups(h.store) == expected
+    return expected
+
+
+async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(tmp_path):
+    async with running_app(tmp_path, start=T0) as h:
+        async with h.store.transaction() as db:
+            await record_zone(db, "praxis", "America/Lima")
+        await ingest(h, CHAT)
+        days, ties, threads = await assert_rollups_match(h)
+        ana, ben, cai = [
+            (await members.by_key(h.store, "praxis", ref.key)).id for ref in (ANA, BEN, CAI)
+        ]
+        sunday, monday = (
+            local_day(int(T0.timestamp()), LIMA),
+            local_day(int(T0.timestamp()), LIMA) + 1,
+        )
+        assert days[(ana, (sunday - 4) // 7, sunday, "water", "messages")] == 1
+        assert days[(ben, (sunday - 4) // 7, sunday, "water", "replies")] == 1
+        assert ties[(min(ana, ben), max(ana, ben), sunday)] == 1  # Ben's reply
+        assert ties[(min(ana, ben), max(ana, ben), monday)] == 2  # Ben's 👍, Ana's 🙏
+        assert ties[(min(ana, cai), max(ana, cai), monday)] == 2  # mention and reply in Pumps
+        assert not any(a == b for a, b, _ in ties)
+        assert threads[("console:pumps", ana, "messages")] == 2
+
+        # Replayed events (the whole chat again, and a reaction twice) count nothing twice.
+        await ingest(h, [*CHAT, react(1, BEN, "👍", 300)])
+        assert await assert_rollups_match(h) == (days, ties, threads)
+
+        # An edit changes no count; a deletion uncounts the message, its reply and mentions.
+        await ingest(h, [MessageEdited("praxis", WATER, "2", "edited", T0 + timedelta(hours=9))])
+        assert await assert_rollups_match(h) == (days, ties, threads)
+        gone = lambda n, hours: MessageDeleted("praxis", WATER, str(n), T0 + timedelta(hours=hours))  # noqa: E731
+        await ingest(h, [gone(3, 10), gone(4, 10), gone(3, 11)])
+        days, ties, threads = await assert_rollups_match(h)
+        assert (cai, (monday - 4) // 7, monday, "", "messages") not in days
+        assert ("console:pumps", ana, "first") in threads  # now Ana's second message
+        assert threads[("console:pumps", ana, "messages")] == 1
+
+        # Reactions removed (and one removed that never was) uncount; re-added, count again.
+        await ingest(h, [react(1, BEN, "👍", 400, add=False), react(2, CAI, "🎉", 401, add=False)])
+        _, ties, _ = await assert_rollups_match(h)
+        assert ties[(min(ana, ben), max(ana, ben), monday)] == 1
+        await ingest(h, [react(1, BEN, "👍", 402), react(1, BEN, "👍", 403, add=False)])
+        await assert_rollups_match(h)
+
+        # A post and its deletion in one batch, a replay of a deleted message: nothing left.
+        await ingest(
+            h, [post(9, DIA, 500, reply_to="1", reply_to_author=ANA), gone(9, 9), post(4, ANA, 160)]
+        )
+        await assert_rollups_match(h)
+
+        # Forget-me leaves no rollup row about the member; the others' rows are untouched.
+        before = await rollups(h.store)
+        row = await members.by_id(h.store, ben)
+        await members.forget(h.store, h.app.engine.members, row)
+        # Others' reactions to Ben's messages went with him: the next batch recounts reactions.
+        await ingest(h, [post(11, CAI, 700, channel=OTHER)])
+        days, ties, threads = await assert_rollups_match(h)
+        assert not [key for key in days if key[0] == ben]
+        assert not [key for key in ties if ben in key[:2]]
+        assert days[(ana, (monday - 4) // 7, monday, "", "reactions")] == 1  # 👀 left, 🙏 gone
+        assert {k: v for k, v in before[0].items() if k[0] not in (ben, ana, cai)} == {
+            k: v for k, v in days.items() if k[0] not in (ben, ana, cai)
+        }
+
+        # A new timezone rebuilds the rollups in its own local days.
+        async with h.store.transaction() as db:
+            assert await record_zone(db, "praxis", "Asia/Tokyo")
+            assert not await record_zone(db, "praxis", "Asia/Tokyo")
+        await assert_rollups_match(h, ZoneInfo("Asia/Tokyo"))
+        await ingest(h, [post(10, CAI, 600, reply_to="6", reply_to_author=ANA)])
+        await assert_rollups_match(h, ZoneInfo("Asia/Tokyo"))
+
+
+async def test_rollups_start_in_utc_days_until_the_timezone_is_recorded(tmp_path):
+    async with running_app(tmp_path, start=T0) as h:
+        await ingest(h, CHAT[:3])
+        await assert_rollups_match(h, UTC)
+        async with h.store.transaction() as db:
+            assert await record_zone(db, "praxis", "America/Lima")
+        await assert_rollups_match(h, LIMA)
