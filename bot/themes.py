@@ -30,30 +30,38 @@ class ThemeMap:
         for theme in self.themes.values():
             for place in theme.settings.places:
                 self._places.setdefault(place, theme.id)
-        self._keywords = [
-            (
-                theme.id,
-                re.compile(
-                    r"\b(?:" + "|".join(map(re.escape, theme.settings.keywords)) + r")\b", re.I
-                ),
-            )
-            for theme in self.themes.values()
+        # One pattern for all themes: a message is scanned once, and the first keyword in it wins.
+        alternatives = [
+            f"(?P<t{index}>" + "|".join(map(re.escape, theme.settings.keywords)) + ")"
+            for index, theme in enumerate(self.themes.values())
             if theme.settings.keywords
         ]
+        self._keywords = (
+            re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.I) if alternatives else None
+        )
+        self._group_theme = {
+            f"t{index}": theme.id for index, theme in enumerate(self.themes.values())
+        }
+        self._place_cache: dict[ChannelRef, str | None] = {}
 
     def for_place(self, channel: ChannelRef) -> str | None:
+        try:
+            return self._place_cache[channel]
+        except KeyError:
+            pass
         if channel.thread_key and channel.thread_key in self._places:
-            return self._places[channel.thread_key]
-        return self._places.get(channel.key)
+            theme = self._places[channel.thread_key]
+        else:
+            theme = self._places.get(channel.key)
+        self._place_cache[channel] = theme
+        return theme
 
     def for_message(self, channel: ChannelRef, text: str) -> str | None:
         theme = self.for_place(channel)
-        if theme is not None:
+        if theme is not None or self._keywords is None:
             return theme
-        for theme_id, pattern in self._keywords:
-            if pattern.search(text):
-                return theme_id
-        return None
+        match = self._keywords.search(text)
+        return self._group_theme[match.lastgroup] if match else None
 
     def find(self, word: str) -> Theme | None:
         """A theme by id, or by its name ignoring case."""
