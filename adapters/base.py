@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage
@@ -22,8 +22,17 @@ from bot.outgoing import OutgoingMessage
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
 
-EventSink = Callable[[Event], Awaitable[None]]
-"""Where an adapter delivers events: the engine's ``accept``. Awaiting it means the event is queued."""
+
+class EventSink(Protocol):
+    """Where an adapter delivers events: the engine."""
+
+    async def __call__(self, event: Event) -> None:
+        """Queue the event for storage; returns at once."""
+
+    async def drain(self) -> None:
+        """Return once every event queued so far is stored. An adapter that remembers how far it
+        has read a platform (a sync token) saves that position only after this returns, so a
+        crash can replay events (harmless: ingestion is idempotent) but never lose them."""
 
 
 class Delivery(enum.Enum):

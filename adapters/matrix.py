@@ -446,6 +446,7 @@ class MatrixAdapter(Adapter):
         self._sink: EventSink | None = None
         self._sync_task: asyncio.Task | None = None
         self._token: str | None = None
+        self._saving: asyncio.Task | None = None
         self._command_names: tuple[str, ...] = ()
         self._room_community: dict[str, str] = {}
         self._spaces: dict[str, str] = {}
@@ -479,6 +480,8 @@ class MatrixAdapter(Adapter):
             except asyncio.CancelledError:
                 pass
             self._sync_task = None
+        if self._saving is not None:
+            await self._saving
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -647,10 +650,25 @@ class MatrixAdapter(Adapter):
                 pause = min(pause * 2, 60.0)
 
     async def _advance(self, token: str) -> None:
-        """Remember how far we have read, only once everything before it reached the sink."""
-        if token != self._token:
+        """Read on from ``token``; it is saved as our position once everything before it is
+        stored. Saving waits for the engine, and the engine may be answering a command that
+        waits for this sync loop (a new direct room), so the saving happens beside the loop."""
+        if token == self._token:
+            return
+        self._token = token
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.create_task(
+                self._save_position(), name="trellis-matrix-position"
+            )
+
+    async def _save_position(self) -> None:
+        while True:
+            token = self._token
+            assert self._sink is not None and token is not None
+            await self._sink.drain()
             await self.state.set_state(_LOGIN, "sync_token", token)
-            self._token = token
+            if token == self._token:
+                return
 
     async def _process(
         self, response: nio.SyncResponse, *, previous: str | None, deliver: bool

@@ -76,7 +76,7 @@ class Trellis:
         self.engine.start()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
-            await adapter.start(self.engine.accept)
+            await adapter.start(self.engine)
         self._started = True
         await self.run_due_jobs()
         if real_time:

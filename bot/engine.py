@@ -62,6 +62,10 @@ class Engine:
             return
         await self._queue.put(event)
 
+    async def __call__(self, event: Event) -> None:
+        """The engine is the adapters' sink (``adapters.base.EventSink``)."""
+        await self.accept(event)
+
     async def drain(self) -> None:
         """Wait until everything accepted so far is stored and every command answered.
 

@@ -64,6 +64,9 @@ class Recorder:
     async def __call__(self, event: Event) -> None:
         self.events.append(event)
 
+    async def drain(self) -> None:
+        """Events are kept as they arrive: there is never anything left to store."""
+
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
 
