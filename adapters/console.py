@@ -188,8 +188,8 @@ class ConsoleAdapter(Adapter):
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """The console keeps no history of its own: there is nothing to backfill."""
-        return
-        yield
+        for event in ():
+            yield event
 
     # Reading lines -------------------------------------------------------------------------
 

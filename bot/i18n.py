@@ -15,7 +15,6 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 DOMAIN = "trellis"
-SUPPORTED = ("en", "es")
 
 
 @cache

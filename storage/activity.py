@@ -106,21 +106,21 @@ async def visible_members(store: SqliteStore, community: str) -> dict[int, str]:
     return {row[0]: row[1] or row[2].split(":", 1)[1] for row in rows}
 
 
+async def visible_member_keys(store: SqliteStore, community: str) -> dict[int, str]:
+    """Member id -> member key ('discord:123') for everyone Trellis may name."""
+    rows = await store.fetch_all(
+        "SELECT id, member_key FROM members WHERE community = :c AND is_bot = 0 "
+        "AND opted_out_at IS NULL",
+        {"c": community},
+    )
+    return {row[0]: row[1] for row in rows}
+
+
 async def theme_last_activity(store: SqliteStore, community: str) -> dict[str, int]:
     rows = await store.fetch_all(
         "SELECT theme, max(posted_at) FROM messages WHERE community = ? AND theme IS NOT NULL "
         "AND deleted_at IS NULL GROUP BY theme",
         (community,),
-    )
-    return {row[0]: row[1] for row in rows}
-
-
-async def first_post_in_theme(store: SqliteStore, community: str, theme: str) -> dict[int, int]:
-    """Member id -> when they first posted in the theme (for counting new voices)."""
-    rows = await store.fetch_all(
-        "SELECT member_id, min(posted_at) FROM messages WHERE community = ? AND theme = ? "
-        "AND deleted_at IS NULL GROUP BY member_id",
-        (community, theme),
     )
     return {row[0]: row[1] for row in rows}
 

@@ -222,10 +222,3 @@ async def release_run(store: SqliteStore, job: str, due_at: int) -> None:
     """Forget a failed claim so the run is tried again at the next tick."""
     async with store.transaction() as db:
         await db.execute("DELETE FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at))
-
-
-async def runs(store: SqliteStore, job: str) -> list[tuple[int, str, str]]:
-    rows = await store.fetch_all(
-        "SELECT due_at, outcome, detail FROM job_runs WHERE job = ? ORDER BY due_at", (job,)
-    )
-    return [(row[0], row[1], row[2]) for row in rows]

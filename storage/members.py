@@ -100,11 +100,6 @@ async def set_nudges(store: SqliteStore, member_id: int, *, on: bool) -> None:
         await db.execute("UPDATE members SET nudges_off = ? WHERE id = ?", (int(not on), member_id))
 
 
-async def set_unreachable(store: SqliteStore, member_id: int, at: int | None) -> None:
-    async with store.transaction() as db:
-        await db.execute("UPDATE members SET unreachable_at = ? WHERE id = ?", (at, member_id))
-
-
 async def set_opted_out(
     store: SqliteStore, cache: MemberCache, member: MemberRow, at: int | None
 ) -> None:

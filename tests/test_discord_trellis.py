@@ -238,3 +238,38 @@ async def test_backfill_twice_adds_nothing_the_second_time(live: Live) -> None:
     assert ChannelRef("discord", c.cases, thread_id=archived) in await live.adapter.channels(
         "commons"
     )
+
+
+async def test_credits_can_be_mentions_that_never_ping(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    async with LoopbackDiscord.running(now=clock.now) as server:
+        commons = Commons.build(server)
+        config = commons.config()
+        config["adapters"]["discord"]["mention_credited_members"] = True
+        config["storage"] = {"path": str(tmp_path / "trellis.sqlite3")}
+        settings = parse_settings(config)
+        adapter = DiscordAdapter(settings, "loopback-token", clock=clock, guild_ready_timeout=0.05)
+        server.watch(adapter.client)
+        app = await Trellis.open(settings, clock=clock, adapters=[adapter])
+        await app.start(real_time=False)
+        live = Live(server, commons, app, adapter, clock)
+        try:
+            c = commons
+            clock.advance(timedelta(hours=2))  # after Monday's 09:00 digest: this week's chat
+            question = await server.post(c.water, c.ana, "Who can lend a water testing kit?")
+            answer = await server.post(c.water, c.ben, "I can, this week", reply_to=question["id"])
+            await server.post(c.water, c.ana, "Thank you!", reply_to=answer["id"])
+            await live.settle()
+            clock.set(datetime(2026, 9, 15, 10, 5, tzinfo=UTC))
+            await app.run_due_jobs()
+            await live.settle()
+            digests = [
+                r
+                for r in server.requests_to("POST /channels/{channel_id}/messages")
+                if r.params["channel_id"] == c.digest
+            ]
+            text = "\n".join(r.content for r in digests)
+            assert f"- **<@{c.ben['id']}>**: answered <@{c.ana['id']}>'s question" in text
+            assert all(r.allowed_mentions == {"parse": []} for r in digests)
+        finally:
+            await app.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.outgoing import OutgoingMessage
@@ -82,10 +82,6 @@ class CommandSpec:
             label = f"<{param.name}>" if not param.choices else "|".join(param.choices)
             parts.append(label if param.required else f"[{label}]")
         return " ".join(parts)
-
-
-def describe(value: Any) -> str:
-    return getattr(value, "name", None) or str(value)
 
 
 def match_command(names: list[str] | tuple[str, ...], line: str) -> tuple[str, str]:

@@ -60,6 +60,12 @@ async def compose(app: Trellis, community: str, start: datetime, end: datetime) 
     settings = app.community(community)
     t = app.translator(community)
     names = await activity.visible_members(app.store, community)
+    place = settings.digest.channel or ""
+    if place.startswith("discord:") and app.settings.adapters.discord.mention_credited_members:
+        # Mentions that never ping: the Discord adapter sends every message with no mentions allowed.
+        for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
+            if key.startswith("discord:"):
+                names[member_id] = f"<@{key.removeprefix('discord:')}>"
     ctx = DigestContext(app, community, settings, start, end, names, t)
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)

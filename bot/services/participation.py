@@ -7,7 +7,6 @@ who only reacts is peripheral, not inactive.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import ParticipationSettings
@@ -38,15 +37,6 @@ def level_of(activity: Activity | None, settings: ParticipationSettings) -> Leve
     if activity.messages + activity.reactions_given >= settings.peripheral_min_actions:
         return Level.PERIPHERAL
     return Level.INACTIVE
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    label: str
-    theme_name: str | None
-    per_member: dict[int, Activity]
-    levels: dict[Level, int]
-    members_known: int
 
 
 async def stats(
