@@ -14,6 +14,7 @@ decrements from rows it really deleted, summed per key in Python and written onc
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -424,6 +425,11 @@ _MONDAY = 4
 """Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
 
 
+MAX_THREAD_PARTICIPANTS = 12
+"""Sharing a thread ties its participants only up to this size: in a crowd, being in the same
+thread says little about a relationship, and the pairs would grow with the square of the crowd."""
+
+
 def week_of(day: int) -> int:
     return (day - _MONDAY) // 7
 
@@ -473,7 +479,11 @@ async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
 async def _recount_after_forget_me(
     db: aiosqlite.Connection, community: str, zones: dict[str, ZoneInfo]
 ) -> None:
-    """Recount reactions given, if someone was forgotten (or remembered) since the last batch."""
+    """Rebuild the community's rollups if someone was forgotten (or remembered) since the last batch.
+
+    A forget-me deletes by cascade the reactions others gave to the forgotten member and their
+    place in threads, which can make a crowded thread small again: rare enough to recount all.
+    """
     digest = await _forgotten_digest(db, community)
     async with db.execute(
         "SELECT forgotten FROM rollup_zones WHERE community = ?", (community,)
@@ -481,30 +491,12 @@ async def _recount_after_forget_me(
         row = await cursor.fetchone()
     if row is not None and row[0] == digest:
         return
-    await db.create_function("trellis_day", 1, LocalDays(zones.get(community)), deterministic=True)
-    p = {"c": community, "d": digest}
+    zone = zones.get(community)
+    await _rebuild(db, community, zone)
     await db.execute(
-        "UPDATE member_days SET reactions = 0 WHERE reactions != 0 AND member_id IN "
-        "(SELECT id FROM members WHERE community = :c)",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO member_days (member_id, week, day, theme, reactions) "
-        "SELECT member_id, (d - 4) / 7, d, '', count(*) FROM (SELECT member_id, "
-        "trellis_day(reacted_at) AS d FROM reactions WHERE community = :c) WHERE true "
-        "GROUP BY member_id, d ON CONFLICT (member_id, week, day, theme) "
-        "DO UPDATE SET reactions = excluded.reactions",
-        p,
-    )
-    await db.execute(
-        "DELETE FROM member_days WHERE messages = 0 AND reactions = 0 AND member_id IN "
-        "(SELECT id FROM members WHERE community = :c)",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO rollup_zones (community, forgotten) VALUES (:c, :d) "
+        "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :d) "
         "ON CONFLICT (community) DO UPDATE SET forgotten = excluded.forgotten",
-        p,
+        {"c": community, "z": zone.key if zone else None, "d": digest},
     )
 
 
@@ -519,8 +511,10 @@ class _Rollup:
     def __init__(self, zones: dict[str, ZoneInfo]) -> None:
         self._zones = zones
         self._days: dict[str, LocalDays] = {}
-        # (member, day, theme) -> [messages, replies, reactions]
-        self.members: dict[tuple[int, int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        # (member, day) -> [messages, replies, reactions]
+        self.members: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        # (theme, member, day) -> messages
+        self.themes: dict[tuple[str, int, int], int] = defaultdict(int)
         self.ties: dict[tuple[int, int, int], int] = defaultdict(int)
         # (community, thread key, member) -> [first posted, messages]
         self.threads: dict[tuple[str, str, int], list[int]] = {}
@@ -540,9 +534,11 @@ class _Rollup:
         """Count (or uncount) one message row; returns its day."""
         community, member_id, at, theme, reply, replied, thread_key = row
         day = self.day(community, at)
-        entry = self.members[(member_id, day, theme)]
+        entry = self.members[(member_id, day)]
         entry[0] += delta
         entry[1] += reply * delta
+        if theme:
+            self.themes[(theme, member_id, day)] += delta
         self.tie(member_id, replied, day, delta)
         if thread_key is not None:
             key = (community, thread_key, member_id)
@@ -609,7 +605,7 @@ class _Rollup:
 
     def reaction(self, community: str, member_id: int, target: int | None, at: int, delta: int):
         day = self.day(community, at)
-        self.members[(member_id, day, "")][2] += delta
+        self.members[(member_id, day)][2] += delta
         self.tie(member_id, target, day, delta)
 
     async def reacted(self, db: aiosqlite.Connection, first_new: int) -> None:
@@ -651,26 +647,39 @@ class _Rollup:
                     self.tie(row[2], mentioned, day, -1)
 
     async def write(self, db: aiosqlite.Connection) -> None:
+        await self._write_threads(db)
         if self.members:
             await db.executemany(
-                "INSERT INTO member_days (member_id, week, day, theme, messages, replies, "
-                "reactions) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, week, day, theme) "
+                "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, week, day) "
                 "DO UPDATE SET messages = messages + excluded.messages, "
                 "replies = replies + excluded.replies, reactions = reactions + excluded.reactions",
                 [
-                    (member_id, week_of(day), day, theme, *counts)
-                    for (member_id, day, theme), counts in self.members.items()
+                    (member_id, week_of(day), day, *counts)
+                    for (member_id, day), counts in self.members.items()
                     if any(counts)
                 ],
             )
             await db.executemany(
                 "DELETE FROM member_days WHERE member_id = ? AND week = ? AND day = ? "
-                "AND theme = ? AND messages = 0 AND reactions = 0",
+                "AND messages = 0 AND reactions = 0",
                 [
-                    (member_id, week_of(day), day, theme)
-                    for (member_id, day, theme), counts in self.members.items()
+                    (member_id, week_of(day), day)
+                    for (member_id, day), counts in self.members.items()
                     if min(counts) < 0
                 ],
+            )
+        if self.themes:
+            await db.executemany(
+                "INSERT INTO theme_days (theme, member_id, day, messages) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (theme, member_id, day) DO UPDATE SET messages = messages + "
+                "excluded.messages",
+                [(*key, count) for key, count in self.themes.items() if count],
+            )
+            await db.executemany(
+                "DELETE FROM theme_days WHERE theme = ? AND member_id = ? AND day = ? "
+                "AND messages = 0",
+                [key for key, count in self.themes.items() if count < 0],
             )
         if self.ties:
             await db.executemany(
@@ -682,6 +691,46 @@ class _Rollup:
                 "DELETE FROM tie_days WHERE a = ? AND b = ? AND day = ? AND weight = 0",
                 [key for key, weight in self.ties.items() if weight < 0],
             )
+
+    async def _participants(
+        self, db: aiosqlite.Connection, threads: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[int, int]]:
+        """(community, thread key) -> {member: first posted} as stored, for the given threads."""
+        found: dict[tuple[str, str], dict[int, int]] = {key: {} for key in threads}
+        by_community: dict[str, list[str]] = defaultdict(list)
+        for community, thread_key in threads:
+            by_community[community].append(thread_key)
+        for community, keys in by_community.items():
+            async with db.execute(
+                "SELECT thread_key, member_id, first_at FROM thread_members WHERE community = ? "
+                "AND thread_key IN (SELECT value FROM json_each(?))",
+                (community, json.dumps(keys)),
+            ) as cursor:
+                for thread_key, member_id, first in await cursor.fetchall():
+                    found[(community, thread_key)][member_id] = first
+        return found
+
+    def _thread_ties(self, community: str, participants: dict[int, int], delta: int) -> None:
+        """Count (or uncount) the ties sharing a thread makes, if it is small enough to make any."""
+        if not 2 <= len(participants) <= MAX_THREAD_PARTICIPANTS:
+            return
+        people = sorted(participants.items())
+        for i, (a, first_a) in enumerate(people):
+            for b, first_b in people[i + 1 :]:
+                self.ties[(a, b, self.day(community, max(first_a, first_b)))] += delta
+
+    async def _write_threads(self, db: aiosqlite.Connection) -> None:
+        """Write thread participants; a thread whose participants changed changes its ties."""
+        touched = {(c, t) for c, t, _ in self.threads} | {
+            (c, t) for c, t, _ in self.threads_recount
+        }
+        if not touched:
+            return
+        before = await self._participants(db, touched)
+        after = {key: dict(people) for key, people in before.items()}
+        for (community, thread_key, member_id), (first, _) in self.threads.items():
+            people = after[(community, thread_key)]
+            people[member_id] = min(first, people.get(member_id, first))
         if self.threads:
             await db.executemany(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
@@ -690,7 +739,7 @@ class _Rollup:
                 "messages = messages + excluded.messages",
                 [(*key, first, count) for key, (first, count) in self.threads.items()],
             )
-        # A deleted message may have been someone's first in its thread: count those afresh.
+        # A deleted message may have been someone's first in its thread, or their only one.
         for community, thread_key, member_id in self.threads_recount:
             params = (community, thread_key, member_id)
             await db.execute(
@@ -703,6 +752,63 @@ class _Rollup:
                 "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
                 params,
             )
+        if self.threads_recount:
+            after.update(await self._participants(db, {(c, t) for c, t, _ in self.threads_recount}))
+        for key, people in after.items():
+            if people != before[key]:
+                self._thread_ties(key[0], before[key], -1)
+                self._thread_ties(key[0], people, 1)
+
+
+async def _rebuild(db: aiosqlite.Connection, community: str, zone: ZoneInfo | None) -> None:
+    """Count ``community``'s rollups afresh from the base tables, in local days of ``zone``."""
+    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    members = "(SELECT id FROM members WHERE community = :c)"
+    p = {"c": community, "most": MAX_THREAD_PARTICIPANTS}
+    await db.execute(f"DELETE FROM member_days WHERE member_id IN {members}", p)
+    await db.execute(f"DELETE FROM theme_days WHERE member_id IN {members}", p)
+    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} OR b IN {members}", p)
+    await db.execute("DELETE FROM thread_members WHERE community = :c", p)
+    await db.execute(
+        "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
+        "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
+        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
+        "0 AS x FROM messages WHERE community = :c AND deleted_at IS NULL "
+        "UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
+        "WHERE community = :c) GROUP BY member_id, d",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO theme_days (theme, member_id, day, messages) "
+        "SELECT theme, member_id, trellis_day(posted_at) AS d, count(*) FROM messages "
+        "WHERE community = :c AND deleted_at IS NULL AND theme IS NOT NULL AND theme != '' "
+        "GROUP BY theme, member_id, d",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+        "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
+        "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO tie_days (a, b, day, weight) "
+        "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
+        "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
+        "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
+        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
+        "JOIN messages m ON m.id = n.message_id WHERE m.community = :c AND m.deleted_at IS NULL "
+        "AND n.member_id != m.member_id "
+        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
+        "WHERE community = :c AND target_member_id != member_id "
+        "UNION ALL SELECT x.member_id, y.member_id, max(x.first_at, y.first_at) "
+        "FROM thread_members x JOIN thread_members y ON y.community = x.community "
+        "AND y.thread_key = x.thread_key AND y.member_id > x.member_id "
+        "WHERE x.community = :c AND x.thread_key IN (SELECT thread_key FROM thread_members "
+        "WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND :most)"
+        ") GROUP BY 1, 2, 3",
+        p,
+    )
 
 
 async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
@@ -719,40 +825,8 @@ async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -
     if row is not None and row[0] == timezone:
         await _recount_after_forget_me(db, community, {community: ZoneInfo(timezone)})
         return False
-    await db.create_function("trellis_day", 1, LocalDays(ZoneInfo(timezone)), deterministic=True)
-    members = "(SELECT id FROM members WHERE community = :c)"
+    await _rebuild(db, community, ZoneInfo(timezone))
     p = {"c": community}
-    await db.execute(f"DELETE FROM member_days WHERE member_id IN {members}", p)
-    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} OR b IN {members}", p)
-    await db.execute("DELETE FROM thread_members WHERE community = :c", p)
-    await db.execute(
-        "INSERT INTO member_days (member_id, week, day, theme, messages, replies, reactions) "
-        "SELECT member_id, (d - 4) / 7, d, th, sum(n), sum(r), sum(x) FROM ("
-        "SELECT member_id, trellis_day(posted_at) AS d, coalesce(theme, '') AS th, 1 AS n, "
-        "reply_to IS NOT NULL AS r, 0 AS x FROM messages "
-        "WHERE community = :c AND deleted_at IS NULL "
-        "UNION ALL SELECT member_id, trellis_day(reacted_at), '', 0, 0, 1 FROM reactions "
-        "WHERE community = :c) GROUP BY member_id, d, th",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO tie_days (a, b, day, weight) "
-        "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
-        "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
-        "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
-        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
-        "JOIN messages m ON m.id = n.message_id WHERE m.community = :c AND m.deleted_at IS NULL "
-        "AND n.member_id != m.member_id "
-        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
-        "WHERE community = :c AND target_member_id != member_id) GROUP BY 1, 2, 3",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
-        "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
-        "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
-        p,
-    )
     await db.execute(
         "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :f) "
         "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :f",

@@ -49,11 +49,13 @@ async def recount(store, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:
         "WHERE deleted_at IS NULL"
     ):
         day = local_day(at, zone)
-        days[(member_id, (day - 4) // 7, day, theme, "messages")] += 1
-        days[(member_id, (day - 4) // 7, day, theme, "replies")] += reply
+        days[(member_id, (day - 4) // 7, day, "messages")] += 1
+        days[(member_id, (day - 4) // 7, day, "replies")] += reply
+        if theme:
+            days[(member_id, theme, day, "theme")] += 1
     for member_id, at in await store.fetch_all("SELECT member_id, reacted_at FROM reactions"):
         day = local_day(at, zone)
-        days[(member_id, (day - 4) // 7, day, "", "reactions")] += 1
+        days[(member_id, (day - 4) // 7, day, "reactions")] += 1
     ties: Counter = Counter()
     pairs = await store.fetch_all(
         "SELECT member_id, reply_to_member_id, posted_at FROM messages WHERE deleted_at IS NULL "
@@ -76,17 +78,30 @@ async def recount(store, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:
         firsts[(thread_key, member_id)] = min(at, firsts.get((thread_key, member_id), at))
     for (thread_key, member_id), at in firsts.items():
         threads[(thread_key, member_id, "first")] = at
+    # A thread of 2 to 12 participants ties each pair once, on the day the later one arrived.
+    by_thread: dict = {}
+    for (thread_key, member_id), at in firsts.items():
+        by_thread.setdefault(thread_key, {})[member_id] = at
+    for people in by_thread.values():
+        if 2 <= len(people) <= 12:
+            for x, first_x in people.items():
+                for y, first_y in people.items():
+                    if x < y:
+                        ties[(x, y, local_day(max(first_x, first_y), zone))] += 1
     return +days, +ties, +threads
 
 
 async def rollups(store) -> tuple[Counter, Counter, Counter]:
     days: Counter = Counter()
-    for member_id, week, day, theme, *counts in await store.fetch_all(
-        "SELECT member_id, week, day, theme, messages, replies, reactions FROM member_days"
+    for member_id, week, day, *counts in await store.fetch_all(
+        "SELECT member_id, week, day, messages, replies, reactions FROM member_days"
     ):
         assert any(counts), "a row of zeros should have been deleted"
         for name, count in zip(("messages", "replies", "reactions"), counts, strict=True):
-            days[(member_id, week, day, theme, name)] = count
+            days[(member_id, week, day, name)] = count
+    for theme, member_id, day, count in await store.fetch_all("SELECT * FROM theme_days"):
+        assert count, "a row of zeros should have been deleted"
+        days[(member_id, theme, day, "theme")] = count
     ties = Counter(
         {(a, b, day): w for a, b, day, w in await store.fetch_all("SELECT * FROM tie_days")}
     )
@@ -151,11 +166,12 @@ async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(t
             local_day(int(T0.timestamp()), LIMA),
             local_day(int(T0.timestamp()), LIMA) + 1,
         )
-        assert days[(ana, (sunday - 4) // 7, sunday, "water", "messages")] == 1
-        assert days[(ben, (sunday - 4) // 7, sunday, "water", "replies")] == 1
+        assert days[(ana, "water", sunday, "theme")] == 1
+        assert days[(ben, (sunday - 4) // 7, sunday, "replies")] == 1
         assert ties[(min(ana, ben), max(ana, ben), sunday)] == 1  # Ben's reply
         assert ties[(min(ana, ben), max(ana, ben), monday)] == 2  # Ben's 👍, Ana's 🙏
-        assert ties[(min(ana, cai), max(ana, cai), monday)] == 2  # mention and reply in Pumps
+        # Cai's mention and reply, and sharing the Pumps thread.
+        assert ties[(min(ana, cai), max(ana, cai), monday)] == 3
         assert not any(a == b for a, b, _ in ties)
         assert threads[("console:pumps", ana, "messages")] == 2
 
@@ -195,7 +211,7 @@ async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(t
         days, ties, threads = await assert_rollups_match(h)
         assert not [key for key in days if key[0] == ben]
         assert not [key for key in ties if ben in key[:2]]
-        assert days[(ana, (monday - 4) // 7, monday, "", "reactions")] == 1  # 👀 left, 🙏 gone
+        assert days[(ana, (monday - 4) // 7, monday, "reactions")] == 1  # 👀 left, 🙏 gone
         assert {k: v for k, v in before[0].items() if k[0] not in (ben, ana, cai)} == {
             k: v for k, v in days.items() if k[0] not in (ben, ana, cai)
         }
@@ -209,10 +225,28 @@ async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(t
         await assert_rollups_match(h, ZoneInfo("Asia/Tokyo"))
 
 
-async def test_rollups_start_in_utc_days_until_the_timezone_is_recorded(tmp_path):
+async def test_rollups_count_local_days_from_the_first_message(tmp_path):
+    # The app records the community's timezone when it opens: no rollup is ever in UTC days.
     async with running_app(tmp_path, start=T0) as h:
         await ingest(h, CHAT[:3])
-        await assert_rollups_match(h, UTC)
-        async with h.store.transaction() as db:
-            assert await record_zone(db, "praxis", "America/Lima")
         await assert_rollups_match(h, LIMA)
+        async with h.store.transaction() as db:
+            assert not await record_zone(db, "praxis", "America/Lima")
+
+
+async def test_a_thread_ties_its_participants_until_its_thirteenth_arrives(tmp_path):
+    crowd = [MemberRef("console", f"m{i:02d}", display_name=f"M{i}") for i in range(13)]
+    async with running_app(tmp_path, start=T0) as h:
+        async with h.store.transaction() as db:
+            await record_zone(db, "praxis", "America/Lima")
+        await ingest(h, [post(100 + i, who, i, channel=PUMPS) for i, who in enumerate(crowd[:12])])
+        _, ties, _ = await assert_rollups_match(h)
+        assert len(ties) == 12 * 11 // 2
+        # Twelve at once, then the thirteenth in a batch of its own: every pair goes.
+        await ingest(h, [post(200, crowd[12], 30, channel=PUMPS)])
+        _, ties, _ = await assert_rollups_match(h)
+        assert not ties
+        # Its only message deleted, the thread is small again and its pairs come back.
+        await ingest(h, [MessageDeleted("praxis", PUMPS, "200", T0 + timedelta(hours=1))])
+        _, ties, _ = await assert_rollups_match(h)
+        assert len(ties) == 12 * 11 // 2

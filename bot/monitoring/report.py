@@ -12,9 +12,9 @@ groups of at least ``MIN_GROUP`` answers.
 
 from __future__ import annotations
 
-import heapq
+import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,13 +23,11 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
+from storage.ingest import MAX_THREAD_PARTICIPANTS, record_zone
 from storage.sqlite import SqliteStore
 
 MIN_GROUP = 5
 """Survey results (averages, stories, names learned from) need at least this many answers."""
-MAX_THREAD_PARTICIPANTS = 12
-"""Sharing a thread ties its participants only up to this size: in a crowd, being in the same
-thread says little about a relationship, and the pairs would grow with the square of the crowd."""
 EXACT_BETWEENNESS_NODES = 400
 """Up to this many members, betweenness is exact; above it, it is estimated from sampled sources."""
 BETWEENNESS_SAMPLES = 48
@@ -201,6 +199,13 @@ class Report:
     impact: Impact
 
 
+async def _rows(store: SqliteStore, sql: str, params: dict) -> list[tuple]:
+    """Plain tuples: the report reads tens of thousands of rows, and named rows cost twice as much."""
+    async with store.db.execute(sql, params) as cursor:
+        cursor.row_factory = None
+        return await cursor.fetchall()
+
+
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -249,27 +254,18 @@ async def build_report(
     organisations = await _organisations(store, community)
     p = {"c": community, "s": period.start, "e": period.end}
 
-    act = await _activity(store, settings, p, period, names, theme_names)
+    async with store.transaction() as db:
+        # Counts the rollups in the community's local days (a no-op unless its timezone changed).
+        await record_zone(db, community, config.timezone)
+    days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
+    act = await _activity(store, settings, p, period, days, names, theme_names)
     members, new_members, threads = await _membership(store, p)
-    ties = await _ties(store, p, period)
-    people = act.participants | {m for pair in ties for m in pair}
-    cross: Counter[tuple[str, str]] = Counter()
-    new_ties = appeared = grown = 0
-    for (a, b), (weight, previous, new) in ties.items():
-        new_ties += new
-        if weight > previous:
-            appeared += previous == 0
-            grown += previous > 0
-        org_a, org_b = organisations.get(a), organisations.get(b)
-        if org_a and org_b and org_a != org_b:
-            cross[(org_a, org_b) if org_a.casefold() < org_b.casefold() else (org_b, org_a)] += 1
+    ties = await _ties(store, p, days, organisations)
+    people = act.participants | ties.members
     # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
     # reaction or two, and paths over those say little about who carries knowledge across.
-    strongest = heapq.nlargest(
-        BROKER_TIES, ((weight, a, b) for (a, b), (weight, _, _) in ties.items())
-    )
     graph = nx.Graph()
-    graph.add_weighted_edges_from((a, b, weight) for weight, a, b in strongest)
+    graph.add_weighted_edges_from((a, b, weight) for weight, a, b in ties.strongest)
     knowledge, items = await _knowledge(store, p, names, theme_names, tz)
     due, fulfilled = await _commitments(store, p, period, tz, end)
     monitoring = Monitoring(
@@ -282,13 +278,13 @@ async def build_report(
         threads=threads,
         levels=act.levels,
         theme_activity=act.theme_activity,
-        ties=len(ties),
-        new_ties=new_ties,
-        cross_organisation_ties=sum(cross.values()),
+        ties=ties.count,
+        new_ties=ties.new,
+        cross_organisation_ties=sum(ties.links.values()),
         organisations=len({organisations[m] for m in people if m in organisations}),
         organisation_links=tuple(
             OrganisationLink(a, b, n)
-            for (a, b), n in sorted(cross.items(), key=lambda kv: (-kv[1], kv[0]))[
+            for (a, b), n in sorted(ties.links.items(), key=lambda kv: (-kv[1], kv[0]))[
                 :ORGANISATION_LINKS
             ]
         ),
@@ -302,9 +298,9 @@ async def build_report(
     )
     evaluation = Evaluation(
         pulses=await _pulses(store, p, names, tz),
-        ties_strengthened=appeared + grown,
-        ties_appeared=appeared,
-        ties_grown=grown,
+        ties_strengthened=ties.appeared + ties.grown,
+        ties_appeared=ties.appeared,
+        ties_grown=ties.grown,
         new_voices=act.new_voices,
     )
     surveys = await _impact(store, p, tz)
@@ -369,7 +365,7 @@ async def _membership(store: SqliteStore, p: dict) -> tuple[int, int, int]:
 
 @dataclass(slots=True)
 class _Activity:
-    """What one pass over messages and reactions, grouped by member and week, yields."""
+    """What the rollups of messages and reactions yield for the period."""
 
     messages: int
     replies: int
@@ -381,9 +377,59 @@ class _Activity:
     new_voices: tuple[ThemeVoices, ...]
 
 
-# Weeks are numbered from far enough back that every bucket is positive: SQLite's integer division
-# truncates toward zero, which would merge the week before the origin with the one after it.
-_ORIGIN_WEEKS = 4000
+class _Days:
+    """The period in the rollups' local days, and the days its boundaries cut.
+
+    Rollup rows are whole local days. A boundary at local midnight falls between rows; one that
+    does not (a ``7d`` period, a UTC year) cuts a day, and that day is read from the base tables
+    instead. Positions make both comparable: a whole day d is at ``4 * d``; a moment of a cut day d
+    is at ``4 * d`` plus the number of that day's boundaries at or before it, so "at or after a
+    boundary" is one comparison of positions whichever way the row was counted.
+    """
+
+    def __init__(self, tz: ZoneInfo, *moments: int) -> None:
+        self.tz = tz
+        self.cut: dict[int, list[int]] = defaultdict(list)
+        for moment in moments:
+            day, midnight = self.day(moment)
+            if moment != midnight:
+                self.cut[day].append(moment)
+        self.positions = [self.position(moment) for moment in moments]
+
+    def day(self, moment: int) -> tuple[int, int]:
+        """The local day of an epoch second, and the epoch second of that day's midnight."""
+        local = datetime.fromtimestamp(moment, self.tz).date()
+        midnight = _epoch(datetime.combine(local, time(), tzinfo=self.tz))
+        return local.toordinal() - _EPOCH_DAY, midnight
+
+    def position(self, moment: int) -> int:
+        day, _ = self.day(moment)
+        return 4 * day + sum(b <= moment for b in self.cut.get(day, ()))
+
+    def ranges(self) -> list[tuple[int, int, int]]:
+        """(day, first second, first second of the next day) of each cut day."""
+        result = []
+        for day in sorted(self.cut):
+            start = _epoch(datetime.combine(date.fromordinal(day + _EPOCH_DAY), time(), self.tz))
+            after = date.fromordinal(day + _EPOCH_DAY + 1)
+            result.append((day, start, _epoch(datetime.combine(after, time(), tzinfo=self.tz))))
+        return result
+
+    def sql_position(self, column: str) -> str:
+        """SQL for the position of base-table moments ``column`` that lie in a cut day."""
+        cases = []
+        for day, start, after in self.ranges():
+            marks = "".join(f" + ({column} >= {b})" for b in sorted(self.cut[day]))
+            cases.append(f"WHEN {column} >= {start} AND {column} < {after} THEN {4 * day}{marks}")
+        return f"(CASE {' '.join(cases)} END)"
+
+    def sql_in_cut(self, column: str) -> str:
+        return " OR ".join(f"({column} >= {s} AND {column} < {a})" for _, s, a in self.ranges())
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_MONDAY = 4
+"""Day 4 since 1970-01-01 is the first Monday: the rollups' local weeks are (day - 4) // 7."""
 
 
 async def _activity(
@@ -391,76 +437,76 @@ async def _activity(
     settings: Settings,
     p: dict,
     period: _Period,
+    days: _Days,
     names: dict[int, str],
     theme_names: dict[str, str],
 ) -> _Activity:
-    """Levels per week, totals, theme activity and new voices from ONE grouped pass.
+    """Totals, levels per week, theme activity and new voices from the rollups.
 
-    The pass reads all history before the end, so a plain table scan beats walking the time
-    index and looking up each row (``NOT INDEXED``); the same holds for the ties below.
-
-    Rows are (member, week, inside the period?) with counts, distinct days and a count per
-    configured theme, over all history before the end: the history is what tells a new voice
-    (no message in the theme before the period) from a returning one.
+    One pass over member_days, per member and week straight off its key, gives the levels and the
+    period's totals; one over theme_days, per theme and member, the themes. A day cut by the
+    period's start or end is read from messages and reactions instead.
     """
-    themes = list(theme_names)
-    theme_columns = "".join(f", sum(theme = :t{i})" for i in range(len(themes)))
-    origin = period.anchor - _ORIGIN_WEEKS * WEEK
+    start, end = days.positions[0], days.positions[1]
+    first_week = (period.monday.toordinal() - _EPOCH_DAY - _MONDAY) // 7
     q = {
         **p,
-        "z": origin,
-        "off": period.day_offset,
-        **{f"t{i}": theme for i, theme in enumerate(themes)},
+        "w0": first_week - (period.window - 1),
+        "w1": first_week + period.weeks,
+        "ds": start,
+        "de": end,
     }
-    rows = await store.fetch_all(
-        "SELECT member_id, (t - :z) / 604800, t >= :s, sum(kind = 1), sum(reply), "
-        f"sum(kind = 2), count(DISTINCT (t + :off) / 86400){theme_columns} FROM ("
-        "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply, theme "
-        "FROM messages NOT INDEXED WHERE community = :c AND posted_at >= :z AND posted_at < :e "
-        "AND deleted_at IS NULL "
-        "UNION ALL SELECT member_id, reacted_at, 2, 0, NULL FROM reactions NOT INDEXED "
-        "WHERE community = :c AND reacted_at >= :z AND reacted_at < :e) "
-        f"WHERE member_id IN {_VISIBLE} GROUP BY 1, 2, 3",
+    # Whole days inside the period are one range: from the start's day (the next one if the start
+    # cuts it) to the end's day, excluded (cut or not). Whole days before it end at the start's day.
+    q["lo"], q["hi"] = (start + 3) // 4, end // 4
+    inside = "(day >= :lo AND day < :hi)"
+    rows = await _rows(
+        store,
+        "SELECT member_id, week, sum(messages), sum(reactions), count(*), "
+        f"sum(messages * {inside}), sum(replies * {inside}), sum(reactions * {inside}) "
+        f"FROM member_days WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 "
+        "GROUP BY member_id, week",
         q,
     )
-    first_bucket = _ORIGIN_WEEKS - (period.window - 1)
-    buckets = period.weeks + period.window - 1
-    series: dict[int, list[list[int]]] = {}
+    series: dict[int, dict[int, tuple[int, int, int]]] = defaultdict(dict)
     messages = replies = reactions = 0
     participants: set[int] = set()
-    theme_weeks: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    spoke_before: set[tuple[int, str]] = set()
-    spoke_inside: set[tuple[int, str]] = set()
-    for member_id, bucket, inside, posts, answered, reacted, days, *per_theme in rows:
-        k = bucket - first_bucket
-        if 0 <= k < buckets:
-            # A day never straddles a week; it can straddle the period's start only for periods
-            # that do not start at midnight (``7d``), and then counts once more, in one window.
-            slot = series.setdefault(member_id, [[0, 0, 0] for _ in range(buckets)])[k]
-            slot[0] += posts
-            slot[1] += reacted
-            slot[2] += days
-        for theme, count in zip(themes, per_theme, strict=True):
-            if not count:
-                continue
-            if inside:
-                spoke_inside.add((member_id, theme))
-                entry = theme_weeks[(bucket - _ORIGIN_WEEKS, theme)]
-                entry[0] += count
-                entry[1] += 1
-            else:
-                spoke_before.add((member_id, theme))
-        if inside:
-            messages += posts
-            replies += answered
-            reactions += reacted
+    base = q["w0"]
+    for member_id, week, posts, reacted, active, m_in, r_in, x_in in rows:
+        series[member_id][week - base] = (posts, reacted, active)
+        if m_in or x_in:
+            messages += m_in
+            replies += r_in
+            reactions += x_in
             participants.add(member_id)
-    member_themes: dict[int, set[str]] = defaultdict(set)
-    voices: dict[str, list[str]] = defaultdict(list)
-    for member_id, theme in spoke_inside:
-        member_themes[member_id].add(theme)
-        if (member_id, theme) not in spoke_before:
-            voices[theme].append(names[member_id])
+    # What whole days cannot tell: the moments of cut days inside the period, per member.
+    theme_cut: list = []
+    if days.cut:
+        position = days.sql_position("t")
+        cut_rows = await store.fetch_all(
+            f"SELECT member_id, sum(kind = 1), sum(reply), sum(kind = 2) FROM ("
+            "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply "
+            f"FROM messages WHERE community = :c AND deleted_at IS NULL AND ({days.sql_in_cut('posted_at')}) "
+            "UNION ALL SELECT member_id, reacted_at, 2, 0 FROM reactions WHERE community = :c "
+            f"AND ({days.sql_in_cut('reacted_at')})) "
+            f"WHERE {position} >= :ds AND {position} < :de AND member_id IN {_VISIBLE} "
+            "GROUP BY member_id",
+            q,
+        )
+        for member_id, m_in, r_in, x_in in cut_rows:
+            messages += m_in
+            replies += r_in
+            reactions += x_in
+            participants.add(member_id)
+        pos = days.sql_position("posted_at")
+        theme_cut = await store.fetch_all(
+            f"SELECT theme, member_id, {pos}, ({pos} / 4 - 4) / 7, count(*) FROM messages "
+            f"WHERE community = :c AND deleted_at IS NULL AND ({days.sql_in_cut('posted_at')}) "
+            f"AND theme IS NOT NULL AND theme != '' AND member_id IN {_VISIBLE} "
+            "GROUP BY 1, 2, 3, 4",
+            q,
+        )
+    themes, voices, member_themes = await _themes(store, q, inside, theme_cut, theme_names)
     return _Activity(
         messages=messages,
         replies=replies,
@@ -468,16 +514,69 @@ async def _activity(
         participants=participants,
         levels=await _levels(store, settings, p, period, series),
         theme_activity=tuple(
-            ThemeWeek(period.week_label(k), theme, theme_names[theme], n, people)
-            for (k, theme), (n, people) in sorted(theme_weeks.items())
+            ThemeWeek(period.week_label(week - first_week), theme, theme_names[theme], n, people)
+            for (week, theme), (n, people) in sorted(themes.items())
+            if theme in theme_names
         ),
         member_themes=member_themes,
         new_voices=tuple(
-            ThemeVoices(theme, theme_names[theme], tuple(sorted(voices[theme], key=str.casefold)))
-            for theme in themes
-            if voices[theme]
+            ThemeVoices(
+                theme,
+                theme_names[theme],
+                tuple(sorted((names[m] for m in voices[theme]), key=str.casefold)),
+            )
+            for theme in theme_names
+            if voices.get(theme)
         ),
     )
+
+
+async def _themes(
+    store: SqliteStore, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
+) -> tuple[dict, dict[str, set[int]], dict[int, set[str]]]:
+    """Per (week, theme): [messages, participants]; new voices per theme; themes per member."""
+    weekly = await store.fetch_all(
+        "SELECT week, theme, sum(n), count(*) FROM (SELECT theme, member_id, "
+        f"(day - 4) / 7 AS week, sum(messages) AS n FROM theme_days WHERE {inside} "
+        f"AND member_id IN {_VISIBLE} GROUP BY theme, member_id, week) GROUP BY week, theme",
+        q,
+    )
+    themes = {(week, theme): [n, people] for week, theme, n, people in weekly}
+    # Per theme and member: spoke before the period (whole days), spoke inside (whole days).
+    spoken = await store.fetch_all(
+        f"SELECT theme, member_id, min(day) < :ds / 4, max({inside}) FROM theme_days "
+        f"WHERE day < :hi AND member_id IN {_VISIBLE} GROUP BY theme, member_id",
+        q,
+    )
+    before = {(theme, m) for theme, m, earlier, _ in spoken if earlier}
+    during = {(theme, m) for theme, m, _, now in spoken if now}
+    if theme_cut:
+        cut_weeks = {week for *_, week, _ in theme_cut}
+        known = {
+            (theme, m, week)
+            for theme, m, week in await store.fetch_all(
+                f"SELECT DISTINCT theme, member_id, (day - 4) / 7 FROM theme_days WHERE {inside} "
+                "AND (day - 4) / 7 IN (SELECT value FROM json_each(:weeks))",
+                {**q, "weeks": json.dumps(sorted(cut_weeks))},
+            )
+        }
+        for theme, m, pos, week, n in theme_cut:
+            if pos < q["ds"]:
+                before.add((theme, m))
+            elif pos < q["de"]:
+                during.add((theme, m))
+                entry = themes.setdefault((week, theme), [0, 0])
+                entry[0] += n
+                if (theme, m, week) not in known:
+                    known.add((theme, m, week))
+                    entry[1] += 1
+    voices: dict[str, set[int]] = defaultdict(set)
+    member_themes: dict[int, set[str]] = defaultdict(set)
+    for theme, m in during:
+        member_themes[m].add(theme)
+        if (theme, m) not in before:
+            voices[theme].add(m)
+    return themes, voices, member_themes
 
 
 async def _levels(
@@ -485,78 +584,140 @@ async def _levels(
     settings: Settings,
     p: dict,
     period: _Period,
-    series: dict[int, list[list[int]]],
+    series: dict[int, dict[int, tuple[int, int, int]]],
 ) -> tuple[WeekLevels, ...]:
-    """Each week's levels among members present that week, over the window ending with it."""
+    """Each week's levels among members present that week, over the window ending with it.
+
+    ``series`` holds, per member, (messages, reactions given, active days) per week counted from
+    ``window - 1`` weeks before the first; a member's window sums slide along it once, and the
+    level of a given tuple of sums is worked out once.
+    """
     spans = await store.fetch_all(
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
         f"WHERE id IN {_VISIBLE}",
         p,
     )
-    result = []
-    for k in range(period.weeks):
-        week_start = period.anchor + k * WEEK
-        week_end = week_start + WEEK
-        counts = dict.fromkeys(Level, 0)
-        for member_id, arrived, left in spans:
-            if arrived >= week_end or (left is not None and left < week_start):
+    window = period.window
+    counts = [dict.fromkeys(Level, 0) for _ in range(period.weeks)]
+    cache: dict[tuple[int, int, int], Level] = {}
+    for member_id, arrived, left in spans:
+        weeks = series.get(member_id, {})
+        m = r = d = 0
+        for k in range(window - 1 + period.weeks):
+            if k in weeks:
+                m, r, d = m + weeks[k][0], r + weeks[k][1], d + weeks[k][2]
+            if k - window in weeks:
+                old = weeks[k - window]
+                m, r, d = m - old[0], r - old[1], d - old[2]
+            week = k - (window - 1)
+            if week < 0:
                 continue
-            weeks = series.get(member_id)
-            if weeks is None:
-                counts[Level.INACTIVE] += 1
+            week_start = period.anchor + week * WEEK
+            if arrived >= week_start + WEEK or (left is not None and left < week_start):
                 continue
-            window = weeks[k : k + period.window]
-            activity = Activity(
-                messages=sum(w[0] for w in window),
-                reactions_given=sum(w[1] for w in window),
-                active_days=sum(w[2] for w in window),
-            )
-            counts[level_of(activity, settings.participation)] += 1
-        result.append(
-            WeekLevels(
-                week=period.week_label(k),
-                starts=period.week_start(k),
-                core=counts[Level.CORE],
-                active=counts[Level.ACTIVE],
-                peripheral=counts[Level.PERIPHERAL],
-                inactive=counts[Level.INACTIVE],
-            )
+            key = (m, r, d)
+            level = cache.get(key)
+            if level is None:
+                activity = Activity(messages=m, reactions_given=r, active_days=d)
+                level = cache[key] = level_of(activity, settings.participation)
+            counts[week][level] += 1
+    return tuple(
+        WeekLevels(
+            week=period.week_label(k),
+            starts=period.week_start(k),
+            core=c[Level.CORE],
+            active=c[Level.ACTIVE],
+            peripheral=c[Level.PERIPHERAL],
+            inactive=c[Level.INACTIVE],
         )
-    return tuple(result)
+        for k, c in enumerate(counts)
+    )
 
 
-async def _ties(
-    store: SqliteStore, p: dict, period: _Period
-) -> dict[tuple[int, int], tuple[int, int, bool]]:
-    """(member, member) -> (interactions in the period, in the previous period, new in the period).
+async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[int, str]) -> _Ties:
+    """The period's ties, in one pass over tie_days in key order (pair, then day).
 
-    An interaction is a reply, a mention, a reaction, or sharing a (small) thread. A tie is new
-    when the pair never interacted before the period.
+    An interaction is a reply, a mention, a reaction, or sharing a small thread (kept in tie_days
+    at ingest). A tie is new when the pair never interacted before the period; it appeared when
+    the pair did not interact in the previous period of the same length, and grew when it did,
+    less. Only aggregates, organisation links and the strongest ties reach Python.
     """
-    q = {**p, "p": period.start - (period.end - period.start), "maxp": MAX_THREAD_PARTICIPANTS}
-    rows = await store.fetch_all(
-        "WITH tp AS (SELECT thread_key, member_id, min(posted_at) AS first FROM messages NOT INDEXED "
-        "WHERE community = :c AND thread_key IS NOT NULL AND posted_at < :e AND deleted_at IS NULL "
-        "GROUP BY 1, 2), "
-        "small AS (SELECT thread_key FROM tp GROUP BY 1 HAVING count(*) BETWEEN 2 AND :maxp), "
-        "e (a, b, t) AS ("
-        "SELECT member_id, reply_to_member_id, posted_at FROM messages NOT INDEXED "
-        "WHERE community = :c "
-        "AND posted_at < :e AND deleted_at IS NULL AND reply_to_member_id IS NOT NULL "
-        "AND reply_to_member_id != member_id "
-        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
-        "JOIN messages m ON m.id = n.message_id WHERE m.community = :c AND m.posted_at < :e "
-        "AND m.deleted_at IS NULL AND n.member_id != m.member_id "
-        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
-        "WHERE community = :c AND reacted_at < :e AND target_member_id != member_id "
-        "UNION ALL SELECT x.member_id, y.member_id, max(x.first, y.first) FROM tp x "
-        "JOIN tp y ON y.thread_key = x.thread_key AND y.member_id > x.member_id "
-        "WHERE x.thread_key IN small) "
-        "SELECT min(a, b), max(a, b), sum(t >= :s), sum(t >= :p AND t < :s), min(t) >= :s "
-        f"FROM e WHERE a IN {_VISIBLE} AND b IN {_VISIBLE} GROUP BY 1, 2 HAVING sum(t >= :s) > 0",
+    start, end, previous = days.positions
+    # Organisations are numbered in their display order, so a link's ends come out sorted.
+    orgs = sorted(set(organisations.values()), key=lambda o: (o.casefold(), o))
+    number = {org: i for i, org in enumerate(orgs)}
+    q = {
+        **p,
+        "ps": start,
+        "pe": end,
+        "pp": previous,
+        "cut": json.dumps(sorted(days.cut)),
+        "orgs": json.dumps({str(m): number[o] for m, o in organisations.items()}),
+        "top": BROKER_TIES,
+    }
+    source = "SELECT a, b, 4 * day AS pos, weight FROM tie_days WHERE 4 * day < :pe"
+    if days.cut:
+        # The cut days come from the base tables; merging them costs a sort, whole days do not.
+        t = days.sql_position("t")
+        source = (
+            f"SELECT a, b, pos, weight FROM ({source} AND day NOT IN "
+            "(SELECT value FROM json_each(:cut)) "
+            f"UNION ALL SELECT min(x, y) AS a, max(x, y) AS b, {t} AS pos, 1 AS weight FROM ("
+            "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
+            "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
+            "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
+            "JOIN messages m ON m.id = n.message_id WHERE m.community = :c "
+            "AND m.deleted_at IS NULL AND n.member_id != m.member_id "
+            "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
+            "WHERE community = :c AND target_member_id != member_id "
+            "UNION ALL SELECT x.member_id, y.member_id, max(x.first_at, y.first_at) "
+            "FROM thread_members x JOIN thread_members y ON y.community = x.community "
+            "AND y.thread_key = x.thread_key AND y.member_id > x.member_id "
+            "WHERE x.community = :c AND x.thread_key IN (SELECT thread_key FROM thread_members "
+            f"WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND {MAX_THREAD_PARTICIPANTS})"
+            f") WHERE {days.sql_in_cut('t')}) ORDER BY a, b"
+        )
+    rows = await _rows(
+        store,
+        f"WITH visible (id) AS MATERIALIZED ({_VISIBLE[1:-1]}), "
+        "org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
+        "pairs AS MATERIALIZED (SELECT a, b, sum(CASE WHEN pos >= :ps THEN weight END) AS w, "
+        "coalesce(sum(CASE WHEN pos >= :pp AND pos < :ps THEN weight END), 0) AS prev, "
+        f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b "
+        "HAVING w > 0 AND a IN visible AND b IN visible) "
+        "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
+        "FROM pairs "
+        "UNION ALL SELECT * FROM (SELECT 1, min(x.o, y.o), max(x.o, y.o), count(*), 0 FROM pairs "
+        "JOIN org x ON x.id = a JOIN org y ON y.id = b WHERE x.o != y.o GROUP BY 2, 3) "
+        "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
+        "ORDER BY w DESC, a DESC, b DESC LIMIT :top) "
+        "UNION ALL SELECT 3, m, 0, 0, 0 FROM (SELECT a AS m FROM pairs UNION SELECT b FROM pairs)",
         q,
     )
-    return {(a, b): (weight, previous, bool(new)) for a, b, weight, previous, new in rows}
+    ties = _Ties()
+    for part, x, y, z, u in rows:
+        if part == 0:
+            ties.count, ties.new, ties.appeared, ties.grown = x, y or 0, z or 0, u or 0
+        elif part == 1:
+            ties.links[(orgs[x], orgs[y])] = z
+        elif part == 2:
+            ties.strongest.append((z, x, y))
+        else:
+            ties.members.add(x)
+    return ties
+
+
+@dataclass(slots=True)
+class _Ties:
+    count: int = 0
+    new: int = 0
+    appeared: int = 0
+    grown: int = 0
+    links: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(organisation, organisation) -> ties between their members, names in display order."""
+    strongest: list[tuple[int, int, int]] = field(default_factory=list)
+    """(weight, member, member) of the strongest ties, strongest first."""
+    members: set[int] = field(default_factory=set)
 
 
 def _brokers(
