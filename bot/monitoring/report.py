@@ -7,7 +7,7 @@ of a large community costs a few scans of the messages table, not a loop over it
 
 Opted-out members and bots appear nowhere: not as nodes of the network, not in counts, not as
 names. Forgotten members are already gone from the tables. Survey results are shown only for
-groups of at least ``MIN_GROUP`` answers.
+groups of at least the community's ``surveys.min_group_size`` answers.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from storage.activity import Activity
 from storage.ingest import MAX_THREAD_PARTICIPANTS, record_zone
 from storage.sqlite import SqliteStore
 
-MIN_GROUP = 5
-"""Survey results (averages, stories, names learned from) need at least this many answers."""
 EXACT_BETWEENNESS_NODES = 400
 """Up to this many members, betweenness is exact; above it, it is estimated from sampled sources."""
 BETWEENNESS_SAMPLES = 48
@@ -145,7 +143,7 @@ class PulseResult:
     invited: int
     answers: int
     shown: bool
-    """False when fewer than MIN_GROUP answered: then no average and no name is given."""
+    """False when fewer than the community's min_group_size answered: then no average and no name is given."""
     satisfaction: float | None
     ownership: float | None
     learned_from: tuple[tuple[str, int], ...]
@@ -297,13 +295,13 @@ async def build_report(
         network=_network(graph, names, organisations),
     )
     evaluation = Evaluation(
-        pulses=await _pulses(store, p, names, tz),
+        pulses=await _pulses(store, p, names, tz, config.surveys.min_group_size),
         ties_strengthened=ties.appeared + ties.grown,
         ties_appeared=ties.appeared,
         ties_grown=ties.grown,
         new_voices=act.new_voices,
     )
-    surveys = await _impact(store, p, tz)
+    surveys = await _impact(store, p, tz, config.surveys.min_group_size)
     impact = Impact(
         surveys=surveys,
         answers=sum(s.answers for s in surveys),
@@ -838,12 +836,12 @@ async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
 
 
 async def _pulses(
-    store: SqliteStore, p: dict, names: dict[int, str], tz: ZoneInfo
+    store: SqliteStore, p: dict, names: dict[int, str], tz: ZoneInfo, min_group: int
 ) -> tuple[PulseResult, ...]:
     results = []
     for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "pulse"):
         asked = datetime.fromtimestamp(asked_at, tz).date()
-        if answers < MIN_GROUP:
+        if answers < min_group:
             results.append(PulseResult(label, asked, invited, answers, False, None, None, ()))
             continue
         averages = await store.fetch_one(
@@ -874,11 +872,13 @@ async def _pulses(
     return tuple(results)
 
 
-async def _impact(store: SqliteStore, p: dict, tz: ZoneInfo) -> tuple[ImpactSurvey, ...]:
+async def _impact(
+    store: SqliteStore, p: dict, tz: ZoneInfo, min_group: int
+) -> tuple[ImpactSurvey, ...]:
     results = []
     for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "impact"):
         stories: tuple[str, ...] = ()
-        if answers >= MIN_GROUP:
+        if answers >= min_group:
             rows = await store.fetch_all(
                 "SELECT trim(story) FROM survey_answers WHERE survey_id = ? "
                 "AND trim(coalesce(story, '')) != '' ORDER BY id",
@@ -891,7 +891,7 @@ async def _impact(store: SqliteStore, p: dict, tz: ZoneInfo) -> tuple[ImpactSurv
                 asked=datetime.fromtimestamp(asked_at, tz).date(),
                 invited=invited,
                 answers=answers,
-                shown=answers >= MIN_GROUP,
+                shown=answers >= min_group,
                 stories=stories,
             )
         )
