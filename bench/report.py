@@ -4,8 +4,9 @@ Run ``python3 -m bench.report --members 2000 --messages 500000 --seed 1`` from t
 It writes a synthetic community straight into the real schema (bulk ``executemany``, then the
 report's rollups counted with ``record_zone``: the setup is not what is measured), then times, in the same run and on the same warm database, one full scan of
 the messages table (``count(*)`` and ``sum(chars)`` over every row, no index) and
-``build_report`` over the whole year, and prints both (median of ``--repeat`` runs) and their
-ratio. Figures only: absolute times vary between machines, the ratio much less.
+``build_report`` for 2026-Q4 (the issue's example) and for the whole of 2026, both in the
+community's calendar as ``trellis report --period`` reads them, and prints each (median of
+``--repeat`` runs) and its ratio. Figures only: absolute times vary between machines, the ratio much less.
 """
 
 from __future__ import annotations
@@ -20,17 +21,23 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from bot.commands.parsing import parse_period
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
 from storage.ingest import record_zone
 from storage.sqlite import SqliteStore
 
 COMMUNITY = "bench"
-START = datetime(2026, 1, 1, tzinfo=UTC)
-END = datetime(2027, 1, 1, tzinfo=UTC)
+PERIODS = ("2026-Q4", "2026")
+"""The issue's example quarter (with a year of history before it) and the whole year."""
+LIMA = ZoneInfo("America/Lima")
+START = datetime(2026, 1, 1, tzinfo=LIMA)
+END = datetime(2027, 1, 1, tzinfo=LIMA)
+"""The community's year of chat, in its own timezone."""
 CHANNELS = [
     ("1001", "water"),
     ("1002", "water"),
@@ -183,10 +190,13 @@ def build(path: Path, members: int, messages: int, seed: int) -> dict[str, int]:
     return counts
 
 
-async def measure(path: Path, repeat: int) -> tuple[float, float]:
-    """Median seconds of one full scan of messages, and of building the year's report."""
+async def measure(path: Path, repeat: int, period: str) -> tuple[float, float]:
+    """Median seconds of one full scan of messages, and of building the period's report.
+
+    The period is read as ``trellis report --period`` reads it: in the community's timezone."""
     store = await SqliteStore.open(path)
     config = settings()
+    span = parse_period(period, ZoneInfo(config.communities[COMMUNITY].timezone), END)
     try:
         await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
         scans, reports = [], []
@@ -195,7 +205,9 @@ async def measure(path: Path, repeat: int) -> tuple[float, float]:
             await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
             scans.append(time.perf_counter() - started)
             started = time.perf_counter()
-            report = await build_report(store, config, COMMUNITY, START, END, label="2026")
+            report = await build_report(
+                store, config, COMMUNITY, span.start, span.end, label=span.label
+            )
             reports.append(time.perf_counter() - started)
         if report.monitoring.messages == 0:
             raise RuntimeError("the report counted no messages; the comparison would be wrong")
@@ -225,14 +237,16 @@ async def main(argv: list[str] | None = None) -> int:
                 await record_zone(db, COMMUNITY, settings().communities[COMMUNITY].timezone)
         finally:
             await store.close()
-        scan, report = await measure(path, args.repeat)
+        figures = [(period, *await measure(path, args.repeat, period)) for period in PERIODS]
     print(
         f"rows: {counts['members']} members, {counts['messages']} messages, "
         f"{counts['reactions']} reactions, {counts['mentions']} mentions, {counts['threads']} threads"
     )
-    print(f"full scan of messages: {scan * 1000:.1f} ms")
-    print(f"report for the year:   {report * 1000:.1f} ms")
-    print(f"ratio report/scan:     {report / scan:.1f}")
+    for period, scan, report in figures:
+        print(
+            f"report for {period:<8} {report * 1000:7.1f} ms   full scan of messages "
+            f"{scan * 1000:5.1f} ms   ratio report/scan {report / scan:5.1f}"
+        )
     return 0
 
 

@@ -65,7 +65,7 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
-    """A span of time: ``7d``/``4w`` (up to now), ``2026-W40``, ``2026-10``, ``2026-Q4``,
+    """A span of time: ``7d``/``4w`` (up to now), ``2026-W40``, ``2026-10``, ``2026-Q4``, ``2026``,
     ``2026-10-01..2026-10-31`` (both days included)."""
     raw = text.strip()
     if _DURATION.match(raw):
@@ -84,6 +84,11 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
             _local_midnight(monday, tz),
             _local_midnight(monday + timedelta(days=7), tz),
             f"{year}-W{week:02d}",
+        )
+    if re.fullmatch(r"\d{4}", raw):
+        year = int(raw)
+        return Period(
+            _local_midnight(date(year, 1, 1), tz), _local_midnight(date(year + 1, 1, 1), tz), raw
         )
     if match := re.fullmatch(r"(\d{4})-Q([1-4])", raw, re.I):
         year, quarter = int(match.group(1)), int(match.group(2))
@@ -111,7 +116,7 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
             _local_midnight(first, tz), _local_midnight(last + timedelta(days=1), tz), raw
         )
     raise CommandError(
-        "“{text}” is not a period; write 7d, 4w, 2026-W40, 2026-10, 2026-Q4 or "
+        "“{text}” is not a period; write 7d, 4w, 2026-W40, 2026-10, 2026-Q4, 2026 or "
         "2026-10-01..2026-10-31.",
         text=raw,
     )
