@@ -8,7 +8,7 @@ in reverse order after storing whatever is still queued.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from adapters.base import Adapter, Delivery, SentMessage
@@ -49,7 +49,7 @@ class Trellis:
         self._translators = {
             cid: Translator(community.locale) for cid, community in settings.communities.items()
         }
-        self._started = False
+        self._running: list[Adapter] = []
         self._schedule_core_jobs()
         install_features(self)
 
@@ -66,7 +66,7 @@ class Trellis:
 
     def add_adapter(self, adapter: Adapter) -> None:
         """Add an adapter that needs the open store (Matrix keeps its sync token there)."""
-        if self._started:
+        if self._running:
             raise RuntimeError("add adapters before start()")
         self.adapters[adapter.platform] = adapter
 
@@ -82,19 +82,19 @@ class Trellis:
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
             await adapter.start(self.engine)
-        self._started = True
+            self._running.append(adapter)
         await self.run_due_jobs()
         if real_time:
             self.scheduler.start()
 
     async def stop(self) -> None:
+        """Stop what was started (also after a start that failed half-way), store what is
+        queued, and close the database."""
         self.scheduler.stop()
-        if self._started:
-            for adapter in reversed(list(self.adapters.values())):
-                await adapter.stop()
+        while self._running:
+            await self._running.pop().stop()
         await self.engine.stop()
         await self.store.close()
-        self._started = False
 
     async def run_due_jobs(self) -> list[str]:
         await self.engine.drain()
@@ -165,6 +165,26 @@ class Trellis:
         message = await self.compose_digest(community, end)
         sent = await self.post(community, place, message)
         return f"posted to {place}" if sent else f"{place} unavailable"
+
+    async def backfill(
+        self, platform: str, since: datetime, *, progress: Callable[..., Iterable] | None = None
+    ) -> int:
+        """Read the platform's history since ``since`` into the store; returns the messages
+        added. Ingestion is idempotent, so running it twice adds nothing the second time.
+        ``progress`` wraps each community's list of places (a tqdm bar on the command line)."""
+        adapter = self.adapters[platform]
+        added = 0
+        for community in self.settings.communities:
+            before = await activity.message_count(self.store, community)
+            places = await adapter.channels(community)
+            if progress is not None:
+                places = progress(places, desc=f"{community}: channels", unit="channel")
+            for channel in places:
+                async for event in adapter.history(channel, since):
+                    await self.engine.accept(event)
+            await self.engine.drain()
+            added += await activity.message_count(self.store, community) - before
+        return added
 
     async def member_by_key(self, community: str, key: str) -> members.MemberRow | None:
         return await members.by_key(self.store, community, key)

@@ -113,16 +113,21 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
         adapters.append(
             ConsoleAdapter(community, clock, timezone=settings.communities[community].timezone)
         )
-    app = await Trellis.open(settings, clock=clock, adapters=adapters)
     if "discord" in platforms:
         from adapters.discord import DiscordAdapter
 
+        # Secrets are checked before the database is opened: a missing one changes nothing.
         token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
-        app.add_adapter(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
+        adapters.append(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
+    app = await Trellis.open(settings, clock=clock, adapters=adapters)
     if "matrix" in platforms:
         from adapters.matrix import MatrixAdapter
 
-        app.add_adapter(MatrixAdapter(settings, app.store))
+        try:
+            app.add_adapter(MatrixAdapter(settings, app.store))
+        except BaseException:
+            await app.stop()
+            raise
     return app
 
 
@@ -133,8 +138,8 @@ async def run_bot(settings: Settings) -> int:
             "adapters: no adapter is enabled; set adapters.console.enabled = true to try Trellis."
         )
     app = await open_app(settings, SystemClock(), platforms)
-    await app.start()
     try:
+        await app.start()
         console = app.adapters.get("console")
         if console is not None:
             print(
@@ -184,8 +189,8 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     first = next((moment for line in lines if (moment := clock_line(line, tz))), None)
     clock = ManualClock(first or SystemClock().now())
     app = await open_app(settings, clock, ["console"])
-    await app.start(real_time=False)
     try:
+        await app.start(real_time=False)
         await app.adapters["console"].play(
             lines, lambda moment: app.advance_to(max(moment, clock.now()))
         )
@@ -252,24 +257,10 @@ async def run_backfill(settings: Settings, platform: str, since_text: str) -> in
         raise ConfigError(f"--since: {error}") from None
     clock = SystemClock()
     app = await open_app(settings, clock, [platform])
-    adapter = app.adapters[platform]
     since = clock.now() - span
-    added = 0
-    await app.start(real_time=False)
     try:
-        for community in settings.communities:
-            before = await app.store.fetch_one(
-                "SELECT count(*) FROM messages WHERE community = ?", (community,)
-            )
-            places = await adapter.channels(community)
-            for channel in tqdm(places, desc=f"{community}: channels", unit="channel"):
-                async for event in adapter.history(channel, since):
-                    await app.engine.accept(event)
-            await app.engine.drain()
-            after = await app.store.fetch_one(
-                "SELECT count(*) FROM messages WHERE community = ?", (community,)
-            )
-            added += after[0] - before[0]
+        await app.start(real_time=False)
+        added = await app.backfill(platform, since, progress=tqdm)
     finally:
         await app.stop()
     print(f"Backfill from {platform} since {since:%Y-%m-%d}: {added} new messages stored.")

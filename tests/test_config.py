@@ -143,3 +143,17 @@ def test_run_replays_a_console_script_on_its_own_clock(tmp_path):
     bad = trellis("run", "--config", str(config), "--script", str(script), cwd=tmp_path)
     assert bad.returncode == 2
     assert "line 2: “ana says hello” is not understood" in bad.stderr
+
+
+def test_backfill_refuses_a_wrong_span_or_a_missing_token_before_touching_anything(tmp_path):
+    example = str(ROOT / "config.example.toml")
+    wrong = trellis("backfill", "discord", "--since", "soon", "--config", example, cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        "trellis: --since: “soon” is not a length of time; write a number and a unit, "
+        "like 12h, 90d or 6w."
+    )
+    no_token = trellis("backfill", "discord", "--since", "90d", "--config", example, cwd=tmp_path)
+    assert no_token.returncode == 2
+    assert "the environment variable TRELLIS_DISCORD_TOKEN is not set" in no_token.stderr
+    assert not (ROOT / "trellis.sqlite3").exists()

@@ -212,32 +212,27 @@ async def test_backfill_twice_adds_nothing_the_second_time(live: Live) -> None:
     archived = server.archived_thread(c.cases, c.fede, "Case: Quito")
     server.record_history(archived, c.fede, "Quito notes", at=START - timedelta(days=5))
 
-    async def backfill() -> int:
-        fed = 0
-        for place in await live.adapter.channels("commons"):
-            async for event in live.adapter.history(place, START - timedelta(days=90)):
-                await live.app.engine.accept(event)
-                fed += 1
-        await live.app.engine.drain()
-        return fed
+    since = START - timedelta(days=90)
+    seen: list[ChannelRef] = []
 
-    fed = await backfill()
+    def progress(places, **_):
+        seen.extend(places)
+        return places
+
+    assert await live.app.backfill("discord", since, progress=progress) == 79
     counts = [
         await live.count("SELECT count(*) FROM messages"),
         await live.count("SELECT count(*) FROM reactions"),
         await live.count("SELECT count(*) FROM messages WHERE reply_to IS NOT NULL"),
     ]
-    assert fed == 39 * 3 + 1
     assert counts == [79, 39, 39]
-    assert await backfill() == fed
+    assert await live.app.backfill("discord", since) == 0
     assert [
         await live.count("SELECT count(*) FROM messages"),
         await live.count("SELECT count(*) FROM reactions"),
         await live.count("SELECT count(*) FROM messages WHERE reply_to IS NOT NULL"),
     ] == counts
-    assert ChannelRef("discord", c.cases, thread_id=archived) in await live.adapter.channels(
-        "commons"
-    )
+    assert ChannelRef("discord", c.cases, thread_id=archived) in seen
 
 
 async def test_credits_can_be_mentions_that_never_ping(tmp_path: Path) -> None:

@@ -244,6 +244,7 @@ def test_thanks_is_recognised_in_english_spanish_and_portuguese(text):
     [
         "no thanks, I already have it",
         "No thank you, I'm fine",
+        "No, thanks. I found it.",
         "No, gracias, ya lo tengo",
         "Não, obrigado",
         "Happy Thanksgiving everyone",
