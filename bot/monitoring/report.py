@@ -461,18 +461,26 @@ async def _activity(
     inside = "(day >= :lo AND day < :hi)"
     rows = await _rows(
         store,
-        "SELECT member_id, week, sum(messages), sum(reactions), count(*), "
-        f"sum(messages * {inside}), sum(replies * {inside}), sum(reactions * {inside}) "
-        f"FROM member_days WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 "
-        "GROUP BY member_id, week",
+        "SELECT member_id, week, sum(messages), sum(reactions), count(*) FROM member_days "
+        f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 GROUP BY member_id, week",
         q,
     )
     series: dict[int, dict[int, tuple[int, int, int]]] = defaultdict(dict)
+    base = q["w0"]
+    for member_id, week, posts, reacted, active in rows:
+        series[member_id][week - base] = (posts, reacted, active)
+    # The period's totals apart: summing only its own weeks' rows costs less than a conditional
+    # sum over every row of the levels' longer span.
+    q["wa"], q["wb"] = (q["lo"] - _MONDAY) // 7, (q["hi"] - 1 - _MONDAY) // 7 + 1
     messages = replies = reactions = 0
     participants: set[int] = set()
-    base = q["w0"]
-    for member_id, week, posts, reacted, active, m_in, r_in, x_in in rows:
-        series[member_id][week - base] = (posts, reacted, active)
+    for member_id, m_in, r_in, x_in in await _rows(
+        store,
+        "SELECT member_id, sum(messages), sum(replies), sum(reactions) FROM member_days "
+        f"WHERE member_id IN {_VISIBLE} AND week >= :wa AND week < :wb AND {inside} "
+        "GROUP BY member_id",
+        q,
+    ):
         if m_in or x_in:
             messages += m_in
             replies += r_in
@@ -534,10 +542,12 @@ async def _themes(
     store: SqliteStore, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
 ) -> tuple[dict, dict[str, set[int]], dict[int, set[str]]]:
     """Per (week, theme): [messages, participants]; new voices per theme; themes per member."""
-    weekly = await store.fetch_all(
-        "SELECT week, theme, sum(n), count(*) FROM (SELECT theme, member_id, "
-        f"(day - 4) / 7 AS week, sum(messages) AS n FROM theme_days WHERE {inside} "
-        f"AND member_id IN {_VISIBLE} GROUP BY theme, member_id, week) GROUP BY week, theme",
+    # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
+    # by-member index: looking each row up again by its key costs three times the scan.
+    weekly = await _rows(
+        store,
+        "SELECT (day - 4) / 7 AS week, theme, sum(messages), count(DISTINCT member_id) "
+        f"FROM theme_days WHERE {inside} AND +member_id IN {_VISIBLE} GROUP BY week, theme",
         q,
     )
     themes = {(week, theme): [n, people] for week, theme, n, people in weekly}
@@ -642,7 +652,10 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
     less. Only aggregates, organisation links and the strongest ties reach Python.
     """
     start, end, previous = days.positions
-    # Organisations are numbered in their display order, so a link's ends come out sorted.
+    # Organisations are numbered in their display order, so a link's ends come out sorted. In the
+    # SQL a link is one integer (its two numbers as digits in base len(orgs)), a cheaper key to
+    # group by, and the unary + on a and b makes SQLite look each pair's organisations up rather
+    # than index every pair to look them up from the organisations' side.
     orgs = sorted(set(organisations.values()), key=lambda o: (o.casefold(), o))
     number = {org: i for i, org in enumerate(orgs)}
     q = {
@@ -653,6 +666,7 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         "cut": json.dumps(sorted(days.cut)),
         "orgs": json.dumps({str(m): number[o] for m, o in organisations.items()}),
         "top": BROKER_TIES,
+        "base": max(len(orgs), 1),
     }
     source = "SELECT a, b, 4 * day AS pos, weight FROM tie_days WHERE 4 * day < :pe"
     if days.cut:
@@ -680,14 +694,15 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         store,
         f"WITH visible (id) AS MATERIALIZED ({_VISIBLE[1:-1]}), "
         "org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
-        "pairs AS MATERIALIZED (SELECT a, b, sum(CASE WHEN pos >= :ps THEN weight END) AS w, "
-        "coalesce(sum(CASE WHEN pos >= :pp AND pos < :ps THEN weight END), 0) AS prev, "
+        "pairs AS MATERIALIZED (SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+        "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
         f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b "
         "HAVING w > 0 AND a IN visible AND b IN visible) "
         "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
         "FROM pairs "
-        "UNION ALL SELECT * FROM (SELECT 1, min(x.o, y.o), max(x.o, y.o), count(*), 0 FROM pairs "
-        "JOIN org x ON x.id = a JOIN org y ON y.id = b WHERE x.o != y.o GROUP BY 2, 3) "
+        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM ("
+        "SELECT min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM pairs "
+        "JOIN org x ON x.id = +a JOIN org y ON y.id = +b WHERE x.o != y.o) GROUP BY k) "
         "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
         "ORDER BY w DESC, a DESC, b DESC LIMIT :top) "
         "UNION ALL SELECT 3, m, 0, 0, 0 FROM (SELECT a AS m FROM pairs UNION SELECT b FROM pairs)",
