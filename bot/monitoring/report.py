@@ -607,37 +607,42 @@ async def _levels(
         p,
     )
     window = period.window
-    counts = [dict.fromkeys(Level, 0) for _ in range(period.weeks)]
-    cache: dict[tuple[int, int, int], Level] = {}
+    levels = list(Level)
+    # Counts per week as lists indexed like ``levels``: hashing a Level runs Python code, and this
+    # loop runs once per member and week.
+    counts = [[0] * len(levels) for _ in range(period.weeks)]
+    cache: dict[tuple[int, int, int], int] = {}
     for member_id, arrived, left in spans:
+        # The weeks the member was there: from the one they arrived in to the one they left in.
+        first = max(0, (arrived - period.anchor) // WEEK)
+        stop = (
+            period.weeks if left is None else min(period.weeks, (left - period.anchor) // WEEK + 1)
+        )
         weeks = series.get(member_id, {})
         m = r = d = 0
-        for k in range(window - 1 + period.weeks):
-            if k in weeks:
-                m, r, d = m + weeks[k][0], r + weeks[k][1], d + weeks[k][2]
-            if k - window in weeks:
-                old = weeks[k - window]
+        for k in range(window - 1 + stop):
+            new = weeks.get(k)
+            if new:
+                m, r, d = m + new[0], r + new[1], d + new[2]
+            old = weeks.get(k - window)
+            if old:
                 m, r, d = m - old[0], r - old[1], d - old[2]
-            week = k - (window - 1)
-            if week < 0:
-                continue
-            week_start = period.anchor + week * WEEK
-            if arrived >= week_start + WEEK or (left is not None and left < week_start):
-                continue
-            key = (m, r, d)
-            level = cache.get(key)
-            if level is None:
-                activity = Activity(messages=m, reactions_given=r, active_days=d)
-                level = cache[key] = level_of(activity, settings.participation)
-            counts[week][level] += 1
+            week = k - window + 1
+            if week >= first:
+                key = (m, r, d)
+                at = cache.get(key)
+                if at is None:
+                    activity = Activity(messages=m, reactions_given=r, active_days=d)
+                    at = cache[key] = levels.index(level_of(activity, settings.participation))
+                counts[week][at] += 1
     return tuple(
         WeekLevels(
             week=period.week_label(k),
             starts=period.week_start(k),
-            core=c[Level.CORE],
-            active=c[Level.ACTIVE],
-            peripheral=c[Level.PERIPHERAL],
-            inactive=c[Level.INACTIVE],
+            core=c[levels.index(Level.CORE)],
+            active=c[levels.index(Level.ACTIVE)],
+            peripheral=c[levels.index(Level.PERIPHERAL)],
+            inactive=c[levels.index(Level.INACTIVE)],
         )
         for k, c in enumerate(counts)
     )
