@@ -673,12 +673,16 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         "top": BROKER_TIES,
         "base": max(len(orgs), 1),
     }
-    source = "SELECT a, b, 4 * day AS pos, weight FROM tie_days WHERE 4 * day < :pe"
-    if days.cut:
+    if not days.cut:
+        # Every position is then a whole day's, 4 * day: compare days, one product less per row.
+        q["ps"], q["pe"], q["pp"] = start // 4, end // 4, previous // 4
+        source = "SELECT a, b, day AS pos, weight FROM tie_days WHERE day < :pe"
+    else:
         # The cut days come from the base tables; merging them costs a sort, whole days do not.
         t = days.sql_position("t")
         source = (
-            f"SELECT a, b, pos, weight FROM ({source} AND day NOT IN "
+            "SELECT a, b, pos, weight FROM (SELECT a, b, 4 * day AS pos, weight FROM tie_days "
+            "WHERE 4 * day < :pe AND day NOT IN "
             "(SELECT value FROM json_each(:cut)) "
             f"UNION ALL SELECT min(x, y) AS a, max(x, y) AS b, {t} AS pos, 1 AS weight FROM ("
             "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
@@ -798,10 +802,12 @@ def _betweenness(graph: nx.Graph) -> dict[int, float]:
         for v in order:
             dv, pv = distance[v] + 1, paths[v]
             for w in adjacent[v]:
-                if distance[w] < 0:
+                dw = distance[w]
+                if dw < 0:
                     order.append(w)
                     distance[w] = dv
-                if distance[w] == dv:
+                    paths[w] += pv
+                elif dw == dv:
                     paths[w] += pv
         # A node's predecessors are its neighbours one step nearer to s; each gets one share per
         # node, taken in the same order as from a list of predecessors, without building one
