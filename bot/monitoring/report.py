@@ -552,11 +552,24 @@ async def _themes(
     )
     themes = {(week, theme): [n, people] for week, theme, n, people in weekly}
     # Per theme and member: spoke before the period (whole days), spoke inside (whole days).
-    spoken = await store.fetch_all(
-        f"SELECT theme, member_id, min(day) < :ds / 4, max({inside}) FROM theme_days "
-        f"WHERE day < :hi AND member_id IN {_VISIBLE} GROUP BY theme, member_id",
-        q,
-    )
+    if theme_cut:
+        # Cut days may hold a member's only words inside: every pair's past is needed.
+        spoken = await _rows(
+            store,
+            f"SELECT theme, member_id, min(day) < :ds / 4, max({inside}) FROM theme_days "
+            f"WHERE day < :hi AND member_id IN {_VISIBLE} GROUP BY theme, member_id",
+            q,
+        )
+    else:
+        # Only the pairs that spoke inside, each with one look back along the by-member index.
+        spoken = await _rows(
+            store,
+            "SELECT theme, member_id, EXISTS (SELECT 1 FROM theme_days e WHERE "
+            "e.theme = d.theme AND e.member_id = d.member_id AND e.day < :ds / 4), 1 "
+            f"FROM theme_days d WHERE {inside} AND +member_id IN {_VISIBLE} "
+            "GROUP BY theme, member_id",
+            q,
+        )
     before = {(theme, m) for theme, m, earlier, _ in spoken if earlier}
     during = {(theme, m) for theme, m, _, now in spoken if now}
     if theme_cut:
