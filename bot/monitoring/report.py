@@ -17,6 +17,8 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -461,14 +463,15 @@ async def _activity(
     inside = "(day >= :lo AND day < :hi)"
     rows = await _rows(
         store,
-        "SELECT member_id, week, sum(messages), sum(reactions), count(*) FROM member_days "
+        "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
         f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 GROUP BY member_id, week",
         q,
     )
-    series: dict[int, dict[int, tuple[int, int, int]]] = defaultdict(dict)
-    base = q["w0"]
-    for member_id, week, posts, reacted, active in rows:
-        series[member_id][week - base] = (posts, reacted, active)
+    # Rows come per member in week order; each is kept as it came (no tuple built per row).
+    series = {
+        member_id: {row[1]: row for row in weeks}
+        for member_id, weeks in groupby(rows, key=itemgetter(0))
+    }
     # The period's totals apart: summing only its own weeks' rows costs less than a conditional
     # sum over every row of the levels' longer span.
     q["wa"], q["wb"] = (q["lo"] - _MONDAY) // 7, (q["hi"] - 1 - _MONDAY) // 7 + 1
@@ -606,13 +609,13 @@ async def _levels(
     settings: Settings,
     p: dict,
     period: _Period,
-    series: dict[int, dict[int, tuple[int, int, int]]],
+    series: dict[int, dict[int, tuple[int, int, int, int, int]]],
 ) -> tuple[WeekLevels, ...]:
     """Each week's levels among members present that week, over the window ending with it.
 
-    ``series`` holds, per member, (messages, reactions given, active days) per week counted from
-    ``window - 1`` weeks before the first; a member's window sums slide along it once, and the
-    level of a given tuple of sums is worked out once.
+    ``series`` holds, per member and week counted from ``window - 1`` weeks before the first, the
+    row (member, week, messages, reactions given, active days); a member's window sums slide along
+    it once, and the level of a given tuple of sums is worked out once.
     """
     spans = await store.fetch_all(
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
@@ -636,10 +639,10 @@ async def _levels(
         for k in range(window - 1 + stop):
             new = weeks.get(k)
             if new:
-                m, r, d = m + new[0], r + new[1], d + new[2]
+                m, r, d = m + new[2], r + new[3], d + new[4]
             old = weeks.get(k - window)
             if old:
-                m, r, d = m - old[0], r - old[1], d - old[2]
+                m, r, d = m - old[2], r - old[3], d - old[4]
             week = k - window + 1
             if week >= first:
                 key = (m, r, d)
