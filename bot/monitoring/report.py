@@ -262,8 +262,7 @@ async def build_report(
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
     act = await _activity(store, settings, p, period, days, names, theme_names)
     members, new_members, threads = await _membership(store, p)
-    ties = await _ties(store, p, days, organisations)
-    people = act.participants | ties.members
+    ties = await _ties(store, p, days, names, organisations)
     # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
     # reaction or two, and paths over those say little about who carries knowledge across.
     graph: _Graph = {}
@@ -287,7 +286,9 @@ async def build_report(
         ties=ties.count,
         new_ties=ties.new,
         cross_organisation_ties=sum(ties.links.values()),
-        organisations=len({organisations[m] for m in people if m in organisations}),
+        organisations=len(
+            {organisations[m] for m in act.participants if m in organisations} | ties.organisations
+        ),
         organisation_links=tuple(
             OrganisationLink(a, b, n)
             for (a, b), n in sorted(ties.links.items(), key=lambda kv: (-kv[1], kv[0]))[
@@ -669,7 +670,9 @@ async def _levels(
     )
 
 
-async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[int, str]) -> _Ties:
+async def _ties(
+    store: SqliteStore, p: dict, days: _Days, names: dict[int, str], organisations: dict[int, str]
+) -> _Ties:
     """The period's ties, in one pass over tie_days in key order (pair, then day).
 
     An interaction is a reply, a mention, a reaction, or sharing a small thread (kept in tie_days
@@ -679,7 +682,7 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
     """
     start, end, previous = days.positions
     # Organisations are numbered in their display order, so a link's ends come out sorted. In the
-    # SQL a link is one integer (its two numbers as digits in base len(orgs)), a cheaper key to
+    # SQL a link is one integer (its two numbers as digits in base len(orgs) + 1), a cheaper key to
     # group by, and the unary + on a and b makes SQLite look each pair's organisations up rather
     # than index every pair to look them up from the organisations' side.
     orgs = sorted(set(organisations.values()), key=lambda o: (o.casefold(), o))
@@ -690,9 +693,13 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         "pe": end,
         "pp": previous,
         "cut": json.dumps(sorted(days.cut)),
-        "orgs": json.dumps({str(m): number[o] for m, o in organisations.items()}),
+        # Every visible member, numbered 1 + their organisation's number, 0 with none: one join
+        # per end then gives both the links and the organisations the ties reach.
+        "orgs": json.dumps(
+            {str(m): number[organisations[m]] + 1 if m in organisations else 0 for m in names}
+        ),
         "top": BROKER_TIES,
-        "base": max(len(orgs), 1),
+        "base": len(orgs) + 1,
     }
     if not days.cut:
         # Every position is then a whole day's, 4 * day: compare days, one product less per row.
@@ -732,10 +739,9 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         "FROM pairs "
         "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM ("
         "SELECT min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM pairs "
-        "JOIN org x ON x.id = +a JOIN org y ON y.id = +b WHERE x.o != y.o) GROUP BY k) "
+        "JOIN org x ON x.id = +a JOIN org y ON y.id = +b) GROUP BY k) "
         "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
-        "ORDER BY w DESC, a DESC, b DESC LIMIT :top) "
-        "UNION ALL SELECT 3, m, 0, 0, 0 FROM (SELECT a AS m FROM pairs UNION SELECT b FROM pairs)",
+        "ORDER BY w DESC, a DESC, b DESC LIMIT :top)",
         q,
     )
     ties = _Ties()
@@ -743,11 +749,12 @@ async def _ties(store: SqliteStore, p: dict, days: _Days, organisations: dict[in
         if part == 0:
             ties.count, ties.new, ties.appeared, ties.grown = x, y or 0, z or 0, u or 0
         elif part == 1:
-            ties.links[(orgs[x], orgs[y])] = z
-        elif part == 2:
-            ties.strongest.append((z, x, y))
+            # Numbers one above the organisation's, 0 for a member who names none.
+            ties.organisations.update(orgs[n - 1] for n in (x, y) if n)
+            if x and x != y:
+                ties.links[(orgs[x - 1], orgs[y - 1])] = z
         else:
-            ties.members.add(x)
+            ties.strongest.append((z, x, y))
     return ties
 
 
@@ -761,7 +768,8 @@ class _Ties:
     """(organisation, organisation) -> ties between their members, names in display order."""
     strongest: list[tuple[int, int, int]] = field(default_factory=list)
     """(weight, member, member) of the strongest ties, strongest first."""
-    members: set[int] = field(default_factory=set)
+    organisations: set[str] = field(default_factory=set)
+    """Organisations of the members at either end of the period's ties."""
 
 
 def _brokers(
