@@ -13,13 +13,14 @@ groups of at least the community's ``surveys.min_group_size`` answers.
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from operator import itemgetter
 from zoneinfo import ZoneInfo
+
+import networkx as nx
 
 from bot.config import Settings
 from bot.services.participation import Level, level_of
@@ -805,60 +806,16 @@ def _brokers(
 
 
 def _betweenness(graph: _Graph) -> dict[int, float]:
-    """Normalised betweenness, exact up to EXACT_BETWEENNESS_NODES members, else from sampled sources.
-
-    Brandes' algorithm as ``nx.betweenness_centrality`` runs it (same sources from the same seed,
-    same visiting order, same arithmetic, so the same figures to the last bit), on lists indexed
-    by node: half the time on a large community.
-    """
-    nodes = list(graph)
-    n = len(nodes)
-    index = {node: i for i, node in enumerate(nodes)}
-    adjacent = [[index[w] for w in graph[v]] for v in nodes]
-    if n <= EXACT_BETWEENNESS_NODES or BETWEENNESS_SAMPLES >= n:
-        sources, sampled = list(range(n)), False
-    else:
-        # A fixed seed keeps the same community's report stable from one run to the next.
-        picked = random.Random(7).sample(nodes, BETWEENNESS_SAMPLES)
-        sources, sampled = [index[v] for v in picked], True
-    score = [0.0] * n
-    for s in sources:
-        paths, distance = [0.0] * n, [-1] * n
-        paths[s], distance[s] = 1.0, 0
-        # The queue is never shortened: read in order, it is the visiting order that the
-        # accumulation walks backwards.
-        order = [s]
-        for v in order:
-            dv, pv = distance[v] + 1, paths[v]
-            for w in adjacent[v]:
-                dw = distance[w]
-                if dw < 0:
-                    order.append(w)
-                    distance[w] = dv
-                    paths[w] += pv
-                elif dw == dv:
-                    paths[w] += pv
-        # A node's predecessors are its neighbours one step nearer to s; each gets one share per
-        # node, taken in the same order as from a list of predecessors, without building one
-        # (thousands of small lists per source would wake the garbage collector).
-        delta = [0] * n
-        for w in reversed(order):
-            coeff, dw = (1 + delta[w]) / paths[w], distance[w] - 1
-            for v in adjacent[w]:
-                if distance[v] == dw:
-                    delta[v] += paths[v] * coeff
-            if w != s:
-                score[w] += delta[w]
-    if n - 1 >= 2:
-        # Divided by the (source, target) pairs a path through v could join, as networkx does.
-        if sampled:
-            k, source_set = len(sources), set(sources)
-            own, other = 1 / ((k - 1) * (n - 2)), 1 / (k * (n - 2))
-            score = [x * (own if i in source_set else other) for i, x in enumerate(score)]
-        else:
-            scale = 1 / ((n - 1) * (n - 2))
-            score = [x * scale for x in score]
-    return dict(zip(nodes, score, strict=True))
+    """Normalised betweenness (networkx): exact up to EXACT_BETWEENNESS_NODES members, else from
+    BETWEENNESS_SAMPLES sampled sources."""
+    nx_graph = nx.Graph()
+    nx_graph.add_weighted_edges_from(
+        (a, b, weight) for a, neighbours in graph.items() for b, weight in neighbours.items()
+    )
+    if nx_graph.number_of_nodes() <= EXACT_BETWEENNESS_NODES:
+        return nx.betweenness_centrality(nx_graph)
+    # A fixed seed keeps the same community's report stable from one run to the next.
+    return nx.betweenness_centrality(nx_graph, k=BETWEENNESS_SAMPLES, seed=7)
 
 
 def _network(graph: _Graph, names: dict[int, str], organisations: dict[int, str]) -> Network:
