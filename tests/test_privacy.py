@@ -32,7 +32,9 @@ async def test_forget_me_leaves_no_row_and_no_output_mentioning_the_member(tmp_p
         )
         confirm = await h.command("zoe", "/forget-me")
         assert "forget-me confirm" in confirm
-        assert "Zoe Mamani" in every_value(tmp_path / "trellis.sqlite3"), "asking alone deletes nothing"
+        assert "Zoe Mamani" in every_value(tmp_path / "trellis.sqlite3"), (
+            "asking alone deletes nothing"
+        )
         done = await h.command("zoe", "/forget-me confirm")
         assert "deleted everything" in done
         mark = len(h.outbox)
@@ -60,7 +62,10 @@ async def test_mydata_shows_what_is_kept_and_optout_removes_from_counts(tmp_path
             "#water ana: A second message.",
         )
         mine = await h.command("ana", "/mydata")
-        assert "2 messages counted; the text of 2 of them is kept (text is deleted after 60 days)" in mine
+        assert (
+            "2 messages counted; the text of 2 of them is kept (text is deleted after 60 days)"
+            in mine
+        )
         assert "Tracking: on" in mine
         assert "opted out" in await h.command("ana", "/optout")
         await h.lines("#water ana: This one is not counted.")
@@ -75,7 +80,9 @@ async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
         await h.advance(timedelta(days=61))
         stored = every_value(tmp_path / "trellis.sqlite3")
         assert "Remember this sentence" not in stored
-        assert "1 messages counted; the text of 0 of them is kept" in await h.command("ana", "/mydata")
+        assert "1 messages counted; the text of 0 of them is kept" in await h.command(
+            "ana", "/mydata"
+        )
 
 
 async def test_a_message_deleted_on_the_platform_leaves_the_store(tmp_path):

@@ -54,7 +54,9 @@ async def test_a_database_from_a_newer_trellis_is_refused_untouched(tmp_path):
 async def test_a_file_that_is_not_a_database_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "notes.sqlite3"
     path.write_text("these are my meeting notes, not a database\n" * 100)
-    with pytest.raises(StoreError, match=r"is not a usable Trellis database .* restore it from a backup"):
+    with pytest.raises(
+        StoreError, match=r"is not a usable Trellis database .* restore it from a backup"
+    ):
         await SqliteStore.open(path)
     assert path.read_text().startswith("these are my meeting notes")
 
@@ -76,7 +78,9 @@ async def test_a_failing_step_leaves_the_database_at_the_previous_version(tmp_pa
     store = await SqliteStore.open(path, steps=steps[:1])
     await store.close()
     broken = [*steps[:1], (2, "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;")]
-    with pytest.raises(StoreError, match=r"to schema version 2 failed .* left as it was, at version 1"):
+    with pytest.raises(
+        StoreError, match=r"to schema version 2 failed .* left as it was, at version 1"
+    ):
         await SqliteStore.open(path, steps=broken)
     assert "half_done" not in {name for _, name, _ in tables(path)}
     store = await SqliteStore.open(path, steps=steps[:1])

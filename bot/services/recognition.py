@@ -17,7 +17,9 @@ _THANKS = re.compile(
     r"obrigad[oa]|muito obrigad[oa]|valeu|agradeco"
     r")(?![\w])"
 )
-_DECLINE = re.compile(r"(?<![\w])(no,? thanks|no,? thank you|no,? gracias|nao,? obrigad[oa])(?![\w])")
+_DECLINE = re.compile(
+    r"(?<![\w])(no,? thanks|no,? thank you|no,? gracias|nao,? obrigad[oa])(?![\w])"
+)
 THANKS_REACTIONS = frozenset({"🙏"})
 INSIGHT_REACTIONS = frozenset({"💡"})
 
