@@ -46,6 +46,10 @@ class Persona(StrEnum):
     BOT = "bot"
 
 
+_FILLS_PROFILE = frozenset({Persona.FACILITATOR, Persona.CORE, Persona.ACTIVE, Persona.GOES_QUIET})
+"""Those who set a profile soon after joining; peripheral members and silent joiners do not."""
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     handle: str
@@ -1948,6 +1952,15 @@ class _Writer:
     def join(self, at: datetime, handle: str) -> None:
         self.join_at[handle] = at
         self._act(at, handle, "join")
+        member = self.members[handle]
+        if member.persona in _FILLS_PROFILE:
+            # As the welcome message asks: who they are, so others know whom to ask about what.
+            self.command(
+                at + timedelta(minutes=20),
+                handle,
+                f"/profile set organisation:{member.organisation} "
+                f"expertise:{', '.join(member.expertise)} languages:{', '.join(member.languages)}",
+            )
 
     def leave(self, at: datetime, handle: str) -> None:
         self.leave_at[handle] = at
