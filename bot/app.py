@@ -25,7 +25,7 @@ from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestSection
 from bot.themes import ThemeMap
-from storage import activity, members
+from storage import activity
 from storage.ingest import record_zone
 from storage.sqlite import SqliteStore
 
@@ -150,19 +150,21 @@ class Trellis:
 
     # Facilitation --------------------------------------------------------------------------
 
-    async def compose_digest(self, community: str, end: datetime) -> OutgoingMessage:
+    async def compose_digest(
+        self, community: str, end: datetime, *, skip_empty: bool = False
+    ) -> OutgoingMessage | None:
         await self.engine.drain()
-        return await digest.compose(self, community, end - timedelta(days=7), end)
+        return await digest.compose(
+            self, community, end - timedelta(days=7), end, skip_empty=skip_empty
+        )
 
     async def post_digest(self, community: str, end: datetime) -> str:
         place = self.community(community).digest.channel
         if place is None:
             return "no digest channel configured"
-        start = int((end - timedelta(days=7)).timestamp())
-        week = await activity.totals(self.store, community, start, int(end.timestamp()))
-        if not (week.messages or week.reactions or week.new_members):
+        message = await self.compose_digest(community, end, skip_empty=True)
+        if message is None:
             return "nothing happened this week; no digest posted"
-        message = await self.compose_digest(community, end)
         sent = await self.post(community, place, message)
         return f"posted to {place}" if sent else f"{place} unavailable"
 
@@ -185,9 +187,6 @@ class Trellis:
             await self.engine.drain()
             added += await activity.message_count(self.store, community) - before
         return added
-
-    async def member_by_key(self, community: str, key: str) -> members.MemberRow | None:
-        return await members.by_key(self.store, community, key)
 
     def _schedule_core_jobs(self) -> None:
         for cid, community in self.settings.communities.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
 
@@ -88,7 +89,7 @@ async def test_opted_out_and_forgotten_members_leave_no_commitments_behind(tmp_p
         overdue = await h.command("fran", "/overdue")
         assert "Ana" not in overdue and "Luis Rojas" in overdue
 
-        luis = await h.app.member_by_key("praxis", "console:luis")
+        luis = await members.by_key(h.store, "praxis", "console:luis")
         await h.command("luis", "/forget-me confirm")
         assert await rows_about(h.store, luis.id) == {}
         assert await h.command("fran", "/overdue") == "No commitment is overdue."

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
 
@@ -108,7 +109,7 @@ async def test_events_outlive_a_forgotten_author_without_naming_them(tmp_path):
         await h.command("ana", "/event add Census 2026-09-10 10:00")
         await h.command("luis", "/optout")
         assert "opted out of tracking" in await h.command("luis", "/event add Fair 2026-09-20")
-        ana = await h.app.member_by_key("praxis", "console:ana")
+        ana = await members.by_key(h.store, "praxis", "console:ana")
         await h.command("ana", "/forget-me confirm")
         assert await rows_about(h.store, ana.id) == {}
         listed = await h.command("fran", "/event list")

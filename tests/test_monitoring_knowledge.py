@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
 
@@ -135,7 +136,7 @@ async def test_opted_out_and_forgotten_members_disappear_from_knowledge(tmp_path
         refused = await h.command("ana", "/profile set languages:es")
         assert refused.startswith("You have opted out of tracking")
 
-        luis = await h.app.member_by_key("praxis", "console:luis")
+        luis = await members.by_key(h.store, "praxis", "console:luis")
         await h.command("luis", "/forget-me confirm")
         assert await rows_about(h.store, luis.id) == {}
         for command in ("/experts irrigation", "/library"):

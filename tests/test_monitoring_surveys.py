@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
 
@@ -126,7 +127,7 @@ async def test_forget_me_and_opt_out_after_answering(tmp_path):
         for handle in ("ana", "eva", "rosa", "tito"):
             await h.command(handle, "/pulse 4 4 @luis")
         await h.command("luis", "/pulse 5 5 @ana")
-        luis = await h.app.member_by_key("praxis", "console:luis")
+        luis = await members.by_key(h.store, "praxis", "console:luis")
         await h.command("luis", "/forget-me confirm")
         assert await rows_about(h.store, luis.id) == {}
         await h.command("ana", "/optout")

@@ -11,7 +11,7 @@ from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import OutgoingMessage
 from bot.services import nudges, participation
 from bot.themes import Theme
-from storage import activity, facilitation
+from storage import activity, facilitation, members
 
 
 def _day(ctx: CommandContext, epoch: int | None) -> str:
@@ -178,7 +178,7 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
 async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
     names = []
     for key in theme.settings.leaders:
-        row = await ctx.app.member_by_key(ctx.community, key)
+        row = await members.by_key(ctx.app.store, ctx.community, key)
         names.append(row.name if row else key.split(":", 1)[1])
     if not names:
         return ctx._("{theme} has no leaders yet.", theme=theme.name)

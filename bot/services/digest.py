@@ -32,6 +32,9 @@ class DigestContext:
     end: datetime
     names: dict[int, str]
     translator: Translator
+    this_week: activity.Totals
+    week_before: activity.Totals
+    """Counted once per digest: the themes, the numbers and the chart all read them."""
 
     def _(self, message: str, /, **values: object) -> str:
         return self.translator._(message, **values)
@@ -56,7 +59,15 @@ def excerpt(text: str, limit: int) -> str:
     return cut + "…"
 
 
-async def compose(app: Trellis, community: str, start: datetime, end: datetime) -> OutgoingMessage:
+async def compose(
+    app: Trellis, community: str, start: datetime, end: datetime, *, skip_empty: bool = False
+) -> OutgoingMessage | None:
+    """The digest of [start, end); None when ``skip_empty`` and nobody did anything."""
+    begin, finish = int(start.timestamp()), int(end.timestamp())
+    this_week = await activity.totals(app.store, community, begin, finish)
+    if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
+        return None
+    week_before = await activity.totals(app.store, community, 2 * begin - finish, begin)
     settings = app.community(community)
     t = app.translator(community)
     names = await activity.visible_members(app.store, community)
@@ -66,7 +77,7 @@ async def compose(app: Trellis, community: str, start: datetime, end: datetime) 
         for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
             if key.startswith("discord:"):
                 names[member_id] = f"<@{key.removeprefix('discord:')}>"
-    ctx = DigestContext(app, community, settings, start, end, names, t)
+    ctx = DigestContext(app, community, settings, start, end, names, t, this_week, week_before)
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)
     parts = [
@@ -98,7 +109,7 @@ async def _themes(ctx: DigestContext) -> str | None:
     store = ctx.app.store
     themes = ctx.app.themes[ctx.community]
     limit = ctx.settings.digest.excerpt_chars
-    per_theme = await activity.totals(store, ctx.community, start, end)
+    per_theme = ctx.this_week
     threads = await activity.busiest_threads(
         store, ctx.community, start, end, ctx.settings.digest.busiest_threads * 4
     )
@@ -275,10 +286,7 @@ def _change(now: int, before: int) -> str:
 
 
 async def _numbers(ctx: DigestContext) -> str:
-    start, end = ctx.span
-    week = 7 * 86400
-    this = await activity.totals(ctx.app.store, ctx.community, start, end)
-    last = await activity.totals(ctx.app.store, ctx.community, start - week, start)
+    this, last = ctx.this_week, ctx.week_before
     rows = [
         (ctx._("Messages"), this.messages, last.messages),
         (ctx._("People taking part"), this.active_members, last.active_members),
@@ -294,10 +302,7 @@ async def _numbers(ctx: DigestContext) -> str:
 
 async def _chart(ctx: DigestContext) -> Attachment | None:
     """Messages per theme, this week against the week before, as a PNG."""
-    start, end = ctx.span
-    week = 7 * 86400
-    this = await activity.totals(ctx.app.store, ctx.community, start, end)
-    last = await activity.totals(ctx.app.store, ctx.community, start - week, start)
+    this, last = ctx.this_week, ctx.week_before
     themes = list(ctx.app.themes[ctx.community].themes.values())
     if not themes or not (this.messages or last.messages):
         return None
