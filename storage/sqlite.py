@@ -37,7 +37,33 @@ def migration_steps() -> list[tuple[int, str]]:
     return steps
 
 
-class SqliteStore:
+class Reads:
+    """Queries on ``self.db``, shared by the store and its read-only connection."""
+
+    db: aiosqlite.Connection
+
+    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+
+class ReadOnlyConnection(Reads):
+    """Another connection to the store's file, for long reads run beside the main connection.
+
+    SQLite runs a query without holding Python's lock, so a query on a connection of its own uses
+    another core while the rest of the program goes on. With WAL it sees the last committed state,
+    and neither blocks the writer nor waits for it.
+    """
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+
+class SqliteStore(Reads):
     """An open Trellis database. Use ``await SqliteStore.open(path)`` and ``await store.close()``."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -45,6 +71,8 @@ class SqliteStore:
         self.path = path
         self._write_lock = asyncio.Lock()
         self._in_transaction = False
+        self._readers: list[ReadOnlyConnection] = []
+        self._idle_readers: list[ReadOnlyConnection] = []
 
     @classmethod
     async def open(
@@ -78,7 +106,34 @@ class SqliteStore:
         return store
 
     async def close(self) -> None:
+        for reader in self._readers:
+            await reader.db.close()
+        self._readers.clear()
+        self._idle_readers.clear()
         await self.db.close()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[ReadOnlyConnection]:
+        """A read-only connection for this task alone: an idle one, or one opened now.
+
+        Connections opened here are kept for the next read and closed with the store, so a report
+        that reads on two of them at once opens two the first time and none after.
+        """
+        if self._idle_readers:
+            reader = self._idle_readers.pop()
+        else:
+            db = await aiosqlite.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+            )
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA query_only = ON")
+            db.row_factory = aiosqlite.Row
+            reader = ReadOnlyConnection(db)
+            self._readers.append(reader)
+        try:
+            yield reader
+        finally:
+            self._idle_readers.append(reader)
 
     async def _configure(self) -> None:
         await self.db.execute("PRAGMA busy_timeout = 5000")
@@ -147,14 +202,6 @@ class SqliteStore:
                 self._owner = None
 
     _owner: asyncio.Task | None = None
-
-    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
 
     # Adapters' own state -------------------------------------------------------------------
 

@@ -89,3 +89,24 @@ async def test_a_failing_step_leaves_the_database_at_the_previous_version(tmp_pa
     store = await SqliteStore.open(path)
     assert await store.schema_version() == len(steps)
     await store.close()
+
+
+async def test_read_only_connections_see_commits_refuse_writes_and_are_reused(tmp_path):
+    path = tmp_path / "with space & more.sqlite3"
+    store = await SqliteStore.open(path)
+    try:
+        await store.set_state("console", "seen", "1")
+        async with store.reading() as reader:
+            assert (await reader.fetch_one("SELECT value FROM state"))[0] == "1"
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await reader.db.execute("DELETE FROM state")
+            async with store.reading() as other:
+                assert other is not reader  # two reads at once get a connection each
+        await store.set_state("console", "seen", "2")
+        async with store.reading() as again:
+            assert again is reader or again is other
+            assert (await again.fetch_one("SELECT value FROM state"))[0] == "2"
+    finally:
+        await store.close()
+    with pytest.raises(ValueError, match="no active connection"):
+        await reader.fetch_one("SELECT 1")  # closed with the store

@@ -12,6 +12,7 @@ groups of at least the community's ``surveys.min_group_size`` answers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
 from storage.ingest import MAX_THREAD_PARTICIPANTS, record_zone
-from storage.sqlite import SqliteStore
+from storage.sqlite import Reads, SqliteStore
 
 EXACT_BETWEENNESS_NODES = 400
 """Up to this many members, betweenness is exact; above it, it is estimated from sampled sources."""
@@ -202,7 +203,7 @@ class Report:
     impact: Impact
 
 
-async def _rows(store: SqliteStore, sql: str, params: dict) -> list[tuple]:
+async def _rows(store: Reads, sql: str, params: dict) -> list[tuple]:
     """Plain tuples: the report reads tens of thousands of rows, and named rows cost twice as much."""
     async with store.db.execute(sql, params) as cursor:
         cursor.row_factory = None
@@ -261,9 +262,12 @@ async def build_report(
         # Counts the rollups in the community's local days (a no-op unless its timezone changed).
         await record_zone(db, community, config.timezone)
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
-    act = await _activity(store, settings, p, period, days, names, theme_names)
-    members, new_members, threads = await _membership(store, p)
-    ties = await _ties(store, p, days, names, organisations)
+    # The ties are the longest read: on connections of their own they run beside the rest.
+    async with asyncio.TaskGroup() as group:
+        ties_read = group.create_task(_ties(store, p, days, names, organisations))
+        act = await _activity(store, settings, p, period, days, names, theme_names)
+        members, new_members, threads = await _membership(store, p)
+    ties = ties_read.result()
     # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
     # reaction or two, and paths over those say little about who carries knowledge across.
     graph: _Graph = {}
@@ -680,6 +684,8 @@ async def _ties(
     at ingest). A tie is new when the pair never interacted before the period; it appeared when
     the pair did not interact in the previous period of the same length, and grew when it did,
     less. Only aggregates, organisation links and the strongest ties reach Python.
+
+    The query runs on a read-only connection of its own, beside the rest of the report.
     """
     start, end, previous = days.positions
     # Organisations are numbered in their display order, so a link's ends come out sorted. In the
@@ -728,8 +734,7 @@ async def _ties(
             f"WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND {MAX_THREAD_PARTICIPANTS})"
             f") WHERE {days.sql_in_cut('t')}) ORDER BY a, b"
         )
-    rows = await _rows(
-        store,
+    sql = (
         f"WITH visible (id) AS MATERIALIZED ({_VISIBLE[1:-1]}), "
         "org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
         "pairs AS MATERIALIZED (SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
@@ -742,9 +747,10 @@ async def _ties(
         "SELECT min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM pairs "
         "JOIN org x ON x.id = +a JOIN org y ON y.id = +b) GROUP BY k) "
         "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
-        "ORDER BY w DESC, a DESC, b DESC LIMIT :top)",
-        q,
+        "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
     )
+    async with store.reading() as reader:
+        rows = await _rows(reader, sql, q)
     ties = _Ties()
     for part, x, y, z, u in rows:
         if part == 0:
