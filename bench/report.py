@@ -2,7 +2,7 @@
 
 Run ``python3 -m bench.report --members 2000 --messages 500000 --seed 1`` from the repository root.
 It writes a synthetic community straight into the real schema (bulk ``executemany``, then the
-report's rollups counted with ``record_zone``: the setup is not what is measured), then times, in the same run and on the same warm database, one full scan of
+report's rollups counted with ``refresh_rollups``: the setup is not what is measured), then times, in the same run and on the same warm database, one full scan of
 the messages table (``count(*)`` and ``sum(chars)`` over every row, no index) and
 ``build_report`` for 2026-Q4 (the issue's example) and for the whole of 2026, both in the
 community's calendar as ``trellis report --period`` reads them, and prints each (median of
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from bot.commands.parsing import parse_period
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
-from storage.ingest import record_zone
+from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 COMMUNITY = "bench"
@@ -234,7 +234,7 @@ async def main(argv: list[str] | None = None) -> int:
         store = await SqliteStore.open(path)
         try:
             async with store.transaction() as db:
-                await record_zone(db, COMMUNITY, settings().communities[COMMUNITY].timezone)
+                await refresh_rollups(db, COMMUNITY, settings().communities[COMMUNITY].timezone)
         finally:
             await store.close()
         figures = [(period, *await measure(path, args.repeat, period)) for period in PERIODS]

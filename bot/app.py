@@ -26,7 +26,7 @@ from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestSection
 from bot.themes import ThemeMap
 from storage import activity
-from storage.ingest import record_zone
+from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,11 @@ class Trellis:
         cls, settings: Settings, *, clock: Clock, adapters: Sequence[Adapter] = ()
     ) -> Trellis:
         store = await SqliteStore.open(settings.storage.path)
-        # Rollups count days in each community's timezone; a new or changed zone rebuilds them.
+        # Rollups count local days: recorded now, ingest notes the days it changes in the
+        # community's timezone (a new or changed zone recounts them all).
         for community_id, community in settings.communities.items():
             async with store.transaction() as db:
-                await record_zone(db, community_id, community.timezone)
+                await refresh_rollups(db, community_id, community.timezone)
         return cls(settings, store, clock, adapters)
 
     def add_adapter(self, adapter: Adapter) -> None:

@@ -6,20 +6,15 @@ order used (members, posts, threads, edits, reactions, deletions) gives the same
 applying the events one by one, because reactions are collapsed to their last state per
 (message, member, emoji) first.
 
-The same transaction keeps the report's rollups (migration 003) in step: increments are taken
-only from rows the batch really inserted (ids above the table's largest id before the insert), and
-decrements from rows it really deleted, summed per key in Python and written once per key.
+The report's rollups are not counted here: the batch notes which local days it changed (and who
+posted in which thread), and ``storage.rollups`` recounts those days before a report reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -34,6 +29,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
+from storage.rollups import Changes, zones
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,10 +263,8 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
-    zones = await _zones(db)
-    for community in by_community:
-        await _recount_after_forget_me(db, community, zones)
-    rollup = _Rollup(zones)
+    changes = Changes(await zones(db))
+    new = []
     if posts:
         first_new = await _max_id(db, "messages")
         cursor = await db.executemany(
@@ -280,20 +274,23 @@ async def write_batch(
             "WHERE community = ? AND platform_id = ?)))",
             posts,
         )
-        inserted = await rollup.posted(db, posts, first_new, cursor.rowcount)
+        new = await _inserted(db, posts, first_new, cursor.rowcount)
+        for community, _, author, _, thread_key, _, at, *_ in new:
+            changes.posted(community, author, at, thread_key)
         await db.executemany(
             "UPDATE members SET last_posted_at = max(coalesce(last_posted_at, 0), ?) WHERE id = ?",
             [(at, member_id) for member_id, at in last_post.items()],
         )
     # A replayed message changes nothing, its mentions included: only new messages get them.
-    mentions = [m for m in mentions if (m[0], m[1]) in inserted] if posts else []
+    if mentions and len(new) != len(posts):
+        fresh = {(post[0], post[1]) for post in new}
+        mentions = [m for m in mentions if (m[0], m[1]) in fresh]
     if mentions:
         await db.executemany(
             "INSERT OR IGNORE INTO mentions (message_id, member_id) "
             "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ?",
             [(member_id, community, platform_id) for community, platform_id, member_id in mentions],
         )
-        rollup.mentioned(inserted, mentions)
     if thanks_named:
         await _credit_thanks_named(db, thanks_named)
     if thanks_reply:
@@ -305,9 +302,9 @@ async def write_batch(
             edits,
         )
     if reactions:
-        await _write_reactions(db, reactions, rollup)
+        await _write_reactions(db, reactions, changes)
     if deletes:
-        await rollup.deleting(db, [(c, p) for c, p, _ in deletes])
+        await _deleting(db, [(c, p) for c, p, _ in deletes], changes)
         await db.executemany(
             "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
             [(at, community, platform_id) for community, platform_id, at in deletes],
@@ -321,7 +318,7 @@ async def write_batch(
             "(SELECT id FROM messages WHERE community = ? AND platform_id = ?)",
             [(community, platform_id) for community, platform_id, _ in deletes],
         )
-    await rollup.write(db)
+    await changes.write(db)
 
 
 # A thank-you answers a question when the thanked member replied, within 14 days, to a question
@@ -371,26 +368,34 @@ async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> N
     )
 
 
-async def _write_reactions(db: aiosqlite.Connection, reactions: dict, rollup: _Rollup) -> None:
+async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: Changes) -> None:
     added, removed, credited = [], [], []
     for (community, platform_id, member_id, emoji), (is_add, at, facts) in reactions.items():
         if not is_add:
             removed.append((community, platform_id, member_id, emoji))
             continue
         added.append((community, platform_id, member_id, emoji, at, community, platform_id))
+        changes.touch(
+            community, at
+        )  # a replayed reaction counts nothing: its day recounts the same
         if facts is not None and facts.credit_kind:
             credited.append((member_id, community, facts.credit_kind, platform_id, emoji, at))
     if added:
-        first_new = await _max_id(db, "reactions")
         await db.executemany(
             "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, emoji, "
             "reacted_at, target_member_id, theme) SELECT ?, ?, ?, ?, ?, m.member_id, m.theme "
             "FROM (SELECT 1) LEFT JOIN messages m ON m.community = ? AND m.platform_id = ?",
             added,
         )
-        await rollup.reacted(db, first_new)
     if removed:
-        await rollup.unreacting(db, removed)
+        for key in removed:
+            async with db.execute(
+                "SELECT reacted_at FROM reactions WHERE community = ? AND message_platform_id = ? "
+                "AND member_id = ? AND emoji = ?",
+                key,
+            ) as cursor:
+                for (at,) in await cursor.fetchall():
+                    changes.touch(key[0], at)
         await db.executemany(
             "DELETE FROM reactions WHERE community = ? AND message_platform_id = ? "
             "AND member_id = ? AND emoji = ?",
@@ -419,417 +424,43 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, rollup: _R
         )
 
 
-# --- Rollups (migration 003) ------------------------------------------------------------------
-
-_MONDAY = 4
-"""Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
-
-
-MAX_THREAD_PARTICIPANTS = 12
-"""Sharing a thread ties its participants only up to this size: in a crowd, being in the same
-thread says little about a relationship, and the pairs would grow with the square of the crowd."""
-
-
-def week_of(day: int) -> int:
-    return (day - _MONDAY) // 7
-
-
-class LocalDays:
-    """Local day numbers (days since 1970-01-01 in ``zone``) of UTC epoch seconds.
-
-    Offsets are looked up once per quarter hour, the finest step at which any timezone changes.
-    """
-
-    def __init__(self, zone: ZoneInfo | None) -> None:
-        self._zone = zone
-        self._offsets: dict[int, int] = {}
-        self._last = self._last_offset = 0
-
-    def __call__(self, at: int) -> int:
-        if self._zone is None:
-            return at // 86400
-        quarter = at // 900
-        if quarter == self._last:
-            return (at + self._last_offset) // 86400
-        offset = self._offsets.get(quarter)
-        if offset is None:
-            moment = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self._zone)
-            offset = self._offsets[quarter] = int(moment.utcoffset().total_seconds())
-        self._last, self._last_offset = quarter, offset
-        return (at + offset) // 86400
-
-
-async def _zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
-    async with db.execute(
-        "SELECT community, timezone FROM rollup_zones WHERE timezone IS NOT NULL"
-    ) as cursor:
-        return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
-
-
-async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
-    async with db.execute(
-        "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
-        "WHERE community = ? ORDER BY key_hash)",
-        (community,),
-    ) as cursor:
-        joined = (await cursor.fetchone())[0] or ""
-    return hashlib.sha256(joined.encode()).hexdigest()
-
-
-async def _recount_after_forget_me(
-    db: aiosqlite.Connection, community: str, zones: dict[str, ZoneInfo]
-) -> None:
-    """Rebuild the community's rollups if someone was forgotten (or remembered) since the last batch.
-
-    A forget-me deletes by cascade the reactions others gave to the forgotten member and their
-    place in threads, which can make a crowded thread small again: rare enough to recount all.
-    """
-    digest = await _forgotten_digest(db, community)
-    async with db.execute(
-        "SELECT forgotten FROM rollup_zones WHERE community = ?", (community,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is not None and row[0] == digest:
-        return
-    zone = zones.get(community)
-    await _rebuild(db, community, zone)
-    await db.execute(
-        "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :d) "
-        "ON CONFLICT (community) DO UPDATE SET forgotten = excluded.forgotten",
-        {"c": community, "z": zone.key if zone else None, "d": digest},
-    )
-
-
 async def _max_id(db: aiosqlite.Connection, table: str) -> int:
     async with db.execute(f"SELECT coalesce(max(id), 0) FROM {table}") as cursor:
         return (await cursor.fetchone())[0]
 
 
-class _Rollup:
-    """One batch's changes to the rollups, summed per key before they are written."""
+async def _inserted(
+    db: aiosqlite.Connection, posts: list[tuple], first_new: int, stored: int
+) -> list[tuple]:
+    """The posts the insert stored: all of them, unless some were already there (a replay).
 
-    def __init__(self, zones: dict[str, ZoneInfo]) -> None:
-        self._zones = zones
-        self._days: dict[str, LocalDays] = {}
-        # (member, day) -> [messages, replies, reactions]
-        self.members: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-        # (theme, member, day) -> messages
-        self.themes: dict[tuple[str, int, int], int] = defaultdict(int)
-        self.ties: dict[tuple[int, int, int], int] = defaultdict(int)
-        # (community, thread key, member) -> [first posted, messages]
-        self.threads: dict[tuple[str, str, int], list[int]] = {}
-        self.threads_recount: set[tuple[str, str, int]] = set()
-
-    def day(self, community: str, at: int) -> int:
-        days = self._days.get(community)
-        if days is None:
-            days = self._days[community] = LocalDays(self._zones.get(community))
-        return days(at)
-
-    def tie(self, one: int, other: int | None, day: int, delta: int) -> None:
-        if other is not None and other != one:
-            self.ties[(one, other, day) if one < other else (other, one, day)] += delta
-
-    def post(self, row: tuple, delta: int) -> int:
-        """Count (or uncount) one message row; returns its day."""
-        community, member_id, at, theme, reply, replied, thread_key = row
-        day = self.day(community, at)
-        entry = self.members[(member_id, day)]
-        entry[0] += delta
-        entry[1] += reply * delta
-        if theme:
-            self.themes[(theme, member_id, day)] += delta
-        self.tie(member_id, replied, day, delta)
-        if thread_key is not None:
-            key = (community, thread_key, member_id)
-            if delta < 0:
-                self.threads_recount.add(key)
-            else:
-                thread = self.threads.setdefault(key, [at, 0])
-                thread[0] = min(thread[0], at)
-                thread[1] += 1
-        return day
-
-    async def posted(
-        self, db: aiosqlite.Connection, posts: list[tuple], first_new: int, stored: int
-    ) -> dict[tuple[str, str], tuple[int, int]]:
-        """Count the messages this batch inserted: (community, platform id) -> (author, day).
-
-        ``posts`` are the rows given to the insert and ``stored`` how many it inserted; when some
-        were already there (a replay), the new ones are those with an id above ``first_new``.
-        """
-        new = posts
-        if stored != len(posts):
-            async with db.execute(
-                "SELECT community, platform_id FROM messages WHERE id > ?", (first_new,)
-            ) as cursor:
-                fresh = {tuple(row) for row in await cursor.fetchall()}
-            new = []
-            for post in posts:
-                if (post[0], post[1]) in fresh:
-                    fresh.discard((post[0], post[1]))  # a second copy in the batch was ignored
-                    new.append(post)
-        inserted = {}
-        for (
-            community,
-            platform_id,
-            author,
-            _,
-            thread_key,
-            theme,
-            at,
-            *_,
-            reply_to,
-            replied,
-            _,
-            _,
-        ) in new:
-            if replied is None and reply_to is not None:
-                # The replied-to author came from the database at insert time: read it back.
-                async with db.execute(
-                    "SELECT reply_to_member_id FROM messages WHERE community = ? AND platform_id = ?",
-                    (community, platform_id),
-                ) as cursor:
-                    replied = (await cursor.fetchone())[0]
-            row = (community, author, at, theme or "", reply_to is not None, replied, thread_key)
-            inserted[(community, platform_id)] = (author, self.post(row, 1))
-        return inserted
-
-    def mentioned(self, inserted: dict, mentions: list[tuple[str, str, int]]) -> None:
-        seen = set()
-        for community, platform_id, member_id in mentions:
-            author, day = inserted[(community, platform_id)]
-            if (community, platform_id, member_id) not in seen:
-                seen.add((community, platform_id, member_id))
-                self.tie(author, member_id, day, 1)
-
-    def reaction(self, community: str, member_id: int, target: int | None, at: int, delta: int):
-        day = self.day(community, at)
-        self.members[(member_id, day)][2] += delta
-        self.tie(member_id, target, day, delta)
-
-    async def reacted(self, db: aiosqlite.Connection, first_new: int) -> None:
-        async with db.execute(
-            "SELECT community, member_id, target_member_id, reacted_at FROM reactions WHERE id > ?",
-            (first_new,),
-        ) as cursor:
-            for row in await cursor.fetchall():
-                self.reaction(*row, 1)
-
-    async def unreacting(self, db: aiosqlite.Connection, removed: list[tuple]) -> None:
-        """Uncount reactions about to be removed (those that exist)."""
-        for key in removed:
-            async with db.execute(
-                "SELECT community, member_id, target_member_id, reacted_at FROM reactions "
-                "WHERE community = ? AND message_platform_id = ? AND member_id = ? AND emoji = ?",
-                key,
-            ) as cursor:
-                for row in await cursor.fetchall():
-                    self.reaction(*row, -1)
-
-    async def deleting(self, db: aiosqlite.Connection, keys: list[tuple[str, str]]) -> None:
-        """Uncount messages about to be marked deleted (those not deleted yet), mentions too."""
-        for key in dict.fromkeys(keys):
-            async with db.execute(
-                "SELECT id, community, member_id, posted_at, coalesce(theme, ''), "
-                "reply_to IS NOT NULL, reply_to_member_id, thread_key FROM messages "
-                "WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
-                key,
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                continue
-            day = self.post(tuple(row[1:]), -1)
-            async with db.execute(
-                "SELECT member_id FROM mentions WHERE message_id = ?", (row[0],)
-            ) as cursor:
-                for (mentioned,) in await cursor.fetchall():
-                    self.tie(row[2], mentioned, day, -1)
-
-    async def write(self, db: aiosqlite.Connection) -> None:
-        await self._write_threads(db)
-        if self.members:
-            await db.executemany(
-                "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, week, day) "
-                "DO UPDATE SET messages = messages + excluded.messages, "
-                "replies = replies + excluded.replies, reactions = reactions + excluded.reactions",
-                [
-                    (member_id, week_of(day), day, *counts)
-                    for (member_id, day), counts in self.members.items()
-                    if any(counts)
-                ],
-            )
-            await db.executemany(
-                "DELETE FROM member_days WHERE member_id = ? AND week = ? AND day = ? "
-                "AND messages = 0 AND reactions = 0",
-                [
-                    (member_id, week_of(day), day)
-                    for (member_id, day), counts in self.members.items()
-                    if min(counts) < 0
-                ],
-            )
-        if self.themes:
-            await db.executemany(
-                "INSERT INTO theme_days (theme, member_id, day, messages) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (theme, member_id, day) DO UPDATE SET messages = messages + "
-                "excluded.messages",
-                [(*key, count) for key, count in self.themes.items() if count],
-            )
-            await db.executemany(
-                "DELETE FROM theme_days WHERE theme = ? AND member_id = ? AND day = ? "
-                "AND messages = 0",
-                [key for key, count in self.themes.items() if count < 0],
-            )
-        if self.ties:
-            await db.executemany(
-                "INSERT INTO tie_days (a, b, day, weight) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (a, b, day) DO UPDATE SET weight = weight + excluded.weight",
-                [(*key, weight) for key, weight in self.ties.items() if weight],
-            )
-            await db.executemany(
-                "DELETE FROM tie_days WHERE a = ? AND b = ? AND day = ? AND weight = 0",
-                [key for key, weight in self.ties.items() if weight < 0],
-            )
-
-    async def _participants(
-        self, db: aiosqlite.Connection, threads: set[tuple[str, str]]
-    ) -> dict[tuple[str, str], dict[int, int]]:
-        """(community, thread key) -> {member: first posted} as stored, for the given threads."""
-        found: dict[tuple[str, str], dict[int, int]] = {key: {} for key in threads}
-        by_community: dict[str, list[str]] = defaultdict(list)
-        for community, thread_key in threads:
-            by_community[community].append(thread_key)
-        for community, keys in by_community.items():
-            async with db.execute(
-                "SELECT thread_key, member_id, first_at FROM thread_members WHERE community = ? "
-                "AND thread_key IN (SELECT value FROM json_each(?))",
-                (community, json.dumps(keys)),
-            ) as cursor:
-                for thread_key, member_id, first in await cursor.fetchall():
-                    found[(community, thread_key)][member_id] = first
-        return found
-
-    def _thread_ties(self, community: str, participants: dict[int, int], delta: int) -> None:
-        """Count (or uncount) the ties sharing a thread makes, if it is small enough to make any."""
-        if not 2 <= len(participants) <= MAX_THREAD_PARTICIPANTS:
-            return
-        people = sorted(participants.items())
-        for i, (a, first_a) in enumerate(people):
-            for b, first_b in people[i + 1 :]:
-                self.ties[(a, b, self.day(community, max(first_a, first_b)))] += delta
-
-    async def _write_threads(self, db: aiosqlite.Connection) -> None:
-        """Write thread participants; a thread whose participants changed changes its ties."""
-        touched = {(c, t) for c, t, _ in self.threads} | {
-            (c, t) for c, t, _ in self.threads_recount
-        }
-        if not touched:
-            return
-        before = await self._participants(db, touched)
-        after = {key: dict(people) for key, people in before.items()}
-        for (community, thread_key, member_id), (first, _) in self.threads.items():
-            people = after[(community, thread_key)]
-            people[member_id] = min(first, people.get(member_id, first))
-        if self.threads:
-            await db.executemany(
-                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
-                "DO UPDATE SET first_at = min(first_at, excluded.first_at), "
-                "messages = messages + excluded.messages",
-                [(*key, first, count) for key, (first, count) in self.threads.items()],
-            )
-        # A deleted message may have been someone's first in its thread, or their only one.
-        for community, thread_key, member_id in self.threads_recount:
-            params = (community, thread_key, member_id)
-            await db.execute(
-                "DELETE FROM thread_members WHERE community = ? AND thread_key = ? AND member_id = ?",
-                params,
-            )
-            await db.execute(
-                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
-                "SELECT ?1, ?2, ?3, min(posted_at), count(*) FROM messages WHERE member_id = ?3 "
-                "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
-                params,
-            )
-        if self.threads_recount:
-            after.update(await self._participants(db, {(c, t) for c, t, _ in self.threads_recount}))
-        for key, people in after.items():
-            if people != before[key]:
-                self._thread_ties(key[0], before[key], -1)
-                self._thread_ties(key[0], people, 1)
-
-
-async def _rebuild(db: aiosqlite.Connection, community: str, zone: ZoneInfo | None) -> None:
-    """Count ``community``'s rollups afresh from the base tables, in local days of ``zone``."""
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
-    members = "(SELECT id FROM members WHERE community = :c)"
-    p = {"c": community, "most": MAX_THREAD_PARTICIPANTS}
-    await db.execute(f"DELETE FROM member_days WHERE member_id IN {members}", p)
-    await db.execute(f"DELETE FROM theme_days WHERE member_id IN {members}", p)
-    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} OR b IN {members}", p)
-    await db.execute("DELETE FROM thread_members WHERE community = :c", p)
-    await db.execute(
-        "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
-        "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
-        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
-        "0 AS x FROM messages WHERE community = :c AND deleted_at IS NULL "
-        "UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
-        "WHERE community = :c) GROUP BY member_id, d",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO theme_days (theme, member_id, day, messages) "
-        "SELECT theme, member_id, trellis_day(posted_at) AS d, count(*) FROM messages "
-        "WHERE community = :c AND deleted_at IS NULL AND theme IS NOT NULL AND theme != '' "
-        "GROUP BY theme, member_id, d",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
-        "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
-        "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
-        p,
-    )
-    await db.execute(
-        "INSERT INTO tie_days (a, b, day, weight) "
-        "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
-        "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
-        "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
-        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM mentions n "
-        "JOIN messages m ON m.id = n.message_id WHERE m.community = :c AND m.deleted_at IS NULL "
-        "AND n.member_id != m.member_id "
-        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
-        "WHERE community = :c AND target_member_id != member_id "
-        "UNION ALL SELECT x.member_id, y.member_id, max(x.first_at, y.first_at) "
-        "FROM thread_members x JOIN thread_members y ON y.community = x.community "
-        "AND y.thread_key = x.thread_key AND y.member_id > x.member_id "
-        "WHERE x.community = :c AND x.thread_key IN (SELECT thread_key FROM thread_members "
-        "WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND :most)"
-        ") GROUP BY 1, 2, 3",
-        p,
-    )
-
-
-async def record_zone(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
-    """Count ``community``'s rollups in local days of ``timezone``; rebuild them if they were not.
-
-    Runs inside the caller's transaction. Returns whether a rebuild was needed: the first time
-    (the rollups of a database upgraded to migration 003 start empty) or after the community's
-    timezone changed.
+    ``stored`` is how many it inserted; the new ones are then those with an id above
+    ``first_new``, the table's largest id before the insert.
     """
+    if stored == len(posts):
+        return posts
     async with db.execute(
-        "SELECT timezone FROM rollup_zones WHERE community = ?", (community,)
+        "SELECT community, platform_id FROM messages WHERE id > ?", (first_new,)
     ) as cursor:
-        row = await cursor.fetchone()
-    if row is not None and row[0] == timezone:
-        await _recount_after_forget_me(db, community, {community: ZoneInfo(timezone)})
-        return False
-    await _rebuild(db, community, ZoneInfo(timezone))
-    p = {"c": community}
-    await db.execute(
-        "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :f) "
-        "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :f",
-        {**p, "z": timezone, "f": await _forgotten_digest(db, community)},
-    )
-    return True
+        fresh = {tuple(row) for row in await cursor.fetchall()}
+    new = []
+    for post in posts:
+        if (post[0], post[1]) in fresh:
+            fresh.discard((post[0], post[1]))  # a second copy in the batch was ignored
+            new.append(post)
+    return new
+
+
+async def _deleting(
+    db: aiosqlite.Connection, keys: list[tuple[str, str]], changes: Changes
+) -> None:
+    """Note the days (and threads) of messages about to be marked deleted, if not deleted yet."""
+    for key in dict.fromkeys(keys):
+        async with db.execute(
+            "SELECT community, member_id, posted_at, thread_key FROM messages "
+            "WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            key,
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            changes.unposted(*row)

@@ -1,9 +1,10 @@
-"""The M&E report's rollups stay equal to a recount from the chat tables, whatever happens.
+"""The M&E report's rollups, once refreshed, equal a recount from the chat tables, whatever happens.
 
 The real engine writes a scripted community to a real SQLite file: posts in themes and threads,
 replies, mentions, reactions, replays of all of it, edits, deletions, reaction removals, an
-opt-out and a forget-me. After each step the rollups must be exactly what counting the stored
-messages and reactions again gives, in the community's local days.
+opt-out and a forget-me. After each step, refreshing the rollups (what the report does first)
+must leave exactly what counting the stored messages and reactions again gives, in the
+community's local days. The recount here is written independently, in Python.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.events import (
     ReactionRemoved,
 )
 from storage import members
-from storage.ingest import record_zone
+from storage.rollups import refresh_rollups
 from tests.helpers import running_app
 
 LIMA = ZoneInfo("America/Lima")
@@ -148,6 +149,8 @@ async def ingest(h, events) -> None:
 
 
 async def assert_rollups_match(h, zone: ZoneInfo = LIMA) -> tuple[Counter, Counter, Counter]:
+    async with h.store.transaction() as db:
+        await refresh_rollups(db, "praxis", zone.key)
     expected = await recount(h.store, zone)
     assert await rollups(h.store) == expected
     return expected
@@ -156,7 +159,7 @@ async def assert_rollups_match(h, zone: ZoneInfo = LIMA) -> tuple[Counter, Count
 async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(tmp_path):
     async with running_app(tmp_path, start=T0) as h:
         async with h.store.transaction() as db:
-            await record_zone(db, "praxis", "America/Lima")
+            await refresh_rollups(db, "praxis", "America/Lima")
         await ingest(h, CHAT)
         days, ties, threads = await assert_rollups_match(h)
         ana, ben, cai = [
@@ -206,7 +209,7 @@ async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(t
         before = await rollups(h.store)
         row = await members.by_id(h.store, ben)
         await members.forget(h.store, h.app.engine.members, row)
-        # Others' reactions to Ben's messages went with him: the next batch recounts reactions.
+        # Others' reactions to Ben's messages went with him: the next refresh recounts them all.
         await ingest(h, [post(11, CAI, 700, channel=OTHER)])
         days, ties, threads = await assert_rollups_match(h)
         assert not [key for key in days if key[0] == ben]
@@ -218,27 +221,33 @@ async def test_rollups_equal_a_recount_through_replays_deletions_and_forget_me(t
 
         # A new timezone rebuilds the rollups in its own local days.
         async with h.store.transaction() as db:
-            assert await record_zone(db, "praxis", "Asia/Tokyo")
-            assert not await record_zone(db, "praxis", "Asia/Tokyo")
+            assert await refresh_rollups(db, "praxis", "Asia/Tokyo")
+            assert not await refresh_rollups(db, "praxis", "Asia/Tokyo")
         await assert_rollups_match(h, ZoneInfo("Asia/Tokyo"))
         await ingest(h, [post(10, CAI, 600, reply_to="6", reply_to_author=ANA)])
         await assert_rollups_match(h, ZoneInfo("Asia/Tokyo"))
 
 
-async def test_rollups_count_local_days_from_the_first_message(tmp_path):
-    # The app records the community's timezone when it opens: no rollup is ever in UTC days.
+async def test_ingest_counts_nothing_but_notes_the_local_days_a_refresh_recounts(tmp_path):
+    # The app records the community's timezone when it opens, so ingest notes local days.
     async with running_app(tmp_path, start=T0) as h:
         await ingest(h, CHAT[:3])
-        await assert_rollups_match(h, LIMA)
+        sunday = local_day(int(T0.timestamp()), LIMA)
+        noted = await h.store.fetch_all("SELECT community, day FROM rollup_changed_days")
+        # Posts 1 and 2 on Sunday evening in Lima, post 3 after midnight: all Monday in UTC.
+        assert [tuple(row) for row in noted] == [("praxis", sunday), ("praxis", sunday + 1)]
+        assert not await h.store.fetch_all("SELECT * FROM member_days")
         async with h.store.transaction() as db:
-            assert not await record_zone(db, "praxis", "America/Lima")
+            assert not await refresh_rollups(db, "praxis", "America/Lima")  # those days only
+        assert not await h.store.fetch_all("SELECT * FROM rollup_changed_days")
+        await assert_rollups_match(h, LIMA)
 
 
 async def test_a_thread_ties_its_participants_until_its_thirteenth_arrives(tmp_path):
     crowd = [MemberRef("console", f"m{i:02d}", display_name=f"M{i}") for i in range(13)]
     async with running_app(tmp_path, start=T0) as h:
         async with h.store.transaction() as db:
-            await record_zone(db, "praxis", "America/Lima")
+            await refresh_rollups(db, "praxis", "America/Lima")
         await ingest(h, [post(100 + i, who, i, channel=PUMPS) for i, who in enumerate(crowd[:12])])
         _, ties, _ = await assert_rollups_match(h)
         assert len(ties) == 12 * 11 // 2

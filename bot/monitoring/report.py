@@ -26,7 +26,7 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.ingest import MAX_THREAD_PARTICIPANTS, record_zone
+from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
 EXACT_BETWEENNESS_NODES = 400
@@ -259,8 +259,8 @@ async def build_report(
     p = {"c": community, "s": period.start, "e": period.end}
 
     async with store.transaction() as db:
-        # Counts the rollups in the community's local days (a no-op unless its timezone changed).
-        await record_zone(db, community, config.timezone)
+        # Recounts the days that changed since the last report, in the community's local days.
+        await refresh_rollups(db, community, config.timezone)
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
     # The ties are the longest read: on connections of their own they run beside the rest.
     async with asyncio.TaskGroup() as group:

@@ -1,5 +1,6 @@
--- Rollups for the M&E report, kept up to date by every ingest batch, and the index that answer
--- detection for thanks probes.
+-- Rollups for the M&E report, and the index that answer detection for thanks probes. (Since
+-- migration 004 ingest no longer counts them: storage/rollups.py recounts the days that changed
+-- when a report reads them.)
 --
 -- Granularity: one row per member and LOCAL DAY (in the community's timezone, recorded in
 -- rollup_zones), with the day's Monday-start local week beside it. Why days, not weeks: report
@@ -12,10 +13,10 @@
 -- primary key lets the report group per member and week (its levels) straight off the key, with
 -- no sort; distinct active days are the number of day rows.
 --
--- Until the community's timezone is recorded (record_zone in storage/ingest.py, called when the
--- app opens and by the report, rebuilds the rollups from the base tables when it changes), days
--- are UTC days. Rows only ever hold members' ids and
--- counts; each references members (id) ON DELETE CASCADE, so forget-me leaves nothing.
+-- Until the community's timezone is recorded (refresh_rollups in storage/rollups.py, called when
+-- the app opens and by the report, recounts everything when it changes), days are UTC days.
+-- Rows only ever hold members' ids and counts; each references members (id) ON DELETE CASCADE,
+-- so forget-me leaves nothing.
 
 -- Answer detection for thanks: "did this member reply to that member's message lately?"
 CREATE INDEX messages_answers ON messages (community, member_id, reply_to_member_id, posted_at)

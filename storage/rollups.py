@@ -1,0 +1,328 @@
+"""The M&E report's rollups (migrations 003 and 004): counted when read, from the days that changed.
+
+Ingest writes the chat tables and notes, per community, the local days whose counts it changed
+(``Changes``); it counts nothing else. Before the report reads the rollups, ``refresh_rollups``
+recounts those days from the chat tables, with the same set-based statements that count a whole
+community afresh. So there is one definition of every rollup row (the recount), the hot path
+stays as light as the chat tables allow, and the work is done once per day changed rather than
+once per event: a week of chat is recounted in one pass the next time a report is asked for.
+
+A whole recount happens the first time, when the community's timezone changes, and after a
+forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
+in threads, which can make a crowded thread small again).
+
+Who posted in which thread (thread_members) is kept at ingest: it is what tells which days a
+thread's ties fall on, and a thread can span months.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+_MONDAY = 4
+"""Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
+
+MAX_THREAD_PARTICIPANTS = 12
+"""Sharing a thread ties its participants only up to this size: in a crowd, being in the same
+thread says little about a relationship, and the pairs would grow with the square of the crowd."""
+
+MAX_RUNS = 16
+"""Changed days are recounted run by run (consecutive days together); past this many runs, one
+span from the first to the last is recounted instead, which costs less than many small passes."""
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_EVERYTHING = (-(2**62), 2**62)
+
+
+def week_of(day: int) -> int:
+    return (day - _MONDAY) // 7
+
+
+class LocalDays:
+    """Local day numbers (days since 1970-01-01 in ``zone``) of UTC epoch seconds.
+
+    Offsets are looked up once per quarter hour, the finest step at which any timezone changes.
+    """
+
+    def __init__(self, zone: ZoneInfo | None) -> None:
+        self._zone = zone
+        self._offsets: dict[int, int] = {}
+        self._last = self._last_offset = 0
+
+    def __call__(self, at: int) -> int:
+        if self._zone is None:
+            return at // 86400
+        quarter = at // 900
+        if quarter == self._last:
+            return (at + self._last_offset) // 86400
+        offset = self._offsets.get(quarter)
+        if offset is None:
+            moment = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self._zone)
+            offset = self._offsets[quarter] = int(moment.utcoffset().total_seconds())
+        self._last, self._last_offset = quarter, offset
+        return (at + offset) // 86400
+
+
+def _midnight(day: int, zone: ZoneInfo) -> int:
+    """Epoch seconds of the local midnight that starts ``day`` (the first moment of a day whose
+    midnight a clock change skips)."""
+    local = datetime.combine(date.fromordinal(day + _EPOCH_DAY), time(), tzinfo=zone)
+    return int(local.timestamp())
+
+
+async def zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
+    """The timezone each community's rollups are counted in (communities not recorded: UTC)."""
+    async with db.execute(
+        "SELECT community, timezone FROM rollup_zones WHERE timezone IS NOT NULL"
+    ) as cursor:
+        return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
+
+
+class Changes:
+    """What one ingest batch changed that the rollups count: local days, and threads' members."""
+
+    def __init__(self, zones: dict[str, ZoneInfo]) -> None:
+        self._zones = zones
+        self._local: dict[str, LocalDays] = {}
+        self.days: set[tuple[str, int]] = set()
+        # (community, thread key, member) -> [first posted, messages] of new posts
+        self.threads: dict[tuple[str, str, int], list[int]] = {}
+        self.threads_recount: set[tuple[str, str, int]] = set()
+
+    def day(self, community: str, at: int) -> int:
+        days = self._local.get(community)
+        if days is None:
+            days = self._local[community] = LocalDays(self._zones.get(community))
+        return days(at)
+
+    def touch(self, community: str, at: int) -> None:
+        """The counts of the local day holding ``at`` changed."""
+        self.days.add((community, self.day(community, at)))
+
+    def posted(self, community: str, member_id: int, at: int, thread_key: str | None) -> None:
+        """A new message (not a replay: it would count in its thread twice)."""
+        self.touch(community, at)
+        if thread_key is not None:
+            thread = self.threads.setdefault((community, thread_key, member_id), [at, 0])
+            thread[0] = min(thread[0], at)
+            thread[1] += 1
+
+    def unposted(self, community: str, member_id: int, at: int, thread_key: str | None) -> None:
+        """A message about to be marked deleted."""
+        self.touch(community, at)
+        if thread_key is not None:
+            self.threads_recount.add((community, thread_key, member_id))
+
+    async def write(self, db: aiosqlite.Connection) -> None:
+        await self._write_threads(db)
+        if self.days:
+            await db.executemany(
+                "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
+                sorted(self.days),
+            )
+
+    async def _participants(
+        self, db: aiosqlite.Connection, threads: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[int, int]]:
+        """(community, thread key) -> {member: first posted} as stored, for the given threads."""
+        found: dict[tuple[str, str], dict[int, int]] = {key: {} for key in threads}
+        by_community: dict[str, list[str]] = defaultdict(list)
+        for community, thread_key in threads:
+            by_community[community].append(thread_key)
+        for community, keys in by_community.items():
+            async with db.execute(
+                "SELECT thread_key, member_id, first_at FROM thread_members WHERE community = ? "
+                "AND thread_key IN (SELECT value FROM json_each(?))",
+                (community, json.dumps(keys)),
+            ) as cursor:
+                for thread_key, member_id, first in await cursor.fetchall():
+                    found[(community, thread_key)][member_id] = first
+        return found
+
+    def _touch_ties(self, community: str, participants: dict[int, int]) -> None:
+        """The days a thread's ties fall on, if it is small enough to make any: each pair is tied
+        on the day the later of the two first posted, so every participant's first day but the
+        earliest one's."""
+        if 2 <= len(participants) <= MAX_THREAD_PARTICIPANTS:
+            for first in sorted(participants.values())[1:]:
+                self.touch(community, first)
+
+    async def _write_threads(self, db: aiosqlite.Connection) -> None:
+        """Write thread participants; a thread whose participants changed changes its ties' days."""
+        touched = {(c, t) for c, t, _ in self.threads} | {
+            (c, t) for c, t, _ in self.threads_recount
+        }
+        if not touched:
+            return
+        before = await self._participants(db, touched)
+        after = {key: dict(people) for key, people in before.items()}
+        for (community, thread_key, member_id), (first, _) in self.threads.items():
+            people = after[(community, thread_key)]
+            people[member_id] = min(first, people.get(member_id, first))
+        if self.threads:
+            await db.executemany(
+                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
+                "DO UPDATE SET first_at = min(first_at, excluded.first_at), "
+                "messages = messages + excluded.messages",
+                [(*key, first, count) for key, (first, count) in self.threads.items()],
+            )
+        # A deleted message may have been someone's first in its thread, or their only one.
+        for community, thread_key, member_id in self.threads_recount:
+            params = (community, thread_key, member_id)
+            await db.execute(
+                "DELETE FROM thread_members WHERE community = ? AND thread_key = ? AND member_id = ?",
+                params,
+            )
+            await db.execute(
+                "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+                "SELECT ?1, ?2, ?3, min(posted_at), count(*) FROM messages WHERE member_id = ?3 "
+                "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
+                params,
+            )
+        if self.threads_recount:
+            after.update(await self._participants(db, {(c, t) for c, t, _ in self.threads_recount}))
+        for key, people in after.items():
+            if people != before[key]:
+                self._touch_ties(key[0], before[key])
+                self._touch_ties(key[0], people)
+
+
+async def refresh_rollups(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
+    """Bring ``community``'s rollups up to date in local days of ``timezone``, before reading them.
+
+    Runs inside the caller's transaction. Recounts the days ingest noted as changed; returns
+    whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
+    """
+    zone = ZoneInfo(timezone)
+    digest = await _forgotten_digest(db, community)
+    async with db.execute(
+        "SELECT timezone, forgotten FROM rollup_zones WHERE community = ?", (community,)
+    ) as cursor:
+        recorded = await cursor.fetchone()
+    whole = recorded is None or tuple(recorded) != (timezone, digest)
+    if whole:
+        await _recount(db, community, zone, None)
+        await db.execute(
+            "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :d) "
+            "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d",
+            {"c": community, "z": timezone, "d": digest},
+        )
+    else:
+        async with db.execute(
+            "SELECT day FROM rollup_changed_days WHERE community = ? ORDER BY day", (community,)
+        ) as cursor:
+            days = [day for (day,) in await cursor.fetchall()]
+        for run in _runs(days):
+            await _recount(db, community, zone, run)
+    await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
+    return whole
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Sorted days as (first, last) runs of consecutive days; one span if there are too many."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return [(runs[0][0], runs[-1][1])] if len(runs) > MAX_RUNS else runs
+
+
+async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
+    async with db.execute(
+        "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
+        "WHERE community = ? ORDER BY key_hash)",
+        (community,),
+    ) as cursor:
+        joined = (await cursor.fetchone())[0] or ""
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+async def _recount(
+    db: aiosqlite.Connection, community: str, zone: ZoneInfo, days: tuple[int, int] | None
+) -> None:
+    """Count ``community``'s rollups afresh from the chat tables, for the local days ``days``
+    (first, last) or for every day (None, when thread participants are recounted too)."""
+    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    members = "(SELECT id FROM members WHERE community = :c)"
+    if days is None:
+        (d0, d1), (t0, t1) = _EVERYTHING, _EVERYTHING
+    else:
+        d0, d1 = days
+        t0, t1 = _midnight(d0, zone), _midnight(d1 + 1, zone)
+    p = {
+        "c": community,
+        "most": MAX_THREAD_PARTICIPANTS,
+        "d0": d0,
+        "d1": d1,
+        "w0": week_of(d0),
+        "w1": week_of(d1),
+        "t0": t0,
+        "t1": t1,
+    }
+    await db.execute(
+        f"DELETE FROM member_days WHERE member_id IN {members} AND week BETWEEN :w0 AND :w1 "
+        "AND day BETWEEN :d0 AND :d1",
+        p,
+    )
+    await db.execute(
+        f"DELETE FROM theme_days WHERE member_id IN {members} AND day BETWEEN :d0 AND :d1", p
+    )
+    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} AND day BETWEEN :d0 AND :d1", p)
+    if days is None:
+        await db.execute("DELETE FROM thread_members WHERE community = :c", p)
+        await db.execute(
+            "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
+            "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
+            "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
+            p,
+        )
+    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1"
+    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+    await db.execute(
+        "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
+        "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
+        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
+        f"0 AS x FROM messages WHERE {posted} AND deleted_at IS NULL "
+        f"UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
+        f"WHERE {reacted}) GROUP BY member_id, d",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO theme_days (theme, member_id, day, messages) "
+        "SELECT theme, member_id, trellis_day(posted_at) AS d, count(*) FROM messages "
+        f"WHERE {posted} AND deleted_at IS NULL AND theme IS NOT NULL AND theme != '' "
+        "GROUP BY theme, member_id, d",
+        p,
+    )
+    # A thread's pair is tied on the day the later of the two first posted: only threads with
+    # someone's first post in these days can have a pair here.
+    await db.execute(
+        "INSERT INTO tie_days (a, b, day, weight) "
+        "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
+        "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
+        f"WHERE {posted} AND deleted_at IS NULL AND reply_to_member_id != member_id "
+        "UNION ALL SELECT m.member_id, n.member_id, m.posted_at FROM messages m "
+        "JOIN mentions n ON n.message_id = m.id "
+        f"WHERE m.{posted} AND m.deleted_at IS NULL AND n.member_id != m.member_id "
+        "UNION ALL SELECT member_id, target_member_id, reacted_at FROM reactions "
+        f"WHERE {reacted} AND target_member_id != member_id "
+        "UNION ALL SELECT x.member_id, y.member_id, max(x.first_at, y.first_at) AS t "
+        "FROM thread_members x JOIN thread_members y ON y.community = x.community "
+        "AND y.thread_key = x.thread_key AND y.member_id > x.member_id "
+        "WHERE x.community = :c AND max(x.first_at, y.first_at) >= :t0 "
+        "AND max(x.first_at, y.first_at) < :t1 AND x.thread_key IN ("
+        "SELECT thread_key FROM thread_members WHERE community = :c AND first_at >= :t0 "
+        "AND first_at < :t1 INTERSECT SELECT thread_key FROM thread_members "
+        "WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND :most)"
+        ") GROUP BY 1, 2, 3",
+        p,
+    )
