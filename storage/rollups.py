@@ -320,9 +320,10 @@ async def _recount(
         "AND y.thread_key = x.thread_key AND y.member_id > x.member_id "
         "WHERE x.community = :c AND max(x.first_at, y.first_at) >= :t0 "
         "AND max(x.first_at, y.first_at) < :t1 AND x.thread_key IN ("
-        "SELECT thread_key FROM thread_members WHERE community = :c AND first_at >= :t0 "
-        "AND first_at < :t1 INTERSECT SELECT thread_key FROM thread_members "
-        "WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND :most)"
+        "SELECT thread_key FROM (SELECT DISTINCT thread_key FROM thread_members "
+        "WHERE community = :c AND first_at >= :t0 AND first_at < :t1) s "
+        "WHERE (SELECT count(*) FROM thread_members z WHERE z.community = :c "
+        "AND z.thread_key = s.thread_key) BETWEEN 2 AND :most)"
         ") GROUP BY 1, 2, 3",
         p,
     )

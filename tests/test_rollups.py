@@ -259,3 +259,16 @@ async def test_a_thread_ties_its_participants_until_its_thirteenth_arrives(tmp_p
         await ingest(h, [MessageDeleted("praxis", PUMPS, "200", T0 + timedelta(hours=1))])
         _, ties, _ = await assert_rollups_match(h)
         assert len(ties) == 12 * 11 // 2
+
+
+async def test_every_night_the_days_that_changed_are_recounted_before_any_report(tmp_path):
+    async with running_app(tmp_path, start=T0) as h:
+        await ingest(h, CHAT[:7])
+        assert await h.store.fetch_all("SELECT * FROM rollup_changed_days")
+        # T0 is Sunday 22:00 in Lima; the recount runs at 03:15 on Monday night, local time.
+        log = await h.app.advance_to(datetime(2026, 9, 7, 3, 20, tzinfo=LIMA).astimezone(UTC))
+        assert "rollups of the days that changed recounted" in "\n".join(log)
+        assert not await h.store.fetch_all("SELECT * FROM rollup_changed_days")
+        expected = await recount(h.store, LIMA)
+        assert await rollups(h.store) == expected
+        assert expected[0] and expected[1]  # members' days and ties were counted

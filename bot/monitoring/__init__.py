@@ -9,12 +9,9 @@ from bot.monitoring import commitments, events, knowledge, onboarding, report_co
 if TYPE_CHECKING:
     from bot.app import Trellis
 
-_FEATURES = (knowledge, commitments, events, surveys, onboarding)
+_FEATURES = (knowledge, commitments, events, surveys, onboarding, report_commands)
 
-COMMANDS = (
-    *(spec for feature in _FEATURES for spec in feature.COMMANDS),
-    *report_commands.COMMANDS,
-)
+COMMANDS = tuple(spec for feature in _FEATURES for spec in feature.COMMANDS)
 
 
 def install(app: Trellis) -> None:

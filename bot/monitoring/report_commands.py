@@ -1,9 +1,15 @@
-"""``report [period]`` for facilitators: the summary and a chart in chat, the full HTML attached."""
+"""``report [period]`` for facilitators: the summary and a chart in chat, the full HTML attached.
+
+Each night the report's rollups are brought up to date, so that a report only recounts the
+chat of the day it is asked on (``storage.rollups``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.commands.context import CommandContext
 from bot.commands.parsing import Period, parse_period
@@ -12,8 +18,15 @@ from bot.i18n import Translator
 from bot.monitoring.render import levels_chart, render_html, summary_markdown
 from bot.monitoring.report import Report, build_report
 from bot.outgoing import Attachment, OutgoingMessage
+from bot.scheduler import Job
+from storage.rollups import refresh_rollups
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
 
 DEFAULT_PERIOD = "4w"
+ROLLUPS_CRON = "15 3 * * *"
+"""Every night at 03:15 in the community's timezone, after the day's chat is over."""
 
 
 def _files(report: Report, t: Translator) -> tuple[bytes, bytes]:
@@ -59,3 +72,20 @@ COMMANDS = (
         private=True,
     ),
 )
+
+
+def install(app: Trellis) -> None:
+    for community, settings in app.settings.communities.items():
+
+        async def recount(
+            due: datetime, community: str = community, timezone: str = settings.timezone
+        ) -> str:
+            async with app.store.transaction() as db:
+                whole = await refresh_rollups(db, community, timezone)
+            return (
+                "rollups recounted in full"
+                if whole
+                else "rollups of the days that changed recounted"
+            )
+
+        app.scheduler.add(Job(f"rollups:{community}", ROLLUPS_CRON, settings.timezone, recount))
