@@ -1,13 +1,14 @@
 """The M&E report's rollups (migrations 003 and 004): counted when read, from the days that changed.
 
 Ingest writes the chat tables and notes, per community, the local days whose counts it changed
-(``Changes``); it counts nothing else. Before the report reads the rollups, ``refresh_rollups``
-recounts those days from the chat tables, with the same set-based statements that count a whole
-community afresh. So there is one definition of every rollup row (the recount), the hot path
-stays as light as the chat tables allow, and the work is done once per day changed rather than
-once per event: a week of chat is recounted in one pass the next time a report is asked for.
+(``Changes``); it counts nothing else. ``refresh_rollups`` recounts those days from the chat
+tables with set-based statements, and writes only the rows that differ. It runs every hour (a job
+of the report feature) and before every report, so a report has at most an hour's chat left to
+count. There is one definition of every rollup row (the recount), the hot path stays as light as
+the chat tables allow, and a day's counts are written once per recount rather than once per
+event.
 
-A whole recount happens the first time, when the community's timezone changes, and after a
+Everything is recounted the first time, when the community's timezone changes, and after a
 forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
 in threads, which can make a crowded thread small again).
 
@@ -246,6 +247,21 @@ async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
+# Each rollup is counted into a temporary table of the same shape, then only the differences are
+# written: rows no longer counted deleted, new or changed ones upserted. A day's rows lie all over
+# the pair-ordered tie_days, so rewriting the day would dirty nearly every page of it; rows that
+# did not change are left alone.
+_COUNTED = (
+    "CREATE TEMP TABLE IF NOT EXISTS counted_member_days (member_id INTEGER, week INTEGER, "
+    "day INTEGER, messages INTEGER, replies INTEGER, reactions INTEGER, "
+    "PRIMARY KEY (member_id, week, day)) WITHOUT ROWID",
+    "CREATE TEMP TABLE IF NOT EXISTS counted_theme_days (theme TEXT, member_id INTEGER, "
+    "day INTEGER, messages INTEGER, PRIMARY KEY (theme, member_id, day)) WITHOUT ROWID",
+    "CREATE TEMP TABLE IF NOT EXISTS counted_tie_days (a INTEGER, b INTEGER, day INTEGER, "
+    "weight INTEGER, PRIMARY KEY (a, b, day)) WITHOUT ROWID",
+)
+
+
 async def _recount(
     db: aiosqlite.Connection, community: str, zone: ZoneInfo, days: tuple[int, int] | None
 ) -> None:
@@ -268,15 +284,6 @@ async def _recount(
         "t0": t0,
         "t1": t1,
     }
-    await db.execute(
-        f"DELETE FROM member_days WHERE member_id IN {members} AND week BETWEEN :w0 AND :w1 "
-        "AND day BETWEEN :d0 AND :d1",
-        p,
-    )
-    await db.execute(
-        f"DELETE FROM theme_days WHERE member_id IN {members} AND day BETWEEN :d0 AND :d1", p
-    )
-    await db.execute(f"DELETE FROM tie_days WHERE a IN {members} AND day BETWEEN :d0 AND :d1", p)
     if days is None:
         await db.execute("DELETE FROM thread_members WHERE community = :c", p)
         await db.execute(
@@ -285,10 +292,14 @@ async def _recount(
             "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
             p,
         )
+    for statement in _COUNTED:
+        await db.execute(statement)
+    for table in ("member_days", "theme_days", "tie_days"):
+        await db.execute(f"DELETE FROM temp.counted_{table}")
     posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1"
     reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
     await db.execute(
-        "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
+        "INSERT INTO temp.counted_member_days "
         "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
         "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
         f"0 AS x FROM messages WHERE {posted} AND deleted_at IS NULL "
@@ -297,7 +308,7 @@ async def _recount(
         p,
     )
     await db.execute(
-        "INSERT INTO theme_days (theme, member_id, day, messages) "
+        "INSERT INTO temp.counted_theme_days "
         "SELECT theme, member_id, trellis_day(posted_at) AS d, count(*) FROM messages "
         f"WHERE {posted} AND deleted_at IS NULL AND theme IS NOT NULL AND theme != '' "
         "GROUP BY theme, member_id, d",
@@ -306,7 +317,7 @@ async def _recount(
     # A thread's pair is tied on the day the later of the two first posted: only threads with
     # someone's first post in these days can have a pair here.
     await db.execute(
-        "INSERT INTO tie_days (a, b, day, weight) "
+        "INSERT INTO temp.counted_tie_days "
         "SELECT min(x, y), max(x, y), trellis_day(t) AS d, count(*) FROM ("
         "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
         f"WHERE {posted} AND deleted_at IS NULL AND reply_to_member_id != member_id "
@@ -326,4 +337,43 @@ async def _recount(
         "AND z.thread_key = s.thread_key) BETWEEN 2 AND :most)"
         ") GROUP BY 1, 2, 3",
         p,
+    )
+    await db.execute(
+        f"DELETE FROM member_days WHERE member_id IN {members} AND week BETWEEN :w0 AND :w1 "
+        "AND day BETWEEN :d0 AND :d1 AND NOT EXISTS (SELECT 1 FROM temp.counted_member_days c "
+        "WHERE c.member_id = member_days.member_id AND c.week = member_days.week "
+        "AND c.day = member_days.day)",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO member_days (member_id, week, day, messages, replies, reactions) "
+        "SELECT * FROM temp.counted_member_days WHERE true "
+        "ON CONFLICT (member_id, week, day) DO UPDATE SET messages = excluded.messages, "
+        "replies = excluded.replies, reactions = excluded.reactions "
+        "WHERE messages != excluded.messages OR replies != excluded.replies "
+        "OR reactions != excluded.reactions"
+    )
+    # The unary + on the member columns makes SQLite find the days' rows by their day (index).
+    await db.execute(
+        f"DELETE FROM theme_days WHERE day BETWEEN :d0 AND :d1 AND +member_id IN {members} "
+        "AND NOT EXISTS (SELECT 1 FROM temp.counted_theme_days c WHERE c.theme = "
+        "theme_days.theme AND c.member_id = theme_days.member_id AND c.day = theme_days.day)",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO theme_days (theme, member_id, day, messages) "
+        "SELECT * FROM temp.counted_theme_days WHERE true "
+        "ON CONFLICT (theme, member_id, day) DO UPDATE SET messages = excluded.messages "
+        "WHERE messages != excluded.messages"
+    )
+    await db.execute(
+        f"DELETE FROM tie_days WHERE day BETWEEN :d0 AND :d1 AND +a IN {members} "
+        "AND NOT EXISTS (SELECT 1 FROM temp.counted_tie_days c WHERE c.a = tie_days.a "
+        "AND c.b = tie_days.b AND c.day = tie_days.day)",
+        p,
+    )
+    await db.execute(
+        "INSERT INTO tie_days (a, b, day, weight) SELECT * FROM temp.counted_tie_days WHERE true "
+        "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
+        "WHERE weight != excluded.weight"
     )

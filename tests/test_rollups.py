@@ -261,12 +261,12 @@ async def test_a_thread_ties_its_participants_until_its_thirteenth_arrives(tmp_p
         assert len(ties) == 12 * 11 // 2
 
 
-async def test_every_night_the_days_that_changed_are_recounted_before_any_report(tmp_path):
+async def test_every_hour_the_days_that_changed_are_recounted_before_any_report(tmp_path):
     async with running_app(tmp_path, start=T0) as h:
         await ingest(h, CHAT[:7])
         assert await h.store.fetch_all("SELECT * FROM rollup_changed_days")
-        # T0 is Sunday 22:00 in Lima; the recount runs at 03:15 on Monday night, local time.
-        log = await h.app.advance_to(datetime(2026, 9, 7, 3, 20, tzinfo=LIMA).astimezone(UTC))
+        # The last post is at 01:10 on Monday in Lima; the recount runs at five past each hour.
+        log = await h.app.advance_to(datetime(2026, 9, 7, 2, 6, tzinfo=LIMA).astimezone(UTC))
         assert "rollups of the days that changed recounted" in "\n".join(log)
         assert not await h.store.fetch_all("SELECT * FROM rollup_changed_days")
         expected = await recount(h.store, LIMA)

@@ -1,7 +1,7 @@
 """``report [period]`` for facilitators: the summary and a chart in chat, the full HTML attached.
 
-Each night the report's rollups are brought up to date, so that a report only recounts the
-chat of the day it is asked on (``storage.rollups``).
+Every hour the report's rollups are brought up to date, so that a report has at most an hour's
+chat left to count (``storage.rollups``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from bot.app import Trellis
 
 DEFAULT_PERIOD = "4w"
-ROLLUPS_CRON = "15 3 * * *"
-"""Every night at 03:15 in the community's timezone, after the day's chat is over."""
+ROLLUPS_CRON = "5 * * * *"
+"""Every hour, five minutes past."""
 
 
 def _files(report: Report, t: Translator) -> tuple[bytes, bytes]:

@@ -7,3 +7,7 @@ CREATE TABLE rollup_changed_days (
     day INTEGER NOT NULL,
     PRIMARY KEY (community, day)
 ) WITHOUT ROWID;
+
+-- A recount finds the rows of the days it recounts by their day.
+CREATE INDEX tie_days_by_day ON tie_days (day);
+CREATE INDEX theme_days_by_day ON theme_days (day);
