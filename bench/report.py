@@ -263,9 +263,9 @@ async def main(argv: list[str] | None = None) -> int:
         store = await SqliteStore.open(path)
         await store.close()
         counts = build(path, args.members, args.messages, args.seed)
-        # The bulk load bypasses ingest: count the rollups from the base tables with the same
-        # set-based rebuild a change of timezone uses (tests/test_rollups.py holds it equal to
-        # what ingest keeps). Setup, not measured.
+        # The bulk load bypasses ingest: count the rollups from the chat tables once, as the first
+        # recount of a community does (tests/test_rollups.py holds recounts equal to a count
+        # written independently). Setup, not measured.
         store = await SqliteStore.open(path)
         try:
             async with store.transaction() as db:

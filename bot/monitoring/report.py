@@ -259,10 +259,10 @@ async def build_report(
     p = {"c": community, "s": period.start, "e": period.end}
 
     async with store.transaction() as db:
-        # Recounts the days that changed since the last report, in the community's local days.
+        # Recounts the days that changed since the last (hourly) recount, in local days.
         await refresh_rollups(db, community, config.timezone)
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
-    # The ties are the longest read: on connections of their own they run beside the rest.
+    # The ties are the longest read: on a connection of its own it runs beside the rest.
     async with asyncio.TaskGroup() as group:
         ties_read = group.create_task(_ties(store, p, days, names, organisations))
         act = await _activity(store, settings, p, period, days, names, theme_names)
@@ -682,8 +682,8 @@ async def _ties(
 ) -> _Ties:
     """The period's ties, in one pass over tie_days in key order (pair, then day).
 
-    An interaction is a reply, a mention, a reaction, or sharing a small thread (kept in tie_days
-    at ingest). A tie is new when the pair never interacted before the period; it appeared when
+    An interaction is a reply, a mention, a reaction, or sharing a small thread (counted in
+    tie_days). A tie is new when the pair never interacted before the period; it appeared when
     the pair did not interact in the previous period of the same length, and grew when it did,
     less. Only aggregates, organisation links and the strongest ties reach Python.
 
