@@ -294,8 +294,6 @@ async def _recount(
         )
     for statement in _COUNTED:
         await db.execute(statement)
-    for table in ("member_days", "theme_days", "tie_days"):
-        await db.execute(f"DELETE FROM temp.counted_{table}")
     posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1"
     reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
     await db.execute(
@@ -377,3 +375,5 @@ async def _recount(
         "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
         "WHERE weight != excluded.weight"
     )
+    for table in ("member_days", "theme_days", "tie_days"):
+        await db.execute(f"DELETE FROM temp.counted_{table}")
