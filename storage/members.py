@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.ingest import CachedMember, MemberCache, forgotten_hash
+from storage.monitoring import hide_names, names_pattern
 from storage.sqlite import SqliteStore
 
 
@@ -116,7 +117,8 @@ async def set_opted_out(
 
 
 async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
-    """Delete every row about the member, and the text of messages that mention them.
+    """Delete every row about the member, the text of messages that mention them, and their name
+    in others' stories of change.
 
     Only a salted hash of their key remains, so that what they write from now on is not tracked.
     """
@@ -131,6 +133,22 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             "UPDATE messages SET text = NULL WHERE community = ? AND text IS NOT NULL "
             "AND (instr(text, ?) > 0 OR (? != '' AND instr(text, ?) > 0))",
             (member.community, platform_id, member.display_name, member.display_name),
+        )
+        # Stories of change are anonymous, but one may name them: the name goes, the story stays.
+        named = names_pattern((member.display_name, platform_id))
+        async with db.execute(
+            "SELECT id, story FROM survey_answers WHERE story IS NOT NULL AND survey_id IN "
+            "(SELECT id FROM surveys WHERE community = ?)",
+            (member.community,),
+        ) as cursor:
+            stories = await cursor.fetchall()
+        await db.executemany(
+            "UPDATE survey_answers SET story = ? WHERE id = ?",
+            [
+                (hidden, answer)
+                for answer, story in stories
+                if (hidden := hide_names(story, named)) != story
+            ],
         )
         await db.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
         await db.execute("DELETE FROM members WHERE id = ?", (member.id,))

@@ -8,7 +8,9 @@ ISO dates (``YYYY-MM-DD``) in the community's timezone, which compare correctly 
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.sqlite import SqliteStore
@@ -434,6 +436,7 @@ async def remove_event(store: SqliteStore, community: str, event_id: int) -> boo
 @dataclass(frozen=True, slots=True)
 class Survey:
     id: int
+    community: str
     kind: str
     period: str
     asked_at: int
@@ -450,7 +453,7 @@ async def open_survey(
         )
         if cursor.rowcount == 0:
             return None
-        return Survey(cursor.lastrowid, kind, period, at)
+        return Survey(cursor.lastrowid, community, kind, period, at)
 
 
 async def members_to_ask(store: SqliteStore, community: str) -> list[tuple[int, str]]:
@@ -474,7 +477,7 @@ async def invite(store: SqliteStore, survey_id: int, member_id: int, *, delivere
 
 async def surveys(store: SqliteStore, community: str, kind: str | None = None) -> list[Survey]:
     rows = await store.fetch_all(
-        "SELECT id, kind, period, asked_at FROM surveys WHERE community = :c "
+        "SELECT id, community, kind, period, asked_at FROM surveys WHERE community = :c "
         "AND (:k IS NULL OR kind = :k) ORDER BY asked_at, id",
         {"c": community, "k": kind},
     )
@@ -486,7 +489,8 @@ async def pending_survey(
 ) -> Survey | None:
     """The most recent survey of ``kind`` the member was asked and has not answered."""
     row = await store.fetch_one(
-        "SELECT s.id, s.kind, s.period, s.asked_at FROM surveys s JOIN survey_invitations i "
+        "SELECT s.id, s.community, s.kind, s.period, s.asked_at FROM surveys s "
+        "JOIN survey_invitations i "
         "ON i.survey_id = s.id WHERE s.community = ? AND s.kind = ? AND i.member_id = ? "
         "AND i.answered = 0 ORDER BY s.asked_at DESC, s.id DESC LIMIT 1",
         (community, kind, member_id),
@@ -549,8 +553,43 @@ class SurveyAnswers:
         return max(len(self.satisfaction), len(self.stories))
 
 
+HIDDEN_NAME = "[…]"
+"""What a story shows where it named a member who opted out (or, stored, one who was forgotten)."""
+
+
+async def stories_hiding(store: SqliteStore, community: str) -> re.Pattern[str] | None:
+    """A pattern for the names of the community's opted-out members in a story, or None if
+    nobody opted out.
+
+    Stories are anonymous free text; one that names a member who has since opted out must not
+    bring them back into a report.
+    """
+    rows = await store.fetch_all(
+        "SELECT display_name, member_key FROM members WHERE community = ? "
+        "AND opted_out_at IS NOT NULL",
+        (community,),
+    )
+    return names_pattern(name for display, key in rows for name in (display, key.split(":", 1)[1]))
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """Display names and platform handles in any case, as whole words, with or without @."""
+    alternatives = sorted({name for name in names if name}, key=len, reverse=True)
+    if not alternatives:
+        return None
+    return re.compile(
+        rf"(?<!\w)@?(?:{'|'.join(map(re.escape, alternatives))})(?!\w)", re.IGNORECASE
+    )
+
+
+def hide_names(story: str, pattern: re.Pattern[str] | None) -> str:
+    return pattern.sub(HIDDEN_NAME, story) if pattern else story
+
+
 async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
-    """Everything answered to one survey, in an order that says nothing about who answered."""
+    """Everything answered to one survey, in an order that says nothing about who answered.
+
+    Stories name no member who opted out (``stories_hiding``)."""
     invited, answered = await store.fetch_one(
         "SELECT count(*), coalesce(sum(i.answered), 0) FROM survey_invitations i "
         f"JOIN members m ON m.id = i.member_id WHERE i.survey_id = ? AND {_visible('m')}",
@@ -561,6 +600,7 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
         "ORDER BY satisfaction, ownership, story",
         (survey.id,),
     )
+    hiding = await stories_hiding(store, survey.community)
     learned = await store.fetch_all(
         "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
         "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
@@ -573,7 +613,7 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
         answered=answered,
         satisfaction=tuple(row[0] for row in rows if row[0] is not None),
         ownership=tuple(row[1] for row in rows if row[1] is not None),
-        stories=tuple(sorted(row[2] for row in rows if row[2])),
+        stories=tuple(sorted(hide_names(row[2], hiding) for row in rows if row[2])),
         learned_from={row[0]: row[1] for row in learned},
     )
 

@@ -3,9 +3,10 @@ direct message, one anonymous answer per member, results only from five answers,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.monitoring.report import build_report
 from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
@@ -135,3 +136,27 @@ async def test_forget_me_and_opt_out_after_answering(tmp_path):
         # The answers stay, anonymous; the people learned from are no longer named.
         assert "5 answers from 5 members asked." in shown
         assert "Learned from" not in shown and "Luis" not in shown and "Ana" not in shown
+
+
+async def test_a_story_naming_a_member_who_opts_out_or_is_forgotten_no_longer_names_them(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(IMPACT_DAY)
+        await h.command("ana", "/story After @rosa's visit, Luis and Pia mapped Rosario's wells.")
+        for handle in ("eva", "tito", "rosa", "fran"):
+            await h.command(handle, "/story We now share minutes with the mayor.")
+        await h.command("rosa", "/optout")
+        # Her name goes, in any case and as a whole word only: Rosario stays.
+        hidden = "After […]'s visit, Luis and Pia mapped Rosario's wells."
+        assert f"> {hidden}" in await h.command("fran", "/survey results 2026-Q3")
+        report = await build_report(
+            h.store, h.app.settings, "praxis", IMPACT_DAY - timedelta(days=1), IMPACT_DAY
+        )
+        assert [s for s in report.impact.surveys[0].stories if "wells" in s] == [hidden]
+        # Opting back in shows the story as written; a forget-me takes the name out for good.
+        await h.command("rosa", "/optin")
+        assert "After @rosa's visit" in await h.command("fran", "/survey results 2026-Q3")
+        await h.command("luis", "/forget-me confirm")
+        stored = [s for (s,) in await h.store.fetch_all("SELECT story FROM survey_answers")]
+        assert "After @rosa's visit, […] and Pia mapped Rosario's wells." in stored
+        assert not [s for s in stored if "Luis" in s]

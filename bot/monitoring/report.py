@@ -26,6 +26,7 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
+from storage.monitoring import hide_names, stories_hiding
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -953,6 +954,7 @@ async def _impact(
     store: SqliteStore, p: dict, tz: ZoneInfo, min_group: int
 ) -> tuple[ImpactSurvey, ...]:
     results = []
+    hiding = await stories_hiding(store, p["c"])
     for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "impact"):
         stories: tuple[str, ...] = ()
         if answers >= min_group:
@@ -961,7 +963,7 @@ async def _impact(
                 "AND trim(coalesce(story, '')) != '' ORDER BY id",
                 (survey_id,),
             )
-            stories = tuple(row[0] for row in rows)
+            stories = tuple(hide_names(row[0], hiding) for row in rows)
         results.append(
             ImpactSurvey(
                 survey=label,
