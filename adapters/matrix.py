@@ -49,6 +49,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
+from bot.i18n import Translator
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
 
 if TYPE_CHECKING:
@@ -858,17 +859,21 @@ class MatrixAdapter(Adapter):
                 continue
             if await self.state.get_state(_E2E_WARNED, room_id):
                 continue
-            reason = (
-                "encryption is turned off in my configuration (adapters.matrix.encryption)"
-                if not self.config.encryption
-                else "my end-to-end encryption support could not be loaded "
-                "(install matrix-nio[e2e] where I run)"
-            )
-            text = (
-                f"I cannot read this room: it is end-to-end encrypted and {reason}. "
-                f"Until that changes, nothing said here is counted."
-            )
-            log.error("Matrix room %s is encrypted and %s", room_id, reason)
+            community = self.settings.communities[self._room_community[room_id]]
+            _ = Translator(community.locale)._
+            if not self.config.encryption:
+                text = _(
+                    "I cannot read this room: it is end-to-end encrypted and encryption is turned "
+                    "off in my configuration (adapters.matrix.encryption). Until that changes, "
+                    "nothing said here is counted."
+                )
+            else:
+                text = _(
+                    "I cannot read this room: it is end-to-end encrypted and my end-to-end "
+                    "encryption support could not be loaded (install matrix-nio[e2e] where I "
+                    "run). Until that changes, nothing said here is counted."
+                )
+            log.error("Matrix room %s is encrypted and cannot be read: %s", room_id, text)
             await self.state.set_state(_E2E_WARNED, room_id, "1")
             await self._send_content(room_id, render_content(text))
 

@@ -114,7 +114,7 @@ class World:
         self.members.append(member)
         return member
 
-    def settings(self, **matrix: Any) -> Settings:
+    def settings(self, *, locale: str = "en", **matrix: Any) -> Settings:
         return parse_settings(
             {
                 "storage": {"path": str(self.tmp_path / "trellis.sqlite3")},
@@ -130,6 +130,7 @@ class World:
                 "communities": {
                     "water": {
                         "name": "Water network",
+                        "locale": locale,
                         "matrix_rooms": [self.room_id],
                         "themes": {
                             "rights": {"name": "Water rights", "places": [f"matrix:{self.room_id}"]}
@@ -451,15 +452,21 @@ async def test_encrypted_room_is_read_and_answered_encrypted(
         await world.close()
 
 
-async def test_without_encryption_the_bot_says_so_once(
+@pytest.mark.parametrize(
+    ("locale", "says"),
+    [("en", "it is end-to-end encrypted"), ("es", "está cifrada de extremo a extremo")],
+)
+async def test_without_encryption_the_bot_says_so_once_in_the_community_s_language(
     synapse: Synapse,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    locale: str,
+    says: str,
 ) -> None:
     world = World(synapse, tmp_path, monkeypatch)
     await world.setup(encrypted=True)
     try:
-        settings = world.settings(encryption=False)
+        settings = world.settings(locale=locale, encryption=False)
         bot = await world.bot(Recorder(), settings=settings)
         await world.stop_bot(bot)
         await world.bot(Recorder(), settings=settings)
@@ -471,7 +478,7 @@ async def test_without_encryption_the_bot_says_so_once(
             if e["sender"] == world.bot_user.user_id and e["type"] == "m.room.message"
         ]
         assert len(warnings) == 1
-        assert "end-to-end encrypted" in warnings[0]["content"]["body"]
+        assert says in warnings[0]["content"]["body"]
         assert "adapters.matrix.encryption" in warnings[0]["content"]["body"]
     finally:
         await world.close()
