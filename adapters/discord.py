@@ -46,6 +46,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
+from bot.i18n import Translator, catalog_locales
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
 
 log = logging.getLogger(__name__)
@@ -457,6 +458,7 @@ class DiscordAdapter(Adapter):
 
     async def _setup(self) -> None:
         self._set_up = True
+        await self.client.tree.set_translator(_CatalogTranslator())
         if self._specs:
             await self._sync_commands()
 
@@ -676,7 +678,7 @@ class DiscordAdapter(Adapter):
             app_commands.rename(**renames)(callback)
         command = app_commands.Command(
             name=spec.words[-1],
-            description=_trim(spec.help or spec.name),
+            description=app_commands.locale_str(_trim(spec.help or spec.name), help=spec.help),
             callback=callback,
             parent=parent,
         )
@@ -968,6 +970,27 @@ def _file(attachment: Attachment) -> discord.File:
         filename=attachment.filename,
         description=attachment.description or None,
     )
+
+
+class _CatalogTranslator(app_commands.Translator):
+    """Command descriptions in every language Trellis has a catalog for: Discord shows each person
+    the one of their own client. Names stay as they are typed on every platform; parameters'
+    descriptions are not in the catalogs (Babel cannot extract a call nested in another)."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        if context.location is not app_commands.TranslationContextLocation.command_description:
+            return None
+        language = locale.value.split("-")[0]
+        help_ = string.extras.get("help")
+        if language not in catalog_locales() or not help_:
+            return None
+        text = Translator(language)._(help_)
+        return _trim(text) if text != help_ else None
 
 
 def _trim(text: str, limit: int = 100) -> str:

@@ -30,6 +30,17 @@ def translations(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
+@cache
+def catalog_locales() -> frozenset[str]:
+    """The locales Trellis has a catalog for (English, the source, needs none)."""
+    folder = resources.files("bot") / "locale"
+    return frozenset(
+        entry.name
+        for entry in folder.iterdir()
+        if (entry / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    )
+
+
 def N_(message: str) -> str:
     """Marks a message for extraction where it is defined; it is translated where it is shown."""
     return message

@@ -42,7 +42,7 @@ async def _answer(**_: object) -> str:
 SPECS = (
     CommandSpec(
         "kudos",
-        "Thank a member for something they did",
+        "Thanks a member publicly for something they did; it appears in the digest.",
         _answer,
         (
             Param("member", ParamKind.MEMBER, "Who to thank"),
@@ -132,6 +132,10 @@ async def test_commands_are_synced_per_guild_with_typed_options(world: World) ->
     synced = {c["name"]: c for c in world.server.synced_commands[world.commons.guild]}
     assert set(synced) == {"kudos", "mydata", "stats", "prompt", "theme"}
 
+    # Descriptions in the languages Trellis has catalogs for, as each member's client shows them.
+    spanish = "Agradece en público a alguien por algo que hizo; aparece en el resumen semanal."
+    assert synced["kudos"]["description_localizations"] == {"es-ES": spanish, "es-419": spanish}
+    assert not synced["mydata"].get("description_localizations")  # not in the catalogs
     kudos = {o["name"]: o for o in synced["kudos"]["options"]}
     assert kudos["member"]["type"] == 6 and kudos["member"]["required"]
     assert kudos["reason"]["type"] == 3
