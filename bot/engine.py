@@ -9,6 +9,7 @@ messages, for instance) run after the batch that holds their event is committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[CommandInvoked], Awaitable[None]]
+_reaction_facts = functools.cache(ReactionFacts)
+"""One ReactionFacts per kind of credit, shared by every reaction of that kind."""
 Listener = Callable[[Event], Awaitable[None]]
 
 
@@ -160,5 +163,5 @@ class Engine:
                 theme = self.themes[event.community].for_place(event.channel)
                 return PostFacts(theme=theme, is_question=False)
             case ReactionAdded():
-                return ReactionFacts(credit_kind=reaction_credit(event.emoji))
+                return _reaction_facts(reaction_credit(event.emoji))
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiosqlite
 
@@ -32,9 +33,11 @@ from bot.events import (
 from storage.rollups import Changes, zones
 
 
-@dataclass(frozen=True, slots=True)
-class PostFacts:
-    """What the engine understood of a message before it is stored."""
+class PostFacts(NamedTuple):
+    """What the engine understood of a message before it is stored.
+
+    A named tuple, like ReactionFacts: one is made per event, and a frozen dataclass costs three
+    times as much to make."""
 
     theme: str | None
     is_question: bool
@@ -44,8 +47,7 @@ class PostFacts:
     """The message thanks without naming anyone and answers someone: credit that person."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReactionFacts:
+class ReactionFacts(NamedTuple):
     credit_kind: str | None
     """'thanks' for 🙏, 'insight' for 💡, None for a reaction that credits nobody by itself."""
 
@@ -63,29 +65,39 @@ def forgotten_hash(community: str, member_key: str) -> str:
 
 
 class MemberCache:
-    """(community, member key) -> member row, so the hot path rarely asks the database."""
+    """Per community, member key -> member row (None: forgotten), so the hot path rarely asks the
+    database."""
 
     def __init__(self) -> None:
-        self._members: dict[tuple[str, str], CachedMember | None] = {}
+        self._members: dict[str, dict[str, CachedMember | None]] = {}
+
+    def of(self, community: str) -> dict[str, CachedMember | None]:
+        """The community's members by key, for the hot path to look up directly."""
+        return self._members.setdefault(community, {})
 
     def get(self, community: str, key: str) -> CachedMember | None:
-        return self._members.get((community, key))
+        return self.of(community).get(key)
 
     def knows(self, community: str, key: str) -> bool:
-        return (community, key) in self._members
+        return key in self.of(community)
 
     def put(self, community: str, key: str, member: CachedMember | None) -> None:
-        self._members[(community, key)] = member
+        self.of(community)[key] = member
 
     def forget(self, community: str, key: str) -> None:
-        self._members.pop((community, key), None)
+        self.of(community).pop(key, None)
 
 
 async def resolve_members(
     db: aiosqlite.Connection, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
 ) -> None:
     """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
-    missing = {ref.key: ref for ref in refs if not cache.knows(community, ref.key)}
+    known = cache.of(community)
+    missing = {}
+    for ref in refs:
+        key = ref.key
+        if key not in known:
+            missing[key] = ref
     if not missing:
         return
     hashes = {forgotten_hash(community, key): key for key in missing}
@@ -132,7 +144,8 @@ async def write_batch(
     first_at: dict[str, int] = {}
     for event, _ in items:
         refs = by_community.setdefault(event.community, [])
-        first_at.setdefault(event.community, _epoch(event.occurred_at))
+        if event.community not in first_at:
+            first_at[event.community] = _epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 refs.append(event.author)
@@ -148,8 +161,7 @@ async def write_batch(
     for community, refs in by_community.items():
         await resolve_members(db, cache, community, refs, first_at[community])
 
-    def member(community: str, ref: MemberRef | None) -> CachedMember | None:
-        return cache.get(community, ref.key) if ref is not None else None
+    known = {community: cache.of(community) for community in by_community}
 
     joins, leaves, posts, mentions, threads, edits, deletes = [], [], [], [], [], [], []
     thanks_named, thanks_reply, renames = [], [], {}
@@ -157,16 +169,17 @@ async def write_batch(
     reactions: dict[tuple[str, str, int, str], tuple[bool, object, ReactionFacts | None]] = {}
     for event, facts in items:
         community = event.community
+        members = known[community]
         at = _epoch(event.occurred_at)
         match event:
             case MessagePosted():
-                author = member(community, event.author)
+                author = members.get(event.author.key)
                 if author is None or not author.tracked or author.is_bot:
                     continue
                 if event.author.display_name and event.author.display_name != author.display_name:
                     renames[author.id] = event.author.display_name
                     author.display_name = event.author.display_name
-                replied = member(community, event.reply_to_author)
+                replied = event.reply_to_author and members.get(event.reply_to_author.key)
                 posts.append(
                     (
                         community,
@@ -187,11 +200,11 @@ async def write_batch(
                 )
                 last_post[author.id] = max(at, last_post.get(author.id, 0))
                 for ref in event.mentions:
-                    mentioned = member(community, ref)
+                    mentioned = members.get(ref.key)
                     if mentioned is not None:
                         mentions.append((community, event.message_id, mentioned.id))
                 for ref in facts.thanks_to:
-                    thanked = member(community, ref)
+                    thanked = members.get(ref.key)
                     if (
                         thanked
                         and thanked.id != author.id
@@ -218,21 +231,21 @@ async def write_batch(
             case MessageDeleted():
                 deletes.append((community, event.message_id, at))
             case ReactionAdded() | ReactionRemoved():
-                reactor = member(community, event.member)
+                reactor = members.get(event.member.key)
                 if reactor is None or not reactor.tracked or reactor.is_bot:
                     continue
                 key = (community, event.message_id, reactor.id, event.emoji)
                 reactions[key] = (isinstance(event, ReactionAdded), at, facts)
             case MemberJoined():
-                joined = member(community, event.member)
+                joined = members.get(event.member.key)
                 if joined is not None:
                     joins.append((at, at, joined.id))
             case MemberLeft():
-                gone = member(community, event.member)
+                gone = members.get(event.member.key)
                 if gone is not None:
                     leaves.append((at, gone.id))
             case ThreadOpened():
-                opener = member(community, event.opener)
+                opener = event.opener and members.get(event.opener.key)
                 threads.append(
                     (
                         community,
