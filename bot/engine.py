@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[CommandInvoked], Awaitable[None]]
+Listener = Callable[[Event], Awaitable[None]]
+
 _reaction_facts = functools.cache(ReactionFacts)
 """One ReactionFacts per kind of credit, shared by every reaction of that kind."""
-Listener = Callable[[Event], Awaitable[None]]
 
 
 class Engine:
