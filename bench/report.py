@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.ingest import CHANNELS
 from bot.commands.parsing import parse_period
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
@@ -42,16 +43,6 @@ LIMA = ZoneInfo("America/Lima")
 START = datetime(2026, 1, 1, tzinfo=LIMA)
 END = datetime(2027, 1, 1, tzinfo=LIMA)
 """The community's year of chat, in its own timezone."""
-CHANNELS = [
-    ("1001", "water"),
-    ("1002", "water"),
-    ("1003", "health"),
-    ("1004", "education"),
-    ("1005", "climate"),
-    ("1006", None),
-    ("1007", None),
-    ("1008", None),
-]
 THEMES = {"water": "Water", "health": "Health", "education": "Education", "climate": "Climate"}
 ORGANISATIONS = 150
 REACTION_SHARE = 0.2
