@@ -59,7 +59,12 @@ class Adapter(ABC):
 
     @abstractmethod
     async def start(self, sink: EventSink) -> None:
-        """Connect and begin delivering live events to ``sink``. Returns once connected."""
+        """Connect and begin delivering live events to ``sink``.
+
+        Returns once connected, with the platform's state loaded (members present, handed to the
+        sink as ``MemberJoined(live=False)``; rooms, power levels, direct rooms) and what happened
+        while Trellis was down (at most ``catch_up.max_days`` back) handed to the sink: the app
+        drains the sink and only then runs the jobs that fell due."""
 
     @abstractmethod
     async def stop(self) -> None:

@@ -114,6 +114,11 @@ class DigestSettings(Section):
     busiest_threads: int = Field(default=3, ge=0, le=10)
 
 
+class CatchUpSettings(Section):
+    max_days: int = Field(default=14, ge=0, le=365)
+    """At start, each adapter reads what happened while Trellis was down, at most this far back."""
+
+
 class DormancySettings(Section):
     after_days: int = Field(default=14, ge=1)
 
@@ -222,6 +227,7 @@ class Settings(Section):
     participation: ParticipationSettings = ParticipationSettings()
     nudges: NudgeSettings = NudgeSettings()
     dormancy: DormancySettings = DormancySettings()
+    catch_up: CatchUpSettings = CatchUpSettings()
     adapters: AdapterSettings = AdapterSettings()
     communities: dict[str, CommunitySettings]
 

@@ -107,6 +107,10 @@ class MemberJoined:
     community: str
     member: MemberRef
     occurred_at: datetime
+    """When the member joined, by the platform's record where it has one."""
+    live: bool = True
+    """False when the adapter learned of a member already there (the member list at start, a
+    catch-up, a backfill): stored with its join date, never welcomed as a newcomer."""
 
 
 @dataclass(frozen=True, slots=True)

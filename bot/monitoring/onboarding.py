@@ -54,8 +54,9 @@ def welcome_text(
 
 
 async def welcome(app: Trellis, event: MemberJoined) -> None:
-    """Welcome a member once, however often their join is seen (replays, rejoins)."""
-    if event.member.is_bot:
+    """Welcome a member once, however often their join is seen (replays, rejoins); members who
+    were already there when Trellis looked (``live`` false) are not newcomers."""
+    if event.member.is_bot or not event.live:
         return
     row = await members.by_key(app.store, event.community, event.member.key)
     if row is None or row.is_bot or row.opted_out:
