@@ -116,6 +116,9 @@ class Job:
     def schedule(self) -> LocalCron:
         return LocalCron(self.cron, self.timezone)
 
+    def apscheduler_trigger(self) -> BaseTrigger:
+        return _LocalCronTrigger(self.schedule())
+
 
 class _LocalCronTrigger(BaseTrigger):
     """APScheduler fires a job at the instants ``LocalCron`` computes (never loops on a fold)."""
@@ -126,9 +129,11 @@ class _LocalCronTrigger(BaseTrigger):
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
+        # As CronTrigger: the first fire after the previous one, or from now on if none.
+        start = now - timedelta(microseconds=1)
         if previous_fire_time is not None:
-            return self.schedule.next_after(max(previous_fire_time, now - timedelta(seconds=1)))
-        return self.schedule.next_after(now - timedelta(seconds=1))
+            start = min(start, previous_fire_time)
+        return self.schedule.next_after(start)
 
 
 class Scheduler:
@@ -194,7 +199,7 @@ class Scheduler:
         for job in self.jobs.values():
             self._aps.add_job(
                 self.run_due,
-                _LocalCronTrigger(self._schedules[job.name]),
+                job.apscheduler_trigger(),
                 id=job.name,
                 coalesce=True,
                 misfire_grace_time=3600,
