@@ -26,6 +26,35 @@ class OutgoingMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_LINE_START_MARKUP = re.compile(r"^(\s*\d*)([-+=>.)])")
+_BULK_PING = re.compile(r"@(everyone|here|room)", re.IGNORECASE)
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def literal(text: str) -> str:
+    """Member-written text made safe to put in an ``OutgoingMessage``: shown as written, never
+    as markup, never a ping.
+
+    Markdown's punctuation is backslash-escaped (links, images, emphasis, code, headings, lists,
+    HTML, entities and platform mention syntax such as ``<@&123>``), so every renderer shows the characters
+    themselves: Discord reads the escapes, Matrix renders them to escaped text, the console
+    removes them (``unescape``). Bulk pings are broken with a zero-width joiner. Line breaks
+    become spaces, control characters go and the ends are trimmed: a quote is one line of the message around it.
+    """
+    text = _CONTROL.sub("", _LINE_BREAK.sub(" ", text)).strip()
+    text = _MARKUP.sub(r"\\\1", text)
+    text = _LINE_START_MARKUP.sub(r"\1\\\2", text, count=1)
+    return _BULK_PING.sub("@\u200d\\1", text)
+
+
+def unescape(markdown: str) -> str:
+    """The text a reader sees of escaped punctuation (for plain-text outputs such as the console)."""
+    return _ESCAPED.sub(r"\1", markdown)
+
+
 _MENTION_OR_WORD = re.compile(r"<@[!&]?\d+>|@[\w.:-]+|\S+")
 
 
