@@ -56,6 +56,36 @@ async def test_a_theme_silent_for_two_weeks_is_marked_dormant_and_revived_once(t
         assert "(dormant)" not in await h.command("fran", "/theme list")
 
 
+async def test_a_dormant_theme_with_an_empty_queue_gets_a_gentle_prompt_and_its_stewards_a_dm(
+    tmp_path,
+):
+    async with running_app(tmp_path) as h:
+        await h.lines("@ 2026-09-07 10:00", "~ ana joins", "#water ana: Our committee met today.")
+        mark = len(h.outbox)
+        await h.lines("@ 2026-09-22 10:30", "@ 2026-09-23 10:30")
+        revived = [p.text for p in h.sent_since(mark, "post") if p.to == "#water"]
+        assert revived == [
+            "**Prompt for Water rights:** It has been quiet here for a while. Our goal in this "
+            "theme is: “Share how communities defend their water.” What is one thing you tried, "
+            "saw or wondered about lately that brings us closer to it?"
+        ]
+        told = {sent.to: sent.text for sent in h.sent_since(mark, "direct") if "queue" in sent.text}
+        assert set(told) == {"lena", "fran"}  # the theme's leader and the facilitator
+        assert "Water rights has been quiet for 14 days" in told["lena"]
+        assert "/prompt add water <your question>" in told["lena"]
+        # The built-in question is a prompt like any other: listed as posted, answered, measured.
+        assert "It has been quiet here for a while." in await h.command("fran", "/prompt list")
+
+
+async def test_a_spanish_community_is_revived_in_spanish(tmp_path):
+    async with running_app(tmp_path, config(**{"communities.praxis.locale": "es"})) as h:
+        await h.lines("@ 2026-09-07 10:00", "~ ana joins", "#gender ana: Hasta pronto.")
+        mark = len(h.outbox)
+        await h.lines("@ 2026-09-22 10:30", "@ 2026-09-23 10:30")
+        (revived,) = [p.text for p in h.sent_since(mark, "post") if p.to == "#gender"]
+        assert "Ha estado tranquilo por aquí" in revived
+
+
 async def test_stats_levels_count_reactions_as_peripheral_participation(tmp_path):
     data = config(
         **{

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from storage import activity, facilitation
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ async def post_next(app: Trellis, community: str, theme_id: str, now: datetime) 
 
 
 async def revive_dormant(app: Trellis, community: str, now: datetime) -> str:
-    """Mark themes silent for ``dormancy.after_days`` as dormant and post a revival prompt once."""
+    """Mark themes silent for ``dormancy.after_days`` as dormant and revive each once: with its
+    next queued prompt, or, when the queue is empty, with a gentle built-in one; the theme's
+    leaders and the facilitators are then told privately that its queue needs them."""
     after = timedelta(days=app.settings.dormancy.after_days)
     last = await activity.theme_last_activity(app.store, community)
     dormant = await facilitation.dormant_since(app.store, community)
@@ -48,7 +50,66 @@ async def revive_dormant(app: Trellis, community: str, now: datetime) -> str:
         is_dormant = now.timestamp() - quiet_since >= after.total_seconds()
         if is_dormant and theme_id not in dormant:
             await facilitation.set_dormant(app.store, community, theme_id, int(now.timestamp()))
-            outcomes.append(await post_next(app, community, theme_id, now))
+            if await facilitation.next_prompt(app.store, community, theme_id) is None:
+                outcomes.append(await _revive_with_builtin_prompt(app, community, theme_id, now))
+            else:
+                outcomes.append(await post_next(app, community, theme_id, now))
         elif not is_dormant and theme_id in dormant:
             await facilitation.set_dormant(app.store, community, theme_id, None)
     return "; ".join(outcomes) or "no theme newly dormant"
+
+
+def builtin_prompt(app: Trellis, community: str, theme_id: str) -> str:
+    """The question that revives a quiet theme whose queue is empty, in the community's language."""
+    t = app.translator(community)
+    theme = app.community(community).themes[theme_id]
+    if theme.learning_goal:
+        return t._(
+            "It has been quiet here for a while. Our goal in this theme is: “{goal}” "
+            "What is one thing you tried, saw or wondered about lately that brings us closer "
+            "to it?",
+            goal=literal(theme.learning_goal),
+        )
+    return t._(
+        "It has been quiet here for a while. What is one thing from your work lately, big or "
+        "small, that others here could learn from?"
+    )
+
+
+async def _revive_with_builtin_prompt(
+    app: Trellis, community: str, theme_id: str, now: datetime
+) -> str:
+    at = int(now.timestamp())
+    text = builtin_prompt(app, community, theme_id)
+    await facilitation.add_prompt(app.store, community, theme_id, text, None, at)
+    posted = await post_next(app, community, theme_id, now)
+    told = await _tell_stewards_the_queue_is_empty(app, community, theme_id)
+    return f"{posted} (built-in; {told} told the queue is empty)"
+
+
+async def _tell_stewards_the_queue_is_empty(app: Trellis, community: str, theme_id: str) -> int:
+    """DM the theme's leaders and the facilitators named by member key (not by role or power)."""
+    settings = app.community(community)
+    theme = settings.themes[theme_id]
+    t = app.translator(community)
+    told = 0
+    for key in dict.fromkeys([*theme.leaders, *settings.roles.facilitators]):
+        platform = key.partition(":")[0]
+        if platform not in app.adapters:
+            continue  # a role or power level, or a platform that is not connected
+        prefix = app.command_prefix(platform)
+        text = t.n_(
+            "{theme} has been quiet for {n} day and its prompt queue was empty, so I asked a "
+            "general question there. A question of your own would do better: "
+            "{prefix}prompt add {theme_id} <your question>",
+            "{theme} has been quiet for {n} days and its prompt queue was empty, so I asked a "
+            "general question there. A question of your own would do better: "
+            "{prefix}prompt add {theme_id} <your question>",
+            app.settings.dormancy.after_days,
+            theme=theme.name,
+            prefix=prefix,
+            theme_id=theme_id,
+        )
+        await app.direct(community, key, OutgoingMessage(text))
+        told += 1
+    return told
