@@ -127,6 +127,8 @@ class QuietMember:
     nudges_off: bool
     unreachable_at: int | None
     last_nudged_at: int | None
+    reacted: bool
+    """Reacted to others' messages since ``since``: taking part, though without words."""
 
 
 async def quiet_members(
@@ -139,7 +141,9 @@ async def quiet_members(
         "SELECT m.id, m.member_key, coalesce(nullif(m.display_name, ''), m.member_key), "
         "CASE WHEN m.last_posted_at IS NULL THEN 'newcomer' ELSE 'silent' END, "
         "coalesce(m.last_posted_at, m.joined_at), m.nudges_off, m.unreachable_at, "
-        "(SELECT max(n.sent_at) FROM nudges n WHERE n.member_id = m.id) "
+        "(SELECT max(n.sent_at) FROM nudges n WHERE n.member_id = m.id), "
+        "EXISTS (SELECT 1 FROM reactions r WHERE r.member_id = m.id "
+        "AND r.reacted_at >= coalesce(m.last_posted_at, m.joined_at, 0)) "
         "FROM members m WHERE m.community = :c AND m.is_bot = 0 AND m.opted_out_at IS NULL "
         "AND m.left_at IS NULL AND ((m.last_posted_at IS NULL AND m.joined_at IS NOT NULL "
         "AND m.joined_at < :n) OR m.last_posted_at < :s) "
@@ -147,7 +151,9 @@ async def quiet_members(
         {"c": community, "n": newcomer_before, "s": silent_before},
     )
     return [
-        QuietMember(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+        QuietMember(
+            row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], bool(row[8])
+        )
         for row in rows
     ]
 

@@ -64,3 +64,27 @@ async def test_nudges_can_be_switched_off_for_the_whole_community(tmp_path):
     async with running_app(tmp_path, config(**{"nudges.enabled": False})) as h:
         await h.lines("@ 2026-09-07 11:00", "~ nora joins", "@ 2026-09-20 10:30")
         assert directs(h, 1) == {}
+
+
+async def test_those_who_run_the_community_are_not_newcomers_and_reactors_are_thanked(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 11:00",
+            '~ fran joins as "Fran Facilitadora"',  # facilitator: runs commands, never posts
+            '~ lena joins as "Lena Lidera"',  # leads the water theme
+            '~ root joins as "Root Admin"',
+            '~ rosa joins as "Rosa Mora"',  # only reacts
+            '~ nora joins as "Nora Quispe"',  # says nothing at all
+            "#water ana: Our committee met today.",
+            "#water rosa: +1 🙏",
+            "#general fran: /prompt list",
+        )
+        mark = len(h.outbox)
+        await h.lines("#water ana: Morning!", "@ 2026-09-15 10:30")
+        nudged = directs(h, mark)
+        assert set(nudged) == {"rosa", "nora"}
+        assert "Thank you for your reactions in Praxis Network" in nudged["rosa"]
+        assert "good to have you in Praxis Network" in nudged["nora"]
+        quiet = await h.command("fran", "/quiet")
+        assert "Rosa Mora" in quiet and "Nora Quispe" in quiet
+        assert not any(name in quiet for name in ("Fran", "Lena", "Root"))

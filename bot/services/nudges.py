@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
+from bot.commands.permissions import permission_of
+from bot.commands.spec import Permission
+from bot.events import MemberRef
 from bot.outgoing import OutgoingMessage
 from storage import activity, facilitation
 
@@ -22,13 +25,26 @@ log = logging.getLogger(__name__)
 
 
 async def quiet_list(app: Trellis, community: str, now: datetime) -> list[facilitation.QuietMember]:
+    """Who has gone quiet. Facilitators, theme leaders and admins who never posted are not
+    newcomers waiting for a welcome: they run the community, often by command alone."""
     settings = app.settings.nudges
-    return await facilitation.quiet_members(
+    found = await facilitation.quiet_members(
         app.store,
         community,
         newcomer_before=int((now - timedelta(days=settings.newcomer_after_days)).timestamp()),
         silent_before=int((now - timedelta(weeks=settings.silent_after_weeks)).timestamp()),
     )
+    return [
+        member
+        for member in found
+        if member.kind != "newcomer" or not await _runs_the_community(app, community, member.key)
+    ]
+
+
+async def _runs_the_community(app: Trellis, community: str, member_key: str) -> bool:
+    platform, _, member_id = member_key.partition(":")
+    permission = await permission_of(app, community, MemberRef(platform, member_id))
+    return permission is not Permission.MEMBER
 
 
 def due_for_nudge(member: facilitation.QuietMember, now: int, cooldown: int) -> bool:
@@ -51,7 +67,14 @@ async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMem
         prompt = await facilitation.current_prompt(app.store, community, theme_id)
         if prompt is not None:
             break
-    if member.kind == "newcomer":
+    if member.reacted:
+        opening = t._(
+            "Hello {name}! Thank you for your reactions in {community}: they tell people their "
+            "words landed. Whenever you feel like it, we'd love to read a few words of yours too.",
+            name=member.name,
+            community=settings.name,
+        )
+    elif member.kind == "newcomer":
         opening = t._(
             "Hello {name}! It's good to have you in {community}. Whenever you're ready, "
             "the conversation would be richer with your experience.",
