@@ -105,6 +105,19 @@ def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
     assert "**Prompt for Water & land rights:**" in run.stdout
     assert "(direct message)" in run.stdout and "(only maria sees this)" in run.stdout
     assert "The demo replayed" in run.stdout
+    # Every command family a network uses is in the replay, with its answer.
+    for answer in (
+        "Event 1 added: **Encuentro virtual de la red**",  # events
+        "is in the library under Water & land rights",  # share
+        "Who to ask about “riego”:",  # experts
+        "**Organisations in the community**",  # map
+        "Well done: commitment 1",  # commit and done
+        "**1 overdue commitment**",  # overdue
+        "8 answers from 38 members asked.",  # pulse answers, survey results
+        "**Stories of change, 2026-Q3**",  # story answers
+        "**M&E report for Red de Aprendizaje Praxis, 2026-09**",  # report
+    ):
+        assert answer in run.stdout, answer
     record = tmp_path / "demo" / "trellis-demo.sqlite3"
     assert record.exists()
     # The record can be used afterwards, e.g. for a report.

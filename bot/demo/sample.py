@@ -924,6 +924,7 @@ def _write_community(w: _Writer) -> None:
             for _ in range(rng.randint(1, 2)):
                 w.short_comment(day, w._at(day, "12:00") + w._minutes(0, 7 * 60))
         _specials(w, day)
+        _monitoring_and_evaluation(w, day)
         _lurkers(w, day)
 
 
@@ -1145,6 +1146,91 @@ def _specials(w: _Writer, day: int) -> None:
     if day == 17:
         notice = next(m for m in reversed(w.msgs) if m.author == _BOT.handle)
         w.react(notice.at + w._minutes(30, 120), "marco", notice, THANKS_EMOJI)
+
+
+# Who answers the pulse (Thursday 1 October, after its 10:00 DM) and the story of change (Friday
+# 2 October), with whom they learned from: enough answers for the results to be shown.
+_PULSE_ANSWERS = (
+    ("ana", "5 4 @juan"),
+    ("juan", "4 4 @ana"),
+    ("lucia", "5 5 @patricia"),
+    ("camila", "4 3 @ana"),
+    ("rita", "4 4 @andres"),
+    ("luis", "3 3 @ana"),
+    ("natalia", "4 3 @diego"),
+    ("andres", "5 4 @rita"),
+)
+_STORIES = (
+    ("ana", "Two water committees in Cusco now publish their accounts every month."),
+    ("juan", "Our team adopted the irrigation-shift template shared by Luis."),
+    ("lucia", "The gender theme's checklist is now part of our project design."),
+    ("patricia", "We changed our evaluation plan after the outcome harvesting thread."),
+    ("rita", "Three municipalities asked for our climate adaptation case."),
+)
+
+
+def _monitoring_and_evaluation(w: _Writer, day: int) -> None:
+    """The knowledge map, commitments, events, surveys and the M&E report, on fixed days: every
+    command family a network uses, so the demo's report has every section filled."""
+    moments: dict[int, list[tuple[str, str, str, str]]] = {
+        # day: (local time, who, channel, command)
+        3: [
+            (
+                "09:30",
+                "maria",
+                GENERAL,
+                "/event add Encuentro virtual de la red 2026-09-24 16:00 Jitsi",
+            ),
+            (
+                "11:40",
+                "ana",
+                "agua",
+                "/share case Turnos de riego recuperados en Tiquipaya "
+                "https://praxis.example.org/biblioteca/turnos-tiquipaya",
+            ),
+        ],
+        4: [("10:20", "valeria", GENERAL, "/commit Sistematizar el caso de Puno by 2026-09-25")],
+        6: [("15:10", "rita", GENERAL, "/commit Revisar la guía de adaptación by 2026-09-16")],
+        8: [
+            (
+                "16:00",
+                "juan",
+                "clima",
+                "/share lesson Los planes comunales de adaptación "
+                "funcionan cuando la asamblea los aprueba",
+            ),
+            ("16:30", "natalia", GENERAL, "/experts riego"),
+        ],
+        10: [("09:45", "ana", GENERAL, "/event list")],
+        11: [("17:00", "maria", GENERAL, "/map")],
+        12: [
+            (
+                "10:10",
+                "lucia",
+                "genero",
+                "/share document Guía de indicadores con enfoque de "
+                "género https://praxis.example.org/biblioteca/guia-genero",
+            ),
+        ],
+        16: [("11:15", "andres", GENERAL, "/library")],
+        18: [("09:30", "valeria", GENERAL, "/done 1")],
+        22: [
+            ("10:40", "diego", GENERAL, "/overdue"),
+            ("10:50", "valeria", GENERAL, "/commitments"),
+        ],
+        24: [
+            (f"{10 + index // 4}:{15 + 10 * (index % 4):02d}", who, GENERAL, f"/pulse {answer}")
+            for index, (who, answer) in enumerate(_PULSE_ANSWERS)
+        ],
+        25: [
+            (f"{11 + index // 3}:{5 + 15 * (index % 3):02d}", who, GENERAL, f"/story {text}")
+            for index, (who, text) in enumerate(_STORIES)
+        ],
+        30: [("17:15", "maria", GENERAL, "/survey results")],
+        38: [("18:00", "diego", GENERAL, "/report 2026-09")],
+    }
+    for hhmm, who, channel, command in moments.get(day, ()):
+        w.command(w._at(day, hhmm), who, command, channel=channel)
 
 
 def _lurkers(w: _Writer, day: int) -> None:
