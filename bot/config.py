@@ -67,7 +67,7 @@ def _valid_ref(value: str) -> str:
 Timezone = Annotated[str, AfterValidator(_valid_timezone)]
 Cron = Annotated[str, AfterValidator(_valid_cron)]
 Ref = Annotated[str, AfterValidator(_valid_ref)]
-Locale = Annotated[str, Field(pattern=r"^(en|es)$")]
+Locale = Annotated[str, Field(pattern=r"^(en|es|pt)$")]
 
 
 class Section(BaseModel):

@@ -134,7 +134,12 @@ async def test_commands_are_synced_per_guild_with_typed_options(world: World) ->
 
     # Descriptions in the languages Trellis has catalogs for, as each member's client shows them.
     spanish = "Agradece en público a alguien por algo que hizo; aparece en el resumen semanal."
-    assert synced["kudos"]["description_localizations"] == {"es-ES": spanish, "es-419": spanish}
+    portuguese = "Agradece publicamente a alguém por algo que fez; aparece no resumo semanal."
+    assert synced["kudos"]["description_localizations"] == {
+        "es-ES": spanish,
+        "es-419": spanish,
+        "pt-BR": portuguese,
+    }
     assert not synced["mydata"].get("description_localizations")  # not in the catalogs
     kudos = {o["name"]: o for o in synced["kudos"]["options"]}
     assert kudos["member"]["type"] == 6 and kudos["member"]["required"]

@@ -1,8 +1,10 @@
-"""Language: every message Trellis can say is in the Spanish catalog, intact, and reaches members.
+"""Language: every message Trellis can say is in every catalog (Spanish, Brazilian Portuguese),
+intact, and reaches members.
 
 The messages are extracted from the source in-process with Babel and ``babel.cfg``, exactly as
-``scripts/update_catalogs.py`` does, so a new English sentence without a Spanish translation fails
-here, by name, until someone translates it.
+``scripts/update_catalogs.py`` does, so a new English sentence without a translation fails here,
+by name and per language, until someone translates it. To list what a language still lacks:
+``python3 -m pytest -q tests/test_i18n.py -k "every_message_in_the_source and pt"``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from bot.i18n import Translator
+from bot.i18n import Translator, catalog_locales
 from bot.services.recognition import expresses_thanks
 from tests.helpers import config, running_app
 
 ROOT = Path(__file__).resolve().parent.parent
-SPANISH = ROOT / "bot" / "locale" / "es" / "LC_MESSAGES" / "trellis.po"
+CATALOGS = sorted(catalog_locales())
 
 
 @cache
@@ -42,16 +44,20 @@ def extracted() -> dict[str | tuple[str, str], list[str]]:
     return found
 
 
+def catalog_path(locale: str) -> Path:
+    return ROOT / "bot" / "locale" / locale / "LC_MESSAGES" / "trellis.po"
+
+
 @cache
-def spanish() -> Catalog:
-    with SPANISH.open("rb") as handle:
-        return read_po(handle, locale="es")
+def catalog(locale: str) -> Catalog:
+    with catalog_path(locale).open("rb") as handle:
+        return read_po(handle, locale=locale)
 
 
-def translated_pairs() -> list[tuple[str, str]]:
-    """(English, Spanish) for every form of every translated message: singular, then plural."""
+def translated_pairs(locale: str) -> list[tuple[str, str]]:
+    """(English, translation) for every form of every translated message: singular, then plural."""
     pairs = []
-    for message in spanish():
+    for message in catalog(locale):
         if not message.id:
             continue
         if message.pluralizable:
@@ -74,15 +80,20 @@ def markup(text: str) -> tuple[object, ...]:
     return starts, text.count("**"), text.count("`"), text.count("\n")
 
 
-def test_the_spanish_catalog_translates_every_message_in_the_source():
-    catalog = spanish()
+def test_the_catalogs_are_spanish_and_brazilian_portuguese():
+    assert CATALOGS == ["es", "pt"]
+
+
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_the_catalog_translates_every_message_in_the_source(locale):
+    translations = catalog(locale)
     missing = []
     for key, places in extracted().items():
         msgid = key if isinstance(key, str) else key[0]
-        message = catalog.get(msgid)
+        message = translations.get(msgid)
         where = ", ".join(places)
         if message is None:
-            missing.append(f"{where}: {key!r} is not in {SPANISH.relative_to(ROOT)}")
+            missing.append(f"{where}: {key!r} is not in {catalog_path(locale).relative_to(ROOT)}")
         elif message.fuzzy:
             missing.append(f"{where}: {key!r} is marked fuzzy: check its translation")
         elif isinstance(key, tuple) and (
@@ -126,21 +137,41 @@ def test_every_message_given_to_the_catalog_can_be_extracted():
     assert not problems, "\n".join(problems)
 
 
-def test_spanish_keeps_exactly_the_placeholders_of_the_english():
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_translations_keep_exactly_the_placeholders_of_the_english(locale):
     wrong = [
-        f"{english!r}: {sorted(fields(english))} but {spanish_text!r}: {sorted(fields(spanish_text))}"
-        for english, spanish_text in translated_pairs()
-        if spanish_text and fields(english) != fields(spanish_text)
+        f"{english!r}: {sorted(fields(english))} but {text!r}: {sorted(fields(text))}"
+        for english, text in translated_pairs(locale)
+        if text and fields(english) != fields(text)
     ]
     assert not wrong, "\n".join(wrong)
 
 
-def test_spanish_keeps_the_markdown_of_the_english():
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_translations_keep_the_markdown_of_the_english(locale):
     wrong = [
-        f"{english!r} -> {spanish_text!r}"
-        for english, spanish_text in translated_pairs()
-        if spanish_text and markup(english) != markup(spanish_text)
+        f"{english!r} -> {text!r}"
+        for english, text in translated_pairs(locale)
+        if text and markup(english) != markup(text)
     ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_every_plural_message_follows_the_count(locale):
+    """One thing takes the first form and three take the other, in every message with a plural."""
+    t = Translator(locale)
+    values = {"name": "Ana", "theme": "Água", "where": "Água", "askers": "Luis", "givers": "Rita"}
+    values |= {"done": 1, "a": "CANO", "b": "RHA"}
+    wrong = []
+    for message in catalog(locale):
+        if not message.id or not message.pluralizable:
+            continue
+        singular, plural = message.id
+        for n, form in ((1, message.string[0]), (3, message.string[1])):
+            shown = t.n_(singular, plural, n, **values)
+            if shown != form.format(n=n, **values):
+                wrong.append(f"{singular!r} for {n}: {shown!r}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -155,7 +186,21 @@ def test_spanish_plurals_follow_the_count():
     assert t.n_("{n} other", "{n} others", 3) == "3 personas más"
 
 
+def test_brazilian_portuguese_plurals_follow_the_count():
+    t = Translator("pt")
+    assert t.n_("**{n} overdue commitment**", "**{n} overdue commitments**", 1) == (
+        "**1 compromisso vencido**"
+    )
+    assert t.n_("**{n} overdue commitment**", "**{n} overdue commitments**", 2) == (
+        "**2 compromissos vencidos**"
+    )
+    # Zero takes the plural, as Brazilian grammar has it ("zero graus"), not CLDR's i = 0..1.
+    assert t.n_("{n} person took part.", "{n} people took part.", 0) == "0 pessoas participaram."
+    assert t.n_("{n} other", "{n} others", 3) == "mais 3 pessoas"
+
+
 SPANISH_COMMUNITY = config(**{"communities.praxis.locale": "es"})
+PORTUGUESE_COMMUNITY = config(**{"communities.praxis.locale": "pt"})
 
 
 async def test_a_spanish_community_gets_help_in_spanish(tmp_path):
@@ -186,6 +231,29 @@ async def test_a_spanish_community_is_told_what_is_wrong_in_spanish(tmp_path):
     )
 
 
+async def test_a_portuguese_community_gets_help_in_portuguese(tmp_path):
+    async with running_app(tmp_path, PORTUGUESE_COMMUNITY) as h:
+        answer = await h.command("ana", "/help")
+    assert answer.startswith("**O que o Trellis pode fazer por você**\n")
+    assert "- `/themes`: Mostra os temas da comunidade e seus objetivos de aprendizagem." in answer
+    assert "Lists the community's themes" not in answer
+
+
+async def test_a_portuguese_community_is_told_what_is_wrong_in_portuguese(tmp_path):
+    async with running_app(tmp_path, PORTUGUESE_COMMUNITY) as h:
+        bad_date = await h.command("ana", "/commit escrever o relatório by 2026-02-30")
+        bad_month = await h.command("fran", "/stats 2026-13")
+        unknown = await h.command("ana", "/ajuda")
+        commitments = await h.command("ana", "/commitments")
+    assert bad_date.startswith(
+        "“2026-02-30” não é uma data; escreva no formato AAAA-MM-DD, por exemplo 2026-12-01.\n"
+        "Uso: /commit"
+    )
+    assert bad_month.startswith("“2026-13” não tem mês 13; os meses vão de 01 a 12.\nUso: /stats")
+    assert unknown == "“/ajuda” não é um comando do Trellis; digite /help para ver todos."
+    assert commitments.startswith("Você não tem compromissos")  # nothing was recorded
+
+
 async def test_a_spanish_community_gets_its_digest_in_spanish(tmp_path):
     async with running_app(tmp_path, SPANISH_COMMUNITY) as h:
         await h.lines(
@@ -210,6 +278,34 @@ async def test_a_spanish_community_gets_its_digest_in_spanish(tmp_path):
     ):
         assert f"\n{heading}\n" in digest
     assert "- **Ana Quispe**: respondió la pregunta de Luis Rojas en Water rights." in digest
+    assert "### What the themes discussed" not in digest
+
+
+async def test_a_portuguese_community_gets_its_digest_in_portuguese(tmp_path):
+    async with running_app(tmp_path, PORTUGUESE_COMMUNITY) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ luis joins as "Luis Rojas"',
+            "#water luis: Como vocês documentam as reivindicações de direito à água?",
+            "#water ana: >1 Usamos um mapa compartilhado com cada reivindicação e suas provas.",
+            "#water luis: >2 Muito obrigado @ana, era exatamente o que eu precisava!",
+        )
+        before = len(h.outbox)
+        await h.advance(timedelta(days=7, hours=2))
+        posts = h.sent_since(before, "post")
+    assert len(posts) == 1
+    digest = posts[0].text
+    assert re.match(r"## Praxis Network: a semana de \d\d/09 a \d\d/09/2026\n", digest)
+    for heading in (
+        "### Sobre o que se conversou nos temas",
+        "### Agradecimentos",
+        "### Boas-vindas",
+        "### A semana em números (comparada com a anterior)",
+    ):
+        assert f"\n{heading}\n" in digest
+    assert "- **Water rights**: 3 mensagens de 2 pessoas.\n" in digest
+    assert "- **Ana Quispe**: respondeu à pergunta de Luis Rojas em Water rights." in digest
     assert "### What the themes discussed" not in digest
 
 
