@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.monitoring import hidden, names_hiding
 from storage.sqlite import SqliteStore
 
 
@@ -40,7 +41,9 @@ async def prompts(
         "AND (:q = 0 OR posted_at IS NULL) ORDER BY posted_at IS NULL, posted_at, id",
         {"c": community, "t": theme, "q": int(queued_only)},
     )
-    return [Prompt(*row) for row in rows]
+    # A prompt may name a member who opted out since it was written.
+    hiding = await names_hiding(store, community)
+    return [hidden(Prompt(*row), hiding, ("text",)) for row in rows]
 
 
 async def prompt(store: SqliteStore, community: str, prompt_id: int) -> Prompt | None:

@@ -26,7 +26,7 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import hide_names, stories_hiding
+from storage.monitoring import hide_names, knowledge_items, names_hiding
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -277,7 +277,7 @@ async def build_report(
         # sources and the chart's order among equal ties depend on it.
         graph.setdefault(a, {})[b] = weight
         graph.setdefault(b, {})[a] = weight
-    knowledge, items = await _knowledge(store, p, names, theme_names, tz)
+    knowledge, items = await _knowledge(store, p, theme_names, tz)
     due, fulfilled = await _commitments(store, p, period, tz, end)
     monitoring = Monitoring(
         members=members,
@@ -851,37 +851,21 @@ def _network(graph: _Graph, names: dict[int, str], organisations: dict[int, str]
 
 
 async def _knowledge(
-    store: SqliteStore,
-    p: dict,
-    names: dict[int, str],
-    theme_names: dict[str, str],
-    tz: ZoneInfo,
+    store: SqliteStore, p: dict, theme_names: dict[str, str], tz: ZoneInfo
 ) -> tuple[dict[str, int], tuple[KnowledgeItem, ...]]:
-    """Items shared in the period. An item whose every author opted out is left out with them."""
-    rows = await store.fetch_all(
-        "SELECT k.id, k.kind, k.title, k.link, k.theme, k.created_at, "
-        "group_concat(a.member_id) FROM knowledge_items k "
-        "LEFT JOIN knowledge_authors a ON a.item_id = k.id "
-        "WHERE k.community = :c AND k.created_at >= :s AND k.created_at < :e "
-        "GROUP BY k.id ORDER BY k.created_at, k.id",
-        p,
-    )
+    """Items shared in the period, as the library shows them (storage.monitoring's privacy rule)."""
     counts = dict.fromkeys(("lesson", "case", "document"), 0)
     items = []
-    for _, kind, title, link, theme, created_at, author_ids in rows:
-        authors = [int(a) for a in author_ids.split(",")] if author_ids else []
-        shown = tuple(sorted((names[a] for a in authors if a in names), key=str.casefold))
-        if authors and not shown:
-            continue
-        counts[kind] += 1
+    for item in reversed(await knowledge_items(store, p["c"], start=p["s"], end=p["e"])):
+        counts[item.kind] += 1
         items.append(
             KnowledgeItem(
-                kind=kind,
-                title=title,
-                link=link,
-                theme_name=theme_names.get(theme, theme) if theme else None,
-                authors=shown,
-                created=datetime.fromtimestamp(created_at, tz).date(),
+                kind=item.kind,
+                title=item.title,
+                link=item.link,
+                theme_name=theme_names.get(item.theme, item.theme) if item.theme else None,
+                authors=tuple(sorted((name for _, name in item.authors), key=str.casefold)),
+                created=datetime.fromtimestamp(item.created_at, tz).date(),
             )
         )
     return counts, tuple(items)
@@ -954,7 +938,7 @@ async def _impact(
     store: SqliteStore, p: dict, tz: ZoneInfo, min_group: int
 ) -> tuple[ImpactSurvey, ...]:
     results = []
-    hiding = await stories_hiding(store, p["c"])
+    hiding = await names_hiding(store, p["c"])
     for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "impact"):
         stories: tuple[str, ...] = ()
         if answers >= min_group:
