@@ -536,11 +536,22 @@ async def has_answered(store: SqliteStore, survey_id: int, member_id: int) -> bo
     return bool(row and row[0])
 
 
+_HELD = "held:"
+"""The key of an answer not released yet starts with this; released answers' keys are bare."""
+
+
+def released(key: str = "id") -> str:
+    """SQL: the answer whose key is ``key`` (a survey_answers row) is released, so it may count
+    in results."""
+    return f"substr({key}, 1, {len(_HELD)}) != '{_HELD}'"
+
+
 async def answer(
     store: SqliteStore,
     survey_id: int,
     member_id: int,
     *,
+    min_group: int,
     satisfaction: int | None = None,
     ownership: int | None = None,
     learned_from: int | None = None,
@@ -548,7 +559,11 @@ async def answer(
 ) -> bool:
     """Record one answer, without the member: the invitation is marked answered and the answer
     written with a random key, in one transaction. False if they were not asked or already
-    answered (nothing is written then)."""
+    answered (nothing is written then).
+
+    Results move only in steps of ``min_group`` answers: an answer is held until ``min_group``
+    answers are held, then they are released together. A result that changed with each answer
+    would tell, by difference, what the latest one said (and whom they learned from)."""
     async with store.transaction() as db:
         cursor = await db.execute(
             "UPDATE survey_invitations SET answered = 1 WHERE survey_id = ? AND member_id = ? "
@@ -560,8 +575,26 @@ async def answer(
         await db.execute(
             "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership, "
             "learned_from_member_id, story) VALUES (?, ?, ?, ?, ?, ?)",
-            (secrets.token_hex(16), survey_id, satisfaction, ownership, learned_from, story),
+            (
+                _HELD + secrets.token_hex(16),
+                survey_id,
+                satisfaction,
+                ownership,
+                learned_from,
+                story,
+            ),
         )
+        async with db.execute(
+            f"SELECT count(*) FROM survey_answers WHERE survey_id = ? AND NOT {released()}",
+            (survey_id,),
+        ) as cursor:
+            (held,) = await cursor.fetchone()
+        if held >= min_group:
+            await db.execute(
+                f"UPDATE survey_answers SET id = substr(id, {len(_HELD) + 1}) "
+                f"WHERE survey_id = ? AND NOT {released()}",
+                (survey_id,),
+            )
         return True
 
 
@@ -634,14 +667,14 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
     )
     rows = await store.fetch_all(
         "SELECT satisfaction, ownership, story FROM survey_answers WHERE survey_id = ? "
-        "ORDER BY satisfaction, ownership, story",
+        f"AND {released()} ORDER BY satisfaction, ownership, story",
         (survey.id,),
     )
     hiding = await names_hiding(store, survey.community)
     learned = await store.fetch_all(
         "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
         "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
-        f"AND {_visible('m')} GROUP BY a.learned_from_member_id",
+        f"AND {released('a.id')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
         (survey.id,),
     )
     return SurveyAnswers(

@@ -26,7 +26,7 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import hide_names, knowledge_items, names_hiding
+from storage.monitoring import hide_names, knowledge_items, names_hiding, released
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -886,11 +886,14 @@ async def _commitments(
 
 
 async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
+    """Surveys of the period: id, period, asked at, invited, answers, and answers released (results
+    are read from released answers only: storage.monitoring.answer)."""
     return await store.fetch_all(
         "SELECT s.id, s.period, s.asked_at, "
         "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
         f"AND i.member_id IN {_VISIBLE}), "
-        "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id) "
+        "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id), "
+        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a.id')}) "
         "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
         "AND s.asked_at < :e ORDER BY s.asked_at",
         {**p, "kind": kind},
@@ -901,18 +904,21 @@ async def _pulses(
     store: SqliteStore, p: dict, names: dict[int, str], tz: ZoneInfo, min_group: int
 ) -> tuple[PulseResult, ...]:
     results = []
-    for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "pulse"):
+    for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
+        store, p, "pulse"
+    ):
         asked = datetime.fromtimestamp(asked_at, tz).date()
-        if answers < min_group:
+        if shown < min_group:
             results.append(PulseResult(label, asked, invited, answers, False, None, None, ()))
             continue
         averages = await store.fetch_one(
-            "SELECT avg(satisfaction), avg(ownership) FROM survey_answers WHERE survey_id = ?",
+            "SELECT avg(satisfaction), avg(ownership) FROM survey_answers WHERE survey_id = ? "
+            f"AND {released()}",
             (survey_id,),
         )
         learned = await store.fetch_all(
             "SELECT learned_from_member_id, count(*) FROM survey_answers WHERE survey_id = ? "
-            "AND learned_from_member_id IS NOT NULL GROUP BY 1",
+            f"AND {released()} AND learned_from_member_id IS NOT NULL GROUP BY 1",
             (survey_id,),
         )
         named = sorted(
@@ -939,12 +945,14 @@ async def _impact(
 ) -> tuple[ImpactSurvey, ...]:
     results = []
     hiding = await names_hiding(store, p["c"])
-    for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "impact"):
+    for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
+        store, p, "impact"
+    ):
         stories: tuple[str, ...] = ()
-        if answers >= min_group:
+        if shown >= min_group:
             rows = await store.fetch_all(
                 "SELECT trim(story) FROM survey_answers WHERE survey_id = ? "
-                "AND trim(coalesce(story, '')) != '' ORDER BY id",
+                f"AND {released()} AND trim(coalesce(story, '')) != '' ORDER BY id",
                 (survey_id,),
             )
             stories = tuple(hide_names(row[0], hiding) for row in rows)
@@ -954,7 +962,7 @@ async def _impact(
                 asked=datetime.fromtimestamp(asked_at, tz).date(),
                 invited=invited,
                 answers=answers,
-                shown=answers >= min_group,
+                shown=shown >= min_group,
                 stories=stories,
             )
         )

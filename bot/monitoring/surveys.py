@@ -152,6 +152,7 @@ async def pulse(
         ctx.app.store,
         survey.id,
         ctx.member.id,
+        min_group=schedule_of(ctx.settings).min_group_size,
         satisfaction=satisfaction,
         ownership=ownership,
         learned_from=learned_from.id if learned_from else None,
@@ -170,7 +171,13 @@ async def story(ctx: CommandContext, text: str) -> str:
             limit=STORY_CHARS,
         )
     survey = await _waiting(ctx, "impact")
-    await monitoring.answer(ctx.app.store, survey.id, ctx.member.id, story=text)
+    await monitoring.answer(
+        ctx.app.store,
+        survey.id,
+        ctx.member.id,
+        min_group=schedule_of(ctx.settings).min_group_size,
+        story=text,
+    )
     return ctx._(
         "Thank you: your story for {period} is recorded, without your name.",
         period=survey.period,
