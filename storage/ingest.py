@@ -309,9 +309,12 @@ async def write_batch(
     if thanks_reply:
         await _credit_thanks_reply(db, thanks_reply)
     if edits:
+        # Edits apply in the order of their platform time, not of arrival: an older edit replayed
+        # after a newer one (catch-up, a redelivery) must not bring back the older text.
         await db.executemany(
-            "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ? END, chars = ?, "
-            "edited_at = ? WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ?1 END, chars = ?2, "
+            "edited_at = ?3 WHERE community = ?4 AND platform_id = ?5 AND deleted_at IS NULL "
+            "AND (edited_at IS NULL OR edited_at <= ?3)",
             edits,
         )
     if reactions:
