@@ -246,13 +246,16 @@ async def write_batch(
                     leaves.append((at, gone.id))
             case ThreadOpened():
                 opener = event.opener and members.get(event.opener.key)
+                tracked = opener and opener.tracked
                 threads.append(
                     (
                         community,
                         event.channel.thread_key,
                         event.channel.key,
-                        event.title,
-                        opener.id if opener and opener.tracked else None,
+                        # The title is the opener's words: not kept from one who opted out or
+                        # was forgotten (the thread itself is kept, others may write in it).
+                        event.title if tracked or event.opener is None else "",
+                        opener.id if tracked else None,
                         facts.theme if isinstance(facts, PostFacts) else None,
                         at,
                     )

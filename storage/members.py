@@ -168,7 +168,8 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
         )
         await db.execute(
             "UPDATE messages SET text = NULL WHERE community = ? AND text IS NOT NULL "
-            "AND (instr(text, ?) > 0 OR (? != '' AND instr(text, ?) > 0))",
+            "AND (instr(lower(text), lower(?)) > 0 "
+            "OR (? != '' AND instr(lower(text), lower(?)) > 0))",
             (member.community, platform_id, member.display_name, member.display_name),
         )
         # Others' text stays, without the name.

@@ -385,6 +385,11 @@ class CommunityEvent:
 
 _EVENT = "id, title, starts_at, place, theme, created_by, day_reminded_at, hour_reminded_at"
 _EVENT_TEXT = ("title", "place")
+# An event announced by a member who opted out is theirs, like their items: it is not shown.
+_EVENTS = (
+    f"FROM events e WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = e.created_by "
+    f"AND NOT ({_visible('m')}))"
+)
 
 
 async def add_event(
@@ -412,7 +417,7 @@ async def events_between(
 ) -> list[CommunityEvent]:
     """Events starting in [start, end), soonest first."""
     rows = await store.fetch_all(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND starts_at >= ? AND starts_at < ? "
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND starts_at >= ? AND starts_at < ? "
         "ORDER BY starts_at, id",
         (community, start, end),
     )
@@ -422,7 +427,7 @@ async def events_between(
 
 async def event(store: SqliteStore, community: str, event_id: int) -> CommunityEvent | None:
     row = await store.fetch_one(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND id = ?", (community, event_id)
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND id = ?", (community, event_id)
     )
     if row is None:
         return None
@@ -437,7 +442,7 @@ async def events_to_remind(
     if column not in ("day_reminded_at", "hour_reminded_at"):
         raise ValueError(f"unknown reminder column {column!r}")
     rows = await store.fetch_all(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND starts_at > ? AND starts_at <= ? "
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND starts_at > ? AND starts_at <= ? "
         f"AND {column} IS NULL ORDER BY starts_at, id",
         (community, now, now + ahead),
     )
