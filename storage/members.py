@@ -150,15 +150,9 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
     platform_id = member.key.split(":", 1)[1]
     named = names_pattern((member.display_name, platform_id))
     async with store.transaction() as db:
-        # Their own content goes with them: the items they shared or that were filed from their
-        # messages (unless someone else is credited too), the events they announced, the titles
-        # of the threads they opened (the thread stays, as others wrote in it).
-        await db.execute(
-            "DELETE FROM knowledge_items WHERE id IN (SELECT item_id FROM knowledge_authors "
-            "WHERE member_id = :m) AND NOT EXISTS (SELECT 1 FROM knowledge_authors a "
-            "WHERE a.item_id = knowledge_items.id AND a.member_id != :m)",
-            {"m": member.id},
-        )
+        # Their own content goes with them: the events they announced, the titles of the
+        # threads they opened (the thread stays, as others wrote in it), and below, the items
+        # they shared or that were filed from their messages.
         await db.execute("DELETE FROM events WHERE created_by = ?", (member.id,))
         await db.execute("UPDATE threads SET title = '' WHERE opener_member_id = ?", (member.id,))
         await db.execute(
@@ -188,6 +182,12 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             await db.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", changed)
         await db.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
         await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
+        # Their authorship went by cascade: an item left with no author was theirs alone.
+        await db.execute(
+            "DELETE FROM knowledge_items WHERE community = ? AND NOT EXISTS "
+            "(SELECT 1 FROM knowledge_authors a WHERE a.item_id = knowledge_items.id)",
+            (member.community,),
+        )
         await db.execute(
             "DELETE FROM state WHERE instr(key, ?) > 0 OR instr(value, ?) > 0",
             (platform_id, platform_id),

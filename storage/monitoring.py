@@ -191,8 +191,8 @@ async def knowledge_items(
 ) -> list[KnowledgeItem]:
     """Knowledge items, newest first, with their visible authors.
 
-    An item whose every author opted out is left out with them: it is theirs, not the
-    community's, so it is never shown uncredited."""
+    An item is shown only while one of its authors may be named: one whose every author opted
+    out is theirs, not the community's, so it is never shown uncredited."""
     p = {"c": community, "t": theme, "s": start, "e": end}
     rows = await store.fetch_all(
         "SELECT id, kind, title, link, theme, created_at FROM knowledge_items "
@@ -203,24 +203,20 @@ async def knowledge_items(
     if not rows:
         return []
     authors: dict[int, list[tuple[int, str]]] = {}
-    hidden_authors: set[int] = set()
-    for item_id, member_id, name, visible in await store.fetch_all(
-        f"SELECT a.item_id, m.id, {_name('m')}, {_visible('m')} FROM knowledge_authors a "
+    for item_id, member_id, name in await store.fetch_all(
+        f"SELECT a.item_id, m.id, {_name('m')} FROM knowledge_authors a "
         "JOIN knowledge_items k ON k.id = a.item_id JOIN members m ON m.id = a.member_id "
         "WHERE k.community = :c AND (:t IS NULL OR k.theme = :t) "
         "AND (:s IS NULL OR k.created_at >= :s) AND (:e IS NULL OR k.created_at < :e) "
-        f"ORDER BY a.item_id, {_name('m')}",
+        f"AND {_visible('m')} ORDER BY a.item_id, {_name('m')}",
         p,
     ):
-        if visible:
-            authors.setdefault(item_id, []).append((member_id, name))
-        else:
-            hidden_authors.add(item_id)
+        authors.setdefault(item_id, []).append((member_id, name))
     hiding = await names_hiding(store, community)
     return [
-        hidden(KnowledgeItem(*row, authors=tuple(authors.get(row[0], ()))), hiding, ("title",))
+        hidden(KnowledgeItem(*row, authors=tuple(authors[row[0]])), hiding, ("title",))
         for row in rows
-        if row[0] in authors or row[0] not in hidden_authors
+        if row[0] in authors
     ]
 
 
