@@ -160,12 +160,15 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             "WHERE member_id = ?)",
             (member.id,),
         )
-        await db.execute(
-            "UPDATE messages SET text = NULL WHERE community = ? AND text IS NOT NULL "
+        # Messages that name them, as whole words in any case (found by SQL, checked here).
+        async with db.execute(
+            "SELECT id, text FROM messages WHERE community = ? AND text IS NOT NULL "
             "AND (instr(lower(text), lower(?)) > 0 "
             "OR (? != '' AND instr(lower(text), lower(?)) > 0))",
             (member.community, platform_id, member.display_name, member.display_name),
-        )
+        ) as cursor:
+            naming = [(row[0],) for row in await cursor.fetchall() if named.search(row[1])]
+        await db.executemany("UPDATE messages SET text = NULL WHERE id = ?", naming)
         # Others' text stays, without the name.
         for table, key, columns, scope in _FREE_TEXT:
             async with db.execute(

@@ -126,3 +126,18 @@ async def test_an_older_edit_replayed_after_a_newer_one_does_not_bring_back_the_
         assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
         digest = await h.app.compose_digest("praxis", at(0) + timedelta(days=6))
         assert "> Write to me about the wells, please — Ana Quispe" in digest.text
+
+
+async def test_forget_me_takes_out_texts_naming_the_member_as_a_whole_word_only(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            "#water luis: ANA knows the wells best.",
+            "#water luis: Bananas grow well with drip irrigation.",
+            "#water luis: Ask ana about it.",
+        )
+        await h.command("ana", "/forget-me confirm")
+        stored = every_value(tmp_path / "trellis.sqlite3")
+        assert "Bananas grow well" in stored
+        assert "knows the wells" not in stored and "Ask ana" not in stored
