@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.monitoring import render
 from bot.monitoring.report import build_report
+from bot.services import prompts
 from storage import members, monitoring
 from tests.helpers import running_app
 
@@ -232,6 +233,11 @@ async def test_optout_hides_her_everywhere_and_records_nothing_new(tmp_path):
             assert text not in shown, text
         assert "Springs as […] taught us" in shown
         assert "Walk with […] to the springs" in shown
+        # A prompt queued before she opted out is posted without her name.
+        mark = len(h.outbox)
+        await prompts.post_next(h.app, "praxis", "water", h.clock.now())
+        [posted] = h.sent_since(mark, "post")
+        assert "What did you learn from […]'s spring map?" in posted.text
 
         # Opting back in shows what others wrote as they wrote it (nothing was changed).
         await h.command("zoe", "/optin")
