@@ -2,9 +2,9 @@
 events, anonymous surveys and welcomes.
 
 Every read leaves out bots and opted-out members (as people, authors, owners or the person someone
-learned from), and hides their names in the free text it returns (``names_hiding``), so no caller
-can forget to. Times are UTC epoch seconds; commitment due dates are
-ISO dates (``YYYY-MM-DD``) in the community's timezone, which compare correctly as text.
+learned from), what opted-out members shared or announced, and their names in the free text it
+returns (``names_hiding``), so no caller can forget to. Times are UTC epoch seconds; commitment due
+dates are ISO dates (``YYYY-MM-DD``) in the community's timezone, which compare correctly as text.
 """
 
 from __future__ import annotations
