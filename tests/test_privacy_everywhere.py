@@ -159,6 +159,8 @@ async def test_what_zoe_wrote_and_others_wrote_about_her_is_visible_before(tmp_p
         for text in (*HER_OWN, "Zoe", "Springs as zoe taught us", "Zoe's spring map"):
             assert text in shown, text
         assert len(rows_pointing_at(tmp_path / "trellis.sqlite3", zoe)) >= 10
+        digest = (await h.app.compose_digest("praxis", DIGEST_DAY)).text
+        assert "Drip irrigation handbook" in digest and "Mulch keeps the soil wet" in digest
 
 
 async def test_forget_me_leaves_her_in_no_table_and_no_output(tmp_path):
@@ -233,6 +235,8 @@ async def test_optout_hides_her_everywhere_and_records_nothing_new(tmp_path):
             assert text not in shown, text
         assert "Springs as […] taught us" in shown
         assert "Walk with […] to the springs" in shown
+        digest = (await h.app.compose_digest("praxis", DIGEST_DAY)).text
+        assert "### Knowledge shared" in digest and "Drip irrigation" not in digest
         # A prompt queued before she opted out is posted without her name.
         mark = len(h.outbox)
         await prompts.post_next(h.app, "praxis", "water", h.clock.now())
