@@ -146,6 +146,7 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
     in others' free text (a kudos reason, a profile, a commitment, a prompt, a story, a title).
 
     Only a salted hash of their key remains, so that what they write from now on is not tracked.
+    Nothing of the rest stays in the database's free space or its write-ahead log either.
     """
     platform_id = member.key.split(":", 1)[1]
     named = names_pattern((member.display_name, platform_id))
@@ -200,6 +201,7 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             (member.community, forgotten_hash(member.community, member.key)),
         )
     cache.put(member.community, member.key, None)
+    await store.drop_old_pages()
 
 
 async def remember_again(store: SqliteStore, cache: MemberCache, community: str, key: str) -> bool:

@@ -82,6 +82,8 @@ async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
         await h.advance(timedelta(days=61))
         stored = every_value(tmp_path / "trellis.sqlite3")
         assert "Remember this sentence" not in stored
+        for file in tmp_path.iterdir():  # the database, its free space and its log
+            assert b"Remember this sentence" not in file.read_bytes(), file.name
         assert "1 messages counted; the text of 0 of them is kept" in await h.command(
             "ana", "/mydata"
         )

@@ -170,6 +170,11 @@ async def test_forget_me_leaves_her_in_no_table_and_no_output(tmp_path):
         await h.command("zoe", "/forget-me confirm")
 
         assert rows_pointing_at(path, zoe) == {}
+        # Nor in the files' free space or write-ahead log, while Trellis runs on.
+        for file in tmp_path.iterdir():
+            raw = file.read_bytes()
+            for text in ("Zoe Mamani", "console:zoe", *HER_OWN[:4], "Agua Viva"):
+                assert text.encode() not in raw, (file.name, text)
         stored = stored_values(path)
         assert "zoe" not in stored
         for text in HER_OWN:
