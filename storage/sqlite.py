@@ -205,14 +205,18 @@ class SqliteStore(Reads):
 
     _owner: asyncio.Task | None = None
 
-    async def drop_old_pages(self) -> bool:
+    async def drop_old_pages(self) -> None:
         """Move the write-ahead log into the database and empty it, so that what was just deleted
-        is on disk nowhere: the log keeps old copies of pages until it is emptied. False if a
-        reader kept it from being emptied (the next call does it)."""
+        is on disk nowhere: the log keeps old copies of pages until it is emptied."""
         async with self._write_lock:
             async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
                 busy, _, _ = await cursor.fetchone()
-        return not busy
+        if busy:
+            log.warning(
+                "%s: a reader kept the write-ahead log from being emptied; what was deleted "
+                "leaves it at the next retention run",
+                self.path.name,
+            )
 
     # Adapters' own state -------------------------------------------------------------------
 
