@@ -180,6 +180,9 @@ async def write_batch(
                     renames[author.id] = event.author.display_name
                     author.display_name = event.author.display_name
                 replied = event.reply_to_author and members.get(event.reply_to_author.key)
+                # Every mention is resolved above: None is a forgotten member, whose mentions
+                # cost the text, as forget-me did to the text already stored.
+                names_forgotten = any(members.get(ref.key) is None for ref in event.mentions)
                 posts.append(
                     (
                         community,
@@ -189,7 +192,7 @@ async def write_batch(
                         event.channel.thread_key,
                         facts.theme,
                         at,
-                        event.text,
+                        None if names_forgotten else event.text,
                         len(event.text),
                         int(facts.is_question),
                         event.reply_to,

@@ -168,6 +168,7 @@ async def test_forget_me_leaves_her_in_no_table_and_no_output(tmp_path):
     async with running_app(tmp_path) as h:
         zoe = await community_with_zoe(h)
         await h.command("zoe", "/forget-me confirm")
+        await h.lines("#water luis: Thanks again @zoe, the mulch works wonders for us.")
 
         assert rows_pointing_at(path, zoe) == {}
         # Nor in the files' free space or write-ahead log, while Trellis runs on.
