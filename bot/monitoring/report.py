@@ -7,7 +7,8 @@ of a large community costs a few scans of the messages table, not a loop over it
 
 Opted-out members and bots appear nowhere: not as nodes of the network, not in counts, not as
 names. Forgotten members are already gone from the tables. Survey results are shown only for
-groups of at least the community's ``surveys.min_group_size`` answers.
+groups of at least the community's ``surveys.min_group_size`` answers, and read from released
+answers only, which come in steps of that size.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Surveys for evaluation and impact: a monthly pulse (satisfaction, sense of ownership, whom a
 member learned from) and a quarterly story of change, asked by direct message and answered with a
 command. Answers are stored without the member; results are shown only for groups large enough
-that nobody can be picked out.
+that nobody can be picked out, and move only in steps of such a group (storage.monitoring.answer).
 """
 
 from __future__ import annotations
