@@ -218,6 +218,8 @@ class Trellis:
         async def purge(due: datetime) -> str:
             days = self.settings.retention.message_text_days
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
-            return f"{await activity.purge_text(self.store, before)} message texts purged"
+            purged = await activity.purge_text(self.store, before)
+            await self.store.drop_old_pages()  # nor left in the log's old copies of pages
+            return f"{purged} message texts purged"
 
         self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge))

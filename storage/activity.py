@@ -137,7 +137,10 @@ async def busiest_threads(
     store: SqliteStore, community: str, start: int, end: int, limit: int
 ) -> list[ThreadSummary]:
     rows = await store.fetch_all(
-        "SELECT coalesce(t.title, ''), m.theme, count(*), count(DISTINCT m.member_id) "
+        # A title is its opener's words: not shown once they opted out.
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM members o WHERE o.id = t.opener_member_id "
+        "AND o.opted_out_at IS NOT NULL) THEN '' ELSE coalesce(t.title, '') END, "
+        "m.theme, count(*), count(DISTINCT m.member_id) "
         "FROM messages m LEFT JOIN threads t ON t.community = m.community "
         "AND t.thread_key = m.thread_key WHERE m.community = :c AND m.posted_at >= :s "
         "AND m.posted_at < :e AND m.deleted_at IS NULL AND m.thread_key IS NOT NULL "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.monitoring import hidden, names_hiding
 from storage.sqlite import SqliteStore
 
 
@@ -40,14 +41,22 @@ async def prompts(
         "AND (:q = 0 OR posted_at IS NULL) ORDER BY posted_at IS NULL, posted_at, id",
         {"c": community, "t": theme, "q": int(queued_only)},
     )
-    return [Prompt(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(Prompt(*row), hiding, ("text",)) for row in rows]
+
+
+async def _shown(store: SqliteStore, community: str, row) -> Prompt | None:
+    """A prompt as read: it may name a member who opted out since it was written."""
+    if row is None:
+        return None
+    return hidden(Prompt(*row), await names_hiding(store, community), ("text",))
 
 
 async def prompt(store: SqliteStore, community: str, prompt_id: int) -> Prompt | None:
     row = await store.fetch_one(
         f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND id = ?", (community, prompt_id)
     )
-    return Prompt(*row) if row else None
+    return await _shown(store, community, row)
 
 
 async def remove_prompt(store: SqliteStore, community: str, prompt_id: int) -> None:
@@ -63,7 +72,7 @@ async def next_prompt(store: SqliteStore, community: str, theme: str) -> Prompt 
         "ORDER BY id LIMIT 1",
         (community, theme),
     )
-    return Prompt(*row) if row else None
+    return await _shown(store, community, row)
 
 
 async def current_prompt(store: SqliteStore, community: str, theme: str) -> Prompt | None:
@@ -72,7 +81,7 @@ async def current_prompt(store: SqliteStore, community: str, theme: str) -> Prom
         "ORDER BY posted_at DESC, id DESC LIMIT 1",
         (community, theme),
     )
-    return Prompt(*row) if row else None
+    return await _shown(store, community, row)
 
 
 async def mark_prompt_posted(

@@ -180,6 +180,9 @@ async def write_batch(
                     renames[author.id] = event.author.display_name
                     author.display_name = event.author.display_name
                 replied = event.reply_to_author and members.get(event.reply_to_author.key)
+                # Every mention is resolved above: None is a forgotten member, whose mentions
+                # cost the text, as forget-me did to the text already stored.
+                names_forgotten = any(members.get(ref.key) is None for ref in event.mentions)
                 posts.append(
                     (
                         community,
@@ -189,7 +192,7 @@ async def write_batch(
                         event.channel.thread_key,
                         facts.theme,
                         at,
-                        event.text,
+                        None if names_forgotten else event.text,
                         len(event.text),
                         int(facts.is_question),
                         event.reply_to,
@@ -246,13 +249,16 @@ async def write_batch(
                     leaves.append((at, gone.id))
             case ThreadOpened():
                 opener = event.opener and members.get(event.opener.key)
+                tracked = opener and opener.tracked
                 threads.append(
                     (
                         community,
                         event.channel.thread_key,
                         event.channel.key,
-                        event.title,
-                        opener.id if opener and opener.tracked else None,
+                        # The title is the opener's words: not kept from one who opted out or
+                        # was forgotten (the thread itself is kept, others may write in it).
+                        event.title if tracked or event.opener is None else "",
+                        opener.id if tracked else None,
                         facts.theme if isinstance(facts, PostFacts) else None,
                         at,
                     )
@@ -309,9 +315,12 @@ async def write_batch(
     if thanks_reply:
         await _credit_thanks_reply(db, thanks_reply)
     if edits:
+        # Edits apply in the order of their platform time, not of arrival: an older edit replayed
+        # after a newer one (catch-up, a redelivery) must not bring back the older text.
         await db.executemany(
-            "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ? END, chars = ?, "
-            "edited_at = ? WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
+            "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ?1 END, chars = ?2, "
+            "edited_at = ?3 WHERE community = ?4 AND platform_id = ?5 AND deleted_at IS NULL "
+            "AND (edited_at IS NULL OR edited_at <= ?3)",
             edits,
         )
     if reactions:

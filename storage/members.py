@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.ingest import CachedMember, MemberCache, forgotten_hash
-from storage.monitoring import hide_names, names_pattern
+from storage.monitoring import PROFILE_FIELDS, hide_names, names_pattern
 from storage.sqlite import SqliteStore
 
 
@@ -116,42 +116,82 @@ async def set_opted_out(
         )
 
 
+# Free text that others write and that may name a member: (table, key column, text columns, the
+# rows of one community). forget-me takes the member's names out of each, as whole words.
+_FREE_TEXT = (
+    ("credits", "id", ("reason",), "community = :c"),
+    ("commitments", "id", ("what",), "community = :c"),
+    ("prompts", "id", ("text",), "community = :c"),
+    ("events", "id", ("title", "place"), "community = :c"),
+    ("knowledge_items", "id", ("title",), "community = :c"),
+    ("threads", "id", ("title",), "community = :c"),
+    (
+        "profiles",
+        "member_id",
+        PROFILE_FIELDS,
+        "member_id IN (SELECT id FROM members WHERE community = :c)",
+    ),
+    (
+        "survey_answers",
+        "id",
+        ("story",),
+        "survey_id IN (SELECT id FROM surveys WHERE community = :c)",
+    ),
+)
+
+
 async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
-    """Delete every row about the member, the text of messages that mention them, and their name
-    in others' stories of change.
+    """Delete every row about the member and everything they wrote, and take their names out of
+    what others wrote: the text of messages that mention them, and their name wherever it appears
+    in others' free text (a kudos reason, a profile, a commitment, a prompt, a story, a title).
 
     Only a salted hash of their key remains, so that what they write from now on is not tracked.
+    Nothing of the rest stays in the database's free space or its write-ahead log either.
     """
     platform_id = member.key.split(":", 1)[1]
+    named = names_pattern((member.display_name, platform_id))
     async with store.transaction() as db:
+        # Their own content goes with them: the events they announced, the titles of the
+        # threads they opened (the thread stays, as others wrote in it), and below, the items
+        # they shared or that were filed from their messages.
+        await db.execute("DELETE FROM events WHERE created_by = ?", (member.id,))
+        await db.execute("UPDATE threads SET title = '' WHERE opener_member_id = ?", (member.id,))
         await db.execute(
             "UPDATE messages SET text = NULL WHERE id IN (SELECT message_id FROM mentions "
             "WHERE member_id = ?)",
             (member.id,),
         )
-        await db.execute(
-            "UPDATE messages SET text = NULL WHERE community = ? AND text IS NOT NULL "
-            "AND (instr(text, ?) > 0 OR (? != '' AND instr(text, ?) > 0))",
-            (member.community, platform_id, member.display_name, member.display_name),
-        )
-        # Stories of change are anonymous, but one may name them: the name goes, the story stays.
-        named = names_pattern((member.display_name, platform_id))
+        # Messages that name them, as whole words in any case (found by SQL, checked here).
         async with db.execute(
-            "SELECT id, story FROM survey_answers WHERE story IS NOT NULL AND survey_id IN "
-            "(SELECT id FROM surveys WHERE community = ?)",
-            (member.community,),
+            "SELECT id, text FROM messages WHERE community = ? AND text IS NOT NULL "
+            "AND (instr(lower(text), lower(?)) > 0 "
+            "OR (? != '' AND instr(lower(text), lower(?)) > 0))",
+            (member.community, platform_id, member.display_name, member.display_name),
         ) as cursor:
-            stories = await cursor.fetchall()
-        await db.executemany(
-            "UPDATE survey_answers SET story = ? WHERE id = ?",
-            [
-                (hidden, answer)
-                for answer, story in stories
-                if (hidden := hide_names(story, named)) != story
-            ],
-        )
+            naming = [(row[0],) for row in await cursor.fetchall() if named.search(row[1])]
+        await db.executemany("UPDATE messages SET text = NULL WHERE id = ?", naming)
+        # Others' text stays, without the name.
+        for table, key, columns, scope in _FREE_TEXT:
+            async with db.execute(
+                f"SELECT {key}, {', '.join(columns)} FROM {table} WHERE {scope}",
+                {"c": member.community},
+            ) as cursor:
+                rows = await cursor.fetchall()
+            changed = []
+            for row_key, *texts in rows:
+                scrubbed = [hide_names(text, named) if text else text for text in texts]
+                if scrubbed != texts:
+                    changed.append((*scrubbed, row_key))
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            await db.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", changed)
         await db.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
         await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
+        # Their authorship went by cascade: an item left with no author was theirs alone.
+        await db.execute(
+            "DELETE FROM knowledge_items WHERE community = ? AND NOT EXISTS "
+            "(SELECT 1 FROM knowledge_authors a WHERE a.item_id = knowledge_items.id)",
+            (member.community,),
+        )
         await db.execute(
             "DELETE FROM state WHERE instr(key, ?) > 0 OR instr(value, ?) > 0",
             (platform_id, platform_id),
@@ -161,6 +201,7 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             (member.community, forgotten_hash(member.community, member.key)),
         )
     cache.put(member.community, member.key, None)
+    await store.drop_old_pages()
 
 
 async def remember_again(store: SqliteStore, cache: MemberCache, community: str, key: str) -> bool:

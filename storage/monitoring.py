@@ -2,8 +2,9 @@
 events, anonymous surveys and welcomes.
 
 Every read leaves out bots and opted-out members (as people, authors, owners or the person someone
-learned from), so no caller can forget to. Times are UTC epoch seconds; commitment due dates are
-ISO dates (``YYYY-MM-DD``) in the community's timezone, which compare correctly as text.
+learned from), what opted-out members shared or announced, and their names in the free text it
+returns (``names_hiding``), so no caller can forget to. Times are UTC epoch seconds; commitment due
+dates are ISO dates (``YYYY-MM-DD``) in the community's timezone, which compare correctly as text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from storage.sqlite import SqliteStore
 
@@ -19,6 +21,7 @@ _NAME = (
     "coalesce(nullif({m}.display_name, ''), substr({m}.member_key, instr({m}.member_key, ':') + 1))"
 )
 _VISIBLE = "{m}.is_bot = 0 AND {m}.opted_out_at IS NULL"
+_Row = TypeVar("_Row")
 
 
 def _name(alias: str) -> str:
@@ -72,11 +75,14 @@ async def set_profile(store: SqliteStore, member_id: int, fields: dict[str, str]
 
 async def profile(store: SqliteStore, member_id: int) -> Profile | None:
     row = await store.fetch_one(
-        f"SELECT {_PROFILE} FROM profiles p JOIN members m ON m.id = p.member_id "
+        f"SELECT {_PROFILE}, m.community FROM profiles p JOIN members m ON m.id = p.member_id "
         f"WHERE p.member_id = ? AND {_visible('m')}",
         (member_id,),
     )
-    return Profile(*row) if row else None
+    if row is None:
+        return None
+    hiding = await names_hiding(store, row[-1])
+    return hidden(Profile(*row[:-1]), hiding, PROFILE_FIELDS)
 
 
 async def profiles(store: SqliteStore, community: str) -> list[Profile]:
@@ -86,7 +92,8 @@ async def profiles(store: SqliteStore, community: str) -> list[Profile]:
         f"WHERE m.community = ? AND m.left_at IS NULL AND {_visible('m')} ORDER BY {_name('m')}",
         (community,),
     )
-    return [Profile(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(Profile(*row), hiding, PROFILE_FIELDS) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +189,16 @@ async def knowledge_items(
     start: int | None = None,
     end: int | None = None,
 ) -> list[KnowledgeItem]:
-    """Knowledge items, newest first, with their visible authors."""
+    """Knowledge items, newest first, with their visible authors.
+
+    An item is shown only while one of its authors may be named: one whose every author opted
+    out is theirs, not the community's, so it is never shown uncredited."""
+    p = {"c": community, "t": theme, "s": start, "e": end}
     rows = await store.fetch_all(
         "SELECT id, kind, title, link, theme, created_at FROM knowledge_items "
         "WHERE community = :c AND (:t IS NULL OR theme = :t) AND (:s IS NULL OR created_at >= :s) "
         "AND (:e IS NULL OR created_at < :e) ORDER BY created_at DESC, id DESC",
-        {"c": community, "t": theme, "s": start, "e": end},
+        p,
     )
     if not rows:
         return []
@@ -198,10 +209,15 @@ async def knowledge_items(
         "WHERE k.community = :c AND (:t IS NULL OR k.theme = :t) "
         "AND (:s IS NULL OR k.created_at >= :s) AND (:e IS NULL OR k.created_at < :e) "
         f"AND {_visible('m')} ORDER BY a.item_id, {_name('m')}",
-        {"c": community, "t": theme, "s": start, "e": end},
+        p,
     ):
         authors.setdefault(item_id, []).append((member_id, name))
-    return [KnowledgeItem(*row, authors=tuple(authors.get(row[0], ()))) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [
+        hidden(KnowledgeItem(*row, authors=tuple(authors[row[0]])), hiding, ("title",))
+        for row in rows
+        if row[0] in authors
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +281,9 @@ async def commitment(store: SqliteStore, community: str, commitment_id: int) -> 
         f"SELECT {_COMMITMENT} {_COMMITMENTS} AND c.community = ? AND c.id = ?",
         (community, commitment_id),
     )
-    return Commitment(*row) if row else None
+    return (
+        hidden(Commitment(*row), await names_hiding(store, community), ("what",)) if row else None
+    )
 
 
 async def mark_done(store: SqliteStore, commitment_id: int, at: int) -> None:
@@ -286,7 +304,8 @@ async def commitments(
         "ORDER BY c.done_at IS NOT NULL, c.due_date, -coalesce(c.done_at, 0), c.id",
         {"c": community, "m": member_id, "o": int(open_only)},
     )
-    return [Commitment(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(Commitment(*row), hiding, ("what",)) for row in rows]
 
 
 async def overdue(store: SqliteStore, community: str, today: str) -> list[Commitment]:
@@ -296,7 +315,8 @@ async def overdue(store: SqliteStore, community: str, today: str) -> list[Commit
         "AND c.due_date < ? ORDER BY c.due_date, c.id",
         (community, today),
     )
-    return [Commitment(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(Commitment(*row), hiding, ("what",)) for row in rows]
 
 
 async def to_remind(store: SqliteStore, community: str, today: str, by: str) -> list[Commitment]:
@@ -308,7 +328,8 @@ async def to_remind(store: SqliteStore, community: str, today: str, by: str) -> 
         "ORDER BY c.due_date, c.id",
         (community, today, by),
     )
-    return [Commitment(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(Commitment(*row), hiding, ("what",)) for row in rows]
 
 
 async def mark_reminded(store: SqliteStore, commitment_id: int, at: int) -> None:
@@ -359,6 +380,12 @@ class CommunityEvent:
 
 
 _EVENT = "id, title, starts_at, place, theme, created_by, day_reminded_at, hour_reminded_at"
+_EVENT_TEXT = ("title", "place")
+# An event announced by a member who opted out is theirs, like their items: it is not shown.
+_EVENTS = (
+    f"FROM events e WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = e.created_by "
+    f"AND NOT ({_visible('m')}))"
+)
 
 
 async def add_event(
@@ -384,20 +411,23 @@ async def add_event(
 async def events_between(
     store: SqliteStore, community: str, start: int, end: int
 ) -> list[CommunityEvent]:
-    """Events starting in [start, end), soonest first. Events hold no one's name, so no filter."""
+    """Events starting in [start, end), soonest first."""
     rows = await store.fetch_all(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND starts_at >= ? AND starts_at < ? "
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND starts_at >= ? AND starts_at < ? "
         "ORDER BY starts_at, id",
         (community, start, end),
     )
-    return [CommunityEvent(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(CommunityEvent(*row), hiding, _EVENT_TEXT) for row in rows]
 
 
 async def event(store: SqliteStore, community: str, event_id: int) -> CommunityEvent | None:
     row = await store.fetch_one(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND id = ?", (community, event_id)
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND id = ?", (community, event_id)
     )
-    return CommunityEvent(*row) if row else None
+    if row is None:
+        return None
+    return hidden(CommunityEvent(*row), await names_hiding(store, community), _EVENT_TEXT)
 
 
 async def events_to_remind(
@@ -408,11 +438,12 @@ async def events_to_remind(
     if column not in ("day_reminded_at", "hour_reminded_at"):
         raise ValueError(f"unknown reminder column {column!r}")
     rows = await store.fetch_all(
-        f"SELECT {_EVENT} FROM events WHERE community = ? AND starts_at > ? AND starts_at <= ? "
+        f"SELECT {_EVENT} {_EVENTS} AND community = ? AND starts_at > ? AND starts_at <= ? "
         f"AND {column} IS NULL ORDER BY starts_at, id",
         (community, now, now + ahead),
     )
-    return [CommunityEvent(*row) for row in rows]
+    hiding = await names_hiding(store, community)
+    return [hidden(CommunityEvent(*row), hiding, _EVENT_TEXT) for row in rows]
 
 
 async def mark_event_reminded(store: SqliteStore, event_id: int, column: str, at: int) -> None:
@@ -506,11 +537,22 @@ async def has_answered(store: SqliteStore, survey_id: int, member_id: int) -> bo
     return bool(row and row[0])
 
 
+_HELD = "held:"
+"""The key of an answer not released yet starts with this; released answers' keys are bare."""
+
+
+def released(key: str = "id") -> str:
+    """SQL: the answer whose key is ``key`` (a survey_answers row) is released, so it may count
+    in results."""
+    return f"substr({key}, 1, {len(_HELD)}) != '{_HELD}'"
+
+
 async def answer(
     store: SqliteStore,
     survey_id: int,
     member_id: int,
     *,
+    min_group: int,
     satisfaction: int | None = None,
     ownership: int | None = None,
     learned_from: int | None = None,
@@ -518,7 +560,11 @@ async def answer(
 ) -> bool:
     """Record one answer, without the member: the invitation is marked answered and the answer
     written with a random key, in one transaction. False if they were not asked or already
-    answered (nothing is written then)."""
+    answered (nothing is written then).
+
+    Results move only in steps of ``min_group`` answers: an answer is held until ``min_group``
+    answers are held, then they are released together. A result that changed with each answer
+    would tell, by difference, what the latest one said (and whom they learned from)."""
     async with store.transaction() as db:
         cursor = await db.execute(
             "UPDATE survey_invitations SET answered = 1 WHERE survey_id = ? AND member_id = ? "
@@ -530,8 +576,26 @@ async def answer(
         await db.execute(
             "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership, "
             "learned_from_member_id, story) VALUES (?, ?, ?, ?, ?, ?)",
-            (secrets.token_hex(16), survey_id, satisfaction, ownership, learned_from, story),
+            (
+                _HELD + secrets.token_hex(16),
+                survey_id,
+                satisfaction,
+                ownership,
+                learned_from,
+                story,
+            ),
         )
+        async with db.execute(
+            f"SELECT count(*) FROM survey_answers WHERE survey_id = ? AND NOT {released()}",
+            (survey_id,),
+        ) as cursor:
+            (held,) = await cursor.fetchone()
+        if held >= min_group:
+            await db.execute(
+                f"UPDATE survey_answers SET id = substr(id, {len(_HELD) + 1}) "
+                f"WHERE survey_id = ? AND NOT {released()}",
+                (survey_id,),
+            )
         return True
 
 
@@ -554,15 +618,15 @@ class SurveyAnswers:
 
 
 HIDDEN_NAME = "[…]"
-"""What a story shows where it named a member who opted out (or, stored, one who was forgotten)."""
+"""What free text shows where it named a member who opted out (or, stored, one who was forgotten)."""
 
 
-async def stories_hiding(store: SqliteStore, community: str) -> re.Pattern[str] | None:
-    """A pattern for the names of the community's opted-out members in a story, or None if
-    nobody opted out.
+async def names_hiding(store: SqliteStore, community: str) -> re.Pattern[str] | None:
+    """A pattern for the names of the community's opted-out members, or None if nobody opted out.
 
-    Stories are anonymous free text; one that names a member who has since opted out must not
-    bring them back into a report.
+    The one rule for free text others wrote (a story, a kudos reason, a profile, a commitment, a
+    prompt, a title): it may name a member who has since opted out, and must not bring them back
+    into any output. Opting in again shows the text as written, so it is hidden, not changed.
     """
     rows = await store.fetch_all(
         "SELECT display_name, member_key FROM members WHERE community = ? "
@@ -582,14 +646,21 @@ def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     )
 
 
-def hide_names(story: str, pattern: re.Pattern[str] | None) -> str:
-    return pattern.sub(HIDDEN_NAME, story) if pattern else story
+def hide_names(text: str, pattern: re.Pattern[str] | None) -> str:
+    return pattern.sub(HIDDEN_NAME, text) if pattern else text
+
+
+def hidden(row: _Row, pattern: re.Pattern[str] | None, fields: Iterable[str]) -> _Row:
+    """``row`` (a dataclass) with the names ``pattern`` finds hidden in its text ``fields``."""
+    if pattern is None:
+        return row
+    return replace(row, **{name: hide_names(getattr(row, name), pattern) for name in fields})
 
 
 async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
     """Everything answered to one survey, in an order that says nothing about who answered.
 
-    Stories name no member who opted out (``stories_hiding``)."""
+    Stories name no member who opted out (``names_hiding``)."""
     invited, answered = await store.fetch_one(
         "SELECT count(*), coalesce(sum(i.answered), 0) FROM survey_invitations i "
         f"JOIN members m ON m.id = i.member_id WHERE i.survey_id = ? AND {_visible('m')}",
@@ -597,14 +668,14 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
     )
     rows = await store.fetch_all(
         "SELECT satisfaction, ownership, story FROM survey_answers WHERE survey_id = ? "
-        "ORDER BY satisfaction, ownership, story",
+        f"AND {released()} ORDER BY satisfaction, ownership, story",
         (survey.id,),
     )
-    hiding = await stories_hiding(store, survey.community)
+    hiding = await names_hiding(store, survey.community)
     learned = await store.fetch_all(
         "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
         "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
-        f"AND {_visible('m')} GROUP BY a.learned_from_member_id",
+        f"AND {released('a.id')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
         (survey.id,),
     )
     return SurveyAnswers(

@@ -140,6 +140,8 @@ class SqliteStore(Reads):
         await self.db.execute("PRAGMA foreign_keys = ON")
         await self.db.execute("PRAGMA journal_mode = WAL")
         await self.db.execute("PRAGMA synchronous = NORMAL")
+        # Deleted rows are overwritten with zeros, not left in free space (forget-me, retention).
+        await self.db.execute("PRAGMA secure_delete = ON")
 
     async def schema_version(self) -> int:
         async with self.db.execute(
@@ -202,6 +204,19 @@ class SqliteStore(Reads):
                 self._owner = None
 
     _owner: asyncio.Task | None = None
+
+    async def drop_old_pages(self) -> None:
+        """Move the write-ahead log into the database and empty it, so that what was just deleted
+        is on disk nowhere: the log keeps old copies of pages until it is emptied."""
+        async with self._write_lock:
+            async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                busy, _, _ = await cursor.fetchone()
+        if busy:
+            log.warning(
+                "%s: a reader kept the write-ahead log from being emptied; what was deleted "
+                "leaves it at the next retention run",
+                self.path.name,
+            )
 
     # Adapters' own state -------------------------------------------------------------------
 

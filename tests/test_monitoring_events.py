@@ -103,14 +103,16 @@ async def test_only_the_author_or_a_facilitator_removes_an_event(tmp_path):
         assert "No events" in await h.command("luis", "/event list")
 
 
-async def test_events_outlive_a_forgotten_author_without_naming_them(tmp_path):
+async def test_a_forgotten_authors_events_go_with_her(tmp_path):
     async with running_app(tmp_path) as h:
         await h.lines(*MEMBERS)
         await h.command("ana", "/event add Census 2026-09-10 10:00")
+        await h.command("fran", "/event add Forum 2026-09-11 10:00")
         await h.command("luis", "/optout")
         assert "opted out of tracking" in await h.command("luis", "/event add Fair 2026-09-20")
         ana = await members.by_key(h.store, "praxis", "console:ana")
         await h.command("ana", "/forget-me confirm")
         assert await rows_about(h.store, ana.id) == {}
         listed = await h.command("fran", "/event list")
-        assert "**Census**" in listed and "Ana" not in listed and "Fair" not in listed
+        assert "**Forum**" in listed
+        assert "Census" not in listed and "Ana" not in listed and "Fair" not in listed

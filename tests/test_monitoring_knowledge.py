@@ -132,7 +132,9 @@ async def test_opted_out_and_forgotten_members_disappear_from_knowledge(tmp_path
         assert "Ana" not in await h.command("eva", "/experts irrigation")
         assert "Ana" not in await h.command("fran", "/map")
         library = await h.command("eva", "/library")
-        assert "Dig shallow wells first" in library and "Ana" not in library
+        assert "Irrigation guide" in library
+        assert "Dig shallow wells first" not in library, "her item is not the community's"
+        assert "Ana" not in library
         refused = await h.command("ana", "/profile set languages:es")
         assert refused.startswith("You have opted out of tracking")
 
@@ -141,4 +143,5 @@ async def test_opted_out_and_forgotten_members_disappear_from_knowledge(tmp_path
         assert await rows_about(h.store, luis.id) == {}
         for command in ("/experts irrigation", "/library"):
             assert "Luis" not in await h.command("eva", command)
+        assert "The library is empty" in await h.command("eva", "/library")
         assert "Luis" not in await h.command("fran", "/map")

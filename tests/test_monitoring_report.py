@@ -78,11 +78,13 @@ async def scripted(h) -> None:
     learned = {"ana": "cai", "ben": "cai", "cai": "eva", "dia": "ana", "fay": None}
     for n, (handle, teacher) in enumerate(learned.items()):
         await store_monitoring.answer(
-            h.store, pulse.id, ids[handle], satisfaction=3 + n % 3, ownership=2 + n % 2,
+            h.store, pulse.id, ids[handle], min_group=5, satisfaction=3 + n % 3, ownership=2 + n % 2,
             learned_from=ids[teacher] if teacher else None,
         )  # fmt: skip
     for handle in ("ana", "ben", "cai"):
-        await store_monitoring.answer(h.store, impact.id, ids[handle], story=f"{handle} story")
+        await store_monitoring.answer(
+            h.store, impact.id, ids[handle], min_group=5, story=f"{handle} story"
+        )
     await h.command("eva", "/optout")
 
 

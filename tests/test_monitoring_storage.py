@@ -133,10 +133,20 @@ async def test_survey_answers_carry_no_identity_and_one_answer_per_member(store)
     for member_id in people:
         await monitoring.invite(store, survey.id, member_id, delivered=True)
 
-    assert await monitoring.answer(store, survey.id, people[0], satisfaction=4, ownership=3)
-    assert not await monitoring.answer(store, survey.id, people[0], satisfaction=1, ownership=1)
     assert await monitoring.answer(
-        store, survey.id, people[1], satisfaction=5, ownership=4, learned_from=people[0]
+        store, survey.id, people[0], min_group=1, satisfaction=4, ownership=3
+    )
+    assert not await monitoring.answer(
+        store, survey.id, people[0], min_group=1, satisfaction=1, ownership=1
+    )
+    assert await monitoring.answer(
+        store,
+        survey.id,
+        people[1],
+        min_group=1,
+        satisfaction=5,
+        ownership=4,
+        learned_from=people[0],
     )
     assert await monitoring.pending_survey(store, C, "pulse", people[2]) == survey
     assert await monitoring.pending_survey(store, C, "pulse", people[0]) is None
@@ -147,6 +157,23 @@ async def test_survey_answers_carry_no_identity_and_one_answer_per_member(store)
     assert (result.invited, result.answered, result.answers) == (3, 2, 2)
     assert sorted(result.satisfaction) == [4, 5]
     assert result.learned_from == {people[0]: 1}
+
+
+async def test_survey_answers_are_released_in_steps_of_the_minimum_group(store):
+    people = [await add_member(store, f"m{n}") for n in range(12)]
+    survey = await monitoring.open_survey(store, C, "pulse", "2026-11", T0)
+    shown = []
+    for score, member_id in enumerate(people):
+        await monitoring.invite(store, survey.id, member_id, delivered=True)
+        await monitoring.answer(
+            store, survey.id, member_id, min_group=5, satisfaction=score % 5 + 1, ownership=3
+        )
+        result = await monitoring.survey_answers(store, survey)
+        shown.append((result.answered, result.answers))
+    assert shown == [
+        (1, 0), (2, 0), (3, 0), (4, 0), (5, 5), (6, 5), (7, 5), (8, 5), (9, 5), (10, 10),
+        (11, 10), (12, 10),
+    ]  # fmt: skip
 
 
 async def test_forget_me_leaves_no_row_about_the_member(store):
@@ -165,7 +192,9 @@ async def test_forget_me_leaves_no_row_about_the_member(store):
     survey = await monitoring.open_survey(store, C, "pulse", "2026-11", T0)
     await monitoring.invite(store, survey.id, ana, delivered=True)
     await monitoring.invite(store, survey.id, eva, delivered=True)
-    await monitoring.answer(store, survey.id, eva, satisfaction=5, ownership=5, learned_from=ana)
+    await monitoring.answer(
+        store, survey.id, eva, min_group=1, satisfaction=5, ownership=5, learned_from=ana
+    )
     await monitoring.claim_welcome(store, ana, T0)
     assert len(await rows_about(store, ana)) == 8
 

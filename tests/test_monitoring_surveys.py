@@ -160,3 +160,30 @@ async def test_a_story_naming_a_member_who_opts_out_or_is_forgotten_no_longer_na
         stored = [s for (s,) in await h.store.fetch_all("SELECT story FROM survey_answers")]
         assert "After @rosa's visit, […] and Pia mapped Rosario's wells." in stored
         assert not [s for s in stored if "Luis" in s]
+
+
+async def test_a_sixth_answer_after_five_tells_nothing_about_itself(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(PULSE_DAY)
+        for handle, answer in (("ana", "5 4 @luis"), ("luis", "4 4 @ana"), ("eva", "3 2 @luis"),
+                               ("rosa", "4 5"), ("tito", "2 3 @ana")):  # fmt: skip
+            await h.command(handle, f"/pulse {answer}")
+
+        async def everything_shown() -> tuple:
+            report = await build_report(
+                h.store, h.app.settings, "praxis", PULSE_DAY - timedelta(days=1), PULSE_DAY
+            )
+            [pulse] = report.evaluation.pulses
+            return (
+                await h.command("fran", "/survey results 2026-09"),
+                (pulse.shown, pulse.satisfaction, pulse.ownership, pulse.learned_from),
+            )
+
+        at_five = await everything_shown()
+        assert "5 answers from 7 members asked" in at_five[0]
+        assert at_five[1] == (True, 3.6, 3.6, (("Ana", 2), ("Luis", 2)))
+        # A sixth answer, as far from the others as it can be and naming someone new.
+        await h.command("pia", "/pulse 1 1 @fran")
+        assert await everything_shown() == at_five
+        assert await answers_in_store(h) == 6, "the answer is kept, to be released with others"

@@ -1,8 +1,10 @@
 """Members' control over their data: mydata, opt-out, and forget-me leaving no trace."""
 
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from bot.events import ChannelRef, MemberRef, MessageEdited, MessagePosted, ReactionAdded
 from tests.helpers import running_app
 
 
@@ -80,6 +82,8 @@ async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
         await h.advance(timedelta(days=61))
         stored = every_value(tmp_path / "trellis.sqlite3")
         assert "Remember this sentence" not in stored
+        for file in tmp_path.iterdir():  # the database, its free space and its log
+            assert b"Remember this sentence" not in file.read_bytes(), file.name
         assert "1 messages counted; the text of 0 of them is kept" in await h.command(
             "ana", "/mydata"
         )
@@ -97,3 +101,45 @@ async def test_a_message_deleted_on_the_platform_leaves_the_store(tmp_path):
         stored = every_value(tmp_path / "trellis.sqlite3")
         assert "wrong channel" not in stored
         assert "0 messages counted" in await h.command("ana", "/mydata")
+
+
+async def test_an_older_edit_replayed_after_a_newer_one_does_not_bring_back_the_old_text(tmp_path):
+    lima = ZoneInfo("America/Lima")
+
+    def at(minute: int) -> datetime:
+        return datetime(2026, 9, 8, 10, minute, tzinfo=lima).astimezone(UTC)
+
+    ana = MemberRef("console", "ana", "Ana Quispe")
+    luis = MemberRef("console", "luis", "Luis Rojas")
+    water = ChannelRef("console", "water", "water")
+    older = MessageEdited("praxis", water, "m1", "Call me on 555-0100 about the wells", at(5))
+    newer = MessageEdited("praxis", water, "m1", "Write to me about the wells, please", at(10))
+    async with running_app(tmp_path) as h:
+        for event in (
+            MessagePosted("praxis", water, ana, "m1", "Ask me about the wells, anyone", at(0)),
+            ReactionAdded("praxis", water, "m1", luis, "👍", at(1)),
+            newer,
+            older,  # the same batch, out of order
+        ):
+            await h.app.engine.accept(event)
+        await h.app.engine.drain()
+        await h.app.engine.accept(older)  # replayed later, alone (a catch-up, a redelivery)
+        await h.app.engine.drain()
+        assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
+        digest = await h.app.compose_digest("praxis", at(0) + timedelta(days=6))
+        assert "> Write to me about the wells, please — Ana Quispe" in digest.text
+
+
+async def test_forget_me_takes_out_texts_naming_the_member_as_a_whole_word_only(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            "#water luis: ANA knows the wells best.",
+            "#water luis: Bananas grow well with drip irrigation.",
+            "#water luis: Ask ana about it.",
+        )
+        await h.command("ana", "/forget-me confirm")
+        stored = every_value(tmp_path / "trellis.sqlite3")
+        assert "Bananas grow well" in stored
+        assert "knows the wells" not in stored and "Ask ana" not in stored

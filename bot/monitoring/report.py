@@ -7,7 +7,8 @@ of a large community costs a few scans of the messages table, not a loop over it
 
 Opted-out members and bots appear nowhere: not as nodes of the network, not in counts, not as
 names. Forgotten members are already gone from the tables. Survey results are shown only for
-groups of at least the community's ``surveys.min_group_size`` answers.
+groups of at least the community's ``surveys.min_group_size`` answers, and read from released
+answers only, which come in steps of that size.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import networkx as nx
 from bot.config import Settings
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import hide_names, stories_hiding
+from storage.monitoring import hide_names, knowledge_items, names_hiding, released
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -277,7 +278,7 @@ async def build_report(
         # sources and the chart's order among equal ties depend on it.
         graph.setdefault(a, {})[b] = weight
         graph.setdefault(b, {})[a] = weight
-    knowledge, items = await _knowledge(store, p, names, theme_names, tz)
+    knowledge, items = await _knowledge(store, p, theme_names, tz)
     due, fulfilled = await _commitments(store, p, period, tz, end)
     monitoring = Monitoring(
         members=members,
@@ -851,37 +852,21 @@ def _network(graph: _Graph, names: dict[int, str], organisations: dict[int, str]
 
 
 async def _knowledge(
-    store: SqliteStore,
-    p: dict,
-    names: dict[int, str],
-    theme_names: dict[str, str],
-    tz: ZoneInfo,
+    store: SqliteStore, p: dict, theme_names: dict[str, str], tz: ZoneInfo
 ) -> tuple[dict[str, int], tuple[KnowledgeItem, ...]]:
-    """Items shared in the period. An item whose every author opted out is left out with them."""
-    rows = await store.fetch_all(
-        "SELECT k.id, k.kind, k.title, k.link, k.theme, k.created_at, "
-        "group_concat(a.member_id) FROM knowledge_items k "
-        "LEFT JOIN knowledge_authors a ON a.item_id = k.id "
-        "WHERE k.community = :c AND k.created_at >= :s AND k.created_at < :e "
-        "GROUP BY k.id ORDER BY k.created_at, k.id",
-        p,
-    )
+    """Items shared in the period, as the library shows them (storage.monitoring's privacy rule)."""
     counts = dict.fromkeys(("lesson", "case", "document"), 0)
     items = []
-    for _, kind, title, link, theme, created_at, author_ids in rows:
-        authors = [int(a) for a in author_ids.split(",")] if author_ids else []
-        shown = tuple(sorted((names[a] for a in authors if a in names), key=str.casefold))
-        if authors and not shown:
-            continue
-        counts[kind] += 1
+    for item in reversed(await knowledge_items(store, p["c"], start=p["s"], end=p["e"])):
+        counts[item.kind] += 1
         items.append(
             KnowledgeItem(
-                kind=kind,
-                title=title,
-                link=link,
-                theme_name=theme_names.get(theme, theme) if theme else None,
-                authors=shown,
-                created=datetime.fromtimestamp(created_at, tz).date(),
+                kind=item.kind,
+                title=item.title,
+                link=item.link,
+                theme_name=theme_names.get(item.theme, item.theme) if item.theme else None,
+                authors=tuple(sorted((name for _, name in item.authors), key=str.casefold)),
+                created=datetime.fromtimestamp(item.created_at, tz).date(),
             )
         )
     return counts, tuple(items)
@@ -902,11 +887,14 @@ async def _commitments(
 
 
 async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
+    """Surveys of the period: id, period, asked at, invited, answers, and answers released (results
+    are read from released answers only: storage.monitoring.answer)."""
     return await store.fetch_all(
         "SELECT s.id, s.period, s.asked_at, "
         "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
         f"AND i.member_id IN {_VISIBLE}), "
-        "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id) "
+        "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id), "
+        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a.id')}) "
         "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
         "AND s.asked_at < :e ORDER BY s.asked_at",
         {**p, "kind": kind},
@@ -917,18 +905,21 @@ async def _pulses(
     store: SqliteStore, p: dict, names: dict[int, str], tz: ZoneInfo, min_group: int
 ) -> tuple[PulseResult, ...]:
     results = []
-    for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "pulse"):
+    for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
+        store, p, "pulse"
+    ):
         asked = datetime.fromtimestamp(asked_at, tz).date()
-        if answers < min_group:
+        if shown < min_group:
             results.append(PulseResult(label, asked, invited, answers, False, None, None, ()))
             continue
         averages = await store.fetch_one(
-            "SELECT avg(satisfaction), avg(ownership) FROM survey_answers WHERE survey_id = ?",
+            "SELECT avg(satisfaction), avg(ownership) FROM survey_answers WHERE survey_id = ? "
+            f"AND {released()}",
             (survey_id,),
         )
         learned = await store.fetch_all(
             "SELECT learned_from_member_id, count(*) FROM survey_answers WHERE survey_id = ? "
-            "AND learned_from_member_id IS NOT NULL GROUP BY 1",
+            f"AND {released()} AND learned_from_member_id IS NOT NULL GROUP BY 1",
             (survey_id,),
         )
         named = sorted(
@@ -954,13 +945,15 @@ async def _impact(
     store: SqliteStore, p: dict, tz: ZoneInfo, min_group: int
 ) -> tuple[ImpactSurvey, ...]:
     results = []
-    hiding = await stories_hiding(store, p["c"])
-    for survey_id, label, asked_at, invited, answers in await _survey_rows(store, p, "impact"):
+    hiding = await names_hiding(store, p["c"])
+    for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
+        store, p, "impact"
+    ):
         stories: tuple[str, ...] = ()
-        if answers >= min_group:
+        if shown >= min_group:
             rows = await store.fetch_all(
                 "SELECT trim(story) FROM survey_answers WHERE survey_id = ? "
-                "AND trim(coalesce(story, '')) != '' ORDER BY id",
+                f"AND {released()} AND trim(coalesce(story, '')) != '' ORDER BY id",
                 (survey_id,),
             )
             stories = tuple(hide_names(row[0], hiding) for row in rows)
@@ -970,7 +963,7 @@ async def _impact(
                 asked=datetime.fromtimestamp(asked_at, tz).date(),
                 invited=invited,
                 answers=answers,
-                shown=answers >= min_group,
+                shown=shown >= min_group,
                 stories=stories,
             )
         )

@@ -1,7 +1,7 @@
 """Surveys for evaluation and impact: a monthly pulse (satisfaction, sense of ownership, whom a
 member learned from) and a quarterly story of change, asked by direct message and answered with a
 command. Answers are stored without the member; results are shown only for groups large enough
-that nobody can be picked out.
+that nobody can be picked out, and move only in steps of such a group (storage.monitoring.answer).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ async def pulse(
         ctx.app.store,
         survey.id,
         ctx.member.id,
+        min_group=schedule_of(ctx.settings).min_group_size,
         satisfaction=satisfaction,
         ownership=ownership,
         learned_from=learned_from.id if learned_from else None,
@@ -170,7 +171,13 @@ async def story(ctx: CommandContext, text: str) -> str:
             limit=STORY_CHARS,
         )
     survey = await _waiting(ctx, "impact")
-    await monitoring.answer(ctx.app.store, survey.id, ctx.member.id, story=text)
+    await monitoring.answer(
+        ctx.app.store,
+        survey.id,
+        ctx.member.id,
+        min_group=schedule_of(ctx.settings).min_group_size,
+        story=text,
+    )
     return ctx._(
         "Thank you: your story for {period} is recorded, without your name.",
         period=survey.period,

@@ -8,6 +8,7 @@ Composing is separate from sending: ``compose`` returns the message; the schedul
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from bot.config import CommunitySettings
 from bot.i18n import Translator
 from bot.outgoing import Attachment, OutgoingMessage
 from storage import activity, facilitation
+from storage.monitoring import hide_names, names_hiding
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -35,12 +37,17 @@ class DigestContext:
     this_week: activity.Totals
     week_before: activity.Totals
     """Counted once per digest: the themes, the numbers and the chart all read them."""
+    hiding: re.Pattern[str] | None
+    """Names of members who opted out, hidden in every text others wrote that the digest quotes."""
 
     def _(self, message: str, /, **values: object) -> str:
         return self.translator._(message, **values)
 
     def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
         return self.translator.n_(singular, plural, n, **values)
+
+    def quote(self, text: str) -> str:
+        return hide_names(text, self.hiding)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -77,7 +84,10 @@ async def compose(
         for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
             if key.startswith("discord:"):
                 names[member_id] = f"<@{key.removeprefix('discord:')}>"
-    ctx = DigestContext(app, community, settings, start, end, names, t, this_week, week_before)
+    hiding = await names_hiding(app.store, community)
+    ctx = DigestContext(
+        app, community, settings, start, end, names, t, this_week, week_before, hiding
+    )
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)
     parts = [
@@ -136,13 +146,14 @@ async def _themes(ctx: DigestContext) -> str | None:
                 "  - "
                 + ctx._(
                     "“{title}”: {messages} messages, {people} people",
-                    title=thread.title or ctx._("a thread"),
+                    title=ctx.quote(thread.title) or ctx._("a thread"),
                     messages=thread.messages,
                     people=thread.participants,
                 )
             )
         for quote in (q for q in quotes if q.theme == theme.id):
-            lines.append(f"  > {excerpt(quote.text, limit)} — {ctx.names.get(quote.member_id, '')}")
+            text = excerpt(ctx.quote(quote.text), limit)
+            lines.append(f"  > {text} — {ctx.names.get(quote.member_id, '')}")
     return "\n".join(lines) if themes.themes else None
 
 
@@ -180,7 +191,9 @@ def credit_fragment(
                 where=where,
             )
         case "kudos":
-            reasons = "; ".join(dict.fromkeys(f"“{c.reason}”" for c in credits if c.reason))
+            reasons = "; ".join(
+                dict.fromkeys(f"“{ctx.quote(c.reason)}”" for c in credits if c.reason)
+            )
             return ctx._(
                 "kudos from {givers}: {reasons}", givers=_givers(ctx, givers), reasons=reasons
             )
@@ -241,7 +254,9 @@ async def _questions(ctx: DigestContext) -> str | None:
     for question in waiting[:8]:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
-        text = excerpt(question.text, ctx.settings.digest.excerpt_chars) if question.text else ""
+        text = question.text and excerpt(
+            ctx.quote(question.text), ctx.settings.digest.excerpt_chars
+        )
         asker = ctx.names.get(question.member_id, "")
         if text:
             lines.append(
