@@ -113,7 +113,7 @@ def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
         "**Organisations in the community**",  # map
         "Well done: commitment 1",  # commit and done
         "**1 overdue commitment**",  # overdue
-        "8 answers from 38 members asked.",  # pulse answers, survey results
+        "10 answers from 38 members asked.",  # pulse answers, survey results
         "**Stories of change, 2026-Q3**",  # story answers
         "**M&E report for Red de Aprendizaje Praxis, 2026-09**",  # report
     ):

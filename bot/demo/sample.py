@@ -1159,6 +1159,8 @@ _PULSE_ANSWERS = (
     ("luis", "3 3 @ana"),
     ("natalia", "4 3 @diego"),
     ("andres", "5 4 @rita"),
+    ("patricia", "4 5 @lucia"),
+    ("wilma", "4 4 @rosa"),
 )
 _STORIES = (
     ("ana", "Two water committees in Cusco now publish their accounts every month."),
