@@ -85,12 +85,24 @@ SPECS = (
 )
 
 
+class Recorder(list[Event]):
+    """The engine's place: a sink that keeps what it is given (stored at once)."""
+
+    async def __call__(self, event: Event) -> None:
+        self.append(event)
+
+    async def drain(self) -> None:
+        """Everything given is kept already."""
+
+
 @dataclass
 class World:
     server: LoopbackDiscord
     commons: Commons
     adapter: DiscordAdapter
     events: list[Event]
+    present: list[Event]
+    """What the adapter handed over while starting."""
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
@@ -103,15 +115,13 @@ async def world() -> AsyncIterator[World]:
         settings = parse_settings(commons.config())
         adapter = DiscordAdapter(settings, "loopback-token", guild_ready_timeout=0.05)
         server.watch(adapter.client)
-        events: list[Event] = []
-
-        async def sink(event: Event) -> None:
-            events.append(event)
-
+        events = Recorder()
         await adapter.register_commands(SPECS)
-        await adapter.start(sink)
+        await adapter.start(events)
+        # The members already there, handed over at start (see the test of that).
+        present, events[:] = list(events), []
         try:
-            yield World(server, commons, adapter, events)
+            yield World(server, commons, adapter, events, present)
         finally:
             await adapter.stop()
 
@@ -376,11 +386,8 @@ async def test_missing_places_and_roles_are_named_at_start(
         adapter = DiscordAdapter(parse_settings(config), "t", guild_ready_timeout=0.05)
         server.watch(adapter.client)
 
-        async def sink(event: Event) -> None:
-            raise AssertionError(f"unexpected {event}")
-
         with caplog.at_level(logging.WARNING, logger="adapters.discord"):
-            await adapter.start(sink)
+            await adapter.start(Recorder())
             await adapter.stop()
     lines = [r.getMessage() for r in caplog.records if r.name == "adapters.discord"]
     assert len(lines) == 3
