@@ -391,6 +391,13 @@ class _Pending:
     """The deferral and the last-resort answer, both cancelled once the engine has answered."""
 
 
+@dataclass(eq=False)
+class _NewSession:
+    """A READY in the queue of events: where the catch-up of the session it opens starts."""
+
+    positions: asyncio.Future[dict[str, StoredPositions]]
+
+
 class _Client(discord.Client):
     def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
         super().__init__(**options)
@@ -458,14 +465,16 @@ class DiscordAdapter(Adapter):
         )
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | _NewSession] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._pending: dict[str, _Pending] = {}
         self._seen_roles: dict[tuple[str, str], frozenset[str]] = {}
         self._set_up = False
         self._catching_up: asyncio.Task[None] | None = None
-        self._caught_up_session: str | None = None
+        self._session: _NewSession | None = None
+        """The gateway session being served (its READY), and the last one caught up."""
+        self._caught_up: _NewSession | None = None
         self._catch_up_lock = asyncio.Lock()
 
     @classmethod
@@ -531,14 +540,30 @@ class DiscordAdapter(Adapter):
     async def _deliver(self) -> None:
         # One consumer keeps Discord's order: a delete never overtakes the message it deletes.
         while True:
-            event = await self._queue.get()
+            item = await self._queue.get()
             try:
                 assert self._sink is not None
-                await self._sink(event)
+                if isinstance(item, _NewSession):
+                    await self._read_positions(item)
+                else:
+                    await self._sink(item)
             except Exception:
-                log.exception("the engine did not accept %s", type(event).__name__)
+                log.exception("the engine did not accept %s", type(item).__name__)
             finally:
                 self._queue.task_done()
+
+    async def _read_positions(self, session: _NewSession) -> None:
+        """Where the new session's catch-up starts, read once everything received before it is
+        stored and before anything it brings is: a message arriving live cannot hide the ones
+        missed before it."""
+        assert self._sink is not None
+        try:
+            await self._sink.drain()
+            positions = {c: await self._stored(c) for c in self._guild_community.values()}
+        except Exception as error:
+            session.positions.set_exception(error)
+            raise
+        session.positions.set_result(positions)
 
     async def _setup(self) -> None:
         self._set_up = True
@@ -559,27 +584,24 @@ class DiscordAdapter(Adapter):
         """Catch up once per gateway session: ``start`` does it for the first one (before it
         returns), ``on_ready`` for every later one."""
         async with self._catch_up_lock:
-            session = self.client.ws.session_id if self.client.ws is not None else None
-            if session is not None and session == self._caught_up_session:
+            session = self._session
+            if session is None or session is self._caught_up:
                 return
             try:
+                positions = await session.positions
                 for community in self._guild_community.values():
-                    await self._catch_up(community)
-            except discord.DiscordException:
+                    await self._catch_up(community, positions[community])
+            except Exception:
                 # The next session or start catches up again; what was read is handed over.
                 log.exception("Discord catch-up stopped early")
-            self._caught_up_session = session
+            self._caught_up = session
             await self.flush()
 
-    async def _catch_up(self, community: str) -> None:
+    async def _catch_up(self, community: str, positions: StoredPositions) -> None:
         guild = self._guild_of(community)
-        if guild is None or self.client.user is None or self._sink is None:
+        if guild is None:
             return
-        # What was received before this session is stored first: it is where catch-up starts.
-        await self.flush()
-        await self._sink.drain()
         now = self._clock.now()
-        positions = await self._positions(community)
         people = [
             (MemberRef(PLATFORM, str(m.id), m.display_name, m.bot), m.joined_at)
             for m in guild.members
@@ -630,7 +652,7 @@ class DiscordAdapter(Adapter):
             counts["left"],
         )
 
-    async def _positions(self, community: str) -> StoredPositions:
+    async def _stored(self, community: str) -> StoredPositions:
         if self.catch_up_from is None:
             return _NOTHING_STORED
         return await self.catch_up_from(community, PLATFORM)
@@ -641,6 +663,10 @@ class DiscordAdapter(Adapter):
         # Runs without awaiting, in the order frames arrived: the queue keeps that order.
         message = json.loads(frame)
         kind = message.get("t")
+        if kind == "READY":
+            self._session = _NewSession(asyncio.get_running_loop().create_future())
+            self._queue.put_nowait(self._session)
+            return
         if kind not in _GATEWAY_EVENTS:
             return
         try:
