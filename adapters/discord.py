@@ -363,10 +363,21 @@ _IN_DIRECT_MESSAGES = app_commands.AppCommandContext(
 _INSTALLED_IN_SERVERS = app_commands.AppInstallationType(guild=True, user=False)
 
 DIRECT_COMMANDS = frozenset(
-    {"pulse", "story", "nudges", "mydata", "optout", "optin", "forget-me", "help"}
+    {
+        "pulse",
+        "story",
+        "nudges",
+        "mydata",
+        "optout",
+        "optin",
+        "forget-me",
+        "help",
+        "profile set",
+        "done",
+    }
 )
-"""The member commands that direct messages point to (a survey, a nudge, the welcome): also
-offered in a direct message with the bot."""
+"""The member commands that direct messages point to (a survey, a nudge, the welcome, a
+commitment's reminder): also offered in a direct message with the bot."""
 
 _RECENT = timedelta(days=1)
 """How far before a place's newest stored message a catch-up reads again: reactions given while
@@ -561,9 +572,9 @@ class DiscordAdapter(Adapter):
             await self._sink.drain()
             positions = {c: await self._stored(c) for c in self._guild_community.values()}
         except Exception as error:
-            session.positions.set_exception(error)
-            raise
-        session.positions.set_result(positions)
+            session.positions.set_exception(error)  # the catch-up says it could not start
+        else:
+            session.positions.set_result(positions)
 
     async def _setup(self) -> None:
         self._set_up = True
@@ -585,17 +596,16 @@ class DiscordAdapter(Adapter):
         returns), ``on_ready`` for every later one."""
         async with self._catch_up_lock:
             session = self._session
-            if session is None or session is self._caught_up:
-                return
-            try:
-                positions = await session.positions
-                for community in self._guild_community.values():
-                    await self._catch_up(community, positions[community])
-            except Exception:
-                # The next session or start catches up again; what was read is handed over.
-                log.exception("Discord catch-up stopped early")
-            self._caught_up = session
-            await self.flush()
+            if session is not None and session is not self._caught_up:
+                try:
+                    positions = await session.positions
+                    for community in self._guild_community.values():
+                        await self._catch_up(community, positions[community])
+                except Exception:
+                    # The next session or start catches up again; what was read is handed over.
+                    log.exception("Discord catch-up stopped early")
+                self._caught_up = session
+        await self.flush()
 
     async def _catch_up(self, community: str, positions: StoredPositions) -> None:
         guild = self._guild_of(community)
@@ -761,7 +771,7 @@ class DiscordAdapter(Adapter):
             await self._sync_commands()
 
     async def _sync_commands(self) -> None:
-        roots = self._command_tree_roots()
+        roots = self._command_tree_roots(self._specs)
         tree = self.client.tree
         for guild_id in self._guild_community:
             guild = discord.Object(int(guild_id))
@@ -779,16 +789,19 @@ class DiscordAdapter(Adapter):
         # Global, but offered only in a direct message with the bot: in a server the server's
         # own commands stand, so nothing is listed twice.
         tree.clear_commands(guild=None)
-        for spec in self._specs:
-            if spec.name in DIRECT_COMMANDS:
-                tree.add_command(self._command(spec, parent=None, direct=True))
+        direct = [spec for spec in self._specs if spec.name in DIRECT_COMMANDS]
+        for root in self._command_tree_roots(direct, direct=True):
+            tree.add_command(root)
         await tree.sync()
 
-    def _command_tree_roots(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+    def _command_tree_roots(
+        self, specs: Sequence[CommandSpec], *, direct: bool = False
+    ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        """The slash commands of ``specs``: for a server, or (``direct``) for direct messages."""
         roots: dict[str, app_commands.Command[Any, ..., Any] | app_commands.Group] = {}
         groups: dict[tuple[str, ...], app_commands.Group] = {}
         by_group: dict[str, list[CommandSpec]] = {}
-        for spec in self._specs:
+        for spec in specs:
             by_group.setdefault(spec.words[0], []).append(spec)
         for first, specs in by_group.items():
             single = [s for s in specs if len(s.words) == 1]
@@ -801,7 +814,7 @@ class DiscordAdapter(Adapter):
                     first,
                 )
             if not nested:
-                roots[first] = self._command(single[0], parent=None)
+                roots[first] = self._command(single[0], parent=None, direct=direct)
                 continue
             for spec in nested:
                 parent: app_commands.Group | None = None
@@ -815,7 +828,13 @@ class DiscordAdapter(Adapter):
                                 f"{' '.join(key)}: " + ", ".join(s.words[depth] for s in members)
                             ),
                             parent=parent,
-                            guild_only=True,
+                            guild_only=not direct,
+                            allowed_contexts=(
+                                _IN_DIRECT_MESSAGES if direct and parent is None else None
+                            ),
+                            allowed_installs=(
+                                _INSTALLED_IN_SERVERS if direct and parent is None else None
+                            ),
                             default_permissions=(
                                 _FACILITATOR_PERMISSIONS
                                 if parent is None

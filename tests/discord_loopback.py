@@ -140,6 +140,8 @@ class LoopbackDiscord:
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.dm_channels: dict[str, dict[str, Any]] = {}
+        self.strangers: list[dict[str, Any]] = []
+        """Users in none of the guilds (who can still open a direct message with the bot)."""
         self.closed_dms: set[str] = set()
         """User ids whose direct messages answer 403 (code 50007), as when a member closed DMs."""
         self.synced_commands: dict[str, list[dict[str, Any]]] = {}
@@ -311,6 +313,12 @@ class LoopbackDiscord:
             "flags": 0,
             "avatar": None,
         }
+
+    def add_stranger(self, name: str) -> dict[str, Any]:
+        """A Discord user in none of the guilds. Returns the user payload."""
+        user = self._user_payload(self._new_id(), name)
+        self.strangers.append(user)
+        return user
 
     def member(self, guild_id: str, user_id: str) -> dict[str, Any]:
         for member in self.guilds[guild_id]["members"]:
@@ -1085,12 +1093,8 @@ class LoopbackDiscord:
         for channel in self.dm_channels.values():
             if channel["recipients"][0]["id"] == user_id:
                 return channel
-        user = next(
-            m["user"]
-            for g in self.guilds.values()
-            for m in g["members"]
-            if m["user"]["id"] == user_id
-        )
+        members = [m["user"] for g in self.guilds.values() for m in g["members"]]
+        user = next(u for u in [*members, *self.strangers] if u["id"] == user_id)
         channel = {"id": self._new_id(), "type": DM, "recipients": [user], "last_message_id": None}
         self.dm_channels[channel["id"]] = channel
         self.messages[channel["id"]] = []

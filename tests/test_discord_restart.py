@@ -122,6 +122,7 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
     first = await world.start()
     question = await server.post(c.water, c.ana, "How do you test wells?")
     await server.post(c.water, c.ben, "With strips", reply_to=question["id"])
+    strips = await server.open_thread(c.water, c.ana, "Strip brands")
     await world.settle(first)
     # A burst the process may still hold in memory when it stops.
     burst = [await server.post(c.general, c.fede, f"note {i}") for i in range(20)]
@@ -130,12 +131,15 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
     else:
         await world.kill(first)
 
-    # While Trellis is down: chat, a reaction, a thread in the forum, a member comes, one goes.
+    # While Trellis is down: chat (in a thread too), a reaction, a post in the forum that is
+    # archived before Trellis is back, a member comes, one goes.
     clock.set(datetime(2026, 9, 12, 15, 0, tzinfo=UTC))
     downtime = [await server.post(c.water, c.ana, f"while down {i}") for i in range(5)]
+    downtime.append(await server.post(strips, c.ben, "Brand X works"))
     await server.react(question["id"], c.fede, "🙏")
     post = await server.open_thread(c.cases, c.ben, "Case: Quito")
     await server.post(post, c.ben, "What happened in Quito")
+    await server.archive(post)
     newcomer = await server.join(c.guild, "Nina")
     await server.leave(c.guild, leo)
     clock.set(DIGEST_DUE + timedelta(minutes=30))
@@ -164,7 +168,7 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
             if r.params["channel_id"] == c.digest
         )
         assert f"- Messages: {len(said) + 2} " in digest
-        assert "- New threads: 1 " in digest
+        assert "- New threads: 2 " in digest
         assert "- New members: 1 " in digest  # Nina; those there before Trellis are not new
 
         # Members present are members: joined when the platform says, never welcomed by a
@@ -310,8 +314,12 @@ async def test_a_member_answers_the_pulse_in_the_direct_message(world: World) ->
             "optin",
             "forget-me",
             "help",
+            "profile",
+            "done",
         }
         assert all(command["contexts"] == [1] for command in server.global_commands)
+        (profile,) = [command for command in server.global_commands if command["name"] == "profile"]
+        assert [sub["name"] for sub in profile["options"]] == ["set"]  # as the welcome says
 
         interaction = await server.invoke_direct(
             c.ana, "pulse", {"satisfaction": 4, "ownership": 5}
