@@ -44,12 +44,18 @@ class StoredPositions(Protocol):
         posted; empty when nothing was ever stored from the platform (a first start)."""
 
     @property
+    def messages(self) -> Mapping[str, Set[str]]:
+        """Place key -> platform ids of the messages stored there (not deleted) since the time
+        asked: a catch-up that reads a stretch again tells which of them were deleted."""
+
+    @property
     def members_present(self) -> Set[str]:
         """Keys of the people stored as members who have not left."""
 
 
-CatchUpFrom = Callable[[str, str], Awaitable[StoredPositions]]
-"""(community, platform) -> what the store holds there. The app gives it to every adapter."""
+CatchUpFrom = Callable[[str, str, datetime], Awaitable[StoredPositions]]
+"""(community, platform, since) -> what the store holds there (its messages since ``since``).
+The app gives it to every adapter."""
 
 
 class Delivery(enum.Enum):

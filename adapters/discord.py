@@ -249,6 +249,12 @@ def catch_up_start(
     return max(horizon, newest - recent)
 
 
+def deleted_meanwhile(stored: Set[str], there: Set[str], since: datetime) -> list[str]:
+    """Ids of the messages stored from a place that its history since ``since``, read whole,
+    no longer has: deleted while Trellis was away."""
+    return sorted(m for m in stored - there if id_time(m) >= since)
+
+
 def thread_opened(
     data: dict[str, Any], *, community: str, parent: ChannelRef, opener_name: str
 ) -> ThreadOpened | None:
@@ -570,7 +576,8 @@ class DiscordAdapter(Adapter):
         assert self._sink is not None
         try:
             await self._sink.drain()
-            positions = {c: await self._stored(c) for c in self._guild_community.values()}
+            since = self._clock.now() - timedelta(days=self._settings.catch_up.max_days)
+            positions = {c: await self._stored(c, since) for c in self._guild_community.values()}
         except Exception as error:
             session.positions.set_exception(error)  # the catch-up says it could not start
         else:
@@ -616,7 +623,7 @@ class DiscordAdapter(Adapter):
             (MemberRef(PLATFORM, str(m.id), m.display_name, m.bot), m.joined_at)
             for m in guild.members
         ]
-        counts = {"joined": 0, "left": 0, "messages": 0, "reactions": 0, "threads": 0}
+        counts = dict.fromkeys(("joined", "left", "messages", "reactions", "threads", "deleted"), 0)
         for event in presence(
             community, people, positions.members_present, now=now, complete=guild.chunked
         ):
@@ -647,25 +654,35 @@ class DiscordAdapter(Adapter):
             key = f"{PLATFORM}:{place.thread_id or place.id}"
             since = catch_up_start(key, positions, horizon=horizon, recent=_RECENT)
             assert since is not None
+            there: set[str] = set()
             async for event in self.history(place, since):
-                counts["messages" if isinstance(event, MessagePosted) else "reactions"] += 1
+                if isinstance(event, MessagePosted):
+                    there.add(event.message_id)
+                    counts["messages"] += 1
+                elif isinstance(event, ReactionAdded):
+                    counts["reactions"] += 1
                 self._queue.put_nowait(event)
+            # Read whole: what is stored from that stretch and no longer there was deleted.
+            for gone in deleted_meanwhile(positions.messages.get(key, frozenset()), there, since):
+                counts["deleted"] += 1
+                self._queue.put_nowait(MessageDeleted(community, place, gone, now))
         log.info(
-            "Discord: caught up %s since %s: %d messages, %d reactions, %d threads read; "
-            "%d members present, %d gone.",
+            "Discord: caught up %s since %s: %d messages, %d reactions, %d threads read, "
+            "%d messages deleted meanwhile; %d members present, %d gone.",
             community,
             downtime.isoformat(timespec="minutes"),
             counts["messages"],
             counts["reactions"],
             counts["threads"],
+            counts["deleted"],
             counts["joined"],
             counts["left"],
         )
 
-    async def _stored(self, community: str) -> StoredPositions:
+    async def _stored(self, community: str, since: datetime) -> StoredPositions:
         if self.catch_up_from is None:
             return _NOTHING_STORED
-        return await self.catch_up_from(community, PLATFORM)
+        return await self.catch_up_from(community, PLATFORM, since)
 
     # ---------------------------------------------------------------- incoming gateway events
 
@@ -1106,8 +1123,9 @@ class DiscordAdapter(Adapter):
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """One place's messages since ``since`` (the thread when ``thread_id`` is set, else the
-        channel itself; ``channels()`` lists threads separately), oldest first, then each
-        message's reactions. discord.py waits out Discord's rate limits."""
+        channel itself; ``channels()`` lists threads separately), oldest first, each followed by
+        its last edit (a message stored before it was edited gets the new text) and its
+        reactions. discord.py waits out Discord's rate limits."""
         community = await self._community_of(channel)
         if community is None or self.client.user is None:
             return
@@ -1122,6 +1140,9 @@ class DiscordAdapter(Adapter):
                 if posted is None:
                     continue
                 yield posted
+                edit = message_edited(data, community=community, channel=channel, own_id=own_id)
+                if edit is not None:
+                    yield edit
                 for reaction in data.get("reactions") or []:
                     async for added in self._past_reactions(posted, reaction["emoji"], own_id):
                         yield added
@@ -1225,6 +1246,7 @@ class _NothingStored:
     stored, a first start every time."""
 
     last_messages: dict[str, datetime] = field(default_factory=dict)
+    messages: dict[str, frozenset[str]] = field(default_factory=dict)
     members_present: frozenset[str] = frozenset()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from adapters.discord import (
     catch_up_start,
     command_options,
+    deleted_meanwhile,
     invite_url,
     member_event,
     message_edited,
@@ -195,6 +196,7 @@ def test_members_present_are_members_never_newcomers_and_the_gone_have_left() ->
 @dataclass
 class Stored:
     last_messages: dict[str, datetime] = field(default_factory=dict)
+    messages: dict[str, frozenset[str]] = field(default_factory=dict)
     members_present: frozenset[str] = frozenset()
 
 
@@ -213,3 +215,14 @@ def test_catch_up_starts_a_day_before_each_places_newest_stored_message() -> Non
     }
     # Nothing stored yet: a first start reads no history (backfill does that).
     assert catch_up_start("discord:10", Stored(), horizon=horizon, recent=day) is None
+
+
+def test_a_message_stored_and_no_longer_in_the_stretch_read_again_was_deleted() -> None:
+    day = timedelta(days=1)
+    old, kept, gone = (str(snowflake_at(NOW - n * day)) for n in (5, 2, 1))
+    # Only within the stretch read: an older message is not judged.
+    assert deleted_meanwhile({old, kept, gone}, {kept}, NOW - 3 * day) == [gone]
+
+
+def snowflake_at(moment: datetime) -> int:
+    return (int(moment.timestamp() * 1000) - 1420070400000) << 22

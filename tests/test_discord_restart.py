@@ -121,7 +121,9 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
     leo = server.add_member(c.guild, "Leo", joined_at=LONG_AGO)
     first = await world.start()
     question = await server.post(c.water, c.ana, "How do you test wells?")
-    await server.post(c.water, c.ben, "With strips", reply_to=question["id"])
+    reply = await server.post(
+        c.water, c.ben, "With strips, call me on 555-0101", reply_to=question["id"]
+    )
     strips = await server.open_thread(c.water, c.ana, "Strip brands")
     await world.settle(first)
     # A burst the process may still hold in memory when it stops.
@@ -140,6 +142,8 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
     post = await server.open_thread(c.cases, c.ben, "Case: Quito")
     await server.post(post, c.ben, "What happened in Quito")
     await server.archive(post)
+    await server.edit(question["id"], "How do you test wells cheaply?")
+    await server.delete(reply["id"])  # regretted: Trellis must not keep it
     newcomer = await server.join(c.guild, "Nina")
     await server.leave(c.guild, leo)
     clock.set(DIGEST_DUE + timedelta(minutes=30))
@@ -153,6 +157,14 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
             await count(second, "SELECT count(DISTINCT platform_id) FROM messages") == len(said) + 2
         )
         assert await count(second, "SELECT count(*) FROM reactions WHERE emoji = '🙏'") == 1
+        texts = await second.app.store.fetch_all(
+            "SELECT platform_id, text, deleted_at IS NOT NULL FROM messages WHERE platform_id IN (?, ?)",
+            (question["id"], reply["id"]),
+        )
+        assert sorted(tuple(r) for r in texts) == sorted(
+            [(question["id"], "How do you test wells cheaply?", 0), (reply["id"], None, 1)]
+        )
+        assert await count(second, "SELECT count(*) FROM messages WHERE text LIKE '%555%'") == 0
         assert (
             await count(
                 second,
@@ -167,7 +179,7 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
             for r in server.requests_to("POST /channels/{channel_id}/messages")
             if r.params["channel_id"] == c.digest
         )
-        assert f"- Messages: {len(said) + 2} " in digest
+        assert f"- Messages: {len(said) + 1} " in digest  # and Quito's; not the deleted reply
         assert "- New threads: 2 " in digest
         assert "- New members: 1 " in digest  # Nina; those there before Trellis are not new
 
