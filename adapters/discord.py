@@ -237,15 +237,16 @@ def presence(
 
 
 def catch_up_start(
-    place_key: str, positions: StoredPositions, *, horizon: datetime, recent: timedelta
+    place_key: str | None, positions: StoredPositions, *, horizon: datetime, recent: timedelta
 ) -> datetime | None:
     """Where a place's catch-up reads from: a little before its newest stored message (so that
-    reactions given meanwhile to recent messages count), or before the community's newest one
-    for a place with none; never before ``horizon``. None on a first start (nothing stored):
-    older history is what ``trellis backfill`` is for."""
+    what happened meanwhile to recent messages counts: reactions, edits, deletions), or before
+    the community's newest one for a place with none (``place_key`` None: the earliest any new
+    place starts); never before ``horizon``. None on a first start (nothing stored): older
+    history is what ``trellis backfill`` is for."""
     if not positions.last_messages:
         return None
-    newest = positions.last_messages.get(place_key) or max(positions.last_messages.values())
+    newest = positions.last_messages.get(place_key or "") or max(positions.last_messages.values())
     return max(horizon, newest - recent)
 
 
@@ -630,7 +631,7 @@ class DiscordAdapter(Adapter):
             counts["joined" if isinstance(event, MemberJoined) else "left"] += 1
             self._queue.put_nowait(event)
         horizon = now - timedelta(days=self._settings.catch_up.max_days)
-        downtime = catch_up_start("", positions, horizon=horizon, recent=_RECENT)
+        downtime = catch_up_start(None, positions, horizon=horizon, recent=_RECENT)
         if downtime is None:
             log.info(
                 "Discord: %s first seen; %d members present. Older chat is read with "
