@@ -13,8 +13,8 @@ the bot.
 At every start and after every new gateway session (not after a resume, which replays what was
 missed) the adapter catches up: every member present (``MemberJoined(live=False)``: never
 welcomed) and those gone, then each readable channel and thread from its newest stored message
-(threads created or archived meanwhile included), with the reactions on recent messages, at most
-``catch_up.max_days`` back. Where each place starts comes from the app (``catch_up_from``).
+(threads created or archived meanwhile included), the messages of the day before it read again
+(their reactions, edits and deletions meanwhile), at most ``catch_up.max_days`` back. Where each place starts comes from the app (``catch_up_from``).
 
 Nothing we send can ping anyone: ``AllowedMentions.none()`` is set on the client and passed on
 every send.
@@ -387,8 +387,8 @@ DIRECT_COMMANDS = frozenset(
 commitment's reminder): also offered in a direct message with the bot."""
 
 _RECENT = timedelta(days=1)
-"""How far before a place's newest stored message a catch-up reads again: reactions given while
-Trellis was down to messages of the day before count too."""
+"""How far before a place's newest stored message a catch-up reads again: what happened while
+Trellis was down to the messages of the day before (reactions, edits, deletions) counts too."""
 
 _NOT_ANSWERED = (
     "Trellis could not answer this command; please try again later, and tell a facilitator if "
@@ -810,7 +810,14 @@ class DiscordAdapter(Adapter):
         direct = [spec for spec in self._specs if spec.name in DIRECT_COMMANDS]
         for root in self._command_tree_roots(direct, direct=True):
             tree.add_command(root)
-        await tree.sync()
+        try:
+            await tree.sync()
+        except discord.HTTPException as error:
+            log.warning(
+                "Could not offer the member commands in direct messages with the bot (%s); "
+                "members can still use them in the server.",
+                error,
+            )
 
     def _command_tree_roots(
         self, specs: Sequence[CommandSpec], *, direct: bool = False
