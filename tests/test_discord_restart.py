@@ -73,6 +73,9 @@ class World:
         for task in doomed:
             task.cancel()
         await asyncio.gather(*doomed, return_exceptions=True)
+        # The connections go with the process (discord.py's heartbeat thread with them).
+        if run.adapter.client.ws is not None:
+            await run.adapter.client.ws.close(code=4000)
         await run.adapter.client.http.close()
         await self.server.drop()
         await run.app.store.close()
