@@ -39,9 +39,14 @@ class StoredPositions(Protocol):
     """What the store holds of a community on one platform: where a catch-up starts from."""
 
     @property
+    def newest(self) -> datetime | None:
+        """When the newest message stored from the platform was posted; None when nothing was
+        ever stored from it (a first start)."""
+
+    @property
     def last_messages(self) -> Mapping[str, datetime]:
         """Place key (``discord:<thread or channel id>``) -> when its newest stored message was
-        posted; empty when nothing was ever stored from the platform (a first start)."""
+        posted, for the places with a message since the time asked."""
 
     @property
     def messages(self) -> Mapping[str, Set[str]]:

@@ -241,12 +241,12 @@ def catch_up_start(
 ) -> datetime | None:
     """Where a place's catch-up reads from: a little before its newest stored message (so that
     what happened meanwhile to recent messages counts: reactions, edits, deletions), or before
-    the community's newest one for a place with none (``place_key`` None: the earliest any new
-    place starts); never before ``horizon``. None on a first start (nothing stored): older
-    history is what ``trellis backfill`` is for."""
-    if not positions.last_messages:
+    the platform's newest one for a place with none since ``horizon`` (``place_key`` None: where
+    such a place starts); never before ``horizon``. None on a first start (nothing stored):
+    older history is what ``trellis backfill`` is for."""
+    if positions.newest is None:
         return None
-    newest = positions.last_messages.get(place_key or "") or max(positions.last_messages.values())
+    newest = positions.last_messages.get(place_key or "") or positions.newest
     return max(horizon, newest - recent)
 
 
@@ -1253,6 +1253,7 @@ class _NothingStored:
     """Where catch-up starts when the app gives no positions (the adapter on its own): nothing
     stored, a first start every time."""
 
+    newest: datetime | None = None
     last_messages: dict[str, datetime] = field(default_factory=dict)
     messages: dict[str, frozenset[str]] = field(default_factory=dict)
     members_present: frozenset[str] = frozenset()

@@ -83,7 +83,7 @@ class Trellis:
         self.engine.start()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
-            adapter.catch_up_from = partial(catch_up.catch_up_from, self.store)
+            adapter.catch_up_from = partial(catch_up.stored_positions, self.store)
             await adapter.start(self.engine)
             self._running.append(adapter)
         await self.run_due_jobs()

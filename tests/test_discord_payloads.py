@@ -195,6 +195,7 @@ def test_members_present_are_members_never_newcomers_and_the_gone_have_left() ->
 
 @dataclass
 class Stored:
+    newest: datetime | None = None
     last_messages: dict[str, datetime] = field(default_factory=dict)
     messages: dict[str, frozenset[str]] = field(default_factory=dict)
     members_present: frozenset[str] = frozenset()
@@ -203,7 +204,7 @@ class Stored:
 def test_catch_up_starts_a_day_before_each_places_newest_stored_message() -> None:
     day = timedelta(days=1)
     horizon = NOW - timedelta(days=14)
-    stored = Stored({"discord:10": NOW - 3 * day, "discord:11": NOW - 30 * day})
+    stored = Stored(NOW - 3 * day, {"discord:10": NOW - 3 * day, "discord:11": NOW - 30 * day})
     start = {
         key: catch_up_start(key, stored, horizon=horizon, recent=day)
         for key in ("discord:10", "discord:11", "discord:12")
