@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +35,34 @@ class EventSink(Protocol):
         crash can replay events (harmless: ingestion is idempotent) but never lose them."""
 
 
+class StoredPositions(Protocol):
+    """What the store holds of a community on one platform: where a catch-up starts from."""
+
+    @property
+    def newest(self) -> datetime | None:
+        """When the newest message stored from the platform was posted; None when nothing was
+        ever stored from it (a first start)."""
+
+    @property
+    def last_messages(self) -> Mapping[str, datetime]:
+        """Place key (``discord:<thread or channel id>``) -> when its newest stored message was
+        posted, for the places with a message since the time asked."""
+
+    @property
+    def messages(self) -> Mapping[str, Set[str]]:
+        """Place key -> platform ids of the messages stored there (not deleted) since the time
+        asked: a catch-up that reads a stretch again tells which of them were deleted."""
+
+    @property
+    def members_present(self) -> Set[str]:
+        """Keys of the people stored as members who have not left."""
+
+
+CatchUpFrom = Callable[[str, str, datetime], Awaitable[StoredPositions]]
+"""(community, platform, since) -> what the store holds there (its messages since ``since``).
+The app gives it to every adapter."""
+
+
 class Delivery(enum.Enum):
     """What became of a direct message."""
 
@@ -56,6 +84,9 @@ class Adapter(ABC):
     """The longest message the platform accepts, in characters."""
     command_prefix: str = "/"
     """How members start a command here ("/" for slash commands, "!trellis " on Matrix)."""
+    catch_up_from: CatchUpFrom | None = None
+    """Set by the app before ``start``: an adapter that catches up by reading history asks it
+    where each place's catch-up starts, so it never needs the store itself."""
 
     @abstractmethod
     async def start(self, sink: EventSink) -> None:

@@ -6,7 +6,15 @@ Two layers. The pure functions at the top turn Discord's gateway payloads (plain
 reactions on messages discord.py never cached still count), resolves guilds to communities and
 threads to their parent channel from the client's cache, and hands the events to the engine in the
 order Discord sent them. Slash commands are generated from the command specs, one
-``app_commands`` group per first word, and synced per configured guild in ``setup_hook``.
+``app_commands`` group per first word, and synced per configured guild in ``setup_hook``; the
+member commands a direct message points to are also registered globally for direct messages with
+the bot.
+
+At every start and after every new gateway session (not after a resume, which replays what was
+missed) the adapter catches up: every member present (``MemberJoined(live=False)``: never
+welcomed) and those gone, then each readable channel and thread from its newest stored message
+(threads created or archived meanwhile included), the messages of the day before it read again
+(their reactions, edits and deletions meanwhile), at most ``catch_up.max_days`` back. Where each place starts comes from the app (``catch_up_from``).
 
 Nothing we send can ping anyone: ``AllowedMentions.none()`` is set on the client and passed on
 every send.
@@ -20,15 +28,15 @@ import io
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from adapters.base import Adapter, Delivery, EventSink, SentMessage
+from adapters.base import Adapter, Delivery, EventSink, SentMessage, StoredPositions
 from bot.clock import Clock, SystemClock
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.config import ConfigError, Settings
@@ -204,6 +212,50 @@ def member_event(
     return MemberLeft(community, who, occurred_at)
 
 
+def presence(
+    community: str,
+    present: Sequence[tuple[MemberRef, datetime | None]],
+    stored: Set[str],
+    *,
+    now: datetime,
+    complete: bool,
+) -> list[MemberJoined | MemberLeft]:
+    """The guild's people (with their join dates) as members already there, and the stored
+    members no longer in it as gone; bots are not members. Leaves are told only from a
+    ``complete`` member list: a list cut short must not make anyone leave."""
+    people = [(who, joined) for who, joined in present if not who.is_bot]
+    events: list[MemberJoined | MemberLeft] = [
+        MemberJoined(community, who, joined or now, live=False) for who, joined in people
+    ]
+    if complete:
+        here = {who.key for who, _ in people}
+        events += [
+            MemberLeft(community, MemberRef(PLATFORM, key.partition(":")[2]), now)
+            for key in sorted(stored - here)
+        ]
+    return events
+
+
+def catch_up_start(
+    place_key: str | None, positions: StoredPositions, *, horizon: datetime, recent: timedelta
+) -> datetime | None:
+    """Where a place's catch-up reads from: a little before its newest stored message (so that
+    what happened meanwhile to recent messages counts: reactions, edits, deletions), or before
+    the platform's newest one for a place with none since ``horizon`` (``place_key`` None: where
+    such a place starts); never before ``horizon``. None on a first start (nothing stored):
+    older history is what ``trellis backfill`` is for."""
+    if positions.newest is None:
+        return None
+    newest = positions.last_messages.get(place_key or "") or positions.newest
+    return max(horizon, newest - recent)
+
+
+def deleted_meanwhile(stored: Set[str], there: Set[str], since: datetime) -> list[str]:
+    """Ids of the messages stored from a place that its history since ``since``, read whole,
+    no longer has: deleted while Trellis was away."""
+    return sorted(m for m in stored - there if id_time(m) >= since)
+
+
 def thread_opened(
     data: dict[str, Any], *, community: str, parent: ChannelRef, opener_name: str
 ) -> ThreadOpened | None:
@@ -312,6 +364,38 @@ _FACILITATOR_PERMISSIONS = discord.Permissions(manage_guild=True)
 _INTERACTION_LIFETIME = 15 * 60
 """Seconds an interaction token can still be answered (Discord's limit)."""
 
+_IN_DIRECT_MESSAGES = app_commands.AppCommandContext(
+    guild=False, dm_channel=True, private_channel=False
+)
+_INSTALLED_IN_SERVERS = app_commands.AppInstallationType(guild=True, user=False)
+
+DIRECT_COMMANDS = frozenset(
+    {
+        "pulse",
+        "story",
+        "nudges",
+        "mydata",
+        "optout",
+        "optin",
+        "forget-me",
+        "help",
+        "profile set",
+        "done",
+    }
+)
+"""The member commands that direct messages point to (a survey, a nudge, the welcome, a
+commitment's reminder): also offered in a direct message with the bot."""
+
+_RECENT = timedelta(days=1)
+"""How far before a place's newest stored message a catch-up reads again: what happened while
+Trellis was down to the messages of the day before (reactions, edits, deletions) counts too."""
+
+_NOT_ANSWERED = (
+    "Trellis could not answer this command; please try again later, and tell a facilitator if "
+    "it happens again."
+)
+_NOT_READ = "Trellis could not read this command's options; please type it again."
+
 
 @dataclass
 class _Pending:
@@ -321,7 +405,15 @@ class _Pending:
     private: bool
     created: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    timer: asyncio.Task[None] | None = None
+    timers: list[asyncio.Task[None]] = field(default_factory=list)
+    """The deferral and the last-resort answer, both cancelled once the engine has answered."""
+
+
+@dataclass(eq=False)
+class _NewSession:
+    """A READY in the queue of events: where the catch-up of the session it opens starts."""
+
+    positions: asyncio.Future[dict[str, StoredPositions]]
 
 
 class _Client(discord.Client):
@@ -336,6 +428,11 @@ class _Client(discord.Client):
 
     async def on_socket_raw_receive(self, frame: str) -> None:
         self.adapter._on_frame(frame)
+
+    async def on_ready(self) -> None:
+        # Each new session (a start, or a re-identify after INVALID_SESSION) missed what happened
+        # before it: catch up. A resume replays instead and fires no on_ready.
+        self.adapter._catch_up_soon()
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("error in Discord event handler %s", event_method)
@@ -354,6 +451,7 @@ class DiscordAdapter(Adapter):
         *,
         clock: Clock | None = None,
         defer_after: float = 2.0,
+        give_up_after: float = 120.0,
         guild_ready_timeout: float = 2.0,
     ) -> None:
         self._settings = settings
@@ -361,6 +459,10 @@ class DiscordAdapter(Adapter):
         self._clock = clock or SystemClock()
         self.defer_after = defer_after
         """Seconds to wait for the engine's answer before telling Discord it is coming (defer)."""
+        self.give_up_after = give_up_after
+        """Seconds after which a command the engine never answered (it failed unexpectedly) is
+        answered that Trellis could not answer it, rather than left "thinking" until Discord
+        drops it."""
         self._guild_community = {
             str(c.discord_guild_id): cid
             for cid, c in settings.communities.items()
@@ -381,12 +483,17 @@ class DiscordAdapter(Adapter):
         )
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | _NewSession] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._pending: dict[str, _Pending] = {}
         self._seen_roles: dict[tuple[str, str], frozenset[str]] = {}
         self._set_up = False
+        self._catching_up: asyncio.Task[None] | None = None
+        self._session: _NewSession | None = None
+        """The gateway session being served (its READY), and the last one caught up."""
+        self._caught_up: _NewSession | None = None
+        self._catch_up_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> DiscordAdapter:
@@ -422,9 +529,13 @@ class DiscordAdapter(Adapter):
                     "of your application in the Discord developer portal"
                 ) from None
             raise error or RuntimeError("the Discord gateway closed before the bot was ready")
+        await self._catch_up_session()
         await self._check_configuration()
 
     async def stop(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            await asyncio.gather(self._catching_up, return_exceptions=True)
         if self._pump is not None and self._sink is not None:
             await self.flush()
         if not self.client.is_closed():
@@ -432,8 +543,8 @@ class DiscordAdapter(Adapter):
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
         for pending in self._pending.values():
-            if pending.timer is not None:
-                pending.timer.cancel()
+            for timer in pending.timers:
+                timer.cancel()
         self._pending.clear()
         if self._pump is not None:
             self._pump.cancel()
@@ -447,14 +558,31 @@ class DiscordAdapter(Adapter):
     async def _deliver(self) -> None:
         # One consumer keeps Discord's order: a delete never overtakes the message it deletes.
         while True:
-            event = await self._queue.get()
+            item = await self._queue.get()
             try:
                 assert self._sink is not None
-                await self._sink(event)
+                if isinstance(item, _NewSession):
+                    await self._read_positions(item)
+                else:
+                    await self._sink(item)
             except Exception:
-                log.exception("the engine did not accept %s", type(event).__name__)
+                log.exception("the engine did not accept %s", type(item).__name__)
             finally:
                 self._queue.task_done()
+
+    async def _read_positions(self, session: _NewSession) -> None:
+        """Where the new session's catch-up starts, read once everything received before it is
+        stored and before anything it brings is: a message arriving live cannot hide the ones
+        missed before it."""
+        assert self._sink is not None
+        try:
+            await self._sink.drain()
+            since = self._clock.now() - timedelta(days=self._settings.catch_up.max_days)
+            positions = {c: await self._stored(c, since) for c in self._guild_community.values()}
+        except Exception as error:
+            session.positions.set_exception(error)  # the catch-up says it could not start
+        else:
+            session.positions.set_result(positions)
 
     async def _setup(self) -> None:
         self._set_up = True
@@ -462,12 +590,111 @@ class DiscordAdapter(Adapter):
         if self._specs:
             await self._sync_commands()
 
+    # ---------------------------------------------------------------- catch-up
+
+    def _catch_up_soon(self) -> None:
+        if self._sink is None:
+            return
+        self._catching_up = asyncio.create_task(
+            self._catch_up_session(), name="trellis-discord-catch-up"
+        )
+
+    async def _catch_up_session(self) -> None:
+        """Catch up once per gateway session: ``start`` does it for the first one (before it
+        returns), ``on_ready`` for every later one."""
+        async with self._catch_up_lock:
+            session = self._session
+            if session is not None and session is not self._caught_up:
+                try:
+                    positions = await session.positions
+                    for community in self._guild_community.values():
+                        await self._catch_up(community, positions[community])
+                except Exception:
+                    # The next session or start catches up again; what was read is handed over.
+                    log.exception("Discord catch-up stopped early")
+                self._caught_up = session
+        await self.flush()
+
+    async def _catch_up(self, community: str, positions: StoredPositions) -> None:
+        guild = self._guild_of(community)
+        if guild is None:
+            return
+        now = self._clock.now()
+        people = [
+            (MemberRef(PLATFORM, str(m.id), m.display_name, m.bot), m.joined_at)
+            for m in guild.members
+        ]
+        counts = dict.fromkeys(("joined", "left", "messages", "reactions", "threads", "deleted"), 0)
+        for event in presence(
+            community, people, positions.members_present, now=now, complete=guild.chunked
+        ):
+            counts["joined" if isinstance(event, MemberJoined) else "left"] += 1
+            self._queue.put_nowait(event)
+        horizon = now - timedelta(days=self._settings.catch_up.max_days)
+        downtime = catch_up_start(None, positions, horizon=horizon, recent=_RECENT)
+        if downtime is None:
+            log.info(
+                "Discord: %s first seen; %d members present. Older chat is read with "
+                "`trellis backfill discord`.",
+                community,
+                counts["joined"],
+            )
+            return
+        for place, thread in await self._places(guild, archived_since=downtime):
+            if thread is not None and id_time(thread.id) >= downtime:
+                owner = guild.get_member(thread.owner_id) if thread.owner_id else None
+                opener = (
+                    MemberRef(PLATFORM, str(thread.owner_id), owner.display_name if owner else "")
+                    if thread.owner_id
+                    else None
+                )
+                counts["threads"] += 1
+                self._queue.put_nowait(
+                    ThreadOpened(community, place, thread.name, opener, id_time(thread.id))
+                )
+            key = f"{PLATFORM}:{place.thread_id or place.id}"
+            since = catch_up_start(key, positions, horizon=horizon, recent=_RECENT)
+            assert since is not None
+            there: set[str] = set()
+            async for event in self.history(place, since):
+                if isinstance(event, MessagePosted):
+                    there.add(event.message_id)
+                    counts["messages"] += 1
+                elif isinstance(event, ReactionAdded):
+                    counts["reactions"] += 1
+                self._queue.put_nowait(event)
+            # Read whole: what is stored from that stretch and no longer there was deleted.
+            for gone in deleted_meanwhile(positions.messages.get(key, frozenset()), there, since):
+                counts["deleted"] += 1
+                self._queue.put_nowait(MessageDeleted(community, place, gone, now))
+        log.info(
+            "Discord: caught up %s since %s: %d messages, %d reactions, %d threads read, "
+            "%d messages deleted meanwhile; %d members present, %d gone.",
+            community,
+            downtime.isoformat(timespec="minutes"),
+            counts["messages"],
+            counts["reactions"],
+            counts["threads"],
+            counts["deleted"],
+            counts["joined"],
+            counts["left"],
+        )
+
+    async def _stored(self, community: str, since: datetime) -> StoredPositions:
+        if self.catch_up_from is None:
+            return _NOTHING_STORED
+        return await self.catch_up_from(community, PLATFORM, since)
+
     # ---------------------------------------------------------------- incoming gateway events
 
     def _on_frame(self, frame: str) -> None:
         # Runs without awaiting, in the order frames arrived: the queue keeps that order.
         message = json.loads(frame)
         kind = message.get("t")
+        if kind == "READY":
+            self._session = _NewSession(asyncio.get_running_loop().create_future())
+            self._queue.put_nowait(self._session)
+            return
         if kind not in _GATEWAY_EVENTS:
             return
         try:
@@ -562,7 +789,7 @@ class DiscordAdapter(Adapter):
             await self._sync_commands()
 
     async def _sync_commands(self) -> None:
-        roots = self._command_tree_roots()
+        roots = self._command_tree_roots(self._specs)
         tree = self.client.tree
         for guild_id in self._guild_community:
             guild = discord.Object(int(guild_id))
@@ -577,12 +804,29 @@ class DiscordAdapter(Adapter):
                     "with the applications.commands scope (see docs/discord.md).",
                     guild_id,
                 )
+        # Global, but offered only in a direct message with the bot: in a server the server's
+        # own commands stand, so nothing is listed twice.
+        tree.clear_commands(guild=None)
+        direct = [spec for spec in self._specs if spec.name in DIRECT_COMMANDS]
+        for root in self._command_tree_roots(direct, direct=True):
+            tree.add_command(root)
+        try:
+            await tree.sync()
+        except discord.HTTPException as error:
+            log.warning(
+                "Could not offer the member commands in direct messages with the bot (%s); "
+                "members can still use them in the server.",
+                error,
+            )
 
-    def _command_tree_roots(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+    def _command_tree_roots(
+        self, specs: Sequence[CommandSpec], *, direct: bool = False
+    ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        """The slash commands of ``specs``: for a server, or (``direct``) for direct messages."""
         roots: dict[str, app_commands.Command[Any, ..., Any] | app_commands.Group] = {}
         groups: dict[tuple[str, ...], app_commands.Group] = {}
         by_group: dict[str, list[CommandSpec]] = {}
-        for spec in self._specs:
+        for spec in specs:
             by_group.setdefault(spec.words[0], []).append(spec)
         for first, specs in by_group.items():
             single = [s for s in specs if len(s.words) == 1]
@@ -595,7 +839,7 @@ class DiscordAdapter(Adapter):
                     first,
                 )
             if not nested:
-                roots[first] = self._command(single[0], parent=None)
+                roots[first] = self._command(single[0], parent=None, direct=direct)
                 continue
             for spec in nested:
                 parent: app_commands.Group | None = None
@@ -609,7 +853,13 @@ class DiscordAdapter(Adapter):
                                 f"{' '.join(key)}: " + ", ".join(s.words[depth] for s in members)
                             ),
                             parent=parent,
-                            guild_only=True,
+                            guild_only=not direct,
+                            allowed_contexts=(
+                                _IN_DIRECT_MESSAGES if direct and parent is None else None
+                            ),
+                            allowed_installs=(
+                                _INSTALLED_IN_SERVERS if direct and parent is None else None
+                            ),
                             default_permissions=(
                                 _FACILITATOR_PERMISSIONS
                                 if parent is None
@@ -628,8 +878,9 @@ class DiscordAdapter(Adapter):
         return list(roots.values())
 
     def _command(
-        self, spec: CommandSpec, *, parent: app_commands.Group | None
+        self, spec: CommandSpec, *, parent: app_commands.Group | None, direct: bool = False
     ) -> app_commands.Command[Any, ..., Any]:
+        """The slash command of a spec: for a server, or (``direct``) for direct messages."""
         adapter = self
 
         async def callback(interaction: discord.Interaction, **_: Any) -> None:
@@ -681,8 +932,10 @@ class DiscordAdapter(Adapter):
             description=app_commands.locale_str(_trim(spec.help or spec.name), help=spec.help),
             callback=callback,
             parent=parent,
+            allowed_contexts=_IN_DIRECT_MESSAGES if direct else None,
+            allowed_installs=_INSTALLED_IN_SERVERS if direct else None,
         )
-        if parent is None:
+        if parent is None and not direct:
             command.guild_only = True
             if spec.permission >= Permission.FACILITATOR:
                 command.default_permissions = _FACILITATOR_PERMISSIONS
@@ -698,13 +951,16 @@ class DiscordAdapter(Adapter):
         return [app_commands.Choice(name=n, value=v) for n, v in theme_choices(themes, current)]
 
     async def _invoked(self, spec: CommandSpec, interaction: discord.Interaction) -> None:
-        community = self._guild_community.get(str(interaction.guild_id))
-        if community is None:
-            await interaction.response.send_message(
+        if interaction.guild_id is None:
+            community, refusal = self._community_of_direct(interaction.user.id)
+        else:
+            community = self._guild_community.get(str(interaction.guild_id))
+            refusal = (
                 "Trellis is not set up for this server: add its id as discord_guild_id to a "
-                "community in the configuration.",
-                ephemeral=True,
+                "community in the configuration."
             )
+        if community is None:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         self._forget_expired()
         user = interaction.user
@@ -724,14 +980,46 @@ class DiscordAdapter(Adapter):
         )
         pending = _Pending(interaction, spec.private)
         self._pending[event.invocation_id] = pending
-        pending.timer = asyncio.create_task(self._defer_later(pending))
+        pending.timers = [
+            asyncio.create_task(self._defer_later(pending)),
+            asyncio.create_task(self._give_up_later(event.invocation_id, pending)),
+        ]
         self._queue.put_nowait(event)
+
+    def _community_of_direct(self, user_id: int) -> tuple[str | None, str]:
+        """The community a command typed in a direct message is for: the one whose server the
+        person is in. None, with the sentence to answer, when that is not exactly one."""
+        found = [
+            community
+            for guild_id, community in self._guild_community.items()
+            if (guild := self.client.get_guild(int(guild_id))) is not None
+            and guild.get_member(user_id) is not None
+        ]
+        if len(found) == 1:
+            return found[0], ""
+        if not found:
+            return None, (
+                "You are not in a server Trellis serves, so it holds nothing about you; "
+                "use its commands in the community's server."
+            )
+        return None, (
+            "You are in several communities Trellis serves; use this command in the server of "
+            "the community you mean."
+        )
 
     async def _defer_later(self, pending: _Pending) -> None:
         await asyncio.sleep(self.defer_after)
         async with pending.lock:
             if not pending.interaction.response.is_done():
                 await pending.interaction.response.defer(ephemeral=pending.private, thinking=True)
+
+    async def _give_up_later(self, invocation_id: str, pending: _Pending) -> None:
+        # The engine answers every command, a failed one included; this is the last resort
+        # when it could not (a bug, a stalled store), so the member never waits on "thinking…".
+        await asyncio.sleep(self.give_up_after)
+        async with pending.lock:
+            log.warning("No answer to Discord interaction %s; told the member.", invocation_id)
+            await self._answer(pending, [(_NOT_ANSWERED, [])], private=True)
 
     def _forget_expired(self) -> None:
         limit = time.monotonic() - _INTERACTION_LIFETIME
@@ -742,6 +1030,10 @@ class DiscordAdapter(Adapter):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         log.error("slash command /%s failed", interaction.command, exc_info=error)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                _NOT_READ, ephemeral=True, allowed_mentions=NO_PINGS
+            )
 
     async def reply(
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
@@ -754,19 +1046,26 @@ class DiscordAdapter(Adapter):
             )
             return
         async with pending.lock:
-            if pending.timer is not None:
-                pending.timer.cancel()
-            for content, files in self._pieces(message):
-                extra: dict[str, Any] = {"files": files} if files else {}
-                response = pending.interaction.response
-                if not response.is_done():
-                    await response.send_message(
-                        content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
-                    )
-                else:
-                    await pending.interaction.followup.send(
-                        content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
-                    )
+            for timer in pending.timers:
+                timer.cancel()
+            await self._answer(pending, self._pieces(message), private=private)
+
+    async def _answer(
+        self, pending: _Pending, pieces: list[tuple[str, list[discord.File]]], *, private: bool
+    ) -> None:
+        """The first piece as the interaction's response (or the follow-up of its deferral),
+        the others as follow-ups."""
+        for content, files in pieces:
+            extra: dict[str, Any] = {"files": files} if files else {}
+            response = pending.interaction.response
+            if not response.is_done():
+                await response.send_message(
+                    content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
+                )
+            else:
+                await pending.interaction.followup.send(
+                    content, ephemeral=private, allowed_mentions=NO_PINGS, **extra
+                )
 
     # ---------------------------------------------------------------- outgoing messages
 
@@ -804,7 +1103,14 @@ class DiscordAdapter(Adapter):
         guild = self._guild_of(community)
         if guild is None:
             return []
-        places: list[ChannelRef] = []
+        return [place for place, _ in await self._places(guild)]
+
+    async def _places(
+        self, guild: discord.Guild, *, archived_since: datetime | None = None
+    ) -> list[tuple[ChannelRef, discord.Thread | None]]:
+        """Every channel and thread the bot can read, each thread with its Discord object: the
+        active ones, and those archived (all of them, or since ``archived_since``)."""
+        places: list[tuple[ChannelRef, discord.Thread | None]] = []
         for channel in guild.channels:
             if not isinstance(channel, discord.TextChannel | discord.ForumChannel):
                 continue
@@ -813,17 +1119,21 @@ class DiscordAdapter(Adapter):
                 continue
             parent = ChannelRef(PLATFORM, str(channel.id), channel.name)
             if isinstance(channel, discord.TextChannel):
-                places.append(parent)
+                places.append((parent, None))
             threads = {t.id: t for t in channel.threads}
+            # Newest archived first: those archived before ``archived_since`` have not changed.
             async for thread in channel.archived_threads(limit=None):
+                if archived_since is not None and thread.archive_timestamp < archived_since:
+                    break
                 threads.setdefault(thread.id, thread)
-            places.extend(thread_place(parent, str(tid)) for tid in sorted(threads))
+            places.extend((thread_place(parent, str(t)), threads[t]) for t in sorted(threads))
         return places
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """One place's messages since ``since`` (the thread when ``thread_id`` is set, else the
-        channel itself; ``channels()`` lists threads separately), oldest first, then each
-        message's reactions. discord.py waits out Discord's rate limits."""
+        channel itself; ``channels()`` lists threads separately), oldest first, each followed by
+        its last edit (a message stored before it was edited gets the new text) and its
+        reactions. discord.py waits out Discord's rate limits."""
         community = await self._community_of(channel)
         if community is None or self.client.user is None:
             return
@@ -838,6 +1148,9 @@ class DiscordAdapter(Adapter):
                 if posted is None:
                     continue
                 yield posted
+                edit = message_edited(data, community=community, channel=channel, own_id=own_id)
+                if edit is not None:
+                    yield edit
                 for reaction in data.get("reactions") or []:
                     async for added in self._past_reactions(posted, reaction["emoji"], own_id):
                         yield added
@@ -933,6 +1246,20 @@ class DiscordAdapter(Adapter):
         except (discord.NotFound, discord.Forbidden):
             return False
         return getattr(getattr(channel, "guild", None), "id", None) == guild.id
+
+
+@dataclass(frozen=True, slots=True)
+class _NothingStored:
+    """Where catch-up starts when the app gives no positions (the adapter on its own): nothing
+    stored, a first start every time."""
+
+    newest: datetime | None = None
+    last_messages: dict[str, datetime] = field(default_factory=dict)
+    messages: dict[str, frozenset[str]] = field(default_factory=dict)
+    members_present: frozenset[str] = frozenset()
+
+
+_NOTHING_STORED = _NothingStored()
 
 
 def _configured_places(community_id: str, community: Any) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from adapters.base import Adapter, Delivery, SentMessage
 from bot.clock import Clock
@@ -25,7 +26,7 @@ from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestSection
 from bot.themes import ThemeMap
-from storage import activity
+from storage import activity, catch_up, members
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -82,6 +83,7 @@ class Trellis:
         self.engine.start()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
+            adapter.catch_up_from = partial(catch_up.stored_positions, self.store)
             await adapter.start(self.engine)
             self._running.append(adapter)
         await self.run_due_jobs()
@@ -137,7 +139,13 @@ class Trellis:
         adapter = self.adapters.get(platform)
         if adapter is None:
             return Delivery.UNREACHABLE
-        return await adapter.send_direct(MemberRef(platform, member_id), message)
+        delivery = await adapter.send_direct(MemberRef(platform, member_id), message)
+        # Any refused direct message (a welcome, a survey, a nudge) holds back nudges for the
+        # cooldown; one that arrives clears it.
+        reachable = delivery is Delivery.DELIVERED
+        at = int(self.clock.now().timestamp())
+        await members.set_reachable(self.store, community, member_key, at, reachable=reachable)
+        return delivery
 
     async def reply(
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool

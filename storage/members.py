@@ -101,6 +101,18 @@ async def set_nudges(store: SqliteStore, member_id: int, *, on: bool) -> None:
         await db.execute("UPDATE members SET nudges_off = ? WHERE id = ?", (int(not on), member_id))
 
 
+async def set_reachable(
+    store: SqliteStore, community: str, key: str, at: int, *, reachable: bool
+) -> None:
+    """Note whether the member's direct messages reached them: a refusal at ``at`` keeps nudges
+    from retrying within the cooldown (and ``quiet`` says so); a delivery clears it."""
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE members SET unreachable_at = ? WHERE community = ? AND member_key = ?",
+            (None if reachable else at, community, key),
+        )
+
+
 async def set_opted_out(
     store: SqliteStore, cache: MemberCache, member: MemberRow, at: int | None
 ) -> None:

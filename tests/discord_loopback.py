@@ -15,7 +15,12 @@ returns a function restoring the patched globals; ``running()`` does both around
 Messages the test "posts" as members go through ``post()`` and friends: they are stored (so that
 history and backfill see them) and dispatched on the gateway. ``drop()`` cuts the gateway
 connection; dispatches made while the client is away are kept and replayed when it resumes, as
-Discord does.
+Discord does. ``invalidate()`` cuts it and forgets the session, as Discord does when a session
+cannot be resumed: the client's RESUME is answered INVALID_SESSION, it identifies again, and what
+was dispatched meanwhile is lost (only history shows it).
+
+As on Discord without the presences intent, GUILD_CREATE carries only the bot's own member (and
+``member_count``): the client learns the others by asking for member chunks.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
 
 GUILD_TEXT, DM, GUILD_FORUM, PUBLIC_THREAD = 0, 1, 15, 11
+_CHUNK = 1000
+"""Members per GUILD_MEMBERS_CHUNK, as Discord sends them."""
 
 
 def snowflake(moment: datetime, sequence: int = 0) -> int:
@@ -133,9 +140,12 @@ class LoopbackDiscord:
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.dm_channels: dict[str, dict[str, Any]] = {}
+        self.strangers: list[dict[str, Any]] = []
+        """Users in none of the guilds (who can still open a direct message with the bot)."""
         self.closed_dms: set[str] = set()
         """User ids whose direct messages answer 403 (code 50007), as when a member closed DMs."""
         self.synced_commands: dict[str, list[dict[str, Any]]] = {}
+        self.global_commands: list[dict[str, Any]] = []
         self.callbacks: dict[str, list[dict[str, Any]]] = {}
         self._invokers: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
@@ -145,6 +155,8 @@ class LoopbackDiscord:
         self.rate_limited: dict[str, int] = {}
         """Route template -> how many more requests to answer with 429 before serving."""
         self._session: _Session | None = None
+        self._session_lost = False
+        """True between ``invalidate()`` and the next IDENTIFY: dispatches go nowhere."""
         self._ws: web.WebSocketResponse | None = None
         self._send_lock = asyncio.Lock()
         self._ready = asyncio.Event()
@@ -264,27 +276,49 @@ class LoopbackDiscord:
         return channel_id
 
     def add_member(
-        self, guild_id: str, name: str, *, roles: tuple[str, ...] = (), bot: bool = False
+        self,
+        guild_id: str,
+        name: str,
+        *,
+        roles: tuple[str, ...] = (),
+        bot: bool = False,
+        joined_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """A member of the guild (present from the start). Returns the user payload."""
+        """A member of the guild (present from the start, since ``joined_at`` if given). Returns
+        the user payload."""
         user = self._user_payload(self._new_id(), name, bot=bot)
-        self._add_member_payload(guild_id, user, roles=list(roles))
+        self._add_member_payload(guild_id, user, roles=list(roles), joined_at=joined_at)
         return user
 
-    def _add_member_payload(self, guild_id: str, user: dict[str, Any], *, roles: list[str]) -> None:
-        self.guilds[guild_id]["members"].append(self._member_payload(user, roles))
+    def _add_member_payload(
+        self,
+        guild_id: str,
+        user: dict[str, Any],
+        *,
+        roles: list[str],
+        joined_at: datetime | None = None,
+    ) -> None:
+        self.guilds[guild_id]["members"].append(self._member_payload(user, roles, joined_at))
 
-    def _member_payload(self, user: dict[str, Any], roles: list[str]) -> dict[str, Any]:
+    def _member_payload(
+        self, user: dict[str, Any], roles: list[str], joined_at: datetime | None = None
+    ) -> dict[str, Any]:
         return {
             "user": user,
             "nick": None,
             "roles": roles,
-            "joined_at": iso(self.now()),
+            "joined_at": iso(joined_at or self.now()),
             "deaf": False,
             "mute": False,
             "flags": 0,
             "avatar": None,
         }
+
+    def add_stranger(self, name: str) -> dict[str, Any]:
+        """A Discord user in none of the guilds. Returns the user payload."""
+        user = self._user_payload(self._new_id(), name)
+        self.strangers.append(user)
+        return user
 
     def member(self, guild_id: str, user_id: str) -> dict[str, Any]:
         for member in self.guilds[guild_id]["members"]:
@@ -401,6 +435,7 @@ class LoopbackDiscord:
         elif op == 2:
             self.connections.append(f"identify {path}")
             self._session = _Session(id=f"session-{next(self._ids)}")
+            self._session_lost = False
             async with self._send_lock:
                 self._ws = ws
             ready = {
@@ -415,12 +450,14 @@ class LoopbackDiscord:
             }
             await self.dispatch("READY", ready)
             for guild in self.guilds.values():
-                await self.dispatch("GUILD_CREATE", guild | {"member_count": len(guild["members"])})
+                own = [m for m in guild["members"] if m["user"]["id"] == self.bot["id"]]
+                created = guild | {"members": own, "member_count": len(guild["members"])}
+                await self.dispatch("GUILD_CREATE", created)
             self._ready.set()
         elif op == 6:
             self.connections.append(f"resume {path}")
             session = self._session
-            if session is None or data["session_id"] != session.id:
+            if session is None or self._session_lost or data["session_id"] != session.id:
                 await ws.send_str(json.dumps({"op": 9, "d": False}))
                 return
             async with self._send_lock:
@@ -431,21 +468,27 @@ class LoopbackDiscord:
             await self.dispatch("RESUMED", {})
             self._resumed.set()
         elif op == 8:
-            guild = self.guilds[data["guild_id"]]
-            chunk = {
-                "guild_id": guild["id"],
-                "members": guild["members"],
-                "chunk_index": 0,
-                "chunk_count": 1,
-                "nonce": data.get("nonce"),
-            }
-            await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+            # REQUEST_GUILD_MEMBERS with an empty query: every member, in chunks of 1,000.
+            guild = self.guilds[str(data["guild_id"])]
+            members = guild["members"]
+            pieces = [members[i : i + _CHUNK] for i in range(0, len(members), _CHUNK)] or [[]]
+            for index, piece in enumerate(pieces):
+                chunk = {
+                    "guild_id": guild["id"],
+                    "members": piece,
+                    "chunk_index": index,
+                    "chunk_count": len(pieces),
+                    "nonce": data.get("nonce"),
+                }
+                await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a dispatch, or keep it for the resume if the client is away."""
         session = self._session
         if session is None:
             raise AssertionError("no gateway session: start the client before dispatching")
+        if self._session_lost:
+            return
         async with self._send_lock:
             session.sequence += 1
             text = json.dumps({"op": 0, "t": event, "s": session.sequence, "d": data})
@@ -461,6 +504,13 @@ class LoopbackDiscord:
             ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close(code=4000, message=b"loopback drop")
+
+    async def invalidate(self) -> None:
+        """Cut the gateway connection and forget the session: the client's RESUME gets
+        INVALID_SESSION, it identifies again, and what is dispatched until then is lost."""
+        self._session_lost = True
+        self._ready.clear()
+        await self.drop()
 
     async def wait_ready(self, within: float = 5) -> None:
         await asyncio.wait_for(self._ready.wait(), within)
@@ -663,6 +713,14 @@ class LoopbackDiscord:
         await self.dispatch("THREAD_CREATE", thread | {"newly_created": True})
         return thread["id"]
 
+    async def archive(self, thread_id: str) -> None:
+        """A thread is archived: it leaves the guild's active threads (THREAD_UPDATE)."""
+        thread = self.channels[thread_id]
+        thread["thread_metadata"] |= {"archived": True, "archive_timestamp": iso(self.now())}
+        guild = self.guilds[thread["guild_id"]]
+        guild["threads"] = [t for t in guild["threads"] if t["id"] != thread_id]
+        await self.dispatch("THREAD_UPDATE", thread)
+
     def archived_thread(self, parent_id: str, owner: dict[str, Any], name: str) -> str:
         """A thread archived before the bot came: only REST (archived threads, history) shows it."""
         thread = self._thread_payload(parent_id, owner, name)
@@ -690,7 +748,43 @@ class LoopbackDiscord:
         words = command.split()
         if words[0] not in synced:
             raise AssertionError(f"/{words[0]} was not synced to guild {guild_id}")
-        top = synced[words[0]]
+        return await self._interaction(
+            synced[words[0]],
+            words,
+            options,
+            autocomplete=autocomplete,
+            guild_id=guild_id,
+            channel=self.channels[channel_id],
+            user=user,
+        )
+
+    async def invoke_direct(
+        self, user: dict[str, Any], command: str, options: dict[str, Any] | None = None
+    ) -> str:
+        """A member runs a slash command in their direct message with the bot; returns its id.
+
+        As on Discord, only global commands whose contexts include direct messages (1) exist there.
+        """
+        synced = {c["name"]: c for c in self.global_commands if 1 in (c.get("contexts") or [])}
+        words = command.split()
+        if words[0] not in synced:
+            raise AssertionError(f"/{words[0]} is not offered in direct messages")
+        bot_dm = self._dm_channel(user["id"])
+        return await self._interaction(
+            synced[words[0]], words, options, guild_id=None, channel=bot_dm, user=user
+        )
+
+    async def _interaction(
+        self,
+        top: dict[str, Any],
+        words: list[str],
+        options: dict[str, Any] | None,
+        *,
+        guild_id: str | None,
+        channel: dict[str, Any],
+        user: dict[str, Any],
+        autocomplete: str | None = None,
+    ) -> str:
         definition, leaf_options = top, None
         nested: list[dict[str, Any]] = []
         container = nested
@@ -710,7 +804,7 @@ class LoopbackDiscord:
             if option["type"] == 6:
                 resolved.setdefault("users", {})[value["id"]] = value
                 member = self._member_fields(guild_id, value["id"])
-                if member is not None:
+                if member is not None and guild_id is not None:
                     resolved.setdefault("members", {})[value["id"]] = member | {
                         "permissions": str(self._permissions(guild_id, value["id"]))
                     }
@@ -731,9 +825,7 @@ class LoopbackDiscord:
                 entry["focused"] = True
             leaf_options.append(entry)
         interaction_id = self._new_id()
-        member = self.member(guild_id, user["id"])
-        channel = self.channels[channel_id]
-        payload = {
+        payload: dict[str, Any] = {
             "id": interaction_id,
             "application_id": self.application_id,
             "type": 4 if autocomplete else 2,
@@ -741,24 +833,32 @@ class LoopbackDiscord:
                 "id": top["id"],
                 "name": words[0],
                 "type": 1,
-                "guild_id": guild_id,
                 "options": nested or leaf_options,
                 "resolved": resolved,
             },
-            "guild_id": guild_id,
-            "channel_id": channel_id,
+            "channel_id": channel["id"],
             "channel": {k: v for k, v in channel.items() if k != "permission_overwrites"},
-            "member": member | {"permissions": str(self._permissions(guild_id, user["id"]))},
             "token": f"token-{interaction_id}",
             "version": 1,
             "app_permissions": str(EVERYONE_PERMISSIONS),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": guild_id},
-            "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,
         }
+        if guild_id is not None:
+            # In a server: the member with their permissions; the app is installed there.
+            member = self.member(guild_id, user["id"])
+            payload |= {
+                "guild_id": guild_id,
+                "member": member | {"permissions": str(self._permissions(guild_id, user["id"]))},
+                "guild_locale": "en-US",
+                "authorizing_integration_owners": {"0": guild_id},
+                "context": 0,
+            }
+            payload["data"]["guild_id"] = guild_id
+        else:
+            # In the bot's direct message: the user alone (context 1, BOT_DM).
+            payload |= {"user": user, "authorizing_integration_owners": {"0": "0"}, "context": 1}
         self.callbacks[interaction_id] = []
         self._invokers[interaction_id] = user
         await self.dispatch("INTERACTION_CREATE", payload)
@@ -802,6 +902,7 @@ class LoopbackDiscord:
         add("POST", "/interactions/{interaction_id}/{token}/callback", self._callback)
         add("POST", "/webhooks/{application_id}/{token}", self._followup)
         add("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", self._sync)
+        add("PUT", "/applications/{application_id}/commands", self._sync)
         add("GET", "/applications/{application_id}/guilds/{guild_id}/commands", self._commands)
 
     async def _rest(self, request: web.Request) -> web.Response:
@@ -964,25 +1065,36 @@ class LoopbackDiscord:
         return [u for u in users if int(u["id"]) > after][:limit]
 
     def _archived_threads(self, record: Recorded) -> dict[str, Any]:
+        """Newest archived first, those archived before ``before`` (ISO time), ``limit`` a page."""
         parent_id = record.params["channel_id"]
-        threads = [
-            c
-            for c in self.channels.values()
-            if c.get("parent_id") == parent_id and c.get("thread_metadata", {}).get("archived")
-        ]
-        return {"threads": threads, "members": [], "has_more": False}
+        threads = sorted(
+            (
+                c
+                for c in self.channels.values()
+                if c.get("parent_id") == parent_id and c.get("thread_metadata", {}).get("archived")
+            ),
+            key=lambda c: c["thread_metadata"]["archive_timestamp"],
+            reverse=True,
+        )
+        if "before" in record.query:
+            before = datetime.fromisoformat(record.query["before"])
+            threads = [
+                t
+                for t in threads
+                if datetime.fromisoformat(t["thread_metadata"]["archive_timestamp"]) < before
+            ]
+        limit = int(record.query.get("limit", 50))
+        return {"threads": threads[:limit], "members": [], "has_more": len(threads) > limit}
 
     def _create_dm(self, record: Recorded) -> dict[str, Any]:
-        user_id = str(record.body["recipient_id"])
+        return self._dm_channel(str(record.body["recipient_id"]))
+
+    def _dm_channel(self, user_id: str) -> dict[str, Any]:
         for channel in self.dm_channels.values():
             if channel["recipients"][0]["id"] == user_id:
                 return channel
-        user = next(
-            m["user"]
-            for g in self.guilds.values()
-            for m in g["members"]
-            if m["user"]["id"] == user_id
-        )
+        members = [m["user"] for g in self.guilds.values() for m in g["members"]]
+        user = next(u for u in [*members, *self.strangers] if u["id"] == user_id)
         channel = {"id": self._new_id(), "type": DM, "recipients": [user], "last_message_id": None}
         self.dm_channels[channel["id"]] = channel
         self.messages[channel["id"]] = []
@@ -1054,7 +1166,7 @@ class LoopbackDiscord:
         return self._interaction_message(interaction_id, record.body or {})
 
     def _sync(self, record: Recorded) -> list[dict[str, Any]]:
-        guild_id = record.params["guild_id"]
+        guild_id = record.params.get("guild_id")
         commands = [
             command
             | {
@@ -1072,7 +1184,10 @@ class LoopbackDiscord:
             }
             for command in record.body
         ]
-        self.synced_commands[guild_id] = commands
+        if guild_id is None:
+            self.global_commands = commands
+        else:
+            self.synced_commands[guild_id] = commands
         return commands
 
     def _commands(self, record: Recorded) -> list[dict[str, Any]]:

@@ -85,12 +85,24 @@ SPECS = (
 )
 
 
+class Recorder(list[Event]):
+    """The engine's place: a sink that keeps what it is given (stored at once)."""
+
+    async def __call__(self, event: Event) -> None:
+        self.append(event)
+
+    async def drain(self) -> None:
+        """Everything given is kept already."""
+
+
 @dataclass
 class World:
     server: LoopbackDiscord
     commons: Commons
     adapter: DiscordAdapter
     events: list[Event]
+    present: list[Event]
+    """What the adapter handed over while starting."""
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
@@ -103,15 +115,13 @@ async def world() -> AsyncIterator[World]:
         settings = parse_settings(commons.config())
         adapter = DiscordAdapter(settings, "loopback-token", guild_ready_timeout=0.05)
         server.watch(adapter.client)
-        events: list[Event] = []
-
-        async def sink(event: Event) -> None:
-            events.append(event)
-
+        events = Recorder()
         await adapter.register_commands(SPECS)
-        await adapter.start(sink)
+        await adapter.start(events)
+        # The members already there, handed over at start (see the test of that).
+        present, events[:] = list(events), []
         try:
-            yield World(server, commons, adapter, events)
+            yield World(server, commons, adapter, events, present)
         finally:
             await adapter.stop()
 
@@ -381,14 +391,56 @@ async def test_missing_places_and_roles_are_named_at_start(
         adapter = DiscordAdapter(parse_settings(config), "t", guild_ready_timeout=0.05)
         server.watch(adapter.client)
 
-        async def sink(event: Event) -> None:
-            raise AssertionError(f"unexpected {event}")
-
         with caplog.at_level(logging.WARNING, logger="adapters.discord"):
-            await adapter.start(sink)
+            await adapter.start(Recorder())
             await adapter.stop()
     lines = [r.getMessage() for r in caplog.records if r.name == "adapters.discord"]
     assert len(lines) == 3
     assert "communities.commons.themes.water.places names discord:777" in lines[0]
     assert "communities.commons.digest.channel names discord:12345" in lines[1]
     assert "communities.commons.roles.facilitators names discord-role:999" in lines[2]
+
+
+async def test_members_present_are_handed_over_at_start_never_as_newcomers(world: World) -> None:
+    c = world.commons
+    joined = {e.member.id: e for e in world.present if isinstance(e, MemberJoined)}
+    assert set(joined) == {c.ana["id"], c.ben["id"], c.fede["id"]}  # no bot, not Trellis
+    assert not any(e.live for e in joined.values())
+    since = world.server.member(c.guild, c.ana["id"])["joined_at"]
+    assert joined[c.ana["id"]].occurred_at == datetime.fromisoformat(since)
+    # Discord sent them in member chunks, not in GUILD_CREATE.
+    assert world.adapter.client.get_guild(int(c.guild)).chunked
+
+
+async def test_a_command_the_engine_never_answers_is_answered_anyway(world: World) -> None:
+    server, c = world.server, world.commons
+    world.adapter.defer_after = 0.01
+    world.adapter.give_up_after = 0.05
+    interaction = await server.invoke(c.guild, c.general, c.ana, "mydata")
+    await settle(world, 1)  # the engine got it, and (failing) never answers
+    await server.wait_for(
+        lambda: len(server.interaction_answers(interaction)) == 2, what="the last-resort answer"
+    )
+    deferral, answer = server.interaction_answers(interaction)
+    assert deferral == {"type": 5, "data": {"flags": 64}}
+    assert answer["followup"]["content"].startswith("Trellis could not answer this command")
+    assert answer["followup"]["flags"] == 64
+
+
+async def test_a_command_in_a_direct_message_is_for_the_members_community(world: World) -> None:
+    server, c = world.server, world.commons
+    direct = {command["name"]: command for command in server.global_commands}
+    assert set(direct) == {"mydata"}  # of these specs, the one a direct message points to
+    assert direct["mydata"]["contexts"] == [1]
+    assert "mydata" in {command["name"] for command in server.synced_commands[c.guild]}
+
+    await server.invoke_direct(c.ben, "mydata")
+    (event,) = await settle(world, 1)
+    assert (event.community, event.command, event.member.id) == ("commons", "mydata", c.ben["id"])
+
+    stranger = server.add_stranger("Stranger")
+    refused = await server.invoke_direct(stranger, "mydata")
+    await server.wait_for(lambda: server.interaction_answers(refused), what="the refusal")
+    (answer,) = server.interaction_answers(refused)
+    assert answer["data"]["content"].startswith("You are not in a server Trellis serves")
+    assert len(world.events) == 1

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from adapters.discord import (
+    catch_up_start,
     command_options,
+    deleted_meanwhile,
     invite_url,
     member_event,
     message_edited,
     message_posted,
     messages_deleted,
+    presence,
     reaction_event,
     theme_choices,
     thread_opened,
@@ -21,6 +25,7 @@ from adapters.discord import (
 from bot.events import (
     ChannelRef,
     MemberJoined,
+    MemberLeft,
     MemberRef,
     MessageDeleted,
     ReactionAdded,
@@ -171,3 +176,54 @@ def test_invite_link_asks_for_exactly_what_trellis_uses() -> None:
     assert "client_id=1414600000000000001" in url
     assert "scope=bot+applications.commands" in url
     assert "permissions=274878024704" in url
+
+
+def test_members_present_are_members_never_newcomers_and_the_gone_have_left() -> None:
+    ana = MemberRef("discord", "1", "Ana")
+    helper = MemberRef("discord", "2", "Helper", is_bot=True)
+    long_ago = datetime(2025, 1, 5, tzinfo=UTC)
+    stored = {"discord:1", "discord:3"}
+    events = presence("commons", [(ana, long_ago), (helper, None)], stored, now=NOW, complete=True)
+    assert events == [
+        MemberJoined("commons", ana, long_ago, live=False),
+        MemberLeft("commons", MemberRef("discord", "3"), NOW),
+    ]
+    # A member list cut short (chunks timed out) says who is there, never who has gone.
+    cut = presence("commons", [(ana, None)], stored, now=NOW, complete=False)
+    assert cut == [MemberJoined("commons", ana, NOW, live=False)]
+
+
+@dataclass
+class Stored:
+    newest: datetime | None = None
+    last_messages: dict[str, datetime] = field(default_factory=dict)
+    messages: dict[str, frozenset[str]] = field(default_factory=dict)
+    members_present: frozenset[str] = frozenset()
+
+
+def test_catch_up_starts_a_day_before_each_places_newest_stored_message() -> None:
+    day = timedelta(days=1)
+    horizon = NOW - timedelta(days=14)
+    stored = Stored(NOW - 3 * day, {"discord:10": NOW - 3 * day, "discord:11": NOW - 30 * day})
+    start = {
+        key: catch_up_start(key, stored, horizon=horizon, recent=day)
+        for key in ("discord:10", "discord:11", "discord:12")
+    }
+    assert start == {
+        "discord:10": NOW - 4 * day,
+        "discord:11": horizon,  # never further back than catch_up.max_days
+        "discord:12": NOW - 4 * day,  # a new place: from the community's newest message
+    }
+    # Nothing stored yet: a first start reads no history (backfill does that).
+    assert catch_up_start("discord:10", Stored(), horizon=horizon, recent=day) is None
+
+
+def test_a_message_stored_and_no_longer_in_the_stretch_read_again_was_deleted() -> None:
+    day = timedelta(days=1)
+    old, kept, gone = (str(snowflake_at(NOW - n * day)) for n in (5, 2, 1))
+    # Only within the stretch read: an older message is not judged.
+    assert deleted_meanwhile({old, kept, gone}, {kept}, NOW - 3 * day) == [gone]
+
+
+def snowflake_at(moment: datetime) -> int:
+    return (int(moment.timestamp() * 1000) - 1420070400000) << 22

@@ -157,10 +157,11 @@ async def test_digest_posted_without_pings_and_nudges_by_dm(live: Live) -> None:
         for r in server.requests_to("POST /channels/{channel_id}/messages")
         if r.params["channel_id"] in server.dm_channels
     }
-    assert {ana["id"], ben["id"]} <= dm_to
+    # The newcomers, and the members who were there before Trellis and never spoke.
+    assert dm_to == {ana["id"], ben["id"], c.ana["id"], c.ben["id"]}
     delivered = [m for ch in server.dm_channels for m in server.messages[ch]]
     assert {m["channel_id"] for m in delivered} == {
-        ch for ch, d in server.dm_channels.items() if d["recipients"][0]["id"] == ana["id"]
+        ch for ch, d in server.dm_channels.items() if d["recipients"][0]["id"] != ben["id"]
     }
     unreachable = await live.app.store.fetch_all(
         "SELECT member_key FROM members WHERE unreachable_at IS NOT NULL"
