@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from storage.members import MemberRow
 
 
+ANSWER_LIMIT = 2000
+"""The longest answer, in characters, on any platform: Discord's message limit, the smallest."""
+
+
 class CommandError(Exception):
     """Bad input: one sentence (an English catalog message with ``{placeholders}``) for the member.
 
@@ -46,6 +50,12 @@ class CommandContext:
     def prefix(self) -> str:
         """How commands are typed where this one was ("/" or "!trellis ")."""
         return self.app.command_prefix(self.invocation.channel.platform)
+
+    @property
+    def message_limit(self) -> int:
+        """The longest answer the place where the member asked takes in one message."""
+        adapter = self.app.adapters.get(self.invocation.channel.platform)
+        return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
 
     @property
     def tz(self) -> ZoneInfo:
