@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.commands.context import CommandContext, CommandError
+from bot.commands.paging import PAGE, paged
 from bot.commands.parsing import Period
 from bot.commands.permissions import themes_led
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import Attachment, OutgoingMessage
 from bot.services import nudges, participation
 from bot.themes import Theme
 from storage import activity, facilitation, members
@@ -48,11 +50,11 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
     )
 
 
-async def quiet(ctx: CommandContext) -> str:
+async def quiet(ctx: CommandContext, page: int | None = None) -> str:
     found = await nudges.quiet_list(ctx.app, ctx.community, ctx.now)
     if not found:
         return ctx._("Nobody is quiet right now: everyone has taken part recently.")
-    lines = [ctx._("**Members you might reach out to personally**")]
+    lines = []
     for member in found:
         if member.kind == "newcomer":
             what = ctx._("joined {date}, has not posted yet", date=_day(ctx, member.since))
@@ -67,7 +69,7 @@ async def quiet(ctx: CommandContext) -> str:
             notes.append(ctx._("turned nudges off"))
         suffix = f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"- {member.name}: {what}{suffix}")
-    return "\n".join(lines)
+    return paged(ctx, [ctx._("**Members you might reach out to personally**")], lines, page)
 
 
 async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
@@ -86,7 +88,7 @@ async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
     )
 
 
-async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
+async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None = None) -> str:
     if theme is None and ctx.permission == Permission.THEME_LEADER:
         led = themes_led(ctx.settings, ctx.invocation.member.key)
         theme_ids = sorted(led)
@@ -108,7 +110,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
             "No prompts yet; add one with {prefix}prompt add <theme> <text>.",
             prefix=ctx.prefix,
         )
-    return "\n".join([ctx._("**Prompts**"), *lines])
+    return paged(ctx, [ctx._("**Prompts**")], lines, page)
 
 
 async def prompt_remove(ctx: CommandContext, id: int) -> str:
@@ -130,7 +132,17 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    return await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    preview = await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    if len(preview.text) <= ctx.message_limit:
+        return preview
+    # Longer than one message: the answer shows its start, the file the whole of it.
+    whole = Attachment(
+        f"digest-preview-{ctx.community}.md",
+        preview.text.encode("utf-8"),
+        "text/markdown",
+        ctx._("The whole digest"),
+    )
+    return replace(preview, attachments=(*preview.attachments, whole))
 
 
 async def digest_post(ctx: CommandContext) -> str:
@@ -143,13 +155,13 @@ async def digest_post(ctx: CommandContext) -> str:
     return ctx._("Digest posted to {place}.", place=place)
 
 
-async def theme_list(ctx: CommandContext) -> str:
+async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
-    lines = [ctx._("**Themes**")]
+    lines = []
     for theme in ctx.themes.themes.values():
         flag = " (" + ctx._("dormant") + ")" if theme.id in dormant else ""
         lines.append(f"- `{theme.id}` {theme.name}{flag}")
-    return "\n".join(lines)
+    return paged(ctx, [ctx._("**Themes**")], lines, page)
 
 
 async def theme_show(ctx: CommandContext, theme: Theme) -> str:
@@ -203,6 +215,7 @@ COMMANDS = (
         "quiet",
         "Members who joined and never spoke, or went quiet: your outreach list.",
         quiet,
+        (PAGE,),
         permission=Permission.FACILITATOR,
         private=True,
     ),
@@ -218,7 +231,7 @@ COMMANDS = (
         "prompt list",
         "Lists queued and posted prompts.",
         prompt_list,
-        (Param("theme", ParamKind.THEME, "A theme", required=False),),
+        (Param("theme", ParamKind.THEME, "A theme", required=False), PAGE),
         permission=Permission.THEME_LEADER,
         private=True,
     ),
@@ -248,6 +261,7 @@ COMMANDS = (
         "theme list",
         "Lists themes, marking dormant ones.",
         theme_list,
+        (PAGE,),
         permission=Permission.FACILITATOR,
     ),
     CommandSpec(
