@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.paging import PAGE, paged
+from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.permissions import themes_led
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.services import nudges, participation
 from bot.themes import Theme

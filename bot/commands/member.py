@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.paging import PAGE, paged
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.paging import paged
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from storage import activity, members
 from storage.members import MemberRow
 

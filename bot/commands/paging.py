@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.spec import Param, ParamKind
+from bot.commands.spec import PAGE
 from bot.events import ChannelRef, MemberRef
-
-PAGE = Param("page", ParamKind.INTEGER, "Which page of a long list (1 by default)", required=False)
-"""The optional last parameter of every command that answers a list."""
 
 _SENTENCE_ROOM = 80
 """Characters kept free on each page for the sentence saying how many more there are (beside the

@@ -72,6 +72,10 @@ class Param:
         return TEXT_CHARS if self.kind is ParamKind.TEXT else WORD_CHARS
 
 
+PAGE = Param("page", ParamKind.INTEGER, "Which page of a long list (1 by default)", required=False)
+"""The optional last parameter of every command that answers a list. Usage lines leave it out:
+every long answer names the command for its next page."""
+
 Handler = Callable[..., Awaitable["OutgoingMessage | str"]]
 
 
@@ -95,6 +99,8 @@ class CommandSpec:
     def usage(self) -> str:
         parts = [self.name]
         for param in self.params:
+            if param is PAGE:
+                continue
             label = f"<{param.name}>" if not param.choices else "|".join(param.choices)
             parts.append(label if param.required else f"[{label}]")
         return " ".join(parts)

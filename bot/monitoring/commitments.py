@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.paging import PAGE, paged
+from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.monitoring.common import epoch, local_day, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.paging import PAGE, paged
+from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.monitoring.common import epoch, local_time, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.paging import PAGE, paged
+from bot.commands.paging import paged
 from bot.commands.permissions import permission_of, themes_led
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.events import ReactionAdded
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.services.recognition import INSIGHT_REACTIONS
