@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands.context import ANSWER_LIMIT, CommandContext, CommandError
 from bot.commands.parsing import (
+    QUOTE_CHARS,
     excerpt,
     parse_date,
     parse_datetime,
@@ -100,7 +101,7 @@ class CommandRouter:
             text = translator._(
                 "“{prefix}{command}” is not a Trellis command; type {prefix}help to see them all.",
                 prefix=prefix,
-                command=excerpt(invocation.command),
+                command=excerpt(invocation.command, QUOTE_CHARS - len(prefix)),
             )
             return OutgoingMessage(text), True
         try:
