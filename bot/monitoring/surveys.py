@@ -279,7 +279,11 @@ COMMANDS = (
         name="story",
         help="Answer the quarterly survey with a story of change.",
         handler=story,
-        params=(Param("text", ParamKind.TEXT, "What changed, in a few sentences"),),
+        params=(
+            Param(
+                "text", ParamKind.TEXT, "What changed, in a few sentences", max_length=STORY_CHARS
+            ),
+        ),
         private=True,
     ),
     CommandSpec(
