@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.commands.permissions import Scope, scope_of
 from bot.commands.spec import Permission
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ class CommandContext:
     def prefix(self) -> str:
         """How commands are typed where this one was ("/" or "!trellis ")."""
         return self.app.command_prefix(self.invocation.channel.platform)
+
+    @property
+    def scope(self) -> Scope:
+        """What this member may act on (the themes they lead, the items they own)."""
+        return scope_of(self.settings, self.invocation.member.key, self.permission, self.member.id)
 
     @property
     def message_limit(self) -> int:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
-from bot.commands.permissions import themes_led
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.services import nudges, participation
@@ -89,11 +88,7 @@ async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
 
 
 async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None = None) -> str:
-    if theme is None and ctx.permission == Permission.THEME_LEADER:
-        led = themes_led(ctx.settings, ctx.invocation.member.key)
-        theme_ids = sorted(led)
-    else:
-        theme_ids = [theme.id] if theme else list(ctx.themes.themes)
+    theme_ids = [theme.id] if theme else ctx.scope.themes(ctx.themes.themes)
     lines = []
     for theme_id in theme_ids:
         for prompt in await facilitation.prompts(ctx.app.store, ctx.community, theme_id):
@@ -121,9 +116,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
             id=id,
             prefix=ctx.prefix,
         )
-    if ctx.permission == Permission.THEME_LEADER and prompt.theme not in themes_led(
-        ctx.settings, ctx.invocation.member.key
-    ):
+    if not ctx.scope.covers_theme(prompt.theme):
         raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
     if prompt.posted_at is not None:
         raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)

@@ -18,7 +18,7 @@ from bot.commands.parsing import (
     parse_integer,
     parse_period,
 )
-from bot.commands.permissions import permission_of, themes_led
+from bot.commands.permissions import permission_of
 from bot.commands.spec import CommandSpec, ParamKind, Permission
 from bot.events import ChannelRef, CommandInvoked, MemberRef
 from bot.i18n import N_, Translator
@@ -157,15 +157,18 @@ class CommandRouter:
             now=now,
         )
         arguments = await self._arguments(spec, ctx)
-        if held == Permission.THEME_LEADER and spec.permission == Permission.THEME_LEADER:
-            theme = arguments.get("theme")
-            led = themes_led(settings, key)
-            if theme is not None and theme.id not in led:
-                raise CommandError(
-                    "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
-                    led=", ".join(sorted(led)),
-                    theme=theme.id,
-                )
+        theme = arguments.get("theme")
+        scope = ctx.scope
+        if (
+            spec.permission == Permission.THEME_LEADER
+            and theme
+            and not scope.covers_theme(theme.id)
+        ):
+            raise CommandError(
+                "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
+                led=", ".join(sorted(scope.led)),
+                theme=theme.id,
+            )
         if not unseen:
             return await spec.handler(ctx, **arguments)
         created = await members.ensure(

@@ -70,7 +70,7 @@ async def done(ctx: CommandContext, id: int) -> str:
         raise CommandError(
             "There is no commitment {id}; commitments lists yours with their numbers.", id=id
         )
-    if found.member_id != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+    if not ctx.scope.covers_item(found.member_id):
         raise CommandError(
             "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
             id=id,

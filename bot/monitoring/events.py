@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
-from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
 from bot.monitoring.common import epoch, local_time, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
@@ -111,7 +111,7 @@ async def event_remove(ctx: CommandContext, id: int) -> str:
         raise CommandError(
             "There is no upcoming event {id}; event list shows them with their numbers.", id=id
         )
-    if found.created_by != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+    if not ctx.scope.covers_item(found.created_by):
         raise CommandError(
             "Only the member who added event {id} or a facilitator can remove it.", id=id
         )

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
-from bot.commands.permissions import permission_of, themes_led
+from bot.commands.permissions import permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.events import ReactionAdded
 from bot.monitoring.common import epoch, from_epoch, require_tracked
@@ -364,14 +364,15 @@ async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
     if source is None or not source.text:
         return
     permission = await permission_of(app, event.community, event.member)
-    settings = app.community(event.community)
-    may_file = permission >= Permission.FACILITATOR or (
-        permission >= Permission.THEME_LEADER
-        and source.theme in themes_led(settings, event.member.key)
-    )
-    if not may_file:
-        return
     reactor = await members.by_key(store, event.community, event.member.key)
+    scope = scope_of(
+        app.community(event.community),
+        event.member.key,
+        permission,
+        reactor.id if reactor else None,
+    )
+    if not scope.covers_theme(source.theme):
+        return
     await monitoring.add_knowledge(
         store,
         event.community,
