@@ -11,6 +11,9 @@ from bot.commands.permissions import Scope, scope_of
 from bot.commands.spec import Permission
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from adapters.base import Adapter
     from bot.app import Trellis
     from bot.config import CommunitySettings
     from bot.events import CommandInvoked
@@ -21,6 +24,12 @@ if TYPE_CHECKING:
 
 ANSWER_LIMIT = 2000
 """The longest answer, in characters, on any platform: Discord's message limit, the smallest."""
+
+
+def answer_limit(adapters: Mapping[str, Adapter], platform: str) -> int:
+    """The longest answer a place on ``platform`` takes in one message."""
+    adapter = adapters.get(platform)
+    return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
 
 
 class CommandError(Exception):
@@ -60,8 +69,7 @@ class CommandContext:
     @property
     def message_limit(self) -> int:
         """The longest answer the place where the member asked takes in one message."""
-        adapter = self.app.adapters.get(self.invocation.channel.platform)
-        return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
+        return answer_limit(self.app.adapters, self.invocation.channel.platform)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.context import ANSWER_LIMIT, CommandContext, CommandError
+from bot.commands.context import CommandContext, CommandError, answer_limit
 from bot.commands.parsing import (
     QUOTE_CHARS,
     excerpt,
@@ -58,16 +58,12 @@ class CommandRouter:
             message, private = await self._answer(invocation, translator)
         except Exception:
             message, private = self._failure(invocation, translator), True
-        limit = self._limit(invocation)
+        limit = answer_limit(self.app.adapters, invocation.channel.platform)
         try:
             await self.app.reply(invocation, fit(message, limit, translator), private=private)
         except Exception:
             # The answer itself could not be delivered (a refused upload, a platform error).
             await self.app.reply(invocation, self._failure(invocation, translator), private=True)
-
-    def _limit(self, invocation: CommandInvoked) -> int:
-        adapter = self.app.adapters.get(invocation.channel.platform)
-        return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
 
     def _failure(self, invocation: CommandInvoked, translator: Translator) -> OutgoingMessage:
         """Log the exception being handled under a short id and say so in one sentence."""
@@ -82,9 +78,9 @@ class CommandRouter:
         )
         return OutgoingMessage(
             translator._(
-                "Something went wrong while answering {prefix}{command}; nothing was lost, and "
-                "the problem is logged as error {error}: try again later, or give a facilitator "
-                "that code.",
+                "Something went wrong with {prefix}{command}, so it may not have been done; the "
+                "problem is logged as error {error}: try again later, or give a facilitator that "
+                "code.",
                 prefix=prefix,
                 command=excerpt(invocation.command),
                 error=error_id,
