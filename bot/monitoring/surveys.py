@@ -280,8 +280,12 @@ COMMANDS = (
         help="Answer the quarterly survey with a story of change.",
         handler=story,
         params=(
+            # Twice the story's bound: spaces are collapsed before story() measures it.
             Param(
-                "text", ParamKind.TEXT, "What changed, in a few sentences", max_length=STORY_CHARS
+                "text",
+                ParamKind.TEXT,
+                "What changed, in a few sentences",
+                max_length=2 * STORY_CHARS,
             ),
         ),
         private=True,
