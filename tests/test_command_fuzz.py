@@ -9,6 +9,7 @@ keeps what accepted commands add, as a real one would.
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 import string
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands.catalog import all_commands
+from bot.commands.parsing import QUOTE_CHARS
 from bot.commands.spec import CommandSpec, Param, ParamKind
 from tests.helpers import Harness, running_app
 from tests.test_bad_input import snapshot
@@ -216,4 +218,6 @@ async def test_every_generated_command_is_answered_once_within_the_limit(
         assert len(answer) <= DISCORD_LIMIT, (who, line[:200], len(answer))
         if refused(answer):
             assert community.unchanged_since(before), (who, line[:200], answer)
+            quoted = re.findall(r"“([^”]*)”", answer.split("\n")[0])
+            assert all(len(text) <= QUOTE_CHARS for text in quoted), (who, line[:200], answer)
     await community.bring_back()
