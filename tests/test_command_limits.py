@@ -132,3 +132,15 @@ async def test_long_lists_page_within_one_message_and_say_how_many_more(tmp_path
     assert len(quiet) >= 2
     quiet_names = {line[2:].split(":")[0] for line in _pages_of(quiet)}
     assert quiet_names == set(names)
+
+
+async def test_a_topic_ending_in_a_number_is_quoted_to_tell_it_from_a_page(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines('~ ana joins as "Ana Quispe"', '~ luis joins as "Luis Rojas"')
+        await h.command("luis", "/profile set expertise:agenda 2030, soils")
+        quoted = await h.command("ana", '/experts "agenda 2030"')
+        paged = await h.command("ana", '/experts "agenda 2030" 1')
+        unquoted = await h.command("ana", "/experts agenda 2030")
+    assert quoted.startswith("Who to ask about “agenda 2030”:\n- **Luis Rojas**")
+    assert paged == quoted
+    assert unquoted.startswith("There is no page 2030; this list has pages 1 to 1.")

@@ -394,7 +394,12 @@ def _only_page_after(params: list, index: int) -> bool:
 
 
 def _page_at_end(text: str) -> tuple[str, str | None]:
-    """``"soil health 2"`` -> ("soil health", "2"); a lone number is the text itself."""
+    """``soil health 2`` -> ("soil health", "2"). A lone number is the text itself, and so is a
+    quoted phrase: ``"agenda 2030"`` -> ("agenda 2030", None), ``"agenda 2030" 2`` -> (…, "2")."""
+    if text[0] in '"“':
+        phrase, rest = _take_word(text)
+        if not rest or re.fullmatch(r"\d+", rest):
+            return phrase, rest or None
     words = text.rsplit(None, 1)
     if len(words) == 2 and re.fullmatch(r"\d+", words[1]):
         return words[0], words[1]
