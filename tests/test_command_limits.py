@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.events import ChannelRef, CommandInvoked, MemberRef
 from tests.helpers import running_app
 from tests.test_bad_input import snapshot
 
@@ -144,3 +145,37 @@ async def test_a_topic_ending_in_a_number_is_quoted_to_tell_it_from_a_page(tmp_p
     assert quoted.startswith("Who to ask about “agenda 2030”:\n- **Luis Rojas**")
     assert paged == quoted
     assert unquoted.startswith("There is no page 2030; this list has pages 1 to 1.")
+
+
+async def test_a_list_asked_with_typed_options_names_its_next_page_as_options(tmp_path):
+    """What Discord's slash commands send: options by name, the page one of them."""
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            *(
+                f'~ m{n:02d} joins as "Member {n:02d} of the Lima water committee"'
+                for n in range(60)
+            )
+        )
+        await h.lines(*(f"#water m{n:02d}: Our well is dry" for n in range(60)))
+
+        async def ask(*options: tuple[str, str]) -> str:
+            before = len(h.outbox)
+            await h.app.engine.accept(
+                CommandInvoked(
+                    community="praxis",
+                    channel=ChannelRef("console", "general"),
+                    member=MemberRef("console", "m00", "Member 00 of the Lima water committee"),
+                    command="experts",
+                    occurred_at=h.clock.now(),
+                    options=options,
+                )
+            )
+            await h.app.engine.drain()
+            (answer,) = h.sent_since(before, "reply")
+            return answer.text
+
+        first = await ask(("topic", "water"))
+        second = await ask(("topic", "water"), ("page", "2"))
+    assert re.search(r"\n… \d+ more on the next pages?: /experts topic:water page:2$", first)
+    assert second.startswith("Who to ask about “water”:\n- **Member")
+    assert not set(second.split("\n")[1:]) & set(first.split("\n")[1:])
