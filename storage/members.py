@@ -88,6 +88,14 @@ async def ensure(
     return await by_key(store, community, key)
 
 
+async def discard_new(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
+    """Remove the row ``ensure`` just created for a command that was then refused, so that a
+    refused command leaves no trace of a member Trellis had not seen."""
+    async with store.transaction() as db:
+        await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
+    cache.forget(member.community, member.key)
+
+
 async def is_forgotten(store: SqliteStore, community: str, key: str) -> bool:
     row = await store.fetch_one(
         "SELECT 1 FROM forgotten_members WHERE community = ? AND key_hash = ?",

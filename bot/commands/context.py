@@ -7,15 +7,29 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.commands.permissions import Scope, scope_of
 from bot.commands.spec import Permission
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from adapters.base import Adapter
     from bot.app import Trellis
     from bot.config import CommunitySettings
     from bot.events import CommandInvoked
     from bot.i18n import Translator
     from bot.themes import ThemeMap
     from storage.members import MemberRow
+
+
+ANSWER_LIMIT = 2000
+"""The longest answer, in characters, on any platform: Discord's message limit, the smallest."""
+
+
+def answer_limit(adapters: Mapping[str, Adapter], platform: str) -> int:
+    """The longest answer a place on ``platform`` takes in one message."""
+    adapter = adapters.get(platform)
+    return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
 
 
 class CommandError(Exception):
@@ -46,6 +60,16 @@ class CommandContext:
     def prefix(self) -> str:
         """How commands are typed where this one was ("/" or "!trellis ")."""
         return self.app.command_prefix(self.invocation.channel.platform)
+
+    @property
+    def scope(self) -> Scope:
+        """What this member may act on (the themes they lead, the items they own)."""
+        return scope_of(self.settings, self.invocation.member.key, self.permission, self.member.id)
+
+    @property
+    def message_limit(self) -> int:
+        """The longest answer the place where the member asked takes in one message."""
+        return answer_limit(self.app.adapters, self.invocation.channel.platform)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.commands.context import CommandContext, CommandError
+from bot.commands.paging import paged
 from bot.commands.parsing import Period
-from bot.commands.permissions import themes_led
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.outgoing import OutgoingMessage
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.outgoing import Attachment, OutgoingMessage
 from bot.services import nudges, participation
 from bot.themes import Theme
 from storage import activity, facilitation, members
@@ -48,11 +49,11 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
     )
 
 
-async def quiet(ctx: CommandContext) -> str:
+async def quiet(ctx: CommandContext, page: int | None = None) -> str:
     found = await nudges.quiet_list(ctx.app, ctx.community, ctx.now)
     if not found:
         return ctx._("Nobody is quiet right now: everyone has taken part recently.")
-    lines = [ctx._("**Members you might reach out to personally**")]
+    lines = []
     for member in found:
         if member.kind == "newcomer":
             what = ctx._("joined {date}, has not posted yet", date=_day(ctx, member.since))
@@ -67,7 +68,7 @@ async def quiet(ctx: CommandContext) -> str:
             notes.append(ctx._("turned nudges off"))
         suffix = f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"- {member.name}: {what}{suffix}")
-    return "\n".join(lines)
+    return paged(ctx, [ctx._("**Members you might reach out to personally**")], lines, page)
 
 
 async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
@@ -86,12 +87,8 @@ async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
     )
 
 
-async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
-    if theme is None and ctx.permission == Permission.THEME_LEADER:
-        led = themes_led(ctx.settings, ctx.invocation.member.key)
-        theme_ids = sorted(led)
-    else:
-        theme_ids = [theme.id] if theme else list(ctx.themes.themes)
+async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None = None) -> str:
+    theme_ids = [theme.id] if theme else ctx.scope.themes(ctx.themes.themes)
     lines = []
     for theme_id in theme_ids:
         for prompt in await facilitation.prompts(ctx.app.store, ctx.community, theme_id):
@@ -108,7 +105,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None) -> str:
             "No prompts yet; add one with {prefix}prompt add <theme> <text>.",
             prefix=ctx.prefix,
         )
-    return "\n".join([ctx._("**Prompts**"), *lines])
+    return paged(ctx, [ctx._("**Prompts**")], lines, page)
 
 
 async def prompt_remove(ctx: CommandContext, id: int) -> str:
@@ -119,9 +116,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
             id=id,
             prefix=ctx.prefix,
         )
-    if ctx.permission == Permission.THEME_LEADER and prompt.theme not in themes_led(
-        ctx.settings, ctx.invocation.member.key
-    ):
+    if not ctx.scope.covers_theme(prompt.theme):
         raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
     if prompt.posted_at is not None:
         raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)
@@ -130,7 +125,17 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    return await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    preview = await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    if len(preview.text) <= ctx.message_limit:
+        return preview
+    # Longer than one message: the answer shows its start, the file the whole of it.
+    whole = Attachment(
+        f"digest-preview-{ctx.community}.md",
+        preview.text.encode("utf-8"),
+        "text/markdown",
+        ctx._("The whole digest"),
+    )
+    return replace(preview, attachments=(*preview.attachments, whole))
 
 
 async def digest_post(ctx: CommandContext) -> str:
@@ -143,13 +148,13 @@ async def digest_post(ctx: CommandContext) -> str:
     return ctx._("Digest posted to {place}.", place=place)
 
 
-async def theme_list(ctx: CommandContext) -> str:
+async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
-    lines = [ctx._("**Themes**")]
+    lines = []
     for theme in ctx.themes.themes.values():
         flag = " (" + ctx._("dormant") + ")" if theme.id in dormant else ""
         lines.append(f"- `{theme.id}` {theme.name}{flag}")
-    return "\n".join(lines)
+    return paged(ctx, [ctx._("**Themes**")], lines, page)
 
 
 async def theme_show(ctx: CommandContext, theme: Theme) -> str:
@@ -203,6 +208,7 @@ COMMANDS = (
         "quiet",
         "Members who joined and never spoke, or went quiet: your outreach list.",
         quiet,
+        (PAGE,),
         permission=Permission.FACILITATOR,
         private=True,
     ),
@@ -218,7 +224,7 @@ COMMANDS = (
         "prompt list",
         "Lists queued and posted prompts.",
         prompt_list,
-        (Param("theme", ParamKind.THEME, "A theme", required=False),),
+        (Param("theme", ParamKind.THEME, "A theme", required=False), PAGE),
         permission=Permission.THEME_LEADER,
         private=True,
     ),
@@ -248,6 +254,7 @@ COMMANDS = (
         "theme list",
         "Lists themes, marking dormant ones.",
         theme_list,
+        (PAGE,),
         permission=Permission.FACILITATOR,
     ),
     CommandSpec(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.paging import paged
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from storage import activity, members
 from storage.members import MemberRow
 
@@ -16,7 +17,7 @@ def _date(ctx: CommandContext, epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone(ctx.tz).strftime("%Y-%m-%d")
 
 
-async def help_(ctx: CommandContext, command: str | None) -> str:
+async def help_(ctx: CommandContext, command: str | None, page: int | None = None) -> str:
     prefix = ctx.prefix
     usable = [spec for spec in ctx.app.commands if spec.permission <= ctx.permission]
     if command:
@@ -28,24 +29,24 @@ async def help_(ctx: CommandContext, command: str | None) -> str:
                 prefix=prefix,
             )
         usable = wanted
-    lines = [ctx._("**What Trellis can do for you**")] if not command else []
-    for spec in usable:
-        lines.append(f"- `{prefix}{spec.usage}`: {ctx._(spec.help)}")
-    return "\n".join(lines)
+    heading = [ctx._("**What Trellis can do for you**")] if not command else []
+    lines = [f"- `{prefix}{spec.usage}`: {ctx._(spec.help)}" for spec in usable]
+    return paged(ctx, heading, lines, page)
 
 
-async def themes_(ctx: CommandContext) -> str:
+async def themes_(ctx: CommandContext, page: int | None = None) -> str:
     if not ctx.themes.themes:
         return ctx._(
             "This community has no themes yet; facilitators define them in the configuration."
         )
-    lines = [ctx._("**Themes of {community}**", community=ctx.settings.name)]
+    lines = []
     for theme in ctx.themes.themes.values():
         line = f"- **{theme.name}** (`{theme.id}`)"
         if theme.settings.learning_goal:
             line += ": " + theme.settings.learning_goal
         lines.append(line)
-    return "\n".join(lines)
+    heading = [ctx._("**Themes of {community}**", community=ctx.settings.name)]
+    return paged(ctx, heading, lines, page)
 
 
 def _refuse_credit(ctx: CommandContext, receiver: MemberRow) -> None:
@@ -176,10 +177,12 @@ COMMANDS = (
         "help",
         "Lists the commands you can use, or explains one.",
         help_,
-        (Param("command", ParamKind.WORD, "A command to explain", required=False),),
+        (Param("command", ParamKind.COMMAND, "A command to explain", required=False), PAGE),
         private=True,
     ),
-    CommandSpec("themes", "Lists the community's themes and their learning goals.", themes_),
+    CommandSpec(
+        "themes", "Lists the community's themes and their learning goals.", themes_, (PAGE,)
+    ),
     CommandSpec(
         "kudos",
         "Thanks a member publicly for something they did; it appears in the digest.",

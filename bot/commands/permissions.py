@@ -1,7 +1,13 @@
-"""Who may do what: permissions come from configuration, checked here and nowhere else."""
+"""Who may do what: permissions come from configuration, checked here and nowhere else.
+
+A command's permission (member, theme leader, facilitator, admin) is checked by the router; what
+a command may then touch (a theme a leader leads, an item someone owns) is decided by ``Scope``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.commands.spec import Permission
@@ -42,3 +48,36 @@ async def permission_of(
     adapter = app.adapters.get(platform or member.platform)
     keys = await adapter.member_roles(community, member) if adapter is not None else frozenset()
     return permission_from_keys(app.community(community), member.key, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What one member may act on: their permission, the themes they lead, who they are."""
+
+    permission: Permission
+    led: frozenset[str]
+    member_id: int | None
+    """None for someone Trellis has no row for: they own nothing."""
+
+    def covers_theme(self, theme: str | None) -> bool:
+        """Facilitators and admins act on every theme; a theme leader on the themes they lead."""
+        if self.permission >= Permission.FACILITATOR:
+            return True
+        return self.permission == Permission.THEME_LEADER and theme in self.led
+
+    def covers_item(self, owner_id: int | None) -> bool:
+        """An item (a commitment, an event) is changed by the member it belongs to, or by a
+        facilitator or admin."""
+        if self.permission >= Permission.FACILITATOR:
+            return True
+        return owner_id is not None and owner_id == self.member_id
+
+    def themes(self, every: Iterable[str]) -> list[str]:
+        """The themes of ``every`` this member acts on, in their order."""
+        return [theme for theme in every if self.covers_theme(theme)]
+
+
+def scope_of(
+    settings: CommunitySettings, member_key: str, permission: Permission, member_id: int | None
+) -> Scope:
+    return Scope(permission, frozenset(themes_led(settings, member_key)), member_id)

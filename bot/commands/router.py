@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.context import CommandContext, CommandError
-from bot.commands.parsing import parse_date, parse_datetime, parse_duration, parse_period
-from bot.commands.permissions import permission_of, themes_led
+from bot.commands.context import CommandContext, CommandError, answer_limit
+from bot.commands.parsing import (
+    QUOTE_CHARS,
+    excerpt,
+    parse_date,
+    parse_datetime,
+    parse_duration,
+    parse_integer,
+    parse_period,
+)
+from bot.commands.permissions import permission_of
 from bot.commands.spec import CommandSpec, ParamKind, Permission
 from bot.events import ChannelRef, CommandInvoked, MemberRef
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.outgoing import OutgoingMessage
 from storage import members
 
@@ -21,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r'\s*(?:"([^"]*)"|“([^”]*)”|(\S+))')
+
+LINE_CHARS = 4000
+"""The longest command line Trellis reads; a longer one is a paste gone wrong."""
 
 _ROLE_NAMES = {
     Permission.THEME_LEADER: N_("theme leaders"),
@@ -35,29 +48,67 @@ class CommandRouter:
         self.specs = {spec.name: spec for spec in specs}
 
     async def handle(self, invocation: CommandInvoked) -> None:
-        """The engine's command handler: answers every invocation, errors included."""
-        community = invocation.community
-        translator = self.app.translator(community)
+        """The engine's command handler: answers every invocation, failures included.
+
+        Bad input is answered with what is wrong; an unexpected failure (a bug, a store that
+        cannot be read) with one sentence and an error id that the log carries with the
+        traceback, so that the member is never left without an answer."""
+        translator = self.app.translator(invocation.community)
+        try:
+            message, private = await self._answer(invocation, translator)
+        except Exception:
+            message, private = self._failure(invocation, translator), True
+        limit = answer_limit(self.app.adapters, invocation.channel.platform)
+        try:
+            await self.app.reply(invocation, fit(message, limit, translator), private=private)
+        except Exception:
+            # The answer itself could not be delivered (a refused upload, a platform error).
+            await self.app.reply(invocation, self._failure(invocation, translator), private=True)
+
+    def _failure(self, invocation: CommandInvoked, translator: Translator) -> OutgoingMessage:
+        """Log the exception being handled under a short id and say so in one sentence."""
+        error_id = secrets.token_hex(4)
+        prefix = self.app.command_prefix(invocation.channel.platform)
+        log.exception(
+            "error %s: %s%s from %s failed",
+            error_id,
+            prefix,
+            excerpt(invocation.command),
+            invocation.member.key,
+        )
+        return OutgoingMessage(
+            translator._(
+                "Something went wrong with {prefix}{command}, so it may not have been done; the "
+                "problem is logged as error {error}: try again later, or give a facilitator that "
+                "code.",
+                prefix=prefix,
+                command=excerpt(invocation.command),
+                error=error_id,
+            )
+        )
+
+    async def _answer(
+        self, invocation: CommandInvoked, translator: Translator
+    ) -> tuple[OutgoingMessage, bool]:
+        """The answer to give and whether only the member sees it."""
         prefix = self.app.command_prefix(invocation.channel.platform)
         spec = self.specs.get(invocation.command)
         if spec is None:
             text = translator._(
                 "“{prefix}{command}” is not a Trellis command; type {prefix}help to see them all.",
                 prefix=prefix,
-                command=invocation.command,
+                command=excerpt(invocation.command, QUOTE_CHARS - len(prefix)),
             )
-            await self.app.reply(invocation, OutgoingMessage(text), private=True)
-            return
+            return OutgoingMessage(text), True
         try:
             reply = await self._run(spec, invocation)
         except CommandError as error:
             text = translator._(error.message, **error.values)
             usage = translator._("Usage: {usage}", usage=f"{prefix}{spec.usage}")
-            await self.app.reply(invocation, OutgoingMessage(f"{text}\n{usage}"), private=True)
-            return
+            return OutgoingMessage(f"{text}\n{usage}"), True
         if isinstance(reply, str):
             reply = OutgoingMessage(reply)
-        await self.app.reply(invocation, reply, private=spec.private)
+        return reply, spec.private
 
     async def _run(self, spec: CommandSpec, invocation: CommandInvoked) -> OutgoingMessage | str:
         app, community = self.app, invocation.community
@@ -72,23 +123,22 @@ class CommandRouter:
                 command=spec.name,
             )
         now = invocation.occurred_at  # when the member asked, even if answered a moment later
-        member = await members.ensure(
-            app.store,
-            app.engine.members,
-            community,
-            invocation.member.key,
-            invocation.member.display_name,
-            int(now.timestamp()),
-        )
-        if member is None:
+        key = invocation.member.key
+        # A member Trellis has not seen gets a row only once their command is accepted: a
+        # refused command leaves the store as it was.
+        member = await members.by_key(app.store, community, key)
+        unseen = member is None
+        if unseen and await members.is_forgotten(app.store, community, key):
             if spec.name != "optin":
                 raise CommandError(
                     "You asked Trellis to forget you, so it keeps nothing about you; "
                     "type {prefix}optin if you want to take part in its records again.",
                     prefix=app.command_prefix(invocation.channel.platform),
                 )
+            unseen = False  # optin itself brings them back
+        if member is None:
             member = members.MemberRow(
-                0, community, invocation.member.key, invocation.member.display_name,
+                0, community, key, invocation.member.display_name,
                 False, 0, None, None, None, True, False, None,
             )  # fmt: skip
         ctx = CommandContext(
@@ -103,16 +153,30 @@ class CommandRouter:
             now=now,
         )
         arguments = await self._arguments(spec, ctx)
-        if held == Permission.THEME_LEADER and spec.permission == Permission.THEME_LEADER:
-            theme = arguments.get("theme")
-            led = themes_led(settings, invocation.member.key)
-            if theme is not None and theme.id not in led:
-                raise CommandError(
-                    "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
-                    led=", ".join(sorted(led)),
-                    theme=theme.id,
-                )
-        return await spec.handler(ctx, **arguments)
+        theme = arguments.get("theme")
+        scope = ctx.scope
+        if (
+            spec.permission == Permission.THEME_LEADER
+            and theme
+            and not scope.covers_theme(theme.id)
+        ):
+            raise CommandError(
+                "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
+                led=", ".join(sorted(scope.led)),
+                theme=theme.id,
+            )
+        if not unseen:
+            return await spec.handler(ctx, **arguments)
+        created = await members.ensure(
+            app.store, app.engine.members, community, key,
+            invocation.member.display_name, int(now.timestamp()),
+        )  # fmt: skip
+        ctx.member = created
+        try:
+            return await spec.handler(ctx, **arguments)
+        except CommandError:
+            await members.discard_new(app.store, app.engine.members, created)
+            raise
 
     async def _arguments(self, spec: CommandSpec, ctx: CommandContext) -> dict[str, Any]:
         invocation = ctx.invocation
@@ -121,7 +185,7 @@ class CommandRouter:
             unknown = set(given) - {param.name for param in spec.params}
             if unknown:
                 raise CommandError(
-                    "{name} is not an option of this command.", name=sorted(unknown)[0]
+                    "{name} is not an option of this command.", name=excerpt(sorted(unknown)[0])
                 )
             values: dict[str, Any] = {}
             for param in spec.params:
@@ -138,6 +202,13 @@ class CommandRouter:
                 else:
                     values[param.name] = await self._convert(param.kind, raw, ctx, param)
             return values
+        if len(invocation.text) > LINE_CHARS:
+            raise CommandError(
+                "That command is {n} characters long; Trellis reads commands of at most "
+                "{limit} characters.",
+                n=len(invocation.text),
+                limit=LINE_CHARS,
+            )
         return await self._from_text(spec, invocation.text, ctx)
 
     async def _from_text(self, spec: CommandSpec, text: str, ctx: CommandContext) -> dict[str, Any]:
@@ -157,7 +228,16 @@ class CommandRouter:
                     )
                 continue
             if param.kind == ParamKind.TEXT and index == len(params) - 1:
-                values[param.name] = rest
+                values[param.name] = self._checked_length(rest, param)
+                return values
+            if param.kind == ParamKind.TEXT and _only_page_after(params, index):
+                # "experts soil health 2": the text runs to the end, but for a page number.
+                text, page = _page_at_end(rest)
+                values[param.name] = self._checked_length(text, param)
+                if page is not None:
+                    values[params[-1].name] = await self._convert(
+                        params[-1].kind, page, ctx, params[-1]
+                    )
                 return values
             word, remainder = _take_word(rest)
             try:
@@ -175,18 +255,29 @@ class CommandRouter:
         if rest:
             raise CommandError(
                 "“{extra}” is more than {prefix}{command} takes.",
-                extra=rest,
+                extra=excerpt(rest),
                 prefix=ctx.prefix,
                 command=spec.name,
             )
         return values
+
+    @staticmethod
+    def _checked_length(text: str, param) -> str:
+        if len(text) > param.longest:
+            raise CommandError(
+                "<{name}> is {n} characters long; Trellis takes at most {limit} there.",
+                name=param.name,
+                n=len(text),
+                limit=param.longest,
+            )
+        return text
 
     async def _convert(self, kind: ParamKind, raw: Any, ctx: CommandContext, param) -> Any:
         if isinstance(raw, MemberRef):
             return await self._member(ctx, raw.key, raw.display_name)
         if isinstance(raw, ChannelRef):
             return raw
-        raw = str(raw).strip()
+        raw = self._checked_length(str(raw).strip(), param)
         match kind:
             case ParamKind.MEMBER:
                 return await self._member_from_text(ctx, raw)
@@ -195,7 +286,7 @@ class CommandRouter:
                 if theme is None:
                     raise CommandError(
                         "There is no theme “{name}”; the themes are: {themes}.",
-                        name=raw,
+                        name=excerpt(raw),
                         themes=", ".join(ctx.themes.themes) or "—",
                     )
                 return theme
@@ -208,14 +299,23 @@ class CommandRouter:
             case ParamKind.DATETIME:
                 return parse_datetime(raw, ctx.tz)
             case ParamKind.INTEGER:
-                if not re.fullmatch(r"-?\d+", raw):
-                    raise CommandError("“{text}” is not a whole number.", text=raw)
-                return int(raw)
+                return parse_integer(raw)
+            case ParamKind.COMMAND:
+                name = raw.lower()
+                if name not in self.specs and not any(
+                    s.words[0] == name for s in self.specs.values()
+                ):
+                    raise CommandError(
+                        "There is no command “{command}”; type {prefix}help for the list.",
+                        command=excerpt(raw),
+                        prefix=ctx.prefix,
+                    )
+                return name
             case ParamKind.CHOICE:
                 if raw.lower() not in param.choices:
                     raise CommandError(
                         "“{text}” is not one of {choices}.",
-                        text=raw,
+                        text=excerpt(raw),
                         choices=" | ".join(param.choices),
                     )
                 return raw.lower()
@@ -228,7 +328,7 @@ class CommandRouter:
         if row is None:
             raise CommandError(
                 "Trellis has not seen {name} take part here yet, so it cannot do that for them.",
-                name=name or key.split(":", 1)[1],
+                name=excerpt(name or key.split(":", 1)[1]),
             )
         return row
 
@@ -249,11 +349,11 @@ class CommandRouter:
         if len(named) > 1:
             raise CommandError(
                 "More than one member is called “{name}”; mention the one you mean with @.",
-                name=raw.lstrip("@"),
+                name=excerpt(raw.lstrip("@")),
             )
         raise CommandError(
             "I don't know a member “{name}” here; mention them with @ as you would in chat.",
-            name=raw,
+            name=excerpt(raw),
         )
 
 
@@ -271,7 +371,7 @@ def _clearer(
     if param.kind == ParamKind.THEME:
         return CommandError(
             "“{name}” is neither a theme nor a period; the themes are: {themes}.",
-            name=word,
+            name=excerpt(word),
             themes=", ".join(ctx.themes.themes) or "—",
         )
     return first
@@ -285,3 +385,49 @@ def _take_word(text: str) -> tuple[str, str]:
     match = _WORD.match(text)
     word = next(group for group in match.groups() if group is not None)
     return word, text[match.end() :].strip()
+
+
+def _only_page_after(params: list, index: int) -> bool:
+    """Whether the parameters after ``index`` are just an optional page number."""
+    after = params[index + 1 :]
+    return len(after) == 1 and after[0].kind == ParamKind.INTEGER and not after[0].required
+
+
+def _page_at_end(text: str) -> tuple[str, str | None]:
+    """``soil health 2`` -> ("soil health", "2"). A lone number is the text itself, and so is a
+    quoted phrase: ``"agenda 2030"`` -> ("agenda 2030", None), ``"agenda 2030" 2`` -> (…, "2")."""
+    if text[0] in '"“':
+        phrase, rest = _take_word(text)
+        if not rest or re.fullmatch(r"\d+", rest):
+            return phrase, rest or None
+    words = text.rsplit(None, 1)
+    if len(words) == 2 and re.fullmatch(r"\d+", words[1]):
+        return words[0], words[1]
+    return text, None
+
+
+def fit(message: OutgoingMessage, limit: int, translator: Translator) -> OutgoingMessage:
+    """The message cut to ``limit`` characters at a line break, saying how much was left out.
+
+    Lists page themselves; this is the guard for any answer that still outgrows one message."""
+    text = message.text
+    if len(text) <= limit:
+        return message
+    lines = text.split("\n")
+    kept: list[str] = []
+    size = 0
+    budget = limit - 120  # room for the line saying what was left out
+    for line in lines:
+        if size + len(line) + 1 > budget:
+            if not kept:
+                kept.append(line[: budget - 1] + "…")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    left = len(lines) - len(kept)
+    note = translator.n_(
+        "… {n} more line not shown: the answer is longer than one message.",
+        "… {n} more lines not shown: the answer is longer than one message.",
+        max(left, 1),
+    )
+    return replace(message, text="\n".join([*kept, note]))

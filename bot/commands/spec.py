@@ -45,6 +45,14 @@ class ParamKind(enum.Enum):
     """Free text. As the last parameter it takes the rest of the line."""
     WORD = "word"
     """One token of free text."""
+    COMMAND = "command"
+    """A command's name, or the first word of several (``prompt``)."""
+
+
+TEXT_CHARS = 500
+"""The longest free text a parameter takes unless it says otherwise (a reason, a title, a prompt)."""
+WORD_CHARS = 256
+"""The longest single token (a date, a theme id, a name or Matrix id): anything longer is not one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +62,19 @@ class Param:
     help: str
     required: bool = True
     choices: tuple[str, ...] = ()
+    max_length: int | None = None
+    """Characters at most; by default ``TEXT_CHARS`` for text, ``WORD_CHARS`` for the rest."""
 
+    @property
+    def longest(self) -> int:
+        if self.max_length is not None:
+            return self.max_length
+        return TEXT_CHARS if self.kind is ParamKind.TEXT else WORD_CHARS
+
+
+PAGE = Param("page", ParamKind.INTEGER, "Which page of a long list (1 by default)", required=False)
+"""The optional last parameter of every command that answers a list. Usage lines leave it out:
+every long answer names the command for its next page."""
 
 Handler = Callable[..., Awaitable["OutgoingMessage | str"]]
 
@@ -79,6 +99,8 @@ class CommandSpec:
     def usage(self) -> str:
         parts = [self.name]
         for param in self.params:
+            if param is PAGE:
+                continue
             label = f"<{param.name}>" if not param.choices else "|".join(param.choices)
             parts.append(label if param.required else f"[{label}]")
         return " ".join(parts)

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
+from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.monitoring.common import epoch, local_day, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 REMINDER_CRON = "0 9 * * *"
 """Daily, in the community's timezone: commitments due tomorrow (or today, if added late) are
 reminded once."""
-LIST_LIMIT = 20
 
 _BY = re.compile(r"^(?P<what>.+?)\s+by\s+(?P<due>\S+)\s*$", re.I | re.S)
 
@@ -70,7 +70,7 @@ async def done(ctx: CommandContext, id: int) -> str:
         raise CommandError(
             "There is no commitment {id}; commitments lists yours with their numbers.", id=id
         )
-    if found.member_id != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+    if not ctx.scope.covers_item(found.member_id):
         raise CommandError(
             "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
             id=id,
@@ -92,7 +92,9 @@ def _line(ctx: CommandContext, item: monitoring.Commitment, today: str, *, owner
     return f"- {item.id}. {who}{item.what} — {state}"
 
 
-async def list_commitments(ctx: CommandContext, member: MemberRow | None = None) -> str:
+async def list_commitments(
+    ctx: CommandContext, member: MemberRow | None = None, page: int | None = None
+) -> str:
     whom = member or ctx.member
     items = await monitoring.commitments(ctx.app.store, ctx.community, member_id=whom.id)
     if not items:
@@ -101,27 +103,25 @@ async def list_commitments(ctx: CommandContext, member: MemberRow | None = None)
         return ctx._("That member has no commitments to show.")
     today = local_day(ctx.now, ctx.tz).isoformat()
     fulfilled = sum(1 for item in items if item.done_at is not None)
-    lines = [
-        ctx.n_(
-            "**{name}**: {done} of {n} commitment fulfilled",
-            "**{name}**: {done} of {n} commitments fulfilled",
-            len(items),
-            name=items[0].name,
-            done=fulfilled,
-        )
-    ]
-    lines += [_line(ctx, item, today, owner=False) for item in items[:LIST_LIMIT]]
-    return "\n".join(lines)
+    heading = ctx.n_(
+        "**{name}**: {done} of {n} commitment fulfilled",
+        "**{name}**: {done} of {n} commitments fulfilled",
+        len(items),
+        name=items[0].name,
+        done=fulfilled,
+    )
+    lines = [_line(ctx, item, today, owner=False) for item in items]
+    return paged(ctx, [heading], lines, page)
 
 
-async def overdue(ctx: CommandContext) -> str:
+async def overdue(ctx: CommandContext, page: int | None = None) -> str:
     today = local_day(ctx.now, ctx.tz).isoformat()
     items = await monitoring.overdue(ctx.app.store, ctx.community, today)
     if not items:
         return ctx._("No commitment is overdue.")
-    lines = [ctx.n_("**{n} overdue commitment**", "**{n} overdue commitments**", len(items))]
-    lines += [_line(ctx, item, today, owner=True) for item in items]
-    return "\n".join(lines)
+    heading = ctx.n_("**{n} overdue commitment**", "**{n} overdue commitments**", len(items))
+    lines = [_line(ctx, item, today, owner=True) for item in items]
+    return paged(ctx, [heading], lines, page)
 
 
 async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
@@ -177,13 +177,14 @@ COMMANDS = (
         name="commitments",
         help="Your commitments, or a member's, and how many are fulfilled.",
         handler=list_commitments,
-        params=(Param("member", ParamKind.MEMBER, "Whose commitments", required=False),),
+        params=(Param("member", ParamKind.MEMBER, "Whose commitments", required=False), PAGE),
         private=True,
     ),
     CommandSpec(
         name="overdue",
         help="Commitments past their due date, for personal follow-up.",
         handler=overdue,
+        params=(PAGE,),
         permission=Permission.FACILITATOR,
         private=True,
     ),

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
+from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
 from bot.monitoring.common import epoch, local_time, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
@@ -91,7 +92,7 @@ def _describe(app: Trellis, community: str, event: monitoring.CommunityEvent) ->
     return text
 
 
-async def event_list(ctx: CommandContext) -> str:
+async def event_list(ctx: CommandContext, page: int | None = None) -> str:
     upcoming = await monitoring.events_between(
         ctx.app.store, ctx.community, epoch(ctx.now), epoch(ctx.now + LIST_AHEAD)
     )
@@ -100,9 +101,8 @@ async def event_list(ctx: CommandContext) -> str:
             "No events in the next 90 days; add one with event add <title> <YYYY-MM-DD HH:MM> "
             "[where]."
         )
-    lines = [ctx._("**Upcoming events**")]
-    lines += [f"- {event.id}. {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
-    return "\n".join(lines)
+    lines = [f"- {event.id}. {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
+    return paged(ctx, [ctx._("**Upcoming events**")], lines, page)
 
 
 async def event_remove(ctx: CommandContext, id: int) -> str:
@@ -111,7 +111,7 @@ async def event_remove(ctx: CommandContext, id: int) -> str:
         raise CommandError(
             "There is no upcoming event {id}; event list shows them with their numbers.", id=id
         )
-    if found.created_by != ctx.member.id and ctx.permission < Permission.FACILITATOR:
+    if not ctx.scope.covers_item(found.created_by):
         raise CommandError(
             "Only the member who added event {id} or a facilitator can remove it.", id=id
         )
@@ -192,6 +192,7 @@ COMMANDS = (
         name="event list",
         help="Upcoming community events.",
         handler=event_list,
+        params=(PAGE,),
     ),
     CommandSpec(
         name="event remove",

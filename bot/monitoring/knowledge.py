@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.permissions import permission_of, themes_led
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.paging import paged
+from bot.commands.permissions import permission_of, scope_of
+from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.events import ReactionAdded
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.services.recognition import INSIGHT_REACTIONS
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 EXPERTS_WINDOW = timedelta(days=90)
 """How far back activity in a theme makes someone worth asking about it."""
 TITLE_CHARS = 120
-LIBRARY_LIMIT = 30
 
 # Profiles ----------------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ def mentions_topic(text: str, topic: str) -> bool:
     return re.search(r"\b" + re.escape(topic.strip()) + r"\b", text, re.I) is not None
 
 
-async def experts(ctx: CommandContext, topic: str) -> str:
+async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> str:
     topic = " ".join(topic.split())
     if len(topic) < 2:
         raise CommandError("Name a topic of at least two letters, like experts water.")
@@ -169,10 +169,9 @@ async def experts(ctx: CommandContext, topic: str) -> str:
             "has been active.",
             topic=topic,
         )
-    lines = [ctx._("Who to ask about “{topic}”:", topic=topic)]
     ranked = sorted(found.values(), key=lambda e: (-len(e.reasons), e.name.casefold()))
-    lines += [f"- **{e.name}** — {'; '.join(e.reasons)}" for e in ranked]
-    return "\n".join(lines)
+    lines = [f"- **{e.name}** — {'; '.join(e.reasons)}" for e in ranked]
+    return paged(ctx, [ctx._("Who to ask about “{topic}”:", topic=topic)], lines, page)
 
 
 # The map of organisations ------------------------------------------------------------------------
@@ -212,7 +211,7 @@ def organisations(
     return ordered, unnamed
 
 
-async def knowledge_map(ctx: CommandContext) -> str:
+async def knowledge_map(ctx: CommandContext, page: int | None = None) -> str:
     window = timedelta(weeks=ctx.app.settings.participation.window_weeks)
     store = ctx.app.store
     profiles = await monitoring.profiles(store, ctx.community)
@@ -223,7 +222,7 @@ async def knowledge_map(ctx: CommandContext) -> str:
             "No member has named their organisation yet; members add it with "
             "profile set organisation:…"
         )
-    lines = [ctx._("**Organisations in the community**")]
+    lines = []
     for group in groups:
         line = f"- **{group.name}**: " + ", ".join(n for n, is_active in group.members if is_active)
         quiet = [n for n, is_active in group.members if not is_active]
@@ -236,9 +235,10 @@ async def knowledge_map(ctx: CommandContext) -> str:
         elif group.active == 0:
             line += " — ⚠ " + ctx._("no active member")
         lines.append(line)
+    summary = []
     single = sum(1 for group in groups if len(group.members) == 1)
     if single:
-        lines.append(
+        summary.append(
             ctx.n_(
                 "{n} organisation depends on a single contact: better to have more than one "
                 "member from each organisation.",
@@ -248,14 +248,14 @@ async def knowledge_map(ctx: CommandContext) -> str:
             )
         )
     if unnamed:
-        lines.append(
+        summary.append(
             ctx.n_(
                 "{n} member with a profile has not named an organisation.",
                 "{n} members with a profile have not named an organisation.",
                 unnamed,
             )
         )
-    return "\n".join(lines)
+    return paged(ctx, [ctx._("**Organisations in the community**")], lines, page, summary)
 
 
 # Shared knowledge --------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def _kind_label(_: Callable[..., str], kind: str) -> str:
     return labels[kind]
 
 
-async def library(ctx: CommandContext, theme: Theme | None = None) -> str:
+async def library(ctx: CommandContext, theme: Theme | None = None, page: int | None = None) -> str:
     items = await monitoring.knowledge_items(
         ctx.app.store, ctx.community, theme=theme.id if theme else None
     )
@@ -333,12 +333,8 @@ async def library(ctx: CommandContext, theme: Theme | None = None) -> str:
             "share lesson|case|document <title> [link] in a theme's channel."
         )
     heading = ctx._("**Library: {theme}**", theme=theme.name) if theme else ctx._("**Library**")
-    lines = [heading]
-    for item in items[:LIBRARY_LIMIT]:
-        lines.append(_item_line(ctx._, ctx.themes, item, dict(item.authors), ctx.tz))
-    if len(items) > LIBRARY_LIMIT:
-        lines.append(ctx._("… and {n} older items.", n=len(items) - LIBRARY_LIMIT))
-    return "\n".join(lines)
+    lines = [_item_line(ctx._, ctx.themes, item, dict(item.authors), ctx.tz) for item in items]
+    return paged(ctx, [heading], lines, page)
 
 
 def _item_line(
@@ -368,14 +364,15 @@ async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
     if source is None or not source.text:
         return
     permission = await permission_of(app, event.community, event.member)
-    settings = app.community(event.community)
-    may_file = permission >= Permission.FACILITATOR or (
-        permission >= Permission.THEME_LEADER
-        and source.theme in themes_led(settings, event.member.key)
-    )
-    if not may_file:
-        return
     reactor = await members.by_key(store, event.community, event.member.key)
+    scope = scope_of(
+        app.community(event.community),
+        event.member.key,
+        permission,
+        reactor.id if reactor else None,
+    )
+    if not scope.covers_theme(source.theme):
+        return
     await monitoring.add_knowledge(
         store,
         event.community,
@@ -430,13 +427,14 @@ COMMANDS = (
         name="experts",
         help="Who knows about a topic: from profiles, activity in its theme, and knowledge shared.",
         handler=experts,
-        params=(Param("topic", ParamKind.TEXT, "A topic, theme or keyword"),),
+        params=(Param("topic", ParamKind.TEXT, "A topic, theme or keyword"), PAGE),
         private=True,
     ),
     CommandSpec(
         name="map",
         help="Organisations in the community, their active members, and those with a single contact.",
         handler=knowledge_map,
+        params=(PAGE,),
         permission=Permission.FACILITATOR,
         private=True,
     ),
@@ -453,7 +451,7 @@ COMMANDS = (
         name="library",
         help="The lessons, cases and documents shared, in one theme or all.",
         handler=library,
-        params=(Param("theme", ParamKind.THEME, "Only this theme", required=False),),
+        params=(Param("theme", ParamKind.THEME, "Only this theme", required=False), PAGE),
     ),
 )
 

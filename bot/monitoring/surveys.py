@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
+from bot.commands.parsing import excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.monitoring.common import epoch
 from bot.outgoing import OutgoingMessage
@@ -248,7 +249,7 @@ async def results(ctx: CommandContext, period: str | None = None) -> str:
             known = ", ".join(dict.fromkeys(s.period for s in every)) or "—"
             raise CommandError(
                 "No survey was asked for “{period}”; surveys so far: {known}.",
-                period=period,
+                period=excerpt(period),
                 known=known,
             )
     else:
@@ -286,7 +287,15 @@ COMMANDS = (
         name="story",
         help="Answer the quarterly survey with a story of change.",
         handler=story,
-        params=(Param("text", ParamKind.TEXT, "What changed, in a few sentences"),),
+        params=(
+            # Twice the story's bound: spaces are collapsed before story() measures it.
+            Param(
+                "text",
+                ParamKind.TEXT,
+                "What changed, in a few sentences",
+                max_length=2 * STORY_CHARS,
+            ),
+        ),
         private=True,
     ),
     CommandSpec(
