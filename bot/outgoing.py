@@ -26,8 +26,8 @@ class OutgoingMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
-_MARKUP = re.compile(r"([\\`*_\[\]<>#|~!&])")
-_LINE_START_MARKUP = re.compile(r"^(\s*\d*)([-+=>.)])")
+_MARKUP = re.compile(r"([\\`*_\[\]<>#|~&])")
+_LINE_START_MARKUP = re.compile(r"^(\s*)([-+=>])|^(\s*\d+)([.)])")
 _BULK_PING = re.compile(r"@(everyone|here|room)", re.IGNORECASE)
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
@@ -46,8 +46,15 @@ def literal(text: str) -> str:
     """
     text = _CONTROL.sub("", _LINE_BREAK.sub(" ", text)).strip()
     text = _MARKUP.sub(r"\\\1", text)
-    text = _LINE_START_MARKUP.sub(r"\1\\\2", text, count=1)
+    text = _LINE_START_MARKUP.sub(_escape_line_start, text, count=1)
     return _BULK_PING.sub("@\u200d\\1", text)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    """``- x``, ``> x`` or ``1. x`` at the start of a quote would begin a list or a quote."""
+    if match.group(2) is not None:
+        return f"{match.group(1)}\\{match.group(2)}"
+    return f"{match.group(3)}\\{match.group(4)}"
 
 
 def unescape(markdown: str) -> str:
