@@ -326,6 +326,11 @@ class Member:
         )
 
     async def send_event(self, room_id: str, kind: str, content: dict) -> str:
+        # An encrypting client must know the room (is it encrypted? who reads it?) before sending.
+        deadline = time.monotonic() + 10
+        while self.client.olm and room_id not in self.client.rooms:
+            assert time.monotonic() < deadline, f"{self.user_id} never synced {room_id}"
+            await self.sync()
         response = await self.client.room_send(
             room_id, kind, content, ignore_unverified_devices=True
         )
