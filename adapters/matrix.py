@@ -467,6 +467,8 @@ class MatrixAdapter(Adapter):
         self._command_names: tuple[str, ...] = ()
         self._room_community: dict[str, str] = {}
         self._spaces: dict[str, str] = {}
+        self._digest_rooms: set[str] = set()
+        """Rooms named as a digest channel: joined to post there, never read for the record."""
         self._direct_rooms: dict[str, str] = {}
         self._seen: OrderedDict[str, SeenEvent] = OrderedDict()
         self._creators: dict[str, frozenset[str]] = {}
@@ -663,6 +665,9 @@ class MatrixAdapter(Adapter):
                 self._spaces[space_id] = community_id
                 await client.join(space_id)
                 await self._load_space(client, space_id)
+            platform, _, place = (community.digest.channel or "").partition(":")
+            if platform == PLATFORM and place not in self._room_community:
+                self._digest_rooms.add(place)
 
     async def _room_id(self, client: nio.AsyncClient, room: str) -> str:
         if not room.startswith("#"):
@@ -685,11 +690,11 @@ class MatrixAdapter(Adapter):
                 self._room_community.setdefault(event["state_key"], self._spaces[space_id])
 
     async def _join_community_rooms(self) -> bool:
-        """Join the community's rooms we are not in yet; whether we joined any."""
+        """Join the community's rooms (and digest rooms) we are not in yet; whether we joined any."""
         client = self._client
         assert client is not None
         joined = False
-        for room_id in self._room_community:
+        for room_id in (*self._room_community, *self._digest_rooms):
             if room_id not in client.rooms:
                 response = await client.join(room_id)
                 joined = joined or isinstance(response, nio.JoinResponse)
@@ -783,7 +788,11 @@ class MatrixAdapter(Adapter):
         client = self._client
         assert client is not None
         for room_id in response.rooms.invite:
-            if room_id in self._room_community or room_id in self._spaces:
+            if (
+                room_id in self._room_community
+                or room_id in self._spaces
+                or room_id in self._digest_rooms
+            ):
                 await client.join(room_id)
         for room_id, info in response.rooms.join.items():
             events = list(info.timeline.events)
@@ -1144,7 +1153,14 @@ class MatrixAdapter(Adapter):
     async def _react(self, room_id: str, event_id: str, key: str) -> None:
         client = await self._connect()
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        response = await client.room_send(room_id, "m.reaction", content)
+        try:
+            # In an encrypted room nio shares the room's key first, as for any message.
+            response = await client.room_send(
+                room_id, "m.reaction", content, ignore_unverified_devices=True
+            )
+        except (nio.LocalProtocolError, nio.SendRetryError) as exc:
+            log.warning("could not react in %s: %s", room_id, exc)
+            return
         if not isinstance(response, nio.RoomSendResponse):
             log.warning("could not react in %s: %s", room_id, response.message)
 
@@ -1256,6 +1272,22 @@ class MatrixAdapter(Adapter):
                     name = response.content.get("name", "")
             places.append(ChannelRef(PLATFORM, room_id, name))
         return places
+
+    async def encrypted_places(self, community: str) -> frozenset[str]:
+        """The community's encrypted rooms and its digest room if encrypted (as nio knows them
+        from the full-state sync; a room it does not know counts as not encrypted)."""
+        client = await self._connect()
+        rooms = [room_id for room_id, owner in self._room_community.items() if owner == community]
+        platform, _, digest_room = (
+            self.settings.communities[community].digest.channel or ""
+        ).partition(":")
+        if platform == PLATFORM:
+            rooms.append(digest_room)
+        return frozenset(
+            f"{PLATFORM}:{room_id}"
+            for room_id in rooms
+            if room_id in client.rooms and client.rooms[room_id].encrypted
+        )
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         client = await self._connect()

@@ -35,6 +35,9 @@ class DigestContext:
     this_week: activity.Totals
     week_before: activity.Totals
     """Counted once per digest: the themes, the numbers and the chart all read them."""
+    sealed: frozenset[str] = frozenset()
+    """Places (channel keys) whose messages this digest must not quote: encrypted ones, when
+    the digest goes somewhere that is not."""
 
     def _(self, message: str, /, **values: object) -> str:
         return self.translator._(message, **values)
@@ -60,9 +63,16 @@ def excerpt(text: str, limit: int) -> str:
 
 
 async def compose(
-    app: Trellis, community: str, start: datetime, end: datetime, *, skip_empty: bool = False
+    app: Trellis,
+    community: str,
+    start: datetime,
+    end: datetime,
+    *,
+    skip_empty: bool = False,
+    sealed: frozenset[str] = frozenset(),
 ) -> OutgoingMessage | None:
-    """The digest of [start, end); None when ``skip_empty`` and nobody did anything."""
+    """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
+    said in the ``sealed`` places is quoted."""
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
@@ -77,7 +87,9 @@ async def compose(
         for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
             if key.startswith("discord:"):
                 names[member_id] = f"<@{key.removeprefix('discord:')}>"
-    ctx = DigestContext(app, community, settings, start, end, names, t, this_week, week_before)
+    ctx = DigestContext(
+        app, community, settings, start, end, names, t, this_week, week_before, sealed
+    )
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)
     parts = [
@@ -141,7 +153,7 @@ async def _themes(ctx: DigestContext) -> str | None:
                     people=thread.participants,
                 )
             )
-        for quote in (q for q in quotes if q.theme == theme.id):
+        for quote in (q for q in quotes if q.theme == theme.id and q.channel_key not in ctx.sealed):
             lines.append(f"  > {excerpt(quote.text, limit)} — {ctx.names.get(quote.member_id, '')}")
     return "\n".join(lines) if themes.themes else None
 
@@ -241,7 +253,8 @@ async def _questions(ctx: DigestContext) -> str | None:
     for question in waiting[:8]:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
-        text = excerpt(question.text, ctx.settings.digest.excerpt_chars) if question.text else ""
+        quotable = question.text and question.channel_key not in ctx.sealed
+        text = excerpt(question.text, ctx.settings.digest.excerpt_chars) if quotable else ""
         asker = ctx.names.get(question.member_id, "")
         if text:
             lines.append(
