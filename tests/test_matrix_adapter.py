@@ -505,7 +505,9 @@ async def test_channels_and_history_oldest_first(world: World) -> None:
             "third",
         ]
         assert not [e for e in events if isinstance(e, CommandInvoked)]
-        assert {e.member.id for e in events if isinstance(e, MemberJoined)} >= {world.ben.user_id}
+        joins = [e for e in events if isinstance(e, MemberJoined)]
+        assert {e.member.id for e in joins} >= {world.ben.user_id}
+        assert not [e for e in joins if e.live]  # history is never a newcomer to welcome
     finally:
         await bot.stop()
         await store.close()
@@ -545,3 +547,25 @@ async def test_a_wrong_password_or_pattern_is_one_clear_sentence(world: World) -
             await MatrixAdapter(settings, store).start(Recorder())
     finally:
         await store.close()
+
+
+async def test_a_direct_room_from_before_encryption_is_encrypted_before_the_next_message(
+    world: World,
+) -> None:
+    ben = MemberRef("matrix", world.ben.user_id)
+    plain = world.settings(encryption=False)
+    bot = await world.bot(Recorder(), settings=plain)
+    assert await bot.send_direct(ben, OutgoingMessage("Said in the clear")) is Delivery.DELIVERED
+    room = await world.ben.wait_for_invite()
+    await world.ben.client.join(room)
+    await world.stop_bot(bot)
+
+    bot = await world.bot(Recorder())
+    assert await bot.send_direct(ben, OutgoingMessage("Said in private")) is Delivery.DELIVERED
+    said = await world.ben.wait_for(
+        room, lambda e: e.get("content", {}).get("body") == "Said in private"
+    )
+    raw = await world.server.request(
+        world.ben.user, "GET", f"/_matrix/client/v3/rooms/{room}/event/{said['event_id']}"
+    )
+    assert raw["type"] == "m.room.encrypted"
