@@ -1050,17 +1050,21 @@ class MatrixAdapter(Adapter):
                 break  # refused (forbidden, not in the room): trying again changes nothing
         raise MatrixError(f"Sending to {room_id} failed ({failure}).")
 
-    async def _ensure_room(self, client: nio.AsyncClient, room_id: str) -> None:
-        """Load a room nio has not seen through sync yet (one we just created) from its state, so
-        that nio knows whether to encrypt for it without waiting for the sync loop."""
-        if room_id in client.rooms:
+    async def _ensure_room(
+        self, client: nio.AsyncClient, room_id: str, *, complete: bool = False
+    ) -> None:
+        """Load a room nio has not seen through sync yet from its state, so that nio knows
+        whether to encrypt for it without waiting for the sync loop. ``complete`` reads the state
+        even of a room nio knows: one we just created may have come through a sync that caught
+        it half made (before the invitation), and a room key shared then misses the invitee."""
+        if room_id in client.rooms and not complete:
             return
         response = await client.room_get_state(room_id)
         if not isinstance(response, nio.RoomGetStateResponse):
             raise MatrixError(f"Reading the state of {room_id} failed ({response.message}).")
-        if room_id in client.rooms:
-            return  # the sync loop brought it meanwhile, with fresher state
-        room = nio.MatrixRoom(room_id, client.user_id)
+        if room_id in client.rooms and not complete:
+            return  # the sync loop brought it meanwhile
+        room = client.rooms.get(room_id) or nio.MatrixRoom(room_id, client.user_id)
         for raw in response.events:
             event = nio.Event.parse_event(raw)
             if isinstance(event, nio.RoomMemberEvent):
@@ -1203,6 +1207,8 @@ class MatrixAdapter(Adapter):
             log.warning("cannot open a direct room with %s: %s", user_id, created.message)
             return None
         room_id = created.room_id
+        if self.e2e:
+            await self._ensure_room(client, room_id, complete=True)
         await self._record_direct(client, user_id, room_id)
         await self.state.set_state(_DIRECT, user_id, room_id)
         await self.state.set_state(_DIRECT_ROOM, room_id, user_id)
