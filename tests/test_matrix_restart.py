@@ -141,7 +141,9 @@ async def test_after_a_stop_and_a_kill_nothing_is_lost_doubled_or_forgotten(
             "SELECT joined_at FROM members WHERE member_key = ?", (f"matrix:{carla.user_id}",)
         )
         assert row is not None and time.time() - 60 < row[0] <= time.time()
-        await world.ana.send(world.room_id, "Before the restart: how do you share water?")
+        question = await world.ana.send(
+            world.room_id, "Before the restart: how do you share water?"
+        )
         await world.ask(world.ben, "mydata", "")
         await eventually(lambda: _equals(messages(app), 1))
     finally:
@@ -149,6 +151,8 @@ async def test_after_a_stop_and_a_kill_nothing_is_lost_doubled_or_forgotten(
 
     for i in range(3):
         await world.ana.send(world.room_id, f"While Trellis was down {i}")
+    thread = {"rel_type": "m.thread", "event_id": question, "is_falling_back": True}
+    await world.ben.send(world.room_id, "We take turns, by the moon", **{"m.relates_to": thread})
     dave = await world.join("dave")
     # Version 12 rooms list no creator in "users": Ana outranks everyone without it.
     levels = {"users": {world.ben.user_id: 50}}
@@ -158,10 +162,12 @@ async def test_after_a_stop_and_a_kill_nothing_is_lost_doubled_or_forgotten(
 
     app = await world.app()
     try:
-        assert await messages(app) == 4
+        assert await messages(app) == 5
+        threads = await app.store.fetch_one("SELECT count(*) FROM threads")
+        assert threads[0] == 1
         # The digest that fell due while down went to a room nobody has written in since.
         digest = await world.ana.wait_for(world.digest_room, from_bot(world))
-        assert "**Water rights**: 4 messages from 1 person." in digest["content"]["body"]
+        assert "**Water rights**: 5 messages from 2 people." in digest["content"]["body"]
         # Ben became a moderator (50, not listed anywhere) while Trellis was down.
         stats = await world.ask(world.ben, "stats", "**Participation")
         direct = await world.direct_room(world.ben)
@@ -184,7 +190,7 @@ async def test_after_a_stop_and_a_kill_nothing_is_lost_doubled_or_forgotten(
         # ...and can be thanked.
         await world.ask(world.ana, f"kudos {carla.user_id} for the map", "Kudos to carla")
         await world.ana.send(world.room_id, "Said just before the crash")
-        await eventually(lambda: _equals(messages(app), 5))
+        await eventually(lambda: _equals(messages(app), 6))
     finally:
         await crash(app)  # kill -9
 
@@ -192,9 +198,9 @@ async def test_after_a_stop_and_a_kill_nothing_is_lost_doubled_or_forgotten(
     app = await world.app()
     try:
         await world.ana.send(world.room_id, "Said after it came back")
-        await eventually(lambda: _equals(messages(app), 7))
+        await eventually(lambda: _equals(messages(app), 8))
         await asyncio.sleep(0.5)
-        assert await messages(app) == 7
+        assert await messages(app) == 8
         credited = await app.store.fetch_one(
             "SELECT count(*) FROM credits c JOIN members m ON m.id = c.receiver_id "
             "WHERE m.member_key = ?",
