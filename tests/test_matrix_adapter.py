@@ -569,3 +569,21 @@ async def test_a_direct_room_from_before_encryption_is_encrypted_before_the_next
         world.ben.user, "GET", f"/_matrix/client/v3/rooms/{room}/event/{said['event_id']}"
     )
     assert raw["type"] == "m.room.encrypted"
+
+
+async def test_catching_up_reads_no_further_back_than_catch_up_max_days(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = Recorder()
+    bot = await world.bot(sink, sync_timeline_limit=4)
+    await world.stop_bot(bot)
+    for i in range(8):
+        await world.ben.send(world.room_id, f"while down {i}")
+    settings = world.settings()
+    # Nothing may be read back: only the newest messages, which the sync itself brings, arrive.
+    settings = settings.model_copy(
+        update={"catch_up": settings.catch_up.model_copy(update={"max_days": 0})}
+    )
+    await world.bot(sink, settings=settings, sync_timeline_limit=4)
+    assert posted(sink) == [f"while down {i}" for i in range(4, 8)]
+    assert "left to `trellis backfill` (catch_up.max_days)" in caplog.text
