@@ -1322,6 +1322,7 @@ class MatrixAdapter(Adapter):
         if context is None:
             return
         context = replace(context, display_names=names)
+        elsewhere = await self._members_elsewhere(client, room_id, context.community)
         undecryptable = 0
         for event in reversed(newest_first):
             if isinstance(event, nio.MegolmEvent):
@@ -1333,6 +1334,8 @@ class MatrixAdapter(Adapter):
                 replace(e, live=False) if isinstance(e, MemberJoined) else e
                 for e in translate(event.source, context, known)
                 if not isinstance(e, CommandInvoked)
+                # Leaving this room while in another of the community's is not leaving it.
+                and not (isinstance(e, MemberLeft) and event.source.get("state_key") in elsewhere)
             ]
             await self._remember(event.source, events)
             for trellis_event in events:
@@ -1344,6 +1347,20 @@ class MatrixAdapter(Adapter):
                 room_id,
                 undecryptable,
             )
+
+    async def _members_elsewhere(
+        self, client: nio.AsyncClient, room_id: str, community: str
+    ) -> set[str]:
+        """Who is joined to the community's other rooms now (asked of the server: a backfill
+        runs without the sync that would tell nio)."""
+        present: set[str] = set()
+        for other, owner in self._room_community.items():
+            if other == room_id or owner != community:
+                continue
+            response = await client.joined_members(other)
+            if isinstance(response, nio.JoinedMembersResponse):
+                present.update(m.user_id for m in response.members)
+        return present
 
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """``matrix-power:<level>``: the member's highest power level in the community's rooms."""

@@ -259,9 +259,18 @@ async def test_joining_two_rooms_is_one_welcome_and_backfill_welcomes_nobody(
         dates = await joined_at(app, carla, dave)
         assert dates[f"matrix:{dave.user_id}"] is not None
 
+        # Carla looks into the second room and leaves it: she is still in the first.
+        await world.ana.client.room_invite(second.room_id, carla.user_id)
+        await carla.client.join(second.room_id)
+        await carla.client.room_leave(second.room_id)
+
         added = await app.backfill("matrix", datetime.now(UTC) - timedelta(hours=1))
         assert added == 1  # the old lesson; the joins in the window change nothing
         assert await joined_at(app, carla, dave) == dates
+        still_here = await app.store.fetch_one(
+            "SELECT left_at IS NULL FROM members WHERE member_key = ?", (f"matrix:{carla.user_id}",)
+        )
+        assert still_here[0] == 1
         assert await welcomed(app) == {f"matrix:{dave.user_id}"}
         await dave.sync()
         assert len(dave.client.rooms) == 3  # two community rooms and one welcome
