@@ -1152,6 +1152,8 @@ class MatrixAdapter(Adapter):
                 # A mark on the command, so the member knows where the answer went.
                 await self._react(channel.id, invocation.invocation_id, "📬")
             return
+        if channel.id in self._direct_rooms:
+            await self._encrypt_direct_room(await self._connect(), channel.id)
         await self._post(channel, message, reply_to=invocation.invocation_id or None)
 
     async def _react(self, room_id: str, event_id: str, key: str) -> None:
