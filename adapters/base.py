@@ -128,6 +128,12 @@ class Adapter(ABC):
         """
         return frozenset()
 
+    async def encrypted_places(self, community: str) -> frozenset[str]:
+        """Keys of the community's places (its digest channel included) that are end-to-end
+        encrypted: what is said there is not quoted into a place that is not, unless the
+        community allows it (``digest.quote_encrypted``)."""
+        return frozenset()
+
     @abstractmethod
     async def channels(self, community: str) -> list[ChannelRef]:
         """The places of a community the bot can read (channels, rooms and their threads)."""

@@ -6,10 +6,14 @@ Synapse payloads. The talking half (``MatrixAdapter``) logs in, syncs, remembers
 restarts (device, access token, sync token, direct rooms, reactions) through the store's
 ``get_state``/``set_state``, and sends.
 
-Restarts: the very first start skips the rooms' backlog; later starts resume from the stored sync
-token, so what arrived while the bot was down is delivered once (gaps in a limited timeline are
-filled from ``/messages``), and nothing is replayed. End-to-end encrypted rooms are read and
-answered with matrix-nio's e2e support (vodozemac), keys kept beside the database.
+Restarts: every start's first sync asks for the rooms' full state, so members, power levels,
+encryption and direct rooms are known at once, not when a room next has traffic; the members
+present are handed over as already there (never welcomed). The very first start skips the rooms'
+backlog; later starts resume from the stored sync token, so what arrived while the bot was down is
+delivered once (gaps in a limited timeline are filled from ``/messages``, at most
+``catch_up.max_days`` back), and nothing is replayed. End-to-end encrypted rooms are read and
+answered with matrix-nio's e2e support (vodozemac), keys kept beside the database; direct rooms
+are encrypted whenever encryption is on.
 """
 
 from __future__ import annotations
@@ -65,6 +69,16 @@ CREATOR_POWER_LEVEL = 1_000_000
 _LEGACY_ROOM_VERSIONS = frozenset(str(v) for v in range(1, 12))
 RATE_LIMIT_RETRIES = 5
 """How many ``M_LIMIT_EXCEEDED`` answers one request may get (each waited out) before giving up."""
+SEND_ATTEMPTS = 4
+"""How often a message that failed for a passing reason (a room not loaded, a server hiccup) is
+tried before the failure is reported."""
+JOIN_DATE_HOPS = 20
+"""How many profile changes back a member's join is looked for before their oldest seen event counts."""
+ENCRYPTION_STATE = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
 
 # --------------------------------------------------------------------------------------------
 # The pure half: Matrix JSON -> Trellis events
@@ -405,6 +419,8 @@ _DIRECT_ROOM = "matrix.direct_room"
 _REACTION = "matrix.reaction"
 _THREAD = "matrix.thread"
 _E2E_WARNED = "matrix.e2e_warned"
+_JOINED = "matrix.joined"
+"""A member event's id -> when that member joined, for members whose last event was a profile change."""
 
 
 def _compile(patterns: Sequence[str], path: str) -> list[re.Pattern[str]]:
@@ -451,10 +467,14 @@ class MatrixAdapter(Adapter):
         self._command_names: tuple[str, ...] = ()
         self._room_community: dict[str, str] = {}
         self._spaces: dict[str, str] = {}
+        self._digest_rooms: set[str] = set()
+        """Rooms named as a digest channel: joined to post there, never read for the record."""
         self._direct_rooms: dict[str, str] = {}
         self._seen: OrderedDict[str, SeenEvent] = OrderedDict()
         self._creators: dict[str, frozenset[str]] = {}
         self._warned_undecryptable: set[str] = set()
+        self._members: dict[str, set[str]] = {}
+        """Per community, the Matrix users handed to the sink as its members (in any of its rooms)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -462,16 +482,98 @@ class MatrixAdapter(Adapter):
         self._sink = sink
         client = await self._connect()
         token = await self.state.get_state(_LOGIN, "sync_token")
-        response = await self._sync(client, since=token, wait_ms=0)
+        await self._load_direct_rooms(client)
+        if self.e2e:
+            # Encryption is readable again: a later change of setting must warn again.
+            for room_id in self._room_community:
+                await self.state.delete_state(_E2E_WARNED, room_id)
+        # Full state even when resuming: an incremental sync names only the rooms with news, and
+        # a room nio does not know can be neither posted to (encrypted) nor asked for power levels.
+        response = await self._sync(client, since=token, wait_ms=0, full_state=True)
+        await self._hand_over_members(response)
         # The first start ever skips the backlog; a restart delivers what came while we were away.
-        await self._process(response, previous=token, deliver=token is not None)
+        await self._process(response, previous=token, deliver=token is not None, live=False)
         await self._advance(response.next_batch)
         if await self._join_community_rooms():
             # Learn the rooms we just joined (their state, members, encryption) before serving.
             response = await self._sync(client, since=self._token, wait_ms=0)
-            await self._process(response, previous=self._token, deliver=True)
+            await self._hand_over_members(response)
+            await self._process(response, previous=self._token, deliver=True, live=False)
             await self._advance(response.next_batch)
         self._sync_task = asyncio.create_task(self._sync_forever(), name="trellis-matrix-sync")
+
+    async def _load_direct_rooms(self, client: nio.AsyncClient) -> None:
+        """Our direct rooms from ``m.direct``: a store restored from an older backup still finds them."""
+        direct = await self._raw(client, "GET", self._direct_path(client))
+        if not isinstance(direct, dict) or "errcode" in direct:
+            return
+        for user_id, rooms in direct.items():
+            if not isinstance(rooms, list) or not rooms:
+                continue
+            for room_id in rooms:
+                self._direct_rooms[room_id] = user_id
+            if not await self.state.get_state(_DIRECT, user_id):
+                await self.state.set_state(_DIRECT, user_id, rooms[-1])
+                await self.state.set_state(_DIRECT_ROOM, rooms[-1], user_id)
+
+    async def _hand_over_members(
+        self, response: nio.SyncResponse, *, new_rooms_only: bool = False
+    ) -> None:
+        """The members of the synced community rooms (or of the rooms we just joined), as
+        already there with their join dates: stored, never welcomed. Joins seen later for them
+        are joins to one more room."""
+        client = self._client
+        assert client is not None and self._sink is not None
+        since: dict[str, dict[str, tuple[datetime, MemberRef]]] = {}
+        for room_id, info in response.rooms.join.items():
+            community = self._room_community.get(room_id)
+            room = client.rooms.get(room_id)
+            context = self._context(room_id)
+            if community is None or room is None or context is None:
+                continue
+            if new_rooms_only and not any(
+                is_own_join(e.source, client.user_id) for e in info.timeline.events
+            ):
+                continue
+            latest = {
+                e.source.get("state_key"): e.source
+                for e in (*info.state, *info.timeline.events)
+                if e.source.get("type") == "m.room.member"
+            }
+            for user_id in room.users:
+                raw = latest.get(user_id)
+                if user_id in room.invited_users or raw is None or context.ignores(user_id):
+                    continue
+                joined = await self._join_date(room_id, raw)
+                found = since.setdefault(community, {})
+                if user_id not in found or joined < found[user_id][0]:
+                    found[user_id] = (joined, context.member(user_id))
+        for community, members in since.items():
+            self._members.setdefault(community, set()).update(members)
+            for joined, member in members.values():
+                await self._sink(MemberJoined(community, member, joined, live=False))
+
+    async def _join_date(self, room_id: str, raw: Mapping[str, Any]) -> datetime:
+        """When the member of this ``join`` event joined: profile changes are joins after a
+        join, so walk back past them (remembered, since each step is a request)."""
+        event_id = raw.get("event_id", "")
+        remembered = await self.state.get_state(_JOINED, event_id)
+        if remembered:
+            return datetime.fromtimestamp(float(remembered), tz=UTC)
+        first = raw
+        for _ in range(JOIN_DATE_HOPS):
+            unsigned = raw.get("unsigned") or {}
+            before = unsigned.get("prev_content") or {}
+            if before.get("membership") != "join" or not unsigned.get("replaces_state"):
+                break
+            assert self._client is not None
+            response = await self._client.room_get_event(room_id, unsigned["replaces_state"])
+            if not isinstance(response, nio.RoomGetEventResponse):
+                break
+            raw = response.event.source
+        if raw is not first:
+            await self.state.set_state(_JOINED, event_id, str(occurred_at(raw).timestamp()))
+        return occurred_at(raw)
 
     async def stop(self) -> None:
         if self._sync_task is not None:
@@ -563,6 +665,9 @@ class MatrixAdapter(Adapter):
                 self._spaces[space_id] = community_id
                 await client.join(space_id)
                 await self._load_space(client, space_id)
+            platform, _, place = (community.digest.channel or "").partition(":")
+            if platform == PLATFORM and place not in self._room_community:
+                self._digest_rooms.add(place)
 
     async def _room_id(self, client: nio.AsyncClient, room: str) -> str:
         if not room.startswith("#"):
@@ -585,11 +690,11 @@ class MatrixAdapter(Adapter):
                 self._room_community.setdefault(event["state_key"], self._spaces[space_id])
 
     async def _join_community_rooms(self) -> bool:
-        """Join the community's rooms we are not in yet; whether we joined any."""
+        """Join the community's rooms (and digest rooms) we are not in yet; whether we joined any."""
         client = self._client
         assert client is not None
         joined = False
-        for room_id in self._room_community:
+        for room_id in (*self._room_community, *self._digest_rooms):
             if room_id not in client.rooms:
                 response = await client.join(room_id)
                 joined = joined or isinstance(response, nio.JoinResponse)
@@ -611,10 +716,13 @@ class MatrixAdapter(Adapter):
         }
 
     async def _sync(
-        self, client: nio.AsyncClient, *, since: str | None, wait_ms: int
+        self, client: nio.AsyncClient, *, since: str | None, wait_ms: int, full_state: bool = False
     ) -> nio.SyncResponse:
         response = await client.sync(
-            timeout=wait_ms, since=since, sync_filter=self._filter(), full_state=since is None
+            timeout=wait_ms,
+            since=since,
+            sync_filter=self._filter(),
+            full_state=full_state or since is None,
         )
         if not isinstance(response, nio.SyncResponse):
             raise MatrixError(f"Syncing with {self.config.homeserver} failed ({response.message}).")
@@ -640,7 +748,8 @@ class MatrixAdapter(Adapter):
         while True:
             try:
                 response = await self._sync(client, since=self._token, wait_ms=self._poll_ms)
-                await self._process(response, previous=self._token, deliver=True)
+                await self._hand_over_members(response, new_rooms_only=True)
+                await self._process(response, previous=self._token, deliver=True, live=True)
                 await self._advance(response.next_batch)
                 pause = 1.0
             except asyncio.CancelledError:
@@ -672,12 +781,18 @@ class MatrixAdapter(Adapter):
                 return
 
     async def _process(
-        self, response: nio.SyncResponse, *, previous: str | None, deliver: bool
+        self, response: nio.SyncResponse, *, previous: str | None, deliver: bool, live: bool
     ) -> None:
+        """Deliver a sync's events; ``live`` is false for the catch-up at start, whose joins
+        are members found already there, never newcomers to welcome."""
         client = self._client
         assert client is not None
         for room_id in response.rooms.invite:
-            if room_id in self._room_community or room_id in self._spaces:
+            if (
+                room_id in self._room_community
+                or room_id in self._spaces
+                or room_id in self._digest_rooms
+            ):
                 await client.join(room_id)
         for room_id, info in response.rooms.join.items():
             events = list(info.timeline.events)
@@ -695,15 +810,18 @@ class MatrixAdapter(Adapter):
                 # A room we just joined: what was said before we came is backlog, not live chat.
                 events = events[joined[-1] + 1 :]
             for event in events:
-                for trellis_event in await self._translate(room_id, event, live=True):
+                for trellis_event in await self._translate(room_id, event, live=live):
                     assert self._sink is not None
                     await self._sink(trellis_event)
         await self._warn_about_encryption(client)
 
     async def _gap(self, room_id: str, start: str, until: str) -> list[nio.Event]:
-        """Events a limited sync timeline left out, between our last token and the timeline."""
+        """Events a limited sync timeline left out, between our last token and the timeline,
+        at most ``catch_up.max_days`` back."""
         client = self._client
         assert client is not None
+        days = self.settings.catch_up.max_days
+        cutoff = (datetime.now(UTC).timestamp() - days * 86400) * 1000
         missing: list[nio.Event] = []
         token: str | None = start
         while token:
@@ -712,7 +830,16 @@ class MatrixAdapter(Adapter):
             )
             if not isinstance(response, nio.RoomMessagesResponse) or not response.chunk:
                 break
-            missing.extend(response.chunk)
+            recent = [e for e in response.chunk if e.source.get("origin_server_ts", 0) >= cutoff]
+            missing.extend(recent)
+            if len(recent) < len(response.chunk):
+                log.warning(
+                    "Matrix room %s: what was said more than %d days ago while Trellis was down "
+                    "is left to `trellis backfill` (catch_up.max_days)",
+                    room_id,
+                    days,
+                )
+                break
             token = response.end
         missing.reverse()
         return missing
@@ -771,10 +898,8 @@ class MatrixAdapter(Adapter):
         if room_id not in self._room_community:
             # A direct room: only commands; what a member says to us privately is not tracked.
             events = [e for e in events if isinstance(e, CommandInvoked)]
-        if not live:
-            events = [e for e in events if not isinstance(e, CommandInvoked)]
         else:
-            events = [e for e in events if not self._membership_elsewhere(room_id, e)]
+            events = self._community_membership(room_id, raw.get("state_key", ""), events, live)
         await self._remember(raw, events)
         return events
 
@@ -835,17 +960,37 @@ class MatrixAdapter(Adapter):
             elif isinstance(event, ThreadOpened) and event.channel.thread_id:
                 await self.state.set_state(_THREAD, event.channel.thread_id, "1")
 
-    def _membership_elsewhere(self, room_id: str, event: Event) -> bool:
-        """A join or leave in one room of a community whose member is still in another of its rooms."""
-        if not isinstance(event, MemberJoined | MemberLeft) or self._client is None:
-            return False
-        community = self._room_community.get(room_id)
-        user_id = event.member.id
-        for other, other_community in self._room_community.items():
+    def _community_membership(
+        self, room_id: str, user_id: str, events: list[Event], live: bool
+    ) -> list[Event]:
+        """Joins and leaves of a room as the community sees them: joining one more of its rooms is
+        no join, leaving one while still in another is no leave. A join found while catching up
+        (``live`` false) is stored with its date and never welcomed."""
+        community = self._room_community[room_id]
+        members = self._members.setdefault(community, set())
+        kept: list[Event] = []
+        for event in events:
+            if isinstance(event, MemberJoined):
+                if user_id in members:
+                    continue
+                members.add(user_id)
+                event = replace(event, live=live)
+            elif isinstance(event, MemberLeft):
+                if self._joined_elsewhere(room_id, community, user_id):
+                    continue
+                members.discard(user_id)
+            kept.append(event)
+        return kept
+
+    def _joined_elsewhere(self, room_id: str, community: str, user_id: str) -> bool:
+        """Whether the user is joined (not merely invited) to another room of the community."""
+        assert self._client is not None
+        for other, owner in self._room_community.items():
             room = self._client.rooms.get(other)
-            if other != room_id and other_community == community and room is not None:
-                if user_id in room.users:
-                    return True
+            if other == room_id or owner != community or room is None:
+                continue
+            if user_id in room.users and user_id not in room.invited_users:
+                return True
         return False
 
     # -- encryption warnings -----------------------------------------------------------------
@@ -880,24 +1025,57 @@ class MatrixAdapter(Adapter):
     # -- sending -----------------------------------------------------------------------------
 
     async def _send_content(self, room_id: str, content: dict[str, Any]) -> str:
+        """Send, trying again after a passing failure; what the server refuses is reported."""
         client = await self._connect()
-        if self.e2e:
-            # nio must know a room to decide whether to encrypt; a room we just created or
-            # joined becomes known with the sync loop's next answer, which comes promptly.
-            for _ in range(250):
-                if room_id in client.rooms:
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise MatrixError(f"The room {room_id} did not reach us through sync in time.")
-            if client.rooms[room_id].encrypted and client.should_query_keys:
-                await client.keys_query()
-        response = await client.room_send(
-            room_id, "m.room.message", content, ignore_unverified_devices=True
-        )
-        if not isinstance(response, nio.RoomSendResponse):
-            raise MatrixError(f"Sending to {room_id} failed ({response.message}).")
-        return response.event_id
+        failure = ""
+        for attempt in range(SEND_ATTEMPTS):
+            if attempt:
+                log.warning("sending to %s failed (%s); trying again", room_id, failure)
+                await asyncio.sleep(0.25 * 2**attempt)
+            try:
+                if self.e2e:
+                    await self._ensure_room(client, room_id)
+                    if client.rooms[room_id].encrypted and client.should_query_keys:
+                        await client.keys_query()
+                response = await client.room_send(
+                    room_id, "m.room.message", content, ignore_unverified_devices=True
+                )
+            except (nio.LocalProtocolError, nio.SendRetryError, MatrixError) as exc:
+                failure = str(exc)
+                continue
+            if isinstance(response, nio.RoomSendResponse):
+                return response.event_id
+            failure = response.message
+            if response.status_code not in (None, "M_UNKNOWN"):
+                break  # refused (forbidden, not in the room): trying again changes nothing
+        raise MatrixError(f"Sending to {room_id} failed ({failure}).")
+
+    async def _ensure_room(
+        self, client: nio.AsyncClient, room_id: str, *, complete: bool = False
+    ) -> None:
+        """Load a room nio has not seen through sync yet from its state, so that nio knows
+        whether to encrypt for it without waiting for the sync loop. ``complete`` reads the state
+        even of a room nio knows: one we just created may have come through a sync that caught
+        it half made (before the invitation), and a room key shared then misses the invitee."""
+        if room_id in client.rooms and not complete:
+            return
+        response = await client.room_get_state(room_id)
+        if not isinstance(response, nio.RoomGetStateResponse):
+            raise MatrixError(f"Reading the state of {room_id} failed ({response.message}).")
+        if room_id in client.rooms and not complete:
+            return  # the sync loop brought it meanwhile
+        room = client.rooms.get(room_id) or nio.MatrixRoom(room_id, client.user_id)
+        for raw in response.events:
+            event = nio.Event.parse_event(raw)
+            if isinstance(event, nio.RoomMemberEvent):
+                room.handle_membership(event)
+            elif isinstance(event, nio.Event):
+                room.handle_event(event)
+        client.rooms[room_id] = room
+        if room.encrypted:
+            client.encrypted_rooms.add(room_id)
+            if client.olm is not None:
+                client.olm.update_tracked_users(room)
 
     def _thread_relation(self, channel: ChannelRef, reply_to: str | None) -> dict[str, Any]:
         if channel.thread_id:
@@ -926,6 +1104,8 @@ class MatrixAdapter(Adapter):
 
     async def _send_attachment(self, channel: ChannelRef, attachment: Attachment) -> str:
         client = await self._connect()
+        if self.e2e:
+            await self._ensure_room(client, channel.id)
         room = client.rooms.get(channel.id)
         encrypt = bool(self.e2e and room is not None and room.encrypted)
         uploaded, keys = await client.upload(
@@ -972,12 +1152,21 @@ class MatrixAdapter(Adapter):
                 # A mark on the command, so the member knows where the answer went.
                 await self._react(channel.id, invocation.invocation_id, "📬")
             return
+        if channel.id in self._direct_rooms:
+            await self._encrypt_direct_room(await self._connect(), channel.id)
         await self._post(channel, message, reply_to=invocation.invocation_id or None)
 
     async def _react(self, room_id: str, event_id: str, key: str) -> None:
         client = await self._connect()
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        response = await client.room_send(room_id, "m.reaction", content)
+        try:
+            # In an encrypted room nio shares the room's key first, as for any message.
+            response = await client.room_send(
+                room_id, "m.reaction", content, ignore_unverified_devices=True
+            )
+        except (nio.LocalProtocolError, nio.SendRetryError) as exc:
+            log.warning("could not react in %s: %s", room_id, exc)
+            return
         if not isinstance(response, nio.RoomSendResponse):
             log.warning("could not react in %s: %s", room_id, response.message)
 
@@ -1006,25 +1195,54 @@ class MatrixAdapter(Adapter):
             membership = await client.room_get_state_event(room_id, "m.room.member", user_id)
             if isinstance(membership, nio.RoomGetStateEventResponse):
                 if membership.content.get("membership") in ("join", "invite"):
+                    await self._encrypt_direct_room(client, room_id)
                     return room_id
             log.info("%s left their direct room %s; not messaging them", user_id, room_id)
             return None
         created = await client.room_create(
-            is_direct=True, invite=[user_id], preset=nio.RoomPreset.trusted_private_chat
+            is_direct=True,
+            invite=[user_id],
+            preset=nio.RoomPreset.trusted_private_chat,
+            initial_state=[ENCRYPTION_STATE] if self.e2e else [],
         )
         if not isinstance(created, nio.RoomCreateResponse):
             log.warning("cannot open a direct room with %s: %s", user_id, created.message)
             return None
         room_id = created.room_id
+        if self.e2e:
+            await self._ensure_room(client, room_id, complete=True)
         await self._record_direct(client, user_id, room_id)
         await self.state.set_state(_DIRECT, user_id, room_id)
         await self.state.set_state(_DIRECT_ROOM, room_id, user_id)
         self._direct_rooms[room_id] = user_id
         return room_id
 
+    async def _encrypt_direct_room(self, client: nio.AsyncClient, room_id: str) -> None:
+        """Turn on encryption in a direct room made before encryption was: what we say to one
+        member privately may quote encrypted rooms."""
+        if not self.e2e:
+            return
+        await self._ensure_room(client, room_id)
+        room = client.rooms[room_id]
+        if room.encrypted:
+            return
+        response = await client.room_put_state(
+            room_id, ENCRYPTION_STATE["type"], ENCRYPTION_STATE["content"]
+        )
+        if not isinstance(response, nio.RoomPutStateResponse):
+            raise MatrixError(f"Turning on encryption in {room_id} failed ({response.message}).")
+        room.encrypted = True
+        client.encrypted_rooms.add(room_id)
+        if client.olm is not None:
+            client.olm.update_tracked_users(room)
+
+    @staticmethod
+    def _direct_path(client: nio.AsyncClient) -> str:
+        return f"/_matrix/client/v3/user/{quote(client.user_id)}/account_data/m.direct"
+
     async def _record_direct(self, client: nio.AsyncClient, user_id: str, room_id: str) -> None:
         """Add the room to our ``m.direct`` account data, as Element does for direct chats."""
-        path = f"/_matrix/client/v3/user/{quote(client.user_id)}/account_data/m.direct"
+        path = self._direct_path(client)
         current = await self._raw(client, "GET", path)
         direct = current if isinstance(current, dict) and "errcode" not in current else {}
         rooms = direct.setdefault(user_id, [])
@@ -1063,6 +1281,22 @@ class MatrixAdapter(Adapter):
             places.append(ChannelRef(PLATFORM, room_id, name))
         return places
 
+    async def encrypted_places(self, community: str) -> frozenset[str]:
+        """The community's encrypted rooms and its digest room if encrypted (as nio knows them
+        from the full-state sync; a room it does not know counts as not encrypted)."""
+        client = await self._connect()
+        rooms = [room_id for room_id, owner in self._room_community.items() if owner == community]
+        platform, _, digest_room = (
+            self.settings.communities[community].digest.channel or ""
+        ).partition(":")
+        if platform == PLATFORM:
+            rooms.append(digest_room)
+        return frozenset(
+            f"{PLATFORM}:{room_id}"
+            for room_id in rooms
+            if room_id in client.rooms and client.rooms[room_id].encrypted
+        )
+
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         client = await self._connect()
         room_id = channel.id
@@ -1090,18 +1324,45 @@ class MatrixAdapter(Adapter):
         if context is None:
             return
         context = replace(context, display_names=names)
+        elsewhere = await self._members_elsewhere(client, room_id, context.community)
+        undecryptable = 0
         for event in reversed(newest_first):
             if isinstance(event, nio.MegolmEvent):
+                undecryptable += 1  # nio decrypts what it holds the keys for as it reads
                 continue
             known = await self._known(room_id, event.source)
             events = [
-                e
+                # A join in the past is a member already there: stored, never welcomed.
+                replace(e, live=False) if isinstance(e, MemberJoined) else e
                 for e in translate(event.source, context, known)
                 if not isinstance(e, CommandInvoked)
+                # Leaving this room while in another of the community's is not leaving it.
+                and not (isinstance(e, MemberLeft) and event.source.get("state_key") in elsewhere)
             ]
             await self._remember(event.source, events)
             for trellis_event in events:
                 yield trellis_event
+        if undecryptable:
+            log.warning(
+                "backfill of %s skipped %d encrypted events: this device holds no keys for them "
+                "(it was not in the room then, or encryption was off)",
+                room_id,
+                undecryptable,
+            )
+
+    async def _members_elsewhere(
+        self, client: nio.AsyncClient, room_id: str, community: str
+    ) -> set[str]:
+        """Who is joined to the community's other rooms now (asked of the server: a backfill
+        runs without the sync that would tell nio)."""
+        present: set[str] = set()
+        for other, owner in self._room_community.items():
+            if other == room_id or owner != community:
+                continue
+            response = await client.joined_members(other)
+            if isinstance(response, nio.JoinedMembersResponse):
+                present.update(m.user_id for m in response.members)
+        return present
 
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """``matrix-power:<level>``: the member's highest power level in the community's rooms."""

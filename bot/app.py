@@ -160,18 +160,34 @@ class Trellis:
     # Facilitation --------------------------------------------------------------------------
 
     async def compose_digest(
-        self, community: str, end: datetime, *, skip_empty: bool = False
+        self,
+        community: str,
+        end: datetime,
+        *,
+        skip_empty: bool = False,
+        sealed: frozenset[str] = frozenset(),
     ) -> OutgoingMessage | None:
         await self.engine.drain()
         return await digest.compose(
-            self, community, end - timedelta(days=7), end, skip_empty=skip_empty
+            self, community, end - timedelta(days=7), end, skip_empty=skip_empty, sealed=sealed
         )
+
+    async def sealed_from(self, community: str, place: str) -> frozenset[str]:
+        """The community's end-to-end encrypted places, whose messages may not be quoted in
+        ``place`` ('platform:id'): none when it is encrypted too or ``digest.quote_encrypted``."""
+        if self.community(community).digest.quote_encrypted:
+            return frozenset()
+        sealed = frozenset().union(
+            *[await adapter.encrypted_places(community) for adapter in self.adapters.values()]
+        )
+        return frozenset() if place in sealed else sealed
 
     async def post_digest(self, community: str, end: datetime) -> str:
         place = self.community(community).digest.channel
         if place is None:
             return "no digest channel configured"
-        message = await self.compose_digest(community, end, skip_empty=True)
+        sealed = await self.sealed_from(community, place)
+        message = await self.compose_digest(community, end, skip_empty=True, sealed=sealed)
         if message is None:
             return "nothing happened this week; no digest posted"
         sent = await self.post(community, place, message)

@@ -158,6 +158,7 @@ class Excerpt:
     text: str
     reactions: int
     posted_at: int
+    channel_key: str
 
 
 async def highlights(
@@ -169,7 +170,8 @@ async def highlights(
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
         "(SELECT count(*) FROM messages x WHERE x.community = m.community "
-        "AND x.reply_to = m.platform_id AND x.deleted_at IS NULL) AS score, m.posted_at "
+        "AND x.reply_to = m.platform_id AND x.deleted_at IS NULL) AS score, m.posted_at, "
+        "m.channel_key "
         "FROM messages m WHERE m.community = :c AND m.posted_at >= :s AND m.posted_at < :e "
         "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
         f"AND m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
@@ -237,6 +239,7 @@ class Question:
     theme: str | None
     text: str | None
     posted_at: int
+    channel_key: str
 
 
 async def unanswered_questions(
@@ -244,7 +247,7 @@ async def unanswered_questions(
 ) -> list[Question]:
     """Questions of the period that nobody else replied to (in a reply or later in its thread)."""
     rows = await store.fetch_all(
-        "SELECT q.member_id, q.theme, q.text, q.posted_at FROM messages q "
+        "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
         "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND q.deleted_at IS NULL AND q.member_id IN {_VISIBLE} "
         "AND NOT EXISTS (SELECT 1 FROM messages a WHERE a.community = q.community "

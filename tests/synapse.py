@@ -289,6 +289,7 @@ class Member:
         self.user = user
         self.user_id = user.user_id
         self.seen: dict[str, list[dict]] = {}
+        self._undecrypted: list[tuple[str, int, nio.MegolmEvent]] = []
 
     @classmethod
     async def login(cls, server: Synapse, user: User, *, key_dir: Path | None = None) -> Member:
@@ -318,7 +319,18 @@ class Member:
             if self.client.should_query_keys:
                 await self.client.keys_query()
         for room_id, info in response.rooms.join.items():
-            self.seen.setdefault(room_id, []).extend(e.source for e in info.timeline.events)
+            for event in info.timeline.events:
+                self.seen.setdefault(room_id, []).append(event.source)
+                if isinstance(event, nio.MegolmEvent):
+                    self._undecrypted.append((room_id, len(self.seen[room_id]) - 1, event))
+        # As Element does: a message whose key came after it is read once the key is here.
+        waiting = []
+        for room_id, index, event in self._undecrypted:
+            try:
+                self.seen[room_id][index] = self.client.decrypt_event(event).source
+            except nio.EncryptionError:
+                waiting.append((room_id, index, event))
+        self._undecrypted = waiting
 
     async def send(self, room_id: str, body: str, **content: object) -> str:
         return await self.send_event(
@@ -326,13 +338,18 @@ class Member:
         )
 
     async def send_event(self, room_id: str, kind: str, content: dict) -> str:
+        # An encrypting client must know the room (is it encrypted? who reads it?) before sending.
+        deadline = time.monotonic() + 10
+        while self.client.olm and room_id not in self.client.rooms:
+            assert time.monotonic() < deadline, f"{self.user_id} never synced {room_id}"
+            await self.sync()
         response = await self.client.room_send(
             room_id, kind, content, ignore_unverified_devices=True
         )
         assert isinstance(response, nio.RoomSendResponse), response
         return response.event_id
 
-    async def wait_for(self, room_id: str, matches, within: float = 10) -> dict:
+    async def wait_for(self, room_id: str, matches, within: float = 30) -> dict:
         """The first event in the room that ``matches`` (waiting for it to arrive)."""
         deadline = time.monotonic() + within
         while True:
@@ -345,7 +362,7 @@ class Member:
                 )
             await self.sync()
 
-    async def wait_for_invite(self, within: float = 10) -> str:
+    async def wait_for_invite(self, within: float = 30) -> str:
         """The id of a room we are invited to (waiting for the invitation)."""
         deadline = time.monotonic() + within
         while not self.client.invited_rooms:

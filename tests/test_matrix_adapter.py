@@ -94,10 +94,7 @@ class World:
     async def setup(self, *, encrypted: bool = False) -> None:
         self.bot_user: User = await self.server.register(f"trellis{self.tag}")
         self.monkeypatch.setenv(PASSWORD_ENV, self.bot_user.password)
-        key_dir = self.tmp_path / "ana-keys" if encrypted else None
-        if key_dir:
-            key_dir.mkdir()
-        self.ana = await self.member(f"ana{self.tag}", key_dir=key_dir)
+        self.ana = await self.member(f"ana{self.tag}")
         self.ben = await self.member(f"ben{self.tag}")
         created = await self.ana.client.room_create(
             name="Water",
@@ -107,7 +104,10 @@ class World:
         self.room_id = created.room_id
         await self.ben.client.join(self.room_id)
 
-    async def member(self, localpart: str, *, key_dir: Path | None = None) -> Member:
+    async def member(self, localpart: str) -> Member:
+        """A member whose client reads encrypted rooms, as Element does (direct rooms are)."""
+        key_dir = self.tmp_path / f"{localpart}-keys"
+        key_dir.mkdir()
         member = await Member.login(
             self.server, await self.server.register(localpart), key_dir=key_dir
         )
@@ -233,7 +233,9 @@ async def test_live_chat_is_delivered_and_backlog_is_not(world: World) -> None:
     assert (added.message_id, added.emoji) == (removed.message_id, removed.emoji) == (root, "🙏")
     assert [e.text for e in sink.of(MessageEdited)] == ["How do you document a case?"]
     assert [e.message_id for e in sink.of(MessageDeleted)] == [reply]
-    assert [e.member.id for e in sink.of(MemberJoined)] == [carla.user_id]
+    present = {e.member.id for e in sink.of(MemberJoined) if not e.live}
+    assert present == {world.ana.user_id, world.ben.user_id}
+    assert [e.member.id for e in sink.of(MemberJoined) if e.live] == [carla.user_id]
     assert [e.member.id for e in sink.of(MemberLeft)] == [carla.user_id]
     assert {e.community for e in sink.events} == {"water"}
 
@@ -503,7 +505,9 @@ async def test_channels_and_history_oldest_first(world: World) -> None:
             "third",
         ]
         assert not [e for e in events if isinstance(e, CommandInvoked)]
-        assert {e.member.id for e in events if isinstance(e, MemberJoined)} >= {world.ben.user_id}
+        joins = [e for e in events if isinstance(e, MemberJoined)]
+        assert {e.member.id for e in joins} >= {world.ben.user_id}
+        assert not [e for e in joins if e.live]  # history is never a newcomer to welcome
     finally:
         await bot.stop()
         await store.close()
@@ -543,3 +547,43 @@ async def test_a_wrong_password_or_pattern_is_one_clear_sentence(world: World) -
             await MatrixAdapter(settings, store).start(Recorder())
     finally:
         await store.close()
+
+
+async def test_a_direct_room_from_before_encryption_is_encrypted_before_the_next_message(
+    world: World,
+) -> None:
+    ben = MemberRef("matrix", world.ben.user_id)
+    plain = world.settings(encryption=False)
+    bot = await world.bot(Recorder(), settings=plain)
+    assert await bot.send_direct(ben, OutgoingMessage("Said in the clear")) is Delivery.DELIVERED
+    room = await world.ben.wait_for_invite()
+    await world.ben.client.join(room)
+    await world.stop_bot(bot)
+
+    bot = await world.bot(Recorder())
+    assert await bot.send_direct(ben, OutgoingMessage("Said in private")) is Delivery.DELIVERED
+    said = await world.ben.wait_for(
+        room, lambda e: e.get("content", {}).get("body") == "Said in private"
+    )
+    raw = await world.server.request(
+        world.ben.user, "GET", f"/_matrix/client/v3/rooms/{room}/event/{said['event_id']}"
+    )
+    assert raw["type"] == "m.room.encrypted"
+
+
+async def test_catching_up_reads_no_further_back_than_catch_up_max_days(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = Recorder()
+    bot = await world.bot(sink, sync_timeline_limit=4)
+    await world.stop_bot(bot)
+    for i in range(8):
+        await world.ben.send(world.room_id, f"while down {i}")
+    settings = world.settings()
+    # Nothing may be read back: only the newest messages, which the sync itself brings, arrive.
+    settings = settings.model_copy(
+        update={"catch_up": settings.catch_up.model_copy(update={"max_days": 0})}
+    )
+    await world.bot(sink, settings=settings, sync_timeline_limit=4)
+    assert posted(sink) == [f"while down {i}" for i in range(4, 8)]
+    assert "left to `trellis backfill` (catch_up.max_days)" in caplog.text

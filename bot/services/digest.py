@@ -39,6 +39,9 @@ class DigestContext:
     """Counted once per digest: the themes, the numbers and the chart all read them."""
     hiding: re.Pattern[str] | None
     """Names of members who opted out, hidden in every text others wrote that the digest quotes."""
+    sealed: frozenset[str] = frozenset()
+    """Places (channel keys) whose messages this digest must not quote: encrypted ones, when
+    the digest goes somewhere that is not."""
 
     def _(self, message: str, /, **values: object) -> str:
         return self.translator._(message, **values)
@@ -67,9 +70,16 @@ def excerpt(text: str, limit: int) -> str:
 
 
 async def compose(
-    app: Trellis, community: str, start: datetime, end: datetime, *, skip_empty: bool = False
+    app: Trellis,
+    community: str,
+    start: datetime,
+    end: datetime,
+    *,
+    skip_empty: bool = False,
+    sealed: frozenset[str] = frozenset(),
 ) -> OutgoingMessage | None:
-    """The digest of [start, end); None when ``skip_empty`` and nobody did anything."""
+    """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
+    said in the ``sealed`` places is quoted."""
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
@@ -86,7 +96,7 @@ async def compose(
                 names[member_id] = f"<@{key.removeprefix('discord:')}>"
     hiding = await names_hiding(app.store, community)
     ctx = DigestContext(
-        app, community, settings, start, end, names, t, this_week, week_before, hiding
+        app, community, settings, start, end, names, t, this_week, week_before, hiding, sealed
     )
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)
@@ -151,7 +161,7 @@ async def _themes(ctx: DigestContext) -> str | None:
                     people=thread.participants,
                 )
             )
-        for quote in (q for q in quotes if q.theme == theme.id):
+        for quote in (q for q in quotes if q.theme == theme.id and q.channel_key not in ctx.sealed):
             text = excerpt(ctx.quote(quote.text), limit)
             lines.append(f"  > {text} — {ctx.names.get(quote.member_id, '')}")
     return "\n".join(lines) if themes.themes else None
@@ -254,8 +264,9 @@ async def _questions(ctx: DigestContext) -> str | None:
     for question in waiting[:8]:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
-        text = question.text and excerpt(
-            ctx.quote(question.text), ctx.settings.digest.excerpt_chars
+        quotable = question.text and question.channel_key not in ctx.sealed
+        text = (
+            excerpt(ctx.quote(question.text), ctx.settings.digest.excerpt_chars) if quotable else ""
         )
         asker = ctx.names.get(question.member_id, "")
         if text:
