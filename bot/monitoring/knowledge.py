@@ -446,6 +446,7 @@ COMMANDS = (
             Param("kind", ParamKind.CHOICE, "What it is", choices=("lesson", "case", "document")),
             Param("title", ParamKind.TEXT, "Its title, and a link at the end if there is one"),
         ),
+        private=True,
     ),
     CommandSpec(
         name="library",

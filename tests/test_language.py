@@ -1,0 +1,94 @@
+"""The community's language: command words typed in Spanish or Portuguese, help by topic with each
+command's full syntax, and answers private unless the member adds ``public``."""
+
+from __future__ import annotations
+
+from tests.helpers import config, running_app
+
+SPANISH = config(**{"communities.praxis.locale": "es"})
+PORTUGUESE = config(**{"communities.praxis.locale": "pt"})
+
+
+async def test_a_spanish_community_types_its_commands_in_spanish(tmp_path):
+    async with running_app(tmp_path, SPANISH) as h:
+        await h.lines('~ ana joins as "Ana Quispe"', "#water ana: Hola a todos")
+        noted = await h.command("ana", "/compromiso escribir el caso para la red para 2026-11-20")
+        shared = await h.command("ana", "/compartir Lección Riego por goteo", channel="water")
+        also = await h.command("ana", "/compartir leccion Cosecha de agua", channel="water")
+        listed = await h.command("ana", "/compromisos")
+        library = await h.command("ana", "/biblioteca")
+        nudges = await h.command("ana", "/avisos no")
+        english = await h.command("ana", "/nudges on")
+        asked = await h.command("fran", "/pregunta agregar water ¿Cómo cuidan sus fuentes de agua?")
+    assert noted.startswith(
+        "Anotado: compromiso 1, “escribir el caso para la red”, para el 2026-11-20."
+    )
+    assert listed.endswith("\n- 1. escribir el caso para la red — para el 2026-11-20")
+    assert "Riego por goteo" in shared and "Cosecha de agua" in also
+    assert "Riego por goteo" in library and "Cosecha de agua" in library
+    assert nudges.startswith("Los avisos están desactivados")
+    assert english.startswith("Los avisos están activados")
+    assert asked.startswith("Pregunta disparadora 1 en cola para Water rights")
+
+
+async def test_command_words_are_whole_tokens_in_every_language(tmp_path):
+    async with running_app(tmp_path, SPANISH) as h:
+        unknown = await h.command("ana", "/ayudas")
+        not_a_choice = await h.command("ana", "/avisos quizas")
+    assert unknown.startswith("“/ayudas” no es un comando de Trellis")
+    assert not_a_choice == "“quizas” no es ninguna de estas opciones: sí | no.\nUso: /avisos sí|no"
+
+
+async def test_a_portuguese_community_types_its_commands_in_portuguese(tmp_path):
+    async with running_app(tmp_path, PORTUGUESE) as h:
+        noted = await h.command("ana", "/compromisso escrever o relatório até 2026-11-20")
+        done = await h.command("ana", "/cumprido 1")
+        shared = await h.command("ana", "/compartilhar caso Mutirão da água", channel="water")
+    assert noted.startswith("Anotado: compromisso 1, “escrever o relatório”")
+    assert "compromisso 1" in done
+    assert "Mutirão da água" in shared
+
+
+async def test_help_alone_lists_the_topics_in_one_message(tmp_path):
+    async with running_app(tmp_path) as h:
+        member = await h.command("ana", "/help")
+        facilitator = await h.command("fran", "/help")
+    assert len(facilitator) <= 2000
+    assert "- `/help knowledge`: experts, share, library" in member
+    assert "- `/help commitments`: commit, done, commitments\n" in member  # overdue: facilitators
+    assert "/help facilitation" not in member
+    assert "- `/help facilitation`: stats, quiet, prompt, digest, theme, report" in facilitator
+    assert "prompt add" not in facilitator  # the syntax is one topic away
+
+
+async def test_help_shows_a_topic_or_a_command_in_full_syntax(tmp_path):
+    async with running_app(tmp_path, SPANISH) as h:
+        commit = await h.command("ana", "/help commit")
+        topic = await h.command("ana", "/ayuda conocimiento")
+        event = await h.command("ana", "/ayuda evento")
+    assert commit.startswith("- `/compromiso <qué> para <YYYY-MM-DD>`: Asume una responsabilidad")
+    assert "- `/compartir lección|caso|documento <título>`:" in topic
+    assert "- `/biblioteca [<tema>]`:" in topic
+    assert "- `/evento agregar <título> <YYYY-MM-DD> <HH:MM> [dónde]`:" in event
+
+
+async def test_answers_are_private_unless_the_member_adds_public(tmp_path):
+    async with running_app(tmp_path) as h:
+        before = len(h.outbox)
+        await h.command("ana", "/themes")
+        await h.command("ana", "/themes public")
+        await h.command("ana", "/event list")
+        await h.command("fran", "/theme list PUBLIC")
+        refused = await h.command("ana", "/mydata public")
+        replies = h.sent_since(before, "reply")
+    assert [sent.to for sent in replies] == ["ana", "#general", "ana", "#general", "ana"]
+    assert replies[0].text == replies[1].text
+    assert refused.startswith("“public” is more than /mydata takes.")
+
+
+async def test_public_is_typed_in_the_community_language(tmp_path):
+    async with running_app(tmp_path, PORTUGUESE) as h:
+        before = len(h.outbox)
+        await h.command("ana", "/temas público")
+        await h.command("ana", "/biblioteca publico")
+    assert [sent.to for sent in h.sent_since(before, "reply")] == ["#general", "#general"]
