@@ -116,7 +116,14 @@ class Trellis:
         return self.settings.communities[community]
 
     def translator(self, community: str) -> Translator:
+        """For what the community reads: posts, public answers."""
         return self._translators[community]
+
+    async def translator_of(self, community: str, member_key: str) -> Translator:
+        """For what one member reads alone (direct messages, private answers): the language
+        they chose (``profile set language:pt``), else the community's."""
+        language = await members.language_of(self.store, community, member_key)
+        return Translator(language) if language else self._translators[community]
 
     def command_prefix(self, platform: str) -> str:
         """How commands are typed on ``platform`` (members of a bridged platform type them here)."""

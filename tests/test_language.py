@@ -3,6 +3,8 @@ command's full syntax, and answers private unless the member adds ``public``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.helpers import config, running_app
 
 SPANISH = config(**{"communities.praxis.locale": "es"})
@@ -92,3 +94,33 @@ async def test_public_is_typed_in_the_community_language(tmp_path):
         await h.command("ana", "/temas público")
         await h.command("ana", "/biblioteca publico")
     assert [sent.to for sent in h.sent_since(before, "reply")] == ["#general", "#general"]
+
+
+async def test_a_member_chooses_the_language_trellis_writes_to_them_in(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines('~ ana joins as "Ana Quispe"', '~ luis joins as "Luis Rojas"')
+        chosen = await h.command("ana", "/profile set language:pt")
+        mine = await h.command("ana", "/mydata")
+        wrong = await h.command("ana", "/stats")
+        public = await h.command("ana", "/themes public")
+        await h.command("ana", "/commit escrever o relatório até 2026-09-10")
+        await h.command("luis", "/commit write the report by 2026-09-10")
+        before = len(h.outbox)
+        await h.advance(timedelta(days=2, hours=2))  # Wednesday 10:00, the day before
+        reminders = {sent.to: sent.text for sent in h.sent_since(before, "direct")}
+        back = await h.command("ana", "/profile set language:")
+    assert chosen == "Seu perfil foi salvo.\nO Trellis escreve para você em português."
+    assert "- O Trellis escreve para você em português" in mine
+    assert wrong.startswith("Só facilitadores podem usar /stats;")
+    assert public.startswith("**Themes of Praxis Network**")  # the channel reads the community's
+    assert reminders["ana"].startswith("Um lembrete: seu compromisso 1, “escrever o relatório”")
+    assert reminders["luis"].startswith("A reminder: your commitment 2, “write the report”")
+    assert back == "Your profile is saved.\nTrellis writes to you in English."
+
+
+async def test_an_unknown_language_is_refused_and_nothing_is_saved(tmp_path):
+    async with running_app(tmp_path, SPANISH) as h:
+        refused = await h.command("ana", "/perfil definir organisation:CANO language:klingon")
+        shown = await h.command("ana", "/perfil ver")
+    assert refused.startswith("“klingon” no es un idioma que Trellis hable;")
+    assert shown.startswith("Todavía no tienes perfil")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
+from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import PUBLIC, TOPICS, usage, word
 from storage import activity, members
@@ -165,6 +166,10 @@ async def mydata(ctx: CommandContext) -> str:
             state=ctx._("off") if me.nudges_off else ctx._("on"),
         ),
         ctx._("- Tracking: {state}", state=ctx._("opted out") if me.opted_out else ctx._("on")),
+        ctx._(
+            "- Trellis writes to you in {language}",
+            language=LANGUAGE_NAMES[me.language or ctx.settings.locale],
+        ),
         ctx._(
             "You can type {prefix}nudges off, {prefix}optout, or {prefix}forget-me to delete "
             "everything about you.",

@@ -59,7 +59,8 @@ class CommandRouter:
         traceback, so that the member is never left without an answer."""
         translator = self.app.translator(invocation.community)
         try:
-            message, private = await self._answer(invocation, translator)
+            own = await self.app.translator_of(invocation.community, invocation.member.key)
+            message, private, translator = await self._answer(invocation, translator, own)
         except Exception:
             message, private = self._failure(invocation, translator), True
         limit = answer_limit(self.app.adapters, invocation.channel.platform)
@@ -92,9 +93,11 @@ class CommandRouter:
         )
 
     async def _answer(
-        self, invocation: CommandInvoked, translator: Translator
-    ) -> tuple[OutgoingMessage, bool]:
-        """The answer to give and whether only the member sees it."""
+        self, invocation: CommandInvoked, community: Translator, own: Translator
+    ) -> tuple[OutgoingMessage, bool, Translator]:
+        """The answer to give, whether only the member sees it, and in whose language: a
+        private answer in the member's own (``own``), a public one in the community's."""
+        translator = own
         prefix = self.app.command_prefix(invocation.channel.platform)
         if invocation.options is None:
             # Typed: the command's words may be in the community's language (``/ayuda``).
@@ -108,22 +111,26 @@ class CommandRouter:
                 prefix=prefix,
                 command=excerpt(invocation.command, QUOTE_CHARS - len(prefix)),
             )
-            return OutgoingMessage(text), True
+            return OutgoingMessage(text), True, translator
         invocation, public = split_public(spec, invocation)
+        if public:
+            translator = community
         try:
-            reply = await self._run(spec, invocation)
+            reply = await self._run(spec, invocation, translator)
         except CommandError as error:
-            text = translator._(error.message, **error.values)
-            how = translator._("Usage: {usage}", usage=prefix + usage(spec, translator.locale))
-            return OutgoingMessage(f"{text}\n{how}"), True
+            # Bad input is told to the member alone, so in their own language.
+            text = own._(error.message, **error.values)
+            how = own._("Usage: {usage}", usage=prefix + usage(spec, own.locale))
+            return OutgoingMessage(f"{text}\n{how}"), True, own
         if isinstance(reply, str):
             reply = OutgoingMessage(reply)
-        return reply, not public
+        return reply, not public, translator
 
-    async def _run(self, spec: CommandSpec, invocation: CommandInvoked) -> OutgoingMessage | str:
+    async def _run(
+        self, spec: CommandSpec, invocation: CommandInvoked, translator: Translator
+    ) -> OutgoingMessage | str:
         app, community = self.app, invocation.community
         settings = app.community(community)
-        translator = app.translator(community)
         held = await permission_of(app, community, invocation.member, invocation.channel.platform)
         if held < spec.permission:
             raise CommandError(

@@ -127,7 +127,6 @@ async def overdue(ctx: CommandContext, page: int | None = None) -> str:
 async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     """DM each member whose commitment is due tomorrow (or today) and was not reminded yet."""
     tz = ZoneInfo(app.community(community).timezone)
-    translator = app.translator(community)
     today = local_day(due_at, tz)
     tomorrow = today + timedelta(days=1)
     items = await monitoring.to_remind(
@@ -136,6 +135,7 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     delivered = 0
     for item in items:
         prefix = app.command_prefix(item.key.split(":", 1)[0])
+        translator = await app.translator_of(community, item.key)
         if item.due_date == today.isoformat():
             text = translator._(
                 "A reminder: your commitment {id}, “{what}”, is due today. Write "
