@@ -158,6 +158,10 @@ class ConsoleAdapter(Adapter):
         )
         return SentMessage(channel, (label,))
 
+    async def place_name(self, place: ChannelRef) -> str:
+        """Console channels are their names: ``#general``, ``#water/wells`` for a thread."""
+        return "#" + (place.thread_id or place.id)
+
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
         sent = Sent("direct", member.id, message.text, _names(message))
         heading = f"Trellis → {member.id} (direct message)"

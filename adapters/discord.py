@@ -767,6 +767,14 @@ class DiscordAdapter(Adapter):
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
 
+    async def place_name(self, place: ChannelRef) -> str:
+        """A channel mention (``<#id>``): every client shows it as the channel's current name,
+        clickable, and it pings nobody. A channel the bot cannot see is named as configured."""
+        place_id = place.thread_id or place.id
+        if place_id.isdigit() and self.client.get_channel(int(place_id)) is not None:
+            return f"<#{place_id}>"
+        return await super().place_name(place)
+
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """The member's roles in the community's guild as ``discord-role:<id>`` keys.
 

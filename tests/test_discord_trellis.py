@@ -147,6 +147,15 @@ async def test_a_listing_is_shown_to_the_channel_only_when_asked(live: Live) -> 
     assert "Themes of" in everyone["data"]["content"]
 
 
+async def test_replies_name_channels_as_members_see_them(live: Live) -> None:
+    server, c = live.server, live.commons
+    shown = await server.invoke(c.guild, c.general, c.fede, "theme show", {"theme": "water"})
+    await live.settle()
+    (answer,) = server.interaction_answers(shown)
+    # A channel mention: each client shows it as #the-channel's-name, and it pings nobody.
+    assert f"\nPlaces: <#{c.water}>\n" in answer["data"]["content"]
+
+
 async def test_edit_and_delete_are_honoured(live: Live) -> None:
     server, c = live.server, live.commons
     kept = await server.post(c.water, c.ana, "first draft")

@@ -124,3 +124,13 @@ async def test_an_unknown_language_is_refused_and_nothing_is_saved(tmp_path):
         shown = await h.command("ana", "/perfil ver")
     assert refused.startswith("“klingon” no es un idioma que Trellis hable;")
     assert shown.startswith("Todavía no tienes perfil")
+
+
+async def test_replies_name_places_as_members_see_them(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines("#water luis: Hello water people")
+        posted = await h.command("fran", "/digest post")
+        shown = await h.command("fran", "/theme show water")
+    assert posted == "Digest posted to #general."
+    assert "\nPlaces: #water\n" in shown
+    assert "console:" not in posted + shown
