@@ -134,3 +134,14 @@ async def test_replies_name_places_as_members_see_them(tmp_path):
     assert posted == "Digest posted to #general."
     assert "\nPlaces: #water\n" in shown
     assert "console:" not in posted + shown
+
+
+async def test_profile_labels_are_typed_in_the_community_language(tmp_path):
+    async with running_app(tmp_path, SPANISH) as h:
+        saved = await h.command(
+            "ana", "/perfil definir organización:CANO experiencia:riego idioma:pt"
+        )
+        usage = await h.command("luis", "/ayuda perfil")
+    assert saved.startswith("Seu perfil foi salvo.\n")  # she now reads Portuguese
+    assert "CANO" in saved and "riego" in saved
+    assert "[organización:…] [experiencia:…] [idiomas:…] [prefiere:…] [idioma:en|es|pt]" in usage

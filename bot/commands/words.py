@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from bot.commands.spec import PAGE
 from bot.i18n import catalog_locales, translations
+from storage.monitoring import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -33,7 +34,14 @@ CONTEXT = "command"
 PUBLIC = "public"
 """The word (on Discord, the option) that shows a command's answer to everyone."""
 
-KEYWORDS = ("by", PUBLIC)
+LANGUAGE = "language"
+"""The profile label of the language Trellis writes to a member in (not a profile field:
+``languages`` are those they speak)."""
+
+PROFILE_LABELS = (*PROFILE_FIELDS, LANGUAGE)
+"""What ``profile set`` takes: ``organisation:CANO language:pt``."""
+
+KEYWORDS = ("by", PUBLIC, *PROFILE_LABELS)
 """Words typed inside a command's text, beside the command words and choices of the specs."""
 
 TOPICS = ("community", "knowledge", "commitments", "events", "surveys", "facilitation", "privacy")
@@ -155,11 +163,12 @@ def usage(spec: CommandSpec, locale: str) -> str:
 
 
 def _syntax_word(locale: str, token: str) -> str:
-    """One word of a ``Param.syntax``: a keyword or a ``<placeholder>`` named by a keyword is
-    shown in ``locale``; anything else (``YYYY-MM-DD``, ``organisation:…``) as written."""
+    """One word of a ``Param.syntax``: a keyword, a ``<placeholder>`` or a ``label:…`` named by
+    a keyword is shown in ``locale``; anything else (``YYYY-MM-DD``) as written."""
     inner = token.strip("<>[]")
     if not inner:
         return token
     start = token[: len(token) - len(token.lstrip("<["))]
     end = token[len(token.rstrip(">]")) :]
-    return f"{start}{word(locale, inner)}{end}"
+    label, colon, value = inner.partition(":")
+    return f"{start}{word(locale, label)}{colon}{value}{end}"

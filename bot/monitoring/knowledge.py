@@ -21,6 +21,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES, parse_language
 from bot.commands.permissions import permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
 from bot.events import ReactionAdded
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.services.recognition import INSIGHT_REACTIONS
@@ -39,10 +40,13 @@ TITLE_CHARS = 120
 # Profiles ----------------------------------------------------------------------------------------
 
 _FIELD_ALIASES = {"organization": "organisation", "org": "organisation"}
-LANGUAGE = "language"
-"""Not a profile field: the language Trellis writes to the member in (``languages`` are those
-they speak)."""
-_LABEL = re.compile(r"(?:^|\s)([A-Za-z]+):", re.UNICODE)
+_LABEL = re.compile(r"(?:^|\s)([^\W\d_]+):")
+
+
+def _field(label: str) -> str | None:
+    """The field a label names, in any language Trellis speaks (``organización:``)."""
+    label = _FIELD_ALIASES.get(label.lower(), label)
+    return next((name for name in PROFILE_LABELS if normal(label) in forms(name)), None)
 
 
 def parse_profile_fields(text: str) -> dict[str, str]:
@@ -52,9 +56,8 @@ def parse_profile_fields(text: str) -> dict[str, str]:
     """
     labels = []
     for match in _LABEL.finditer(text):
-        word = match.group(1).lower()
-        name = _FIELD_ALIASES.get(word, word)
-        if name in monitoring.PROFILE_FIELDS or name == LANGUAGE:
+        name = _field(match.group(1))
+        if name is not None:
             labels.append((name, match.start(1), match.end()))
     if not labels or text[: labels[0][1]].strip():
         raise CommandError(
