@@ -39,7 +39,7 @@ from discord import app_commands
 from adapters.base import Adapter, Delivery, EventSink, SentMessage, StoredPositions
 from bot.clock import Clock, SystemClock
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.commands.words import PUBLIC, split_public, word
+from bot.commands.words import PUBLIC, PUBLIC_HELP, split_public, word
 from bot.config import ConfigError, Settings
 from bot.events import (
     ChannelRef,
@@ -924,7 +924,7 @@ class DiscordAdapter(Adapter):
                     PUBLIC, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=bool
                 )
             )
-            descriptions[PUBLIC] = "Show the answer to everyone in the channel"
+            descriptions[PUBLIC] = PUBLIC_HELP
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         app_commands.describe(**descriptions)(callback)
         choices = {
@@ -1325,8 +1325,7 @@ _NAMES = (
 class _CatalogTranslator(app_commands.Translator):
     """Commands in every language Trellis has a catalog for (es-ES and es-419, pt-BR): Discord
     shows each person the names, choices and descriptions of their own client's language, and
-    sends Trellis the English ones. Parameters' descriptions are not in the catalogs (Babel cannot
-    extract a call nested in another)."""
+    sends Trellis the English ones."""
 
     async def translate(
         self,
@@ -1343,6 +1342,9 @@ class _CatalogTranslator(app_commands.Translator):
         if context.location is app_commands.TranslationContextLocation.choice_name:
             choice = word(language, string.message)
             return choice[:100] if choice != string.message else None
+        if context.location is app_commands.TranslationContextLocation.parameter_description:
+            text = Translator(language)._(string.message)
+            return _trim(text) if text != string.message else None
         if context.location is not app_commands.TranslationContextLocation.command_description:
             return None
         help_ = string.extras.get("help")

@@ -184,6 +184,10 @@ async def test_commands_carry_their_names_in_spanish_and_portuguese(world: World
     assert add["name_localizations"] == names("agregar", "adicionar")
     options = {o["name"]: o for o in add["options"]}
     assert options["theme"]["name_localizations"] == names("tema", "tema")
+    kudos = {o["name"]: o for o in synced["kudos"]["options"]}
+    assert kudos["member"]["description_localizations"] == names(
+        "A quién agradecer", "A quem agradecer"
+    )
     # Every answer but one that concerns the member alone can be shown to the channel.
     assert options["public"]["type"] == 5 and not options["public"]["required"]
     assert options["public"]["name_localizations"] == names("público", "público")

@@ -69,6 +69,7 @@ async def test_help_shows_a_topic_or_a_command_in_full_syntax(tmp_path):
         topic = await h.command("ana", "/ayuda conocimiento")
         event = await h.command("ana", "/ayuda evento")
     assert commit.startswith("- `/compromiso <qué> para <YYYY-MM-DD>`: Asume una responsabilidad")
+    assert commit.endswith("\n  - `<qué>`: A qué te comprometes, luego para AAAA-MM-DD")
     assert "- `/compartir lección|caso|documento <título>`:" in topic
     assert "- `/biblioteca [<tema>]`:" in topic
     assert "- `/evento agregar <título> <YYYY-MM-DD> <HH:MM> [dónde]`:" in event

@@ -67,7 +67,8 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
                 title = f"{prefix}{word(locale, 'help')} {word(locale, topic)}"
                 lines.append(f"- `{title}`: {', '.join(names)}")
         return paged(ctx, heading, lines, page)
-    if command in TOPICS:
+    topic = command in TOPICS
+    if topic:
         wanted = [spec for spec in usable if topic_of(spec) == command]
         heading = [f"**{word(locale, command)}**"]
     else:
@@ -79,7 +80,15 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
             command=word(locale, command),
             prefix=prefix,
         )
-    lines = [f"- `{prefix}{usage(spec, locale)}`: {ctx._(spec.help)}" for spec in wanted]
+    lines = []
+    for spec in wanted:
+        lines.append(f"- `{prefix}{usage(spec, locale)}`: {ctx._(spec.help)}")
+        if not topic:  # one command: what each of its values is
+            lines += [
+                f"  - `<{word(locale, param.name)}>`: {ctx._(param.help)}"
+                for param in spec.params
+                if param is not PAGE and param.help
+            ]
     return paged(ctx, heading, lines, page)
 
 

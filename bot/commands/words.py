@@ -33,6 +33,8 @@ CONTEXT = "command"
 
 PUBLIC = "public"
 """The word (on Discord, the option) that shows a command's answer to everyone."""
+PUBLIC_HELP = "Show the answer to everyone in the channel"
+"""What the ``public`` option does, as Discord describes it."""
 
 LANGUAGE = "language"
 """The profile label of the language Trellis writes to a member in (not a profile field:
@@ -112,16 +114,20 @@ def english_choice(choices: Iterable[str], typed: str) -> str | None:
 
 
 @cache
-def _catalog_words() -> tuple[str, ...]:
+def _specs() -> tuple[CommandSpec, ...]:
     from bot.commands.catalog import all_commands  # the specs import this module's users
 
-    return tuple(vocabulary(all_commands()))
+    return all_commands()
 
 
 def extract(fileobj, keywords, comment_tags, options) -> Iterator[tuple]:
-    """Babel's extractor for the command words (``babel.cfg``): each as ``pgettext("command", …)``."""
-    for english in _catalog_words():
+    """Babel's extractor (``babel.cfg``) for what the specs say beside their help: each command
+    word as ``pgettext("command", …)``, and each parameter's description."""
+    for english in vocabulary(_specs()):
         yield 0, "pgettext", (CONTEXT, english), []
+    helps = dict.fromkeys(param.help for spec in _specs() for param in spec.params if param.help)
+    for help_ in (*helps, PUBLIC_HELP):
+        yield 0, "gettext", help_, []
 
 
 def split_public(spec: CommandSpec, invocation: CommandInvoked) -> tuple[CommandInvoked, bool]:
