@@ -22,6 +22,8 @@ async def test_a_spanish_community_types_its_commands_in_spanish(tmp_path):
         nudges = await h.command("ana", "/avisos no")
         english = await h.command("ana", "/nudges on")
         asked = await h.command("fran", "/pregunta agregar water ¿Cómo cuidan sus fuentes de agua?")
+        await h.lines('~ rosa joins as "Rosa"', "#general rosa: Hola")
+        forgotten = await h.command("rosa", "/olvidarme CONFIRMAR")
     assert noted.startswith(
         "Anotado: compromiso 1, “escribir el caso para la red”, para el 2026-11-20."
     )
@@ -31,6 +33,7 @@ async def test_a_spanish_community_types_its_commands_in_spanish(tmp_path):
     assert nudges.startswith("Los avisos están desactivados")
     assert english.startswith("Los avisos están activados")
     assert asked.startswith("Pregunta disparadora 1 en cola para Water rights")
+    assert forgotten.startswith("Listo: Trellis borró todo lo que guardaba sobre ti")
 
 
 async def test_command_words_are_whole_tokens_in_every_language(tmp_path):
