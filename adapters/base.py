@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -118,6 +118,12 @@ class Adapter(ABC):
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
     ) -> None:
         """Answer a command. ``private`` answers only the invoker (ephemeral) where possible."""
+
+    async def place_name(self, place: ChannelRef) -> str:
+        """``place`` as members see it, ready to embed in an ``OutgoingMessage`` (escaped, never a
+        ping): ``#general``, a Matrix room's name. Replies and listings name places with it
+        instead of a raw ``platform:id``."""
+        return "#" + literal(place.name or place.id)
 
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """Keys of what the member holds on the platform, for permission checks.

@@ -158,6 +158,10 @@ class ConsoleAdapter(Adapter):
         )
         return SentMessage(channel, (label,))
 
+    async def place_name(self, place: ChannelRef) -> str:
+        """Console channels are their names: ``#general``, ``#water/wells`` for a thread."""
+        return "#" + (place.thread_id or place.id)
+
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
         sent = Sent("direct", member.id, message.text, _names(message))
         heading = f"Trellis → {member.id} (direct message)"
@@ -176,12 +180,10 @@ class ConsoleAdapter(Adapter):
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
     ) -> None:
         who = invocation.member.id
-        heading = (
-            f"Trellis → {who} (only {who} sees this)"
-            if private
-            else f"Trellis → #{invocation.channel.id}"
-        )
-        self._show(Sent("reply", who, message.text, _names(message)), heading)
+        # A private answer is to the member; a public one to the channel, for all to read.
+        to = who if private else f"#{invocation.channel.id}"
+        heading = f"Trellis → {who} (only {who} sees this)" if private else f"Trellis → {to}"
+        self._show(Sent("reply", to, message.text, _names(message)), heading)
 
     async def channels(self, community: str) -> list[ChannelRef]:
         return []

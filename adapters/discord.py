@@ -39,6 +39,7 @@ from discord import app_commands
 from adapters.base import Adapter, Delivery, EventSink, SentMessage, StoredPositions
 from bot.clock import Clock, SystemClock
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.commands.words import PUBLIC, PUBLIC_HELP, split_public, word
 from bot.config import ConfigError, Settings
 from bot.events import (
     ChannelRef,
@@ -766,6 +767,14 @@ class DiscordAdapter(Adapter):
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
 
+    async def place_name(self, place: ChannelRef) -> str:
+        """A channel mention (``<#id>``): every client shows it as the channel's current name,
+        clickable, and it pings nobody. A channel the bot cannot see is named as configured."""
+        place_id = place.thread_id or place.id
+        if place_id.isdigit() and self.client.get_channel(int(place_id)) is not None:
+            return f"<#{place_id}>"
+        return await super().place_name(place)
+
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """The member's roles in the community's guild as ``discord-role:<id>`` keys.
 
@@ -907,10 +916,17 @@ class DiscordAdapter(Adapter):
                     annotation=_annotation(param),
                 )
             )
+        descriptions = {p.name.replace("-", "_"): _trim(p.help or p.name) for p in ordered}
+        if not spec.private:
+            # The answer is the member's alone unless they ask to show it to the channel.
+            parameters.append(
+                inspect.Parameter(
+                    PUBLIC, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=bool
+                )
+            )
+            descriptions[PUBLIC] = PUBLIC_HELP
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        app_commands.describe(
-            **{p.name.replace("-", "_"): _trim(p.help or p.name) for p in ordered}
-        )(callback)
+        app_commands.describe(**descriptions)(callback)
         choices = {
             p.name.replace("-", "_"): [app_commands.Choice(name=c, value=c) for c in p.choices]
             for p in ordered
@@ -978,7 +994,7 @@ class DiscordAdapter(Adapter):
             options=options,
             invocation_id=str(interaction.id),
         )
-        pending = _Pending(interaction, spec.private)
+        pending = _Pending(interaction, private=not split_public(spec, event)[1])
         self._pending[event.invocation_id] = pending
         pending.timers = [
             asyncio.create_task(self._defer_later(pending)),
@@ -1299,10 +1315,17 @@ def _file(attachment: Attachment) -> discord.File:
     )
 
 
+_NAMES = (
+    app_commands.TranslationContextLocation.command_name,
+    app_commands.TranslationContextLocation.group_name,
+    app_commands.TranslationContextLocation.parameter_name,
+)
+
+
 class _CatalogTranslator(app_commands.Translator):
-    """Command descriptions in every language Trellis has a catalog for: Discord shows each person
-    the one of their own client. Names stay as they are typed on every platform; parameters'
-    descriptions are not in the catalogs (Babel cannot extract a call nested in another)."""
+    """Commands in every language Trellis has a catalog for (es-ES and es-419, pt-BR): Discord
+    shows each person the names, choices and descriptions of their own client's language, and
+    sends Trellis the English ones."""
 
     async def translate(
         self,
@@ -1310,14 +1333,33 @@ class _CatalogTranslator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
+        language = locale.value.split("-")[0]
+        if language not in catalog_locales():
+            return None
+        if context.location in _NAMES:
+            name = word(language, string.message)
+            return name if name != string.message and discord_name(name) else None
+        if context.location is app_commands.TranslationContextLocation.choice_name:
+            choice = word(language, string.message)
+            return choice[:100] if choice != string.message else None
+        if context.location is app_commands.TranslationContextLocation.parameter_description:
+            text = Translator(language)._(string.message)
+            return _trim(text) if text != string.message else None
         if context.location is not app_commands.TranslationContextLocation.command_description:
             return None
-        language = locale.value.split("-")[0]
         help_ = string.extras.get("help")
-        if language not in catalog_locales() or not help_:
+        if not help_:
             return None
         text = Translator(language)._(help_)
         return _trim(text) if text != help_ else None
+
+
+def discord_name(name: str) -> bool:
+    """Whether Discord takes ``name`` for a command, group or option: 1 to 32 letters, digits,
+    ``-`` or ``_``, in lower case where the script has case."""
+    return (
+        0 < len(name) <= 32 and all(c.isalnum() or c in "-_" for c in name) and name == name.lower()
+    )
 
 
 def _trim(text: str, limit: int = 100) -> str:

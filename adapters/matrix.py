@@ -54,7 +54,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.i18n import Translator
-from bot.outgoing import Attachment, OutgoingMessage, split_markdown
+from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -1363,6 +1363,16 @@ class MatrixAdapter(Adapter):
             if isinstance(response, nio.JoinedMembersResponse):
                 present.update(m.user_id for m in response.members)
         return present
+
+    async def place_name(self, place: ChannelRef) -> str:
+        """The room's name from its state (``m.room.name``), else its main alias, else its id."""
+        room = self._client.rooms.get(place.id) if self._client is not None else None
+        name = (room.name or room.canonical_alias or "") if room is not None else ""
+        if not name and self._client is not None:
+            response = await self._client.room_get_state_event(place.id, "m.room.name", "")
+            if isinstance(response, nio.RoomGetStateEventResponse):
+                name = response.content.get("name", "")
+        return literal(name or place.id)
 
     async def member_roles(self, community: str, member: MemberRef) -> frozenset[str]:
         """``matrix-power:<level>``: the member's highest power level in the community's rooms."""

@@ -21,7 +21,7 @@ from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestSection
@@ -116,12 +116,28 @@ class Trellis:
         return self.settings.communities[community]
 
     def translator(self, community: str) -> Translator:
+        """For what the community reads: posts, public answers."""
         return self._translators[community]
+
+    async def translator_of(self, community: str, member_key: str) -> Translator:
+        """For what one member reads alone (direct messages, private answers): the language
+        they chose (``profile set language:pt``), else the community's."""
+        language = await members.language_of(self.store, community, member_key)
+        return Translator(language) if language else self._translators[community]
 
     def command_prefix(self, platform: str) -> str:
         """How commands are typed on ``platform`` (members of a bridged platform type them here)."""
         adapter = self.adapters.get(platform)
         return adapter.command_prefix if adapter is not None else "/"
+
+    async def place_name(self, place: str) -> str:
+        """A configured place ('platform:id') as members see it (#general, the room's name);
+        as configured when its adapter is off."""
+        platform, _, place_id = place.partition(":")
+        adapter = self.adapters.get(platform)
+        if adapter is None:
+            return literal(place)
+        return await adapter.place_name(ChannelRef(platform, place_id))
 
     async def post(
         self, community: str, place: str, message: OutgoingMessage

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from babel.messages.frontend import CommandLineInterface
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "bot" / "locale"
 TEMPLATE = LOCALE_DIR / "trellis.pot"
 DOMAIN = "trellis"
+# babel.cfg's extractor of command words (bot.commands.words) is imported from the project.
+sys.path.insert(0, str(ROOT))
 
 
 def pybabel(*args: str) -> None:

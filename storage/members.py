@@ -23,6 +23,8 @@ class MemberRow:
     opted_out: bool
     nudges_off: bool
     unreachable_at: int | None
+    language: str | None = None
+    """The language the member chose for what Trellis says to them alone; None: the community's."""
 
     @property
     def name(self) -> str:
@@ -31,14 +33,14 @@ class MemberRow:
 
 _COLUMNS = (
     "id, community, member_key, display_name, is_bot, first_seen_at, joined_at, left_at, "
-    "last_posted_at, opted_out_at IS NOT NULL, nudges_off, unreachable_at"
+    "last_posted_at, opted_out_at IS NOT NULL, nudges_off, unreachable_at, language"
 )
 
 
 def _row(row) -> MemberRow:
     return MemberRow(
         row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
-        bool(row[9]), bool(row[10]), row[11],
+        bool(row[9]), bool(row[10]), row[11], row[12],
     )  # fmt: skip
 
 
@@ -102,6 +104,19 @@ async def is_forgotten(store: SqliteStore, community: str, key: str) -> bool:
         (community, forgotten_hash(community, key)),
     )
     return row is not None
+
+
+async def language_of(store: SqliteStore, community: str, key: str) -> str | None:
+    """The language the member chose, if they did (and Trellis knows them)."""
+    row = await store.fetch_one(
+        "SELECT language FROM members WHERE community = ? AND member_key = ?", (community, key)
+    )
+    return row[0] if row else None
+
+
+async def set_language(store: SqliteStore, member_id: int, language: str | None) -> None:
+    async with store.transaction() as db:
+        await db.execute("UPDATE members SET language = ? WHERE id = ?", (language, member_id))
 
 
 async def set_nudges(store: SqliteStore, member_id: int, *, on: bool) -> None:

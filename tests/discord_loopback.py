@@ -1167,6 +1167,10 @@ class LoopbackDiscord:
 
     def _sync(self, record: Recorded) -> list[dict[str, Any]]:
         guild_id = record.params.get("guild_id")
+        wrong = [name for command in record.body for name in _wrong_names(command)]
+        if wrong:
+            # As Discord does: the whole sync is refused, naming what is wrong.
+            raise _HttpError(400, {"message": f"Invalid Form Body: names {wrong}", "code": 50035})
         commands = [
             command
             | {
@@ -1196,6 +1200,28 @@ class LoopbackDiscord:
     def interaction_answers(self, interaction_id: str) -> list[dict[str, Any]]:
         """The callback and followups the bot sent for an interaction, in order."""
         return self.callbacks.get(interaction_id, [])
+
+
+def _wrong_names(definition: dict[str, Any]) -> list[str]:
+    """Names of a command, its options and their localizations that Discord refuses: a name is 1
+    to 32 letters, digits, ``-`` or ``_``, lower case where the script has case; a choice's name
+    is 1 to 100 characters."""
+    names = [definition["name"], *(definition.get("name_localizations") or {}).values()]
+    wrong = [
+        name
+        for name in names
+        if not (
+            0 < len(name) <= 32
+            and all(c.isalnum() or c in "-_" for c in name)
+            and name == name.lower()
+        )
+    ]
+    for choice in definition.get("choices") or []:
+        shown = [choice["name"], *(choice.get("name_localizations") or {}).values()]
+        wrong += [name for name in shown if not 0 < len(name) <= 100]
+    for option in definition.get("options") or []:
+        wrong += _wrong_names(option)
+    return wrong
 
 
 class _HttpError(Exception):

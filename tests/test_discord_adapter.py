@@ -161,12 +161,37 @@ async def test_commands_are_synced_per_guild_with_typed_options(world: World) ->
     assert synced["theme"]["default_member_permissions"] is None  # "theme show" is for everyone
 
     add = next(o for o in synced["prompt"]["options"] if o["name"] == "add")
-    assert [o["name"] for o in add["options"]] == ["text", "theme"]
+    assert [o["name"] for o in add["options"]] == ["text", "theme", "public"]
     assert next(o for o in add["options"] if o["name"] == "theme")["autocomplete"] is True
     show = next(o for o in synced["theme"]["options"] if o["name"] == "show")
     options = {o["name"]: o for o in show["options"]}
     assert options["where"]["type"] == 7 and not options["where"]["required"]
     assert [c["value"] for c in options["order"]["choices"]] == ["name", "activity"]
+
+
+async def test_commands_carry_their_names_in_spanish_and_portuguese(world: World) -> None:
+    """Discord shows each member the command words of their client's language (the loopback
+    refuses a sync with a name Discord would refuse) and sends Trellis the English ones."""
+    synced = {c["name"]: c for c in world.server.synced_commands[world.commons.guild]}
+
+    def names(spanish: str, portuguese: str) -> dict[str, str]:
+        return {"es-ES": spanish, "es-419": spanish, "pt-BR": portuguese}
+
+    assert synced["kudos"]["name_localizations"] == names("reconocer", "reconhecer")
+    assert synced["mydata"]["name_localizations"] == names("misdatos", "meusdados")
+    assert synced["prompt"]["name_localizations"] == names("pregunta", "pergunta")
+    add = next(o for o in synced["prompt"]["options"] if o["name"] == "add")
+    assert add["name_localizations"] == names("agregar", "adicionar")
+    options = {o["name"]: o for o in add["options"]}
+    assert options["theme"]["name_localizations"] == names("tema", "tema")
+    kudos = {o["name"]: o for o in synced["kudos"]["options"]}
+    assert kudos["member"]["description_localizations"] == names(
+        "A quién agradecer", "A quem agradecer"
+    )
+    # Every answer but one that concerns the member alone can be shown to the channel.
+    assert options["public"]["type"] == 5 and not options["public"]["required"]
+    assert options["public"]["name_localizations"] == names("público", "público")
+    assert "public" not in {o["name"] for o in synced["mydata"].get("options", [])}
 
 
 async def test_conversation_becomes_events_per_place(world: World) -> None:

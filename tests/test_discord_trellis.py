@@ -116,6 +116,46 @@ async def test_slash_commands_from_member_and_facilitator(live: Live) -> None:
     assert await live.count("SELECT count(*) FROM credits WHERE kind = 'kudos'") == 1
 
 
+async def test_every_command_is_offered_in_spanish_and_portuguese(live: Live) -> None:
+    synced = {c["name"]: c for c in live.server.synced_commands[live.commons.guild]}
+    assert len(synced) == len({spec.words[0] for spec in live.app.commands})  # none refused
+    share = synced["share"]
+    assert share["name_localizations"] == {
+        "es-ES": "compartir",
+        "es-419": "compartir",
+        "pt-BR": "compartilhar",
+    }
+    kind = next(o for o in share["options"] if o["name"] == "kind")
+    lesson = next(c for c in kind["choices"] if c["value"] == "lesson")
+    assert lesson["name_localizations"] == {
+        "es-ES": "lección",
+        "es-419": "lección",
+        "pt-BR": "lição",
+    }
+
+
+async def test_a_listing_is_shown_to_the_channel_only_when_asked(live: Live) -> None:
+    server, c = live.server, live.commons
+    private = await server.invoke(c.guild, c.general, c.ana, "themes")
+    public = await server.invoke(c.guild, c.general, c.ana, "themes", {"public": True})
+    await live.settle()
+    (mine,) = server.interaction_answers(private)
+    (everyone,) = server.interaction_answers(public)
+    assert mine["data"]["flags"] == 64
+    assert not everyone["data"].get("flags")
+    assert mine["data"]["content"] == everyone["data"]["content"]
+    assert "Themes of" in everyone["data"]["content"]
+
+
+async def test_replies_name_channels_as_members_see_them(live: Live) -> None:
+    server, c = live.server, live.commons
+    shown = await server.invoke(c.guild, c.general, c.fede, "theme show", {"theme": "water"})
+    await live.settle()
+    (answer,) = server.interaction_answers(shown)
+    # A channel mention: each client shows it as #the-channel's-name, and it pings nobody.
+    assert f"\nPlaces: <#{c.water}>\n" in answer["data"]["content"]
+
+
 async def test_edit_and_delete_are_honoured(live: Live) -> None:
     server, c = live.server, live.commons
     kept = await server.post(c.water, c.ana, "first draft")

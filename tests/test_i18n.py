@@ -31,16 +31,17 @@ CATALOGS = sorted(catalog_locales())
 
 
 @cache
-def extracted() -> dict[str | tuple[str, str], list[str]]:
-    """Every message in the source, with where it is used ("bot/app.py:12")."""
+def extracted() -> dict[tuple[str | None, str | tuple[str, str]], list[str]]:
+    """Every message in the source by (context, message), with where it is used ("bot/app.py:12").
+    Command words have the context "command"; other messages none."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as handle:
         method_map, options_map = parse_mapping_cfg(handle, "babel.cfg")
-    found: dict[str | tuple[str, str], list[str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    found: dict[tuple[str | None, str | tuple[str, str]], list[str]] = {}
+    for filename, lineno, message, _comments, context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=DEFAULT_KEYWORDS
     ):
         key = message if isinstance(message, str) else tuple(message)
-        found.setdefault(key, []).append(f"{filename}:{lineno}")
+        found.setdefault((context, key), []).append(f"{filename}:{lineno}")
     return found
 
 
@@ -88,9 +89,9 @@ def test_the_catalogs_are_spanish_and_brazilian_portuguese():
 def test_the_catalog_translates_every_message_in_the_source(locale):
     translations = catalog(locale)
     missing = []
-    for key, places in extracted().items():
+    for (context, key), places in extracted().items():
         msgid = key if isinstance(key, str) else key[0]
-        message = translations.get(msgid)
+        message = translations.get(msgid, context=context)
         where = ", ".join(places)
         if message is None:
             missing.append(f"{where}: {key!r} is not in {catalog_path(locale).relative_to(ROOT)}")
@@ -110,7 +111,7 @@ def test_the_catalog_translates_every_message_in_the_source(locale):
 def test_every_message_given_to_the_catalog_can_be_extracted():
     """A message built with an f-string, or passed where Babel does not look, is never translated."""
     positions = {"_": 0, "n_": 0, "N_": 0, "CommandError": 0, "CommandSpec": 1}
-    known = {key if isinstance(key, str) else key[0] for key in extracted()}
+    known = {key if isinstance(key, str) else key[0] for _, key in extracted()}
     problems = []
     for path in sorted(
         [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("adapters").rglob("*.py")]
@@ -210,10 +211,8 @@ async def test_a_spanish_community_gets_help_in_spanish(tmp_path):
     async with running_app(tmp_path, SPANISH_COMMUNITY) as h:
         answer = await h.command("ana", "/help")
     assert answer.startswith("**Lo que Trellis puede hacer por ti**\n")
-    assert (
-        "- `/themes`: Muestra los temas de la comunidad y sus objetivos de aprendizaje." in answer
-    )
-    assert "Lists the community's themes" not in answer
+    assert "- `/ayuda comunidad`: temas, reconocer, perfil" in answer
+    assert "Type /help" not in answer
 
 
 async def test_an_english_community_still_gets_help_in_english(tmp_path):
@@ -225,10 +224,12 @@ async def test_an_english_community_still_gets_help_in_english(tmp_path):
 async def test_a_spanish_community_is_told_what_is_wrong_in_spanish(tmp_path):
     async with running_app(tmp_path, SPANISH_COMMUNITY) as h:
         bad_month = await h.command("fran", "/stats 2026-13")
-        unknown = await h.command("ana", "/ayuda")
+        unknown = await h.command("ana", "/ayudame")
         not_allowed = await h.command("ana", "/stats")
-    assert bad_month.startswith("“2026-13” no tiene mes 13; los meses van de 01 a 12.\nUso: /stats")
-    assert unknown == "“/ayuda” no es un comando de Trellis; escribe /help para verlos todos."
+    assert bad_month == (
+        "“2026-13” no tiene mes 13; los meses van de 01 a 12.\nUso: /estadísticas [<tema>] [<periodo>]"
+    )
+    assert unknown == "“/ayudame” no es un comando de Trellis; escribe /help para verlos todos."
     assert not_allowed.startswith(
         "Solo los facilitadores pueden usar /stats; si lo necesitas, pídeselo a alguno de ellos."
     )
@@ -238,22 +239,24 @@ async def test_a_portuguese_community_gets_help_in_portuguese(tmp_path):
     async with running_app(tmp_path, PORTUGUESE_COMMUNITY) as h:
         answer = await h.command("ana", "/help")
     assert answer.startswith("**O que o Trellis pode fazer por você**\n")
-    assert "- `/themes`: Mostra os temas da comunidade e seus objetivos de aprendizagem." in answer
-    assert "Lists the community's themes" not in answer
+    assert "- `/ajuda comunidade`: temas, reconhecer, perfil" in answer
+    assert "Type /help" not in answer
 
 
 async def test_a_portuguese_community_is_told_what_is_wrong_in_portuguese(tmp_path):
     async with running_app(tmp_path, PORTUGUESE_COMMUNITY) as h:
         bad_date = await h.command("ana", "/commit escrever o relatório by 2026-02-30")
         bad_month = await h.command("fran", "/stats 2026-13")
-        unknown = await h.command("ana", "/ajuda")
+        unknown = await h.command("ana", "/ajudar")
         commitments = await h.command("ana", "/commitments")
     assert bad_date.startswith(
         "“2026-02-30” não é uma data; escreva no formato AAAA-MM-DD, por exemplo 2026-12-01.\n"
-        "Uso: /commit"
+        "Uso: /compromisso <o-que> até <YYYY-MM-DD>"
     )
-    assert bad_month.startswith("“2026-13” não tem mês 13; os meses vão de 01 a 12.\nUso: /stats")
-    assert unknown == "“/ajuda” não é um comando do Trellis; digite /help para ver todos."
+    assert bad_month.startswith(
+        "“2026-13” não tem mês 13; os meses vão de 01 a 12.\nUso: /estatísticas"
+    )
+    assert unknown == "“/ajudar” não é um comando do Trellis; digite /help para ver todos."
     assert commitments.startswith("Você não tem compromissos")  # nothing was recorded
 
 

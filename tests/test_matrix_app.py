@@ -206,3 +206,20 @@ async def test_backfill_twice_adds_nothing_the_second_time(world: AppWorld) -> N
         assert stored == [2, 2]
     finally:
         await app.stop()
+
+
+async def test_replies_name_the_room_as_members_see_it(world: AppWorld) -> None:
+    app = await world.app()
+    try:
+        await world.ana.send(world.room_id, "!trellis theme show rights")
+        room = await world.ana.wait_for_invite()
+        await world.ana.client.join(room)
+        shown = await world.ana.wait_for(
+            room, lambda e: e.get("content", {}).get("msgtype") == "m.notice"
+        )
+        assert "Places: Water\n" in shown["content"]["body"]
+        assert world.room_id not in shown["content"]["body"]
+        # A room Trellis cannot see is named by its id rather than not at all.
+        assert await app.place_name("matrix:!nowhere:localhost") == "!nowhere:localhost"
+    finally:
+        await app.stop()

@@ -80,7 +80,7 @@ async def test_bad_input_is_explained_and_nothing_is_added(tmp_path):
         await h.lines(*MEMBERS)
         no_date = await h.command("ana", "/event add Census review next friday")
         assert no_date.startswith("Write the event's title, then when it starts")
-        assert "Usage: /event add <details>" in no_date
+        assert "Usage: /event add <title> <YYYY-MM-DD> <HH:MM> [where]" in no_date
         no_title = await h.command("ana", "/event add 2026-09-10 18:30 Lima")
         assert no_title.startswith("Give the event a title before its date")
         past = await h.command("ana", "/event add Census 2026-09-01 10:00")

@@ -57,7 +57,10 @@ async def test_bad_profile_input_is_explained_and_changes_nothing(tmp_path):
         await h.command("ana", "/profile set organisation:CANO")
         answer = await h.command("ana", "/profile set I work at CANO on water")
         assert answer.startswith("Write the profile as fields with labels, like profile set")
-        assert "Usage: /profile set <fields>" in answer
+        assert (
+            "Usage: /profile set [organisation:…] [expertise:…] [languages:…] [prefers:…] [language:en|es|pt]"
+            in answer
+        )
         shown = await h.command("ana", "/profile show")
         assert "Organisation: CANO" in shown and "Expertise" not in shown
         assert "has no profile" in await h.command("ana", "/profile show @luis")

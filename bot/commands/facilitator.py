@@ -145,7 +145,7 @@ async def digest_post(ctx: CommandContext) -> str:
             "No digest channel is configured; set digest.channel for this community first."
         )
     await ctx.app.post_digest(ctx.community, ctx.now)
-    return ctx._("Digest posted to {place}.", place=place)
+    return ctx._("Digest posted to {place}.", place=await ctx.app.place_name(place))
 
 
 async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
@@ -164,10 +164,11 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     )
     queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
+    places = [await ctx.app.place_name(place) for place in theme.settings.places]
     lines = [
         f"**{theme.name}** (`{theme.id}`)",
         ctx._("Learning goal: {goal}", goal=theme.settings.learning_goal or "—"),
-        ctx._("Places: {places}", places=", ".join(theme.settings.places) or "—"),
+        ctx._("Places: {places}", places=", ".join(places) or "—"),
         ctx._(
             "This week: {messages} messages from {people} people.",
             messages=sum(a.messages for a in week.values()),

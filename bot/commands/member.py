@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
+from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.commands.words import PUBLIC, TOPICS, usage, word
 from storage import activity, members
 from storage.members import MemberRow
 
@@ -17,20 +19,76 @@ def _date(ctx: CommandContext, epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone(ctx.tz).strftime("%Y-%m-%d")
 
 
+TOPIC_OF = {
+    "themes": "community", "kudos": "community", "profile": "community",
+    "share": "knowledge", "library": "knowledge", "experts": "knowledge", "map": "knowledge",
+    "commit": "commitments", "done": "commitments", "commitments": "commitments",
+    "overdue": "commitments",
+    "event": "events",
+    "pulse": "surveys", "story": "surveys", "survey": "surveys",
+    "stats": "facilitation", "quiet": "facilitation", "prompt": "facilitation",
+    "digest": "facilitation", "theme": "facilitation", "report": "facilitation",
+    "mydata": "privacy", "nudges": "privacy", "optout": "privacy", "optin": "privacy",
+    "forget-me": "privacy",
+}  # fmt: skip
+"""The help topic of each command, by its first word; ``help`` itself heads every overview."""
+
+
+def topic_of(spec: CommandSpec) -> str:
+    return TOPIC_OF.get(spec.words[0], "community")
+
+
 async def help_(ctx: CommandContext, command: str | None, page: int | None = None) -> str:
-    prefix = ctx.prefix
-    usable = [spec for spec in ctx.app.commands if spec.permission <= ctx.permission]
-    if command:
-        wanted = [spec for spec in usable if spec.name == command or spec.words[0] == command]
-        if not wanted:
-            raise CommandError(
-                "There is no command “{command}” you can use; type {prefix}help for the list.",
-                command=command,
+    """Alone: the topics, each with its commands, in one message. With a topic: that topic's
+    commands in full syntax. With a command: its full syntax."""
+    prefix, locale = ctx.prefix, ctx.translator.locale
+    usable = [
+        spec
+        for spec in ctx.app.commands
+        if spec.permission <= ctx.permission and spec.name != "help"
+    ]
+    if command is None:
+        heading = [
+            ctx._("**What Trellis can do for you**"),
+            ctx._(
+                "Type {prefix}{help} <topic> for a topic's commands, or {prefix}{help} <command> "
+                "for one; add {public} to a list to show it to everyone.",
                 prefix=prefix,
+                help=word(locale, "help"),
+                public=word(locale, PUBLIC),
+            ),
+        ]
+        lines = []
+        for topic in TOPICS:
+            names = dict.fromkeys(
+                word(locale, spec.words[0]) for spec in usable if topic_of(spec) == topic
             )
-        usable = wanted
-    heading = [ctx._("**What Trellis can do for you**")] if not command else []
-    lines = [f"- `{prefix}{spec.usage}`: {ctx._(spec.help)}" for spec in usable]
+            if names:
+                title = f"{prefix}{word(locale, 'help')} {word(locale, topic)}"
+                lines.append(f"- `{title}`: {', '.join(names)}")
+        return paged(ctx, heading, lines, page)
+    topic = command in TOPICS
+    if topic:
+        wanted = [spec for spec in usable if topic_of(spec) == command]
+        heading = [f"**{word(locale, command)}**"]
+    else:
+        wanted = [spec for spec in usable if command in (spec.name, spec.words[0])]
+        heading = []
+    if not wanted:
+        raise CommandError(
+            "There is no command “{command}” you can use; type {prefix}help for the list.",
+            command=word(locale, command),
+            prefix=prefix,
+        )
+    lines = []
+    for spec in wanted:
+        lines.append(f"- `{prefix}{usage(spec, locale)}`: {ctx._(spec.help)}")
+        if not topic:  # one command: what each of its values is
+            lines += [
+                f"  - `<{word(locale, param.name)}>`: {ctx._(param.help)}"
+                for param in spec.params
+                if param is not PAGE and param.help
+            ]
     return paged(ctx, heading, lines, page)
 
 
@@ -118,6 +176,10 @@ async def mydata(ctx: CommandContext) -> str:
         ),
         ctx._("- Tracking: {state}", state=ctx._("opted out") if me.opted_out else ctx._("on")),
         ctx._(
+            "- Trellis writes to you in {language}",
+            language=LANGUAGE_NAMES[me.language or ctx.settings.locale],
+        ),
+        ctx._(
             "You can type {prefix}nudges off, {prefix}optout, or {prefix}forget-me to delete "
             "everything about you.",
             prefix=prefix,
@@ -175,9 +237,12 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
 COMMANDS = (
     CommandSpec(
         "help",
-        "Lists the commands you can use, or explains one.",
+        "Lists the commands you can use by topic, or explains a topic or a command.",
         help_,
-        (Param("command", ParamKind.COMMAND, "A command to explain", required=False), PAGE),
+        (
+            Param("command", ParamKind.COMMAND, "A topic or a command to explain", required=False),
+            PAGE,
+        ),
         private=True,
     ),
     CommandSpec(

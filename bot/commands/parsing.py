@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -182,3 +183,28 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime) -> Period:
         "2026-10-01..2026-10-31.",
         text=excerpt(raw),
     )
+
+
+LANGUAGE_NAMES = {"en": "English", "es": "español", "pt": "português"}
+"""The languages a member may choose for what Trellis says to them, each named in itself."""
+_LANGUAGE_WORDS = {
+    "english": "en", "ingles": "en", "spanish": "es", "espanol": "es", "castellano": "es",
+    "portuguese": "pt", "portugues": "pt",
+}  # fmt: skip
+
+
+def parse_language(text: str) -> str | None:
+    """``pt`` (or ``português``) -> "pt"; nothing -> None, to follow the community's language."""
+    raw = " ".join(text.split())
+    if not raw:
+        return None
+    folded = unicodedata.normalize("NFKD", raw.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    language = plain if plain in LANGUAGE_NAMES else _LANGUAGE_WORDS.get(plain)
+    if language is None:
+        raise CommandError(
+            "“{text}” is not a language Trellis speaks; write language:en, language:es or "
+            "language:pt, or language: alone to follow the community's.",
+            text=excerpt(raw),
+        )
+    return language

@@ -20,6 +20,7 @@ from bot.commands.parsing import (
 )
 from bot.commands.permissions import permission_of
 from bot.commands.spec import CommandSpec, ParamKind, Permission
+from bot.commands.words import TOPICS, Aliases, english_choice, split_public, usage, word
 from bot.events import ChannelRef, CommandInvoked, MemberRef
 from bot.i18n import N_, Translator
 from bot.outgoing import OutgoingMessage
@@ -46,6 +47,9 @@ class CommandRouter:
     def __init__(self, app: Trellis, specs: tuple[CommandSpec, ...]) -> None:
         self.app = app
         self.specs = {spec.name: spec for spec in specs}
+        self.aliases = Aliases(self.specs)
+        self.topics = Aliases(TOPICS)
+        self.groups = Aliases({spec.words[0] for spec in specs})
 
     async def handle(self, invocation: CommandInvoked) -> None:
         """The engine's command handler: answers every invocation, failures included.
@@ -55,7 +59,8 @@ class CommandRouter:
         traceback, so that the member is never left without an answer."""
         translator = self.app.translator(invocation.community)
         try:
-            message, private = await self._answer(invocation, translator)
+            own = await self.app.translator_of(invocation.community, invocation.member.key)
+            message, private, translator = await self._answer(invocation, translator, own)
         except Exception:
             message, private = self._failure(invocation, translator), True
         limit = answer_limit(self.app.adapters, invocation.channel.platform)
@@ -88,10 +93,17 @@ class CommandRouter:
         )
 
     async def _answer(
-        self, invocation: CommandInvoked, translator: Translator
-    ) -> tuple[OutgoingMessage, bool]:
-        """The answer to give and whether only the member sees it."""
+        self, invocation: CommandInvoked, community: Translator, own: Translator
+    ) -> tuple[OutgoingMessage, bool, Translator]:
+        """The answer to give, whether only the member sees it, and in whose language: a
+        private answer in the member's own (``own``), a public one in the community's."""
+        translator = own
         prefix = self.app.command_prefix(invocation.channel.platform)
+        if invocation.options is None:
+            # Typed: the command's words may be in the community's language (``/ayuda``).
+            name, rest = self.aliases.resolve(f"{invocation.command} {invocation.text}")
+            if name is not None:
+                invocation = replace(invocation, command=name, text=rest)
         spec = self.specs.get(invocation.command)
         if spec is None:
             text = translator._(
@@ -99,21 +111,26 @@ class CommandRouter:
                 prefix=prefix,
                 command=excerpt(invocation.command, QUOTE_CHARS - len(prefix)),
             )
-            return OutgoingMessage(text), True
+            return OutgoingMessage(text), True, translator
+        invocation, public = split_public(spec, invocation)
+        if public:
+            translator = community
         try:
-            reply = await self._run(spec, invocation)
+            reply = await self._run(spec, invocation, translator)
         except CommandError as error:
-            text = translator._(error.message, **error.values)
-            usage = translator._("Usage: {usage}", usage=f"{prefix}{spec.usage}")
-            return OutgoingMessage(f"{text}\n{usage}"), True
+            # Bad input is told to the member alone, so in their own language.
+            text = own._(error.message, **error.values)
+            how = own._("Usage: {usage}", usage=prefix + usage(spec, own.locale))
+            return OutgoingMessage(f"{text}\n{how}"), True, own
         if isinstance(reply, str):
             reply = OutgoingMessage(reply)
-        return reply, spec.private
+        return reply, not public, translator
 
-    async def _run(self, spec: CommandSpec, invocation: CommandInvoked) -> OutgoingMessage | str:
+    async def _run(
+        self, spec: CommandSpec, invocation: CommandInvoked, translator: Translator
+    ) -> OutgoingMessage | str:
         app, community = self.app, invocation.community
         settings = app.community(community)
-        translator = app.translator(community)
         held = await permission_of(app, community, invocation.member, invocation.channel.platform)
         if held < spec.permission:
             raise CommandError(
@@ -301,24 +318,30 @@ class CommandRouter:
             case ParamKind.INTEGER:
                 return parse_integer(raw)
             case ParamKind.COMMAND:
-                name = raw.lower()
-                if name not in self.specs and not any(
-                    s.words[0] == name for s in self.specs.values()
-                ):
+                # A help topic, a command, or a command's first word, in any language.
+                topic, rest = self.topics.resolve(raw)
+                if topic is not None and not rest:
+                    return topic
+                name, rest = self.aliases.resolve(raw)
+                if name is not None and not rest:
+                    return name
+                group, rest = self.groups.resolve(raw)
+                if group is None or rest:
                     raise CommandError(
                         "There is no command “{command}”; type {prefix}help for the list.",
                         command=excerpt(raw),
                         prefix=ctx.prefix,
                     )
-                return name
+                return group
             case ParamKind.CHOICE:
-                if raw.lower() not in param.choices:
+                choice = english_choice(param.choices, raw)
+                if choice is None:
                     raise CommandError(
                         "“{text}” is not one of {choices}.",
                         text=excerpt(raw),
-                        choices=" | ".join(param.choices),
+                        choices=" | ".join(word(ctx.translator.locale, c) for c in param.choices),
                     )
-                return raw.lower()
+                return choice
             case ParamKind.CHANNEL:
                 return ChannelRef(invocation_platform(ctx), raw.lstrip("#"))
         return raw

@@ -64,6 +64,9 @@ class Param:
     choices: tuple[str, ...] = ()
     max_length: int | None = None
     """Characters at most; by default ``TEXT_CHARS`` for text, ``WORD_CHARS`` for the rest."""
+    syntax: str = ""
+    """How a value of several parts is written, in command words and ``<placeholders>``
+    (``<what> by <YYYY-MM-DD>``): usage lines show it instead of ``<name>``."""
 
     @property
     def longest(self) -> int:
@@ -89,21 +92,13 @@ class CommandSpec:
     params: tuple[Param, ...] = ()
     permission: Permission = Permission.MEMBER
     private: bool = False
-    """Answer only the invoker (Discord ephemeral; on Matrix and console a direct answer)."""
+    """The answer concerns the invoker alone (their data, what they just did): only they see it
+    (Discord ephemeral; on Matrix and console a direct answer). Any other answer is private too
+    unless the member adds ``public`` (``bot.commands.words.split_public``)."""
 
     @property
     def words(self) -> tuple[str, ...]:
         return tuple(self.name.split())
-
-    @property
-    def usage(self) -> str:
-        parts = [self.name]
-        for param in self.params:
-            if param is PAGE:
-                continue
-            label = f"<{param.name}>" if not param.choices else "|".join(param.choices)
-            parts.append(label if param.required else f"[{label}]")
-        return " ".join(parts)
 
 
 def match_command(names: list[str] | tuple[str, ...], line: str) -> tuple[str, str]:

@@ -5,7 +5,6 @@ assumed" is one of the PraxisNote's monitoring indicators; the report reads the 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.commands.words import forms, normal
 from bot.monitoring.common import epoch, local_day, require_tracked
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
@@ -28,23 +28,23 @@ REMINDER_CRON = "0 9 * * *"
 """Daily, in the community's timezone: commitments due tomorrow (or today, if added late) are
 reminded once."""
 
-_BY = re.compile(r"^(?P<what>.+?)\s+by\s+(?P<due>\S+)\s*$", re.I | re.S)
-
 
 def parse_commitment(text: str, today: date) -> tuple[str, date]:
-    """``write the case study by 2026-12-01`` -> ("write the case study", date(2026, 12, 1))."""
-    match = _BY.match(text.strip())
-    if not match:
+    """``write the case study by 2026-12-01`` -> ("write the case study", date(2026, 12, 1)).
+
+    ``by`` may be typed in any language Trellis speaks (``para``, ``até``)."""
+    words = text.split()
+    if len(words) < 3 or normal(words[-2]) not in forms("by"):
         raise CommandError(
             "Write what you commit to and its due date, like commit write the case study by "
             "2026-12-01."
         )
-    due = parse_date(match.group("due"))
+    due = parse_date(words[-1])
     if due < today:
         raise CommandError(
             "{due} has already passed; give a due date from today on.", due=due.isoformat()
         )
-    return " ".join(match.group("what").split()), due
+    return " ".join(words[:-2]), due
 
 
 async def commit(ctx: CommandContext, what: str) -> str:
@@ -127,7 +127,6 @@ async def overdue(ctx: CommandContext, page: int | None = None) -> str:
 async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     """DM each member whose commitment is due tomorrow (or today) and was not reminded yet."""
     tz = ZoneInfo(app.community(community).timezone)
-    translator = app.translator(community)
     today = local_day(due_at, tz)
     tomorrow = today + timedelta(days=1)
     items = await monitoring.to_remind(
@@ -136,6 +135,7 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     delivered = 0
     for item in items:
         prefix = app.command_prefix(item.key.split(":", 1)[0])
+        translator = await app.translator_of(community, item.key)
         if item.due_date == today.isoformat():
             text = translator._(
                 "A reminder: your commitment {id}, “{what}”, is due today. Write "
@@ -165,13 +165,22 @@ COMMANDS = (
         name="commit",
         help="Take on a responsibility with a due date; you are reminded the day before.",
         handler=commit,
-        params=(Param("what", ParamKind.TEXT, "What you commit to, then by YYYY-MM-DD"),),
+        params=(
+            Param(
+                "what",
+                ParamKind.TEXT,
+                "What you commit to, then by YYYY-MM-DD",
+                syntax="<what> by <YYYY-MM-DD>",
+            ),
+        ),
+        private=True,
     ),
     CommandSpec(
         name="done",
         help="Mark one of your commitments as fulfilled.",
         handler=done,
         params=(Param("id", ParamKind.INTEGER, "The commitment's number"),),
+        private=True,
     ),
     CommandSpec(
         name="commitments",

@@ -185,8 +185,14 @@ COMMANDS = (
         help="Add a community event, face to face or online; reminders go out before it.",
         handler=event_add,
         params=(
-            Param("details", ParamKind.TEXT, "Title, then YYYY-MM-DD HH:MM, then where (optional)"),
+            Param(
+                "details",
+                ParamKind.TEXT,
+                "Title, then YYYY-MM-DD HH:MM, then where (optional)",
+                syntax="<title> <YYYY-MM-DD> <HH:MM> [where]",
+            ),
         ),
+        private=True,
     ),
     CommandSpec(
         name="event list",
@@ -199,6 +205,7 @@ COMMANDS = (
         help="Remove an upcoming event you added (facilitators: any event).",
         handler=event_remove,
         params=(Param("id", ParamKind.INTEGER, "The event's number"),),
+        private=True,
     ),
 )
 

@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
+from bot.commands.parsing import LANGUAGE_NAMES, parse_language
 from bot.commands.permissions import permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
 from bot.events import ReactionAdded
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.services.recognition import INSIGHT_REACTIONS
@@ -37,8 +39,14 @@ TITLE_CHARS = 120
 
 # Profiles ----------------------------------------------------------------------------------------
 
-_FIELD_ALIASES = {"organization": "organisation", "org": "organisation", "language": "languages"}
-_LABEL = re.compile(r"(?:^|\s)([A-Za-z]+):", re.UNICODE)
+_FIELD_ALIASES = {"organization": "organisation", "org": "organisation"}
+_LABEL = re.compile(r"(?:^|\s)([^\W\d_]+):")
+
+
+def _field(label: str) -> str | None:
+    """The field a label names, in any language Trellis speaks (``organización:``)."""
+    label = _FIELD_ALIASES.get(label.lower(), label)
+    return next((name for name in PROFILE_LABELS if normal(label) in forms(name)), None)
 
 
 def parse_profile_fields(text: str) -> dict[str, str]:
@@ -48,9 +56,8 @@ def parse_profile_fields(text: str) -> dict[str, str]:
     """
     labels = []
     for match in _LABEL.finditer(text):
-        word = match.group(1).lower()
-        name = _FIELD_ALIASES.get(word, word)
-        if name in monitoring.PROFILE_FIELDS:
+        name = _field(match.group(1))
+        if name is not None:
             labels.append((name, match.start(1), match.end()))
     if not labels or text[: labels[0][1]].strip():
         raise CommandError(
@@ -67,9 +74,25 @@ def parse_profile_fields(text: str) -> dict[str, str]:
 async def profile_set(ctx: CommandContext, fields: str) -> str:
     require_tracked(ctx)
     values = parse_profile_fields(fields)
-    await monitoring.set_profile(ctx.app.store, ctx.member.id, values, epoch(ctx.now))
+    chosen = LANGUAGE in values
+    language = parse_language(values.pop(LANGUAGE, ""))  # checked before anything is saved
+    if values:
+        await monitoring.set_profile(ctx.app.store, ctx.member.id, values, epoch(ctx.now))
+    if chosen:
+        await members.set_language(ctx.app.store, ctx.member.id, language)
+        ctx.translator = await ctx.app.translator_of(ctx.community, ctx.member.key)
     saved = await monitoring.profile(ctx.app.store, ctx.member.id)
-    return ctx._("Your profile is saved.") + "\n" + _profile_lines(ctx, saved)
+    lines = [ctx._("Your profile is saved.")]
+    if saved is not None:
+        lines.append(_profile_lines(ctx, saved))
+    if chosen:
+        lines.append(
+            ctx._(
+                "Trellis writes to you in {language}.",
+                language=LANGUAGE_NAMES[ctx.translator.locale],
+            )
+        )
+    return "\n".join(line for line in lines if line)
 
 
 def _profile_lines(ctx: CommandContext, profile: monitoring.Profile) -> str:
@@ -411,7 +434,8 @@ COMMANDS = (
             Param(
                 "fields",
                 ParamKind.TEXT,
-                "organisation:… expertise:… languages:… prefers:… (any of them)",
+                "organisation:… expertise:… languages:… prefers:… language:… (any of them)",
+                syntax="[organisation:…] [expertise:…] [languages:…] [prefers:…] [language:en|es|pt]",
             ),
         ),
         private=True,
@@ -446,6 +470,7 @@ COMMANDS = (
             Param("kind", ParamKind.CHOICE, "What it is", choices=("lesson", "case", "document")),
             Param("title", ParamKind.TEXT, "Its title, and a link at the end if there is one"),
         ),
+        private=True,
     ),
     CommandSpec(
         name="library",

@@ -64,7 +64,7 @@ async def welcome(app: Trellis, event: MemberJoined) -> None:
     if not await monitoring.claim_welcome(app.store, row.id, epoch(event.occurred_at)):
         return
     text = welcome_text(
-        app.translator(event.community),
+        await app.translator_of(event.community, row.key),
         app.community(event.community),
         row.name,
         app.command_prefix(event.member.platform),

@@ -89,7 +89,7 @@ async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
     recipients = await monitoring.members_to_ask(app.store, community)
     for member_id, key in recipients:
         text = invitation(
-            app.translator(community)._,
+            (await app.translator_of(community, key))._,
             kind,
             settings.name,
             period,

@@ -56,7 +56,7 @@ def due_for_nudge(member: facilitation.QuietMember, now: int, cooldown: int) -> 
 
 
 async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMember) -> str:
-    t = app.translator(community)
+    t = await app.translator_of(community, member.key)
     settings = app.community(community)
     themes = app.themes[community]
     prefix = app.command_prefix(member.key.split(":", 1)[0])

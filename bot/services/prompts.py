@@ -91,13 +91,13 @@ async def _tell_stewards_the_queue_is_empty(app: Trellis, community: str, theme_
     """DM the theme's leaders and the facilitators named by member key (not by role or power)."""
     settings = app.community(community)
     theme = settings.themes[theme_id]
-    t = app.translator(community)
     told = 0
     for key in dict.fromkeys([*theme.leaders, *settings.roles.facilitators]):
         platform = key.partition(":")[0]
         if platform not in app.adapters:
             continue  # a role or power level, or a platform that is not connected
         prefix = app.command_prefix(platform)
+        t = await app.translator_of(community, key)
         text = t.n_(
             "{theme} has been quiet for {n} day and its prompt queue was empty, so I asked a "
             "general question there. A question of your own would do better: "
