@@ -537,14 +537,9 @@ async def has_answered(store: SqliteStore, survey_id: int, member_id: int) -> bo
     return bool(row and row[0])
 
 
-_HELD = "held:"
-"""The key of an answer not released yet starts with this; released answers' keys are bare."""
-
-
-def released(key: str = "id") -> str:
-    """SQL: the answer whose key is ``key`` (a survey_answers row) is released, so it may count
-    in results."""
-    return f"substr({key}, 1, {len(_HELD)}) != '{_HELD}'"
+def released(alias: str = "") -> str:
+    """SQL: the survey_answers row (of table ``alias``) is released, so it may count in results."""
+    return f"{alias + '.' if alias else ''}held = 0"
 
 
 async def answer(
@@ -575,9 +570,9 @@ async def answer(
             return False
         await db.execute(
             "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership, "
-            "learned_from_member_id, story) VALUES (?, ?, ?, ?, ?, ?)",
+            "learned_from_member_id, story, held) VALUES (?, ?, ?, ?, ?, ?, 1)",
             (
-                _HELD + secrets.token_hex(16),
+                secrets.token_hex(16),
                 survey_id,
                 satisfaction,
                 ownership,
@@ -586,15 +581,13 @@ async def answer(
             ),
         )
         async with db.execute(
-            f"SELECT count(*) FROM survey_answers WHERE survey_id = ? AND NOT {released()}",
+            "SELECT count(*) FROM survey_answers WHERE survey_id = ? AND held = 1",
             (survey_id,),
         ) as cursor:
             (held,) = await cursor.fetchone()
         if held >= min_group:
             await db.execute(
-                f"UPDATE survey_answers SET id = substr(id, {len(_HELD) + 1}) "
-                f"WHERE survey_id = ? AND NOT {released()}",
-                (survey_id,),
+                "UPDATE survey_answers SET held = 0 WHERE survey_id = ? AND held = 1", (survey_id,)
             )
         return True
 
@@ -675,7 +668,7 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
     learned = await store.fetch_all(
         "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
         "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
-        f"AND {released('a.id')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
+        f"AND {released('a')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
         (survey.id,),
     )
     return SurveyAnswers(

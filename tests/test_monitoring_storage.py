@@ -7,7 +7,7 @@ import pytest
 
 from storage import members, monitoring
 from storage.ingest import MemberCache
-from storage.sqlite import SqliteStore
+from storage.sqlite import SqliteStore, migration_steps
 
 C = "praxis"
 T0 = 1_790_000_000
@@ -174,6 +174,47 @@ async def test_survey_answers_are_released_in_steps_of_the_minimum_group(store):
         (1, 0), (2, 0), (3, 0), (4, 0), (5, 5), (6, 5), (7, 5), (8, 5), (9, 5), (10, 10),
         (11, 10), (12, 10),
     ]  # fmt: skip
+
+
+async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
+    """Before schema 5 a held answer's key started with 'held:'; the upgrade moves that into the
+    held column and leaves the results what they were."""
+    path = tmp_path / "old.sqlite3"
+    steps = migration_steps()
+    old = await SqliteStore.open(path, steps=steps[:4])
+    people = [await add_member(old, f"m{n}") for n in range(7)]
+    survey = await monitoring.open_survey(old, C, "pulse", "2026-11", T0)
+    async with old.transaction() as db:
+        for number, member_id in enumerate(people):
+            await db.execute(
+                "INSERT INTO survey_invitations (survey_id, member_id, answered) VALUES (?, ?, 1)",
+                (survey.id, member_id),
+            )
+            key = ("held:" if number >= 5 else "") + f"{number:032x}"
+            await db.execute(
+                "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership) "
+                "VALUES (?, ?, ?, 3)",
+                (key, survey.id, 5 if number >= 5 else 2),
+            )
+    await old.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        rows = await store.fetch_all("SELECT id, held FROM survey_answers ORDER BY id")
+        assert [held for _, held in rows] == [0, 0, 0, 0, 0, 1, 1]
+        assert not [key for key, _ in rows if key.startswith("held:")]
+        result = await monitoring.survey_answers(store, survey)
+        assert (result.answered, result.satisfaction) == (7, (2, 2, 2, 2, 2))
+        # Three more answers make a group of five held ones: all five are released together.
+        for member_id in [await add_member(store, f"n{n}") for n in range(3)]:
+            await monitoring.invite(store, survey.id, member_id, delivered=True)
+            await monitoring.answer(
+                store, survey.id, member_id, min_group=5, satisfaction=1, ownership=1
+            )
+        result = await monitoring.survey_answers(store, survey)
+        assert result.satisfaction == (1, 1, 1, 2, 2, 2, 2, 2, 5, 5)
+    finally:
+        await store.close()
 
 
 async def test_forget_me_leaves_no_row_about_the_member(store):

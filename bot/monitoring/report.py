@@ -894,7 +894,7 @@ async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
         "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
         f"AND i.member_id IN {_VISIBLE}), "
         "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id), "
-        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a.id')}) "
+        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a')}) "
         "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
         "AND s.asked_at < :e ORDER BY s.asked_at",
         {**p, "kind": kind},
