@@ -295,7 +295,7 @@ def render_markdown(report: Report, t: Translator) -> str:
                     t._("Learned from in {survey}: {names}", survey=pulse.survey, names=named)
                 )
     else:
-        out.append(t._("No pulse survey was asked in this period."))
+        out.append(t._("No pulse survey was asked about this period."))
     out += [
         "",
         "### " + t._("Relationships strengthened"),

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import networkx as nx
 
 from bot.config import Settings
+from bot.monitoring.common import about_period
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
 from storage.monitoring import hide_names, knowledge_items, names_hiding, released
@@ -886,19 +887,20 @@ async def _commitments(
     return row[0], row[1]
 
 
-async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
-    """Surveys of the period: id, period, asked at, invited, answers, and answers released (results
-    are read from released answers only: storage.monitoring.answer)."""
-    return await store.fetch_all(
+async def _survey_rows(store: SqliteStore, p: dict, kind: str, tz: ZoneInfo) -> list:
+    """Surveys about the period (``about_period``): id, period, asked at, invited, answers, and
+    answers released (results are read from released answers only: storage.monitoring.answer)."""
+    start, end = datetime.fromtimestamp(p["s"], tz), datetime.fromtimestamp(p["e"], tz)
+    rows = await store.fetch_all(
         "SELECT s.id, s.period, s.asked_at, "
         "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
         f"AND i.member_id IN {_VISIBLE}), "
         "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id), "
         f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a')}) "
-        "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
-        "AND s.asked_at < :e ORDER BY s.asked_at",
+        "FROM surveys s WHERE s.community = :c AND s.kind = :kind ORDER BY s.asked_at",
         {**p, "kind": kind},
     )
+    return [row for row in rows if about_period(row[1], start, end, tz)]
 
 
 async def _pulses(
@@ -906,7 +908,7 @@ async def _pulses(
 ) -> tuple[PulseResult, ...]:
     results = []
     for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
-        store, p, "pulse"
+        store, p, "pulse", tz
     ):
         asked = datetime.fromtimestamp(asked_at, tz).date()
         if shown < min_group:
@@ -947,7 +949,7 @@ async def _impact(
     results = []
     hiding = await names_hiding(store, p["c"])
     for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
-        store, p, "impact"
+        store, p, "impact", tz
     ):
         stories: tuple[str, ...] = ()
         if shown >= min_group:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.parsing import excerpt
+from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.monitoring.common import epoch
+from bot.monitoring.common import about_period, epoch
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
 from storage import activity, monitoring
@@ -240,16 +240,16 @@ def describe_results(
     return "\n".join(lines)
 
 
-async def results(ctx: CommandContext, period: str | None = None) -> str:
+async def results(ctx: CommandContext, period: Period | None = None) -> str:
     store = ctx.app.store
     every = await monitoring.surveys(store, ctx.community)
     if period:
-        chosen = [s for s in every if s.period.casefold() == period.casefold()]
+        chosen = [s for s in every if about_period(s.period, period.start, period.end, ctx.tz)]
         if not chosen:
             known = ", ".join(dict.fromkeys(s.period for s in every)) or "—"
             raise CommandError(
                 "No survey was asked for “{period}”; surveys so far: {known}.",
-                period=excerpt(period),
+                period=excerpt(period.label),
                 known=known,
             )
     else:
@@ -302,7 +302,14 @@ COMMANDS = (
         name="survey results",
         help="Results of the latest pulse and story survey, or of one period (e.g. 2026-11, 2026-Q4).",
         handler=results,
-        params=(Param("period", ParamKind.WORD, "The survey's period", required=False),),
+        params=(
+            Param(
+                "period",
+                ParamKind.PERIOD,
+                "The month or quarter asked about, like 2026-11 or 2026-Q4",
+                required=False,
+            ),
+        ),
         permission=Permission.FACILITATOR,
         private=True,
     ),
