@@ -204,6 +204,8 @@ class Report:
     monitoring: Monitoring
     evaluation: Evaluation
     impact: Impact
+    min_group_size: int
+    """Survey results are shown from this many answers (``surveys.min_group_size``)."""
 
 
 async def _rows(store: Reads, sql: str, params: dict) -> list[tuple]:
@@ -335,6 +337,7 @@ async def build_report(
         monitoring=monitoring,
         evaluation=evaluation,
         impact=impact,
+        min_group_size=config.surveys.min_group_size,
     )
 
 

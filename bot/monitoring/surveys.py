@@ -191,6 +191,7 @@ def _spread(values: tuple[int, ...]) -> str:
 
 def describe_results(
     _: Callable[..., str],
+    n_: Callable[..., str],
     result: monitoring.SurveyAnswers,
     names: dict[int, str],
     min_size: int,
@@ -205,16 +206,22 @@ def describe_results(
     lines = [heading]
     if result.answers < min_size:
         lines.append(
-            _(
-                "Fewer than {min} of the {asked} members asked have answered: too few to show "
+            n_(
+                "Fewer than {min} of the {n} member asked has answered: too few to show "
                 "without risking identifying people.",
+                "Fewer than {min} of the {n} members asked have answered: too few to show "
+                "without risking identifying people.",
+                result.invited,
                 min=min_size,
-                asked=result.invited,
             )
         )
         return "\n".join(lines)
     lines.append(
-        _("{n} answers from {asked} members asked.", n=result.answers, asked=result.invited)
+        _(
+            "{answers} from {asked}.",
+            answers=n_("{n} answer", "{n} answers", result.answers),
+            asked=n_("{n} member asked", "{n} members asked", result.invited),
+        )
     )
     if survey.kind == "pulse":
         for label, values in (
@@ -260,7 +267,7 @@ async def results(ctx: CommandContext, period: Period | None = None) -> str:
     names = await activity.visible_members(store, ctx.community)
     min_size = schedule_of(ctx.settings).min_group_size
     parts = [
-        describe_results(ctx._, await monitoring.survey_answers(store, s), names, min_size)
+        describe_results(ctx._, ctx.n_, await monitoring.survey_answers(store, s), names, min_size)
         for s in chosen
     ]
     return "\n\n".join(parts)
