@@ -130,7 +130,7 @@ async def test_monitoring_figures_match_the_script(tmp_path):
         )  # fmt: skip
         assert broker.betweenness == round(2 / 3, 4)
         assert broker.themes == ("Gender and inclusion", "Water rights")
-        assert m.knowledge == {"lesson": 0, "case": 1, "document": 0}
+        assert m.knowledge == {"lesson": 0, "case": 1, "document": 0, "reference": 0}
         assert [(i.title, i.authors) for i in m.knowledge_items] == [
             ("Pump repair in Cusco", ("Ana Quispe",))
         ]

@@ -36,7 +36,8 @@ async def test_a_count_of_one_is_said_in_the_singular_everywhere(tmp_path):
         )
         await h.say("ana", "water/Pumps", "Which pumps last longest at altitude?")
         other = await h.say("luis", "gender", "Our committee now leads the water board.")
-        await h.lines(f"#gender ana: +{other} 👍")
+        await h.lines(f"#gender ana: +{other} 👍", f"#gender fran: +{other} 💡")
+        await h.lines(f"#gender fran: +{other} 🔖")
         await h.command("ana", "/share lesson Rotate who chairs meetings", channel="water")
         await h.command("ana", "/share case Pump repair in Cusco", channel="water")
         await h.command("ana", "/commit write the pump case by 2026-09-09")
@@ -64,8 +65,8 @@ async def test_a_count_of_one_is_said_in_the_singular_everywhere(tmp_path):
         assert "- 1 reaction given" in seen["mydata"]
         assert "1 message," in seen["stats"] and "Levels over the last week" in seen["stats"]
         assert "This week: 1 message from 1 person." in seen["theme show"]
-        assert "1 lesson, 1 case, 0 documents." in seen["report"]
+        assert "1 lesson, 1 case, 0 documents, 1 reference." in seen["report"]
         assert "1 new thread." in seen["report"]
         assert "1 impact survey, 1 answer, 0 stories of change." in seen["report"]
         assert "1 answer, fewer than 5, so none is shown." in seen["report"]
-        assert "2 knowledge items" in seen["report summary"]
+        assert "3 knowledge items" in seen["report summary"]

@@ -27,6 +27,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from bot.i18n import Translator
+from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report import Report
 
 FORMATS = ("html", "md", "json", "csv")
@@ -292,13 +293,15 @@ def render_markdown(report: Report, t: Translator) -> str:
                 t.n_("{n} lesson", "{n} lessons", m.knowledge.get("lesson", 0)),
                 t.n_("{n} case", "{n} cases", m.knowledge.get("case", 0)),
                 t.n_("{n} document", "{n} documents", m.knowledge.get("document", 0)),
+                t.n_("{n} reference", "{n} references", m.knowledge.get("reference", 0)),
             )
         )
         + ".",
     ]
     for item in m.knowledge_items:
         by = ", ".join(item.authors) or t._("the community")
-        out.append(f"- {item.title} ({item.kind}, {item.theme_name or '—'}) — {by}")
+        kind = kind_label(t._, item.kind)
+        out.append(f"- {item.title} ({kind}, {item.theme_name or '—'}) — {by}")
     out += [
         "",
         "### " + t._("Responsibilities fulfilled"),

@@ -28,7 +28,13 @@ from bot.config import Settings
 from bot.monitoring.common import about_period
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import hide_names, knowledge_items, names_hiding, released
+from storage.monitoring import (
+    KNOWLEDGE_KINDS,
+    hide_names,
+    knowledge_items,
+    names_hiding,
+    released,
+)
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -859,7 +865,7 @@ async def _knowledge(
     store: SqliteStore, p: dict, theme_names: dict[str, str], tz: ZoneInfo
 ) -> tuple[dict[str, int], tuple[KnowledgeItem, ...]]:
     """Items shared in the period, as the library shows them (storage.monitoring's privacy rule)."""
-    counts = dict.fromkeys(("lesson", "case", "document"), 0)
+    counts = dict.fromkeys(KNOWLEDGE_KINDS, 0)
     items = []
     for item in reversed(await knowledge_items(store, p["c"], start=p["s"], end=p["e"])):
         counts[item.kind] += 1
