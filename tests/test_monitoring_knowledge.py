@@ -91,8 +91,8 @@ async def test_shared_and_marked_knowledge_is_credited_in_library_and_digest(tmp
         # Fran is asked, in private, what kind of knowledge it is; nobody else is asked.
         [question] = kind_questions(h, before, "fran")
         assert question.startswith(
-            "You marked Luis Rojas's message “Rotate who chairs the meeting, it keeps voices "
-            "fresh.” with 💡. What kind of knowledge is it?"
+            "**What kind of knowledge is it?**\nYou marked Luis Rojas's message “Rotate who chairs "
+            "the meeting, it keeps voices fresh.” with 💡. React to the message with 🎓 for a lesson"
         )
         assert "/library edit 2 kind:lesson" in question
         assert [s.to for s in h.sent_since(before, "direct")] == ["fran"]

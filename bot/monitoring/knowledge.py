@@ -403,8 +403,9 @@ async def _reactor_scope(app: Trellis, event: ReactionAdded) -> Scope:
 
 def kind_question(_: Callable[..., str], prefix: str, item_id: int, author: str, title: str) -> str:
     return _(
-        "You marked {author}'s message “{title}” with 💡. What kind of knowledge is it? React to "
-        "the message with 🎓 for a lesson, 📋 a case, 📄 a document or 🔖 a reference, or answer "
+        "**What kind of knowledge is it?**\n"
+        "You marked {author}'s message “{title}” with 💡. React to the message with 🎓 for a "
+        "lesson, 📋 a case, 📄 a document or 🔖 a reference, or answer "
         "{prefix}library edit {id} kind:lesson (or case, document, reference). Without an "
         "answer within a day it goes into the library as a reference.",
         author=literal(author),
