@@ -144,9 +144,15 @@ async def test_a_mark_left_unanswered_is_filed_as_a_reference_after_a_day(tmp_pa
         await h.lines("@ 2026-09-07 10:00", *MEMBERS)
         kept = await h.say("luis", "water", long_text)
         gone = await h.say("eva", "water", "Ask the mayor for the well census first.")
-        await h.lines(f"#water fran: +{kept} 💡", f"#water fran: +{gone} 💡")
-        # Eva deletes her message before anyone said what it is: it is not filed.
-        await h.lines(f"#water eva: x{gone}")
+        second_thoughts = await h.say("ana", "water", "Wells dry up by August.")
+        await h.lines(
+            f"#water fran: +{kept} 💡",
+            f"#water fran: +{gone} 💡",
+            f"#water fran: +{second_thoughts} 💡",
+        )
+        # Eva deletes her message, and Fran takes her 💡 back, before saying what they are:
+        # neither is filed.
+        await h.lines(f"#water eva: x{gone}", f"#water fran: -{second_thoughts} 💡")
         await h.advance(timedelta(hours=23))
         assert "The library is empty" in await h.command("ana", "/library")
         await h.advance(timedelta(hours=2))
@@ -159,7 +165,7 @@ async def test_a_mark_left_unanswered_is_filed_as_a_reference_after_a_day(tmp_pa
         assert f"**{title}** (reference, Water rights, 2026-09-08, item 1) — by Luis Rojas" in (
             library
         )
-        assert "census" not in library
+        assert "census" not in library and "Wells dry up" not in library
         # A kind chosen after the day changes the reference like any edit.
         assert "a lesson, in the library" in await h.command("fran", "/library edit 1 kind:lesson")
 

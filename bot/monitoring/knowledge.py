@@ -21,7 +21,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import excerpt
 from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.events import ReactionAdded
+from bot.events import ReactionAdded, ReactionRemoved
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
@@ -481,6 +481,18 @@ async def _choose_kind(app: Trellis, event: ReactionAdded, kind: str) -> None:
     await app.direct(event.community, event.member.key, OutgoingMessage(filed))
 
 
+async def on_reaction_removed(app: Trellis, event: ReactionRemoved) -> None:
+    """A 💡 taken back by the one who marked it, before saying what it is, files nothing."""
+    if event.emoji not in INSIGHT_REACTIONS:
+        return
+    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    if item is None or item.kind is not None:
+        return
+    reactor = await members.by_key(app.store, event.community, event.member.key)
+    if reactor is not None and reactor.id == item.created_by:
+        await monitoring.remove_knowledge(app.store, item.id)
+
+
 _EDIT_LABEL = re.compile(r"(?:^|\s)(title|kind):", re.IGNORECASE)
 
 
@@ -659,7 +671,11 @@ def install(app: Trellis) -> None:
     async def listener(event: ReactionAdded) -> None:
         await on_reaction(app, event)
 
+    async def removed(event: ReactionRemoved) -> None:
+        await on_reaction_removed(app, event)
+
     app.engine.listen(ReactionAdded, listener)
+    app.engine.listen(ReactionRemoved, removed)
     app.digest_sections.append(digest_section)
     for community, settings in app.settings.communities.items():
 
