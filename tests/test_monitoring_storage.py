@@ -217,6 +217,41 @@ async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
         await store.close()
 
 
+async def test_an_upgraded_database_keeps_its_knowledge_and_takes_the_new_kind(tmp_path):
+    """Schema 6 rebuilds knowledge_items for the 'reference' kind and items waiting for theirs:
+    the items and their authors come through, and an item still takes its authors with it."""
+    path = tmp_path / "old.sqlite3"
+    old = await SqliteStore.open(path, steps=migration_steps()[:5])
+    ana = await add_member(old, "ana")
+    await monitoring.add_knowledge(
+        old, C, kind="case", title="Guide", link="https://example.org/g", theme="water",
+        channel_key="console:water", source_platform_id="m1", created_by=ana, authors=[ana], at=T0,
+    )  # fmt: skip
+    await old.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        [item] = await monitoring.knowledge_items(store, C)
+        assert (item.kind, item.title, item.link, item.authors) == (
+            "case", "Guide", "https://example.org/g", ((ana, "Ana"),),
+        )  # fmt: skip
+        waiting = await monitoring.add_knowledge(
+            store, C, kind=None, title="Wells", link=None, theme="water", channel_key=None,
+            source_platform_id="m2", created_by=ana, authors=[ana], at=T0 + 60,
+        )  # fmt: skip
+        assert [i.id for i in await monitoring.knowledge_items(store, C)] == [item.id]
+        await monitoring.edit_knowledge(store, waiting, title=None, kind="reference", at=T0 + 90)
+        listed = await monitoring.knowledge_items(store, C)
+        assert [(i.kind, i.created_at) for i in listed] == [("reference", T0 + 90), ("case", T0)]
+        await monitoring.remove_knowledge(store, item.id)
+        assert (
+            await store.fetch_all("SELECT * FROM knowledge_authors WHERE item_id = ?", (item.id,))
+            == []
+        )
+    finally:
+        await store.close()
+
+
 async def test_forget_me_leaves_no_row_about_the_member(store):
     ana = await add_member(store, "ana")
     eva = await add_member(store, "eva")

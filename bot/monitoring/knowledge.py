@@ -636,14 +636,14 @@ COMMANDS = (
     ),
     CommandSpec(
         name="library",
-        help="The lessons, cases and documents shared, in one theme or all.",
+        help="The lessons, cases, documents and references shared, in one theme or all.",
         handler=library,
         params=(Param("theme", ParamKind.THEME, "Only this theme", required=False), PAGE),
     ),
     # Discord cannot offer /library beside /library edit: there, the list is /library list.
     CommandSpec(
         name="library list",
-        help="The lessons, cases and documents shared, in one theme or all.",
+        help="The lessons, cases, documents and references shared, in one theme or all.",
         handler=library,
         params=(Param("theme", ParamKind.THEME, "Only this theme", required=False), PAGE),
     ),
