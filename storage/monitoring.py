@@ -272,16 +272,8 @@ async def remove_knowledge(store: SqliteStore, item_id: int) -> None:
 
 async def file_waiting(store: SqliteStore, community: str, marked_before: int, at: int) -> int:
     """Items marked before ``marked_before`` and still waiting for their kind go into the library
-    as references; one whose message was deleted meanwhile is dropped instead. How many were
-    filed."""
+    as references. How many were filed."""
     async with store.transaction() as db:
-        await db.execute(
-            "DELETE FROM knowledge_items WHERE community = :c AND kind IS NULL "
-            "AND created_at < :b AND NOT EXISTS (SELECT 1 FROM messages g "
-            "WHERE g.community = :c AND g.platform_id = knowledge_items.source_platform_id "
-            "AND g.deleted_at IS NULL)",
-            {"c": community, "b": marked_before},
-        )
         cursor = await db.execute(
             "UPDATE knowledge_items SET kind = 'reference', created_at = :at "
             "WHERE community = :c AND kind IS NULL AND created_at < :b",

@@ -168,6 +168,9 @@ async def test_a_mark_left_unanswered_is_filed_as_a_reference_after_a_day(tmp_pa
         assert "census" not in library and "Wells dry up" not in library
         # A kind chosen after the day changes the reference like any edit.
         assert "a lesson, in the library" in await h.command("fran", "/library edit 1 kind:lesson")
+        # The message deleted on the platform takes its item along.
+        await h.lines(f"#water luis: x{kept}")
+        assert "The library is empty" in await h.command("ana", "/library")
 
 
 async def test_authors_and_facilitators_edit_and_remove_items_and_nobody_else(tmp_path):

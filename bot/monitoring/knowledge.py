@@ -21,7 +21,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import excerpt
 from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.events import ReactionAdded, ReactionRemoved
+from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
@@ -417,8 +417,8 @@ def kind_question(_: Callable[..., str], prefix: str, item_id: int, author: str,
 
 async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
     """A 💡 from a facilitator, or from a leader of the message's theme, records the message,
-    credited to its author, and asks them in private what kind of knowledge it is; their
-    reaction with one of ``KIND_REACTIONS`` answers, and the item enters the library."""
+    credited to its author, and asks whoever marked it, in private, what kind of knowledge it
+    is; their reaction with one of ``KIND_REACTIONS`` answers, and the item enters the library."""
     if event.member.is_bot:
         return
     if event.emoji in INSIGHT_REACTIONS:
@@ -490,6 +490,14 @@ async def on_reaction_removed(app: Trellis, event: ReactionRemoved) -> None:
         return
     reactor = await members.by_key(app.store, event.community, event.member.key)
     if reactor is not None and reactor.id == item.created_by:
+        await monitoring.remove_knowledge(app.store, item.id)
+
+
+async def on_message_deleted(app: Trellis, event: MessageDeleted) -> None:
+    """A message deleted on the platform takes the item filed from it along: its title is the
+    message's own text, and its author did not share it themselves."""
+    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    if item is not None:
         await monitoring.remove_knowledge(app.store, item.id)
 
 
@@ -674,8 +682,12 @@ def install(app: Trellis) -> None:
     async def removed(event: ReactionRemoved) -> None:
         await on_reaction_removed(app, event)
 
+    async def deleted(event: MessageDeleted) -> None:
+        await on_message_deleted(app, event)
+
     app.engine.listen(ReactionAdded, listener)
     app.engine.listen(ReactionRemoved, removed)
+    app.engine.listen(MessageDeleted, deleted)
     app.digest_sections.append(digest_section)
     for community, settings in app.settings.communities.items():
 
