@@ -176,12 +176,18 @@ async def test_survey_answers_are_released_in_steps_of_the_minimum_group(store):
     ]  # fmt: skip
 
 
+def steps_before(marker: str) -> list[tuple[int, str]]:
+    """The migrations before the one whose SQL holds ``marker``: a database as it was then,
+    whatever number the step ends up with."""
+    steps = migration_steps()
+    return steps[: next(n for n, (_, sql) in enumerate(steps) if marker in sql)]
+
+
 async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
     """Before schema 5 a held answer's key started with 'held:'; the upgrade moves that into the
     held column and leaves the results what they were."""
     path = tmp_path / "old.sqlite3"
-    steps = migration_steps()
-    old = await SqliteStore.open(path, steps=steps[:4])
+    old = await SqliteStore.open(path, steps=steps_before("ADD COLUMN held"))
     people = [await add_member(old, f"m{n}") for n in range(7)]
     survey = await monitoring.open_survey(old, C, "pulse", "2026-11", T0)
     async with old.transaction() as db:
@@ -221,7 +227,7 @@ async def test_an_upgraded_database_keeps_its_knowledge_and_takes_the_new_kind(t
     """Schema 6 rebuilds knowledge_items for the 'reference' kind and items waiting for theirs:
     the items and their authors come through, and an item still takes its authors with it."""
     path = tmp_path / "old.sqlite3"
-    old = await SqliteStore.open(path, steps=migration_steps()[:5])
+    old = await SqliteStore.open(path, steps=steps_before("CREATE TABLE knowledge_items_new"))
     ana = await add_member(old, "ana")
     await monitoring.add_knowledge(
         old, C, kind="case", title="Guide", link="https://example.org/g", theme="water",
