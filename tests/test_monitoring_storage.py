@@ -184,7 +184,7 @@ def steps_before(marker: str) -> list[tuple[int, str]]:
 
 
 async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
-    """Before schema 5 a held answer's key started with 'held:'; the upgrade moves that into the
+    """Before the held column, a held answer's key started with 'held:'; the upgrade moves that into the
     held column and leaves the results what they were."""
     path = tmp_path / "old.sqlite3"
     old = await SqliteStore.open(path, steps=steps_before("ADD COLUMN held"))
@@ -224,7 +224,7 @@ async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
 
 
 async def test_an_upgraded_database_keeps_its_knowledge_and_takes_the_new_kind(tmp_path):
-    """Schema 6 rebuilds knowledge_items for the 'reference' kind and items waiting for theirs:
+    """The step for references rebuilds knowledge_items for the 'reference' kind and items waiting for theirs:
     the items and their authors come through, and an item still takes its authors with it."""
     path = tmp_path / "old.sqlite3"
     old = await SqliteStore.open(path, steps=steps_before("CREATE TABLE knowledge_items_new"))
