@@ -184,8 +184,8 @@ def steps_before(marker: str) -> list[tuple[int, str]]:
 
 
 async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
-    """Before the held column, a held answer's key started with 'held:'; the upgrade moves that into the
-    held column and leaves the results what they were."""
+    """Before the held column, a held answer's key started with 'held:'; the upgrade moves that
+    into the column and leaves the results what they were."""
     path = tmp_path / "old.sqlite3"
     old = await SqliteStore.open(path, steps=steps_before("ADD COLUMN held"))
     people = [await add_member(old, f"m{n}") for n in range(7)]
@@ -224,8 +224,8 @@ async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
 
 
 async def test_an_upgraded_database_keeps_its_knowledge_and_takes_the_new_kind(tmp_path):
-    """The step for references rebuilds knowledge_items for the 'reference' kind and items waiting for theirs:
-    the items and their authors come through, and an item still takes its authors with it."""
+    """The step for references rebuilds knowledge_items for the new kind and for items waiting
+    for theirs: items and authors come through, and an item still takes its authors with it."""
     path = tmp_path / "old.sqlite3"
     old = await SqliteStore.open(path, steps=steps_before("CREATE TABLE knowledge_items_new"))
     ana = await add_member(old, "ana")
