@@ -134,26 +134,29 @@ async def active_since(store: SqliteStore, community: str, since: int) -> set[in
 
 # Shared knowledge --------------------------------------------------------------------------------
 
-KNOWLEDGE_KINDS = ("lesson", "case", "document")
+KNOWLEDGE_KINDS = ("lesson", "case", "document", "reference")
 
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeItem:
     id: int
-    kind: str
+    kind: str | None
+    """None while the item waits for its kind (a 💡): then it is in no read but ``knowledge_item``."""
     title: str
     link: str | None
     theme: str | None
     created_at: int
     authors: tuple[tuple[int, str], ...]
     """(member id, name) of the visible authors, in the order they were credited."""
+    created_by: int | None = None
+    """Who shared it or marked it (filled by ``knowledge_item`` only)."""
 
 
 async def add_knowledge(
     store: SqliteStore,
     community: str,
     *,
-    kind: str,
+    kind: str | None,
     title: str,
     link: str | None,
     theme: str | None,
@@ -163,7 +166,8 @@ async def add_knowledge(
     authors: list[int],
     at: int,
 ) -> int | None:
-    """Record a knowledge item and its authors. None if this message was already recorded."""
+    """Record a knowledge item and its authors (``kind`` None: waiting for its kind). None if
+    this message was already recorded."""
     async with store.transaction() as db:
         cursor = await db.execute(
             "INSERT OR IGNORE INTO knowledge_items (community, kind, title, link, theme, "
@@ -196,7 +200,8 @@ async def knowledge_items(
     p = {"c": community, "t": theme, "s": start, "e": end}
     rows = await store.fetch_all(
         "SELECT id, kind, title, link, theme, created_at FROM knowledge_items "
-        "WHERE community = :c AND (:t IS NULL OR theme = :t) AND (:s IS NULL OR created_at >= :s) "
+        "WHERE community = :c AND kind IS NOT NULL AND (:t IS NULL OR theme = :t) "
+        "AND (:s IS NULL OR created_at >= :s) "
         "AND (:e IS NULL OR created_at < :e) ORDER BY created_at DESC, id DESC",
         p,
     )
@@ -206,7 +211,7 @@ async def knowledge_items(
     for item_id, member_id, name in await store.fetch_all(
         f"SELECT a.item_id, m.id, {_name('m')} FROM knowledge_authors a "
         "JOIN knowledge_items k ON k.id = a.item_id JOIN members m ON m.id = a.member_id "
-        "WHERE k.community = :c AND (:t IS NULL OR k.theme = :t) "
+        "WHERE k.community = :c AND k.kind IS NOT NULL AND (:t IS NULL OR k.theme = :t) "
         "AND (:s IS NULL OR k.created_at >= :s) AND (:e IS NULL OR k.created_at < :e) "
         f"AND {_visible('m')} ORDER BY a.item_id, {_name('m')}",
         p,
@@ -218,6 +223,63 @@ async def knowledge_items(
         for row in rows
         if row[0] in authors
     ]
+
+
+async def knowledge_item(
+    store: SqliteStore, community: str, *, item_id: int | None = None, source: str | None = None
+) -> KnowledgeItem | None:
+    """One item by its id, or the item filed from the message ``source`` (a platform id),
+    waiting for its kind or not, with its visible authors; None if there is none, or if every
+    author opted out (as ``knowledge_items`` hides it)."""
+    row = await store.fetch_one(
+        "SELECT id, kind, title, link, theme, created_at, created_by FROM knowledge_items "
+        "WHERE community = :c AND (id = :i OR source_platform_id = :s)",
+        {"c": community, "i": item_id, "s": source},
+    )
+    if row is None:
+        return None
+    authors = await store.fetch_all(
+        f"SELECT m.id, {_name('m')} FROM knowledge_authors a JOIN members m ON m.id = a.member_id "
+        f"WHERE a.item_id = ? AND {_visible('m')} ORDER BY {_name('m')}",
+        (row[0],),
+    )
+    if not authors:
+        return None
+    item = KnowledgeItem(*row[:6], authors=tuple((a[0], a[1]) for a in authors), created_by=row[6])
+    return hidden(item, await names_hiding(store, community), ("title",))
+
+
+async def edit_knowledge(
+    store: SqliteStore, item_id: int, *, title: str | None, kind: str | None, at: int
+) -> None:
+    """Change an item's title or kind (None: unchanged). An item waiting for its kind that gets
+    one enters the library now: it is counted from ``at``, not from when it was marked."""
+    if kind is not None and kind not in KNOWLEDGE_KINDS:
+        raise ValueError(f"not a kind of knowledge: {kind!r}")
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE knowledge_items SET title = coalesce(:t, title), "
+            "created_at = CASE WHEN kind IS NULL AND :k IS NOT NULL THEN :at ELSE created_at END, "
+            "kind = coalesce(:k, kind) WHERE id = :i",
+            {"t": title, "k": kind, "at": at, "i": item_id},
+        )
+
+
+async def remove_knowledge(store: SqliteStore, item_id: int) -> None:
+    async with store.transaction() as db:
+        await db.execute("DELETE FROM knowledge_items WHERE id = ?", (item_id,))
+
+
+async def file_waiting(store: SqliteStore, community: str, marked_before: int, at: int) -> int:
+    """Items marked before ``marked_before`` and still waiting for their kind go into the library
+    as references. How many were filed."""
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "UPDATE knowledge_items SET kind = 'reference', created_at = :at "
+            "WHERE community = :c AND kind IS NULL AND created_at < :b",
+            {"c": community, "b": marked_before, "at": at},
+        )
+        return cursor.rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,14 +599,9 @@ async def has_answered(store: SqliteStore, survey_id: int, member_id: int) -> bo
     return bool(row and row[0])
 
 
-_HELD = "held:"
-"""The key of an answer not released yet starts with this; released answers' keys are bare."""
-
-
-def released(key: str = "id") -> str:
-    """SQL: the answer whose key is ``key`` (a survey_answers row) is released, so it may count
-    in results."""
-    return f"substr({key}, 1, {len(_HELD)}) != '{_HELD}'"
+def released(alias: str = "") -> str:
+    """SQL: the survey_answers row (of table ``alias``) is released, so it may count in results."""
+    return f"{alias + '.' if alias else ''}held = 0"
 
 
 async def answer(
@@ -575,9 +632,9 @@ async def answer(
             return False
         await db.execute(
             "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership, "
-            "learned_from_member_id, story) VALUES (?, ?, ?, ?, ?, ?)",
+            "learned_from_member_id, story, held) VALUES (?, ?, ?, ?, ?, ?, 1)",
             (
-                _HELD + secrets.token_hex(16),
+                secrets.token_hex(16),
                 survey_id,
                 satisfaction,
                 ownership,
@@ -586,15 +643,13 @@ async def answer(
             ),
         )
         async with db.execute(
-            f"SELECT count(*) FROM survey_answers WHERE survey_id = ? AND NOT {released()}",
+            "SELECT count(*) FROM survey_answers WHERE survey_id = ? AND held = 1",
             (survey_id,),
         ) as cursor:
             (held,) = await cursor.fetchone()
         if held >= min_group:
             await db.execute(
-                f"UPDATE survey_answers SET id = substr(id, {len(_HELD) + 1}) "
-                f"WHERE survey_id = ? AND NOT {released()}",
-                (survey_id,),
+                "UPDATE survey_answers SET held = 0 WHERE survey_id = ? AND held = 1", (survey_id,)
             )
         return True
 
@@ -675,7 +730,7 @@ async def survey_answers(store: SqliteStore, survey: Survey) -> SurveyAnswers:
     learned = await store.fetch_all(
         "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
         "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
-        f"AND {released('a.id')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
+        f"AND {released('a')} AND {_visible('m')} GROUP BY a.learned_from_member_id",
         (survey.id,),
     )
     return SurveyAnswers(

@@ -69,6 +69,10 @@ async def test_bad_profile_input_is_explained_and_changes_nothing(tmp_path):
         )
 
 
+def kind_questions(h, before: int, to: str) -> list[str]:
+    return [s.text for s in h.sent_since(before, "direct") if s.to == to and "💡" in s.text]
+
+
 async def test_shared_and_marked_knowledge_is_credited_in_library_and_digest(tmp_path):
     async with running_app(tmp_path) as h:
         await h.lines("@ 2026-09-07 10:00", *MEMBERS)
@@ -80,27 +84,50 @@ async def test_shared_and_marked_knowledge_is_credited_in_library_and_digest(tmp
             "luis", "water", "Rotate who chairs the meeting, it keeps voices fresh."
         )
         ignored = await h.say("eva", "gender", "Quotas alone did not change who speaks.")
+        before = len(h.outbox)
         await h.lines(
             f"#water fran: +{lesson} 💡",
             f"#water eva: +{lesson} 💡",  # a second mark records nothing new
             f"#gender eva: +{ignored} 💡",  # members cannot file knowledge
             f"#gender lena: +{ignored} 💡",  # Lena leads Water rights, not this theme
         )
+        # Fran is asked, in private, what kind of knowledge it is; nobody else is asked.
+        [question] = kind_questions(h, before, "fran")
+        assert question.startswith(
+            "**What kind of knowledge is it?**\nYou marked Luis Rojas's message “Rotate who chairs "
+            "the meeting, it keeps voices fresh.” with 💡. React to the message with 🎓 for a lesson"
+        )
+        assert "/library edit 2 kind:lesson" in question
+        assert [s.to for s in h.sent_since(before, "direct")] == ["fran"]
+        assert "Rotate who chairs" not in await h.command("eva", "/library")
 
+        # Her reaction on the message answers; another member's kind reaction does nothing.
+        await h.lines(f"#water eva: +{lesson} 📄")
+        assert "Rotate who chairs" not in await h.command("eva", "/library")
+        await h.lines(f"#water fran: +{lesson} 🎓")
+        assert h.outbox[-1].text == (
+            "Thank you: “Rotate who chairs the meeting, it keeps voices fresh.” is in the "
+            "library as a lesson (item 2)."
+        )
         library = await h.command("eva", "/library")
         assert "[Lima wells census](https://example.org/wells)** (case, Water rights" in library
         assert "— by Ana Quispe" in library
         assert (
-            "**Rotate who chairs the meeting, it keeps voices fresh.** (lesson, Water rights"
-            in library
+            "**Rotate who chairs the meeting, it keeps voices fresh.** (lesson, Water rights, "
+            "2026-09-07, item 2) — by Luis Rojas" in library
         )
-        assert "— by Luis Rojas" in library
         assert "Quotas" not in library
         assert "Lima wells" not in await h.command("eva", "/library gender")
 
+        # Lena leads Water rights: she marks there, and answers with a command.
         marked_by_leader = await h.say("eva", "water", "Maps of claims convince judges.")
+        before = len(h.outbox)
         await h.lines(f"#water lena: +{marked_by_leader} 💡")
-        assert "Maps of claims convince judges." in await h.command("ana", "/library water")
+        [question] = kind_questions(h, before, "lena")
+        assert "/library edit 3 kind:lesson" in question
+        filed = await h.command("lena", "/library edit 3 kind:case", channel="water")
+        assert filed == "Item 3 is “Maps of claims convince judges.”, a case, in the library."
+        assert "**Maps of claims convince judges.** (case" in await h.command("ana", "/library")
 
         before = len(h.outbox)
         await h.advance(timedelta(days=7))
@@ -108,6 +135,76 @@ async def test_shared_and_marked_knowledge_is_credited_in_library_and_digest(tmp
         assert "### Knowledge shared" in digest
         assert "Lima wells census" in digest and "by Ana Quispe" in digest
         assert "by Luis Rojas" in digest and "by Eva Torres" in digest
+
+
+async def test_a_mark_left_unanswered_is_filed_as_a_reference_after_a_day(tmp_path):
+    long_text = (
+        "When the water board meets, we rotate who keeps the minutes and who chairs, and we "
+        "send the minutes to every village the same evening, so nobody hears about decisions "
+        "second hand."
+    )
+    async with running_app(tmp_path) as h:
+        await h.lines("@ 2026-09-07 10:00", *MEMBERS)
+        kept = await h.say("luis", "water", long_text)
+        gone = await h.say("eva", "water", "Ask the mayor for the well census first.")
+        second_thoughts = await h.say("ana", "water", "Wells dry up by August.")
+        await h.lines(
+            f"#water fran: +{kept} 💡",
+            f"#water fran: +{gone} 💡",
+            f"#water fran: +{second_thoughts} 💡",
+        )
+        # Eva deletes her message, and Fran takes her 💡 back, before saying what they are:
+        # neither is filed.
+        await h.lines(f"#water eva: x{gone}", f"#water fran: -{second_thoughts} 💡")
+        await h.advance(timedelta(hours=23))
+        assert "The library is empty" in await h.command("ana", "/library")
+        await h.advance(timedelta(hours=2))
+        library = await h.command("ana", "/library")
+        # The title is the message's start, cut at a word boundary within 120 characters.
+        title = (
+            "When the water board meets, we rotate who keeps the minutes and who chairs, and we "
+            "send the minutes to every village…"
+        )
+        assert f"**{title}** (reference, Water rights, 2026-09-08, item 1) — by Luis Rojas" in (
+            library
+        )
+        assert "census" not in library and "Wells dry up" not in library
+        # A kind chosen after the day changes the reference like any edit.
+        assert "a lesson, in the library" in await h.command("fran", "/library edit 1 kind:lesson")
+        # The message deleted on the platform takes its item along.
+        await h.lines(f"#water luis: x{kept}")
+        assert "The library is empty" in await h.command("ana", "/library")
+
+
+async def test_authors_and_facilitators_edit_and_remove_items_and_nobody_else(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines("@ 2026-09-07 10:00", *MEMBERS)
+        await h.command("ana", "/share case Pump repair in Cusco", channel="water")
+        refused = await h.command("luis", "/library edit 1 title:Mine now")
+        assert refused.startswith("Item 1 is not yours; its authors, whoever filed it and")
+        assert "Usage: /library edit <item> <changes>" in refused
+        assert (await h.command("luis", "/library remove 1")).startswith("Item 1 is not yours")
+        for bad, says in (
+            ("/library edit 1 kind:poem", "“poem” is not a kind of knowledge; write lesson,"),
+            ("/library edit 1 title:!!!", "Give the item a title with at least one letter"),
+            ("/library edit 1 Pump repair", "Say what to change with labels, like library edit"),
+            (f"/library edit 1 title:{'x' * 121}", "That title is 121 characters long; keep it"),
+            ("/library edit 7 kind:case", "There is no item 7 in the library; /library shows"),
+        ):
+            assert (await h.command("ana", bad)).startswith(says), bad
+        assert "**Pump repair in Cusco** (case" in await h.command("eva", "/library")
+
+        edited = await h.command(
+            "ana", "/library edit 1 title:Pump repair in Cusco, 2026 kind:lesson"
+        )
+        assert edited == "Item 1 is “Pump repair in Cusco, 2026”, a lesson, in the library."
+        library = await h.command("eva", "/library list")
+        assert "**Pump repair in Cusco, 2026** (lesson, Water rights, 2026-09-07, item 1)" in (
+            library
+        )
+        removed = await h.command("fran", "/library remove 1")
+        assert removed == "Item 1, “Pump repair in Cusco, 2026”, is no longer in the library."
+        assert "The library is empty" in await h.command("eva", "/library")
 
 
 async def test_share_outside_a_theme_is_refused_and_records_nothing(tmp_path):

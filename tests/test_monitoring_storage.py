@@ -7,7 +7,7 @@ import pytest
 
 from storage import members, monitoring
 from storage.ingest import MemberCache
-from storage.sqlite import SqliteStore
+from storage.sqlite import SqliteStore, migration_steps
 
 C = "praxis"
 T0 = 1_790_000_000
@@ -174,6 +174,88 @@ async def test_survey_answers_are_released_in_steps_of_the_minimum_group(store):
         (1, 0), (2, 0), (3, 0), (4, 0), (5, 5), (6, 5), (7, 5), (8, 5), (9, 5), (10, 10),
         (11, 10), (12, 10),
     ]  # fmt: skip
+
+
+def steps_before(marker: str) -> list[tuple[int, str]]:
+    """The migrations before the one whose SQL holds ``marker``: a database as it was then,
+    whatever number the step ends up with."""
+    steps = migration_steps()
+    return steps[: next(n for n, (_, sql) in enumerate(steps) if marker in sql)]
+
+
+async def test_an_upgraded_database_keeps_which_answers_are_held(tmp_path):
+    """Before the held column, a held answer's key started with 'held:'; the upgrade moves that
+    into the column and leaves the results what they were."""
+    path = tmp_path / "old.sqlite3"
+    old = await SqliteStore.open(path, steps=steps_before("ADD COLUMN held"))
+    people = [await add_member(old, f"m{n}") for n in range(7)]
+    survey = await monitoring.open_survey(old, C, "pulse", "2026-11", T0)
+    async with old.transaction() as db:
+        for number, member_id in enumerate(people):
+            await db.execute(
+                "INSERT INTO survey_invitations (survey_id, member_id, answered) VALUES (?, ?, 1)",
+                (survey.id, member_id),
+            )
+            key = ("held:" if number >= 5 else "") + f"{number:032x}"
+            await db.execute(
+                "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership) "
+                "VALUES (?, ?, ?, 3)",
+                (key, survey.id, 5 if number >= 5 else 2),
+            )
+    await old.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        rows = await store.fetch_all("SELECT id, held FROM survey_answers ORDER BY id")
+        assert [held for _, held in rows] == [0, 0, 0, 0, 0, 1, 1]
+        assert not [key for key, _ in rows if key.startswith("held:")]
+        result = await monitoring.survey_answers(store, survey)
+        assert (result.answered, result.satisfaction) == (7, (2, 2, 2, 2, 2))
+        # Three more answers make a group of five held ones: all five are released together.
+        for member_id in [await add_member(store, f"n{n}") for n in range(3)]:
+            await monitoring.invite(store, survey.id, member_id, delivered=True)
+            await monitoring.answer(
+                store, survey.id, member_id, min_group=5, satisfaction=1, ownership=1
+            )
+        result = await monitoring.survey_answers(store, survey)
+        assert result.satisfaction == (1, 1, 1, 2, 2, 2, 2, 2, 5, 5)
+    finally:
+        await store.close()
+
+
+async def test_an_upgraded_database_keeps_its_knowledge_and_takes_the_new_kind(tmp_path):
+    """The step for references rebuilds knowledge_items for the new kind and for items waiting
+    for theirs: items and authors come through, and an item still takes its authors with it."""
+    path = tmp_path / "old.sqlite3"
+    old = await SqliteStore.open(path, steps=steps_before("CREATE TABLE knowledge_items_new"))
+    ana = await add_member(old, "ana")
+    await monitoring.add_knowledge(
+        old, C, kind="case", title="Guide", link="https://example.org/g", theme="water",
+        channel_key="console:water", source_platform_id="m1", created_by=ana, authors=[ana], at=T0,
+    )  # fmt: skip
+    await old.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        [item] = await monitoring.knowledge_items(store, C)
+        assert (item.kind, item.title, item.link, item.authors) == (
+            "case", "Guide", "https://example.org/g", ((ana, "Ana"),),
+        )  # fmt: skip
+        waiting = await monitoring.add_knowledge(
+            store, C, kind=None, title="Wells", link=None, theme="water", channel_key=None,
+            source_platform_id="m2", created_by=ana, authors=[ana], at=T0 + 60,
+        )  # fmt: skip
+        assert [i.id for i in await monitoring.knowledge_items(store, C)] == [item.id]
+        await monitoring.edit_knowledge(store, waiting, title=None, kind="reference", at=T0 + 90)
+        listed = await monitoring.knowledge_items(store, C)
+        assert [(i.kind, i.created_at) for i in listed] == [("reference", T0 + 90), ("case", T0)]
+        await monitoring.remove_knowledge(store, item.id)
+        assert (
+            await store.fetch_all("SELECT * FROM knowledge_authors WHERE item_id = ?", (item.id,))
+            == []
+        )
+    finally:
+        await store.close()
 
 
 async def test_forget_me_leaves_no_row_about_the_member(store):

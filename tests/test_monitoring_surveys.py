@@ -3,9 +3,11 @@ direct message, one anonymous answer per member, results only from five answers,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.commands.parsing import parse_period
+from bot.monitoring.render import render_markdown
 from bot.monitoring.report import build_report
 from storage import members
 from tests.helpers import running_app
@@ -113,7 +115,8 @@ async def test_stories_of_change_are_shown_only_from_five(tmp_path):
         assert "Fewer than 5" in await h.command("fran", "/survey results 2026-Q3")
         await h.command("tito", "/story We now share minutes with the mayor.")
         shown = await h.command("fran", "/survey results 2026-Q3")
-        assert shown.splitlines()[:2] == [
+        # The quarter's results hold its months' pulses (September's, unanswered) and its story.
+        assert shown.split("\n\n")[-1].splitlines()[:2] == [
             "**Stories of change, 2026-Q3**",
             "5 answers from 7 members asked.",
         ]
@@ -149,9 +152,8 @@ async def test_a_story_naming_a_member_who_opts_out_or_is_forgotten_no_longer_na
         # Her name goes, in any case and as a whole word only: Rosario stays.
         hidden = "After […]'s visit, Luis and Pia mapped Rosario's wells."
         assert f"> {hidden}" in await h.command("fran", "/survey results 2026-Q3")
-        report = await build_report(
-            h.store, h.app.settings, "praxis", IMPACT_DAY - timedelta(days=1), IMPACT_DAY
-        )
+        q3 = parse_period("2026-Q3", LIMA, IMPACT_DAY)
+        report = await build_report(h.store, h.app.settings, "praxis", q3.start, q3.end)
         assert [s for s in report.impact.surveys[0].stories if "wells" in s] == [hidden]
         # Opting back in shows the story as written; a forget-me takes the name out for good.
         await h.command("rosa", "/optin")
@@ -171,8 +173,9 @@ async def test_a_sixth_answer_after_five_tells_nothing_about_itself(tmp_path):
             await h.command(handle, f"/pulse {answer}")
 
         async def everything_shown() -> tuple:
+            september = parse_period("2026-09", LIMA, PULSE_DAY)
             report = await build_report(
-                h.store, h.app.settings, "praxis", PULSE_DAY - timedelta(days=1), PULSE_DAY
+                h.store, h.app.settings, "praxis", september.start, september.end
             )
             [pulse] = report.evaluation.pulses
             return (
@@ -187,3 +190,42 @@ async def test_a_sixth_answer_after_five_tells_nothing_about_itself(tmp_path):
         await h.command("pia", "/pulse 1 1 @fran")
         assert await everything_shown() == at_five
         assert await answers_in_store(h) == 6, "the answer is kept, to be released with others"
+
+
+async def test_a_survey_is_reported_with_the_month_or_quarter_it_asks_about(tmp_path):
+    """The demo's timeline: September's pulse goes out on 1 October and the third quarter's
+    story on 2 October; both belong to September's report, not to October's."""
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.set_time(PULSE_DAY)
+        for handle in ("ana", "luis", "eva", "rosa", "tito"):
+            await h.command(handle, "/pulse 4 3")
+        await h.set_time(IMPACT_DAY)
+        await h.command("ana", "/story We share minutes with the mayor now.")
+
+        async def report_of(label: str):
+            period = parse_period(label, LIMA, h.clock.now())
+            return await build_report(
+                h.store, h.app.settings, "praxis", period.start, period.end, label=label
+            )
+
+        september = await report_of("2026-09")
+        assert [(p.survey, p.answers, p.satisfaction) for p in september.evaluation.pulses] == [
+            ("2026-09", 5, 4.0)
+        ]
+        assert [(s.survey, s.answers) for s in september.impact.surveys] == [("2026-Q3", 1)]
+        # The week that holds 30 September has them too; the week before does not.
+        assert [p.survey for p in (await report_of("2026-W40")).evaluation.pulses] == ["2026-09"]
+        assert (await report_of("2026-W39")).evaluation.pulses == ()
+        october = await report_of("2026-10")
+        assert (october.evaluation.pulses, october.impact.surveys) == ((), ())
+        markdown = render_markdown(october, h.app.translator("praxis"))
+        assert "No pulse survey was asked about this period." in markdown
+
+        assert (await h.command("fran", "/survey results 2026-09")).startswith(
+            "**Pulse, 2026-09**\n5 answers from 7 members asked."
+        )
+        quarter = await h.command("fran", "/survey results 2026-Q3")
+        assert "**Pulse, 2026-09**" in quarter and "**Stories of change, 2026-Q3**" in quarter
+        october_results = await h.command("fran", "/survey results 2026-10")
+        assert october_results.startswith("No survey was asked for “2026-10”")

@@ -84,7 +84,7 @@ async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
         assert "Remember this sentence" not in stored
         for file in tmp_path.iterdir():  # the database, its free space and its log
             assert b"Remember this sentence" not in file.read_bytes(), file.name
-        assert "1 messages counted; the text of 0 of them is kept" in await h.command(
+        assert "1 message counted; the text of 0 of them is kept" in await h.command(
             "ana", "/mydata"
         )
 

@@ -169,10 +169,11 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
         f"**{theme.name}** (`{theme.id}`)",
         ctx._("Learning goal: {goal}", goal=theme.settings.learning_goal or "—"),
         ctx._("Places: {places}", places=", ".join(places) or "—"),
-        ctx._(
-            "This week: {messages} messages from {people} people.",
-            messages=sum(a.messages for a in week.values()),
-            people=len(week),
+        ctx.n_(
+            "This week: {n} message from {people}.",
+            "This week: {n} messages from {people}.",
+            sum(a.messages for a in week.values()),
+            people=ctx.n_("{n} person", "{n} people", len(week)),
         ),
         ctx._("Prompts queued: {count}", count=len(queued)),
     ]

@@ -160,14 +160,18 @@ async def mydata(ctx: CommandContext) -> str:
             first=_date(ctx, me.first_seen_at),
             joined=_date(ctx, me.joined_at),
         ),
-        ctx._(
-            "- {messages} messages counted; the text of {texts} of them is kept "
-            "(text is deleted after {days} days)",
-            messages=counts[0],
+        ctx.n_(
+            "- {n} message counted; the text of {texts} of them is kept ({deleted})",
+            "- {n} messages counted; the text of {texts} of them is kept ({deleted})",
+            counts[0],
             texts=counts[1],
-            days=ctx.app.settings.retention.message_text_days,
+            deleted=ctx.n_(
+                "text is deleted after {n} day",
+                "text is deleted after {n} days",
+                ctx.app.settings.retention.message_text_days,
+            ),
         ),
-        ctx._("- {reactions} reactions given", reactions=counts[2]),
+        ctx.n_("- {n} reaction given", "- {n} reactions given", counts[2]),
         ctx._("- Credits: {received} received, {given} given", received=counts[3], given=counts[4]),
         ctx._(
             "- Nudges received: {nudges}; nudges are {state}",

@@ -12,18 +12,20 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
-from bot.commands.parsing import LANGUAGE_NAMES, parse_language
-from bot.commands.permissions import permission_of, scope_of
+from bot.commands.parsing import LANGUAGE_NAMES, excerpt, parse_language
+from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
-from bot.events import ReactionAdded
+from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
 from bot.monitoring.common import epoch, from_epoch, require_tracked
+from bot.outgoing import OutgoingMessage, literal
+from bot.scheduler import Job
 from bot.services.recognition import INSIGHT_REACTIONS
 from storage import activity, members, monitoring
 
@@ -36,6 +38,12 @@ if TYPE_CHECKING:
 EXPERTS_WINDOW = timedelta(days=90)
 """How far back activity in a theme makes someone worth asking about it."""
 TITLE_CHARS = 120
+KIND_REACTIONS = {"🎓": "lesson", "📋": "case", "📄": "document", "🔖": "reference"}
+"""What a 💡's marker reacts with to the same message to say what kind of knowledge it is."""
+KIND_WAIT = timedelta(days=1)
+"""An item marked with 💡 and not given a kind goes into the library as a reference after this."""
+FILING_CRON = "20 * * * *"
+"""Every hour, twenty past: items that waited a day for their kind are filed."""
 
 # Profiles ----------------------------------------------------------------------------------------
 
@@ -295,8 +303,15 @@ def split_title_and_link(text: str) -> tuple[str, str | None]:
 
 
 def title_from_message(text: str) -> str:
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+    """The message's first line, cut at a word boundary to at most ``TITLE_CHARS`` with "…"."""
+    first = " ".join(next((line for line in text.splitlines() if line.strip()), "").split())
+    if len(first) <= TITLE_CHARS:
+        return first
+    cut = first[: TITLE_CHARS - 1]
+    # Back to the last space, unless the first word alone is most of the limit (a long link).
+    if first[TITLE_CHARS - 1] != " " and cut.rfind(" ") > TITLE_CHARS // 2:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 async def share(ctx: CommandContext, kind: str, title: str) -> str:
@@ -335,8 +350,13 @@ async def share(ctx: CommandContext, kind: str, title: str) -> str:
     )
 
 
-def _kind_label(_: Callable[..., str], kind: str) -> str:
-    labels = {"lesson": _("lesson"), "case": _("case"), "document": _("document")}
+def kind_label(_: Callable[..., str], kind: str) -> str:
+    labels = {
+        "lesson": _("lesson"),
+        "case": _("case"),
+        "document": _("document"),
+        "reference": _("reference"),
+    }
     return labels[kind]
 
 
@@ -356,7 +376,10 @@ async def library(ctx: CommandContext, theme: Theme | None = None, page: int | N
             "share lesson|case|document <title> [link] in a theme's channel."
         )
     heading = ctx._("**Library: {theme}**", theme=theme.name) if theme else ctx._("**Library**")
-    lines = [_item_line(ctx._, ctx.themes, item, dict(item.authors), ctx.tz) for item in items]
+    lines = [
+        _item_line(ctx._, ctx.themes, item, dict(item.authors), ctx.tz, numbered=True)
+        for item in items
+    ]
     return paged(ctx, [heading], lines, page)
 
 
@@ -366,48 +389,219 @@ def _item_line(
     item: monitoring.KnowledgeItem,
     names: dict[int, str],
     tz: ZoneInfo,
+    *,
+    numbered: bool = False,
 ) -> str:
+    """One item as the library (``numbered``, for library edit and remove) and the digest show it."""
     title = f"[{item.title}]({item.link})" if item.link else item.title
-    details = [_kind_label(_, item.kind)]
+    details = [kind_label(_, item.kind)]
     if item.theme in themes.themes:
         details.append(themes.themes[item.theme].name)
     details.append(from_epoch(item.created_at).astimezone(tz).date().isoformat())
+    if numbered:
+        details.append(_("item {id}", id=item.id))
     credited = [names[m] for m, _n in item.authors if m in names]
     by = " — " + _("by {names}", names=", ".join(credited)) if credited else ""
     return f"- **{title}** ({', '.join(details)}){by}"
 
 
-async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
-    """A 💡 from a facilitator, or from a leader of the message's theme, files the message as a
-    lesson credited to its author."""
-    if event.emoji not in INSIGHT_REACTIONS or event.member.is_bot:
-        return
-    store = app.store
-    source = await monitoring.source_message(store, event.community, event.message_id)
-    if source is None or not source.text:
-        return
+def may_change(scope: Scope, item: monitoring.KnowledgeItem) -> bool:
+    """An item is changed (its kind chosen, edited, removed) by its authors, by whoever shared
+    or marked it, by the leaders of its theme, and by facilitators."""
+    owners = [item.created_by, *(member_id for member_id, _ in item.authors)]
+    return scope.covers_theme(item.theme) or any(scope.covers_item(owner) for owner in owners)
+
+
+async def _reactor_scope(app: Trellis, event: ReactionAdded) -> Scope:
     permission = await permission_of(app, event.community, event.member)
-    reactor = await members.by_key(store, event.community, event.member.key)
-    scope = scope_of(
+    reactor = await members.by_key(app.store, event.community, event.member.key)
+    return scope_of(
         app.community(event.community),
         event.member.key,
         permission,
         reactor.id if reactor else None,
     )
+
+
+def kind_question(_: Callable[..., str], prefix: str, item_id: int, author: str, title: str) -> str:
+    return _(
+        "**What kind of knowledge is it?**\n"
+        "You marked {author}'s message “{title}” with 💡. React to the message with 🎓 for a "
+        "lesson, 📋 a case, 📄 a document or 🔖 a reference, or answer "
+        "{prefix}library edit {id} kind:lesson (or case, document, reference). Without an "
+        "answer within a day it goes into the library as a reference.",
+        author=literal(author),
+        title=literal(title),
+        prefix=prefix,
+        id=item_id,
+    )
+
+
+async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
+    """A 💡 from a facilitator, or from a leader of the message's theme, records the message,
+    credited to its author, and asks whoever marked it, in private, what kind of knowledge it
+    is; their reaction with one of ``KIND_REACTIONS`` answers, and the item enters the library."""
+    if event.member.is_bot:
+        return
+    if event.emoji in INSIGHT_REACTIONS:
+        await _mark(app, event)
+    elif event.emoji in KIND_REACTIONS:
+        await _choose_kind(app, event, KIND_REACTIONS[event.emoji])
+
+
+async def _mark(app: Trellis, event: ReactionAdded) -> None:
+    store = app.store
+    source = await monitoring.source_message(store, event.community, event.message_id)
+    if source is None or not source.text:
+        return
+    scope = await _reactor_scope(app, event)
     if not scope.covers_theme(source.theme):
         return
-    await monitoring.add_knowledge(
+    title = title_from_message(source.text)
+    item_id = await monitoring.add_knowledge(
         store,
         event.community,
-        kind="lesson",
-        title=title_from_message(source.text),
+        kind=None,
+        title=title,
         link=None,
         theme=source.theme,
         channel_key=source.channel_key,
         source_platform_id=event.message_id,
-        created_by=reactor.id if reactor else None,
+        created_by=scope.member_id,
         authors=[source.author_id],
         at=epoch(event.occurred_at),
+    )
+    if item_id is None:
+        return
+    author = await members.by_id(store, source.author_id)
+    question = kind_question(
+        app.translator(event.community)._,
+        app.command_prefix(event.member.platform),
+        item_id,
+        author.name if author else "",
+        title,
+    )
+    await app.direct(event.community, event.member.key, OutgoingMessage(question))
+
+
+async def _choose_kind(app: Trellis, event: ReactionAdded, kind: str) -> None:
+    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    if item is None or item.kind is not None:
+        return
+    if not may_change(await _reactor_scope(app, event), item):
+        return
+    await monitoring.edit_knowledge(
+        app.store, item.id, title=None, kind=kind, at=epoch(event.occurred_at)
+    )
+    _ = app.translator(event.community)._
+    filed = _(
+        "Thank you: “{title}” is in the library as a {kind} (item {id}).",
+        title=literal(item.title),
+        kind=kind_label(_, kind),
+        id=item.id,
+    )
+    await app.direct(event.community, event.member.key, OutgoingMessage(filed))
+
+
+async def on_reaction_removed(app: Trellis, event: ReactionRemoved) -> None:
+    """A 💡 taken back by the one who marked it, before saying what it is, files nothing."""
+    if event.emoji not in INSIGHT_REACTIONS:
+        return
+    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    if item is None or item.kind is not None:
+        return
+    reactor = await members.by_key(app.store, event.community, event.member.key)
+    if reactor is not None and reactor.id == item.created_by:
+        await monitoring.remove_knowledge(app.store, item.id)
+
+
+async def on_message_deleted(app: Trellis, event: MessageDeleted) -> None:
+    """A message deleted on the platform takes the item filed from it along: its title is the
+    message's own text, and its author did not share it themselves."""
+    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    if item is not None:
+        await monitoring.remove_knowledge(app.store, item.id)
+
+
+_EDIT_LABEL = re.compile(r"(?:^|\s)(title|kind):", re.IGNORECASE)
+
+
+def parse_item_changes(text: str) -> tuple[str | None, str | None]:
+    """``title:Pump repair kind:case`` -> ("Pump repair", "case"); either may be left out."""
+    labels = [(m.group(1).lower(), m.start(1), m.end()) for m in _EDIT_LABEL.finditer(text)]
+    if not labels or text[: labels[0][1]].strip():
+        raise CommandError(
+            "Say what to change with labels, like library edit 12 title:Pump repair in Cusco "
+            "kind:case."
+        )
+    values: dict[str, str] = {}
+    for index, (name, _, start) in enumerate(labels):
+        end = labels[index + 1][1] if index + 1 < len(labels) else len(text)
+        values[name] = " ".join(text[start:end].split())
+    title, kind = values.get("title"), values.get("kind")
+    if title is not None:
+        if not any(ch.isalnum() for ch in title):
+            raise CommandError("Give the item a title with at least one letter or digit.")
+        if len(title) > TITLE_CHARS:
+            raise CommandError(
+                "That title is {n} characters long; keep it to {limit}.",
+                n=len(title),
+                limit=TITLE_CHARS,
+            )
+    if kind is not None:
+        kind = kind.lower()
+        if kind not in monitoring.KNOWLEDGE_KINDS:
+            raise CommandError(
+                "“{kind}” is not a kind of knowledge; write lesson, case, document or reference.",
+                kind=excerpt(kind),
+            )
+    return title, kind
+
+
+async def _changeable(ctx: CommandContext, item_id: int) -> monitoring.KnowledgeItem:
+    item = await monitoring.knowledge_item(ctx.app.store, ctx.community, item_id=item_id)
+    if item is None:
+        raise CommandError(
+            "There is no item {id} in the library; {prefix}library shows each item's number.",
+            id=item_id,
+            prefix=ctx.prefix,
+        )
+    if not may_change(ctx.scope, item):
+        raise CommandError(
+            "Item {id} is not yours; its authors, whoever filed it and facilitators can change it.",
+            id=item_id,
+        )
+    return item
+
+
+async def library_edit(ctx: CommandContext, item: int, changes: str) -> str:
+    title, kind = parse_item_changes(changes)
+    found = await _changeable(ctx, item)
+    await monitoring.edit_knowledge(
+        ctx.app.store, found.id, title=title, kind=kind, at=epoch(ctx.now)
+    )
+    chosen = kind or found.kind
+    if chosen is None:
+        return ctx._(
+            "Item {id} is now “{title}”; it goes into the library once it has a kind.",
+            id=found.id,
+            title=literal(title or found.title),
+        )
+    return ctx._(
+        "Item {id} is “{title}”, a {kind}, in the library.",
+        id=found.id,
+        title=literal(title or found.title),
+        kind=kind_label(ctx._, chosen),
+    )
+
+
+async def library_remove(ctx: CommandContext, item: int) -> str:
+    found = await _changeable(ctx, item)
+    await monitoring.remove_knowledge(ctx.app.store, found.id)
+    return ctx._(
+        "Item {id}, “{title}”, is no longer in the library.",
+        id=found.id,
+        title=literal(found.title),
     )
 
 
@@ -474,9 +668,33 @@ COMMANDS = (
     ),
     CommandSpec(
         name="library",
-        help="The lessons, cases and documents shared, in one theme or all.",
+        help="The lessons, cases, documents and references shared, in one theme or all.",
         handler=library,
         params=(Param("theme", ParamKind.THEME, "Only this theme", required=False), PAGE),
+    ),
+    # Discord cannot offer /library beside /library edit: there, the list is /library list.
+    CommandSpec(
+        name="library list",
+        help="The lessons, cases, documents and references shared, in one theme or all.",
+        handler=library,
+        params=(Param("theme", ParamKind.THEME, "Only this theme", required=False), PAGE),
+    ),
+    CommandSpec(
+        name="library edit",
+        help="Change an item's title or kind (its authors, whoever filed it, facilitators).",
+        handler=library_edit,
+        params=(
+            Param("item", ParamKind.INTEGER, "The item's number, as the library shows it"),
+            Param("changes", ParamKind.TEXT, "title:… kind:lesson|case|document|reference"),
+        ),
+        private=True,
+    ),
+    CommandSpec(
+        name="library remove",
+        help="Take an item out of the library (its authors, whoever filed it, facilitators).",
+        handler=library_remove,
+        params=(Param("item", ParamKind.INTEGER, "The item's number, as the library shows it"),),
+        private=True,
     ),
 )
 
@@ -485,5 +703,22 @@ def install(app: Trellis) -> None:
     async def listener(event: ReactionAdded) -> None:
         await on_reaction(app, event)
 
+    async def removed(event: ReactionRemoved) -> None:
+        await on_reaction_removed(app, event)
+
+    async def deleted(event: MessageDeleted) -> None:
+        await on_message_deleted(app, event)
+
     app.engine.listen(ReactionAdded, listener)
+    app.engine.listen(ReactionRemoved, removed)
+    app.engine.listen(MessageDeleted, deleted)
     app.digest_sections.append(digest_section)
+    for community, settings in app.settings.communities.items():
+
+        async def file_waiting(due: datetime, community: str = community) -> str:
+            filed = await monitoring.file_waiting(
+                app.store, community, epoch(due - KIND_WAIT), epoch(due)
+            )
+            return f"{filed} items marked with 💡 filed as references"
+
+        app.scheduler.add(Job(f"library:{community}", FILING_CRON, settings.timezone, file_waiting))

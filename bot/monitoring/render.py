@@ -27,6 +27,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from bot.i18n import Translator
+from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report import Report
 
 FORMATS = ("html", "md", "json", "csv")
@@ -108,6 +109,33 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines
 
 
+# Counts said in several sentences, each with its plural.
+
+
+def _messages(t: Translator, n: int) -> str:
+    return t.n_("{n} message", "{n} messages", n)
+
+
+def _reactions(t: Translator, n: int) -> str:
+    return t.n_("{n} reaction", "{n} reactions", n)
+
+
+def _ties(t: Translator, n: int) -> str:
+    return t.n_("{n} tie", "{n} ties", n)
+
+
+def _organisations(t: Translator, n: int) -> str:
+    return t.n_("{n} organisation", "{n} organisations", n)
+
+
+def _answers(t: Translator, n: int) -> str:
+    return t.n_("{n} answer", "{n} answers", n)
+
+
+def _stories(t: Translator, n: int) -> str:
+    return t.n_("{n} story of change", "{n} stories of change", n)
+
+
 def summary_markdown(report: Report, t: Translator) -> str:
     """A few lines for chat: the headline figures of the three levels."""
     m, e, i = report.monitoring, report.evaluation, report.impact
@@ -116,17 +144,20 @@ def summary_markdown(report: Report, t: Translator) -> str:
         t._("**M&E report for {name}, {period}**", name=report.community_name, period=report.label),
         "- "
         + t._(
-            "Monitoring: {people} of {members} members took part ({messages} messages, "
-            "{reactions} reactions); {ties} ties, {new} new, {cross} across organisations; "
-            "{items} knowledge items; commitments fulfilled: {ratio}.",
-            people=m.participants,
-            members=m.members,
-            messages=m.messages,
-            reactions=m.reactions,
-            ties=m.ties,
+            "Monitoring: {took_part} ({messages}, {reactions}); {ties}, {new} new, {cross} across "
+            "organisations; {items}; commitments fulfilled: {ratio}.",
+            took_part=t.n_(
+                "{people} of {n} member took part",
+                "{people} of {n} members took part",
+                m.members,
+                people=m.participants,
+            ),
+            messages=_messages(t, m.messages),
+            reactions=_reactions(t, m.reactions),
+            ties=_ties(t, m.ties),
             new=m.new_ties,
             cross=m.cross_organisation_ties,
-            items=sum(m.knowledge.values()),
+            items=t.n_("{n} knowledge item", "{n} knowledge items", sum(m.knowledge.values())),
             ratio=_percent(m.fulfilled_ratio),
         ),
     ]
@@ -146,19 +177,26 @@ def summary_markdown(report: Report, t: Translator) -> str:
     lines.append(
         "- "
         + t._(
-            "Evaluation: {strengthened} relationships strengthened; {voices} new voices in the "
-            "themes; {pulses} pulse surveys.",
-            strengthened=e.ties_strengthened,
-            voices=sum(len(v.names) for v in e.new_voices),
-            pulses=len(e.pulses),
+            "Evaluation: {strengthened}; {voices}; {pulses}.",
+            strengthened=t.n_(
+                "{n} relationship strengthened",
+                "{n} relationships strengthened",
+                e.ties_strengthened,
+            ),
+            voices=t.n_(
+                "{n} new voice in the themes",
+                "{n} new voices in the themes",
+                sum(len(v.names) for v in e.new_voices),
+            ),
+            pulses=t.n_("{n} pulse survey", "{n} pulse surveys", len(e.pulses)),
         )
     )
     lines.append(
         "- "
         + t._(
-            "Impact: {answers} answers to impact surveys, {stories} stories of change.",
-            answers=i.answers,
-            stories=i.stories,
+            "Impact: {answers} to impact surveys, {stories}.",
+            answers=_answers(t, i.answers),
+            stories=_stories(t, i.stories),
         )
     )
     return "\n".join(lines)
@@ -178,15 +216,17 @@ def render_markdown(report: Report, t: Translator) -> str:
         "",
         "- "
         + t._("Members: {n}, of whom {new} joined in the period.", n=m.members, new=m.new_members),
-        "- " + t._("Took part: {n} members.", n=m.participants),
+        "- " + t.n_("Took part: {n} member.", "Took part: {n} members.", m.participants),
         "- "
-        + t._(
-            "{messages} messages, {replies} replies, {reactions} reactions, {threads} new threads.",
-            messages=m.messages,
-            replies=m.replies,
-            reactions=m.reactions,
-            threads=m.threads,
-        ),
+        + ", ".join(
+            (
+                _messages(t, m.messages),
+                t.n_("{n} reply", "{n} replies", m.replies),
+                _reactions(t, m.reactions),
+                t.n_("{n} new thread", "{n} new threads", m.threads),
+            )
+        )
+        + ".",
         "",
         "### " + t._("Levels of participation per week"),
         "",
@@ -208,17 +248,19 @@ def render_markdown(report: Report, t: Translator) -> str:
         "### " + t._("Flow of information"),
         "",
         "- "
-        + t._(
-            "{ties} ties between members (replies, mentions, reactions, shared threads), "
+        + t.n_(
+            "{n} tie between members (replies, mentions, reactions, shared threads), "
             "{new} of them new.",
-            ties=m.ties,
+            "{n} ties between members (replies, mentions, reactions, shared threads), "
+            "{new} of them new.",
+            m.ties,
             new=m.new_ties,
         ),
         "- "
         + t._(
-            "{cross} ties across organisations; {orgs} organisations took part.",
-            cross=m.cross_organisation_ties,
-            orgs=m.organisations,
+            "{cross} across organisations; {orgs} took part.",
+            cross=_ties(t, m.cross_organisation_ties),
+            orgs=_organisations(t, m.organisations),
         ),
     ]
     if m.organisation_links:
@@ -233,12 +275,11 @@ def render_markdown(report: Report, t: Translator) -> str:
             out.append(
                 "- "
                 + t._(
-                    "{name} ({organisation}): betweenness {score}, ties to {orgs} organisations, "
-                    "themes: {themes}",
+                    "{name} ({organisation}): betweenness {score}, ties to {orgs}, themes: {themes}",
                     name=broker.name,
                     organisation=broker.organisation or t._("no organisation given"),
                     score=f"{broker.betweenness:.3f}",
-                    orgs=broker.organisations_reached,
+                    orgs=_organisations(t, broker.organisations_reached),
                     themes=", ".join(broker.themes) or "—",
                 )
             )
@@ -247,25 +288,30 @@ def render_markdown(report: Report, t: Translator) -> str:
         "### " + t._("Knowledge shared"),
         "",
         "- "
-        + t._(
-            "{lessons} lessons, {cases} cases, {documents} documents.",
-            lessons=m.knowledge.get("lesson", 0),
-            cases=m.knowledge.get("case", 0),
-            documents=m.knowledge.get("document", 0),
-        ),
+        + ", ".join(
+            (
+                t.n_("{n} lesson", "{n} lessons", m.knowledge.get("lesson", 0)),
+                t.n_("{n} case", "{n} cases", m.knowledge.get("case", 0)),
+                t.n_("{n} document", "{n} documents", m.knowledge.get("document", 0)),
+                t.n_("{n} reference", "{n} references", m.knowledge.get("reference", 0)),
+            )
+        )
+        + ".",
     ]
     for item in m.knowledge_items:
         by = ", ".join(item.authors) or t._("the community")
-        out.append(f"- {item.title} ({item.kind}, {item.theme_name or '—'}) — {by}")
+        kind = kind_label(t._, item.kind)
+        out.append(f"- {item.title} ({kind}, {item.theme_name or '—'}) — {by}")
     out += [
         "",
         "### " + t._("Responsibilities fulfilled"),
         "",
         "- "
-        + t._(
-            "{done} of {due} commitments due in the period were fulfilled ({ratio}).",
+        + t.n_(
+            "{done} of {n} commitment due in the period was fulfilled ({ratio}).",
+            "{done} of {n} commitments due in the period were fulfilled ({ratio}).",
+            m.commitments_due,
             done=m.commitments_fulfilled,
-            due=m.commitments_due,
             ratio=_percent(m.fulfilled_ratio),
         ),
         "",
@@ -275,14 +321,15 @@ def render_markdown(report: Report, t: Translator) -> str:
         "",
     ]
     if e.pulses:
+        too_few = t._("fewer than {min} answers", min=report.min_group_size)
         out += _table(
             [t._("Survey"), t._("Answers"), t._("Satisfaction (1–5)"), t._("Ownership (1–5)")],
             [
                 [
                     p.survey,
                     f"{p.answers}/{p.invited}",
-                    p.satisfaction if p.shown else t._("fewer than 5 answers"),
-                    p.ownership if p.shown else t._("fewer than 5 answers"),
+                    p.satisfaction if p.shown else too_few,
+                    p.ownership if p.shown else too_few,
                 ]
                 for p in e.pulses
             ],
@@ -295,16 +342,18 @@ def render_markdown(report: Report, t: Translator) -> str:
                     t._("Learned from in {survey}: {names}", survey=pulse.survey, names=named)
                 )
     else:
-        out.append(t._("No pulse survey was asked in this period."))
+        out.append(t._("No pulse survey was asked about this period."))
     out += [
         "",
         "### " + t._("Relationships strengthened"),
         "",
         "- "
-        + t._(
+        + t.n_(
+            "{n} tie is stronger than in the previous period of the same length: {appeared} "
+            "appeared, {grown} grew.",
             "{n} ties are stronger than in the previous period of the same length: {appeared} "
             "appeared, {grown} grew.",
-            n=e.ties_strengthened,
+            e.ties_strengthened,
             appeared=e.ties_appeared,
             grown=e.ties_grown,
         ),
@@ -324,21 +373,25 @@ def render_markdown(report: Report, t: Translator) -> str:
         "## " + t._("Impact"),
         "",
         "- "
-        + t._(
-            "{surveys} impact surveys, {answers} answers, {stories} stories of change.",
-            surveys=len(i.surveys),
-            answers=i.answers,
-            stories=i.stories,
-        ),
+        + ", ".join(
+            (
+                t.n_("{n} impact survey", "{n} impact surveys", len(i.surveys)),
+                _answers(t, i.answers),
+                _stories(t, i.stories),
+            )
+        )
+        + ".",
     ]
     for survey in i.surveys:
         if not survey.shown:
             out.append(
                 "- "
-                + t._(
-                    "{survey}: {n} answers, fewer than 5, so none is shown.",
+                + t.n_(
+                    "{survey}: {n} answer, fewer than {min}, so none is shown.",
+                    "{survey}: {n} answers, fewer than {min}, so none is shown.",
+                    survey.answers,
                     survey=survey.survey,
-                    n=survey.answers,
+                    min=report.min_group_size,
                 )
             )
         for story in survey.stories:

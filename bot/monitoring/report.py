@@ -25,9 +25,16 @@ from zoneinfo import ZoneInfo
 import networkx as nx
 
 from bot.config import Settings
+from bot.monitoring.common import about_period
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import hide_names, knowledge_items, names_hiding, released
+from storage.monitoring import (
+    KNOWLEDGE_KINDS,
+    hide_names,
+    knowledge_items,
+    names_hiding,
+    released,
+)
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
 from storage.sqlite import Reads, SqliteStore
 
@@ -203,6 +210,8 @@ class Report:
     monitoring: Monitoring
     evaluation: Evaluation
     impact: Impact
+    min_group_size: int
+    """Survey results are shown from this many answers (``surveys.min_group_size``)."""
 
 
 async def _rows(store: Reads, sql: str, params: dict) -> list[tuple]:
@@ -334,6 +343,7 @@ async def build_report(
         monitoring=monitoring,
         evaluation=evaluation,
         impact=impact,
+        min_group_size=config.surveys.min_group_size,
     )
 
 
@@ -855,7 +865,7 @@ async def _knowledge(
     store: SqliteStore, p: dict, theme_names: dict[str, str], tz: ZoneInfo
 ) -> tuple[dict[str, int], tuple[KnowledgeItem, ...]]:
     """Items shared in the period, as the library shows them (storage.monitoring's privacy rule)."""
-    counts = dict.fromkeys(("lesson", "case", "document"), 0)
+    counts = dict.fromkeys(KNOWLEDGE_KINDS, 0)
     items = []
     for item in reversed(await knowledge_items(store, p["c"], start=p["s"], end=p["e"])):
         counts[item.kind] += 1
@@ -886,19 +896,20 @@ async def _commitments(
     return row[0], row[1]
 
 
-async def _survey_rows(store: SqliteStore, p: dict, kind: str) -> list:
-    """Surveys of the period: id, period, asked at, invited, answers, and answers released (results
-    are read from released answers only: storage.monitoring.answer)."""
-    return await store.fetch_all(
+async def _survey_rows(store: SqliteStore, p: dict, kind: str, tz: ZoneInfo) -> list:
+    """Surveys about the period (``about_period``): id, period, asked at, invited, answers, and
+    answers released (results are read from released answers only: storage.monitoring.answer)."""
+    start, end = datetime.fromtimestamp(p["s"], tz), datetime.fromtimestamp(p["e"], tz)
+    rows = await store.fetch_all(
         "SELECT s.id, s.period, s.asked_at, "
         "(SELECT count(*) FROM survey_invitations i WHERE i.survey_id = s.id AND i.delivered = 1 "
         f"AND i.member_id IN {_VISIBLE}), "
         "(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id), "
-        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a.id')}) "
-        "FROM surveys s WHERE s.community = :c AND s.kind = :kind AND s.asked_at >= :s "
-        "AND s.asked_at < :e ORDER BY s.asked_at",
+        f"(SELECT count(*) FROM survey_answers a WHERE a.survey_id = s.id AND {released('a')}) "
+        "FROM surveys s WHERE s.community = :c AND s.kind = :kind ORDER BY s.asked_at",
         {**p, "kind": kind},
     )
+    return [row for row in rows if about_period(row[1], start, end, tz)]
 
 
 async def _pulses(
@@ -906,7 +917,7 @@ async def _pulses(
 ) -> tuple[PulseResult, ...]:
     results = []
     for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
-        store, p, "pulse"
+        store, p, "pulse", tz
     ):
         asked = datetime.fromtimestamp(asked_at, tz).date()
         if shown < min_group:
@@ -947,7 +958,7 @@ async def _impact(
     results = []
     hiding = await names_hiding(store, p["c"])
     for survey_id, label, asked_at, invited, answers, shown in await _survey_rows(
-        store, p, "impact"
+        store, p, "impact", tz
     ):
         stories: tuple[str, ...] = ()
         if shown >= min_group:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
-from bot.commands.parsing import excerpt
+from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.monitoring.common import epoch
+from bot.monitoring.common import about_period, epoch
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job
 from storage import activity, monitoring
@@ -191,6 +191,7 @@ def _spread(values: tuple[int, ...]) -> str:
 
 def describe_results(
     _: Callable[..., str],
+    n_: Callable[..., str],
     result: monitoring.SurveyAnswers,
     names: dict[int, str],
     min_size: int,
@@ -205,16 +206,22 @@ def describe_results(
     lines = [heading]
     if result.answers < min_size:
         lines.append(
-            _(
-                "Fewer than {min} of the {asked} members asked have answered: too few to show "
+            n_(
+                "Fewer than {min} of the {n} member asked has answered: too few to show "
                 "without risking identifying people.",
+                "Fewer than {min} of the {n} members asked have answered: too few to show "
+                "without risking identifying people.",
+                result.invited,
                 min=min_size,
-                asked=result.invited,
             )
         )
         return "\n".join(lines)
     lines.append(
-        _("{n} answers from {asked} members asked.", n=result.answers, asked=result.invited)
+        _(
+            "{answers} from {asked}.",
+            answers=n_("{n} answer", "{n} answers", result.answers),
+            asked=n_("{n} member asked", "{n} members asked", result.invited),
+        )
     )
     if survey.kind == "pulse":
         for label, values in (
@@ -240,16 +247,16 @@ def describe_results(
     return "\n".join(lines)
 
 
-async def results(ctx: CommandContext, period: str | None = None) -> str:
+async def results(ctx: CommandContext, period: Period | None = None) -> str:
     store = ctx.app.store
     every = await monitoring.surveys(store, ctx.community)
     if period:
-        chosen = [s for s in every if s.period.casefold() == period.casefold()]
+        chosen = [s for s in every if about_period(s.period, period.start, period.end, ctx.tz)]
         if not chosen:
             known = ", ".join(dict.fromkeys(s.period for s in every)) or "—"
             raise CommandError(
                 "No survey was asked for “{period}”; surveys so far: {known}.",
-                period=excerpt(period),
+                period=excerpt(period.label),
                 known=known,
             )
     else:
@@ -260,7 +267,7 @@ async def results(ctx: CommandContext, period: str | None = None) -> str:
     names = await activity.visible_members(store, ctx.community)
     min_size = schedule_of(ctx.settings).min_group_size
     parts = [
-        describe_results(ctx._, await monitoring.survey_answers(store, s), names, min_size)
+        describe_results(ctx._, ctx.n_, await monitoring.survey_answers(store, s), names, min_size)
         for s in chosen
     ]
     return "\n\n".join(parts)
@@ -302,7 +309,14 @@ COMMANDS = (
         name="survey results",
         help="Results of the latest pulse and story survey, or of one period (e.g. 2026-11, 2026-Q4).",
         handler=results,
-        params=(Param("period", ParamKind.WORD, "The survey's period", required=False),),
+        params=(
+            Param(
+                "period",
+                ParamKind.PERIOD,
+                "The month or quarter asked about, like 2026-11 or 2026-Q4",
+                required=False,
+            ),
+        ),
         permission=Permission.FACILITATOR,
         private=True,
     ),

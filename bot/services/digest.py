@@ -154,11 +154,12 @@ async def _themes(ctx: DigestContext) -> str | None:
         for thread in shown[: ctx.settings.digest.busiest_threads]:
             lines.append(
                 "  - "
-                + ctx._(
-                    "“{title}”: {messages} messages, {people} people",
+                + ctx.n_(
+                    "“{title}”: {n} message, {people}",
+                    "“{title}”: {n} messages, {people}",
+                    thread.messages,
                     title=ctx.quote(thread.title) or ctx._("a thread"),
-                    messages=thread.messages,
-                    people=thread.participants,
+                    people=ctx.n_("{n} person", "{n} people", thread.participants),
                 )
             )
         for quote in (q for q in quotes if q.theme == theme.id and q.channel_key not in ctx.sealed):

@@ -102,10 +102,12 @@ def render_stats(
                 ),
             )
         ),
-        t._(
-            "Levels over the last {weeks} weeks: {core} core, {active} active, "
+        t.n_(
+            "Levels over the last week: {core} core, {active} active, "
             "{peripheral} peripheral, {inactive} inactive.",
-            weeks=window_weeks,
+            "Levels over the last {n} weeks: {core} core, {active} active, "
+            "{peripheral} peripheral, {inactive} inactive.",
+            window_weeks,
             core=levels[Level.CORE],
             active=levels[Level.ACTIVE],
             peripheral=levels[Level.PERIPHERAL],
