@@ -23,7 +23,7 @@ from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
-from bot.services.digest import DigestSection
+from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
 from storage import activity
 from storage.rollups import refresh_rollups
@@ -43,7 +43,9 @@ class Trellis:
         self.themes = {cid: ThemeMap(community) for cid, community in settings.communities.items()}
         self.commands = all_commands()
         self.router = CommandRouter(self, self.commands)
-        self.engine = Engine(store, self.themes, self.router.handle)
+        self.engine = Engine(
+            store, self.themes, self.router.handle, on_trouble=self._tell_store_trouble
+        )
         self.scheduler = Scheduler(store, clock)
         self.digest_sections: list[DigestSection] = []
         self._translators = {
@@ -154,20 +156,47 @@ class Trellis:
     async def compose_digest(
         self, community: str, end: datetime, *, skip_empty: bool = False
     ) -> OutgoingMessage | None:
+        """The digest of the local week (seven days on the community's clock) ending at ``end``."""
         await self.engine.drain()
-        return await digest.compose(
-            self, community, end - timedelta(days=7), end, skip_empty=skip_empty
-        )
+        start = digest.local_week_before(end, self.community(community).timezone)
+        return await digest.compose(self, community, start, end, skip_empty=skip_empty)
 
-    async def post_digest(self, community: str, end: datetime) -> str:
+    async def post_digest(self, community: str, end: datetime) -> DigestPosting:
         place = self.community(community).digest.channel
         if place is None:
-            return "no digest channel configured"
+            return DigestPosting(DigestOutcome.NO_CHANNEL)
         message = await self.compose_digest(community, end, skip_empty=True)
         if message is None:
-            return "nothing happened this week; no digest posted"
-        sent = await self.post(community, place, message)
-        return f"posted to {place}" if sent else f"{place} unavailable"
+            return DigestPosting(DigestOutcome.NOTHING, place)
+        try:
+            sent = await self.post(community, place, message)
+        except Exception as error:  # each platform has its own errors (a missing permission…)
+            log.warning("could not post the digest in %s: %s", place, error)
+            return DigestPosting(DigestOutcome.FAILED, place, str(error) or type(error).__name__)
+        if sent is None:
+            platform = place.partition(":")[0]
+            return DigestPosting(
+                DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
+            )
+        return DigestPosting(DigestOutcome.POSTED, place)
+
+    async def _tell_store_trouble(self, error: str) -> None:
+        """Tell each community's facilitators (those named by member key) that chat is not
+        being stored; it is what they would otherwise learn only from missing counts."""
+        for cid, community in self.settings.communities.items():
+            text = self.translator(cid)._(
+                "Trellis cannot store chat right now ({error}). It keeps what it has not stored, "
+                "takes nothing new until it can, and tries again by itself; freeing disk space "
+                "on its server usually fixes this.",
+                error=error,
+            )
+            for key in community.roles.facilitators:
+                if key.partition(":")[0] not in self.adapters:
+                    continue  # a role or power level, not a member
+                try:
+                    await self.direct(cid, key, OutgoingMessage(text))
+                except Exception:  # each platform has its own errors; the log has said it all
+                    log.warning("could not tell %s that the store cannot write", key)
 
     async def backfill(
         self, platform: str, since: datetime, *, progress: Callable[..., Iterable] | None = None
@@ -194,7 +223,10 @@ class Trellis:
             tz = community.timezone
 
             async def weekly_digest(due: datetime, cid: str = cid) -> str:
-                return await self.post_digest(cid, due)
+                posting = await self.post_digest(cid, due)
+                if posting.outcome is DigestOutcome.FAILED:
+                    raise RuntimeError(str(posting))  # a failed run, told in the next preview
+                return str(posting)
 
             async def nudge_scan(due: datetime, cid: str = cid) -> str:
                 revived = await prompts.revive_dormant(self, cid, self.clock.now())

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class SqliteStore(Reads):
         self._in_transaction = False
         self._readers: list[ReadOnlyConnection] = []
         self._idle_readers: list[ReadOnlyConnection] = []
+        self._apart: ContextVar[ReadOnlyConnection | None] = ContextVar("apart", default=None)
 
     @classmethod
     async def open(
@@ -134,6 +136,29 @@ class SqliteStore(Reads):
             yield reader
         finally:
             self._idle_readers.append(reader)
+
+    @asynccontextmanager
+    async def reads_apart(self) -> AsyncIterator[None]:
+        """Within it, this task's reads outside a transaction run on a read-only connection of
+        their own (the engine answers commands so: a long read never holds up storing chat)."""
+        async with self.reading() as reader:
+            token = self._apart.set(reader)
+            try:
+                yield
+            finally:
+                self._apart.reset(token)
+
+    def _reads_on(self) -> Reads:
+        reader = self._apart.get()
+        if reader is None or (self._in_transaction and self._owner is asyncio.current_task()):
+            return super()
+        return reader
+
+    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        return await self._reads_on().fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        return await self._reads_on().fetch_one(sql, params)
 
     async def _configure(self) -> None:
         await self.db.execute("PRAGMA busy_timeout = 5000")

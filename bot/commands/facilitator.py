@@ -10,6 +10,7 @@ from bot.commands.permissions import themes_led
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import OutgoingMessage
 from bot.services import nudges, participation
+from bot.services.digest import DigestOutcome
 from bot.themes import Theme
 from storage import activity, facilitation, members
 
@@ -139,7 +140,12 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    await ctx.app.post_digest(ctx.community, ctx.now)
+    posting = await ctx.app.post_digest(ctx.community, ctx.now)
+    match posting.outcome:
+        case DigestOutcome.NOTHING:
+            return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
+        case DigestOutcome.FAILED:
+            return ctx._("Could not post in {place}: {reason}", place=place, reason=posting.reason)
     return ctx._("Digest posted to {place}.", place=place)
 
 

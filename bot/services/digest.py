@@ -7,10 +7,11 @@ Composing is separate from sending: ``compose`` returns the message; the schedul
 
 from __future__ import annotations
 
+import enum
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,30 @@ class DigestContext:
 DigestSection = Callable[[DigestContext], Awaitable[str | None]]
 
 
+class DigestOutcome(enum.Enum):
+    POSTED = "posted"
+    NOTHING = "nothing to post"
+    FAILED = "could not post"
+    NO_CHANNEL = "no digest channel configured"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPosting:
+    """What became of a digest: posted, nothing to post, or why it could not be posted."""
+
+    outcome: DigestOutcome
+    place: str | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        match self.outcome:
+            case DigestOutcome.POSTED:
+                return f"posted to {self.place}"
+            case DigestOutcome.FAILED:
+                return f"could not post in {self.place}: {self.reason}"
+        return self.outcome.value
+
+
 def excerpt(text: str, limit: int) -> str:
     """A short quotation on one line, cut between words."""
     flat = " ".join(text.split())
@@ -57,6 +82,14 @@ def excerpt(text: str, limit: int) -> str:
         return flat
     cut = flat[: limit - 1].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def local_week_before(end: datetime, timezone: str) -> datetime:
+    """The start of the week that ends at ``end``: seven days earlier on the community's wall
+    clock, so a week across a clock change has 167 or 169 hours and no hour is counted twice or
+    missed (a wall time that happens twice is taken at its first occurrence)."""
+    wall = end.astimezone(ZoneInfo(timezone)) - timedelta(days=7)  # aware arithmetic: wall clock
+    return wall.replace(fold=0).astimezone(UTC)
 
 
 async def compose(
@@ -67,8 +100,9 @@ async def compose(
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
         return None
-    week_before = await activity.totals(app.store, community, 2 * begin - finish, begin)
     settings = app.community(community)
+    earlier = int(local_week_before(start, settings.timezone).timestamp())
+    week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
     names = await activity.visible_members(app.store, community)
     place = settings.digest.channel or ""
