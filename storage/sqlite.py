@@ -218,7 +218,8 @@ class SqliteStore(Reads):
             try:
                 yield self.db
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a full disk or I/O error rolls back by itself
+                    await self.db.execute("ROLLBACK")
                 raise
             else:
                 await self.db.execute("COMMIT")
