@@ -140,7 +140,9 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    posting = await ctx.app.post_digest(ctx.community, ctx.now)
+    posting = await ctx.app.post_digest(
+        ctx.community, ctx.now + timedelta(seconds=1)
+    )  # as previewed
     match posting.outcome:
         case DigestOutcome.NOTHING:
             return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
