@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from adapters.base import Adapter, Delivery, SentMessage
 from bot.clock import Clock
@@ -46,7 +48,9 @@ class Trellis:
         self.engine = Engine(
             store, self.themes, self.router.handle, on_trouble=self._tell_store_trouble
         )
-        self.scheduler = Scheduler(store, clock)
+        self.scheduler = Scheduler(
+            store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
+        )
         self.digest_sections: list[DigestSection] = []
         self._translators = {
             cid: Translator(community.locale) for cid, community in settings.communities.items()
@@ -161,6 +165,20 @@ class Trellis:
         start = digest.local_week_before(end, self.community(community).timezone)
         return await digest.compose(self, community, start, end, skip_empty=skip_empty)
 
+    async def preview_digest(self, community: str, now: datetime) -> OutgoingMessage:
+        """The digest as it would be posted now, and for the facilitators who asked for it, the
+        scheduled runs of the last week that failed or were interrupted."""
+        message = await self.compose_digest(community, now + timedelta(seconds=1))
+        troubles = await self.scheduler.troubles(community, now - timedelta(days=7))
+        if not troubles:
+            return message
+        t, tz = self.translator(community), ZoneInfo(self.community(community).timezone)
+        lines = [t._("**Scheduled runs that went wrong this week** (only you see this)")]
+        for trouble in troubles:
+            due = datetime.fromtimestamp(trouble.due_at, tz)
+            lines.append(f"- {trouble.job}, {t._('due')} {due:%d/%m %H:%M}: {trouble.what}")
+        return replace(message, text=message.text + "\n\n" + "\n".join(lines))
+
     async def post_digest(self, community: str, end: datetime) -> DigestPosting:
         place = self.community(community).digest.channel
         if place is None:
@@ -233,8 +251,12 @@ class Trellis:
                 sent = await nudges.send_nudges(self, cid, self.clock.now())
                 return f"{sent}; {revived}"
 
-            self.scheduler.add(Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest))
-            self.scheduler.add(Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan))
+            self.scheduler.add(
+                Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest, once_only=True)
+            )
+            self.scheduler.add(
+                Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan, once_only=True)
+            )
             for theme_id, theme in community.themes.items():
                 if theme.prompt_cron:
 
@@ -244,7 +266,13 @@ class Trellis:
                         return await prompts.post_next(self, cid, theme_id, self.clock.now())
 
                     self.scheduler.add(
-                        Job(f"prompt:{cid}:{theme_id}", theme.prompt_cron, tz, post_prompt)
+                        Job(
+                            f"prompt:{cid}:{theme_id}",
+                            theme.prompt_cron,
+                            tz,
+                            post_prompt,
+                            once_only=True,
+                        )
                     )
 
         async def purge(due: datetime) -> str:
@@ -252,4 +280,4 @@ class Trellis:
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
             return f"{await activity.purge_text(self.store, before)} message texts purged"
 
-        self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge))
+        self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge, once_only=True))

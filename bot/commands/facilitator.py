@@ -131,7 +131,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    return await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    return await ctx.app.preview_digest(ctx.community, ctx.now)
 
 
 async def digest_post(ctx: CommandContext) -> str:
