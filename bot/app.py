@@ -176,7 +176,14 @@ class Trellis:
         lines = [t._("**Scheduled runs that went wrong this week** (only you see this)")]
         for trouble in troubles:
             due = datetime.fromtimestamp(trouble.due_at, tz)
-            lines.append(f"- {trouble.job}, {t._('due')} {due:%d/%m %H:%M}: {trouble.what}")
+            lines.append(
+                t._(
+                    "- {job}, due {due}: {what}",
+                    job=trouble.job,
+                    due=due.strftime("%d/%m %H:%M"),
+                    what=trouble.what,
+                )
+            )
         return replace(message, text=message.text + "\n\n" + "\n".join(lines))
 
     async def post_digest(self, community: str, end: datetime) -> DigestPosting:
