@@ -8,6 +8,10 @@ the next batch while the command runs, its reads on a read-only connection of it
 (welcome messages, for instance) run the same way, after the batch that holds their event is
 committed.
 
+Commands that took long the last time they were answered (a digest preview, statistics over a
+long period) run one at a time, in a lane of their own: they cannot take every core away from
+storing chat, and quick commands never wait behind them.
+
 An event is acknowledged (``drain`` returns) only once it is stored. When the store cannot write
 (a full disk, an I/O error) the writer keeps the batch and retries it with a growing pause, and
 ``accept`` takes nothing more until the store writes again, so adapters stop acknowledging and
@@ -69,6 +73,12 @@ _STORE_DOWN = frozenset(
 _RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 """Seconds between two tries of a batch the store could not write: doubling, up to the most."""
 
+_LONG_COMMAND = 0.2
+"""Seconds after which a command counts as long: the next time, it waits for the long lane."""
+
+_QUICK_AT_ONCE = 8
+"""Quick commands answered at the same time, each on a read connection (a thread) of its own."""
+
 _in_follow_up: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "trellis_in_follow_up", default=False
 )
@@ -95,7 +105,6 @@ class Engine:
         on_command: CommandHandler,
         *,
         batch_size: int = 5000,
-        follow_ups: int = 4,
         on_trouble: TroubleHandler | None = None,
     ) -> None:
         self.store = store
@@ -117,8 +126,11 @@ class Engine:
         self._follow_ups: dict[asyncio.Task, int] = {}
         """Command and listener tasks still running, with the number of their event."""
         self._last_of: dict[str, asyncio.Task] = {}
-        """Per member, their latest command: the next one starts after it, in order."""
-        self._slots = asyncio.Semaphore(follow_ups)
+        """Per kind of follow-up, the latest one: the next one starts after it, in order."""
+        self._took: dict[str, float] = {}
+        """Per command, how long it took the last time it was answered."""
+        self._long_lane = asyncio.Semaphore(1)
+        self._quick_lane = asyncio.Semaphore(_QUICK_AT_ONCE)
         self._progress = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -215,7 +227,7 @@ class Engine:
                 if isinstance(event, CommandInvoked):
                     await self._store(pending)
                     pending = []
-                    self._follow_up(seq, event.member.key, functools.partial(self._answer, event))
+                    self._follow_up(seq, None, functools.partial(self._answer, event))
                     self._written = seq
                     self._moved()
                 else:
@@ -249,7 +261,7 @@ class Engine:
         self._store_up()
         for seq, event in items:
             for listener in self._listeners.get(type(event), ()):
-                self._follow_up(seq, "listeners", functools.partial(listener, event))
+                self._follow_up(seq, "listeners", functools.partial(self._listen, listener, event))
         self._written = items[-1][0]
         self._moved()
 
@@ -280,36 +292,50 @@ class Engine:
         self._down_since = None
         self._writable.set()
 
-    def _follow_up(self, seq: int, key: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` in a task of its own, after the previous one with the same key."""
-        previous = self._last_of.get(key)
+    def _follow_up(self, seq: int, key: str | None, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` in a task of its own; with a ``key``, after the previous one with that key.
+
+        Commands run side by side (a long digest preview does not hold up a short ``mydata``);
+        calls of one listener keep the order of their events.
+        """
+        previous = self._last_of.get(key) if key is not None else None
 
         async def run() -> None:
             if previous is not None:
                 await asyncio.wait([previous])
             _in_follow_up.set(True)
-            async with self._slots, self.store.reads_apart():
-                try:
-                    await work()
-                except Exception:
-                    log.exception("%r failed", work)
+            try:
+                await work()
+            except Exception:
+                log.exception("%r failed", work)
 
         task = asyncio.create_task(run())
         self._follow_ups[task] = seq
-        self._last_of[key] = task
+        if key is not None:
+            self._last_of[key] = task
         task.add_done_callback(functools.partial(self._finished, key))
 
-    def _finished(self, key: str, task: asyncio.Task) -> None:
+    def _finished(self, key: str | None, task: asyncio.Task) -> None:
         del self._follow_ups[task]
-        if self._last_of.get(key) is task:
+        if key is not None and self._last_of.get(key) is task:
             del self._last_of[key]
         self._moved()
 
     async def _answer(self, command: CommandInvoked) -> None:
-        try:
-            await self._on_command(command)
-        except Exception:
-            log.exception("command %r from %s failed", command.command, command.member.key)
+        long = self._took.get(command.command, 0.0) > _LONG_COMMAND
+        async with self._long_lane if long else self._quick_lane:
+            started = time.perf_counter()  # the time it takes, not the time it waited
+            try:
+                async with self.store.reads_apart():
+                    await self._on_command(command)
+            except Exception:
+                log.exception("command %r from %s failed", command.command, command.member.key)
+            finally:
+                self._took[command.command] = time.perf_counter() - started
+
+    async def _listen(self, listener: Listener, event: Event) -> None:
+        async with self.store.reads_apart():
+            await listener(event)
 
     async def ingest(self, events: list[Event]) -> None:
         """Store ``events`` in one transaction: all of them, or none and the error raised."""

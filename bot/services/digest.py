@@ -7,6 +7,7 @@ Composing is separate from sending: ``compose`` returns the message; the schedul
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import io
 from collections.abc import Awaitable, Callable
@@ -335,11 +336,30 @@ async def _numbers(ctx: DigestContext) -> str:
 
 
 async def _chart(ctx: DigestContext) -> Attachment | None:
-    """Messages per theme, this week against the week before, as a PNG."""
+    """Messages per theme, this week against the week before, as a PNG (drawn in a thread: it
+    takes long enough to hold up chat and commands if drawn on the event loop)."""
     this, last = ctx.this_week, ctx.week_before
     themes = list(ctx.app.themes[ctx.community].themes.values())
     if not themes or not (this.messages or last.messages):
         return None
+    png = await asyncio.to_thread(
+        _draw_chart,
+        [t.name for t in themes],
+        [last.by_theme.get(t.id, 0) for t in themes],
+        [this.by_theme.get(t.id, 0) for t in themes],
+        (ctx._("week before"), ctx._("this week"), ctx._("messages")),
+    )
+    return Attachment(
+        "digest.png",
+        png,
+        "image/png",
+        ctx._("Messages per theme, this week and the week before"),
+    )
+
+
+def _draw_chart(
+    names: list[str], before: list[int], now: list[int], labels: tuple[str, str, str]
+) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -347,21 +367,14 @@ async def _chart(ctx: DigestContext) -> Attachment | None:
 
     figure = Figure(figsize=(7, 3.2), dpi=100)
     axes = figure.subplots()
-    positions = range(len(themes))
-    axes.bar([p - 0.2 for p in positions], [last.by_theme.get(t.id, 0) for t in themes], 0.4,
-             label=ctx._("week before"), color="#b8c4d6")  # fmt: skip
-    axes.bar([p + 0.2 for p in positions], [this.by_theme.get(t.id, 0) for t in themes], 0.4,
-             label=ctx._("this week"), color="#2f6f4f")  # fmt: skip
-    axes.set_xticks(list(positions), [t.name for t in themes], fontsize=8)
-    axes.set_ylabel(ctx._("messages"))
+    positions = range(len(names))
+    axes.bar([p - 0.2 for p in positions], before, 0.4, label=labels[0], color="#b8c4d6")
+    axes.bar([p + 0.2 for p in positions], now, 0.4, label=labels[1], color="#2f6f4f")
+    axes.set_xticks(list(positions), names, fontsize=8)
+    axes.set_ylabel(labels[2])
     axes.legend(fontsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return Attachment(
-        "digest.png",
-        buffer.getvalue(),
-        "image/png",
-        ctx._("Messages per theme, this week and the week before"),
-    )
+    return buffer.getvalue()
