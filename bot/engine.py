@@ -9,8 +9,8 @@ the next batch while the command runs, its reads on a read-only connection of it
 committed.
 
 Commands that took long the last time they were answered (a digest preview, statistics over a
-long period) run one at a time, in a lane of their own: they cannot take every core away from
-storing chat, and quick commands never wait behind them.
+long period) run one at a time, in a lane of their own, reading at a lower CPU priority: they
+cannot take the cores away from storing chat, and quick commands never wait behind them.
 
 An event is acknowledged (``drain`` returns) only once it is stored. When the store cannot write
 (a full disk, an I/O error) the writer keeps the batch and retries it with a growing pause, and
@@ -326,7 +326,7 @@ class Engine:
         async with self._long_lane if long else self._quick_lane:
             started = time.perf_counter()  # the time it takes, not the time it waited
             try:
-                async with self.store.reads_apart():
+                async with self.store.reads_apart(background=long):
                     await self._on_command(command)
             except Exception:
                 log.exception("command %r from %s failed", command.command, command.member.key)
