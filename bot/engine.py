@@ -8,7 +8,7 @@ the next batch while the command runs, its reads on a read-only connection of it
 (welcome messages, for instance) run the same way, after the batch that holds their event is
 committed.
 
-Commands that took long the last time they were answered (a digest preview, statistics over a
+Commands that take long to answer (a digest preview, statistics over a
 long period) run one at a time, in a lane of their own, reading at a lower CPU priority: they
 cannot take the cores away from storing chat, and quick commands never wait behind them.
 
@@ -75,6 +75,9 @@ _RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 
 _LONG_COMMAND = 0.2
 """Seconds after which a command counts as long: the next time, it waits for the long lane."""
+_TOOK_WEIGHT = 0.3
+"""The weight of the latest answer in a command's moving average: one slow answer on a busy
+machine does not send a quick command to wait behind the long ones."""
 
 _QUICK_AT_ONCE = 8
 """Quick commands answered at the same time, each on a read connection (a thread) of its own."""
@@ -128,7 +131,7 @@ class Engine:
         self._last_of: dict[str, asyncio.Task] = {}
         """Per kind of follow-up, the latest one: the next one starts after it, in order."""
         self._took: dict[str, float] = {}
-        """Per command, how long it took the last time it was answered."""
+        """Per command, how long it takes to answer: a moving average of the last times."""
         self._long_lane = asyncio.Semaphore(1)
         self._quick_lane = asyncio.Semaphore(_QUICK_AT_ONCE)
         self._progress = asyncio.Event()
@@ -331,7 +334,9 @@ class Engine:
             except Exception:
                 log.exception("command %r from %s failed", command.command, command.member.key)
             finally:
-                self._took[command.command] = time.perf_counter() - started
+                took = time.perf_counter() - started
+                before = self._took.get(command.command, took)
+                self._took[command.command] = before + (took - before) * _TOOK_WEIGHT
 
     async def _listen(self, listener: Listener, event: Event) -> None:
         async with self.store.reads_apart():
