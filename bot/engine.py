@@ -8,9 +8,9 @@ the next batch while the command runs, its reads on a read-only connection of it
 (welcome messages, for instance) run the same way, after the batch that holds their event is
 committed.
 
-Commands that take long to answer (a digest preview, statistics over a
-long period) run one at a time, in a lane of their own, reading at a lower CPU priority: they
-cannot take the cores away from storing chat, and quick commands never wait behind them.
+Commands that take long to answer (a digest preview, statistics over a long period) run one at
+a time, in a lane of their own, reading at a lower CPU priority: they cannot take the cores (or
+Python's lock) away from storing chat, and quick commands never wait behind them.
 
 An event is acknowledged (``drain`` returns) only once it is stored. When the store cannot write
 (a full disk, an I/O error) the writer keeps the batch and retries it with a growing pause, and
