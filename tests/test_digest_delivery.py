@@ -99,3 +99,25 @@ async def test_a_digest_due_while_down_is_posted_after_the_catch_up_and_counts_i
         posted = digests(h)
         assert len(posted) == 1
         assert "4 messages from 3 people" in posted[0]
+
+
+class NoWriteInGeneral(ConsoleAdapter):
+    """A platform where the bot may not write in #general (Discord answers 403, Missing Access)."""
+
+    async def send(self, channel, message):
+        if channel.id == "general":
+            raise PermissionError("403 Forbidden: Missing Permissions")
+        return await super().send(channel, message)
+
+
+async def test_a_digest_the_bot_may_not_post_is_answered_so_and_shown_in_the_preview(tmp_path):
+    async with running_app(tmp_path, console_class=NoWriteInGeneral) as h:
+        await h.lines("@ 2026-09-07 10:00", "#water ana: A first word on irrigation.")
+        answer = await h.command("fran", "/digest post")
+        assert answer == "Could not post in console:general: 403 Forbidden: Missing Permissions"
+        log = await h.set_time(datetime(2026, 9, 14, 9, 5, tzinfo=LIMA))
+        assert log[0].startswith("digest:praxis: failed (could not post in console:general")
+        preview = await h.command("fran", "/digest preview")
+        assert (
+            "digest:praxis, due 14/09 09:00: failed (could not post in console:general" in preview
+        )
