@@ -211,9 +211,13 @@ class Engine:
         try:
             await asyncio.wait_for(self.drain(), patience)
         except (TimeoutError, StoreUnavailable):
-            log.error(
-                "stopping with %d events not stored: the store could not write them", self.waiting
-            )
+            if self.waiting:
+                log.error(
+                    "stopping with %d events not stored: the store could not write them",
+                    self.waiting,
+                )
+            else:
+                log.warning("stopping before %d commands were answered", len(self._follow_ups))
         self._writer.cancel()
         for task in list(self._follow_ups):
             task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import signal
 import sqlite3
@@ -102,3 +103,16 @@ def test_a_script_on_a_full_disk_exits_non_zero_and_a_rerun_stores_everything(tm
     assert again.returncode == 0, again.stderr
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 2001
+
+
+async def test_only_an_event_the_store_refuses_on_its_own_is_skipped_and_loudly(tmp_path, caplog):
+    async with running_app(tmp_path) as h:
+        with caplog.at_level(logging.ERROR, logger="bot.engine"):
+            await h.lines(
+                "#water ana: Before.",
+                "#water ana: A broken character \ud800 no database can hold.",
+                "#water ana: After.",
+            )
+        (stored,) = await h.store.fetch_one("SELECT count(*) FROM messages")
+        assert stored == 2 and h.app.engine.skipped == 1
+        assert "could not store MessagePosted" in caplog.text and "it is skipped" in caplog.text
