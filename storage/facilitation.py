@@ -284,10 +284,19 @@ class RunTrouble:
     what: str
 
 
-async def note_run_trouble(store: SqliteStore, trouble: RunTrouble) -> None:
-    await store.set_state(
-        _TROUBLE, f"{trouble.job}@{trouble.due_at}", f"{trouble.at}\t{trouble.what}"
-    )
+async def note_run_trouble(store: SqliteStore, trouble: RunTrouble, *, keep_days: int = 35) -> None:
+    """Note what went wrong with a run; notes older than ``keep_days`` are dropped meanwhile."""
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO state (scope, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+            (_TROUBLE, f"{trouble.job}@{trouble.due_at}", f"{trouble.at}\t{trouble.what}"),
+        )
+        await db.execute(
+            "DELETE FROM state WHERE scope = ? "
+            "AND CAST(substr(value, 1, instr(value, char(9)) - 1) AS INTEGER) < ?",
+            (_TROUBLE, trouble.at - keep_days * 86400),
+        )
 
 
 async def run_troubles(store: SqliteStore, since: int) -> list[RunTrouble]:
