@@ -46,7 +46,11 @@ class Trellis:
         self.commands = all_commands()
         self.router = CommandRouter(self, self.commands)
         self.engine = Engine(
-            store, self.themes, self.router.handle, on_trouble=self._tell_store_trouble
+            store,
+            self.themes,
+            self.router.handle,
+            on_trouble=self._tell_store_trouble,
+            on_refused=self._refuse_while_store_down,
         )
         self.scheduler = Scheduler(
             store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
@@ -204,6 +208,13 @@ class Trellis:
                 DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
             )
         return DigestPosting(DigestOutcome.POSTED, place)
+
+    async def _refuse_while_store_down(self, invocation: CommandInvoked) -> None:
+        text = self.translator(invocation.community)._(
+            "Trellis cannot store anything right now, so it did not run your command; "
+            "try again in a while. The facilitators have been told."
+        )
+        await self.reply(invocation, OutgoingMessage(text), private=True)
 
     async def _tell_store_trouble(self, error: str) -> None:
         """Tell each community's facilitators (those named by member key) that chat is not

@@ -109,6 +109,7 @@ class Engine:
         *,
         batch_size: int = 5000,
         on_trouble: TroubleHandler | None = None,
+        on_refused: CommandHandler | None = None,
     ) -> None:
         self.store = store
         self.themes = themes
@@ -120,6 +121,8 @@ class Engine:
         """Events the store refused on their own (never for a store that cannot write)."""
         self._on_command = on_command
         self._on_trouble = on_trouble
+        self._on_refused = on_refused
+        """Answers a command that comes while the store cannot write (it is not run)."""
         self._batch_size = batch_size
         self._queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
         self._accepted = 0
@@ -155,6 +158,10 @@ class Engine:
         write, waits until it can (or raises ``StoreUnavailable`` when told to give up)."""
         if event.community not in self.themes:
             log.warning("event for unknown community %r dropped", event.community)
+            return
+        if isinstance(event, CommandInvoked) and not self._writable.is_set() and self._on_refused:
+            # Answered at once, not run: it would wait behind chat that cannot be stored.
+            self._follow_up(self._written, None, functools.partial(self._on_refused, event))
             return
         while not self._writable.is_set():
             await self._wait_for_progress()

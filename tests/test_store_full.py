@@ -48,6 +48,11 @@ async def test_a_full_store_keeps_every_event_waits_and_resumes_by_itself(tmp_pa
         assert not later.done(), "a store that cannot write takes no more events"
         told = [s for s in h.sent_since(before, "direct") if "cannot store chat" in s.text]
         assert [s.to for s in told] == ["fran"]
+        await h.console.feed("#general luis: /kudos @ana for the report")
+        await asyncio.sleep(0.1)
+        (answer,) = h.sent_since(before, "reply")
+        assert answer.to == "luis"
+        assert answer.text.startswith("Trellis cannot store anything right now")
 
         await h.store.db.execute("PRAGMA max_page_count = 1073741823")  # space again
         await asyncio.wait_for(later, 20)
