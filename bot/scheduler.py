@@ -206,7 +206,7 @@ class Scheduler:
             return now
         return datetime.fromisoformat(stored)
 
-    async def clock_doubt(self, now: datetime) -> str | None:
+    async def _clock_doubt(self, now: datetime) -> str | None:
         """Why the clock cannot be trusted for once-only jobs now, or None."""
         ahead = None
         if self._trusted is not None:
@@ -233,7 +233,7 @@ class Scheduler:
         """Run every job whose latest fire time has passed without a run. Returns the run log."""
         async with self._lock:
             now = self.clock.now()
-            doubt = await self.clock_doubt(now)
+            doubt = await self._clock_doubt(now)
             if doubt is None:
                 self._trusted = (now, self.clock.elapsed())
                 if self._doubt is not None:

@@ -204,10 +204,9 @@ async def set_dormant(store: SqliteStore, community: str, theme: str, since: int
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A run claimed by this process; ``taken_from`` names the dead process whose claim it took
-    over (its run was interrupted), ``stuck_since`` when that run had started."""
+    over (its run was interrupted)."""
 
     taken_from: str | None = None
-    stuck_since: int | None = None
 
 
 async def claim_run(
@@ -223,17 +222,16 @@ async def claim_run(
         if cursor.rowcount == 1:
             return Claim()
         async with db.execute(
-            "SELECT outcome, detail, started_at FROM job_runs WHERE job = ? AND due_at = ?",
-            (job, due_at),
+            "SELECT outcome, detail FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at)
         ) as rows:
-            outcome, holder, started = await rows.fetchone()
+            outcome, holder = await rows.fetchone()
         if outcome != "running" or not is_gone(holder):
             return None
         await db.execute(
             "UPDATE job_runs SET started_at = ?, detail = ? WHERE job = ? AND due_at = ?",
             (now, owner, job, due_at),
         )
-        return Claim(taken_from=holder, stuck_since=started)
+        return Claim(taken_from=holder)
 
 
 async def finish_run(
