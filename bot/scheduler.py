@@ -238,7 +238,7 @@ class Scheduler:
                 self._trusted = (now, self.clock.elapsed())
                 if self._doubt is not None:
                     log.warning("the clock looks right again; once-only jobs run again")
-            elif doubt != self._doubt:
+            elif self._doubt is None:  # said once, when the clock starts to look wrong
                 log.error(
                     "%s: jobs that act once or delete (digests, prompts, nudges, surveys, "
                     "retention) wait until it looks right again",
