@@ -27,12 +27,15 @@ class EventSink(Protocol):
     """Where an adapter delivers events: the engine."""
 
     async def __call__(self, event: Event) -> None:
-        """Queue the event for storage; returns at once."""
+        """Queue the event for storage; returns at once, except while the store cannot write (a
+        full disk): then it waits until it can, so the adapter stops taking from the platform."""
 
     async def drain(self) -> None:
-        """Return once every event queued so far is stored. An adapter that remembers how far it
-        has read a platform (a sync token) saves that position only after this returns, so a
-        crash can replay events (harmless: ingestion is idempotent) but never lose them."""
+        """Return once every event queued so far is stored (and every command before it
+        answered). An adapter that remembers how far it has read a platform (a sync token) saves
+        that position only after this returns, so a crash can replay events (harmless: ingestion
+        is idempotent) but never lose them. While the store cannot write, it does not return; a
+        script run is told to give up, and then it raises ``StoreUnavailable`` instead."""
 
 
 class StoredPositions(Protocol):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from adapters.base import Adapter, Delivery, SentMessage
 from bot.clock import Clock
@@ -24,7 +26,7 @@ from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
-from bot.services.digest import DigestSection
+from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
 from storage import activity, catch_up, members
 from storage.rollups import refresh_rollups
@@ -44,8 +46,16 @@ class Trellis:
         self.themes = {cid: ThemeMap(community) for cid, community in settings.communities.items()}
         self.commands = all_commands()
         self.router = CommandRouter(self, self.commands)
-        self.engine = Engine(store, self.themes, self.router.handle)
-        self.scheduler = Scheduler(store, clock)
+        self.engine = Engine(
+            store,
+            self.themes,
+            self.router.handle,
+            on_trouble=self._tell_store_trouble,
+            on_refused=self._refuse_while_store_down,
+        )
+        self.scheduler = Scheduler(
+            store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
+        )
         self.digest_sections: list[DigestSection] = []
         self._translators = {
             cid: Translator(community.locale) for cid, community in settings.communities.items()
@@ -183,9 +193,11 @@ class Trellis:
         skip_empty: bool = False,
         sealed: frozenset[str] = frozenset(),
     ) -> OutgoingMessage | None:
+        """The digest of the local week (seven days on the community's clock) ending at ``end``."""
         await self.engine.drain()
+        start = digest.local_week_before(end, self.community(community).timezone)
         return await digest.compose(
-            self, community, end - timedelta(days=7), end, skip_empty=skip_empty, sealed=sealed
+            self, community, start, end, skip_empty=skip_empty, sealed=sealed
         )
 
     async def sealed_from(self, community: str, place: str) -> frozenset[str]:
@@ -198,16 +210,71 @@ class Trellis:
         )
         return frozenset() if place in sealed else sealed
 
-    async def post_digest(self, community: str, end: datetime) -> str:
+    async def preview_digest(self, community: str, now: datetime) -> OutgoingMessage:
+        """The digest as it would be posted now, and for the facilitators who asked for it, the
+        scheduled runs of the last week that failed or were interrupted."""
+        message = await self.compose_digest(community, now + timedelta(seconds=1))
+        troubles = await self.scheduler.troubles(community, now - timedelta(days=7))
+        if not troubles:
+            return message
+        t, tz = self.translator(community), ZoneInfo(self.community(community).timezone)
+        lines = [t._("**Scheduled runs that went wrong this week** (only you see this)")]
+        for trouble in troubles:
+            due = datetime.fromtimestamp(trouble.due_at, tz)
+            lines.append(
+                t._(
+                    "- {job}, due {due}: {what}",
+                    job=trouble.job,
+                    due=due.strftime("%d/%m %H:%M"),
+                    what=trouble.what,
+                )
+            )
+        return replace(message, text=message.text + "\n\n" + "\n".join(lines))
+
+    async def post_digest(self, community: str, end: datetime) -> DigestPosting:
         place = self.community(community).digest.channel
         if place is None:
-            return "no digest channel configured"
+            return DigestPosting(DigestOutcome.NO_CHANNEL)
         sealed = await self.sealed_from(community, place)
         message = await self.compose_digest(community, end, skip_empty=True, sealed=sealed)
         if message is None:
-            return "nothing happened this week; no digest posted"
-        sent = await self.post(community, place, message)
-        return f"posted to {place}" if sent else f"{place} unavailable"
+            return DigestPosting(DigestOutcome.NOTHING, place)
+        try:
+            sent = await self.post(community, place, message)
+        except Exception as error:  # each platform has its own errors (a missing permission…)
+            log.warning("could not post the digest in %s: %s", place, error)
+            return DigestPosting(DigestOutcome.FAILED, place, str(error) or type(error).__name__)
+        if sent is None:
+            platform = place.partition(":")[0]
+            return DigestPosting(
+                DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
+            )
+        return DigestPosting(DigestOutcome.POSTED, place)
+
+    async def _refuse_while_store_down(self, invocation: CommandInvoked) -> None:
+        text = self.translator(invocation.community)._(
+            "Trellis cannot store anything right now, so it did not run your command; "
+            "try again in a while. The facilitators have been told."
+        )
+        await self.reply(invocation, OutgoingMessage(text), private=True)
+
+    async def _tell_store_trouble(self, error: str) -> None:
+        """Tell each community's facilitators (those named by member key) that chat is not
+        being stored; it is what they would otherwise learn only from missing counts."""
+        for cid, community in self.settings.communities.items():
+            text = self.translator(cid)._(
+                "Trellis cannot store chat right now ({error}). It keeps what it has not stored, "
+                "takes nothing new until it can, and tries again by itself; freeing disk space "
+                "on its server usually fixes this.",
+                error=error,
+            )
+            for key in community.roles.facilitators:
+                if key.partition(":")[0] not in self.adapters:
+                    continue  # a role or power level, not a member
+                try:
+                    await self.direct(cid, key, OutgoingMessage(text))
+                except Exception:  # each platform has its own errors; the log has said it all
+                    log.warning("could not tell %s that the store cannot write", key)
 
     async def backfill(
         self, platform: str, since: datetime, *, progress: Callable[..., Iterable] | None = None
@@ -234,15 +301,22 @@ class Trellis:
             tz = community.timezone
 
             async def weekly_digest(due: datetime, cid: str = cid) -> str:
-                return await self.post_digest(cid, due)
+                posting = await self.post_digest(cid, due)
+                if posting.outcome is DigestOutcome.FAILED:
+                    raise RuntimeError(str(posting))  # a failed run, told in the next preview
+                return str(posting)
 
             async def nudge_scan(due: datetime, cid: str = cid) -> str:
                 revived = await prompts.revive_dormant(self, cid, self.clock.now())
                 sent = await nudges.send_nudges(self, cid, self.clock.now())
                 return f"{sent}; {revived}"
 
-            self.scheduler.add(Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest))
-            self.scheduler.add(Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan))
+            self.scheduler.add(
+                Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest, once_only=True)
+            )
+            self.scheduler.add(
+                Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan, once_only=True)
+            )
             for theme_id, theme in community.themes.items():
                 if theme.prompt_cron:
 
@@ -252,7 +326,13 @@ class Trellis:
                         return await prompts.post_next(self, cid, theme_id, self.clock.now())
 
                     self.scheduler.add(
-                        Job(f"prompt:{cid}:{theme_id}", theme.prompt_cron, tz, post_prompt)
+                        Job(
+                            f"prompt:{cid}:{theme_id}",
+                            theme.prompt_cron,
+                            tz,
+                            post_prompt,
+                            once_only=True,
+                        )
                     )
 
         async def purge(due: datetime) -> str:
@@ -262,4 +342,4 @@ class Trellis:
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 
-        self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge))
+        self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge, once_only=True))

@@ -17,6 +17,10 @@ from storage.sqlite import StoreError
 
 log = logging.getLogger("trellis")
 
+SCRIPT_STORE_PATIENCE = 2.0
+"""Seconds a script replay waits for a store that cannot write before it gives up and exits
+non-zero; a running service waits as long as it takes."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -181,6 +185,7 @@ def read_script(path: Path) -> list[str]:
 async def run_script(settings: Settings, lines: list[str]) -> int:
     """Replay a console script: the clock starts at its first '@' line and moves with the rest."""
     from adapters.console import ScriptError, clock_line
+    from bot.engine import StoreUnavailable
 
     if not settings.adapters.console.enabled:
         raise ConfigError("adapters.console.enabled must be true to replay a script.")
@@ -189,6 +194,7 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     first = next((moment for line in lines if (moment := clock_line(line, tz))), None)
     clock = ManualClock(first or SystemClock().now())
     app = await open_app(settings, clock, ["console"])
+    app.engine.give_up_after = SCRIPT_STORE_PATIENCE
     try:
         await app.start(real_time=False)
         await app.adapters["console"].play(
@@ -198,6 +204,9 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     except ScriptError as error:
         print(f"trellis: {error}", file=sys.stderr)
         return 2
+    except StoreUnavailable as error:
+        print(f"trellis: not everything was stored: {error}", file=sys.stderr)
+        return 1
     finally:
         await app.stop()
     return 0

@@ -1,16 +1,32 @@
 """The engine: the one way chat gets into the store and commands get answered.
 
-Adapters hand events to ``accept``. A single writer task takes them off the queue in batches and
-writes each batch in one transaction; a command is answered only after every event before it is
-stored, so what a command reports includes everything said before it. Listeners (welcome
-messages, for instance) run after the batch that holds their event is committed.
+Adapters hand events to ``accept``, which numbers them in order. A single writer task takes them
+off the queue in batches and writes each batch in one transaction. A command is handed to a task
+of its own once every event numbered before it is stored, so what a command reports includes
+everything said before it, and storing chat never waits for a command: the writer goes on with
+the next batch while the command runs, its reads on a read-only connection of its own. Listeners
+(welcome messages, for instance) run the same way, after the batch that holds their event is
+committed.
+
+Commands that take long to answer (a digest preview, statistics over a long period) run one at
+a time, in a lane of their own, reading at a lower CPU priority: they cannot take the cores (or
+Python's lock) away from storing chat, and quick commands never wait behind them.
+
+An event is acknowledged (``drain`` returns) only once it is stored. When the store cannot write
+(a full disk, an I/O error) the writer keeps the batch and retries it with a growing pause, and
+``accept`` takes nothing more until the store writes again, so adapters stop acknowledging and
+the platform keeps what it has not delivered. Only an event that the store refuses on its own
+(a constraint, a programming error) is skipped, and loudly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -32,9 +48,56 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[CommandInvoked], Awaitable[None]]
 Listener = Callable[[Event], Awaitable[None]]
+TroubleHandler = Callable[[str], Awaitable[None]]
+"""Told once, in one sentence, when the store stops writing."""
 
 _reaction_facts = functools.cache(ReactionFacts)
 """One ReactionFacts per kind of credit, shared by every reaction of that kind."""
+
+_STORE_DOWN = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+"""SQLite's primary error codes that say the store cannot write now, whatever the events are."""
+
+_RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
+"""Seconds between two tries of a batch the store could not write: doubling, up to the most."""
+
+_LONG_COMMAND = 0.2
+"""Seconds after which a command counts as long: the next time, it waits for the long lane."""
+_TOOK_WEIGHT = 0.3
+"""The weight of the latest answer in a command's moving average: one slow answer on a busy
+machine does not send a quick command to wait behind the long ones."""
+
+_QUICK_AT_ONCE = 8
+"""Quick commands answered at the same time, each on a read connection (a thread) of its own."""
+
+_in_follow_up: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trellis_in_follow_up", default=False
+)
+"""True inside a command or listener task: the events before it are already stored."""
+
+
+class StoreUnavailable(Exception):
+    """The store could not write for longer than the engine was told to wait."""
+
+
+def store_cannot_write(error: BaseException) -> bool:
+    """Whether ``error`` says the store cannot write at all (not that one event is wrong)."""
+    if isinstance(error, OSError):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DOWN
 
 
 class Engine:
@@ -45,13 +108,39 @@ class Engine:
         on_command: CommandHandler,
         *,
         batch_size: int = 5000,
+        on_trouble: TroubleHandler | None = None,
+        on_refused: CommandHandler | None = None,
     ) -> None:
         self.store = store
         self.themes = themes
         self.members = MemberCache()
+        self.give_up_after: float | None = None
+        """Seconds of a store that cannot write after which ``accept`` and ``drain`` raise
+        ``StoreUnavailable`` (a script run); None waits for the store as long as it takes."""
+        self.skipped = 0
+        """Events the store refused on their own (never for a store that cannot write)."""
         self._on_command = on_command
+        self._on_trouble = on_trouble
+        self._on_refused = on_refused
+        """Answers a command that comes while the store cannot write (it is not run)."""
         self._batch_size = batch_size
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        self._accepted = 0
+        """The number of the last event accepted."""
+        self._written = 0
+        """Every event numbered up to this one is stored (a command: handed to its task)."""
+        self._follow_ups: dict[asyncio.Task, int] = {}
+        """Command and listener tasks still running, with the number of their event."""
+        self._last_of: dict[str, asyncio.Task] = {}
+        """Per kind of follow-up, the latest one: the next one starts after it, in order."""
+        self._took: dict[str, float] = {}
+        """Per command, how long it takes to answer: a moving average of the last times."""
+        self._long_lane = asyncio.Semaphore(1)
+        self._quick_lane = asyncio.Semaphore(_QUICK_AT_ONCE)
+        self._progress = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._down_since: float | None = None
         self._listeners: dict[type, list[Listener]] = {}
         self._writer: asyncio.Task | None = None
 
@@ -59,41 +148,87 @@ class Engine:
         """Call ``listener`` with each event of that type once it is safely stored."""
         self._listeners.setdefault(event_type, []).append(listener)
 
+    @property
+    def waiting(self) -> int:
+        """Events accepted and not stored yet (the queue's depth, a batch being written included)."""
+        return self._accepted - self._written
+
     async def accept(self, event: Event) -> None:
-        """The adapters' sink. Returns as soon as the event is queued."""
+        """The adapters' sink. Returns as soon as the event is queued; while the store cannot
+        write, waits until it can (or raises ``StoreUnavailable`` when told to give up)."""
         if event.community not in self.themes:
             log.warning("event for unknown community %r dropped", event.community)
             return
-        await self._queue.put(event)
+        if isinstance(event, CommandInvoked) and not self._writable.is_set() and self._on_refused:
+            # Answered at once, not run: it would wait behind chat that cannot be stored.
+            self._follow_up(self._written, None, functools.partial(self._on_refused, event))
+            return
+        while not self._writable.is_set():
+            await self._wait_for_progress()
+        self._accepted += 1
+        self._queue.put_nowait((self._accepted, event))
 
     async def __call__(self, event: Event) -> None:
         """The engine is the adapters' sink (``adapters.base.EventSink``)."""
         await self.accept(event)
 
     async def drain(self) -> None:
-        """Wait until everything accepted so far is stored and every command answered.
+        """Wait until everything accepted so far is stored and every command before it answered.
 
-        From inside a command (the writer task itself) there is nothing to wait for: every event
-        before the command is already stored, and waiting for the command would never end.
+        Raises ``StoreUnavailable`` rather than return while an event is not stored, when told to
+        give up. From inside a command there is nothing to wait for: every event before it is
+        already stored, and waiting for the command itself would never end.
         """
-        if asyncio.current_task() is self._writer:
+        if _in_follow_up.get():
             return
-        await self._queue.join()
+        target = self._accepted
+        while self._written < target or any(seq <= target for seq in self._follow_ups.values()):
+            await self._wait_for_progress()
+
+    async def _wait_for_progress(self) -> None:
+        progress = self._progress
+        if self._down_since is not None and self.give_up_after is not None:
+            left = self._down_since + self.give_up_after - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailable(
+                    f"the store could not write for {self.give_up_after:g} s; "
+                    f"{self.waiting} events are not stored"
+                )
+            try:
+                await asyncio.wait_for(progress.wait(), left)
+            except TimeoutError:
+                pass
+            return
+        await progress.wait()
+
+    def _moved(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     def start(self) -> None:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_forever(), name="trellis-engine")
 
-    async def stop(self) -> None:
-        """Store what is queued, then stop."""
+    async def stop(self, *, patience: float = 8.0) -> None:
+        """Store what is queued and answer what was asked, then stop. If the store still cannot
+        write after ``patience`` seconds, stops anyway and says how many events were not stored
+        (they were never acknowledged, so the platforms deliver them again)."""
         if self._writer is None:
             return
-        await self.drain()
-        self._writer.cancel()
         try:
-            await self._writer
-        except asyncio.CancelledError:
-            pass
+            await asyncio.wait_for(self.drain(), patience)
+        except (TimeoutError, StoreUnavailable):
+            if self.waiting:
+                log.error(
+                    "stopping with %d events not stored: the store could not write them",
+                    self.waiting,
+                )
+            else:
+                log.warning("stopping before %d commands were answered", len(self._follow_ups))
+        self._writer.cancel()
+        for task in list(self._follow_ups):
+            task.cancel()
+        await asyncio.gather(self._writer, *self._follow_ups, return_exceptions=True)
         self._writer = None
 
     async def _write_forever(self) -> None:
@@ -101,52 +236,130 @@ class Engine:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._handle(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            pending: list[tuple[int, Event]] = []
+            for seq, event in batch:
+                if isinstance(event, CommandInvoked):
+                    await self._store(pending)
+                    pending = []
+                    self._follow_up(seq, None, functools.partial(self._answer, event))
+                    self._written = seq
+                    self._moved()
+                else:
+                    pending.append((seq, event))
+            await self._store(pending)
 
-    async def _handle(self, batch: list[Event]) -> None:
-        pending: list[Event] = []
-        for event in batch:
-            if isinstance(event, CommandInvoked):
-                await self.ingest(pending)
-                pending = []
-                await self._answer(event)
-            else:
-                pending.append(event)
-        await self.ingest(pending)
+    async def _store(self, items: list[tuple[int, Event]]) -> None:
+        """Store ``items`` and run their listeners; returns only once they are stored (or, for a
+        single event the store refuses on its own, skipped)."""
+        if not items:
+            return
+        events = [event for _, event in items]
+        pause = _RETRY_FIRST
+        while True:
+            try:
+                await self.ingest(events)
+            except Exception as error:
+                self.members = MemberCache()  # it may name rows that were rolled back
+                if store_cannot_write(error):
+                    await self._store_down(error, len(items), pause)
+                    pause = min(pause * 2, _RETRY_MOST)
+                    continue
+                if len(items) > 1:
+                    log.warning("a batch of %d events failed; storing them one by one", len(items))
+                    for item in items:
+                        await self._store([item])
+                    return
+                self.skipped += 1
+                log.error("could not store %r; it is skipped", events[0], exc_info=True)
+            break
+        self._store_up()
+        for seq, event in items:
+            for listener in self._listeners.get(type(event), ()):
+                self._follow_up(seq, "listeners", functools.partial(self._listen, listener, event))
+        self._written = items[-1][0]
+        self._moved()
+
+    async def _store_down(self, error: Exception, waiting: int, pause: float) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._writable.clear()
+            log.error(
+                "the store cannot write (%s): %d events wait, and Trellis takes no new events "
+                "until it can; it tries again by itself",
+                error,
+                waiting,
+            )
+            if self._on_trouble is not None:
+                self._follow_up(
+                    self._written, "trouble", functools.partial(self._on_trouble, str(error))
+                )
+        self._moved()  # a drain told to give up checks its time
+        await asyncio.sleep(pause)
+
+    def _store_up(self) -> None:
+        if self._down_since is None:
+            return
+        log.warning(
+            "the store writes again after %.0f s; Trellis takes events again",
+            time.monotonic() - self._down_since,
+        )
+        self._down_since = None
+        self._writable.set()
+
+    def _follow_up(self, seq: int, key: str | None, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` in a task of its own; with a ``key``, after the previous one with that key.
+
+        Commands run side by side (a long digest preview does not hold up a short ``mydata``);
+        calls of one listener keep the order of their events.
+        """
+        previous = self._last_of.get(key) if key is not None else None
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            _in_follow_up.set(True)
+            try:
+                await work()
+            except Exception:
+                log.exception("%r failed", work)
+
+        task = asyncio.create_task(run())
+        self._follow_ups[task] = seq
+        if key is not None:
+            self._last_of[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: str | None, task: asyncio.Task) -> None:
+        del self._follow_ups[task]
+        if key is not None and self._last_of.get(key) is task:
+            del self._last_of[key]
+        self._moved()
 
     async def _answer(self, command: CommandInvoked) -> None:
-        try:
-            await self._on_command(command)
-        except Exception:
-            log.exception("command %r from %s failed", command.command, command.member.key)
+        long = self._took.get(command.command, 0.0) > _LONG_COMMAND
+        async with self._long_lane if long else self._quick_lane:
+            started = time.perf_counter()  # the time it takes, not the time it waited
+            try:
+                async with self.store.reads_apart(background=long):
+                    await self._on_command(command)
+            except Exception:
+                log.exception("command %r from %s failed", command.command, command.member.key)
+            finally:
+                took = time.perf_counter() - started
+                before = self._took.get(command.command, took)
+                self._took[command.command] = before + (took - before) * _TOOK_WEIGHT
+
+    async def _listen(self, listener: Listener, event: Event) -> None:
+        async with self.store.reads_apart():
+            await listener(event)
 
     async def ingest(self, events: list[Event]) -> None:
-        """Store ``events`` in one transaction (isolating a bad one rather than losing the rest)."""
+        """Store ``events`` in one transaction: all of them, or none and the error raised."""
         if not events:
             return
         items = [(event, self._facts(event)) for event in events]
-        try:
-            async with self.store.transaction() as db:
-                await write_batch(db, self.members, items)
-        except Exception:
-            if len(events) == 1:
-                log.exception("could not store %r; it is skipped", events[0])
-                return
-            log.warning("a batch of %d events failed; storing them one by one", len(events))
-            self.members = MemberCache()
-            for event in events:
-                await self.ingest([event])
-            return
-        for event in events:
-            for listener in self._listeners.get(type(event), ()):
-                try:
-                    await listener(event)
-                except Exception:
-                    log.exception("listener %r failed on %r", listener, event)
+        async with self.store.transaction() as db:
+            await write_batch(db, self.members, items)
 
     def _facts(self, event: Event) -> PostFacts | ReactionFacts | None:
         match event:

@@ -4,15 +4,27 @@ A job is a cron expression in a timezone and a coroutine. ``run_due`` runs, for 
 recent fire time that has passed and has not run yet: after a restart a missed weekly digest is
 posted once, and because each (job, due time) is claimed in the database before it acts, a
 posted one is never posted twice. Fire times from before the job was first known are not "missed".
+
+A claim is a lease held by one process: if that process dies mid-run (kill -9, a crash), the next
+look at that run finds it gone and runs it again, once, and the next digest preview says so.
+
+Jobs that act once on the world or destroy something (digests, prompts, nudges, surveys, the
+retention purge) wait while the clock looks wrong: ahead of the real time that passed since the
+last tick it was trusted, or, at start, further ahead of the latest chat and run stored than
+Trellis catches up after downtime. The platforms' clock settles it: chat stored with a time
+close to the clock's makes it right again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -29,6 +41,35 @@ _LOOKBACK = timedelta(days=35)
 
 _MAX_STEPS = 200_000
 """A hard bound on any walk over fire times: 35 days of a job every minute is about 50,000."""
+
+CLOCK_SLACK = timedelta(hours=1)
+"""How far the clock may run ahead of the real time that passed (or of the latest chat) before
+once-only jobs wait: time syncs correct by seconds, a clock set wrong by hours or days."""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if there is no such process:
+    a pid reused by another program has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def this_process() -> str:
+    """Names this process in the claims it holds: host, pid and start time."""
+    return f"{socket.gethostname()} {os.getpid()} {_process_start(os.getpid())}"
+
+
+def process_gone(owner: str) -> bool:
+    """Whether the process named in a claim is gone. A claim from another host is taken as gone:
+    one process at a time uses a store (the instance lock), so its holder stopped using it."""
+    host, _, rest = owner.partition(" ")
+    pid, _, started = rest.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    return _process_start(int(pid)) != started
 
 
 class LocalCron:
@@ -112,6 +153,8 @@ class Job:
     timezone: str
     run: Callable[[datetime], Awaitable[str]]
     """Called with the due time (aware UTC); returns a line for the run log."""
+    once_only: bool = False
+    """It acts once on the world or destroys something: it waits while the clock looks wrong."""
 
     def schedule(self) -> LocalCron:
         return LocalCron(self.cron, self.timezone)
@@ -137,15 +180,23 @@ class _LocalCronTrigger(BaseTrigger):
 
 
 class Scheduler:
-    def __init__(self, store: SqliteStore, clock: Clock) -> None:
+    def __init__(
+        self, store: SqliteStore, clock: Clock, *, longest_downtime: timedelta = timedelta(days=14)
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.longest_downtime = longest_downtime
+        """At start, how far past the latest chat and run stored the clock may be (downtime)."""
         self.jobs: dict[str, Job] = {}
+        self.owner = this_process()
         self._lock = asyncio.Lock()
         self._aps: AsyncIOScheduler | None = None
         self._schedules: dict[str, LocalCron] = {}
         self._checked_until: dict[str, datetime] = {}
         """Per job, the time up to which fire times were already looked at in this process."""
+        self._trusted: tuple[datetime, float] | None = None
+        """The clock's reading and real elapsed time at the last tick the clock was trusted."""
+        self._doubt: str | None = None
 
     def add(self, job: Job) -> None:
         if job.name in self.jobs:
@@ -160,38 +211,109 @@ class Scheduler:
             return now
         return datetime.fromisoformat(stored)
 
+    async def _clock_doubt(self, now: datetime) -> str | None:
+        """Why the clock cannot be trusted for once-only jobs now, or None."""
+        ahead = None
+        if self._trusted is not None:
+            wall, real = self._trusted
+            ahead = now - wall - timedelta(seconds=self.clock.elapsed() - real)
+            if ahead <= CLOCK_SLACK:
+                return None
+        chat = await facilitation.latest_chat(self.store)
+        if chat is not None and now.timestamp() - chat <= CLOCK_SLACK.total_seconds():
+            return None  # the platforms' clock agrees
+        if ahead is not None:
+            return f"the clock moved {_span(ahead)} more than the time that really passed"
+        once_only = [job.name for job in self.jobs.values() if job.once_only]
+        ran = await facilitation.latest_run(self.store, once_only) if once_only else None
+        known = max((moment for moment in (chat, ran) if moment), default=None)
+        if known is None or now.timestamp() - known <= self.longest_downtime.total_seconds():
+            return None
+        return (
+            f"the clock reads {now:%Y-%m-%d %H:%M} UTC, {_span(now - _utc(known))} after the "
+            f"latest chat and run stored, longer than the downtime Trellis catches up"
+        )
+
     async def run_due(self) -> list[str]:
         """Run every job whose latest fire time has passed without a run. Returns the run log."""
         async with self._lock:
+            now = self.clock.now()
+            doubt = await self._clock_doubt(now)
+            if doubt is None:
+                self._trusted = (now, self.clock.elapsed())
+                if self._doubt is not None:
+                    log.warning("the clock looks right again; once-only jobs run again")
+            elif self._doubt is None:  # said once, when the clock starts to look wrong
+                log.error(
+                    "%s: jobs that act once or delete (digests, prompts, nudges, surveys, "
+                    "retention) wait until it looks right again",
+                    doubt,
+                )
+            self._doubt = doubt
             log_lines = []
             for job in list(self.jobs.values()):
                 now = self.clock.now()
                 since = self._checked_until.get(job.name)
                 if since is None:
                     since = max(await self._known_since(job, now), now - _LOOKBACK)
+                since = min(since, now)  # the clock went back: look on from now
                 due = self._schedules[job.name].last_between(since, now)
+                if due is not None and job.once_only and doubt is not None:
+                    log_lines.append(f"{job.name}: waits, the clock looks wrong")
+                    continue  # looked at again once the clock is right
                 self._checked_until[job.name] = now
-                if due is None:
-                    continue
-                due_at = int(due.timestamp())
-                if not await facilitation.claim_run(
-                    self.store, job.name, due_at, int(now.timestamp())
-                ):
-                    continue
-                try:
-                    detail = await job.run(due.astimezone(UTC))
-                except Exception as exc:
-                    log.exception("job %s due %s failed; it will be tried again", job.name, due)
-                    await facilitation.release_run(self.store, job.name, due_at)
-                    self._checked_until[job.name] = since
-                    log_lines.append(f"{job.name}: failed ({exc})")
-                    continue
-                finished = int(self.clock.now().timestamp())
-                await facilitation.finish_run(
-                    self.store, job.name, due_at, finished, "done", detail
-                )
-                log_lines.append(f"{job.name}: {detail}")
-            return log_lines
+                if due is not None:
+                    log_lines.append(await self._run(job, due, since))
+            return [line for line in log_lines if line]
+
+    async def _run(self, job: Job, due: datetime, since: datetime) -> str:
+        due_at, started = int(due.timestamp()), int(self.clock.now().timestamp())
+        claim = await facilitation.claim_run(
+            self.store, job.name, due_at, started, self.owner, process_gone
+        )
+        if claim is None:
+            return ""
+        if claim.taken_from is not None:
+            log.warning(
+                "job %s due %s was left unfinished by a process that is gone (%s); running it again",
+                job.name,
+                due,
+                claim.taken_from,
+            )
+            await facilitation.note_run_trouble(
+                self.store,
+                facilitation.RunTrouble(
+                    job.name, due_at, started, "interrupted (Trellis stopped during it); run again"
+                ),
+            )
+        try:
+            detail = await job.run(due.astimezone(UTC))
+        except asyncio.CancelledError:
+            await facilitation.release_run(self.store, job.name, due_at)
+            raise
+        except Exception as exc:
+            log.exception("job %s due %s failed; it will be tried again", job.name, due)
+            await facilitation.release_run(self.store, job.name, due_at)
+            await facilitation.note_run_trouble(
+                self.store,
+                facilitation.RunTrouble(
+                    job.name, due_at, started, f"failed ({exc}); tried again at the next tick"
+                ),
+            )
+            self._checked_until[job.name] = since
+            return f"{job.name}: failed ({exc})"
+        finished = int(self.clock.now().timestamp())
+        await facilitation.finish_run(self.store, job.name, due_at, finished, "done", detail)
+        return f"{job.name}: {detail}"
+
+    async def troubles(self, community: str, since: datetime) -> list[facilitation.RunTrouble]:
+        """Runs of this community's jobs (and the shared ones) that failed or were interrupted
+        since ``since``."""
+        return [
+            trouble
+            for trouble in await facilitation.run_troubles(self.store, int(since.timestamp()))
+            if ":" not in trouble.job or trouble.job.split(":")[1] == community
+        ]
 
     def start(self) -> None:
         """Fire ``run_due`` from APScheduler at each job's times (real time only)."""
@@ -210,3 +332,12 @@ class Scheduler:
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+
+
+def _utc(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.1f} hours"

@@ -250,9 +250,12 @@ async def unanswered_questions(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
         "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND q.deleted_at IS NULL AND q.member_id IN {_VISIBLE} "
+        # Two tests, not one with OR: each can use its own index (replies by messages_by_reply).
         "AND NOT EXISTS (SELECT 1 FROM messages a WHERE a.community = q.community "
-        "AND a.member_id != q.member_id AND a.deleted_at IS NULL AND (a.reply_to = q.platform_id "
-        "OR (q.thread_key IS NOT NULL AND a.thread_key = q.thread_key AND a.posted_at > q.posted_at))) "
+        "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        "AND NOT (q.thread_key IS NOT NULL AND EXISTS (SELECT 1 FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        "AND a.posted_at > q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
         "ORDER BY q.posted_at",
         {"c": community, "s": start, "e": end},
     )

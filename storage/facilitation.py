@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from storage.monitoring import hidden, names_hiding
@@ -211,16 +212,41 @@ async def set_dormant(store: SqliteStore, community: str, theme: str, since: int
 
 
 # Job runs -------------------------------------------------------------------------------------
+# A claim is a lease: while a run goes on, its row says 'running' and its detail names the process
+# that runs it; a claim whose process is gone is taken over by the next one to look.
 
 
-async def claim_run(store: SqliteStore, job: str, due_at: int, now: int) -> bool:
-    """Claim the run of ``job`` due at ``due_at``; False if it was already claimed (ran or runs)."""
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A run claimed by this process; ``taken_from`` names the dead process whose claim it took
+    over (its run was interrupted)."""
+
+    taken_from: str | None = None
+
+
+async def claim_run(
+    store: SqliteStore, job: str, due_at: int, now: int, owner: str, is_gone: Callable[[str], bool]
+) -> Claim | None:
+    """Claim the run of ``job`` due at ``due_at`` for ``owner``; None if it ran, or runs in a
+    process that is still there (``is_gone`` tells from a claim's owner)."""
     async with store.transaction() as db:
         cursor = await db.execute(
-            "INSERT OR IGNORE INTO job_runs (job, due_at, started_at) VALUES (?, ?, ?)",
-            (job, due_at, now),
+            "INSERT OR IGNORE INTO job_runs (job, due_at, started_at, detail) VALUES (?, ?, ?, ?)",
+            (job, due_at, now, owner),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return Claim()
+        async with db.execute(
+            "SELECT outcome, detail FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at)
+        ) as rows:
+            outcome, holder = await rows.fetchone()
+        if outcome != "running" or not is_gone(holder):
+            return None
+        await db.execute(
+            "UPDATE job_runs SET started_at = ?, detail = ? WHERE job = ? AND due_at = ?",
+            (now, owner, job, due_at),
+        )
+        return Claim(taken_from=holder)
 
 
 async def finish_run(
@@ -237,3 +263,62 @@ async def release_run(store: SqliteStore, job: str, due_at: int) -> None:
     """Forget a failed claim so the run is tried again at the next tick."""
     async with store.transaction() as db:
         await db.execute("DELETE FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at))
+
+
+async def latest_run(store: SqliteStore, jobs: Sequence[str]) -> int | None:
+    """The latest due time that one of ``jobs`` ran for (finished), or None."""
+    marks = ", ".join("?" * len(jobs))
+    row = await store.fetch_one(
+        f"SELECT max(due_at) FROM job_runs WHERE outcome = 'done' AND job IN ({marks})",
+        tuple(jobs),
+    )
+    return row[0]
+
+
+async def latest_chat(store: SqliteStore) -> int | None:
+    """The platform time of the latest message or member join stored, or None."""
+    row = await store.fetch_one(
+        "SELECT max(coalesce((SELECT max(posted_at) FROM messages), 0), "
+        "coalesce((SELECT max(joined_at) FROM members), 0))"
+    )
+    return row[0] or None
+
+
+# What went wrong with a run is kept for the facilitators (the next digest preview tells them),
+# one note per run, beside the adapters' state.
+_TROUBLE = "job-trouble"
+
+
+@dataclass(frozen=True, slots=True)
+class RunTrouble:
+    job: str
+    due_at: int
+    at: int
+    what: str
+
+
+async def note_run_trouble(store: SqliteStore, trouble: RunTrouble, *, keep_days: int = 35) -> None:
+    """Note what went wrong with a run; notes older than ``keep_days`` are dropped meanwhile."""
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO state (scope, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+            (_TROUBLE, f"{trouble.job}@{trouble.due_at}", f"{trouble.at}\t{trouble.what}"),
+        )
+        await db.execute(
+            "DELETE FROM state WHERE scope = ? "
+            "AND CAST(substr(value, 1, instr(value, char(9)) - 1) AS INTEGER) < ?",
+            (_TROUBLE, trouble.at - keep_days * 86400),
+        )
+
+
+async def run_troubles(store: SqliteStore, since: int) -> list[RunTrouble]:
+    """Notes of runs that failed or were interrupted, noted at ``since`` or later, oldest first."""
+    rows = await store.fetch_all("SELECT key, value FROM state WHERE scope = ?", (_TROUBLE,))
+    troubles = []
+    for key, value in rows:
+        job, _, due_at = key.rpartition("@")
+        at, _, what = value.partition("\t")
+        if int(at) >= since:
+            troubles.append(RunTrouble(job, int(due_at), int(at), what))
+    return sorted(troubles, key=lambda trouble: trouble.at)

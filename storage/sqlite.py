@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -72,7 +76,9 @@ class SqliteStore(Reads):
         self._write_lock = asyncio.Lock()
         self._in_transaction = False
         self._readers: list[ReadOnlyConnection] = []
-        self._idle_readers: list[ReadOnlyConnection] = []
+        self._idle_readers: dict[bool, list[ReadOnlyConnection]] = {False: [], True: []}
+        """Idle read connections, apart by whether they run in the background."""
+        self._apart: ContextVar[ReadOnlyConnection | None] = ContextVar("apart", default=None)
 
     @classmethod
     async def open(
@@ -109,31 +115,60 @@ class SqliteStore(Reads):
         for reader in self._readers:
             await reader.db.close()
         self._readers.clear()
-        self._idle_readers.clear()
+        for idle in self._idle_readers.values():
+            idle.clear()
         await self.db.close()
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[ReadOnlyConnection]:
+    async def reading(self, *, background: bool = False) -> AsyncIterator[ReadOnlyConnection]:
         """A read-only connection for this task alone: an idle one, or one opened now.
 
         Connections opened here are kept for the next read and closed with the store, so a report
-        that reads on two of them at once opens two the first time and none after.
+        that reads on two of them at once opens two the first time and none after. A
+        ``background`` one runs its thread at a lower CPU priority (on Linux), so that a long
+        read leaves the cores to storing chat and to short answers.
         """
-        if self._idle_readers:
-            reader = self._idle_readers.pop()
+        idle = self._idle_readers[background]
+        if idle:
+            reader = idle.pop()
         else:
             db = await aiosqlite.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
             )
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA query_only = ON")
+            if background and sys.platform == "linux":
+                await _lower_priority(db)
             db.row_factory = aiosqlite.Row
             reader = ReadOnlyConnection(db)
             self._readers.append(reader)
         try:
             yield reader
         finally:
-            self._idle_readers.append(reader)
+            idle.append(reader)
+
+    @asynccontextmanager
+    async def reads_apart(self, *, background: bool = False) -> AsyncIterator[None]:
+        """Within it, this task's reads outside a transaction run on a read-only connection of
+        their own (the engine answers commands so: a long read never holds up storing chat)."""
+        async with self.reading(background=background) as reader:
+            token = self._apart.set(reader)
+            try:
+                yield
+            finally:
+                self._apart.reset(token)
+
+    def _reads_on(self) -> Reads:
+        reader = self._apart.get()
+        if reader is None or (self._in_transaction and self._owner is asyncio.current_task()):
+            return super()
+        return reader
+
+    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        return await self._reads_on().fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        return await self._reads_on().fetch_one(sql, params)
 
     async def _configure(self) -> None:
         await self.db.execute("PRAGMA busy_timeout = 5000")
@@ -195,7 +230,8 @@ class SqliteStore(Reads):
             try:
                 yield self.db
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a full disk or I/O error rolls back by itself
+                    await self.db.execute("ROLLBACK")
                 raise
             else:
                 await self.db.execute("COMMIT")
@@ -237,6 +273,21 @@ class SqliteStore(Reads):
     async def delete_state(self, scope: str, key: str) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM state WHERE scope = ? AND key = ?", (scope, key))
+
+
+async def _lower_priority(db: aiosqlite.Connection) -> None:
+    """Lower the nice value of the thread that runs ``db``'s queries (Linux gives each thread
+    its own), by running a function inside one of its queries."""
+
+    def lower() -> int:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICE)
+        return 0
+
+    await db.create_function("trellis_lower_priority", 0, lower)
+    await db.execute("SELECT trellis_lower_priority()")
+
+
+_BACKGROUND_NICE = 10
 
 
 def _statements(sql: str) -> list[str]:

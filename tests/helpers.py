@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,13 +117,14 @@ async def running_app(
     start: datetime = START,
     database: str = "trellis.sqlite3",
     clock: ManualClock | None = None,
+    console_class: Callable[..., ConsoleAdapter] = ConsoleAdapter,
 ) -> AsyncIterator[Harness]:
     data = copy.deepcopy(data if data is not None else BASE_CONFIG)
     data.setdefault("storage", {})["path"] = str(tmp_path / database)
     settings = parse_settings(data)
     clock = clock or ManualClock(start)
     community = next(iter(settings.communities))
-    console = ConsoleAdapter(
+    console = console_class(
         community,
         clock,
         timezone=settings.communities[community].timezone,

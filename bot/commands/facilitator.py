@@ -11,6 +11,7 @@ from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.services import nudges, participation
+from bot.services.digest import DigestOutcome
 from bot.themes import Theme
 from storage import activity, facilitation, members
 
@@ -125,7 +126,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    preview = await ctx.app.compose_digest(ctx.community, ctx.now + timedelta(seconds=1))
+    preview = await ctx.app.preview_digest(ctx.community, ctx.now)
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
@@ -144,8 +145,16 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    await ctx.app.post_digest(ctx.community, ctx.now)
-    return ctx._("Digest posted to {place}.", place=await ctx.app.place_name(place))
+    posting = await ctx.app.post_digest(
+        ctx.community, ctx.now + timedelta(seconds=1)
+    )  # as previewed
+    shown = await ctx.app.place_name(place)
+    match posting.outcome:
+        case DigestOutcome.NOTHING:
+            return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
+        case DigestOutcome.FAILED:
+            return ctx._("Could not post in {place}: {reason}", place=shown, reason=posting.reason)
+    return ctx._("Digest posted to {place}.", place=shown)
 
 
 async def theme_list(ctx: CommandContext, page: int | None = None) -> str:

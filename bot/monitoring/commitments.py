@@ -212,5 +212,6 @@ def install(app: Trellis) -> None:
                 cron=REMINDER_CRON,
                 timezone=settings.timezone,
                 run=run,
+                once_only=True,  # a reminder sent on a clock set ahead is never sent when due
             )
         )

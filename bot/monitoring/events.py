@@ -222,6 +222,7 @@ def install(app: Trellis) -> None:
                 cron=REMINDER_CRON,
                 timezone=settings.timezone,
                 run=run,
+                once_only=True,  # a reminder sent on a clock set ahead is never sent when due
             )
         )
     app.digest_sections.append(digest_section)

@@ -334,5 +334,11 @@ def install(app: Trellis) -> None:
                 return await ask(app, community, kind, due_at)
 
             app.scheduler.add(
-                Job(name=f"{kind}:{community}", cron=cron, timezone=settings.timezone, run=run)
+                Job(
+                    name=f"{kind}:{community}",
+                    cron=cron,
+                    timezone=settings.timezone,
+                    run=run,
+                    once_only=True,  # never asked early on a clock set wrong
+                )
             )

@@ -7,11 +7,13 @@ Composing is separate from sending: ``compose`` returns the message; the schedul
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import io
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -60,6 +62,30 @@ class DigestContext:
 DigestSection = Callable[[DigestContext], Awaitable[str | None]]
 
 
+class DigestOutcome(enum.Enum):
+    POSTED = "posted"
+    NOTHING = "nothing to post"
+    FAILED = "could not post"
+    NO_CHANNEL = "no digest channel configured"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPosting:
+    """What became of a digest: posted, nothing to post, or why it could not be posted."""
+
+    outcome: DigestOutcome
+    place: str | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        match self.outcome:
+            case DigestOutcome.POSTED:
+                return f"posted to {self.place}"
+            case DigestOutcome.FAILED:
+                return f"could not post in {self.place}: {self.reason}"
+        return self.outcome.value
+
+
 def excerpt(text: str, limit: int) -> str:
     """A short quotation on one line, cut between words."""
     flat = " ".join(text.split())
@@ -67,6 +93,14 @@ def excerpt(text: str, limit: int) -> str:
         return flat
     cut = flat[: limit - 1].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def local_week_before(end: datetime, timezone: str) -> datetime:
+    """The start of the week that ends at ``end``: seven days earlier on the community's wall
+    clock, so a week across a clock change has 167 or 169 hours and no hour is counted twice or
+    missed (a wall time that happens twice is taken at its first occurrence)."""
+    wall = end.astimezone(ZoneInfo(timezone)) - timedelta(days=7)  # aware arithmetic: wall clock
+    return wall.replace(fold=0).astimezone(UTC)
 
 
 async def compose(
@@ -84,8 +118,9 @@ async def compose(
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
         return None
-    week_before = await activity.totals(app.store, community, 2 * begin - finish, begin)
     settings = app.community(community)
+    earlier = int(local_week_before(start, settings.timezone).timestamp())
+    week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
     names = await activity.visible_members(app.store, community)
     place = settings.digest.channel or ""
@@ -328,11 +363,30 @@ async def _numbers(ctx: DigestContext) -> str:
 
 
 async def _chart(ctx: DigestContext) -> Attachment | None:
-    """Messages per theme, this week against the week before, as a PNG."""
+    """Messages per theme, this week against the week before, as a PNG (drawn in a thread: it
+    takes long enough to hold up chat and commands if drawn on the event loop)."""
     this, last = ctx.this_week, ctx.week_before
     themes = list(ctx.app.themes[ctx.community].themes.values())
     if not themes or not (this.messages or last.messages):
         return None
+    png = await asyncio.to_thread(
+        _draw_chart,
+        [t.name for t in themes],
+        [last.by_theme.get(t.id, 0) for t in themes],
+        [this.by_theme.get(t.id, 0) for t in themes],
+        (ctx._("week before"), ctx._("this week"), ctx._("messages")),
+    )
+    return Attachment(
+        "digest.png",
+        png,
+        "image/png",
+        ctx._("Messages per theme, this week and the week before"),
+    )
+
+
+def _draw_chart(
+    names: list[str], before: list[int], now: list[int], labels: tuple[str, str, str]
+) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,21 +394,14 @@ async def _chart(ctx: DigestContext) -> Attachment | None:
 
     figure = Figure(figsize=(7, 3.2), dpi=100)
     axes = figure.subplots()
-    positions = range(len(themes))
-    axes.bar([p - 0.2 for p in positions], [last.by_theme.get(t.id, 0) for t in themes], 0.4,
-             label=ctx._("week before"), color="#b8c4d6")  # fmt: skip
-    axes.bar([p + 0.2 for p in positions], [this.by_theme.get(t.id, 0) for t in themes], 0.4,
-             label=ctx._("this week"), color="#2f6f4f")  # fmt: skip
-    axes.set_xticks(list(positions), [t.name for t in themes], fontsize=8)
-    axes.set_ylabel(ctx._("messages"))
+    positions = range(len(names))
+    axes.bar([p - 0.2 for p in positions], before, 0.4, label=labels[0], color="#b8c4d6")
+    axes.bar([p + 0.2 for p in positions], now, 0.4, label=labels[1], color="#2f6f4f")
+    axes.set_xticks(list(positions), names, fontsize=8)
+    axes.set_ylabel(labels[2])
     axes.legend(fontsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return Attachment(
-        "digest.png",
-        buffer.getvalue(),
-        "image/png",
-        ctx._("Messages per theme, this week and the week before"),
-    )
+    return buffer.getvalue()
