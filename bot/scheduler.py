@@ -10,7 +10,7 @@ look at that run finds it gone and runs it again, once, and the next digest prev
 
 Jobs that act once on the world or destroy something (digests, prompts, nudges, surveys, the
 retention purge) wait while the clock looks wrong: ahead of the real time that passed since the
-last tick it was trusted, or, at start, further ahead of the latest chat and run stored than
+last tick it was trusted, or, at start, further ahead of the latest message and run stored than
 Trellis catches up after downtime. The platforms' clock settles it: chat stored with a time
 close to the clock's makes it right again.
 """

@@ -276,12 +276,10 @@ async def latest_run(store: SqliteStore, jobs: Sequence[str]) -> int | None:
 
 
 async def latest_chat(store: SqliteStore) -> int | None:
-    """The platform time of the latest message or member join stored, or None."""
-    row = await store.fetch_one(
-        "SELECT max(coalesce((SELECT max(posted_at) FROM messages), 0), "
-        "coalesce((SELECT max(joined_at) FROM members), 0))"
-    )
-    return row[0] or None
+    """The platform time of the latest message stored, or None. Not member joins: the members
+    present when Trellis arrived are stored with the date they joined, long before."""
+    row = await store.fetch_one("SELECT max(posted_at) FROM messages")
+    return row[0]
 
 
 # What went wrong with a run is kept for the facilitators (the next digest preview tells them),

@@ -54,7 +54,7 @@ async def test_digest_post_says_posted_nothing_to_post_or_why_it_could_not(tmp_p
         assert quiet.startswith("Nothing to post this week")
         assert digests(h) == []
         await h.lines("#water ana: A first word on irrigation.")
-        assert await h.command("fran", "/digest post") == "Digest posted to console:general."
+        assert await h.command("fran", "/digest post") == "Digest posted to #general."
         assert len(digests(h)) == 1
     elsewhere = config(**{"communities.praxis.digest.channel": "matrix:!digest:example.org"})
     async with running_app(tmp_path, elsewhere, database="other.sqlite3") as h:
@@ -114,7 +114,7 @@ async def test_a_digest_the_bot_may_not_post_is_answered_so_and_shown_in_the_pre
     async with running_app(tmp_path, console_class=NoWriteInGeneral) as h:
         await h.lines("@ 2026-09-07 10:00", "#water ana: A first word on irrigation.")
         answer = await h.command("fran", "/digest post")
-        assert answer == "Could not post in console:general: 403 Forbidden: Missing Permissions"
+        assert answer == "Could not post in #general: 403 Forbidden: Missing Permissions"
         log = await h.set_time(datetime(2026, 9, 14, 9, 5, tzinfo=LIMA))
         assert log[0].startswith("digest:praxis: failed (could not post in console:general")
         preview = await h.command("fran", "/digest preview")
