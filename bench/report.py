@@ -20,18 +20,16 @@ import asyncio
 import itertools
 import multiprocessing
 import random
-import resource
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.ingest import CHANNELS
+from bench.ingest import CACHE, CHANNELS, peak_rss_mb
 from bot.commands.parsing import parse_period
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
@@ -194,11 +192,6 @@ def count_rows(path: Path) -> dict[str, int]:
         db.close()
 
 
-CACHE = Path(tempfile.gettempdir()) / "trellis-bench"
-"""Built stores are kept here between runs (building a million messages takes minutes); delete the
-folder to build them afresh."""
-
-
 def _build_and_count(path: Path, members: int, messages: int, seed: int) -> None:
     """Build a migrated store at ``path`` and count its rollups, as the first recount does."""
 
@@ -236,11 +229,6 @@ def built_store(members: int, messages: int, seed: int) -> Path:
             raise RuntimeError(f"building the benchmark store failed (exit {process.exitcode})")
         partial.rename(path)
     return path
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def measure(path: Path, repeat: int, period: str) -> tuple[float, float]:
