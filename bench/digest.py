@@ -7,7 +7,8 @@ posted in each theme during the week. It times, in the same run and on the same 
 one full scan of the messages table (the baseline) and ``compose`` for the year's last whole
 week with every section (themes, thanks, welcome, questions waiting, prompts, the features'
 sections, the numbers and the chart), and prints each (median of ``--repeat`` runs), their
-ratio, and the process's peak memory. Figures only: absolute times vary, the ratio much less.
+ratio, then the storage reads behind ``stats`` and ``mydata``, and the process's peak memory.
+Figures only: absolute times vary, the ratio much less.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.report import COMMUNITY, LIMA, THEMES, built_store, count_rows, peak_
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.services import digest
+from storage import activity, members
 from storage.sqlite import SqliteStore
 
 WEEK_START = datetime(2026, 12, 21, tzinfo=LIMA)
@@ -77,6 +79,37 @@ async def measure(path: Path, repeat: int) -> tuple[float, float, str]:
         await store.close()
 
 
+async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
+    """Median seconds of the storage reads behind ``stats`` (activity over four weeks, every
+    member) and ``mydata`` (the holdings of the member with the most messages, and of the
+    median one), on the same store."""
+    store = await SqliteStore.open(path)
+    try:
+        end = int(WEEK_END.timestamp())
+        ranked = await store.fetch_all(
+            "SELECT member_id FROM messages GROUP BY member_id ORDER BY count(*) DESC"
+        )
+        reads = {
+            "stats: activity over 4 weeks": lambda: activity.activity(
+                store, COMMUNITY, end - 28 * 86400, end
+            ),
+            "mydata: busiest member": lambda: members.holdings(store, ranked[0][0]),
+            "mydata: median member": lambda: members.holdings(store, ranked[len(ranked) // 2][0]),
+        }
+        figures = {}
+        for label, read in reads.items():
+            await read()
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                await read()
+                times.append(time.perf_counter() - started)
+            figures[label] = statistics.median(times)
+        return figures
+    finally:
+        await store.close()
+
+
 SECTIONS = (
     "### What the themes discussed",
     "### Thank you",
@@ -108,6 +141,8 @@ async def main(argv: list[str] | None = None) -> int:
         f"digest of {WEEK_START:%Y-%m-%d}  {compose * 1000:8.1f} ms   full scan of messages "
         f"{scan * 1000:6.1f} ms   ratio digest/scan {compose / scan:5.1f}"
     )
+    for label, seconds in (await measure_reads(path, args.repeat)).items():
+        print(f"{label:<30} {seconds * 1000:8.1f} ms")
     print(f"peak RSS               {peak_rss_mb():8.1f} MB")
     return 0
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from storage.sqlite import SqliteStore
 
 _VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+# Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
+# index covers reply_to too, and SQLite would otherwise walk all of it per message.
 # Every "IN _VISIBLE" on a member column of messages or reactions is written "+column IN": the
 # unary + keeps SQLite from probing a member index once per visible member (twice nested for
 # replies received: O(members²)); rows are found by time and tested against the visible set,
@@ -91,7 +93,7 @@ async def activity(
         "SELECT member_id, count(DISTINCT day) FROM ("
         "SELECT member_id, (posted_at + :off) / 86400 AS day FROM messages WHERE community = :c "
         f"AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND {_THEME} "
-        "UNION SELECT member_id, (reacted_at + :off) / 86400 FROM reactions WHERE community = :c "
+        "UNION ALL SELECT member_id, (reacted_at + :off) / 86400 FROM reactions WHERE community = :c "
         f"AND reacted_at >= :s AND reacted_at < :e AND {_THEME}) "
         f"WHERE member_id IN {_VISIBLE} GROUP BY member_id",
         p,
@@ -169,7 +171,7 @@ async def highlights(
         "SELECT m.member_id, m.theme, m.text, "
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
-        "(SELECT count(*) FROM messages x WHERE x.community = m.community "
+        "(SELECT count(*) FROM messages x INDEXED BY messages_by_reply WHERE x.community = m.community "
         "AND x.reply_to = m.platform_id AND x.deleted_at IS NULL) AS score, m.posted_at "
         "FROM messages m WHERE m.community = :c AND m.posted_at >= :s AND m.posted_at < :e "
         "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
@@ -253,8 +255,8 @@ async def unanswered_questions(
         "SELECT q.member_id, q.theme, q.text, q.posted_at FROM messages q "
         "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND q.deleted_at IS NULL AND +q.member_id IN {_VISIBLE} "
-        "AND NOT EXISTS (SELECT 1 FROM messages a WHERE a.community = q.community "
-        "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = q.community AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
         "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
         "WHERE a.community = q.community AND a.thread_key = q.thread_key "
         "AND a.posted_at > q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "

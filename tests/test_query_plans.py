@@ -82,4 +82,4 @@ async def test_no_statement_of_the_digest_report_or_member_commands_scans_messag
             plan = [row[3] for row in await h.store.fetch_all("EXPLAIN QUERY PLAN " + sql)]
             if scans := full_scans(sql, plan):
                 scanning[sql] = scans
-        assert scanning == {}
+        assert not scanning, "\n\n".join(f"{sql}\n  {steps}" for sql, steps in scanning.items())
