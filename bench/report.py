@@ -2,7 +2,8 @@
 
 Run ``python3 -m bench.report --members 2000 --messages 500000 --seed 1`` from the repository root.
 It writes a synthetic community straight into the real schema (bulk ``executemany``, then the
-report's rollups counted with ``refresh_rollups``: the setup is not what is measured), then times,
+report's rollups counted with ``refresh_rollups``: the setup is not what is measured; the store is
+kept under /tmp/trellis-bench for the next run), then times,
 in the same run and on the same warm database, one full scan of the messages table (``count(*)``
 and ``sum(chars)`` over every row, no index) and ``build_report`` for 2026-Q4 (the issue's
 example) and for the whole of 2026, both in the community's calendar as ``trellis report
