@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
+import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -57,6 +61,18 @@ WORDS = (
 EMOJIS = ["👍", "❤️", "🎉", "👀", "🙏", "💡", "😂", "✅"]
 REACTION_SHARE = 0.2
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+CACHE = Path(tempfile.gettempdir()) / "trellis-bench"
+"""Stores built for benchmarks are kept here between runs (a million messages take minutes to
+build); delete the folder to build them afresh."""
+PRELOAD_DAYS = 365
+TEXT_KEPT_DAYS = 30
+
+
+def member_keys() -> list[str]:
+    """The synthetic community's members, in the order ``build_events`` numbers them."""
+    return [f"discord:{500_000 + i}" for i in range(MEMBERS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +146,15 @@ def build_events(count: int, seed: int) -> list[MessagePosted | ReactionAdded]:
 
 
 def baseline_rows(
-    events: list[MessagePosted | ReactionAdded], themes: ThemeMap
+    events: list[MessagePosted | ReactionAdded], themes: ThemeMap, *, preloaded: int = 0
 ) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
-    """The rows the engine's tables end up holding, computed outside the timing."""
-    ids: dict[str, int] = {}
+    """The rows the engine's tables end up holding, computed outside the timing.
+
+    With ``preloaded`` messages already stored (``preload``), the members are those stored
+    with them, and message ids follow theirs."""
+    ids: dict[str, int] = (
+        {key: number for number, key in enumerate(member_keys(), 1)} if (preloaded) else {}
+    )
     members: list[tuple] = []
     messages: list[tuple] = []
     mentions: list[tuple] = []
@@ -154,7 +175,7 @@ def baseline_rows(
             replied = posted[event.reply_to].author if event.reply_to else None
             messages.append(
                 (
-                    len(messages) + 1,
+                    preloaded + len(messages) + 1,
                     COMMUNITY,
                     event.message_id,
                     author,
@@ -170,7 +191,7 @@ def baseline_rows(
                 )
             )
             for ref in event.mentions:
-                mentions.append((len(messages), member_id(ref, at)))
+                mentions.append((preloaded + len(messages), member_id(ref, at)))
             posted[event.message_id] = Posted(author, theme)
         else:
             target = posted[event.message_id]
@@ -188,15 +209,126 @@ def baseline_rows(
     return members, messages, mentions, reactions
 
 
+def preload(path: Path, count: int, seed: int) -> None:
+    """Store ``count`` messages of the year before START, and a quarter as many reactions, into
+    ``path`` (its schema already there), as an aged store holds them: the same members and
+    channels, replies and mentions, text kept only for the last month. Plain ``executemany`` in
+    chunks, so that memory stays flat."""
+    rng = random.Random(seed + 1)
+    weights = list(itertools.accumulate(1 / (i + 1) ** 0.8 for i in range(MEMBERS)))
+    start = int(START.timestamp()) - PRELOAD_DAYS * 86400
+    text_from = int(START.timestamp()) - TEXT_KEPT_DAYS * 86400
+    recent: deque[tuple[int, int]] = deque(maxlen=200)  # (message number, author id)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO members (id, community, member_key, display_name, is_bot, first_seen_at) "
+        "VALUES (?, ?, ?, ?, 0, ?)",
+        [(i, COMMUNITY, key, f"member{i - 1}", start) for i, key in enumerate(member_keys(), 1)],
+    )
+    for first in range(1, count + 1, 50_000):
+        messages, mentions, reactions = [], [], []
+        for n in range(first, min(count, first + 49_999) + 1):
+            at = start + (PRELOAD_DAYS * 86400 * n) // (count + 1)
+            author = rng.choices(range(1, MEMBERS + 1), cum_weights=weights)[0]
+            cid, theme = CHANNELS[rng.randrange(len(CHANNELS))]
+            platform_id = str(2 * 10**12 + n)
+            reply_to = replied = None
+            if recent and rng.random() < 0.3:
+                target, replied = recent[-1 - min(len(recent) - 1, int(rng.expovariate(0.1)))]
+                reply_to = str(2 * 10**12 + target)
+            if rng.random() < 0.1:
+                mentions.append((n, rng.randrange(1, MEMBERS + 1)))
+            if rng.random() < 0.25:
+                reactions.append(
+                    (COMMUNITY, platform_id, rng.randrange(1, MEMBERS + 1), author,
+                     rng.choice(EMOJIS), theme, at + rng.randrange(3600))
+                )  # fmt: skip
+            chars = rng.randint(20, 200)
+            recent.append((n, author))
+            messages.append(
+                (n, COMMUNITY, platform_id, author, f"discord:{cid}", None, theme, at,
+                 "x" * chars if at >= text_from else None, chars, int(rng.random() < 0.15),
+                 reply_to, replied)
+            )  # fmt: skip
+        db.executemany(
+            "INSERT INTO messages (id, community, platform_id, member_id, channel_key, "
+            "thread_key, theme, posted_at, text, chars, is_question, reply_to, "
+            "reply_to_member_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            messages,
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO mentions (message_id, member_id) VALUES (?, ?)", mentions
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, "
+            "target_member_id, emoji, theme, reacted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            reactions,
+        )
+    db.execute("COMMIT")
+    db.close()
+
+
+def preloaded_copies(folder: Path, count: int, seed: int) -> tuple[Path, Path]:
+    """Copies in ``folder`` of an engine store (every migration, rollups counted) and a baseline
+    file (the core schema) each holding the same ``count`` preloaded messages; built once into
+    CACHE."""
+    CACHE.mkdir(exist_ok=True)
+    engine = CACHE / f"ingest-engine-{count}-{seed}.sqlite3"
+    baseline = CACHE / f"ingest-baseline-{count}-{seed}.sqlite3"
+    if not engine.exists():
+        building = engine.with_suffix(".building")
+        building.unlink(missing_ok=True)
+
+        async def migrate_and_count(first: bool) -> None:
+            store = await SqliteStore.open(building)
+            try:
+                if not first:
+                    async with store.transaction() as db:
+                        await refresh_rollups(db, COMMUNITY, "UTC")
+            finally:
+                await store.close()
+
+        asyncio.run(migrate_and_count(True))
+        preload(building, count, seed)
+        asyncio.run(migrate_and_count(False))
+        building.rename(engine)
+    if not baseline.exists():
+        building = baseline.with_suffix(".building")
+        building.unlink(missing_ok=True)
+        baseline_schema(building)
+        preload(building, count, seed)
+        building.rename(baseline)
+    copies = folder / "bench.sqlite3", folder / "baseline.sqlite3"
+    shutil.copyfile(engine, copies[0])
+    shutil.copyfile(baseline, copies[1])
+    return copies
+
+
+def baseline_schema(path: Path) -> None:
+    """The baseline's file: the core schema (the same migration file), nothing of the engine's."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    schema = (resources.files("storage") / "migrations" / "001_core.sql").read_text("utf-8")
+    db.executescript(schema)
+    db.close()
+
+
 def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
-    """Seconds for plain sqlite3 to write the same rows into the same schema, in one transaction."""
+    """Seconds for plain sqlite3 to write the same rows into the same schema, in one transaction.
+
+    ``path`` is created with the core schema, unless it exists (a preloaded copy)."""
     members, messages, mentions, reactions = rows
+    if not path.exists():
+        baseline_schema(path)
     db = sqlite3.connect(path, isolation_level=None)
     for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "journal_mode = WAL"):
         db.execute(f"PRAGMA {pragma}")
     db.execute("PRAGMA synchronous = NORMAL")
-    schema = (resources.files("storage") / "migrations" / "001_core.sql").read_text("utf-8")
-    db.executescript(schema)
+    before = db.execute(
+        "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
+    ).fetchone()[0]
     started = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     db.executemany(
@@ -219,7 +351,7 @@ def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
     db.execute("COMMIT")
     seconds = time.perf_counter() - started
     stored = db.execute("SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)")
-    if stored.fetchone()[0] != len(messages) + len(reactions):
+    if stored.fetchone()[0] != before + len(messages) + len(reactions):
         raise RuntimeError("the baseline did not store every row; the comparison would be wrong")
     db.close()
     return seconds
@@ -261,32 +393,69 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events to ingest")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic chat")
+    parser.add_argument(
+        "--preload",
+        type=int,
+        nargs="+",
+        default=[0],
+        metavar="N",
+        help="messages already stored before the timed run (several: one run for each)",
+    )
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error(f"--events must be a positive number of events, not {args.events}")
+    if any(n < 0 for n in args.preload):
+        parser.error("--preload takes numbers of messages, 0 or more")
 
     settings = CommunitySettings(name="Bench", themes=THEMES)
     themes = {COMMUNITY: ThemeMap(settings)}
     events = build_events(args.events, args.seed)
-    rows = baseline_rows(events, themes[COMMUNITY])
-    with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
-        engine_seconds, stored, recount_seconds = asyncio.run(
-            run_engine(Path(tmp) / "bench.sqlite3", events, themes)
-        )
-        baseline_seconds = run_baseline(Path(tmp) / "baseline.sqlite3", rows)
-    baseline_count = len(rows[1]) + len(rows[3])
-    engine_rate = len(events) / engine_seconds
-    baseline_rate = baseline_count / baseline_seconds
-    print(f"events                  {len(events)}")
-    print(f"  messages / reactions  {len(rows[1])} / {len(rows[3])}")
-    print(f"stored (count(*))       {stored}")
-    print(f"engine seconds          {engine_seconds:.3f}")
-    print(f"engine events/s         {engine_rate:,.0f}")
-    print(f"baseline seconds        {baseline_seconds:.3f}")
-    print(f"baseline rows/s         {baseline_rate:,.0f}")
-    print(f"ratio engine/baseline   {engine_rate / baseline_rate:.3f}")
-    print(f"rollups recount after   {recount_seconds:.3f} s (hourly, and before a report)")
-    sys.stdout.flush()
+    for preloaded in args.preload:
+        rows = baseline_rows(events, themes[COMMUNITY], preloaded=preloaded)
+        with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
+            if preloaded:
+                engine_path, baseline_path = preloaded_copies(Path(tmp), preloaded, args.seed)
+            else:
+                engine_path, baseline_path = (
+                    Path(tmp) / "bench.sqlite3",
+                    Path(tmp) / "baseline.sqlite3",
+                )
+            stored_before = chat_rows(engine_path) if preloaded else 0
+            engine_seconds, stored, recount_seconds = asyncio.run(
+                run_engine(engine_path, events, themes)
+            )
+            baseline_seconds = run_baseline(baseline_path, rows)
+        baseline_count = len(rows[1]) + len(rows[3])
+        engine_rate = len(events) / engine_seconds
+        baseline_rate = baseline_count / baseline_seconds
+        print(f"preloaded messages      {preloaded}")
+        print(f"events                  {len(events)}")
+        print(f"  messages / reactions  {len(rows[1])} / {len(rows[3])}")
+        print(f"stored (count(*))       {stored - stored_before}")
+        print(f"engine seconds          {engine_seconds:.3f}")
+        print(f"engine events/s         {engine_rate:,.0f}")
+        print(f"baseline seconds        {baseline_seconds:.3f}")
+        print(f"baseline rows/s         {baseline_rate:,.0f}")
+        print(f"ratio engine/baseline   {engine_rate / baseline_rate:.3f}")
+        print(f"rollups recount after   {recount_seconds:.3f} s (hourly, and before a report)")
+        print(f"peak RSS                {peak_rss_mb():.1f} MB")
+        sys.stdout.flush()
+
+
+def chat_rows(path: Path) -> int:
+    """Messages and reactions stored in ``path``."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

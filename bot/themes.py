@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from bot.config import CommunitySettings, ThemeSettings
 from bot.events import ChannelRef
 
+PLACES_CACHED = 10_000
+"""Channels and threads whose theme is remembered; the cache starts afresh past this many."""
+
 
 @dataclass(frozen=True, slots=True)
 class Theme:
@@ -53,6 +56,8 @@ class ThemeMap:
             theme = self._places[channel.thread_key]
         else:
             theme = self._places.get(channel.key)
+        if len(self._place_cache) >= PLACES_CACHED:
+            self._place_cache.clear()  # threads come and go: the cache must not grow with them
         self._place_cache[channel] = theme
         return theme
 

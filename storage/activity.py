@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from storage.sqlite import SqliteStore
 
 _VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+# Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
+# index covers reply_to too, and SQLite would otherwise walk all of it per message.
+# Every "IN _VISIBLE" on a member column of messages or reactions is written "+column IN": the
+# unary + keeps SQLite from probing a member index once per visible member (twice nested for
+# replies received: O(members²)); rows are found by time and tested against the visible set,
+# which SQLite builds once per statement.
 
 
 @dataclass(slots=True)
@@ -49,7 +55,7 @@ async def activity(
     for member_id, messages, replies, chars in await store.fetch_all(
         "SELECT member_id, count(*), count(reply_to), sum(chars) FROM messages "
         f"WHERE community = :c AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
-        f"AND {_THEME} AND member_id IN {_VISIBLE} GROUP BY member_id",
+        f"AND {_THEME} AND +member_id IN {_VISIBLE} GROUP BY member_id",
         p,
     ):
         entry = result[member_id]
@@ -57,28 +63,28 @@ async def activity(
     for member_id, count in await store.fetch_all(
         "SELECT reply_to_member_id, count(*) FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND reply_to_member_id "
-        f"!= member_id AND {_THEME} AND reply_to_member_id IN {_VISIBLE} "
-        f"AND member_id IN {_VISIBLE} GROUP BY reply_to_member_id",
+        f"!= member_id AND {_THEME} AND +reply_to_member_id IN {_VISIBLE} "
+        f"AND +member_id IN {_VISIBLE} GROUP BY reply_to_member_id",
         p,
     ):
         result[member_id].replies_received = count
     for member_id, count in await store.fetch_all(
         "SELECT member_id, count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
-        f"AND reacted_at < :e AND {_THEME} AND member_id IN {_VISIBLE} GROUP BY member_id",
+        f"AND reacted_at < :e AND {_THEME} AND +member_id IN {_VISIBLE} GROUP BY member_id",
         p,
     ):
         result[member_id].reactions_given = count
     for member_id, count in await store.fetch_all(
         "SELECT target_member_id, count(*) FROM reactions WHERE community = :c "
         "AND reacted_at >= :s AND reacted_at < :e AND target_member_id != member_id "
-        f"AND {_THEME} AND target_member_id IN {_VISIBLE} AND member_id IN {_VISIBLE} "
+        f"AND {_THEME} AND +target_member_id IN {_VISIBLE} AND +member_id IN {_VISIBLE} "
         "GROUP BY target_member_id",
         p,
     ):
         result[member_id].reactions_received = count
     for member_id, count in await store.fetch_all(
         "SELECT opener_member_id, count(*) FROM threads WHERE community = :c AND opened_at >= :s "
-        f"AND opened_at < :e AND {_THEME} AND opener_member_id IN {_VISIBLE} "
+        f"AND opened_at < :e AND {_THEME} AND +opener_member_id IN {_VISIBLE} "
         "GROUP BY opener_member_id",
         p,
     ):
@@ -87,7 +93,7 @@ async def activity(
         "SELECT member_id, count(DISTINCT day) FROM ("
         "SELECT member_id, (posted_at + :off) / 86400 AS day FROM messages WHERE community = :c "
         f"AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND {_THEME} "
-        "UNION SELECT member_id, (reacted_at + :off) / 86400 FROM reactions WHERE community = :c "
+        "UNION ALL SELECT member_id, (reacted_at + :off) / 86400 FROM reactions WHERE community = :c "
         f"AND reacted_at >= :s AND reacted_at < :e AND {_THEME}) "
         f"WHERE member_id IN {_VISIBLE} GROUP BY member_id",
         p,
@@ -144,7 +150,7 @@ async def busiest_threads(
         "FROM messages m LEFT JOIN threads t ON t.community = m.community "
         "AND t.thread_key = m.thread_key WHERE m.community = :c AND m.posted_at >= :s "
         "AND m.posted_at < :e AND m.deleted_at IS NULL AND m.thread_key IS NOT NULL "
-        f"AND m.member_id IN {_VISIBLE} GROUP BY m.thread_key ORDER BY count(*) DESC, "
+        f"AND +m.member_id IN {_VISIBLE} GROUP BY m.thread_key ORDER BY count(*) DESC, "
         "min(m.posted_at) LIMIT :limit",
         {"c": community, "s": start, "e": end, "limit": limit},
     )
@@ -169,12 +175,13 @@ async def highlights(
         "SELECT m.member_id, m.theme, m.text, "
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
-        "(SELECT count(*) FROM messages x WHERE x.community = m.community "
+        "(SELECT count(*) FROM messages x INDEXED BY messages_by_reply "
+        "WHERE x.community = m.community "
         "AND x.reply_to = m.platform_id AND x.deleted_at IS NULL) AS score, m.posted_at, "
         "m.channel_key "
         "FROM messages m WHERE m.community = :c AND m.posted_at >= :s AND m.posted_at < :e "
         "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
-        f"AND m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
+        f"AND +m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
         "JOIN members mm ON mm.id = mn.member_id WHERE mn.message_id = m.id "
         "AND mm.opted_out_at IS NOT NULL) "
         "ORDER BY score DESC, m.posted_at",
@@ -207,7 +214,7 @@ async def credits(store: SqliteStore, community: str, start: int, end: int) -> l
     rows = await store.fetch_all(
         "SELECT kind, receiver_id, giver_id, asker_id, theme, reason, credited_at FROM credits "
         "WHERE community = :c AND credited_at >= :s AND credited_at < :e "
-        f"AND receiver_id IN {_VISIBLE} ORDER BY credited_at, id",
+        f"AND +receiver_id IN {_VISIBLE} ORDER BY credited_at, id",
         {"c": community, "s": start, "e": end},
     )
     return [Credit(*row) for row in rows]
@@ -245,15 +252,20 @@ class Question:
 async def unanswered_questions(
     store: SqliteStore, community: str, start: int, end: int
 ) -> list[Question]:
-    """Questions of the period that nobody else replied to (in a reply or later in its thread)."""
+    """Questions of the period that nobody else replied to (in a reply or later in its thread).
+
+    Each question costs two index probes (a reply to it: messages_by_reply; a later message in its
+    thread: messages_by_thread), never a pass over the messages: the two ways of being answered are
+    two NOT EXISTS, as one OR between them would be tested against every message of the community.
+    """
     rows = await store.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
         "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
-        f"AND q.deleted_at IS NULL AND q.member_id IN {_VISIBLE} "
-        # Two tests, not one with OR: each can use its own index (replies by messages_by_reply).
-        "AND NOT EXISTS (SELECT 1 FROM messages a WHERE a.community = q.community "
-        "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
-        "AND NOT (q.thread_key IS NOT NULL AND EXISTS (SELECT 1 FROM messages a "
+        f"AND q.deleted_at IS NULL AND +q.member_id IN {_VISIBLE} "
+        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
+        "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
         "WHERE a.community = q.community AND a.thread_key = q.thread_key "
         "AND a.posted_at > q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
         "ORDER BY q.posted_at",
@@ -283,22 +295,73 @@ class Totals:
 
 
 async def totals(store: SqliteStore, community: str, start: int, end: int) -> Totals:
-    per_member = await activity(store, community, start, end)
-    by_theme = await store.fetch_all(
-        "SELECT theme, count(*) FROM messages WHERE community = :c AND posted_at >= :s "
-        f"AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL AND member_id IN {_VISIBLE} "
-        "GROUP BY theme",
-        {"c": community, "s": start, "e": end},
+    """The period in numbers: one pass over its messages, one over its reactions."""
+    p = {"c": community, "s": start, "e": end}
+    messages = replies = 0
+    by_theme: dict[str, int] = defaultdict(int)
+    active: set[int] = set()
+    for member_id, theme, count, replied in await store.fetch_all(
+        "SELECT member_id, theme, count(*), count(reply_to) FROM messages WHERE community = :c "
+        "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
+        f"AND +member_id IN {_VISIBLE} GROUP BY member_id, theme",
+        p,
+    ):
+        messages, replies = messages + count, replies + replied
+        active.add(member_id)
+        if theme is not None:
+            by_theme[theme] += count
+    reactions = 0
+    for member_id, count in await store.fetch_all(
+        "SELECT member_id, count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
+        f"AND reacted_at < :e AND +member_id IN {_VISIBLE} GROUP BY member_id",
+        p,
+    ):
+        reactions += count
+        active.add(member_id)
+    threads = await store.fetch_one(
+        "SELECT count(*) FROM threads WHERE community = :c AND opened_at >= :s "
+        f"AND opened_at < :e AND +opener_member_id IN {_VISIBLE}",
+        p,
     )
     return Totals(
-        messages=sum(a.messages for a in per_member.values()),
-        active_members=sum(1 for a in per_member.values() if a.messages or a.reactions_given),
-        replies=sum(a.replies_given for a in per_member.values()),
-        reactions=sum(a.reactions_given for a in per_member.values()),
-        threads=sum(a.threads_started for a in per_member.values()),
+        messages=messages,
+        active_members=len(active),
+        replies=replies,
+        reactions=reactions,
+        threads=threads[0],
         new_members=len(await joined_between(store, community, start, end)),
-        by_theme={row[0]: row[1] for row in by_theme},
+        by_theme=dict(by_theme),
     )
+
+
+async def people_by_theme(
+    store: SqliteStore, community: str, start: int, end: int
+) -> dict[str, int]:
+    """Per theme, how many visible members took part in the period: the members ``activity``
+    returns for that theme (posted, were replied to, reacted, were reacted to, opened a thread),
+    counted for every theme in one statement."""
+    rows = await store.fetch_all(
+        "SELECT theme, count(DISTINCT who) FROM ("
+        "SELECT theme, member_id AS who FROM messages WHERE community = :c AND posted_at >= :s "
+        "AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
+        f"AND +member_id IN {_VISIBLE} "
+        "UNION ALL SELECT theme, reply_to_member_id FROM messages WHERE community = :c "
+        "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
+        f"AND reply_to_member_id != member_id AND +reply_to_member_id IN {_VISIBLE} "
+        f"AND +member_id IN {_VISIBLE} "
+        "UNION ALL SELECT theme, member_id FROM reactions WHERE community = :c "
+        "AND reacted_at >= :s AND reacted_at < :e AND theme IS NOT NULL "
+        f"AND +member_id IN {_VISIBLE} "
+        "UNION ALL SELECT theme, target_member_id FROM reactions WHERE community = :c "
+        "AND reacted_at >= :s AND reacted_at < :e AND theme IS NOT NULL "
+        f"AND target_member_id != member_id AND +target_member_id IN {_VISIBLE} "
+        f"AND +member_id IN {_VISIBLE} "
+        "UNION ALL SELECT theme, opener_member_id FROM threads WHERE community = :c "
+        "AND opened_at >= :s AND opened_at < :e AND theme IS NOT NULL "
+        f"AND +opener_member_id IN {_VISIBLE}) GROUP BY theme",
+        {"c": community, "s": start, "e": end},
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 async def themes_of_member(store: SqliteStore, member_id: int) -> list[str]:

@@ -171,13 +171,14 @@ async def _themes(ctx: DigestContext) -> str | None:
     quotes = (
         await activity.highlights(store, ctx.community, start, end, per_theme=1) if limit else []
     )
+    people_by_theme = await activity.people_by_theme(store, ctx.community, start, end)
     lines = [ctx._("### What the themes discussed")]
     for theme in themes.themes.values():
         count = per_theme.by_theme.get(theme.id, 0)
         if not count:
             lines.append(ctx._("- **{theme}**: quiet this week.", theme=theme.name))
             continue
-        people = len(await activity.activity(store, ctx.community, start, end, theme=theme.id))
+        people = people_by_theme.get(theme.id, 0)
         lines.append(
             "- "
             + ctx.n_(

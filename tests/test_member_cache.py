@@ -1,0 +1,27 @@
+"""The engine's member cache is bounded, and what it drops changes nothing a member would notice:
+every message is stored under its author, an opted-out or forgotten member stays untracked."""
+
+from tests.helpers import running_app
+
+
+async def test_members_dropped_from_a_bounded_cache_are_read_back_and_nothing_is_lost(tmp_path):
+    async with running_app(tmp_path) as h:
+        h.app.engine.members.limit = 4
+        handles = [f"m{i}" for i in range(10)]
+        await h.lines("@ 2026-09-07 10:00", *(f"~ {who} joins" for who in handles))
+        await h.command("m0", "/optout")
+        await h.command("m1", "/forget-me")
+        await h.command("m1", "/forget-me confirm")
+        # Three rounds: every member speaks again after the cache dropped them.
+        for round_ in range(3):
+            await h.lines(*(f"#water {who}: Round {round_} from {who}." for who in handles))
+            assert len(h.app.engine.members.of("praxis")) <= 4 + len(handles)
+        rows = await h.store.fetch_all(
+            "SELECT m.member_key, count(*) FROM messages s JOIN members m ON m.id = s.member_id "
+            "GROUP BY m.member_key ORDER BY m.member_key"
+        )
+        assert {key: count for key, count in rows} == {f"console:m{i}": 3 for i in range(2, 10)}
+        forgotten = await h.store.fetch_one(
+            "SELECT count(*) FROM members WHERE member_key = 'console:m1'"
+        )
+        assert forgotten[0] == 0
