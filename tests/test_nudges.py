@@ -86,5 +86,8 @@ async def test_those_who_run_the_community_are_not_newcomers_and_reactors_are_th
         assert "Thank you for your reactions in Praxis Network" in nudged["rosa"]
         assert "good to have you in Praxis Network" in nudged["nora"]
         quiet = await h.command("fran", "/quiet")
-        assert "Rosa Mora" in quiet and "Nora Quispe" in quiet
+        assert (
+            "Rosa Mora: joined 2026-09-07, has not posted yet (reacts to others' messages;" in quiet
+        )
+        assert "Nora Quispe" in quiet
         assert not any(name in quiet for name in ("Fran", "Lena", "Root"))

@@ -61,6 +61,8 @@ async def quiet(ctx: CommandContext, page: int | None = None) -> str:
         else:
             what = ctx._("last posted {date}", date=_day(ctx, member.since))
         notes = []
+        if member.reacted:
+            notes.append(ctx._("reacts to others' messages"))
         if member.last_nudged_at:
             notes.append(ctx._("nudged {date}", date=_day(ctx, member.last_nudged_at)))
         if member.unreachable_at:
