@@ -18,7 +18,7 @@ from bot.commands.catalog import all_commands
 from bot.commands.router import CommandRouter
 from bot.config import CommunitySettings, Settings
 from bot.engine import Engine
-from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage
@@ -45,6 +45,7 @@ class Trellis:
         self.commands = all_commands()
         self.router = CommandRouter(self, self.commands)
         self.engine = Engine(store, self.themes, self.router.handle)
+        self.intake = Intake(self.engine)
         self.scheduler = Scheduler(store, clock)
         self.digest_sections: list[DigestSection] = []
         self._translators = {
@@ -90,7 +91,7 @@ class Trellis:
         before = await self._message_counts()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
-            await adapter.start(self.engine)
+            await adapter.start(self.intake)
             self._running.append(adapter)
         await self.engine.drain()
         after = await self._message_counts()
@@ -120,7 +121,11 @@ class Trellis:
             await self.engine.stop()
         finally:
             await self.store.close()
-        log.info("stopped: everything accepted is stored and %s is closed", self.store.path.name)
+        log.info(
+            "stopped: %d events accepted from the platforms, stored; %s closed",
+            self.intake.accepted,
+            self.store.path.name,
+        )
 
     async def _message_counts(self) -> dict[str, int]:
         return {
@@ -275,6 +280,21 @@ class Trellis:
             return f"{await activity.purge_text(self.store, before)} message texts purged"
 
         self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge))
+
+
+class Intake:
+    """The adapters' event sink: the engine, counting what it was handed (for the stop line)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.accepted = 0
+
+    async def __call__(self, event: Event) -> None:
+        self.accepted += 1
+        await self.engine.accept(event)
+
+    async def drain(self) -> None:
+        await self.engine.drain()
 
 
 def configured_places(community: CommunitySettings, platform: str) -> list[str]:

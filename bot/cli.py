@@ -244,7 +244,7 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
         raise ConfigError(
             "adapters.console is the only adapter and standard input is not a terminal, so "
             "nobody can type to it: run trellis in a terminal, replay a file with --script, "
-            "or enable adapters.discord or adapters.matrix to run it as a service"
+            "or enable adapters.discord or adapters.matrix to run it as a service."
         )
     for warning in config_warnings(settings, platforms):
         log.warning(warning)
@@ -338,18 +338,35 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     tz = settings.communities[community].timezone
     first = next((moment for line in lines if (moment := clock_line(line, tz))), None)
     clock = ManualClock(first or SystemClock().now())
-    app = await open_app(settings, clock, ["console"])
-    try:
-        await app.start(real_time=False)
-        await app.adapters["console"].play(
-            lines, lambda moment: app.advance_to(max(moment, clock.now()))
+    stopping = asyncio.Event()
+    done = 0
+
+    def until_stop_asked():
+        nonlocal done
+        for line in lines:
+            if stopping.is_set():
+                return
+            yield line
+            done += 1
+
+    with stop_signals(stopping):
+        app = await open_app(settings, clock, ["console"])
+        try:
+            await app.start(real_time=False)
+            await app.adapters["console"].play(
+                until_stop_asked(), lambda moment: app.advance_to(max(moment, clock.now()))
+            )
+            await app.engine.drain()
+        except ScriptError as error:
+            print(f"trellis: {error}", file=sys.stderr)
+            return 2
+        finally:
+            await app.stop()
+    if stopping.is_set():
+        print(
+            f"trellis: stopped after line {done} of {len(lines)}; every line before it is stored.",
+            file=sys.stderr,
         )
-        await app.engine.drain()
-    except ScriptError as error:
-        print(f"trellis: {error}", file=sys.stderr)
-        return 2
-    finally:
-        await app.stop()
     return 0
 
 

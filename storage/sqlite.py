@@ -338,7 +338,7 @@ class InstanceLock:
             raise StoreError(
                 f"{database} is in use by another Trellis (pid {holder.get('pid', '?')} on "
                 f"{holder.get('host', '?')}, since {holder.get('since', '?')}); stop it first: "
-                f"one database serves one Trellis at a time"
+                f"one database serves one Trellis at a time."
             ) from None
         lock = cls(database, fd, _read_record(fd))
         lock.note("opening")
