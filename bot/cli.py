@@ -97,16 +97,26 @@ def main(argv: list[str] | None = None) -> int:
             case _:
                 return asyncio.run(args.run(args))
     except (ConfigError, StoreError) as error:
-        print(f"trellis: {error}", file=sys.stderr)
+        text = str(error)
+        print(f"trellis: {text}{'' if text.endswith('.') else '.'}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as error:
         # Damage found after the database opened (a page overwritten on disk, a failing disk).
+        where = damaged_database(args)
         print(
-            f"trellis: the database is damaged ({error}); stop Trellis, keep the file for "
-            f"inspection and restore the latest backup (docs/deploy.md).",
+            f"trellis: the database {where}is damaged ({error}); stop Trellis, keep the file "
+            f"for inspection and restore the latest backup (docs/deploy.md).",
             file=sys.stderr,
         )
         return 3
+
+
+def damaged_database(args: argparse.Namespace) -> str:
+    """The damaged database's path followed by a space, when the command names a config."""
+    try:
+        return f"{load_settings(args.config).storage.path} " if hasattr(args, "config") else ""
+    except ConfigError:
+        return ""
 
 
 PLATFORM_LIBRARIES = ("discord", "nio", "apscheduler", "aiohttp", "peewee")

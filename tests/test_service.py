@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.discord_loopback import Commons, LoopbackDiscord
+from tests.test_config import console_config
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TRELLIS_DISCORD_TOKEN": "loopback-token"}
@@ -155,11 +156,7 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
 
 async def test_sigterm_during_a_script_stores_every_line_read_before_it(tmp_path: Path) -> None:
     config = tmp_path / "trellis.toml"
-    config.write_text(
-        (ROOT / "config.example.toml")
-        .read_text()
-        .replace('path = "trellis.sqlite3"', f'path = "{tmp_path / "t.sqlite3"}"')
-    )
+    config.write_text(console_config(tmp_path / "t.sqlite3"))
     lines = ['~ ana joins as "Ana"']
     for minute in range(3000):
         lines.append(f"@ 2026-09-07 {10 + minute // 60 % 10:02d}:{minute % 60:02d}")
