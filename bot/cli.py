@@ -138,6 +138,10 @@ def check_config(path: Path) -> int:
     )
     for warning in config_warnings(settings, platforms):
         print(f"warning: {warning}")
+    try:
+        check_secrets(settings, platforms)
+    except ConfigError as error:
+        print(f"warning: {error} (here, in the shell that runs check-config).")
     return 0
 
 
@@ -149,10 +153,6 @@ def config_warnings(settings: Settings, platforms: list[str]) -> list[str]:
             f"{' and '.join(p for p in platforms if p != 'console')}; as a service it reads "
             "nothing and prints to the log: set adapters.console.enabled = false."
         )
-    try:
-        check_secrets(settings, platforms)
-    except ConfigError as error:
-        warnings.append(f"{error} (here, in the shell that runs check-config).")
     return warnings
 
 

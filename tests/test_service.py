@@ -116,6 +116,7 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
         ready = await service.wait_for_line(r"ready: ")
         assert "1 community(ies) (commons), platforms: discord" in ready
         assert re.search(r"\d+ places watched", ready)
+        assert not [line for line in service.log if " INFO discord" in line]  # no library chatter
         await asyncio.sleep(0.5)  # stdin is /dev/null: a console reading it would have ended
         assert service.proc.returncode is None
 
