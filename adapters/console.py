@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -248,11 +249,25 @@ class ConsoleAdapter(Adapter):
     ) -> asyncio.Task:
         """Read lines typed on standard input until it closes; errors are shown, not raised."""
 
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        running = asyncio.get_running_loop()
+
+        def read_lines() -> None:
+            # A daemon thread, not the loop's executor: a stop (Ctrl-C) while it waits for a line
+            # must not wait for one more line before the process can end.
+            try:
+                for line in iter(sys.stdin.readline, ""):
+                    running.call_soon_threadsafe(lines.put_nowait, line)
+                running.call_soon_threadsafe(lines.put_nowait, "")
+            except RuntimeError:
+                return  # the loop closed: Trellis has stopped
+
+        threading.Thread(target=read_lines, name="console-stdin", daemon=True).start()
+
         async def loop() -> None:
-            reader = asyncio.get_running_loop()
             number = 0
             while True:
-                line = await reader.run_in_executor(None, sys.stdin.readline)
+                line = await lines.get()
                 if not line:
                     return
                 number += 1

@@ -4,8 +4,12 @@ SIGTERM, one instance per database, against the loopback Discord (or the console
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import pty
 import re
+import select
 import signal
 import sqlite3
 import sys
@@ -189,3 +193,34 @@ async def test_the_console_alone_without_a_terminal_says_what_to_do(tmp_path: Pa
         "enable adapters.discord or adapters.matrix to run it as a service."
     )
     assert not (tmp_path / "t.sqlite3").exists()
+
+
+def test_the_console_in_a_terminal_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    config = tmp_path / "trellis.toml"
+    config.write_text(console_config(tmp_path / "t.sqlite3"))
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: trellis with a terminal as stdin, as someone trying it out
+        os.environ.update(ENV)
+        os.execv(sys.executable, [sys.executable, "-m", "bot.cli", "run", "--config", str(config)])
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                seen += os.read(terminal, 4096)
+        assert text in seen, seen.decode()
+
+    read_until(b"Trellis is listening.")
+    os.write(terminal, b"#water ana: hello from a terminal\n#general ana: /themes\n")
+    read_until(b"Water rights")  # the answer, given once the message before it is stored
+    os.kill(pid, signal.SIGINT)
+    began = time.monotonic()
+    while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() - began < 10:
+        if select.select([terminal], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):
+                seen += os.read(terminal, 4096)
+    assert done[0], "Ctrl-C did not stop Trellis within 10 s"
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert count(tmp_path / "t.sqlite3", "SELECT count(*) FROM messages") == (1,)
