@@ -91,8 +91,9 @@ class Trellis:
         before = await self._message_counts()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
-            await adapter.start(self.intake)
+            # Counted as running before it connects: a stop during a slow connect disconnects it.
             self._running.append(adapter)
+            await adapter.start(self.intake)
         await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import pty
@@ -16,10 +17,17 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.console import ConsoleAdapter
+from bot.app import Trellis
+from bot.clock import ManualClock
+from bot.config import parse_settings
+from bot.scheduler import Job
 from tests.discord_loopback import Commons, LoopbackDiscord
+from tests.helpers import START, config
 from tests.test_config import console_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,3 +232,32 @@ def test_the_console_in_a_terminal_answers_and_stops_on_ctrl_c(tmp_path: Path) -
     assert done[0], "Ctrl-C did not stop Trellis within 10 s"
     assert os.waitstatus_to_exitcode(done[1]) == 0
     assert count(tmp_path / "t.sqlite3", "SELECT count(*) FROM messages") == (1,)
+
+
+async def test_stop_lets_a_running_job_finish_then_stores_what_was_accepted(tmp_path: Path) -> None:
+    settings = parse_settings(config(**{"storage.path": str(tmp_path / "t.sqlite3")}))
+    clock = ManualClock(START)
+    console = ConsoleAdapter("praxis", clock, echo_chat=False, out=io.StringIO())
+    app = await Trellis.open(settings, clock=clock, adapters=[console])
+    await app.start(real_time=False)
+    working = asyncio.Event()
+
+    async def slow_job(due: datetime) -> str:
+        working.set()
+        await asyncio.sleep(0.5)
+        return "finished its work"
+
+    app.scheduler.add(Job("slow", "* * * * *", "UTC", slow_job))
+    await app.run_due_jobs()  # the job is known from now on
+    clock.set(START + timedelta(minutes=2))
+    running = asyncio.create_task(app.scheduler.run_due())
+    await working.wait()
+    await console.feed("#water ana: said while the job runs")
+    await app.stop()
+    assert running.done() and "slow: finished its work" in running.result()
+    db = sqlite3.connect(tmp_path / "t.sqlite3")
+    outcome = db.execute("SELECT outcome, detail FROM job_runs WHERE job = 'slow'").fetchall()
+    stored = db.execute("SELECT text FROM messages").fetchall()
+    db.close()
+    assert outcome == [("done", "finished its work")]
+    assert stored == [("said while the job runs",)]
