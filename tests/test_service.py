@@ -261,3 +261,49 @@ async def test_stop_lets_a_running_job_finish_then_stores_what_was_accepted(tmp_
     db.close()
     assert outcome == [("done", "finished its work")]
     assert stored == [("said while the job runs",)]
+
+
+class CatchingUpConsole(ConsoleAdapter):
+    """The console, handing over at start what was said while Trellis was down, at the times it
+    was said (on the platform's own clock), as a platform adapter's catch-up does."""
+
+    def __init__(self, now: datetime, downtime: list[tuple[datetime, str]]) -> None:
+        super().__init__(
+            "praxis",
+            ManualClock(min([now, *(m for m, _ in downtime)])),
+            echo_chat=False,
+            out=io.StringIO(),
+        )
+        self.now = now
+        self.downtime = downtime
+
+    async def start(self, sink) -> None:
+        await super().start(sink)
+        for moment, line in self.downtime:
+            self.clock.set(moment)
+            await self.feed(line)
+        self.clock.set(self.now)
+
+
+async def test_a_digest_due_while_down_is_posted_after_the_catch_up_and_counts_it(
+    tmp_path: Path,
+) -> None:
+    settings = parse_settings(config(**{"storage.path": str(tmp_path / "t.sqlite3")}))
+    clock = ManualClock(START)  # Monday 7 September, 08:00 in Lima; the digest is Mondays at 9
+    first = await Trellis.open(settings, clock=clock, adapters=[CatchingUpConsole(START, [])])
+    await first.start(real_time=False)
+    await first.stop()
+
+    said = [
+        (START + timedelta(days=2, hours=hour), f"#water ana: note {hour}") for hour in range(7)
+    ]
+    clock.set(START + timedelta(days=7, hours=2))  # back on Monday 14th, after the digest's time
+    console = CatchingUpConsole(clock.now(), said)
+    second = await Trellis.open(settings, clock=clock, adapters=[console])
+    await second.start(real_time=False)
+    await second.stop()
+    digests = [
+        sent.text for sent in console.outbox if sent.kind == "post" and "the week of" in sent.text
+    ]
+    assert len(digests) == 1
+    assert "- **Water rights**: 7 messages" in digests[0]
