@@ -31,6 +31,9 @@ class StoreError(Exception):
 
 CHECKPOINT_EVERY_S = 10.0
 """How often, while writing, the WAL is copied into the database file."""
+CHECKPOINT_GRACE_S = 60.0
+"""A file last written this soon after a checkpoint began was written by that checkpoint; one
+written later (a restore) does not go with the WAL beside it."""
 
 
 def migration_steps() -> list[tuple[int, str]]:
@@ -267,10 +270,16 @@ class SqliteStore(Reads):
         checkpoint is off when we hold the lock), noting the file it leaves in the lock record."""
         if self._lock is None or time.monotonic() - self._checkpointed < CHECKPOINT_EVERY_S:
             return
+        self._lock.record["checkpoint_began"] = time.time()
         self._lock.note("checkpointing")
-        await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self._lock.record_database()
-        self._checkpointed = time.monotonic()
+        try:
+            await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            # The commit stands; the WAL is copied at the next try.
+            log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+        finally:
+            self._lock.record_database()
+            self._checkpointed = time.monotonic()
 
     _owner: asyncio.Task | None = None
 
@@ -350,8 +359,9 @@ class InstanceLock:
         if not wal.exists() or wal.stat().st_size == 0 or not self.path.exists():
             return
         state = self.previous.get("state")
-        if state == "checkpointing":
-            return  # stopped during a checkpoint: the file changed, the WAL still holds it all
+        began = self.previous.get("checkpoint_began", 0)
+        if state == "checkpointing" and self.path.stat().st_mtime - began < CHECKPOINT_GRACE_S:
+            return  # died during a checkpoint: the file was written then, the WAL holds it all
         if state in ("opening", "running") and self.previous.get("database") == _fingerprint(
             self.path
         ):

@@ -139,3 +139,22 @@ async def test_a_second_exclusive_open_is_refused_naming_the_holder(tmp_path):
         await store.close()
     again = await SqliteStore.open(path, exclusive=True)  # released on close
     await again.close()
+
+
+async def test_after_checkpoints_a_crash_leaves_a_wal_that_the_next_start_applies(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("storage.sqlite.CHECKPOINT_EVERY_S", 0)  # one after every write
+    path = tmp_path / "t.sqlite3"
+    crashed = await SqliteStore.open(path, exclusive=True)
+    for number in range(5):
+        await crashed.set_state("test", f"key{number}", "value")
+    # The process dies: the kernel releases its lock, its connection never closes, WAL left.
+    os.close(crashed._lock.fd)
+    assert (tmp_path / "t.sqlite3-wal").stat().st_size > 0
+    store = await SqliteStore.open(path, exclusive=True)
+    try:
+        assert await store.get_state("test", "key4") == "value"
+    finally:
+        await store.close()
+        await crashed.db.close()
