@@ -100,9 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         text = str(error)
         print(f"trellis: {text}{'' if text.endswith('.') else '.'}", file=sys.stderr)
         return 2
+    except sqlite3.OperationalError as error:
+        # The disk refused (full, read-only, gone) after the database opened.
+        print(
+            f"trellis: the database {named_database(args)}could not be used ({error}); check "
+            f"its disk (free space, permissions) and start Trellis again.",
+            file=sys.stderr,
+        )
+        return 3
     except sqlite3.DatabaseError as error:
         # Damage found after the database opened (a page overwritten on disk, a failing disk).
-        where = damaged_database(args)
+        where = named_database(args)
         print(
             f"trellis: the database {where}is damaged ({error}); stop Trellis, keep the file "
             f"for inspection and restore the latest backup (docs/deploy.md).",
@@ -111,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
-def damaged_database(args: argparse.Namespace) -> str:
-    """The damaged database's path followed by a space, when the command names a config."""
+def named_database(args: argparse.Namespace) -> str:
+    """The database's path followed by a space, when the command names a config (for errors)."""
     try:
         return f"{load_settings(args.config).storage.path} " if hasattr(args, "config") else ""
     except ConfigError:
