@@ -99,7 +99,7 @@ async def test_backup_while_running_and_a_restore_beside_a_leftover_wal(tmp_path
     code, log = await finished("backup", str(backup), "--config", str(config))
     assert (code, log) == (0, "")
     run.proc.send_signal(signal.SIGKILL)
-    await run.proc.wait()
+    await asyncio.wait_for(run.proc.wait(), 30)
     assert count(backup, "PRAGMA integrity_check") == ("ok",)
     in_backup = messages(backup)
 

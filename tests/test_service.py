@@ -74,7 +74,7 @@ class Process:
         began = time.monotonic()
         self.proc.send_signal(sig)
         code = await asyncio.wait_for(self.proc.wait(), 30)
-        await self._reader
+        await asyncio.wait_for(self._reader, 30)
         return code, time.monotonic() - began
 
 
@@ -97,7 +97,7 @@ async def trellis(*args: str, port: int | None = None) -> Process:
 async def finished(*args: str, port: int | None = None) -> tuple[int, str]:
     run = await trellis(*args, port=port)
     code = await asyncio.wait_for(run.proc.wait(), 60)
-    await run._reader
+    await asyncio.wait_for(run._reader, 30)
     return code, "".join(run.log)
 
 
