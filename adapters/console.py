@@ -22,7 +22,7 @@ import asyncio
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -236,7 +236,7 @@ class ConsoleAdapter(Adapter):
         )
 
     async def play(
-        self, lines: Sequence[str], on_clock: Callable[[datetime], Awaitable[None]]
+        self, lines: Iterable[str], on_clock: Callable[[datetime], Awaitable[None]]
     ) -> None:
         """Replay a script; ``on_clock`` moves the clock (and runs due jobs) at each '@' line."""
         for number, line in enumerate(lines, start=1):
