@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -237,7 +238,7 @@ class ConsoleAdapter(Adapter):
         )
 
     async def play(
-        self, lines: Sequence[str], on_clock: Callable[[datetime], Awaitable[None]]
+        self, lines: Iterable[str], on_clock: Callable[[datetime], Awaitable[None]]
     ) -> None:
         """Replay a script; ``on_clock`` moves the clock (and runs due jobs) at each '@' line."""
         for number, line in enumerate(lines, start=1):
@@ -250,11 +251,25 @@ class ConsoleAdapter(Adapter):
     ) -> asyncio.Task:
         """Read lines typed on standard input until it closes; errors are shown, not raised."""
 
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        running = asyncio.get_running_loop()
+
+        def read_lines() -> None:
+            # A daemon thread, not the loop's executor: a stop (Ctrl-C) while it waits for a line
+            # must not wait for one more line before the process can end.
+            try:
+                for line in iter(sys.stdin.readline, ""):
+                    running.call_soon_threadsafe(lines.put_nowait, line)
+                running.call_soon_threadsafe(lines.put_nowait, "")
+            except RuntimeError:
+                return  # the loop closed: Trellis has stopped
+
+        threading.Thread(target=read_lines, name="console-stdin", daemon=True).start()
+
         async def loop() -> None:
-            reader = asyncio.get_running_loop()
             number = 0
             while True:
-                line = await reader.run_in_executor(None, sys.stdin.readline)
+                line = await lines.get()
                 if not line:
                     return
                 number += 1

@@ -7,6 +7,7 @@ in reverse order after storing whatever is still queued.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -20,7 +21,7 @@ from bot.commands.catalog import all_commands
 from bot.commands.router import CommandRouter
 from bot.config import CommunitySettings, Settings
 from bot.engine import Engine
-from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage, literal
@@ -53,6 +54,7 @@ class Trellis:
             on_trouble=self._tell_store_trouble,
             on_refused=self._refuse_while_store_down,
         )
+        self.intake = Intake(self.engine)
         self.scheduler = Scheduler(
             store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
         )
@@ -68,13 +70,17 @@ class Trellis:
     async def open(
         cls, settings: Settings, *, clock: Clock, adapters: Sequence[Adapter] = ()
     ) -> Trellis:
-        store = await SqliteStore.open(settings.storage.path)
-        # Rollups count local days: recorded now, ingest notes the days it changes in the
-        # community's timezone (a new or changed zone recounts them all).
-        for community_id, community in settings.communities.items():
-            async with store.transaction() as db:
-                await refresh_rollups(db, community_id, community.timezone)
-        return cls(settings, store, clock, adapters)
+        store = await SqliteStore.open(settings.storage.path, exclusive=True)
+        try:
+            # Rollups count local days: recorded now, ingest notes the days it changes in the
+            # community's timezone (a new or changed zone recounts them all).
+            for community_id, community in settings.communities.items():
+                async with store.transaction() as db:
+                    await refresh_rollups(db, community_id, community.timezone)
+            return cls(settings, store, clock, adapters)
+        except BaseException:
+            await store.close()
+            raise
 
     def add_adapter(self, adapter: Adapter) -> None:
         """Add an adapter that needs the open store (Matrix keeps its sync token there)."""
@@ -85,29 +91,83 @@ class Trellis:
     # Lifecycle -----------------------------------------------------------------------------
 
     async def start(self, *, real_time: bool = True) -> None:
-        """Connect the adapters and start the schedules.
+        """Connect the adapters, store what they caught up, then run what fell due meanwhile.
 
-        With ``real_time`` APScheduler fires the jobs; without it (demo, tests) the caller moves
-        the clock and calls ``run_due_jobs``. Missed runs are caught up either way.
+        Each adapter's ``start`` returns with its platform state loaded and the events of the
+        downtime handed to the engine, so a digest due while Trellis was down counts them. With
+        ``real_time`` APScheduler fires the jobs; without it (demo, tests) the caller moves the
+        clock and calls ``run_due_jobs``.
         """
         self.engine.start()
+        before = await self._message_counts()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
             adapter.catch_up_from = partial(catch_up.stored_positions, self.store)
-            await adapter.start(self.engine)
+            # Counted as running before it connects: a stop during a slow connect disconnects it.
             self._running.append(adapter)
+            await adapter.start(self.intake)
+        await self.engine.drain()
+        after = await self._message_counts()
+        caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
+        log.info("caught up: %s", describe_catch_up(caught_up))
         await self.run_due_jobs()
         if real_time:
             self.scheduler.start()
+        log.info("ready: %s", await self._readiness())
 
-    async def stop(self) -> None:
-        """Stop what was started (also after a start that failed half-way), store what is
-        queued, and close the database."""
+    async def stop(self, *, job_grace: float = 5.0) -> None:
+        """Stop what was started (also after a start that failed half-way), in the order that
+        loses nothing: no new jobs, then let a running job finish (a job still running after
+        ``job_grace`` seconds keeps its claim, which lapses as a lease), then the adapters stop
+        taking events and hand over what they hold, everything accepted is stored (and sync
+        positions saved), and the database is closed."""
         self.scheduler.stop()
-        while self._running:
-            await self._running.pop().stop()
-        await self.engine.stop()
-        await self.store.close()
+        try:
+            await asyncio.wait_for(self.scheduler.finish(), job_grace)
+        except TimeoutError:
+            log.warning(
+                "a job was still running after %.0f s; it is left to the next start", job_grace
+            )
+        try:
+            while self._running:
+                await self._running.pop().stop()
+            await self.engine.stop()
+        finally:
+            await self.store.close()
+        log.info(
+            "stopped: %d events accepted from the platforms, stored; %s closed",
+            self.intake.accepted,
+            self.store.path.name,
+        )
+
+    async def _message_counts(self) -> dict[str, int]:
+        return {
+            cid: await activity.message_count(self.store, cid) for cid in self.settings.communities
+        }
+
+    async def _readiness(self) -> str:
+        """One line: communities, platforms, places watched, and configured places not seen."""
+        watched = 0
+        missing: list[str] = []
+        for platform, adapter in self.adapters.items():
+            for cid, community in self.settings.communities.items():
+                places = await adapter.channels(cid)
+                watched += len(places)
+                if platform == "console":
+                    continue  # console places exist once someone types in them
+                seen = {place.key for place in places} | {
+                    place.thread_key for place in places if place.thread_key
+                }
+                missing += [
+                    ref for ref in configured_places(community, platform) if ref not in seen
+                ]
+        line = (
+            f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
+            f"platforms: {', '.join(self.adapters) or 'none'}, {watched} places watched"
+        )
+        if missing:
+            line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
+        return line
 
     async def run_due_jobs(self) -> list[str]:
         await self.engine.drain()
@@ -343,3 +403,32 @@ class Trellis:
             return f"{purged} message texts purged"
 
         self.scheduler.add(Job("retention", "30 3 * * *", "UTC", purge, once_only=True))
+
+
+class Intake:
+    """The adapters' event sink: the engine, counting what it was handed (for the stop line)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.accepted = 0
+
+    async def __call__(self, event: Event) -> None:
+        self.accepted += 1
+        await self.engine.accept(event)
+
+    async def drain(self) -> None:
+        await self.engine.drain()
+
+
+def configured_places(community: CommunitySettings, platform: str) -> list[str]:
+    """The places on ``platform`` that the community's configuration names."""
+    refs = [community.digest.channel] if community.digest.channel else []
+    for theme in community.themes.values():
+        refs += [*theme.places, *([theme.prompt_place] if theme.prompt_place else [])]
+    return [ref for ref in refs if ref.startswith(f"{platform}:")]
+
+
+def describe_catch_up(new_messages: dict[str, int]) -> str:
+    if not new_messages:
+        return "nothing new while Trellis was down"
+    return ", ".join(f"{count} new messages in {cid}" for cid, count in new_messages.items())

@@ -1,19 +1,24 @@
-"""The ``trellis`` command: demo, run, check-config, backfill and report."""
+"""The ``trellis`` command: demo, run, check-config, backfill, backup and report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import shutil
+import signal
+import sqlite3
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
 from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
-from storage.sqlite import StoreError
+from storage.sqlite import StoreError, backup_database
 
 log = logging.getLogger("trellis")
 
@@ -42,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--script", type=Path, help="replay a console script on a simulated clock, then stop"
     )
+    run.add_argument(
+        "--verbose", action="store_true", help="also log the platform libraries' own messages"
+    )
 
     check = commands.add_parser("check-config", help="validate a config file and nothing else")
     check.add_argument("file", type=Path)
@@ -50,6 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("platform", choices=("discord", "matrix"))
     backfill.add_argument("--since", default="90d", help="how far back, e.g. 90d or 12w")
     backfill.add_argument("--config", type=Path, default=Path("trellis.toml"))
+    backfill.add_argument(
+        "--verbose", action="store_true", help="also log the platform libraries' own messages"
+    )
+
+    backup = commands.add_parser(
+        "backup", help="copy the database to a file, safely, even while Trellis runs"
+    )
+    backup.add_argument(
+        "destination", type=Path, help="the new file, e.g. trellis-2026-09-07.sqlite3"
+    )
+    backup.add_argument("--config", type=Path, default=Path("trellis.toml"))
 
     from bot.monitoring.report_cli import add_report_command
 
@@ -59,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not getattr(args, "verbose", False):
+        for chatty in PLATFORM_LIBRARIES:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         match args.command:
             case "demo":
@@ -67,23 +89,118 @@ def main(argv: list[str] | None = None) -> int:
             case "run" if args.script:
                 return asyncio.run(run_script(load_settings(args.config), read_script(args.script)))
             case "run":
-                return asyncio.run(run_bot(load_settings(args.config)))
+                return asyncio.run(run_bot(load_settings(args.config), terminal=sys.stdin.isatty()))
             case "check-config":
-                settings = load_settings(args.file)
-                print(
-                    f"{args.file} is valid: {len(settings.communities)} community(ies), "
-                    f"adapters: {', '.join(enabled_platforms(settings))}."
-                )
-                return 0
+                return check_config(args.file)
             case "backfill":
                 return asyncio.run(
                     run_backfill(load_settings(args.config), args.platform, args.since)
                 )
+            case "backup":
+                return run_backup(load_settings(args.config), args.destination)
             case _:
                 return asyncio.run(args.run(args))
     except (ConfigError, StoreError) as error:
-        print(f"trellis: {error}", file=sys.stderr)
+        text = str(error)
+        print(f"trellis: {text}{'' if text.endswith('.') else '.'}", file=sys.stderr)
         return 2
+    except sqlite3.OperationalError as error:
+        # The disk refused (full, read-only, gone) after the database opened.
+        print(
+            f"trellis: the database {named_database(args)}could not be used ({error}); check "
+            f"its disk (free space, permissions) and start Trellis again.",
+            file=sys.stderr,
+        )
+        return 3
+    except sqlite3.DatabaseError as error:
+        # Damage found after the database opened (a page overwritten on disk, a failing disk).
+        where = named_database(args)
+        print(
+            f"trellis: the database {where}is damaged ({error}); stop Trellis, keep the file "
+            f"for inspection and restore the latest backup (docs/deploy.md).",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def named_database(args: argparse.Namespace) -> str:
+    """The database's path followed by a space, when the command names a config (for errors)."""
+    try:
+        return f"{load_settings(args.config).storage.path} " if hasattr(args, "config") else ""
+    except ConfigError:
+        return ""
+
+
+PLATFORM_LIBRARIES = ("discord", "nio", "apscheduler", "aiohttp", "peewee")
+"""Loggers of the libraries under the adapters: their INFO lines are shown only with --verbose."""
+
+
+def check_config(path: Path) -> int:
+    """Everything ``run`` checks before it touches the database, without touching it."""
+    settings = load_settings(path)
+    platforms = enabled_platforms(settings)
+    if not platforms:
+        raise ConfigError(NO_ADAPTER)
+    if "console" in platforms:
+        console_community(settings)
+    check_storage_path(settings)
+    print(
+        f"{path} is valid: {len(settings.communities)} community(ies), "
+        f"adapters: {', '.join(platforms)}."
+    )
+    for warning in config_warnings(settings, platforms):
+        print(f"warning: {warning}")
+    try:
+        check_secrets(settings, platforms)
+    except ConfigError as error:
+        print(f"warning: {error} (here, in the shell that runs check-config).")
+    return 0
+
+
+def config_warnings(settings: Settings, platforms: list[str]) -> list[str]:
+    warnings = []
+    if "console" in platforms and len(platforms) > 1:
+        warnings.append(
+            "adapters.console is on beside "
+            f"{' and '.join(p for p in platforms if p != 'console')}; as a service it reads "
+            "nothing and prints to the log: set adapters.console.enabled = false."
+        )
+    return warnings
+
+
+def check_storage_path(settings: Settings) -> None:
+    path = settings.storage.path
+    if path.is_dir():
+        raise ConfigError(
+            f"storage.path {path} is a folder; point it to a file such as trellis.sqlite3"
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"storage.path {path}: the folder {path.parent} does not exist; create it or "
+            f"choose another path"
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"storage.path {path}: Trellis may not write in {path.parent}; choose a folder "
+            f"it may write to, or give it the right"
+        )
+
+
+def check_secrets(settings: Settings, platforms: list[str]) -> None:
+    """The secrets the enabled platforms need, checked before the database is created or
+    migrated, so that a missing one changes nothing."""
+    if "discord" in platforms:
+        settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
+    if "matrix" in platforms:
+        matrix = settings.adapters.matrix
+        if matrix.access_token_env:
+            settings.secret(matrix.access_token_env, "adapters.matrix.access_token_env")
+        elif not settings.storage.path.exists():
+            # The password is needed for the first login only; later the stored one is used.
+            settings.secret(matrix.password_env, "adapters.matrix.password_env")
+
+
+NO_ADAPTER = "adapters: no adapter is enabled; set adapters.console.enabled = true to try Trellis."
 
 
 def enabled_platforms(settings: Settings) -> list[str]:
@@ -111,6 +228,7 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
     from adapters.console import ConsoleAdapter
     from bot.app import Trellis
 
+    check_secrets(settings, platforms)
     adapters = []
     if "console" in platforms:
         community = console_community(settings)
@@ -120,7 +238,6 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
     if "discord" in platforms:
         from adapters.discord import DiscordAdapter
 
-        # Secrets are checked before the database is opened: a missing one changes nothing.
         token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
         adapters.append(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
     app = await Trellis.open(settings, clock=clock, adapters=adapters)
@@ -135,31 +252,82 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
     return app
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(settings: Settings, *, terminal: bool) -> int:
+    """Run until SIGTERM or SIGINT (or, console alone in a terminal, until Ctrl-D).
+
+    Standard input is read only when the console is the only adapter and ``terminal`` (stdin is
+    a TTY): under a service manager stdin is /dev/null and the platforms keep Trellis busy.
+    """
     platforms = enabled_platforms(settings)
     if not platforms:
+        raise ConfigError(NO_ADAPTER)
+    interactive = platforms == ["console"]
+    if interactive and not terminal:
         raise ConfigError(
-            "adapters: no adapter is enabled; set adapters.console.enabled = true to try Trellis."
+            "adapters.console is the only adapter and standard input is not a terminal, so "
+            "nobody can type to it: run trellis in a terminal, replay a file with --script, "
+            "or enable adapters.discord or adapters.matrix to run it as a service."
         )
-    app = await open_app(settings, SystemClock(), platforms)
-    try:
-        await app.start()
-        console = app.adapters.get("console")
-        if console is not None:
-            print(
-                "Trellis is listening. Type 'name> text' to chat, 'name> /help' for commands, "
-                "Ctrl-D to stop.",
-                flush=True,
-            )
-            await console.read_stdin()
-            await app.engine.drain()
-        else:
-            await asyncio.Event().wait()
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        pass
-    finally:
-        await app.stop()
+    for warning in config_warnings(settings, platforms):
+        log.warning(warning)
+    stopping = asyncio.Event()
+    with stop_signals(stopping):
+        app = await open_app(settings, SystemClock(), platforms)
+        try:
+            if not await until_stopped(app.start(), stopping):
+                return 0
+            if interactive:
+                print(
+                    "Trellis is listening. Type 'name> text' to chat, 'name> /help' for "
+                    "commands, Ctrl-D to stop.",
+                    flush=True,
+                )
+                await until_stopped(app.adapters["console"].read_stdin(), stopping)
+            else:
+                await stopping.wait()
+        finally:
+            await app.stop()
     return 0
+
+
+async def until_stopped(work, stopping: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (True) or a stop is asked for first (False: it is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+@contextlib.contextmanager
+def stop_signals(stopping: asyncio.Event) -> Iterator[None]:
+    """SIGTERM or SIGINT asks for a graceful stop; a second one ends the process at once.
+
+    Ending at once is safe for the database: SQLite commits are atomic and the kernel releases
+    the instance lock, so the next start goes on from the last committed transaction."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(number: int) -> None:
+        name = signal.Signals(number).name
+        if stopping.is_set():
+            log.warning("%s again: stopping at once", name)
+            logging.shutdown()
+            os._exit(128 + number)
+        log.info("%s: stopping; storing what was accepted (send it again to stop at once)", name)
+        stopping.set()
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, on_signal, number)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(number)
 
 
 def prepare_demo(folder: Path) -> Path:
@@ -193,22 +361,39 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     tz = settings.communities[community].timezone
     first = next((moment for line in lines if (moment := clock_line(line, tz))), None)
     clock = ManualClock(first or SystemClock().now())
-    app = await open_app(settings, clock, ["console"])
-    app.engine.give_up_after = SCRIPT_STORE_PATIENCE
-    try:
-        await app.start(real_time=False)
-        await app.adapters["console"].play(
-            lines, lambda moment: app.advance_to(max(moment, clock.now()))
+    stopping = asyncio.Event()
+    done = 0
+
+    def until_stop_asked():
+        nonlocal done
+        for line in lines:
+            if stopping.is_set():
+                return
+            yield line
+            done += 1
+
+    with stop_signals(stopping):
+        app = await open_app(settings, clock, ["console"])
+        app.engine.give_up_after = SCRIPT_STORE_PATIENCE
+        try:
+            await app.start(real_time=False)
+            await app.adapters["console"].play(
+                until_stop_asked(), lambda moment: app.advance_to(max(moment, clock.now()))
+            )
+            await app.engine.drain()
+        except ScriptError as error:
+            print(f"trellis: {error}", file=sys.stderr)
+            return 2
+        except StoreUnavailable as error:
+            print(f"trellis: not everything was stored: {error}", file=sys.stderr)
+            return 1
+        finally:
+            await app.stop()
+    if stopping.is_set():
+        print(
+            f"trellis: stopped after line {done} of {len(lines)}; every line before it is stored.",
+            file=sys.stderr,
         )
-        await app.engine.drain()
-    except ScriptError as error:
-        print(f"trellis: {error}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as error:
-        print(f"trellis: not everything was stored: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await app.stop()
     return 0
 
 
@@ -273,6 +458,20 @@ async def run_backfill(settings: Settings, platform: str, since_text: str) -> in
     finally:
         await app.stop()
     print(f"Backfill from {platform} since {since:%Y-%m-%d}: {added} new messages stored.")
+    return 0
+
+
+def run_backup(settings: Settings, destination: Path) -> int:
+    """Copy the database (see ``storage.sqlite.backup_database``); it works while Trellis runs."""
+    source = settings.storage.path
+    if not source.is_file():
+        raise StoreError(f"there is no database at {source}; check storage.path")
+    if destination.exists():
+        raise ConfigError(f"{destination} already exists; choose a new file name for the backup")
+    if not destination.parent.is_dir():
+        raise ConfigError(f"the folder {destination.parent} does not exist; create it first")
+    backup_database(source, destination)
+    print(f"Backed up {source} to {destination}.")
     return 0
 
 

@@ -71,11 +71,13 @@ Locale = Annotated[str, Field(pattern=r"^(en|es|pt)$")]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: TOML has real booleans and numbers, so "yes" or 1 for a switch is a mistake to name,
+    # not a value to guess at.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StorageSettings(Section):
-    path: Path = Path("trellis.sqlite3")
+    path: Annotated[Path, Field(strict=False)] = Path("trellis.sqlite3")
     """The SQLite file. Relative paths are relative to the config file."""
 
 
@@ -88,21 +90,21 @@ class ParticipationSettings(Section):
     """Levels over the last ``window_weeks``: core > active > peripheral > inactive."""
 
     window_weeks: int = Field(default=4, ge=1, le=52)
-    core_min_messages: int = Field(default=12, ge=1)
-    core_min_active_days: int = Field(default=6, ge=1)
-    active_min_messages: int = Field(default=3, ge=1)
-    peripheral_min_actions: int = Field(default=1, ge=1)
+    core_min_messages: int = Field(default=12, ge=1, le=10_000)
+    core_min_active_days: int = Field(default=6, ge=1, le=366)
+    active_min_messages: int = Field(default=3, ge=1, le=10_000)
+    peripheral_min_actions: int = Field(default=1, ge=1, le=10_000)
     """Reactions given and messages together; reacting counts as taking part."""
 
 
 class NudgeSettings(Section):
     enabled: bool = True
-    newcomer_after_days: int = Field(default=7, ge=1)
+    newcomer_after_days: int = Field(default=7, ge=1, le=3650)
     """Nudge a member who joined and has not posted after this many days."""
-    silent_after_weeks: int = Field(default=3, ge=1)
+    silent_after_weeks: int = Field(default=3, ge=1, le=520)
     """Nudge a member who took part before and has been silent this many weeks."""
-    cooldown_days: int = Field(default=30, ge=1)
-    daily_cap: int = Field(default=10, ge=0)
+    cooldown_days: int = Field(default=30, ge=1, le=3650)
+    daily_cap: int = Field(default=10, ge=0, le=10_000)
     scan_cron: Cron = "0 10 * * *"
 
 
@@ -122,7 +124,7 @@ class CatchUpSettings(Section):
 
 
 class DormancySettings(Section):
-    after_days: int = Field(default=14, ge=1)
+    after_days: int = Field(default=14, ge=1, le=3650)
 
 
 class ThemeSettings(Section):
@@ -254,6 +256,13 @@ class Settings(Section):
         return SecretStr(value)
 
 
+_HINTS = {
+    "bool_type": "; write true or false, without quotes",
+    "int_type": "; write a whole number, without quotes",
+    "string_type": "; write it in quotes",
+}
+
+
 def _explain(error: dict[str, Any]) -> str:
     path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
     kind = error["type"]
@@ -263,7 +272,7 @@ def _explain(error: dict[str, Any]) -> str:
         )
     if kind == "missing":
         return f"{path} is required but missing"
-    message = error["msg"].removeprefix("Value error, ")
+    message = error["msg"].removeprefix("Value error, ") + _HINTS.get(kind, "")
     if not path:
         return message[0].upper() + message[1:]
     return f"{path}: {message}"
@@ -280,15 +289,35 @@ def parse_settings(data: dict[str, Any], *, base_dir: Path | None = None) -> Set
     return settings
 
 
-def load_settings(path: Path) -> Settings:
+def read_config_text(path: Path) -> str:
+    """The config file's text, or a ConfigError saying why it cannot be read as UTF-8 TOML."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{path} does not exist; copy config.example.toml to it and edit it"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path} is a folder; give the path of the config file, e.g. {path / 'trellis.toml'}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path} is saved as UTF-16; save it as UTF-8 (TOML files are UTF-8)")
     try:
-        data = tomllib.loads(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}, perhaps Latin-1); "
+            f"save it as UTF-8"
+        ) from None
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        data = tomllib.loads(read_config_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     return parse_settings(data, base_dir=path.resolve().parent)

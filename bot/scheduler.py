@@ -328,6 +328,11 @@ class Scheduler:
             )
         self._aps.start()
 
+    async def finish(self) -> None:
+        """Return once no job is running (after ``stop``, none starts again)."""
+        async with self._lock:
+            pass
+
     def stop(self) -> None:
         if self._aps is not None:
             self._aps.shutdown(wait=False)

@@ -7,14 +7,19 @@ Writes go through ``transaction()``, which refuses to nest, so a batch is all-or
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import logging
 import os
+import socket
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +30,13 @@ log = logging.getLogger(__name__)
 
 class StoreError(Exception):
     """The database cannot be used as it is; the message says why and what to do."""
+
+
+CHECKPOINT_EVERY_S = 10.0
+"""How often, while writing, the WAL is copied into the database file."""
+CHECKPOINT_GRACE_S = 60.0
+"""A file last written this soon after a checkpoint began was written by that checkpoint; one
+written later (a restore) does not go with the WAL beside it."""
 
 
 def migration_steps() -> list[tuple[int, str]]:
@@ -70,21 +82,32 @@ class ReadOnlyConnection(Reads):
 class SqliteStore(Reads):
     """An open Trellis database. Use ``await SqliteStore.open(path)`` and ``await store.close()``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, lock: InstanceLock | None) -> None:
         self.db = db
         self.path = path
+        self._lock = lock
         self._write_lock = asyncio.Lock()
         self._in_transaction = False
         self._readers: list[ReadOnlyConnection] = []
         self._idle_readers: dict[bool, list[ReadOnlyConnection]] = {False: [], True: []}
         """Idle read connections, apart by whether they run in the background."""
         self._apart: ContextVar[ReadOnlyConnection | None] = ContextVar("apart", default=None)
+        self._checkpointed = time.monotonic()
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, steps: list[tuple[int, str]] | None = None
+        cls,
+        path: Path | str,
+        *,
+        steps: list[tuple[int, str]] | None = None,
+        exclusive: bool = False,
     ) -> SqliteStore:
-        """Open (creating if needed) and migrate. ``steps`` defaults to the shipped migrations."""
+        """Open (creating if needed) and migrate. ``steps`` defaults to the shipped migrations.
+
+        With ``exclusive`` (a running Trellis, a backfill) a database already used by another
+        process is refused; without it (a report) the store goes along with the running one.
+        A file that is not Trellis's is looked at read-only and left exactly as it was.
+        """
         path = Path(path)
         if path.exists() and path.is_dir():
             raise StoreError(
@@ -94,12 +117,35 @@ class SqliteStore(Reads):
             raise StoreError(
                 f"storage.path {path}: the folder {path.parent} does not exist; create it or choose another path"
             )
-        db = await aiosqlite.connect(path, isolation_level=None)
+        lock = InstanceLock.take(path, required=exclusive)
+        try:
+            if lock is not None:
+                lock.check_wal()
+            steps = steps if steps is not None else migration_steps()
+            if path.exists() and path.stat().st_size > 0:
+                await asyncio.to_thread(_inspect_read_only, path, len(steps))
+            return await cls._connect(path, steps, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release(clean=False)
+            raise
+
+    @classmethod
+    async def _connect(
+        cls, path: Path, steps: list[tuple[int, str]], lock: InstanceLock | None
+    ) -> SqliteStore:
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"storage.path {path} cannot be opened ({exc}); check that Trellis may write "
+                f"in {path.parent}"
+            ) from None
         db.row_factory = aiosqlite.Row
-        store = cls(db, path)
+        store = cls(db, path, lock)
         try:
             await store._configure()
-            await store._migrate(steps if steps is not None else migration_steps())
+            await store._migrate(steps)
         except sqlite3.DatabaseError as exc:
             await db.close()
             raise StoreError(
@@ -109,15 +155,27 @@ class SqliteStore(Reads):
         except BaseException:
             await db.close()
             raise
+        if lock is not None:
+            lock.record_database()
         return store
 
     async def close(self) -> None:
-        for reader in self._readers:
-            await reader.db.close()
+        """Close every connection, even if one fails (a damaged file), and release the lock.
+
+        An unclosed connection's thread would keep the process alive after an error."""
+        failed = False
+        for connection in [reader.db for reader in self._readers] + [self.db]:
+            try:
+                await connection.close()
+            except sqlite3.Error as exc:
+                log.error("closing %s: %s", self.path, exc)
+                failed = True
         self._readers.clear()
         for idle in self._idle_readers.values():
             idle.clear()
-        await self.db.close()
+        if self._lock is not None:
+            self._lock.release(clean=not failed)
+            self._lock = None
 
     @asynccontextmanager
     async def reading(self, *, background: bool = False) -> AsyncIterator[ReadOnlyConnection]:
@@ -181,6 +239,10 @@ class SqliteStore(Reads):
         # written no longer fit SQLite's default 2 MB cache, and each batch read and spilled them
         # again (half the ingest rate). 32 MB holds them; it fills only as pages are used.
         await self.db.execute("PRAGMA cache_size = -32768")
+        if self._lock is not None:
+            # Checkpoints are ours, so the lock record knows the database file after each one
+            # (see InstanceLock.check_wal).
+            await self.db.execute("PRAGMA wal_autocheckpoint = 0")
 
     async def schema_version(self) -> int:
         async with self.db.execute(
@@ -239,9 +301,26 @@ class SqliteStore(Reads):
                 raise
             else:
                 await self.db.execute("COMMIT")
+                await self._checkpoint_now_and_then()
             finally:
                 self._in_transaction = False
                 self._owner = None
+
+    async def _checkpoint_now_and_then(self) -> None:
+        """Copy the WAL into the database every few seconds of writing (SQLite's own automatic
+        checkpoint is off when we hold the lock), noting the file it leaves in the lock record."""
+        if self._lock is None or time.monotonic() - self._checkpointed < CHECKPOINT_EVERY_S:
+            return
+        self._lock.record["checkpoint_began"] = time.time()
+        self._lock.note("checkpointing")
+        try:
+            await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            # The commit stands; the WAL is copied at the next try.
+            log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+        finally:
+            self._lock.record_database()
+            self._checkpointed = time.monotonic()
 
     _owner: asyncio.Task | None = None
 
@@ -292,6 +371,176 @@ async def _lower_priority(db: aiosqlite.Connection) -> None:
 
 
 _BACKGROUND_NICE = 10
+
+
+class InstanceLock:
+    """One process per database: an OS lock on ``<database>.lock``, which also records who holds
+    it (pid, host, since when) and what the database file looked like after the last checkpoint.
+
+    The kernel releases the lock when the process ends, kill -9 included, so a crash never leaves
+    the database locked. The record lets ``check_wal`` tell a WAL left by a crash (to be applied)
+    from one left beside a file that was restored or replaced since (applying it would silently
+    overwrite the restored data).
+    """
+
+    def __init__(self, path: Path, fd: int, previous: dict) -> None:
+        self.path = path
+        self.fd = fd
+        self.previous = previous
+        self.record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "state": "opening",
+            "database": previous.get("database"),
+        }
+
+    @classmethod
+    def take(cls, database: Path, *, required: bool) -> InstanceLock | None:
+        """The lock, or None when another process holds it and ``required`` is false."""
+        lock_path = database.with_name(database.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"storage.path {database}: cannot create files in {database.parent} "
+                f"({exc.strerror}); choose a folder Trellis may write to"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_record(fd)
+            os.close(fd)
+            if not required:
+                return None
+            raise StoreError(
+                f"{database} is in use by another Trellis (pid {holder.get('pid', '?')} on "
+                f"{holder.get('host', '?')}, since {holder.get('since', '?')}); stop it first: "
+                f"one database serves one Trellis at a time."
+            ) from None
+        lock = cls(database, fd, _read_record(fd))
+        lock.note("opening")
+        return lock
+
+    def check_wal(self) -> None:
+        """Refuse a WAL that does not belong to the database file beside it."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if not wal.exists() or wal.stat().st_size == 0 or not self.path.exists():
+            return
+        state = self.previous.get("state")
+        began = self.previous.get("checkpoint_began", 0)
+        if state == "checkpointing" and self.path.stat().st_mtime - began < CHECKPOINT_GRACE_S:
+            return  # died during a checkpoint: the file was written then, the WAL holds it all
+        if state in ("opening", "running") and self.previous.get("database") == _fingerprint(
+            self.path
+        ):
+            return  # left by a crash of the last Trellis on this very file: SQLite applies it
+        raise StoreError(
+            f"{wal.name} beside {self.path} was not left by the last Trellis on this file (the "
+            f"file was restored or replaced since); if {self.path.name} is the copy you want, "
+            f"delete {wal.name} and {self.path.name}-shm and start again, otherwise put back "
+            f"the file that goes with it"
+        )
+
+    def record_database(self) -> None:
+        self.record["database"] = _fingerprint(self.path)
+        self.note("running")
+
+    def note(self, state: str) -> None:
+        self.record["state"] = state
+        data = json.dumps(self.record).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self, *, clean: bool) -> None:
+        if clean:
+            self.record["database"] = _fingerprint(self.path)
+            self.note("closed")
+        os.close(self.fd)  # releases the lock
+
+
+def _read_record(fd: int) -> dict:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _fingerprint(path: Path) -> list[int] | None:
+    """What changes when the file is replaced or written outside Trellis: inode, size, mtime."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns]
+
+
+def _inspect_read_only(path: Path, known: int) -> None:
+    """Refuse, without changing a byte, a file that is not a Trellis database or is too new."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be opened ({exc}); check its permissions") from None
+    try:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        version = (
+            db.execute("SELECT version FROM schema_version").fetchone()[0]
+            if "schema_version" in names
+            else 0
+        )
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path} is not a usable Trellis database ({exc}); restore it from a backup "
+            f"or point storage.path to a new file"
+        ) from None
+    finally:
+        db.close()
+    if names and version == 0:
+        raise StoreError(
+            f"{path} holds tables that are not Trellis's; point storage.path to a new file"
+        )
+    if version > known:
+        raise StoreError(
+            f"{path} was written by a newer Trellis (schema version {version}, this one "
+            f"knows up to {known}); upgrade Trellis, or restore a backup made by this version"
+        )
+
+
+def backup_database(source: Path, destination: Path) -> None:
+    """Copy a Trellis database with SQLite's online backup API, reading it only.
+
+    It needs no instance lock, so it runs beside a running Trellis: the copy is made in one step
+    inside one read transaction, a consistent moment however much Trellis writes meanwhile. The
+    copy is written beside ``destination`` and renamed into place once complete. It is not
+    migrated: a backup taken before an upgrade restores with the Trellis that made it.
+    """
+    _inspect_read_only(source, len(migration_steps()))
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        reader.execute("PRAGMA busy_timeout = 5000")
+        copy = sqlite3.connect(partial)
+        try:
+            reader.backup(copy)
+            # A restored file should not need its WAL: the copy is a single self-contained file.
+            copy.execute("PRAGMA journal_mode = DELETE")
+            (check,) = copy.execute("PRAGMA quick_check").fetchone()
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"backing up {source} failed ({exc}); nothing was written") from None
+    finally:
+        reader.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        raise StoreError(
+            f"{source} is damaged ({check}); the backup was not written: keep the file and "
+            f"restore the latest good backup"
+        )
+    partial.rename(destination)
 
 
 def _statements(sql: str) -> list[str]:

@@ -84,9 +84,35 @@ def trellis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def console_config(database: Path) -> str:
+    """A one-community config for the console alone (scripts), like the example's community."""
+    return f"""
+[storage]
+path = "{database}"
+[adapters.console]
+enabled = true
+[communities.example]
+name = "Example Community of Practice"
+timezone = "America/Lima"
+[communities.example.roles]
+facilitators = ["console:fran"]
+[communities.example.digest]
+channel = "console:general"
+[communities.example.themes.water]
+name = "Water rights"
+places = ["console:water"]
+"""
+
+
 def test_check_config_says_valid_or_says_what_is_wrong(tmp_path):
     good = trellis("check-config", str(ROOT / "config.example.toml"), cwd=tmp_path)
-    assert good.returncode == 0 and "is valid: 1 community(ies), adapters: console." in good.stdout
+    assert good.returncode == 0
+    assert good.stdout.splitlines() == [
+        f"{ROOT / 'config.example.toml'} is valid: 1 community(ies), adapters: discord.",
+        "warning: adapters.discord.token_env: the environment variable TRELLIS_DISCORD_TOKEN is "
+        "not set; export it with the secret before starting Trellis (here, in the shell that "
+        "runs check-config).",
+    ]
     broken = tmp_path / "trellis.toml"
     broken.write_text('[communities.x]\nname = "X"\n[nudge]\nenabled = false\n')
     bad = trellis("check-config", str(broken), cwd=tmp_path)
@@ -96,6 +122,33 @@ def test_check_config_says_valid_or_says_what_is_wrong(tmp_path):
     )
     broken.write_text("[communities.x\n")
     assert "is not valid TOML" in trellis("check-config", str(broken), cwd=tmp_path).stderr
+
+
+def test_check_config_checks_what_run_checks(tmp_path):
+    config = tmp_path / "trellis.toml"
+    config.write_text('[adapters.console]\ncommunity = "praxis"\n[communities.x]\nname = "X"\n')
+    wrong = trellis("check-config", str(config), cwd=tmp_path)
+    assert (wrong.returncode, wrong.stderr.strip()) == (
+        2,
+        "trellis: adapters.console.community: there is no community 'praxis'.",
+    )
+    config.write_text(
+        '[adapters.discord]\nenabled = true\n[communities.x]\nname = "X"\n'
+        '[storage]\npath = "missing/t.sqlite3"\n'
+    )
+    folder = trellis("check-config", str(config), cwd=tmp_path)
+    assert folder.returncode == 2
+    assert folder.stderr.strip() == (
+        f"trellis: storage.path {tmp_path / 'missing' / 't.sqlite3'}: the folder "
+        f"{tmp_path / 'missing'} does not exist; create it or choose another path."
+    )
+    config.write_text('[adapters.discord]\nenabled = true\n[communities.x]\nname = "X"\n')
+    both = trellis("check-config", str(config), cwd=tmp_path)
+    assert both.returncode == 0
+    assert (
+        "warning: adapters.console is on beside discord; as a service it reads nothing and "
+        "prints to the log: set adapters.console.enabled = false."
+    ) in both.stdout.splitlines()
 
 
 def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
@@ -139,7 +192,7 @@ def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
 
 def test_run_replays_a_console_script_on_its_own_clock(tmp_path):
     config = tmp_path / "trellis.toml"
-    config.write_text((ROOT / "config.example.toml").read_text())
+    config.write_text(console_config(tmp_path / "trellis.sqlite3"))
     script = tmp_path / "week.txt"
     script.write_text(
         "@ 2026-09-07 10:00\n"
@@ -170,3 +223,53 @@ def test_backfill_refuses_a_wrong_span_or_a_missing_token_before_touching_anythi
     assert no_token.returncode == 2
     assert "the environment variable TRELLIS_DISCORD_TOKEN is not set" in no_token.stderr
     assert not (ROOT / "trellis.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        (
+            {**minimal(), "nudges": {"enabled": "yes"}},
+            "nudges.enabled: Input should be a valid boolean; write true or false, without quotes.",
+        ),
+        (
+            {**minimal(), "adapters": {"discord": {"enabled": 1}}},
+            "adapters.discord.enabled: Input should be a valid boolean; write true or false",
+        ),
+        (
+            {**minimal(), "nudges": {"daily_cap": 10**30}},
+            "nudges.daily_cap: Input should be less than or equal to 10000.",
+        ),
+        (
+            {**minimal(), "retention": {"message_text_days": "30"}},
+            "retention.message_text_days: Input should be a valid integer; write a whole number",
+        ),
+    ],
+)
+def test_types_are_strict_and_numbers_bounded(data, sentence):
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    assert str(caught.value).startswith(sentence)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sentence"),
+    [
+        ("latin-1", "is not UTF-8 (byte 0xf3 on line 2, perhaps Latin-1); save it as UTF-8"),
+        ("utf-16", "is saved as UTF-16; save it as UTF-8 (TOML files are UTF-8)"),
+    ],
+)
+def test_a_config_in_another_encoding_is_named(tmp_path, encoding, sentence):
+    path = tmp_path / "trellis.toml"
+    path.write_bytes('[communities.x]\nname = "Educación"\n'.encode(encoding))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value) == f"{path} {sentence}"
+
+
+def test_a_config_path_that_is_a_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path} is a folder; give the path of the config file, e.g. {tmp_path / 'trellis.toml'}"
+    )

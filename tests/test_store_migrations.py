@@ -1,5 +1,6 @@
 """The schema lives in the database: built from empty, re-run as a no-op, newer or foreign refused."""
 
+import os
 import sqlite3
 
 import pytest
@@ -110,3 +111,50 @@ async def test_read_only_connections_see_commits_refuse_writes_and_are_reused(tm
         await store.close()
     with pytest.raises(ValueError, match="no active connection"):
         await reader.fetch_one("SELECT 1")  # closed with the store
+
+
+async def test_another_programs_database_is_refused_read_only_and_keeps_its_journal(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="holds tables that are not Trellis's"):
+        await SqliteStore.open(path, exclusive=True)
+    assert path.read_bytes() == before  # still in rollback-journal mode, not switched to WAL
+    assert not (tmp_path / "other.sqlite3-wal").exists()
+
+
+async def test_a_second_exclusive_open_is_refused_naming_the_holder(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    store = await SqliteStore.open(path, exclusive=True)
+    try:
+        with pytest.raises(StoreError) as caught:
+            await SqliteStore.open(path, exclusive=True)
+        assert f"is in use by another Trellis (pid {os.getpid()} on " in str(caught.value)
+        reader = await SqliteStore.open(path)  # a report goes along with the running Trellis
+        await reader.close()
+    finally:
+        await store.close()
+    again = await SqliteStore.open(path, exclusive=True)  # released on close
+    await again.close()
+
+
+async def test_after_checkpoints_a_crash_leaves_a_wal_that_the_next_start_applies(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("storage.sqlite.CHECKPOINT_EVERY_S", 0)  # one after every write
+    path = tmp_path / "t.sqlite3"
+    crashed = await SqliteStore.open(path, exclusive=True)
+    for number in range(5):
+        await crashed.set_state("test", f"key{number}", "value")
+    # The process dies: the kernel releases its lock, its connection never closes, WAL left.
+    os.close(crashed._lock.fd)
+    assert (tmp_path / "t.sqlite3-wal").stat().st_size > 0
+    store = await SqliteStore.open(path, exclusive=True)
+    try:
+        assert await store.get_state("test", "key4") == "value"
+    finally:
+        await store.close()
+        await crashed.db.close()
