@@ -284,7 +284,9 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
                 )
                 await until_stopped(app.adapters["console"].read_stdin(), stopping)
             else:
-                await stopping.wait()
+                await until_stopped(app.engine.broken.wait(), stopping)
+            if app.engine.damage is not None:
+                raise app.engine.damage
         finally:
             await app.stop()
     return 0

@@ -39,6 +39,7 @@ from bot.events import (
 )
 from bot.services.recognition import expresses_thanks, is_question, reaction_credit
 from storage.ingest import MemberCache, PostFacts, ReactionFacts, write_batch
+from storage.sqlite import store_cannot_write, store_damaged
 
 if TYPE_CHECKING:
     from bot.themes import ThemeMap
@@ -53,22 +54,6 @@ TroubleHandler = Callable[[str], Awaitable[None]]
 
 _reaction_facts = functools.cache(ReactionFacts)
 """One ReactionFacts per kind of credit, shared by every reaction of that kind."""
-
-_STORE_DOWN = frozenset(
-    {
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_PROTOCOL,
-        sqlite3.SQLITE_CORRUPT,
-        sqlite3.SQLITE_NOTADB,
-    }
-)
-"""SQLite's primary error codes that say the store cannot write now, whatever the events are."""
 
 _RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 """Seconds between two tries of a batch the store could not write: doubling, up to the most."""
@@ -92,14 +77,6 @@ class StoreUnavailable(Exception):
     """The store could not write for longer than the engine was told to wait."""
 
 
-def store_cannot_write(error: BaseException) -> bool:
-    """Whether ``error`` says the store cannot write at all (not that one event is wrong)."""
-    if isinstance(error, OSError):
-        return True
-    code = getattr(error, "sqlite_errorcode", None)
-    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DOWN
-
-
 class Engine:
     def __init__(
         self,
@@ -118,6 +95,10 @@ class Engine:
         """Seconds of a store that cannot write after which ``accept`` and ``drain`` raise
         ``StoreUnavailable`` (a script run); None waits for the store as long as it takes."""
         self.skipped = 0
+        self.damage: sqlite3.DatabaseError | None = None
+        """Set when the database file turned out damaged: nothing more is stored or acknowledged,
+        and the process stops (``broken``) so the operator restores a backup."""
+        self.broken = asyncio.Event()
         """Events the store refused on their own (never for a store that cannot write)."""
         self._on_command = on_command
         self._on_trouble = on_trouble
@@ -159,6 +140,8 @@ class Engine:
         if event.community not in self.themes:
             log.warning("event for unknown community %r dropped", event.community)
             return
+        if self.damage is not None:
+            raise self.damage
         if isinstance(event, CommandInvoked) and not self._writable.is_set() and self._on_refused:
             # Answered at once, not run: it would wait behind chat that cannot be stored.
             self._follow_up(self._written, None, functools.partial(self._on_refused, event))
@@ -186,6 +169,8 @@ class Engine:
             await self._wait_for_progress()
 
     async def _wait_for_progress(self) -> None:
+        if self.damage is not None:
+            raise self.damage
         progress = self._progress
         if self._down_since is not None and self.give_up_after is not None:
             left = self._down_since + self.give_up_after - time.monotonic()
@@ -216,8 +201,9 @@ class Engine:
         if self._writer is None:
             return
         try:
-            await asyncio.wait_for(self.drain(), patience)
-        except (TimeoutError, StoreUnavailable):
+            if self.damage is None:
+                await asyncio.wait_for(self.drain(), patience)
+        except (TimeoutError, StoreUnavailable, sqlite3.DatabaseError):
             if self.waiting:
                 log.error(
                     "stopping with %d events not stored: the store could not write them",
@@ -260,6 +246,12 @@ class Engine:
                 await self.ingest(events)
             except Exception as error:
                 self.members = MemberCache()  # it may name rows that were rolled back
+                if store_damaged(error):
+                    log.critical("the database is damaged (%s): Trellis stops storing", error)
+                    self.damage = error
+                    self.broken.set()
+                    self._moved()
+                    raise
                 if store_cannot_write(error):
                     await self._store_down(error, len(items), pause)
                     pause = min(pause * 2, _RETRY_MOST)

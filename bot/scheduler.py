@@ -33,7 +33,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from storage import facilitation
-from storage.sqlite import SqliteStore
+from storage.sqlite import SqliteStore, store_damaged
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,13 @@ class Scheduler:
             await facilitation.release_run(self.store, job.name, due_at)
             raise
         except Exception as exc:
+            if store_damaged(exc):
+                # Nothing to retry or note in a damaged file: the process stops at the next
+                # write (the engine), and the claim lapses with it.
+                log.error(
+                    "job %s due %s could not run: the database is damaged (%s)", job.name, due, exc
+                )
+                return f"{job.name}: failed ({exc})"
             log.exception("job %s due %s failed; it will be tried again", job.name, due)
             await facilitation.release_run(self.store, job.name, due_at)
             await facilitation.note_run_trouble(

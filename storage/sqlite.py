@@ -28,6 +28,37 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 
+_STORE_DOWN = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+"""SQLite's primary error codes that say the store cannot write now, whatever the events are."""
+
+_STORE_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+"""Codes that say the file itself is damaged: waiting will not mend it, a backup will."""
+
+
+def store_damaged(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DAMAGED
+
+
+def store_cannot_write(error: BaseException) -> bool:
+    """Whether ``error`` says the store cannot write at all (not that one event is wrong)."""
+    if isinstance(error, OSError):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DOWN
+
+
 class StoreError(Exception):
     """The database cannot be used as it is; the message says why and what to do."""
 

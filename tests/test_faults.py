@@ -48,7 +48,8 @@ async def test_a_database_damaged_after_it_opened_is_named_and_trellis_exits(tmp
     script.write_text("@ 2026-09-07 10:00\n#water ana: hello again\n")
     code, log = await finished("run", "--config", str(config), "--script", str(script))
     assert code == 3
-    assert log.strip() == (
+    assert "Traceback" not in log
+    assert log.strip().splitlines()[-1] == (
         f"trellis: the database {database} is damaged (database disk image is malformed); stop "
         "Trellis, keep the file for inspection and restore the latest backup (docs/deploy.md)."
     )
