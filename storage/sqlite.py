@@ -197,6 +197,10 @@ class SqliteStore(Reads):
         failed = False
         for connection in [reader.db for reader in self._readers] + [self.db]:
             try:
+                if connection is self.db and self._lock is not None:
+                    # The readers are closed: copy the WAL into the file now, so a clean stop
+                    # leaves one file (and the lock record its fingerprint).
+                    await connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 await connection.close()
             except sqlite3.Error as exc:
                 log.error("closing %s: %s", self.path, exc)
@@ -462,10 +466,8 @@ class InstanceLock:
         began = self.previous.get("checkpoint_began", 0)
         if state == "checkpointing" and self.path.stat().st_mtime - began < CHECKPOINT_GRACE_S:
             return  # died during a checkpoint: the file was written then, the WAL holds it all
-        if state in ("opening", "running") and self.previous.get("database") == _fingerprint(
-            self.path
-        ):
-            return  # left by a crash of the last Trellis on this very file: SQLite applies it
+        if self.previous.get("database") == _fingerprint(self.path):
+            return  # left by the last Trellis on this very file (a crash): SQLite applies it
         raise StoreError(
             f"{wal.name} beside {self.path} was not left by the last Trellis on this file (the "
             f"file was restored or replaced since); if {self.path.name} is the copy you want, "
