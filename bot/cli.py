@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             case "run" if args.script:
                 return asyncio.run(run_script(load_settings(args.config), read_script(args.script)))
             case "run":
-                return asyncio.run(run_bot(load_settings(args.config), terminal=sys.stdin.isatty()))
+                terminal = sys.stdin.isatty()
+                if terminal and not args.verbose:
+                    # Typed conversation reads better without the scheduler's run log.
+                    logging.getLogger("bot.scheduler").setLevel(logging.WARNING)
+                return asyncio.run(run_bot(load_settings(args.config), terminal=terminal))
             case "check-config":
                 return check_config(args.file)
             case "backfill":
@@ -271,9 +275,13 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
     for warning in config_warnings(settings, platforms):
         log.warning(warning)
     stopping = asyncio.Event()
+    simulated = interactive and settings.adapters.console.clock == "simulated"
+    clock = ManualClock(SIMULATION_FLOOR) if simulated else SystemClock()
     with stop_signals(stopping):
-        app = await open_app(settings, SystemClock(), platforms)
+        app = await open_app(settings, clock, platforms)
         try:
+            if simulated:
+                clock.set(await record_ends(app.store))
             if not await until_stopped(app.start(), stopping):
                 return 0
             if interactive:
@@ -282,7 +290,19 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
                     "commands, Ctrl-D to stop.",
                     flush=True,
                 )
-                await until_stopped(app.adapters["console"].read_stdin(), stopping)
+                if simulated:
+                    print(
+                        f"The clock is the record's: {clock.now():%Y-%m-%d %H:%M} UTC; "
+                        "'@ YYYY-MM-DD HH:MM' moves it.",
+                        flush=True,
+                    )
+
+                async def move_clock(moment: datetime) -> None:
+                    await app.advance_to(max(moment, clock.now()))
+
+                console = app.adapters["console"]
+                reading = console.read_stdin(move_clock if simulated else None)
+                await until_stopped(reading, stopping)
             else:
                 await until_stopped(app.engine.broken.wait(), stopping)
             if app.engine.damage is not None:
@@ -290,6 +310,28 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
         finally:
             await app.stop()
     return 0
+
+
+SIMULATION_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+"""Where a simulated clock waits until the record says where it ends."""
+
+
+async def record_ends(store) -> datetime:
+    """The latest moment the store holds (a message or a job's run): a simulated clock goes on
+    from there, so the demo's record is not caught up as weeks of missed jobs."""
+    from storage import facilitation
+
+    moments = [
+        moment
+        for moment in (
+            await facilitation.latest_chat(store),
+            await facilitation.latest_run_any(store),
+        )
+        if moment is not None
+    ]
+    if not moments:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(max(moments), UTC)
 
 
 async def until_stopped(work, stopping: asyncio.Event) -> bool:

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -189,6 +189,9 @@ class ConsoleSettings(Section):
     enabled: bool = True
     community: str | None = None
     """Which community the console speaks for; defaults to the only (or first) one."""
+    clock: Literal["system", "simulated"] = "system"
+    """``simulated``: time starts where the store's record ends and moves only with typed
+    '@ YYYY-MM-DD HH:MM' lines (the demo's record goes on from its last week)."""
 
 
 class DiscordSettings(Section):

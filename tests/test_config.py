@@ -1,7 +1,13 @@
 """Configuration mistakes are named in one sentence with the key's path and what is expected."""
 
+import contextlib
+import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +194,45 @@ def test_the_demo_replays_six_weeks_and_leaves_its_record(tmp_path):
     )
     assert report.returncode == 0, report.stderr
     assert "Monitoring" in (tmp_path / "report.md").read_text()
+    # The README's next step: run on the record, which goes on at the demo's own time.
+    seen = typed_in_a_terminal(
+        ["run", "--config", str(tmp_path / "demo" / "config.toml")],
+        [("maria> /stats 2026-09", b"Levels over the last")],
+    )
+    assert "The clock is the record's: 2026-10-20" in seen
+    assert "(direct message)" not in seen  # no weeks of nudges and surveys caught up at start
+    assert "INFO bot.scheduler" not in seen
+
+
+def typed_in_a_terminal(args: list[str], exchanges: list[tuple[str, bytes]]) -> str:
+    """Run trellis with a terminal as stdin, type each line and wait for its answer, then Ctrl-C."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: trellis as someone trying it out types to it
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        os.execv(sys.executable, [sys.executable, "-m", "bot.cli", *args])
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                seen += os.read(terminal, 65536)
+        assert text in seen, seen.decode()
+
+    read_until(b"Trellis is listening.")
+    for line, answer in exchanges:
+        os.write(terminal, line.encode() + b"\n")
+        read_until(answer)
+    os.kill(pid, signal.SIGINT)
+    began = time.monotonic()
+    while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() - began < 10:
+        if select.select([terminal], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):
+                seen += os.read(terminal, 65536)
+    assert done[0], "Ctrl-C did not stop Trellis within 10 s"
+    return seen.decode(errors="replace")
 
 
 def test_run_replays_a_console_script_on_its_own_clock(tmp_path):
