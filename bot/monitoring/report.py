@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import groupby
-from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -467,7 +467,7 @@ async def _activity(
 ) -> _Activity:
     """Totals, levels per week, theme activity and new voices from the rollups.
 
-    One pass over member_days, per member and week straight off its key, gives the levels and the
+    Passes over member_days give the levels (per member and week, straight off its key) and the
     period's totals; one over theme_days, per theme and member, the themes. A day cut by the
     period's start or end is read from messages and reactions instead.
     """
@@ -486,17 +486,6 @@ async def _activity(
     # The unary + keeps SQLite off the rollups' by-day indexes (they serve recounts): the report
     # reads in key order, which is cheaper than a day range plus a lookup per row.
     inside = "(+day >= :lo AND +day < :hi)"
-    rows = await _rows(
-        store,
-        "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
-        f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 GROUP BY member_id, week",
-        q,
-    )
-    # Rows come per member in week order; each is kept as it came (no tuple built per row).
-    series = {
-        member_id: {row[1]: row for row in weeks}
-        for member_id, weeks in groupby(rows, key=itemgetter(0))
-    }
     # The period's totals apart: summing only its own weeks' rows costs less than a conditional
     # sum over every row of the levels' longer span.
     q["wa"], q["wb"] = (q["lo"] - _MONDAY) // 7, (q["hi"] - 1 - _MONDAY) // 7 + 1
@@ -547,7 +536,7 @@ async def _activity(
         replies=replies,
         reactions=reactions,
         participants=participants,
-        levels=await _levels(store, settings, p, period, series),
+        levels=await _levels(store, settings, q, period),
         theme_activity=tuple(
             ThemeWeek(period.week_label(week - first_week), theme, theme_names[theme], n, people)
             for (week, theme), (n, people) in sorted(themes.items())
@@ -629,23 +618,33 @@ async def _themes(
     return themes, voices, member_themes
 
 
+_CHUNK = 5000
+
+
+async def _chunks(store: Reads, sql: str, params: dict) -> AsyncIterator[list[tuple]]:
+    """The rows of ``sql`` as plain tuples, a few thousand at a time: for reads too large to hold
+    at once (a year of member weeks at 100,000 members is over 300 MB as Python objects)."""
+    async with store.db.execute(sql, params) as cursor:
+        cursor.row_factory = None
+        while rows := await cursor.fetchmany(_CHUNK):
+            yield rows
+
+
 async def _levels(
-    store: SqliteStore,
-    settings: Settings,
-    p: dict,
-    period: _Period,
-    series: dict[int, dict[int, tuple[int, int, int, int, int]]],
+    store: SqliteStore, settings: Settings, q: dict, period: _Period
 ) -> tuple[WeekLevels, ...]:
     """Each week's levels among members present that week, over the window ending with it.
 
-    ``series`` holds, per member and week counted from ``window - 1`` weeks before the first, the
-    row (member, week, messages, reactions given, active days); a member's window sums slide along
-    it once, and the level of a given tuple of sums is worked out once.
+    member_days is read per member and week, from ``window - 1`` weeks before the first (week
+    ``:w0``), in member order beside the members themselves: only one member's weeks are held at
+    a time. A member's window sums slide along them once, and the level of a given tuple of sums
+    is worked out once.
     """
-    spans = await store.fetch_all(
+    spans = await _rows(
+        store,
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
-        f"WHERE id IN {_VISIBLE}",
-        p,
+        f"WHERE id IN {_VISIBLE} ORDER BY id",
+        q,
     )
     window = period.window
     levels = list(Level)
@@ -653,29 +652,56 @@ async def _levels(
     # loop runs once per member and week.
     counts = [[0] * len(levels) for _ in range(period.weeks)]
     cache: dict[tuple[int, int, int], int] = {}
-    for member_id, arrived, left in spans:
-        # The weeks the member was there: from the one they arrived in to the one they left in.
-        first = max(0, (arrived - period.anchor) // WEEK)
-        stop = (
-            period.weeks if left is None else min(period.weeks, (left - period.anchor) // WEEK + 1)
-        )
-        weeks = series.get(member_id, {})
-        m = r = d = 0
-        for k in range(window - 1 + stop):
-            new = weeks.get(k)
-            if new:
-                m, r, d = m + new[2], r + new[3], d + new[4]
-            old = weeks.get(k - window)
-            if old:
-                m, r, d = m - old[2], r - old[3], d - old[4]
-            week = k - window + 1
-            if week >= first:
-                key = (m, r, d)
-                at = cache.get(key)
-                if at is None:
-                    activity = Activity(messages=m, reactions_given=r, active_days=d)
-                    at = cache[key] = levels.index(level_of(activity, settings.participation))
-                counts[week][at] += 1
+    read = _chunks(
+        store,
+        "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
+        f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 "
+        "GROUP BY member_id, week ORDER BY member_id, week",
+        q,
+    )
+    async with aclosing(read):
+        chunk: list[tuple] = []
+        at = 0
+        for member_id, arrived, left in spans:
+            # This member's rows, each kept as it came (no tuple built per row); a member who
+            # became invisible between the two reads has rows nobody asks for, passed over.
+            weeks: dict[int, tuple] = {}
+            while True:
+                if at == len(chunk):
+                    chunk, at = await anext(read, []), 0
+                    if not chunk:
+                        break
+                row = chunk[at]
+                if row[0] > member_id:
+                    break
+                if row[0] == member_id:
+                    weeks[row[1]] = row
+                at += 1
+            # The weeks the member was there: from the one they arrived in to the one they left in.
+            first = max(0, (arrived - period.anchor) // WEEK)
+            stop = (
+                period.weeks
+                if left is None
+                else min(period.weeks, (left - period.anchor) // WEEK + 1)
+            )
+            m = r = d = 0
+            for k in range(window - 1 + stop):
+                new = weeks.get(k)
+                if new:
+                    m, r, d = m + new[2], r + new[3], d + new[4]
+                old = weeks.get(k - window)
+                if old:
+                    m, r, d = m - old[2], r - old[3], d - old[4]
+                week = k - window + 1
+                if week >= first:
+                    key = (m, r, d)
+                    level = cache.get(key)
+                    if level is None:
+                        activity = Activity(messages=m, reactions_given=r, active_days=d)
+                        level = cache[key] = levels.index(
+                            level_of(activity, settings.participation)
+                        )
+                    counts[week][level] += 1
     return tuple(
         WeekLevels(
             week=period.week_label(k),
