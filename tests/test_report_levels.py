@@ -75,7 +75,9 @@ def expected_levels(settings, spans: dict, posts: set) -> list[tuple[int, int, i
     for week in range(PERIOD_WEEKS):
         counts = dict.fromkeys(Level, 0)
         for member_id, (arrived, left) in spans.items():
-            if (arrived - start) // WEEK > week or (left is not None and left < start + week * WEEK):
+            if (arrived - start) // WEEK > week or (
+                left is not None and left < start + week * WEEK
+            ):
                 continue
             span = range(week - window + 1, week + 1)
             activity = Activity(

@@ -397,7 +397,7 @@ class _Activity:
     participants: set[int]
     levels: tuple[WeekLevels, ...]
     theme_activity: tuple[ThemeWeek, ...]
-    member_themes: dict[int, set[str]]
+    member_themes: _MemberThemes
     new_voices: tuple[ThemeVoices, ...]
 
 
@@ -491,18 +491,21 @@ async def _activity(
     q["wa"], q["wb"] = (q["lo"] - _MONDAY) // 7, (q["hi"] - 1 - _MONDAY) // 7 + 1
     messages = replies = reactions = 0
     participants: set[int] = set()
-    for member_id, m_in, r_in, x_in in await _rows(
+    totals = _chunks(
         store,
         "SELECT member_id, sum(messages), sum(replies), sum(reactions) FROM member_days "
         f"WHERE member_id IN {_VISIBLE} AND week >= :wa AND week < :wb AND {inside} "
         "GROUP BY member_id",
         q,
-    ):
-        if m_in or x_in:
-            messages += m_in
-            replies += r_in
-            reactions += x_in
-            participants.add(member_id)
+    )
+    async with aclosing(totals):
+        async for rows in totals:
+            for member_id, m_in, r_in, x_in in rows:
+                if m_in or x_in:
+                    messages += m_in
+                    replies += r_in
+                    reactions += x_in
+                    participants.add(member_id)
     # What whole days cannot tell: the moments of cut days inside the period, per member.
     theme_cut: list = []
     if days.cut:
@@ -557,7 +560,7 @@ async def _activity(
 
 async def _themes(
     store: SqliteStore, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
-) -> tuple[dict, dict[str, set[int]], dict[int, set[str]]]:
+) -> tuple[dict, dict[str, set[int]], _MemberThemes]:
     """Per (week, theme): [messages, participants]; new voices per theme; themes per member."""
     # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
     # by-member index: looking each row up again by its key costs three times the scan.
@@ -571,7 +574,7 @@ async def _themes(
     # Per theme and member: spoke before the period (whole days), spoke inside (whole days).
     if theme_cut:
         # Cut days may hold a member's only words inside: every pair's past is needed.
-        spoken = await _rows(
+        spoken = _chunks(
             store,
             f"SELECT theme, member_id, min(day) < :ds / 4, max({inside}) FROM theme_days "
             f"WHERE +day < :hi AND member_id IN {_VISIBLE} GROUP BY theme, member_id",
@@ -579,7 +582,7 @@ async def _themes(
         )
     else:
         # Only the pairs that spoke inside, each with one look back along the by-member index.
-        spoken = await _rows(
+        spoken = _chunks(
             store,
             "SELECT theme, member_id, EXISTS (SELECT 1 FROM theme_days e WHERE "
             "e.theme = d.theme AND e.member_id = d.member_id AND e.day < :ds / 4), 1 "
@@ -587,8 +590,10 @@ async def _themes(
             "GROUP BY theme, member_id",
             q,
         )
-    before = {(theme, m) for theme, m, earlier, _ in spoken if earlier}
-    during = {(theme, m) for theme, m, _, now in spoken if now}
+    # The pairs that spoke in the cut days first (two days at most): then the pairs of whole days
+    # pass by in a stream, none of them kept but as a new voice or a bit of a member's themes.
+    cut_before: set[tuple[str, int]] = set()
+    cut_during: set[tuple[str, int]] = set()
     if theme_cut:
         cut_weeks = {week for *_, week, _ in theme_cut}
         known = {
@@ -601,21 +606,50 @@ async def _themes(
         }
         for theme, m, pos, week, n in theme_cut:
             if pos < q["ds"]:
-                before.add((theme, m))
+                cut_before.add((theme, m))
             elif pos < q["de"]:
-                during.add((theme, m))
+                cut_during.add((theme, m))
                 entry = themes.setdefault((week, theme), [0, 0])
                 entry[0] += n
                 if (theme, m, week) not in known:
                     known.add((theme, m, week))
                     entry[1] += 1
     voices: dict[str, set[int]] = defaultdict(set)
-    member_themes: dict[int, set[str]] = defaultdict(set)
-    for theme, m in during:
-        member_themes[m].add(theme)
-        if (theme, m) not in before:
+    member_themes = _MemberThemes()
+    async with aclosing(spoken):
+        async for rows in spoken:
+            for theme, m, earlier, now in rows:
+                pair = (theme, m)
+                if pair in cut_during:
+                    cut_during.discard(pair)
+                    now = True
+                if now:
+                    member_themes.add(m, theme)
+                    if not earlier and pair not in cut_before:
+                        voices[theme].add(m)
+    # Spoken only in a cut day inside, and never on a whole day before it.
+    for theme, m in cut_during:
+        member_themes.add(m, theme)
+        if (theme, m) not in cut_before:
             voices[theme].add(m)
     return themes, voices, member_themes
+
+
+class _MemberThemes:
+    """The themes each member spoke in during the period, as one bit per theme: only the brokers'
+    are ever named, and a set of names per member would take tens of MB at 100,000 members."""
+
+    def __init__(self) -> None:
+        self._bits: dict[str, int] = {}
+        self._of: dict[int, int] = {}
+
+    def add(self, member: int, theme: str) -> None:
+        bit = self._bits.setdefault(theme, 1 << len(self._bits))
+        self._of[member] = self._of.get(member, 0) | bit
+
+    def of(self, member: int) -> list[str]:
+        mask = self._of.get(member, 0)
+        return [theme for theme, bit in self._bits.items() if mask & bit]
 
 
 _CHUNK = 5000
@@ -640,7 +674,7 @@ async def _levels(
     a time. A member's window sums slide along them once, and the level of a given tuple of sums
     is worked out once.
     """
-    spans = await _rows(
+    spans = _chunks(
         store,
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
         f"WHERE id IN {_VISIBLE} ORDER BY id",
@@ -659,49 +693,51 @@ async def _levels(
         "GROUP BY member_id, week ORDER BY member_id, week",
         q,
     )
-    async with aclosing(read):
+    async with aclosing(spans), aclosing(read):
         chunk: list[tuple] = []
         at = 0
-        for member_id, arrived, left in spans:
-            # This member's rows, each kept as it came (no tuple built per row); a member who
-            # became invisible between the two reads has rows nobody asks for, passed over.
-            weeks: dict[int, tuple] = {}
-            while True:
-                if at == len(chunk):
-                    chunk, at = await anext(read, []), 0
-                    if not chunk:
+        async for members in spans:
+            for member_id, arrived, left in members:
+                # This member's rows, each kept as it came (no tuple built per row); a member who
+                # became invisible between the two reads has rows nobody asks for, passed over.
+                weeks: dict[int, tuple] = {}
+                while True:
+                    if at == len(chunk):
+                        chunk, at = await anext(read, []), 0
+                        if not chunk:
+                            break
+                    row = chunk[at]
+                    if row[0] > member_id:
                         break
-                row = chunk[at]
-                if row[0] > member_id:
-                    break
-                if row[0] == member_id:
-                    weeks[row[1]] = row
-                at += 1
-            # The weeks the member was there: from the one they arrived in to the one they left in.
-            first = max(0, (arrived - period.anchor) // WEEK)
-            stop = (
-                period.weeks
-                if left is None
-                else min(period.weeks, (left - period.anchor) // WEEK + 1)
-            )
-            m = r = d = 0
-            for k in range(window - 1 + stop):
-                new = weeks.get(k)
-                if new:
-                    m, r, d = m + new[2], r + new[3], d + new[4]
-                old = weeks.get(k - window)
-                if old:
-                    m, r, d = m - old[2], r - old[3], d - old[4]
-                week = k - window + 1
-                if week >= first:
-                    key = (m, r, d)
-                    level = cache.get(key)
-                    if level is None:
-                        activity = Activity(messages=m, reactions_given=r, active_days=d)
-                        level = cache[key] = levels.index(
-                            level_of(activity, settings.participation)
-                        )
-                    counts[week][level] += 1
+                    if row[0] == member_id:
+                        weeks[row[1]] = row
+                    at += 1
+                # The weeks the member was there: from the one they arrived in to the one they
+                # left in.
+                first = max(0, (arrived - period.anchor) // WEEK)
+                stop = (
+                    period.weeks
+                    if left is None
+                    else min(period.weeks, (left - period.anchor) // WEEK + 1)
+                )
+                m = r = d = 0
+                for k in range(window - 1 + stop):
+                    new = weeks.get(k)
+                    if new:
+                        m, r, d = m + new[2], r + new[3], d + new[4]
+                    old = weeks.get(k - window)
+                    if old:
+                        m, r, d = m - old[2], r - old[3], d - old[4]
+                    week = k - window + 1
+                    if week >= first:
+                        key = (m, r, d)
+                        level = cache.get(key)
+                        if level is None:
+                            activity = Activity(messages=m, reactions_given=r, active_days=d)
+                            level = cache[key] = levels.index(
+                                level_of(activity, settings.participation)
+                            )
+                        counts[week][level] += 1
     return tuple(
         WeekLevels(
             week=period.week_label(k),
@@ -823,7 +859,7 @@ def _brokers(
     graph: _Graph,
     names: dict[int, str],
     organisations: dict[int, str],
-    member_themes: dict[int, set[str]],
+    member_themes: _MemberThemes,
     theme_names: dict[str, str],
 ) -> tuple[Broker, ...]:
     """Members through whom most shortest paths run: they carry what one group knows to another."""
@@ -845,7 +881,7 @@ def _brokers(
                 organisation=organisations.get(member, ""),
                 betweenness=round(score, 4),
                 organisations_reached=len(reached),
-                themes=tuple(sorted(theme_names.get(t, t) for t in member_themes.get(member, ()))),
+                themes=tuple(sorted(theme_names.get(t, t) for t in member_themes.of(member))),
             )
         )
     return tuple(brokers)
