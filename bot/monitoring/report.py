@@ -273,11 +273,13 @@ async def build_report(
         # Recounts the days that changed since the last (hourly) recount, in local days.
         await refresh_rollups(db, community, config.timezone)
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
-    # The ties are the longest read: on a connection of its own it runs beside the rest.
-    async with asyncio.TaskGroup() as group:
+    # The ties are the longest read: on a connection of its own it runs beside the rest. The rest
+    # reads on another one, not the store's own: that one writes chat, and its page cache is
+    # sized for ingest (32 MB), which the report's reads would fill on top of their own memory.
+    async with asyncio.TaskGroup() as group, store.reading() as reader:
         ties_read = group.create_task(_ties(store, p, days, names, organisations))
-        act = await _activity(store, settings, p, period, days, names, theme_names)
-        members, new_members, threads = await _membership(store, p)
+        act = await _activity(reader, settings, p, period, days, names, theme_names)
+        members, new_members, threads = await _membership(reader, p)
     ties = ties_read.result()
     # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
     # reaction or two, and paths over those say little about who carries knowledge across.
@@ -371,7 +373,7 @@ async def _organisations(store: SqliteStore, community: str) -> dict[int, str]:
     return {member_id: canonical[org.casefold()] for member_id, org in rows}
 
 
-async def _membership(store: SqliteStore, p: dict) -> tuple[int, int, int]:
+async def _membership(store: Reads, p: dict) -> tuple[int, int, int]:
     """Members at the end of the period, members who joined in it, and threads opened in it."""
     members = await store.fetch_one(
         "SELECT count(*), coalesce(sum(joined_at >= :s AND joined_at < :e), 0) FROM members "
@@ -457,7 +459,7 @@ _MONDAY = 4
 
 
 async def _activity(
-    store: SqliteStore,
+    store: Reads,
     settings: Settings,
     p: dict,
     period: _Period,
@@ -559,7 +561,7 @@ async def _activity(
 
 
 async def _themes(
-    store: SqliteStore, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
+    store: Reads, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
 ) -> tuple[dict, dict[str, set[int]], _MemberThemes]:
     """Per (week, theme): [messages, participants]; new voices per theme; themes per member."""
     # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
@@ -665,7 +667,7 @@ async def _chunks(store: Reads, sql: str, params: dict) -> AsyncIterator[list[tu
 
 
 async def _levels(
-    store: SqliteStore, settings: Settings, q: dict, period: _Period
+    store: Reads, settings: Settings, q: dict, period: _Period
 ) -> tuple[WeekLevels, ...]:
     """Each week's levels among members present that week, over the window ending with it.
 
