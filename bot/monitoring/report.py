@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import groupby
-from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -273,11 +273,13 @@ async def build_report(
         # Recounts the days that changed since the last (hourly) recount, in local days.
         await refresh_rollups(db, community, config.timezone)
     days = _Days(tz, period.start, period.end, 2 * period.start - period.end)
-    # The ties are the longest read: on a connection of its own it runs beside the rest.
-    async with asyncio.TaskGroup() as group:
+    # The ties are the longest read: on a connection of its own it runs beside the rest. The rest
+    # reads on another one, not the store's own: that one writes chat, and its page cache is
+    # sized for ingest (32 MB), which the report's reads would fill on top of their own memory.
+    async with asyncio.TaskGroup() as group, store.reading() as reader:
         ties_read = group.create_task(_ties(store, p, days, names, organisations))
-        act = await _activity(store, settings, p, period, days, names, theme_names)
-        members, new_members, threads = await _membership(store, p)
+        act = await _activity(reader, settings, p, period, days, names, theme_names)
+        members, new_members, threads = await _membership(reader, p)
     ties = ties_read.result()
     # Only the strongest ties make the graph: in a large, busy community most pairs exchanged a
     # reaction or two, and paths over those say little about who carries knowledge across.
@@ -371,7 +373,7 @@ async def _organisations(store: SqliteStore, community: str) -> dict[int, str]:
     return {member_id: canonical[org.casefold()] for member_id, org in rows}
 
 
-async def _membership(store: SqliteStore, p: dict) -> tuple[int, int, int]:
+async def _membership(store: Reads, p: dict) -> tuple[int, int, int]:
     """Members at the end of the period, members who joined in it, and threads opened in it."""
     members = await store.fetch_one(
         "SELECT count(*), coalesce(sum(joined_at >= :s AND joined_at < :e), 0) FROM members "
@@ -397,7 +399,7 @@ class _Activity:
     participants: set[int]
     levels: tuple[WeekLevels, ...]
     theme_activity: tuple[ThemeWeek, ...]
-    member_themes: dict[int, set[str]]
+    member_themes: _MemberThemes
     new_voices: tuple[ThemeVoices, ...]
 
 
@@ -457,7 +459,7 @@ _MONDAY = 4
 
 
 async def _activity(
-    store: SqliteStore,
+    store: Reads,
     settings: Settings,
     p: dict,
     period: _Period,
@@ -467,7 +469,7 @@ async def _activity(
 ) -> _Activity:
     """Totals, levels per week, theme activity and new voices from the rollups.
 
-    One pass over member_days, per member and week straight off its key, gives the levels and the
+    Passes over member_days give the levels (per member and week, straight off its key) and the
     period's totals; one over theme_days, per theme and member, the themes. A day cut by the
     period's start or end is read from messages and reactions instead.
     """
@@ -486,34 +488,26 @@ async def _activity(
     # The unary + keeps SQLite off the rollups' by-day indexes (they serve recounts): the report
     # reads in key order, which is cheaper than a day range plus a lookup per row.
     inside = "(+day >= :lo AND +day < :hi)"
-    rows = await _rows(
-        store,
-        "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
-        f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 GROUP BY member_id, week",
-        q,
-    )
-    # Rows come per member in week order; each is kept as it came (no tuple built per row).
-    series = {
-        member_id: {row[1]: row for row in weeks}
-        for member_id, weeks in groupby(rows, key=itemgetter(0))
-    }
     # The period's totals apart: summing only its own weeks' rows costs less than a conditional
     # sum over every row of the levels' longer span.
     q["wa"], q["wb"] = (q["lo"] - _MONDAY) // 7, (q["hi"] - 1 - _MONDAY) // 7 + 1
     messages = replies = reactions = 0
     participants: set[int] = set()
-    for member_id, m_in, r_in, x_in in await _rows(
+    totals = _chunks(
         store,
         "SELECT member_id, sum(messages), sum(replies), sum(reactions) FROM member_days "
         f"WHERE member_id IN {_VISIBLE} AND week >= :wa AND week < :wb AND {inside} "
         "GROUP BY member_id",
         q,
-    ):
-        if m_in or x_in:
-            messages += m_in
-            replies += r_in
-            reactions += x_in
-            participants.add(member_id)
+    )
+    async with aclosing(totals):
+        async for rows in totals:
+            for member_id, m_in, r_in, x_in in rows:
+                if m_in or x_in:
+                    messages += m_in
+                    replies += r_in
+                    reactions += x_in
+                    participants.add(member_id)
     # What whole days cannot tell: the moments of cut days inside the period, per member.
     theme_cut: list = []
     if days.cut:
@@ -547,7 +541,7 @@ async def _activity(
         replies=replies,
         reactions=reactions,
         participants=participants,
-        levels=await _levels(store, settings, p, period, series),
+        levels=await _levels(store, settings, q, period),
         theme_activity=tuple(
             ThemeWeek(period.week_label(week - first_week), theme, theme_names[theme], n, people)
             for (week, theme), (n, people) in sorted(themes.items())
@@ -567,8 +561,8 @@ async def _activity(
 
 
 async def _themes(
-    store: SqliteStore, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
-) -> tuple[dict, dict[str, set[int]], dict[int, set[str]]]:
+    store: Reads, q: dict, inside: str, theme_cut: list, theme_names: dict[str, str]
+) -> tuple[dict, dict[str, set[int]], _MemberThemes]:
     """Per (week, theme): [messages, participants]; new voices per theme; themes per member."""
     # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
     # by-member index: looking each row up again by its key costs three times the scan.
@@ -582,7 +576,7 @@ async def _themes(
     # Per theme and member: spoke before the period (whole days), spoke inside (whole days).
     if theme_cut:
         # Cut days may hold a member's only words inside: every pair's past is needed.
-        spoken = await _rows(
+        spoken = _chunks(
             store,
             f"SELECT theme, member_id, min(day) < :ds / 4, max({inside}) FROM theme_days "
             f"WHERE +day < :hi AND member_id IN {_VISIBLE} GROUP BY theme, member_id",
@@ -590,7 +584,7 @@ async def _themes(
         )
     else:
         # Only the pairs that spoke inside, each with one look back along the by-member index.
-        spoken = await _rows(
+        spoken = _chunks(
             store,
             "SELECT theme, member_id, EXISTS (SELECT 1 FROM theme_days e WHERE "
             "e.theme = d.theme AND e.member_id = d.member_id AND e.day < :ds / 4), 1 "
@@ -598,8 +592,10 @@ async def _themes(
             "GROUP BY theme, member_id",
             q,
         )
-    before = {(theme, m) for theme, m, earlier, _ in spoken if earlier}
-    during = {(theme, m) for theme, m, _, now in spoken if now}
+    # The pairs that spoke in the cut days first (two days at most): then the pairs of whole days
+    # pass by in a stream, none of them kept but as a new voice or a bit of a member's themes.
+    cut_before: set[tuple[str, int]] = set()
+    cut_during: set[tuple[str, int]] = set()
     if theme_cut:
         cut_weeks = {week for *_, week, _ in theme_cut}
         known = {
@@ -612,40 +608,79 @@ async def _themes(
         }
         for theme, m, pos, week, n in theme_cut:
             if pos < q["ds"]:
-                before.add((theme, m))
+                cut_before.add((theme, m))
             elif pos < q["de"]:
-                during.add((theme, m))
+                cut_during.add((theme, m))
                 entry = themes.setdefault((week, theme), [0, 0])
                 entry[0] += n
                 if (theme, m, week) not in known:
                     known.add((theme, m, week))
                     entry[1] += 1
     voices: dict[str, set[int]] = defaultdict(set)
-    member_themes: dict[int, set[str]] = defaultdict(set)
-    for theme, m in during:
-        member_themes[m].add(theme)
-        if (theme, m) not in before:
+    member_themes = _MemberThemes()
+    async with aclosing(spoken):
+        async for rows in spoken:
+            for theme, m, earlier, now in rows:
+                pair = (theme, m)
+                if pair in cut_during:
+                    cut_during.discard(pair)
+                    now = True
+                if now:
+                    member_themes.add(m, theme)
+                    if not earlier and pair not in cut_before:
+                        voices[theme].add(m)
+    # Spoken only in a cut day inside, and never on a whole day before it.
+    for theme, m in cut_during:
+        member_themes.add(m, theme)
+        if (theme, m) not in cut_before:
             voices[theme].add(m)
     return themes, voices, member_themes
 
 
+class _MemberThemes:
+    """The themes each member spoke in during the period, as one bit per theme: only the brokers'
+    are ever named, and a set of names per member would take tens of MB at 100,000 members."""
+
+    def __init__(self) -> None:
+        self._bits: dict[str, int] = {}
+        self._of: dict[int, int] = {}
+
+    def add(self, member: int, theme: str) -> None:
+        bit = self._bits.setdefault(theme, 1 << len(self._bits))
+        self._of[member] = self._of.get(member, 0) | bit
+
+    def of(self, member: int) -> list[str]:
+        mask = self._of.get(member, 0)
+        return [theme for theme, bit in self._bits.items() if mask & bit]
+
+
+_CHUNK = 5000
+
+
+async def _chunks(store: Reads, sql: str, params: dict) -> AsyncIterator[list[tuple]]:
+    """The rows of ``sql`` as plain tuples, a few thousand at a time: for reads too large to hold
+    at once (a year of member weeks at 100,000 members is over 300 MB as Python objects)."""
+    async with store.db.execute(sql, params) as cursor:
+        cursor.row_factory = None
+        while rows := await cursor.fetchmany(_CHUNK):
+            yield rows
+
+
 async def _levels(
-    store: SqliteStore,
-    settings: Settings,
-    p: dict,
-    period: _Period,
-    series: dict[int, dict[int, tuple[int, int, int, int, int]]],
+    store: Reads, settings: Settings, q: dict, period: _Period
 ) -> tuple[WeekLevels, ...]:
     """Each week's levels among members present that week, over the window ending with it.
 
-    ``series`` holds, per member and week counted from ``window - 1`` weeks before the first, the
-    row (member, week, messages, reactions given, active days); a member's window sums slide along
-    it once, and the level of a given tuple of sums is worked out once.
+    member_days is read per member and week, from ``window - 1`` weeks before the first (week
+    ``:w0``), in member order beside the members themselves: only one member's weeks are held at
+    a time. A member's window sums slide along them once, and the level of a given tuple of sums
+    is worked out once.
     """
-    spans = await store.fetch_all(
+    spans = _chunks(
+        store,
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
-        f"WHERE id IN {_VISIBLE}",
-        p,
+        f"WHERE id IN {_VISIBLE} ORDER BY id",
+        q,
     )
     window = period.window
     levels = list(Level)
@@ -653,29 +688,58 @@ async def _levels(
     # loop runs once per member and week.
     counts = [[0] * len(levels) for _ in range(period.weeks)]
     cache: dict[tuple[int, int, int], int] = {}
-    for member_id, arrived, left in spans:
-        # The weeks the member was there: from the one they arrived in to the one they left in.
-        first = max(0, (arrived - period.anchor) // WEEK)
-        stop = (
-            period.weeks if left is None else min(period.weeks, (left - period.anchor) // WEEK + 1)
-        )
-        weeks = series.get(member_id, {})
-        m = r = d = 0
-        for k in range(window - 1 + stop):
-            new = weeks.get(k)
-            if new:
-                m, r, d = m + new[2], r + new[3], d + new[4]
-            old = weeks.get(k - window)
-            if old:
-                m, r, d = m - old[2], r - old[3], d - old[4]
-            week = k - window + 1
-            if week >= first:
-                key = (m, r, d)
-                at = cache.get(key)
-                if at is None:
-                    activity = Activity(messages=m, reactions_given=r, active_days=d)
-                    at = cache[key] = levels.index(level_of(activity, settings.participation))
-                counts[week][at] += 1
+    read = _chunks(
+        store,
+        "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
+        f"WHERE member_id IN {_VISIBLE} AND week >= :w0 AND week < :w1 "
+        "GROUP BY member_id, week ORDER BY member_id, week",
+        q,
+    )
+    async with aclosing(spans), aclosing(read):
+        chunk: list[tuple] = []
+        at = 0
+        async for members in spans:
+            for member_id, arrived, left in members:
+                # This member's rows, each kept as it came (no tuple built per row); a member who
+                # became invisible between the two reads has rows nobody asks for, passed over.
+                weeks: dict[int, tuple] = {}
+                while True:
+                    if at == len(chunk):
+                        chunk, at = await anext(read, []), 0
+                        if not chunk:
+                            break
+                    row = chunk[at]
+                    if row[0] > member_id:
+                        break
+                    if row[0] == member_id:
+                        weeks[row[1]] = row
+                    at += 1
+                # The weeks the member was there: from the one they arrived in to the one they
+                # left in.
+                first = max(0, (arrived - period.anchor) // WEEK)
+                stop = (
+                    period.weeks
+                    if left is None
+                    else min(period.weeks, (left - period.anchor) // WEEK + 1)
+                )
+                m = r = d = 0
+                for k in range(window - 1 + stop):
+                    new = weeks.get(k)
+                    if new:
+                        m, r, d = m + new[2], r + new[3], d + new[4]
+                    old = weeks.get(k - window)
+                    if old:
+                        m, r, d = m - old[2], r - old[3], d - old[4]
+                    week = k - window + 1
+                    if week >= first:
+                        key = (m, r, d)
+                        level = cache.get(key)
+                        if level is None:
+                            activity = Activity(messages=m, reactions_given=r, active_days=d)
+                            level = cache[key] = levels.index(
+                                level_of(activity, settings.participation)
+                            )
+                        counts[week][level] += 1
     return tuple(
         WeekLevels(
             week=period.week_label(k),
@@ -797,7 +861,7 @@ def _brokers(
     graph: _Graph,
     names: dict[int, str],
     organisations: dict[int, str],
-    member_themes: dict[int, set[str]],
+    member_themes: _MemberThemes,
     theme_names: dict[str, str],
 ) -> tuple[Broker, ...]:
     """Members through whom most shortest paths run: they carry what one group knows to another."""
@@ -819,7 +883,7 @@ def _brokers(
                 organisation=organisations.get(member, ""),
                 betweenness=round(score, 4),
                 organisations_reached=len(reached),
-                themes=tuple(sorted(theme_names.get(t, t) for t in member_themes.get(member, ()))),
+                themes=tuple(sorted(theme_names.get(t, t) for t in member_themes.of(member))),
             )
         )
     return tuple(brokers)
