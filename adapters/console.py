@@ -44,7 +44,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, unescape
 
 _CLOCK = re.compile(r"^@\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
 _MEMBERSHIP = re.compile(
@@ -166,7 +166,7 @@ class ConsoleAdapter(Adapter):
         sent = Sent("direct", member.id, message.text, _names(message))
         heading = f"Trellis → {member.id} (direct message)"
         known = self.state.members.get(member.id)
-        first_line = message.text.split("\n", 1)[0]
+        first_line = unescape(message.text.split("\n", 1)[0])
         kind = first_line.replace(known.name, "…") if known else first_line
         if self.brief_repeats and kind in self._kinds_shown:
             self.outbox.append(sent)
@@ -397,7 +397,8 @@ class ConsoleAdapter(Adapter):
     def _show(self, sent: Sent, heading: str) -> None:
         self.outbox.append(sent)
         files = "".join(f"\n  (attached: {name})" for name in sent.attachments)
-        print(f"\n── {heading} ──\n{sent.text}{files}\n", file=self.out, flush=True)
+        # A terminal shows Markdown as typed: member text reads without its escapes.
+        print(f"\n── {heading} ──\n{unescape(sent.text)}{files}\n", file=self.out, flush=True)
 
 
 def _names(message: OutgoingMessage) -> tuple[str, ...]:

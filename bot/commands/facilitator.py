@@ -9,7 +9,7 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.outgoing import Attachment, OutgoingMessage
+from bot.outgoing import Attachment, OutgoingMessage, literal
 from bot.services import nudges, participation
 from bot.services.digest import DigestOutcome
 from bot.themes import Theme
@@ -45,7 +45,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         theme.name if theme else None,
         per_member,
         levels,
-        names,
+        {member_id: literal(name) for member_id, name in names.items()},
         settings.window_weeks,
     )
 
@@ -68,7 +68,7 @@ async def quiet(ctx: CommandContext, page: int | None = None) -> str:
         if member.nudges_off:
             notes.append(ctx._("turned nudges off"))
         suffix = f" ({'; '.join(notes)})" if notes else ""
-        lines.append(f"- {member.name}: {what}{suffix}")
+        lines.append(f"- {literal(member.name)}: {what}{suffix}")
     return paged(ctx, [ctx._("**Members you might reach out to personally**")], lines, page)
 
 
@@ -99,7 +99,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None
                 else ctx._("queued")
             )
             lines.append(
-                f"- #{prompt.id} [{ctx.themes.themes[theme_id].name}, {state}] {prompt.text}"
+                f"- #{prompt.id} [{ctx.themes.themes[theme_id].name}, {state}] {literal(prompt.text)}"
             )
     if not lines:
         return ctx._(
@@ -195,7 +195,7 @@ async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
     names = []
     for key in theme.settings.leaders:
         row = await members.by_key(ctx.app.store, ctx.community, key)
-        names.append(row.name if row else key.split(":", 1)[1])
+        names.append(literal(row.name) if row else key.split(":", 1)[1])
     if not names:
         return ctx._("{theme} has no leaders yet.", theme=theme.name)
     return ctx._("{theme} is led by {names}.", theme=theme.name, names=", ".join(names))

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import CommunitySettings
 from bot.i18n import Translator
-from bot.outgoing import Attachment, OutgoingMessage
+from bot.outgoing import Attachment, OutgoingMessage, literal
 from storage import activity, facilitation
 from storage.monitoring import hide_names, names_hiding
 
@@ -35,6 +35,7 @@ class DigestContext:
     start: datetime
     end: datetime
     names: dict[int, str]
+    """Members as the digest names them: display names made literal, or Discord mentions."""
     translator: Translator
     this_week: activity.Totals
     week_before: activity.Totals
@@ -51,8 +52,11 @@ class DigestContext:
     def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
         return self.translator.n_(singular, plural, n, **values)
 
-    def quote(self, text: str) -> str:
-        return hide_names(text, self.hiding)
+    def quote(self, text: str, limit: int = 0) -> str:
+        """What a member wrote, with opted-out names hidden (before it is cut, so no part of a
+        name is left), cut to ``limit`` characters if given, as literal text."""
+        hidden = hide_names(text, self.hiding)
+        return literal(excerpt(hidden, limit) if limit else hidden)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -122,7 +126,10 @@ async def compose(
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
-    names = await activity.visible_members(app.store, community)
+    names = {
+        member_id: literal(name)
+        for member_id, name in (await activity.visible_members(app.store, community)).items()
+    }
     place = settings.digest.channel or ""
     if place.startswith("discord:") and app.settings.adapters.discord.mention_credited_members:
         # Mentions that never ping: the Discord adapter sends every message with no mentions allowed.
@@ -199,7 +206,7 @@ async def _themes(ctx: DigestContext) -> str | None:
                 )
             )
         for quote in (q for q in quotes if q.theme == theme.id and q.channel_key not in ctx.sealed):
-            text = excerpt(ctx.quote(quote.text), limit)
+            text = ctx.quote(quote.text, limit)
             lines.append(f"  > {text} — {ctx.names.get(quote.member_id, '')}")
     return "\n".join(lines) if themes.themes else None
 
@@ -302,9 +309,7 @@ async def _questions(ctx: DigestContext) -> str | None:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
         quotable = question.text and question.channel_key not in ctx.sealed
-        text = (
-            excerpt(ctx.quote(question.text), ctx.settings.digest.excerpt_chars) if quotable else ""
-        )
+        text = ctx.quote(question.text, ctx.settings.digest.excerpt_chars) if quotable else ""
         asker = ctx.names.get(question.member_id, "")
         if text:
             lines.append(
@@ -334,7 +339,7 @@ async def _prompts(ctx: DigestContext) -> str | None:
             + ctx._(
                 "{theme}: “{text}”: {responders} answered, {new} of them for the first time there.",
                 theme=theme.name if theme else prompt.theme,
-                text=excerpt(prompt.text, 100),
+                text=literal(excerpt(prompt.text, 100)),
                 responders=response.responders,
                 new=response.new_voices,
             )
