@@ -185,13 +185,19 @@ async def _themes(ctx: DigestContext) -> str | None:
         if not count:
             lines.append(ctx._("- **{theme}**: quiet this week.", theme=theme.name))
             continue
-        people = people_by_theme.get(theme.id, 0)
+        people = people_by_theme.get(theme.id, activity.ThemePeople(0, 0))
+        if people.only_reacted:
+            whom = ctx.n_(" from {n} person", " from {n} people", people.posted) + ctx.n_(
+                " ({n} more reacted).", " ({n} more reacted).", people.only_reacted
+            )
+        else:
+            whom = ctx.n_(" from {n} person.", " from {n} people.", people.posted)
         lines.append(
             "- "
             + ctx.n_(
                 "**{theme}**: {n} message", "**{theme}**: {n} messages", count, theme=theme.name
             )
-            + ctx.n_(" from {n} person.", " from {n} people.", people)
+            + whom
         )
         shown = [thread for thread in threads if thread.theme == theme.id]
         for thread in shown[: ctx.settings.digest.busiest_threads]:
