@@ -249,29 +249,65 @@ class Question:
     channel_key: str
 
 
+SOLVED_REACTION = "✅"
+"""The asker's reaction that says their question is answered."""
+
+_WAITING = (
+    "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+    "WHERE a.community = q.community AND a.reply_to = q.platform_id "
+    "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+    "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
+    "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+    "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
+    "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
+    "AND r.message_platform_id = q.platform_id AND r.member_id = q.member_id "
+    f"AND r.emoji = '{SOLVED_REACTION}') "
+)
+"""A question nobody answered yet: no reply to it and no later post in its thread by someone
+else, no ✅ from its asker, not marked solved. Each question costs three index probes (a reply:
+messages_by_reply; a later post in its thread: messages_by_thread; the asker's ✅: the reactions'
+unique key), never a pass over the messages: the ways of being answered are separate NOT EXISTS,
+as one OR between them would be tested against every message of the community."""
+
+
 async def unanswered_questions(
     store: SqliteStore, community: str, start: int, end: int
 ) -> list[Question]:
-    """Questions of the period that nobody else replied to (in a reply or later in its thread).
-
-    Each question costs two index probes (a reply to it: messages_by_reply; a later message in its
-    thread: messages_by_thread), never a pass over the messages: the two ways of being answered are
-    two NOT EXISTS, as one OR between them would be tested against every message of the community.
-    """
+    """Questions of the period still waiting for an answer, the newest first."""
     rows = await store.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
-        "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
-        f"AND q.deleted_at IS NULL AND +q.member_id IN {_VISIBLE} "
-        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
-        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
-        "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
-        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        "AND a.posted_at > q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
-        "ORDER BY q.posted_at",
+        f"WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
+        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC",
         {"c": community, "s": start, "e": end},
     )
     return [Question(*row) for row in rows]
+
+
+async def mark_solved(
+    store: SqliteStore,
+    community: str,
+    asker_id: int,
+    channel_key: str,
+    thread_key: str | None,
+    since: int,
+    at: int,
+) -> Question | None:
+    """Mark the newest question ``asker_id`` asked since ``since`` in this channel (or thread)
+    that still waits as solved; None when there is none."""
+    async with store.transaction() as db:
+        async with db.execute(
+            "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
+            f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
+            f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
+            "ORDER BY q.posted_at DESC LIMIT 1",
+            {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        await db.execute("UPDATE messages SET solved_at = ? WHERE id = ?", (at, row[0]))
+    return Question(*row[1:])
 
 
 async def joined_between(store: SqliteStore, community: str, start: int, end: int) -> list[int]:

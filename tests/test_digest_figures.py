@@ -37,3 +37,64 @@ async def test_people_who_only_reacted_are_counted_apart_from_those_who_wrote(tm
         text = await digest(h)
         assert "- **Water rights**: 2 messages from 2 people (2 more reacted).\n" in text
         assert "- **Gender and inclusion**: 1 message from 1 person.\n" in text
+
+
+def waiting(text: str) -> list[str]:
+    """The digest's questions still waiting, in its order."""
+    if "### Questions waiting for an answer" not in text:
+        return []
+    section = text.split("### Questions waiting for an answer\n", 1)[1].split("\n\n", 1)[0]
+    return section.splitlines()
+
+
+async def test_questions_wait_until_answered_and_the_newest_come_first(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            *MEMBERS,
+            # Not questions: an address's query, code.
+            "#water ana: The recording: https://meet.example.org/rec?id=42",
+            "#water ana: In the sheet use `=IF(A1>0?1:0)` for the turns",
+            # Answered by a reply, in its thread, by the asker's ✅, or said solved.
+            "#water luis: Who sets the irrigation turns in your valley?",
+            "#water ana: >3 The users' assembly.",
+            "#water/Frost rita: Who keeps the frost calendar?",
+            "#water/Frost ana: My grandmother does.",
+            "#water eva: ¿Alguien tiene el mapa de los pozos?",
+            "#water rosa: Aquí está, en la carpeta común.",
+            "#water eva: +7 ✅",
+            "@ 2026-09-09 10:00",
+            "#gender rosa: How do you run childcare at assemblies?",
+            "@ 2026-09-09 11:00",
+            "#gender rosa: Anyone?",
+            "#gender rita: We take turns, two people each time.",
+            "@ 2026-09-11 10:00",
+            "#water luis: Does anyone measure the wells in dry season?",
+            # A reply by the asker themself, or a ✅ by someone else, answers nothing.
+            "#water luis: >12 Anyone at all?",
+            "#water ana: +12 ✅",
+            "@ 2026-09-13 18:00",
+            "#gender eva: Is the census form ready?",
+        )
+        before = await digest(h)
+        assert waiting(before) == [
+            "- Eva Flores in Gender and inclusion, waiting for 15 hours: “Is the census form ready?”",
+            "- Luis Rojas in Water rights, waiting for 2 days: “Anyone at all?”",
+            "- Luis Rojas in Water rights, waiting for 2 days: “Does anyone measure the wells in "
+            "dry season?”",
+            "- Rosa Huaman in Gender and inclusion, waiting for 4 days: “Anyone?”",
+            "- Rosa Huaman in Gender and inclusion, waiting for 4 days: “How do you run childcare "
+            "at assemblies?”",
+        ]
+        # Rosa got her answer from the plain next message: she says so, once per question.
+        answer = await h.command("rosa", "/solved", channel="gender")
+        assert answer == "Thank you: “Anyone?” no longer waits for an answer."
+        await h.command("rosa", "/solved", channel="gender")
+        refused = await h.command("rosa", "/solved", channel="gender")
+        assert refused.startswith("No question of Rosa Huaman waits for an answer here")
+        # Only the asker, or whoever leads the theme, says another's question is solved.
+        assert "Only the one who asked" in await h.command("ana", "/solved @luis", channel="water")
+        await h.command("lena", "/solved @luis", channel="water")
+        assert [line[:40] for line in waiting(await digest(h))] == [
+            "- Eva Flores in Gender and inclusion, wa",
+            "- Luis Rojas in Water rights, waiting fo",
+        ]

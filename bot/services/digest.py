@@ -90,6 +90,11 @@ class DigestPosting:
         return self.outcome.value
 
 
+WAITING_WINDOW = timedelta(days=14)
+"""How far back a question still waits: older ones are no longer listed, nor marked solved."""
+WAITING_LISTED = 8
+
+
 def excerpt(text: str, limit: int) -> str:
     """A short quotation on one line, cut between words."""
     flat = " ".join(text.split())
@@ -303,26 +308,57 @@ async def _welcome(ctx: DigestContext) -> str | None:
     return ctx._("### Welcome") + "\n" + ctx._("A warm welcome to {names}!", names=names)
 
 
+def waited(ctx: DigestContext, seconds: int) -> str:
+    """How long a question has waited, in the unit a reader would use."""
+    hours = seconds // 3600
+    if hours < 1:
+        return ctx._("for under an hour")
+    if hours < 48:
+        return ctx.n_("for {n} hour", "for {n} hours", hours)
+    return ctx.n_("for {n} day", "for {n} days", hours // 24)
+
+
 async def _questions(ctx: DigestContext) -> str | None:
+    """The questions still waiting, the newest first (the oldest are the first to go when there
+    are more than the digest lists), each with how long it has waited."""
     end = int(ctx.end.timestamp())
-    start = end - 14 * 86400
+    start = int((ctx.end - WAITING_WINDOW).timestamp())
     waiting = await activity.unanswered_questions(ctx.app.store, ctx.community, start, end)
     if not waiting:
         return None
     themes = ctx.app.themes[ctx.community].themes
     lines = [ctx._("### Questions waiting for an answer")]
-    for question in waiting[:8]:
+    for question in waiting[:WAITING_LISTED]:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
         quotable = question.text and question.channel_key not in ctx.sealed
         text = ctx.quote(question.text, ctx.settings.digest.excerpt_chars) if quotable else ""
         asker = ctx.names.get(question.member_id, "")
+        how_long = waited(ctx, end - question.posted_at)
         if text:
             lines.append(
-                "- " + ctx._("{asker} in {where}: “{text}”", asker=asker, where=where, text=text)
+                "- "
+                + ctx._(
+                    "{asker} in {where}, waiting {waited}: “{text}”",
+                    asker=asker,
+                    where=where,
+                    waited=how_long,
+                    text=text,
+                )
             )
         else:
-            lines.append("- " + ctx._("{asker} asked in {where}.", asker=asker, where=where))
+            lines.append(
+                "- "
+                + ctx._(
+                    "{asker} asked in {where}, waiting {waited}.",
+                    asker=asker,
+                    where=where,
+                    waited=how_long,
+                )
+            )
+    if len(waiting) > WAITING_LISTED:
+        more = len(waiting) - WAITING_LISTED
+        lines.append(ctx.n_("And {n} more question.", "And {n} more questions.", more))
     return "\n".join(lines)
 
 

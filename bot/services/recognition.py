@@ -54,8 +54,18 @@ def expresses_thanks(text: str) -> bool:
     return bool(_THANKS.search(folded)) and not _DECLINE.search(folded)
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`]*`", re.S)
+_ADDRESS = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+", re.I)
+_QUESTION_END = re.compile(r"[?？][?？!]*[\"'”’»)\]]*(?:\s|$)")
+
+
 def is_question(text: str) -> bool:
-    return "?" in text or "¿" in text
+    """A sentence of the text ends in "?" (a Spanish "¿…?" too), outside web addresses and code:
+    ``https://meet.example.org/rec?id=42`` or ``a ? b : c`` in a snippet ask nothing."""
+    if "?" not in text and "？" not in text:
+        return False  # most chat: one scan, no pattern
+    prose = _ADDRESS.sub(" ", _CODE.sub(" ", text))
+    return _QUESTION_END.search(prose) is not None
 
 
 def reaction_credit(emoji: str) -> str | None:
