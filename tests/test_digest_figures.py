@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+import re
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.helpers import running_app
+from adapters.console import ConsoleAdapter
+from bot.app import Trellis
+from bot.clock import ManualClock
+from bot.config import parse_settings
+from bot.demo import build_sample_community
+from tests.helpers import Harness, running_app
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "bot" / "demo" / "config.toml"
 
 WEEK_END = datetime(2026, 9, 14, 9, 0, tzinfo=ZoneInfo("America/Lima")).astimezone(UTC)
 
@@ -98,3 +109,42 @@ async def test_questions_wait_until_answered_and_the_newest_come_first(tmp_path)
             "- Eva Flores in Gender and inclusion, wa",
             "- Luis Rojas in Water rights, waiting fo",
         ]
+
+
+async def test_the_demo_s_busiest_week_is_posted_in_one_discord_message(tmp_path):
+    """The demo's six weeks, with the demo's configuration (the brief digest is the default)."""
+    sample = build_sample_community()
+    data = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    data["storage"]["path"] = str(tmp_path / "demo.sqlite3")
+    settings = parse_settings(data)
+    clock = ManualClock(sample.start)
+    console = ConsoleAdapter(
+        "praxis", clock, timezone=sample.timezone, echo_chat=False, out=io.StringIO()
+    )
+    app = await Trellis.open(settings, clock=clock, adapters=[console])
+    await app.start(real_time=False)
+    try:
+        h = Harness(app, console, clock)
+        await console.play(sample.script_lines(), lambda at: app.advance_to(max(at, clock.now())))
+        await h.advance(timedelta(days=7 - clock.now().weekday(), hours=12))
+        digests = [sent for sent in h.outbox if sent.kind == "post" and sent.text.startswith("## ")]
+        assert len(digests) == 7
+        busiest = max(digests, key=lambda sent: int(re.search(r"(\d+) messages", sent.text)[1]))
+        assert len(busiest.text) <= 2000, busiest.text
+        assert all(len(sent.text) <= 2000 for sent in digests)
+        text = busiest.text
+        assert re.search(r"\*\*The week in numbers\*\*: \d+ messages \([−+=]", text)
+        assert re.search(r"^- \*\*Gender & inclusion\*\*: \d+ messages from \d+ people", text, re.M)
+        assert "; busiest thread: “" in text
+        assert "### Thank you\n- **" in text and "kudos from" in text
+        assert re.search(r"### \d+ questions waiting for an answer\n- .+, waiting for", text)
+        assert "### Upcoming events\n- **" in text
+        # The whole digest goes along as a file, and facilitators can read it whole.
+        assert re.fullmatch(r"digest-2026-\d\d-\d\d\.md", busiest.attachments[-1])
+        whole = await h.command("maria", "/digest preview full")
+        assert "### What the themes discussed\n" in whole and "\n  > " in whole  # quotes
+        assert "digest-preview-praxis.md" in h.outbox[-1].attachments
+        brief = await h.command("maria", "/digest preview")
+        assert len(brief) <= 2000 and "### Knowledge shared" not in brief
+    finally:
+        await app.stop()

@@ -125,8 +125,8 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
     return ctx._("Prompt #{id} removed.", id=id)
 
 
-async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    preview = await ctx.app.preview_digest(ctx.community, ctx.now)
+async def digest_preview(ctx: CommandContext, full: str | None = None) -> OutgoingMessage:
+    preview = await ctx.app.preview_digest(ctx.community, ctx.now, full=full is not None)
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
@@ -251,6 +251,15 @@ COMMANDS = (
         "digest preview",
         "Shows the digest as it would be posted now, only to you.",
         digest_preview,
+        (
+            Param(
+                "full",
+                ParamKind.CHOICE,
+                "full: the whole digest, not the one-message version",
+                choices=("full",),
+                required=False,
+            ),
+        ),
         permission=Permission.FACILITATOR,
         private=True,
     ),

@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from bot.config import CommunitySettings
 from bot.i18n import Translator
-from bot.outgoing import Attachment, OutgoingMessage, literal
+from bot.monitoring.common import local_time
+from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 from storage import activity, facilitation
-from storage.monitoring import hide_names, names_hiding
+from storage.monitoring import CommunityEvent, events_between, hide_names, names_hiding
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -120,9 +121,11 @@ async def compose(
     *,
     skip_empty: bool = False,
     sealed: frozenset[str] = frozenset(),
+    brief: bool = False,
 ) -> OutgoingMessage | None:
     """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
-    said in the ``sealed`` places is quoted."""
+    said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
+    (``BRIEF_CHARS``), with the whole one attached as a Markdown file."""
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
@@ -168,7 +171,17 @@ async def compose(
         if text:
             parts.append(text)
     chart = await _chart(ctx)
-    return OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
+    whole = OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
+    if not brief:
+        return whole
+    attached = Attachment(
+        f"digest-{last_day:%Y-%m-%d}.md",
+        whole.text.encode("utf-8"),
+        "text/markdown",
+        t._("The whole digest"),
+    )
+    text = await _brief(ctx, parts[0], attached.filename)
+    return OutgoingMessage(text, attachments=(*whole.attachments, attached))
 
 
 async def _themes(ctx: DigestContext) -> str | None:
@@ -407,6 +420,188 @@ async def _numbers(ctx: DigestContext) -> str:
     ]
     lines = [ctx._("### The week in numbers (against the week before)")]
     lines += [f"- {label}: {now} ({_change(now, before)})" for label, now, before in rows]
+    return "\n".join(lines)
+
+
+# The brief digest -------------------------------------------------------------------------------
+
+BRIEF_CHARS = 2000
+"""One Discord message; Matrix and the console show it whole too."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Detail:
+    """How much the brief digest shows; each level after the first shows less."""
+
+    threads: bool
+    questions: int
+    kudos_chars: int
+    """Kudos shown with their reason cut to this length; 0 lists their receivers with the others."""
+    names: int
+    """At most this many names in the list of people thanked."""
+
+
+_DETAILS = (
+    _Detail(threads=True, questions=3, kudos_chars=80, names=40),
+    _Detail(threads=True, questions=1, kudos_chars=40, names=30),
+    _Detail(threads=False, questions=0, kudos_chars=0, names=20),
+    _Detail(threads=False, questions=0, kudos_chars=0, names=8),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _BriefFacts:
+    """What the brief digest says, read once and shown at decreasing levels of detail."""
+
+    people: dict[str, activity.ThemePeople]
+    threads: list[activity.ThreadSummary]
+    credits: list[activity.Credit]
+    joined: list[int]
+    waiting: list[activity.Question]
+    events: list[CommunityEvent]
+
+
+async def _brief(ctx: DigestContext, heading: str, attached: str) -> str:
+    """The week in numbers, one line per active theme with its busiest thread, who is thanked,
+    who joined, the questions waiting, the events ahead, and where the whole digest is; at the
+    first level of detail that fits ``BRIEF_CHARS``."""
+    start, end = ctx.span
+    store = ctx.app.store
+    facts = _BriefFacts(
+        await activity.people_by_theme(store, ctx.community, start, end),
+        await activity.busiest_threads(store, ctx.community, start, end, 100),
+        await activity.credits(store, ctx.community, start, end),
+        await activity.joined_between(store, ctx.community, start, end),
+        await activity.unanswered_questions(
+            store, ctx.community, int((ctx.end - WAITING_WINDOW).timestamp()), end
+        ),
+        await events_between(store, ctx.community, end, end + 14 * 86400),
+    )
+    footer = ctx._(
+        "The whole digest, with what each person did, the prompts and the knowledge shared, "
+        "is attached ({file}).",
+        file=attached,
+    )
+    for detail in _DETAILS:
+        text = "\n\n".join([heading, *_brief_sections(ctx, facts, detail), footer])
+        if len(text) <= BRIEF_CHARS:
+            return text
+    # Many themes: whole lines up to the limit, and the attachment has the rest.
+    return split_markdown(text[: BRIEF_CHARS - len(footer) - 3], BRIEF_CHARS)[0] + "\n…\n" + footer
+
+
+def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> list[str]:
+    this, last = ctx.this_week, ctx.week_before
+    sections = [
+        ctx._(
+            "**The week in numbers**: {messages} ({messages_change}), {people} ({people_change}), "
+            "{replies}, {reactions}, {threads}, {members}.",
+            messages=ctx.n_("{n} message", "{n} messages", this.messages),
+            messages_change=_change(this.messages, last.messages),
+            people=ctx.n_("{n} person taking part", "{n} people taking part", this.active_members),
+            people_change=_change(this.active_members, last.active_members),
+            replies=ctx.n_("{n} reply", "{n} replies", this.replies),
+            reactions=ctx.n_("{n} reaction", "{n} reactions", this.reactions),
+            threads=ctx.n_("{n} new thread", "{n} new threads", this.threads),
+            members=ctx.n_("{n} new member", "{n} new members", this.new_members),
+        )
+    ]
+    themes = ctx.app.themes[ctx.community].themes
+    lines = []
+    for theme in themes.values():
+        count = this.by_theme.get(theme.id, 0)
+        if not count:
+            continue
+        people = facts.people.get(theme.id, activity.ThemePeople(0, 0))
+        line = "- " + ctx.n_(
+            "**{theme}**: {n} message", "**{theme}**: {n} messages", count, theme=theme.name
+        )
+        line += ctx.n_(" from {n} person", " from {n} people", people.posted)
+        if people.only_reacted:
+            line += ctx.n_(" ({n} more reacted)", " ({n} more reacted)", people.only_reacted)
+        busiest = next((t for t in facts.threads if t.theme == theme.id and t.title), None)
+        if detail.threads and busiest is not None:
+            line += ctx._("; busiest thread: “{title}”", title=ctx.quote(busiest.title, 60))
+        lines.append(line + ".")
+    quiet = [theme.name for theme in themes.values() if not this.by_theme.get(theme.id)]
+    if quiet:
+        lines.append("- " + ctx._("Quiet this week: {themes}.", themes=", ".join(quiet)))
+    if themes:
+        sections.append("\n".join([ctx._("### What the themes discussed"), *lines]))
+    if facts.credits:
+        sections.append(_brief_credits(ctx, facts.credits, detail))
+    welcome = [ctx.names[member_id] for member_id in facts.joined if member_id in ctx.names]
+    if welcome:
+        sections.append(ctx._("A warm welcome to {names}!", names=", ".join(welcome)))
+    if facts.waiting:
+        lines = [
+            ctx.n_(
+                "### {n} question waiting for an answer",
+                "### {n} questions waiting for an answer",
+                len(facts.waiting),
+            )
+        ]
+        end = int(ctx.end.timestamp())
+        for question in facts.waiting[: detail.questions]:
+            theme = themes.get(question.theme)
+            values = {
+                "asker": ctx.names.get(question.member_id, ""),
+                "where": theme.name if theme else ctx._("the community"),
+                "waited": waited(ctx, end - question.posted_at),
+            }
+            if question.text and question.channel_key not in ctx.sealed:
+                line = ctx._(
+                    "{asker} in {where}, waiting {waited}: “{text}”",
+                    text=ctx.quote(question.text, 80),
+                    **values,
+                )
+            else:
+                line = ctx._("{asker} asked in {where}, waiting {waited}.", **values)
+            lines.append("- " + line)
+        sections.append("\n".join(lines))
+    if facts.events:
+        tz = ZoneInfo(ctx.settings.timezone)
+        lines = ["### " + ctx._("Upcoming events")]
+        lines += [
+            f"- **{literal(event.title)}**, {local_time(event.starts_at, tz)}"
+            for event in facts.events[:3]
+        ]
+        sections.append("\n".join(lines))
+    return sections
+
+
+def _brief_credits(ctx: DigestContext, found: list[activity.Credit], detail: _Detail) -> str:
+    """Kudos with their reasons (they were given in words), then everyone else thanked, by name
+    and alphabetically: recognition, not a ranking."""
+    lines = [ctx._("### Thank you")]
+    with_kudos: set[int] = set()
+    if detail.kudos_chars:
+        kudos: dict[int, list[activity.Credit]] = {}
+        for credit in found:
+            if credit.kind == "kudos" and credit.reason:
+                kudos.setdefault(credit.receiver_id, []).append(credit)
+        for receiver_id in sorted(kudos, key=lambda member_id: ctx.names[member_id].casefold()):
+            given = kudos[receiver_id]
+            reasons = "; ".join(
+                dict.fromkeys(f"“{ctx.quote(c.reason, detail.kudos_chars)}”" for c in given)
+            )
+            givers = _givers(ctx, [c.giver_id for c in given])
+            lines.append(
+                f"- **{ctx.names[receiver_id]}**: "
+                + ctx._("kudos from {givers}: {reasons}", givers=givers, reasons=reasons)
+            )
+            with_kudos.add(receiver_id)
+    others = sorted(
+        {c.receiver_id for c in found} - with_kudos,
+        key=lambda member_id: ctx.names[member_id].casefold(),
+    )
+    if others:
+        named = [ctx.names[member_id] for member_id in others[: detail.names]]
+        if len(others) > detail.names:
+            named.append(ctx.n_("{n} other", "{n} others", len(others) - detail.names))
+        lines.append(
+            "- " + ctx._("Thanked for answers, ideas and help: {names}.", names=", ".join(named))
+        )
     return "\n".join(lines)
 
 
