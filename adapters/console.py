@@ -7,7 +7,7 @@ Lines are typed interactively or read from a script (the demo replays one). The 
     ~ ana joins as "Ana Quispe"       a member joins (``as bot "Name"`` for a bot); ``~ ana leaves``
     #water ana: text                  ana posts in #water; every post gets a number: [1], [2], …
     #water/Irrigation tips ana: text  a post in a thread of #water (the first post opens it)
-    #water ana: >12 text              a reply to message 12
+    #water ana: >12 text              a reply to message 12 (>T3: to Trellis's post [T3])
     #water ana: +12 🙏                a reaction (``-12 🙏`` removes it)
     #water ana: *12 new text          an edit;  ``x12`` deletes
     #water ana: /kudos @luis for …    a command
@@ -46,6 +46,8 @@ from bot.events import (
 )
 from bot.outgoing import OutgoingMessage, unescape
 
+TRELLIS = MemberRef("console", "trellis", "Trellis", is_bot=True)
+"""Trellis itself, as the author of its posts."""
 _CLOCK = re.compile(r"^@\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
 _MEMBERSHIP = re.compile(
     r"^~\s*(?P<handle>[\w.-]+)\s+(?P<verb>joins|leaves)"
@@ -55,7 +57,7 @@ _POST = re.compile(
     r"^#(?P<channel>[\w-]+)(?:/(?P<thread>[^:]+?))?\s+(?P<handle>[\w.-]+):\s?(?P<body>.*)$"
 )
 _SHORT = re.compile(r"^(?P<handle>[\w.-]+)>\s?(?P<body>.*)$")
-_REPLY = re.compile(r"^>(\d+)\s+(.+)$", re.S)
+_REPLY = re.compile(r"^>(T?\d+)\s+(.+)$", re.S)
 _REACT = re.compile(r"^([+-])(\d+)\s+(\S+)\s*$")
 _EDIT = re.compile(r"^\*(\d+)\s+(.+)$", re.S)
 _DELETE = re.compile(r"^x(\d+)\s*$")
@@ -99,6 +101,8 @@ class _Posted:
 class ConsoleState:
     members: dict[str, MemberRef] = field(default_factory=dict)
     posts: dict[int, _Posted] = field(default_factory=dict)
+    own_posts: dict[str, _Posted] = field(default_factory=dict)
+    """Trellis's own posts by label (``T1``), which members may reply to (``>T1 text``)."""
     threads: set[str] = field(default_factory=set)
     count: int = 0
 
@@ -152,6 +156,7 @@ class ConsoleAdapter(Adapter):
     async def send(self, channel: ChannelRef, message: OutgoingMessage) -> SentMessage:
         self._own_posts += 1
         label = f"T{self._own_posts}"
+        self.state.own_posts[label] = _Posted(label, TRELLIS, channel)
         where = f"#{channel.id}" + (f"/{channel.thread_id}" if channel.thread_id else "")
         self._show(
             Sent("post", where, message.text, _names(message)), f"[{label}] Trellis → {where}"
@@ -295,7 +300,7 @@ class ConsoleAdapter(Adapter):
         await self._emit(MemberJoined(self.community, member, now))
 
     def _posted(self, number: int, line: str, ref: str) -> _Posted:
-        posted = self.state.posts.get(int(ref))
+        posted = self.state.own_posts.get(ref) if ref[0] == "T" else self.state.posts.get(int(ref))
         if posted is None:
             raise self._error(number, line, f"there is no message [{ref}] yet")
         return posted

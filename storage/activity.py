@@ -310,6 +310,50 @@ async def mark_solved(
     return Question(*row[1:])
 
 
+async def question_first_responses(
+    store: SqliteStore, community: str, start: int, end: int
+) -> list[tuple[str, int | None]]:
+    """Per question asked in the period in a theme: its theme, and the seconds until its first
+    response (a reply, or a later post in its thread, by someone else), None if it has none.
+    Two index probes per question, as in ``unanswered_questions``."""
+    rows = await store.fetch_all(
+        "SELECT q.theme, q.posted_at, (SELECT min(a.posted_at) FROM messages a "
+        "INDEXED BY messages_by_reply WHERE a.community = q.community "
+        "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL), "
+        "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        "END FROM messages q WHERE q.community = :c AND q.posted_at >= :s AND q.posted_at < :e "
+        "AND q.is_question = 1 AND q.deleted_at IS NULL AND q.theme IS NOT NULL "
+        f"AND +q.member_id IN {_VISIBLE}",
+        {"c": community, "s": start, "e": end},
+    )
+    return [
+        (theme, _first_after(asked, reply, in_thread)) for theme, asked, reply, in_thread in rows
+    ]
+
+
+async def prompt_first_response(
+    store: SqliteStore, community: str, platform_id: str, thread_key: str, posted_at: int
+) -> int | None:
+    """Seconds from a posted prompt (Trellis's message ``platform_id``) to its first response: a
+    reply to it, or a post in the thread opened on it (``thread_key``); None if it has none. Any
+    later post in the theme is not an answer to the prompt."""
+    row = await store.fetch_one(
+        "SELECT (SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = :c AND a.reply_to = :p AND a.deleted_at IS NULL), "
+        "(SELECT min(a.posted_at) FROM messages a WHERE a.community = :c AND a.thread_key = :t "
+        "AND a.deleted_at IS NULL)",
+        {"c": community, "p": platform_id, "t": thread_key},
+    )
+    return _first_after(posted_at, row[0], row[1])
+
+
+def _first_after(at: int, *responses: int | None) -> int | None:
+    answered = [response for response in responses if response is not None]
+    return max(0, min(answered) - at) if answered else None
+
+
 async def joined_between(store: SqliteStore, community: str, start: int, end: int) -> list[int]:
     rows = await store.fetch_all(
         f"SELECT id FROM members WHERE id IN {_VISIBLE} AND joined_at >= :s AND joined_at < :e "

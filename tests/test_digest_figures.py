@@ -14,6 +14,7 @@ from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.demo import build_sample_community
+from bot.services import prompts
 from tests.helpers import Harness, running_app
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "bot" / "demo" / "config.toml"
@@ -148,3 +149,38 @@ async def test_the_demo_s_busiest_week_is_posted_in_one_discord_message(tmp_path
         assert len(brief) <= 2000 and "### Knowledge shared" not in brief
     finally:
         await app.stop()
+
+
+async def test_time_to_first_response_per_theme_in_the_digest_and_stats(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(*MEMBERS)
+        await h.command("fran", "/prompt add water What does your water committee do best?")
+        await h.lines("@ 2026-09-08 10:00")
+        await prompts.post_next(h.app, "praxis", "water", h.clock.now())
+        [posted] = h.sent_since(0, "post")
+        assert posted.text.startswith("**Prompt for Water rights:**")
+        await h.lines(
+            # A later post in the theme is not an answer to the prompt; a reply to it is.
+            "@ 2026-09-08 10:20",
+            "#water ana: Who has the new pump manual?",
+            "@ 2026-09-08 12:00",
+            "#water luis: >T1 Ours shares the turns fairly.",
+            "#water rita: >1 I do, I will post it.",
+            "@ 2026-09-09 10:00",
+            "#gender eva: How do you run childcare at assemblies?",
+            "#gender rosa: Is the census form ready?",
+            "@ 2026-09-09 10:45",
+            "#gender rita: >4 We take turns, two people each time.",
+        )
+        text = await digest(h)
+        assert (
+            "### Time to first response (median)\n"
+            "- Water rights: questions: 2 hours (1 of 1 answered); prompts: 2 hours (1 of 1 "
+            "answered)\n"
+            "- Gender and inclusion: questions: 45 minutes (1 of 2 answered)"
+        ) in text
+        stats = await h.command("fran", "/stats gender 7d")
+        assert stats.endswith(
+            "Time to first response (median):\n"
+            "- Gender and inclusion: questions: 45 minutes (1 of 2 answered)"
+        )

@@ -10,7 +10,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.outgoing import Attachment, OutgoingMessage, literal
-from bot.services import nudges, participation
+from bot.services import digest, nudges, participation
 from bot.services.digest import DigestOutcome
 from bot.themes import Theme
 from storage import activity, facilitation, members
@@ -39,7 +39,15 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         day_offset=offset,
     )
     names = await activity.visible_members(ctx.app.store, ctx.community)
-    return participation.render_stats(
+    found = await digest.first_responses(
+        ctx.app,
+        ctx.community,
+        int(period.start.timestamp()),
+        int(period.end.timestamp()),
+        theme.id if theme else None,
+    )
+    responses = digest.first_response_lines(ctx.translator, ctx.themes.themes, found)
+    text = participation.render_stats(
         ctx.translator,
         period.label,
         theme.name if theme else None,
@@ -48,6 +56,9 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         {member_id: literal(name) for member_id, name in names.items()},
         settings.window_weeks,
     )
+    if responses:
+        text += "\n" + ctx._("Time to first response (median):") + "\n" + "\n".join(responses)
+    return text
 
 
 async def quiet(ctx: CommandContext, page: int | None = None) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import enum
 import io
 import re
+import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from storage.monitoring import CommunityEvent, events_between, hide_names, names
 
 if TYPE_CHECKING:
     from bot.app import Trellis
+    from bot.themes import Theme
 
 
 @dataclass(slots=True)
@@ -164,6 +166,7 @@ async def compose(
         _welcome,
         _questions,
         _prompts,
+        _first_responses,
         *app.digest_sections,
         _numbers,
     ):
@@ -400,6 +403,95 @@ async def _prompts(ctx: DigestContext) -> str | None:
             )
         )
     return "\n".join(lines)
+
+
+# Time to first response (CHAOSS) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FirstResponses:
+    """Per theme, seconds to the first response of each question and prompt of a period (None:
+    none yet)."""
+
+    questions: dict[str, list[int | None]]
+    prompts: dict[str, list[int | None]]
+
+
+async def first_responses(
+    app: Trellis, community: str, start: int, end: int, theme: str | None = None
+) -> FirstResponses:
+    """Questions asked and prompts posted in [start, end), in ``theme`` or every theme."""
+    questions: dict[str, list[int | None]] = {}
+    for asked_in, after in await activity.question_first_responses(
+        app.store, community, start, end
+    ):
+        if theme is None or asked_in == theme:
+            questions.setdefault(asked_in, []).append(after)
+    prompts: dict[str, list[int | None]] = {}
+    for prompt in await facilitation.prompts(app.store, community, theme):
+        if prompt.posted_at is None or not start <= prompt.posted_at < end:
+            continue
+        after = None
+        if prompt.platform_id and prompt.channel_key:
+            platform = prompt.channel_key.partition(":")[0]
+            after = await activity.prompt_first_response(
+                app.store,
+                community,
+                prompt.platform_id,
+                f"{platform}:{prompt.platform_id}",
+                prompt.posted_at,
+            )
+        prompts.setdefault(prompt.theme, []).append(after)
+    return FirstResponses(questions, prompts)
+
+
+def duration(t: Translator, seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return t.n_("{n} minute", "{n} minutes", minutes)
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return t.n_("{n} hour", "{n} hours", hours)
+    return t.n_("{n} day", "{n} days", round(seconds / 86400))
+
+
+def first_response_lines(
+    t: Translator, themes: dict[str, Theme], found: FirstResponses
+) -> list[str]:
+    """One line per theme with questions or prompts: the median time to first response of
+    those answered, and how many were."""
+    lines = []
+    for theme_id, theme in themes.items():
+        parts = []
+        for times, label in (
+            (found.questions.get(theme_id, []), t._("questions")),
+            (found.prompts.get(theme_id, []), t._("prompts")),
+        ):
+            answered = [after for after in times if after is not None]
+            if answered:
+                parts.append(
+                    t._(
+                        "{what}: {median} ({answered} of {n} answered)",
+                        what=label,
+                        median=duration(t, statistics.median(answered)),
+                        answered=len(answered),
+                        n=len(times),
+                    )
+                )
+            elif times:
+                parts.append(t._("{what}: none answered of {n}", what=label, n=len(times)))
+        if parts:
+            lines.append(f"- {theme.name}: " + "; ".join(parts))
+    return lines
+
+
+async def _first_responses(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    found = await first_responses(ctx.app, ctx.community, start, end)
+    lines = first_response_lines(ctx.translator, ctx.app.themes[ctx.community].themes, found)
+    if not lines:
+        return None
+    return "\n".join([ctx._("### Time to first response (median)"), *lines])
 
 
 def _change(now: int, before: int) -> str:
