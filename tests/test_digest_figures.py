@@ -14,6 +14,8 @@ from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.demo import build_sample_community
+from bot.monitoring import render
+from bot.monitoring.report import build_report
 from bot.services import prompts
 from tests.helpers import Harness, running_app
 
@@ -179,6 +181,14 @@ async def test_time_to_first_response_per_theme_in_the_digest_and_stats(tmp_path
             "answered)\n"
             "- Gender and inclusion: questions: 45 minutes (1 of 2 answered)"
         ) in text
+        report = await build_report(
+            h.store, h.app.settings, "praxis", WEEK_END - timedelta(days=7), WEEK_END
+        )
+        assert (
+            "### Time to first response (median)\n\n"
+            "- Water rights: questions: 2 hours (1 of 1 answered); prompts: 2 hours (1 of 1 "
+            "answered)\n"
+        ) in render.render_markdown(report, h.app.translator("praxis"))
         stats = await h.command("fran", "/stats gender 7d")
         assert stats.endswith(
             "Time to first response (median):\n"

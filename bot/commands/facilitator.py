@@ -40,13 +40,14 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
     )
     names = await activity.visible_members(ctx.app.store, ctx.community)
     found = await digest.first_responses(
-        ctx.app,
+        ctx.app.store,
         ctx.community,
+        {theme_id: known.name for theme_id, known in ctx.themes.themes.items()},
         int(period.start.timestamp()),
         int(period.end.timestamp()),
         theme.id if theme else None,
     )
-    responses = digest.first_response_lines(ctx.translator, ctx.themes.themes, found)
+    responses = digest.first_response_lines(ctx.translator, found)
     text = participation.render_stats(
         ctx.translator,
         period.label,

@@ -30,6 +30,7 @@ from bot.i18n import Translator
 from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report import Report
 from bot.outgoing import literal
+from bot.services.digest import first_response_lines
 
 FORMATS = ("html", "md", "json", "csv")
 _LEVEL_COLOURS = {
@@ -310,6 +311,9 @@ def render_markdown(report: Report, t: Translator) -> str:
         by = ", ".join(literal(author) for author in item.authors) or t._("the community")
         kind = kind_label(t._, item.kind)
         out.append(f"- {literal(item.title)} ({kind}, {item.theme_name or '—'}) — {by}")
+    if m.first_responses:
+        out += ["", t._("### Time to first response (median)"), ""]
+        out += first_response_lines(t, list(m.first_responses))
     out += [
         "",
         "### " + t._("Responsibilities fulfilled"),

@@ -27,7 +27,7 @@ from storage.monitoring import CommunityEvent, events_between, hide_names, names
 
 if TYPE_CHECKING:
     from bot.app import Trellis
-    from bot.themes import Theme
+    from storage.sqlite import SqliteStore
 
 
 @dataclass(slots=True)
@@ -409,40 +409,66 @@ async def _prompts(ctx: DigestContext) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class FirstResponses:
-    """Per theme, seconds to the first response of each question and prompt of a period (None:
-    none yet)."""
+class ResponseTimes:
+    """One theme's time to first response over a period: of its questions and of its prompts,
+    how many there were, how many were answered, and the median seconds to the first answer."""
 
-    questions: dict[str, list[int | None]]
-    prompts: dict[str, list[int | None]]
+    theme: str
+    questions: int
+    questions_answered: int
+    questions_median: int | None
+    prompts: int
+    prompts_answered: int
+    prompts_median: int | None
 
 
 async def first_responses(
-    app: Trellis, community: str, start: int, end: int, theme: str | None = None
-) -> FirstResponses:
-    """Questions asked and prompts posted in [start, end), in ``theme`` or every theme."""
+    store: SqliteStore,
+    community: str,
+    theme_names: dict[str, str],
+    start: int,
+    end: int,
+    theme: str | None = None,
+) -> list[ResponseTimes]:
+    """Questions asked and prompts posted in [start, end), per theme (in ``theme_names``'
+    order), in ``theme`` or every theme; themes with neither are left out."""
     questions: dict[str, list[int | None]] = {}
-    for asked_in, after in await activity.question_first_responses(
-        app.store, community, start, end
-    ):
-        if theme is None or asked_in == theme:
-            questions.setdefault(asked_in, []).append(after)
+    for asked_in, after in await activity.question_first_responses(store, community, start, end):
+        questions.setdefault(asked_in, []).append(after)
     prompts: dict[str, list[int | None]] = {}
-    for prompt in await facilitation.prompts(app.store, community, theme):
+    for prompt in await facilitation.prompts(store, community, theme):
         if prompt.posted_at is None or not start <= prompt.posted_at < end:
             continue
         after = None
         if prompt.platform_id and prompt.channel_key:
             platform = prompt.channel_key.partition(":")[0]
             after = await activity.prompt_first_response(
-                app.store,
+                store,
                 community,
                 prompt.platform_id,
                 f"{platform}:{prompt.platform_id}",
                 prompt.posted_at,
             )
         prompts.setdefault(prompt.theme, []).append(after)
-    return FirstResponses(questions, prompts)
+    found = []
+    for theme_id, name in theme_names.items():
+        asked, posted = questions.get(theme_id, []), prompts.get(theme_id, [])
+        if (theme is not None and theme_id != theme) or not (asked or posted):
+            continue
+        q = [after for after in asked if after is not None]
+        p = [after for after in posted if after is not None]
+        found.append(
+            ResponseTimes(
+                name,
+                len(asked),
+                len(q),
+                round(statistics.median(q)) if q else None,
+                len(posted),
+                len(p),
+                round(statistics.median(p)) if p else None,
+            )
+        )
+    return found
 
 
 def duration(t: Translator, seconds: float) -> str:
@@ -455,43 +481,41 @@ def duration(t: Translator, seconds: float) -> str:
     return t.n_("{n} day", "{n} days", round(seconds / 86400))
 
 
-def first_response_lines(
-    t: Translator, themes: dict[str, Theme], found: FirstResponses
-) -> list[str]:
-    """One line per theme with questions or prompts: the median time to first response of
-    those answered, and how many were."""
+def first_response_lines(t: Translator, found: list[ResponseTimes]) -> list[str]:
+    """One line per theme: the median time to first response of its questions and prompts
+    that were answered, and how many were."""
     lines = []
-    for theme_id, theme in themes.items():
+    for row in found:
         parts = []
-        for times, label in (
-            (found.questions.get(theme_id, []), t._("questions")),
-            (found.prompts.get(theme_id, []), t._("prompts")),
+        for label, n, answered, median in (
+            (t._("questions"), row.questions, row.questions_answered, row.questions_median),
+            (t._("prompts"), row.prompts, row.prompts_answered, row.prompts_median),
         ):
-            answered = [after for after in times if after is not None]
-            if answered:
+            if median is not None:
                 parts.append(
                     t._(
                         "{what}: {median} ({answered} of {n} answered)",
                         what=label,
-                        median=duration(t, statistics.median(answered)),
-                        answered=len(answered),
-                        n=len(times),
+                        median=duration(t, median),
+                        answered=answered,
+                        n=n,
                     )
                 )
-            elif times:
-                parts.append(t._("{what}: none answered of {n}", what=label, n=len(times)))
-        if parts:
-            lines.append(f"- {theme.name}: " + "; ".join(parts))
+            elif n:
+                parts.append(t._("{what}: none answered of {n}", what=label, n=n))
+        lines.append(f"- {row.theme}: " + "; ".join(parts))
     return lines
 
 
 async def _first_responses(ctx: DigestContext) -> str | None:
     start, end = ctx.span
-    found = await first_responses(ctx.app, ctx.community, start, end)
-    lines = first_response_lines(ctx.translator, ctx.app.themes[ctx.community].themes, found)
-    if not lines:
+    names = {i: t.name for i, t in ctx.app.themes[ctx.community].themes.items()}
+    found = await first_responses(ctx.app.store, ctx.community, names, start, end)
+    if not found:
         return None
-    return "\n".join([ctx._("### Time to first response (median)"), *lines])
+    return "\n".join(
+        [ctx._("### Time to first response (median)"), *first_response_lines(ctx.translator, found)]
+    )
 
 
 def _change(now: int, before: int) -> str:
