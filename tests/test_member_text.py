@@ -18,7 +18,7 @@ from adapters.matrix import render_content
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import literal, unescape
-from storage import members, monitoring
+from storage import activity, members, monitoring
 from tests.helpers import running_app
 
 HOSTILE_SAMPLES = (
@@ -254,3 +254,23 @@ async def test_random_hostile_text_is_no_markup_in_any_output(text):
         hostile = await _outputs(Path(folder), text, "hostile.sqlite3")
         benign = await _outputs(Path(folder), _benign(text), "benign.sqlite3")
     _assert_only_template_markup(hostile, benign)
+
+
+async def test_a_reason_or_title_without_a_letter_or_digit_is_refused_and_nothing_is_kept(
+    tmp_path,
+):
+    async with running_app(tmp_path) as h:
+        await h.lines('~ ana joins as "Ana Quispe"', '~ luis joins as "Luis Rojas"')
+        for line, refusal in (
+            ("/kudos @luis   !!! ", "Say what the kudos are for, in words"),
+            ("/event add *** 2026-10-02 18:30", "Give the event a title before its date"),
+            ("/commit --- by 2026-12-01", "Write what you commit to and its due date"),
+        ):
+            assert (await h.command("ana", line)).startswith(refusal), line
+        assert (await h.command("ana", "/share case ~~ https://example.org", "water")).startswith(
+            "Give the case a title"
+        )
+        assert await activity.credits(h.store, "praxis", 0, 2**31) == []
+        assert "No events" in await h.command("ana", "/event list")
+        assert "no commitments" in await h.command("ana", "/commitments")
+        assert "library is empty" in await h.command("ana", "/library")
