@@ -246,6 +246,7 @@ ONE_LINE = st.lists(
 ).map(" ".join)
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font:UserWarning")  # names in charts
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ONE_LINE)
 async def test_random_hostile_text_is_no_markup_in_any_output(text):
