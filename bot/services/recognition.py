@@ -100,8 +100,9 @@ def is_question(text: str) -> bool:
     ``https://meet.example.org/rec?id=42`` or ``a ? b : c`` in a snippet ask nothing."""
     if "?" not in text and "？" not in text:
         return False  # most chat: one scan, no pattern
-    prose = _ADDRESS.sub(" ", _CODE.sub(" ", text))
-    return _QUESTION_END.search(prose) is not None
+    if "`" in text or "://" in text or "www." in text:
+        text = _ADDRESS.sub(" ", _CODE.sub(" ", text))
+    return _QUESTION_END.search(text) is not None
 
 
 def reaction_credit(emoji: str) -> str | None:
