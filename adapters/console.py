@@ -7,7 +7,7 @@ Lines are typed interactively or read from a script (the demo replays one). The 
     ~ ana joins as "Ana Quispe"       a member joins (``as bot "Name"`` for a bot); ``~ ana leaves``
     #water ana: text                  ana posts in #water; every post gets a number: [1], [2], …
     #water/Irrigation tips ana: text  a post in a thread of #water (the first post opens it)
-    #water ana: >12 text              a reply to message 12
+    #water ana: >12 text              a reply to message 12 (>T3: to Trellis's post [T3])
     #water ana: +12 🙏                a reaction (``-12 🙏`` removes it)
     #water ana: *12 new text          an edit;  ``x12`` deletes
     #water ana: /kudos @luis for …    a command
@@ -45,8 +45,10 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, unescape
 
+TRELLIS = MemberRef("console", "trellis", "Trellis", is_bot=True)
+"""Trellis itself, as the author of its posts."""
 _CLOCK = re.compile(r"^@\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
 _MEMBERSHIP = re.compile(
     r"^~\s*(?P<handle>[\w.-]+)\s+(?P<verb>joins|leaves)"
@@ -56,7 +58,7 @@ _POST = re.compile(
     r"^#(?P<channel>[\w-]+)(?:/(?P<thread>[^:]+?))?\s+(?P<handle>[\w.-]+):\s?(?P<body>.*)$"
 )
 _SHORT = re.compile(r"^(?P<handle>[\w.-]+)>\s?(?P<body>.*)$")
-_REPLY = re.compile(r"^>(\d+)\s+(.+)$", re.S)
+_REPLY = re.compile(r"^>(T?\d+)\s+(.+)$", re.S)
 _REACT = re.compile(r"^([+-])(\d+)\s+(\S+)\s*$")
 _EDIT = re.compile(r"^\*(\d+)\s+(.+)$", re.S)
 _DELETE = re.compile(r"^x(\d+)\s*$")
@@ -100,6 +102,8 @@ class _Posted:
 class ConsoleState:
     members: dict[str, MemberRef] = field(default_factory=dict)
     posts: dict[int, _Posted] = field(default_factory=dict)
+    own_posts: dict[str, _Posted] = field(default_factory=dict)
+    """Trellis's own posts by label (``T1``), which members may reply to (``>T1 text``)."""
     threads: set[str] = field(default_factory=set)
     count: int = 0
 
@@ -153,6 +157,7 @@ class ConsoleAdapter(Adapter):
     async def send(self, channel: ChannelRef, message: OutgoingMessage) -> SentMessage:
         self._own_posts += 1
         label = f"T{self._own_posts}"
+        self.state.own_posts[label] = _Posted(label, TRELLIS, channel)
         where = f"#{channel.id}" + (f"/{channel.thread_id}" if channel.thread_id else "")
         self._show(
             Sent("post", where, message.text, _names(message)), f"[{label}] Trellis → {where}"
@@ -167,7 +172,7 @@ class ConsoleAdapter(Adapter):
         sent = Sent("direct", member.id, message.text, _names(message))
         heading = f"Trellis → {member.id} (direct message)"
         known = self.state.members.get(member.id)
-        first_line = message.text.split("\n", 1)[0]
+        first_line = unescape(message.text.split("\n", 1)[0])
         kind = first_line.replace(known.name, "…") if known else first_line
         if self.brief_repeats and kind in self._kinds_shown:
             self.outbox.append(sent)
@@ -310,7 +315,7 @@ class ConsoleAdapter(Adapter):
         await self._emit(MemberJoined(self.community, member, now))
 
     def _posted(self, number: int, line: str, ref: str) -> _Posted:
-        posted = self.state.posts.get(int(ref))
+        posted = self.state.own_posts.get(ref) if ref[0] == "T" else self.state.posts.get(int(ref))
         if posted is None:
             raise self._error(number, line, f"there is no message [{ref}] yet")
         return posted
@@ -412,7 +417,8 @@ class ConsoleAdapter(Adapter):
     def _show(self, sent: Sent, heading: str) -> None:
         self.outbox.append(sent)
         files = "".join(f"\n  (attached: {name})" for name in sent.attachments)
-        print(f"\n── {heading} ──\n{sent.text}{files}\n", file=self.out, flush=True)
+        # A terminal shows Markdown as typed: member text reads without its escapes.
+        print(f"\n── {heading} ──\n{unescape(sent.text)}{files}\n", file=self.out, flush=True)
 
 
 def _names(message: OutgoingMessage) -> tuple[str, ...]:

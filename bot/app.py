@@ -252,12 +252,14 @@ class Trellis:
         *,
         skip_empty: bool = False,
         sealed: frozenset[str] = frozenset(),
+        brief: bool = False,
     ) -> OutgoingMessage | None:
-        """The digest of the local week (seven days on the community's clock) ending at ``end``."""
+        """The digest of the local week (seven days on the community's clock) ending at ``end``;
+        ``brief``: in one message, the whole one attached."""
         await self.engine.drain()
         start = digest.local_week_before(end, self.community(community).timezone)
         return await digest.compose(
-            self, community, start, end, skip_empty=skip_empty, sealed=sealed
+            self, community, start, end, skip_empty=skip_empty, sealed=sealed, brief=brief
         )
 
     async def sealed_from(self, community: str, place: str) -> frozenset[str]:
@@ -270,10 +272,14 @@ class Trellis:
         )
         return frozenset() if place in sealed else sealed
 
-    async def preview_digest(self, community: str, now: datetime) -> OutgoingMessage:
-        """The digest as it would be posted now, and for the facilitators who asked for it, the
-        scheduled runs of the last week that failed or were interrupted."""
-        message = await self.compose_digest(community, now + timedelta(seconds=1))
+    async def preview_digest(
+        self, community: str, now: datetime, *, full: bool = False
+    ) -> OutgoingMessage:
+        """The digest as it would be posted now (``full``: the whole one), and for the
+        facilitators who asked for it, the scheduled runs of the last week that failed or were
+        interrupted."""
+        brief = self.community(community).digest.brief and not full
+        message = await self.compose_digest(community, now + timedelta(seconds=1), brief=brief)
         troubles = await self.scheduler.troubles(community, now - timedelta(days=7))
         if not troubles:
             return message
@@ -296,7 +302,13 @@ class Trellis:
         if place is None:
             return DigestPosting(DigestOutcome.NO_CHANNEL)
         sealed = await self.sealed_from(community, place)
-        message = await self.compose_digest(community, end, skip_empty=True, sealed=sealed)
+        message = await self.compose_digest(
+            community,
+            end,
+            skip_empty=True,
+            sealed=sealed,
+            brief=self.community(community).digest.brief,
+        )
         if message is None:
             return DigestPosting(DigestOutcome.NOTHING, place)
         try:

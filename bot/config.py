@@ -114,6 +114,9 @@ class DigestSettings(Section):
     cron: Cron = "0 9 * * mon"
     excerpt_chars: int = Field(default=140, ge=0, le=500)
     busiest_threads: int = Field(default=3, ge=0, le=10)
+    brief: bool = True
+    """Post the digest as one chat message (2,000 characters) with the whole one attached as a
+    Markdown file; false posts the whole digest, split over several messages if needed."""
     quote_encrypted: bool = False
     """Quote messages of end-to-end encrypted rooms in a digest posted to a room that is not."""
 

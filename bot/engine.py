@@ -37,7 +37,12 @@ from bot.events import (
     ReactionAdded,
     ThreadOpened,
 )
-from bot.services.recognition import expresses_thanks, is_question, reaction_credit
+from bot.services.recognition import (
+    expresses_thanks,
+    is_question,
+    reaction_credit,
+    thanked_words,
+)
 from storage.ingest import MemberCache, PostFacts, ReactionFacts, write_batch
 from storage.sqlite import store_cannot_write, store_damaged
 
@@ -364,6 +369,7 @@ class Engine:
                     is_question=is_question(event.text),
                     thanks_to=named,
                     thanks_reply=thanks and not named and event.reply_to is not None,
+                    thanks_words=thanked_words(event.text) if thanks and not named else (),
                 )
             case ThreadOpened():
                 theme = self.themes[event.community].for_place(event.channel)

@@ -249,29 +249,109 @@ class Question:
     channel_key: str
 
 
+SOLVED_REACTION = "✅"
+"""The asker's reaction that says their question is answered."""
+
+_WAITING = (
+    "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+    "WHERE a.community = q.community AND a.reply_to = q.platform_id "
+    "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+    "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
+    "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+    "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
+    "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
+    "AND r.message_platform_id = q.platform_id AND r.member_id = q.member_id "
+    f"AND r.emoji = '{SOLVED_REACTION}') "
+)
+"""A question nobody answered yet: no reply to it and no later post in its thread by someone
+else, no ✅ from its asker, not marked solved. Each question costs three index probes (a reply:
+messages_by_reply; a later post in its thread: messages_by_thread; the asker's ✅: the reactions'
+unique key), never a pass over the messages: the ways of being answered are separate NOT EXISTS,
+as one OR between them would be tested against every message of the community."""
+
+
 async def unanswered_questions(
     store: SqliteStore, community: str, start: int, end: int
 ) -> list[Question]:
-    """Questions of the period that nobody else replied to (in a reply or later in its thread).
-
-    Each question costs two index probes (a reply to it: messages_by_reply; a later message in its
-    thread: messages_by_thread), never a pass over the messages: the two ways of being answered are
-    two NOT EXISTS, as one OR between them would be tested against every message of the community.
-    """
+    """Questions of the period still waiting for an answer, the newest first."""
     rows = await store.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
-        "WHERE q.community = :c AND q.is_question = 1 AND q.posted_at >= :s AND q.posted_at < :e "
-        f"AND q.deleted_at IS NULL AND +q.member_id IN {_VISIBLE} "
-        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
-        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
-        "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
-        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        "AND a.posted_at > q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
-        "ORDER BY q.posted_at",
+        f"WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
+        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC",
         {"c": community, "s": start, "e": end},
     )
     return [Question(*row) for row in rows]
+
+
+async def mark_solved(
+    store: SqliteStore,
+    community: str,
+    asker_id: int,
+    channel_key: str,
+    thread_key: str | None,
+    since: int,
+    at: int,
+) -> Question | None:
+    """Mark the newest question ``asker_id`` asked since ``since`` in this channel (or thread)
+    that still waits as solved; None when there is none."""
+    async with store.transaction() as db:
+        async with db.execute(
+            "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
+            f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
+            f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
+            "ORDER BY q.posted_at DESC LIMIT 1",
+            {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        await db.execute("UPDATE messages SET solved_at = ? WHERE id = ?", (at, row[0]))
+    return Question(*row[1:])
+
+
+async def question_first_responses(
+    store: SqliteStore, community: str, start: int, end: int
+) -> list[tuple[str, int | None]]:
+    """Per question asked in the period in a theme: its theme, and the seconds until its first
+    response (a reply, or a later post in its thread, by someone else), None if it has none.
+    Two index probes per question, as in ``unanswered_questions``."""
+    rows = await store.fetch_all(
+        "SELECT q.theme, q.posted_at, (SELECT min(a.posted_at) FROM messages a "
+        "INDEXED BY messages_by_reply WHERE a.community = q.community "
+        "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL), "
+        "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        "END FROM messages q WHERE q.community = :c AND q.posted_at >= :s AND q.posted_at < :e "
+        "AND q.is_question = 1 AND q.deleted_at IS NULL AND q.theme IS NOT NULL "
+        f"AND +q.member_id IN {_VISIBLE}",
+        {"c": community, "s": start, "e": end},
+    )
+    return [
+        (theme, _first_after(asked, reply, in_thread)) for theme, asked, reply, in_thread in rows
+    ]
+
+
+async def prompt_first_response(
+    store: SqliteStore, community: str, platform_id: str, thread_key: str, posted_at: int
+) -> int | None:
+    """Seconds from a posted prompt (Trellis's message ``platform_id``) to its first response: a
+    reply to it, or a post in the thread opened on it (``thread_key``); None if it has none. Any
+    later post in the theme is not an answer to the prompt."""
+    row = await store.fetch_one(
+        "SELECT (SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = :c AND a.reply_to = :p AND a.deleted_at IS NULL), "
+        "(SELECT min(a.posted_at) FROM messages a WHERE a.community = :c AND a.thread_key = :t "
+        "AND a.deleted_at IS NULL)",
+        {"c": community, "p": platform_id, "t": thread_key},
+    )
+    return _first_after(posted_at, row[0], row[1])
+
+
+def _first_after(at: int, *responses: int | None) -> int | None:
+    answered = [response for response in responses if response is not None]
+    return max(0, min(answered) - at) if answered else None
 
 
 async def joined_between(store: SqliteStore, community: str, start: int, end: int) -> list[int]:
@@ -334,34 +414,30 @@ async def totals(store: SqliteStore, community: str, start: int, end: int) -> To
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ThemePeople:
+    posted: int
+    """Members who wrote in the theme in the period."""
+    only_reacted: int
+    """Members who reacted there and wrote nothing."""
+
+
 async def people_by_theme(
     store: SqliteStore, community: str, start: int, end: int
-) -> dict[str, int]:
-    """Per theme, how many visible members took part in the period: the members ``activity``
-    returns for that theme (posted, were replied to, reacted, were reacted to, opened a thread),
+) -> dict[str, ThemePeople]:
+    """Per theme, how many visible members wrote in the period and how many more only reacted,
     counted for every theme in one statement."""
     rows = await store.fetch_all(
-        "SELECT theme, count(DISTINCT who) FROM ("
-        "SELECT theme, member_id AS who FROM messages WHERE community = :c AND posted_at >= :s "
-        "AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
-        f"AND +member_id IN {_VISIBLE} "
-        "UNION ALL SELECT theme, reply_to_member_id FROM messages WHERE community = :c "
+        "SELECT theme, count(DISTINCT CASE WHEN wrote THEN who END), count(DISTINCT who) FROM ("
+        "SELECT theme, member_id AS who, 1 AS wrote FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
-        f"AND reply_to_member_id != member_id AND +reply_to_member_id IN {_VISIBLE} "
         f"AND +member_id IN {_VISIBLE} "
-        "UNION ALL SELECT theme, member_id FROM reactions WHERE community = :c "
+        "UNION ALL SELECT theme, member_id, 0 FROM reactions WHERE community = :c "
         "AND reacted_at >= :s AND reacted_at < :e AND theme IS NOT NULL "
-        f"AND +member_id IN {_VISIBLE} "
-        "UNION ALL SELECT theme, target_member_id FROM reactions WHERE community = :c "
-        "AND reacted_at >= :s AND reacted_at < :e AND theme IS NOT NULL "
-        f"AND target_member_id != member_id AND +target_member_id IN {_VISIBLE} "
-        f"AND +member_id IN {_VISIBLE} "
-        "UNION ALL SELECT theme, opener_member_id FROM threads WHERE community = :c "
-        "AND opened_at >= :s AND opened_at < :e AND theme IS NOT NULL "
-        f"AND +opener_member_id IN {_VISIBLE}) GROUP BY theme",
+        f"AND +member_id IN {_VISIBLE}) GROUP BY theme",
         {"c": community, "s": start, "e": end},
     )
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: ThemePeople(row[1], row[2] - row[1]) for row in rows}
 
 
 async def themes_of_member(store: SqliteStore, member_id: int) -> list[str]:

@@ -31,6 +31,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
+from bot.services.recognition import name_words
 from storage.rollups import Changes, zones
 
 
@@ -46,6 +47,9 @@ class PostFacts(NamedTuple):
     """Members thanked by name in the message."""
     thanks_reply: bool = False
     """The message thanks without naming anyone and answers someone: credit that person."""
+    thanks_words: tuple[str, ...] = ()
+    """Words after a thank-you with no mention that may name whom it thanks, folded
+    (``recognition.thanked_words``): credit the one member of the conversation they name."""
 
 
 class ReactionFacts(NamedTuple):
@@ -77,6 +81,26 @@ class MemberCache:
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self._members: dict[str, dict[str, CachedMember | None]] = {}
+        self._name_words: dict[str, set[str]] = {}
+
+    async def name_words(self, db: aiosqlite.Connection, community: str) -> set[str]:
+        """Every word of every member's name in the community, folded, read once and then kept
+        up to date by the batches: a thank-you whose words name nobody costs no query. (Words of
+        names no longer used stay: this only decides whether to look.)"""
+        if community not in self._name_words:
+            words: set[str] = set()
+            async with db.execute(
+                "SELECT display_name FROM members WHERE community = ?", (community,)
+            ) as cursor:
+                for (name,) in await cursor.fetchall():
+                    words.update(name_words(name or ""))
+            self._name_words[community] = words
+        return self._name_words[community]
+
+    def named(self, community: str, name: str) -> None:
+        """A member's (new) name, for ``name_words`` once it has been read."""
+        if community in self._name_words:
+            self._name_words[community].update(name_words(name))
 
     def of(self, community: str) -> dict[str, CachedMember | None]:
         """The community's members by key, for the hot path to look up directly."""
@@ -131,6 +155,8 @@ async def resolve_members(
         "VALUES (?, ?, ?, ?, ?)",
         [(community, ref.key, ref.display_name, int(ref.is_bot), at) for ref in missing.values()],
     )
+    for ref in missing.values():
+        cache.named(community, ref.display_name)
     placeholders = ",".join("?" * len(missing))
     async with db.execute(
         "SELECT id, member_key, is_bot, opted_out_at, display_name FROM members "
@@ -179,7 +205,7 @@ async def write_batch(
     known = {community: cache.of(community) for community in by_community}
 
     joins, leaves, posts, mentions, threads, edits, deletes = [], [], [], [], [], [], []
-    thanks_named, thanks_reply, renames = [], [], {}
+    thanks_named, thanks_reply, thanks_plain, renames = [], [], [], {}
     last_post: dict[int, int] = {}
     reactions: dict[tuple[str, str, int, str], tuple[bool, object, ReactionFacts | None]] = {}
     for event, facts in items:
@@ -194,6 +220,7 @@ async def write_batch(
                 if event.author.display_name and event.author.display_name != author.display_name:
                     renames[author.id] = event.author.display_name
                     author.display_name = event.author.display_name
+                    cache.named(community, event.author.display_name)
                 replied = event.reply_to_author and members.get(event.reply_to_author.key)
                 # Every mention is resolved above: None is a forgotten member, whose mentions
                 # cost the text, as forget-me did to the text already stored.
@@ -232,18 +259,27 @@ async def write_batch(
                         thanks_named.append(
                             (community, thanked.id, author.id, facts.theme, at, event.message_id)
                         )
+                reply_credit = None
                 if facts.thanks_reply and event.reply_to:
-                    thanks_reply.append(
+                    reply_credit = (
+                        author.id,
+                        community,
+                        facts.theme,
+                        event.message_id,
+                        at,
+                        community,
+                        event.reply_to,
+                    )
+                if facts.thanks_words:
+                    thanks_plain.append(
                         (
-                            author.id,
-                            community,
-                            facts.theme,
-                            event.message_id,
-                            at,
-                            community,
-                            event.reply_to,
+                            (community, author.id, facts.theme, at, event.message_id),
+                            (event.channel.key, event.channel.thread_key, facts.thanks_words),
+                            reply_credit,
                         )
                     )
+                elif reply_credit is not None:
+                    thanks_reply.append(reply_credit)
             case MessageEdited():
                 edits.append((event.text, len(event.text), at, community, event.message_id))
             case MessageDeleted():
@@ -325,6 +361,15 @@ async def write_batch(
             "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ?",
             [(member_id, community, platform_id) for community, platform_id, member_id in mentions],
         )
+    for (community, giver, theme, at, source), conversation, reply_credit in thanks_plain:
+        words = conversation[2]
+        thanked = None
+        if words[0] in await cache.name_words(db, community):
+            thanked = await _named_in_conversation(db, community, giver, at, source, *conversation)
+        if thanked is not None:
+            thanks_named.append((community, thanked, giver, theme, at, source))
+        elif reply_credit is not None:
+            thanks_reply.append(reply_credit)
     if thanks_named:
         await _credit_thanks_named(db, thanks_named)
     if thanks_reply:
@@ -369,6 +414,51 @@ _ANSWER_KIND = (
     "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at "
     "AND q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
 )
+
+
+CONVERSATION_MESSAGES = 20
+"""A flat channel's conversation: its last this many messages."""
+
+
+async def _named_in_conversation(
+    db: aiosqlite.Connection,
+    community: str,
+    giver: int,
+    at: int,
+    source: str,
+    channel_key: str,
+    thread_key: str | None,
+    words: tuple[str, ...],
+) -> int | None:
+    """The one member who took part in the conversation (the thread, or the channel's last
+    ``CONVERSATION_MESSAGES`` messages) whose name ``words`` give; None when nobody or several
+    are. Asked only of thank-yous without a mention that have words after the thanks."""
+    if thread_key is not None:
+        sql = (
+            "SELECT DISTINCT m.member_id FROM messages m WHERE m.community = ? "
+            "AND m.thread_key = ? AND m.posted_at <= ? AND m.platform_id != ?"
+        )
+        params: tuple = (community, thread_key, at, source)
+    else:
+        # Back through the community's time index, at most a week: an index on channels would
+        # cost every message stored, for the rare thank-you that names someone without a mention.
+        sql = (
+            "SELECT m.member_id FROM messages m INDEXED BY messages_by_time "
+            "WHERE m.community = ? AND m.posted_at BETWEEN ? - 604800 AND ? "
+            "AND m.channel_key = ? AND m.thread_key IS NULL AND m.platform_id != ? "
+            "ORDER BY m.posted_at DESC LIMIT ?"
+        )
+        params = (community, at, at, channel_key, source, CONVERSATION_MESSAGES)
+    async with db.execute(
+        f"SELECT id, display_name FROM members WHERE id IN ({sql}) AND id != ? AND is_bot = 0 "
+        "AND opted_out_at IS NULL",
+        (*params, giver),
+    ) as cursor:
+        taking_part = [(row[0], name_words(row[1] or "")) for row in await cursor.fetchall()]
+    named = [member_id for member_id, name in taking_part if words[0] in name]
+    if len(named) > 1 and len(words) > 1:
+        named = [m for m, name in taking_part if m in named and words[1] in name]
+    return named[0] if len(named) == 1 else None
 
 
 async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:

@@ -31,7 +31,9 @@ BASE_CONFIG: dict[str, Any] = {
         "praxis": {
             "name": "Praxis Network",
             "timezone": "America/Lima",
-            "digest": {"channel": "console:general", "cron": "0 9 * * mon"},
+            # Posted whole: the tests read every section as posted (the brief digest, the
+            # default, has its own tests in test_digest_figures.py).
+            "digest": {"channel": "console:general", "cron": "0 9 * * mon", "brief": False},
             "roles": {"facilitators": ["console:fran"], "admins": ["console:root"]},
             "themes": {
                 "water": {

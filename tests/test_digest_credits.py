@@ -84,3 +84,31 @@ async def test_kudos_refuses_self_bots_and_opted_out_members_and_changes_nothing
         assert row[0] == 0
         await h.advance(timedelta(days=8))
         assert not any("Thank you" in sent.text for sent in h.outbox if sent.kind == "post")
+
+
+async def test_thanks_by_name_in_plain_text_credit_the_one_member_of_the_conversation(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ ana2 joins as "Ana Flores"',
+            '~ luis joins as "Luis Rojas"',
+            '~ rita joins as "Rita Souza"',
+            '~ joao joins as "João Pereira"',
+            "#water rita: We could map the springs with the schools.",
+            "#water luis: Thank you Rita for the idea, let's do it.",
+            "#water/Census joao: The census form is ready for review.",
+            "#water/Census luis: obrigado Joao!",
+            # Two Anas in the conversation: the thanks names nobody for sure.
+            "#gender ana: The childcare corner worked.",
+            "#gender ana2: So did ours.",
+            "#gender luis: gracias Ana",
+            # A name of someone who did not take part: nobody.
+            "#gender rita: thanks Joao for the census form",
+        )
+        text = (await h.app.compose_digest("praxis", h.clock.now() + timedelta(days=1))).text
+        credited = thank_you_lines(text)
+        assert credited == {
+            "Rita Souza": "thanked by Luis Rojas in Water rights.",
+            "João Pereira": "thanked by Luis Rojas in Water rights.",
+        }

@@ -180,9 +180,10 @@ async def test_downtime_is_caught_up_and_members_present_are_members(
             for r in server.requests_to("POST /channels/{channel_id}/messages")
             if r.params["channel_id"] == c.digest
         )
-        assert f"- Messages: {len(said) - 1} " in digest  # all but the deleted reply
-        assert "- New threads: 2 " in digest
-        assert "- New members: 1 " in digest  # Nina; those there before Trellis are not new
+        # The brief digest, the default: one message, the whole digest attached.
+        assert f"**The week in numbers**: {len(said) - 1} messages " in digest  # but the deleted
+        assert ", 2 new threads, " in digest
+        assert ", 1 new member." in digest  # Nina; those there before Trellis are not new
 
         # Members present are members: joined when the platform says, never welcomed by a
         # catch-up, gone when gone.

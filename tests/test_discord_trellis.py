@@ -305,7 +305,8 @@ async def test_credits_can_be_mentions_that_never_ping(tmp_path: Path) -> None:
                 if r.params["channel_id"] == c.digest
             ]
             text = "\n".join(r.content for r in digests)
-            assert f"- **<@{c.ben['id']}>**: answered <@{c.ana['id']}>'s question" in text
+            # The brief digest (the default) names who is thanked; the attached one says for what.
+            assert f"- Thanked for answers, ideas and help: <@{c.ben['id']}>." in text
             assert all(r.allowed_mentions == {"parse": []} for r in digests)
         finally:
             await app.stop()

@@ -57,7 +57,8 @@ class RestartWorld(World):
         self.digest_room = digest.room_id
         self.clock = ManualClock(datetime.now(UTC))
         self.options: dict[str, Any] = {}
-        self.digest_options: dict[str, Any] = {}
+        # Posted whole: these tests read its quotes (the brief digest has none).
+        self.digest_options: dict[str, Any] = {"brief": False}
         self.more_rooms: list[str] = []
         self.directs: dict[str, str] = {}
 
@@ -314,7 +315,7 @@ async def test_an_encrypted_community_stays_encrypted(
         finally:
             await app.stop()
 
-        world.digest_options = {"quote_encrypted": True}
+        world.digest_options = {"brief": False, "quote_encrypted": True}
         app = await world.app()
         try:
             await world.ana.send(world.room_id, "!trellis digest post")

@@ -110,7 +110,7 @@ async def test_shared_and_marked_knowledge_is_credited_in_library_and_digest(tmp
             "library as a lesson (item 2)."
         )
         library = await h.command("eva", "/library")
-        assert "[Lima wells census](https://example.org/wells)** (case, Water rights" in library
+        assert "**Lima wells census** https://example.org/wells (case, Water rights" in library
         assert "— by Ana Quispe" in library
         assert (
             "**Rotate who chairs the meeting, it keeps voices fresh.** (lesson, Water rights, "

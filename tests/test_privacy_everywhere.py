@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.monitoring import render
 from bot.monitoring.report import build_report
+from bot.outgoing import unescape
 from bot.services import prompts
 from storage import members, monitoring
 from tests.helpers import running_app
@@ -100,7 +101,8 @@ def rows_pointing_at(path: Path, member_id: int) -> dict[str, int]:
 
 
 async def every_output(h) -> str:
-    """What members and facilitators can read: commands, the digest, the report."""
+    """What members and facilitators can read: commands, the digest, the report (Markdown as a
+    reader sees it, without the escapes that keep member text literal)."""
     answers = []
     for handle, command in (
         ("ana", "/library"),
@@ -131,9 +133,9 @@ async def every_output(h) -> str:
     t = h.app.translator("praxis")
     # The charts' pixels are left out of the HTML: base64 spells any word now and then.
     html = re.sub(r"data:image/png;base64,[\w+/=]+", "", render.render_html(report, t))
-    files = (render.render_markdown(report, t), html)
+    files = (unescape(render.render_markdown(report, t)), html)
     files += (render.render_json(report), render.render_csv(report))
-    return "\n".join((*answers, digest.text, *files))
+    return "\n".join((*map(unescape, answers), unescape(digest.text), *files))
 
 
 async def community_with_zoe(h) -> int:
@@ -247,7 +249,7 @@ async def test_optout_hides_her_everywhere_and_records_nothing_new(tmp_path):
         mark = len(h.outbox)
         await prompts.post_next(h.app, "praxis", "water", h.clock.now())
         [posted] = h.sent_since(mark, "post")
-        assert "What did you learn from […]'s spring map?" in posted.text
+        assert "What did you learn from […]'s spring map?" in unescape(posted.text)
 
         # Opting back in shows what others wrote as they wrote it (nothing was changed).
         await h.command("zoe", "/optin")

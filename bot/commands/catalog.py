@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot import monitoring
 from bot.commands import facilitator, member
 from bot.commands.spec import CommandSpec
+from bot.services import questions
 
 
 def all_commands() -> tuple[CommandSpec, ...]:
@@ -12,6 +13,7 @@ def all_commands() -> tuple[CommandSpec, ...]:
         *member.COMMANDS,
         *facilitator.COMMANDS,
         *monitoring.COMMANDS,
+        *questions.COMMANDS,
     )
     names = [spec.name for spec in specs]
     duplicates = {name for name in names if names.count(name) > 1}

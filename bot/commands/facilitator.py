@@ -9,8 +9,8 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.outgoing import Attachment, OutgoingMessage
-from bot.services import nudges, participation
+from bot.outgoing import Attachment, OutgoingMessage, literal
+from bot.services import digest, nudges, participation
 from bot.services.digest import DigestOutcome
 from bot.themes import Theme
 from storage import activity, facilitation, members
@@ -39,15 +39,27 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         day_offset=offset,
     )
     names = await activity.visible_members(ctx.app.store, ctx.community)
-    return participation.render_stats(
+    found = await digest.first_responses(
+        ctx.app.store,
+        ctx.community,
+        {theme_id: known.name for theme_id, known in ctx.themes.themes.items()},
+        int(period.start.timestamp()),
+        int(period.end.timestamp()),
+        theme.id if theme else None,
+    )
+    responses = digest.first_response_lines(ctx.translator, found)
+    text = participation.render_stats(
         ctx.translator,
         period.label,
         theme.name if theme else None,
         per_member,
         levels,
-        names,
+        {member_id: literal(name) for member_id, name in names.items()},
         settings.window_weeks,
     )
+    if responses:
+        text += "\n" + ctx._("Time to first response (median):") + "\n" + "\n".join(responses)
+    return text
 
 
 async def quiet(ctx: CommandContext, page: int | None = None) -> str:
@@ -70,7 +82,7 @@ async def quiet(ctx: CommandContext, page: int | None = None) -> str:
         if member.nudges_off:
             notes.append(ctx._("turned nudges off"))
         suffix = f" ({'; '.join(notes)})" if notes else ""
-        lines.append(f"- {member.name}: {what}{suffix}")
+        lines.append(f"- {literal(member.name)}: {what}{suffix}")
     return paged(ctx, [ctx._("**Members you might reach out to personally**")], lines, page)
 
 
@@ -101,7 +113,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None
                 else ctx._("queued")
             )
             lines.append(
-                f"- #{prompt.id} [{ctx.themes.themes[theme_id].name}, {state}] {prompt.text}"
+                f"- #{prompt.id} [{ctx.themes.themes[theme_id].name}, {state}] {literal(prompt.text)}"
             )
     if not lines:
         return ctx._(
@@ -127,8 +139,8 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
     return ctx._("Prompt #{id} removed.", id=id)
 
 
-async def digest_preview(ctx: CommandContext) -> OutgoingMessage:
-    preview = await ctx.app.preview_digest(ctx.community, ctx.now)
+async def digest_preview(ctx: CommandContext, full: str | None = None) -> OutgoingMessage:
+    preview = await ctx.app.preview_digest(ctx.community, ctx.now, full=full is not None)
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
@@ -197,7 +209,7 @@ async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
     names = []
     for key in theme.settings.leaders:
         row = await members.by_key(ctx.app.store, ctx.community, key)
-        names.append(row.name if row else key.split(":", 1)[1])
+        names.append(literal(row.name) if row else key.split(":", 1)[1])
     if not names:
         return ctx._("{theme} has no leaders yet.", theme=theme.name)
     return ctx._("{theme} is led by {names}.", theme=theme.name, names=", ".join(names))
@@ -253,6 +265,15 @@ COMMANDS = (
         "digest preview",
         "Shows the digest as it would be posted now, only to you.",
         digest_preview,
+        (
+            Param(
+                "full",
+                ParamKind.CHOICE,
+                "full: the whole digest, not the one-message version",
+                choices=("full",),
+                required=False,
+            ),
+        ),
         permission=Permission.FACILITATOR,
         private=True,
     ),

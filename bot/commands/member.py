@@ -9,6 +9,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import PUBLIC, TOPICS, usage, word
+from bot.outgoing import literal
 from storage import activity, members
 from storage.members import MemberRow
 
@@ -111,7 +112,7 @@ def _refuse_credit(ctx: CommandContext, receiver: MemberRow) -> None:
     if receiver.id == ctx.member.id:
         raise CommandError("Kudos are for someone else; thank a person who helped you.")
     if receiver.is_bot:
-        raise CommandError("{name} is a bot; kudos are for people.", name=receiver.name)
+        raise CommandError("{name} is a bot; kudos are for people.", name=literal(receiver.name))
     if receiver.opted_out:
         raise CommandError(
             "{name} has opted out of Trellis's records, so it cannot credit them; "
@@ -122,6 +123,11 @@ def _refuse_credit(ctx: CommandContext, receiver: MemberRow) -> None:
 
 async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
     _refuse_credit(ctx, member)
+    reason = " ".join(reason.split())
+    if not any(ch.isalnum() for ch in reason):
+        raise CommandError(
+            "Say what the kudos are for, in words, like kudos @ana for the well measurements."
+        )
     if ctx.member.opted_out:
         raise CommandError(
             "You have opted out of Trellis's records, so it cannot record kudos from you; "
@@ -137,14 +143,14 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
         receiver_id=member.id,
         giver_id=ctx.member.id,
         theme=theme,
-        reason=reason.strip(),
+        reason=reason,
         source=source,
         at=int(ctx.now.timestamp()),
     )
     return ctx._(
         "Kudos to {name} recorded: “{reason}”. It will be in the next digest.",
-        name=member.name,
-        reason=reason.strip(),
+        name=literal(member.name),
+        reason=literal(reason),
     )
 
 
@@ -156,7 +162,7 @@ async def mydata(ctx: CommandContext) -> str:
         ctx._("**What Trellis holds about you in {community}**", community=ctx.settings.name),
         ctx._(
             "- Name: {name}; first seen {first}; joined {joined}",
-            name=me.name,
+            name=literal(me.name),
             first=_date(ctx, me.first_seen_at),
             joined=_date(ctx, me.joined_at),
         ),

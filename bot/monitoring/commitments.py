@@ -16,7 +16,7 @@ from bot.commands.parsing import parse_date
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import forms, normal
 from bot.monitoring.common import epoch, local_day, require_tracked
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
 from storage import monitoring
 
@@ -34,7 +34,11 @@ def parse_commitment(text: str, today: date) -> tuple[str, date]:
 
     ``by`` may be typed in any language Trellis speaks (``para``, ``até``)."""
     words = text.split()
-    if len(words) < 3 or normal(words[-2]) not in forms("by"):
+    if (
+        len(words) < 3
+        or normal(words[-2]) not in forms("by")
+        or not any(ch.isalnum() for ch in "".join(words[:-2]))
+    ):
         raise CommandError(
             "Write what you commit to and its due date, like commit write the case study by "
             "2026-12-01."
@@ -59,7 +63,7 @@ async def commit(ctx: CommandContext, what: str) -> str:
         "write {prefix}done {id} when it is fulfilled.",
         prefix=ctx.prefix,
         id=commitment_id,
-        what=text,
+        what=literal(text),
         due=due.isoformat(),
     )
 
@@ -78,18 +82,20 @@ async def done(ctx: CommandContext, id: int) -> str:
     if found.done_at is not None:
         raise CommandError("Commitment {id} is already marked done.", id=id)
     await monitoring.mark_done(ctx.app.store, id, epoch(ctx.now))
-    return ctx._("Well done: commitment {id}, “{what}”, is fulfilled.", id=id, what=found.what)
+    return ctx._(
+        "Well done: commitment {id}, “{what}”, is fulfilled.", id=id, what=literal(found.what)
+    )
 
 
 def _line(ctx: CommandContext, item: monitoring.Commitment, today: str, *, owner: bool) -> str:
-    who = f"**{item.name}**: " if owner else ""
+    who = f"**{literal(item.name)}**: " if owner else ""
     if item.done_at is not None:
         state = ctx._("done")
     elif item.due_date < today:
         state = ctx._("overdue since {due}", due=item.due_date)
     else:
         state = ctx._("due {due}", due=item.due_date)
-    return f"- {item.id}. {who}{item.what} — {state}"
+    return f"- {item.id}. {who}{literal(item.what)} — {state}"
 
 
 async def list_commitments(
@@ -107,7 +113,7 @@ async def list_commitments(
         "**{name}**: {done} of {n} commitment fulfilled",
         "**{name}**: {done} of {n} commitments fulfilled",
         len(items),
-        name=items[0].name,
+        name=literal(items[0].name),
         done=fulfilled,
     )
     lines = [_line(ctx, item, today, owner=False) for item in items]
@@ -142,7 +148,7 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
                 "{prefix}done {id} when it is fulfilled.",
                 prefix=prefix,
                 id=item.id,
-                what=item.what,
+                what=literal(item.what),
             )
         else:
             text = translator._(
@@ -150,7 +156,7 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
                 "{prefix}done {id} when it is fulfilled.",
                 prefix=prefix,
                 id=item.id,
-                what=item.what,
+                what=literal(item.what),
                 due=item.due_date,
             )
         outcome = await app.direct(community, item.key, OutgoingMessage(text))

@@ -13,7 +13,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
 from bot.monitoring.common import epoch, local_time, require_tracked
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
 from storage import monitoring
 
@@ -41,7 +41,7 @@ def parse_event(text: str) -> tuple[str, str, str]:
         )
     title = text[: match.start()].strip().strip('"“”').strip()
     where = " ".join(text[match.end() :].split())
-    if not title:
+    if not any(ch.isalnum() for ch in title):
         raise CommandError(
             "Give the event a title before its date, like event add Water census review "
             "2026-10-02 18:30."
@@ -83,9 +83,9 @@ def _added(
 
 def _describe(app: Trellis, community: str, event: monitoring.CommunityEvent) -> str:
     tz = ZoneInfo(app.community(community).timezone)
-    text = f"**{event.title}**, {local_time(event.starts_at, tz)}"
+    text = f"**{literal(event.title)}**, {local_time(event.starts_at, tz)}"
     if event.place:
-        text += f", {event.place}"
+        text += f", {literal(event.place)}"
     themes = app.themes[community].themes
     if event.theme in themes:
         text += f" ({themes[event.theme].name})"
@@ -116,7 +116,7 @@ async def event_remove(ctx: CommandContext, id: int) -> str:
             "Only the member who added event {id} or a facilitator can remove it.", id=id
         )
     await monitoring.remove_event(ctx.app.store, ctx.community, id)
-    return ctx._("Event {id}, “{title}”, is removed.", id=id, title=found.title)
+    return ctx._("Event {id}, “{title}”, is removed.", id=id, title=literal(found.title))
 
 
 def reminder_place(app: Trellis, community: str, theme: str | None) -> str | None:

@@ -110,7 +110,7 @@ def _profile_lines(ctx: CommandContext, profile: monitoring.Profile) -> str:
         (ctx._("Languages"), profile.languages),
         (ctx._("Prefers"), profile.prefers),
     ]
-    return "\n".join(f"- {label}: {value}" for label, value in rows if value)
+    return "\n".join(f"- {label}: {literal(value)}" for label, value in rows if value)
 
 
 async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> str:
@@ -128,7 +128,7 @@ async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> 
         for t in await activity.themes_of_member(ctx.app.store, whom.id)
         if t in ctx.themes.themes
     ]
-    text = f"**{found.name}**\n" + _profile_lines(ctx, found)
+    text = f"**{literal(found.name)}**\n" + _profile_lines(ctx, found)
     if themes:
         text += "\n- " + ctx._("Takes part in: {themes}", themes=", ".join(themes))
     return text
@@ -174,7 +174,7 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
             add(
                 profile.member_id,
                 profile.name,
-                ctx._("profile: {expertise}", expertise=profile.expertise),
+                ctx._("profile: {expertise}", expertise=literal(profile.expertise)),
             )
     themes = matching_themes(ctx.themes, topic)
     since = epoch(ctx.now - EXPERTS_WINDOW)
@@ -193,16 +193,16 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
     for item in await monitoring.knowledge_items(store, ctx.community):
         if item.theme in theme_ids or mentions_topic(item.title, topic):
             for member_id, name in item.authors:
-                add(member_id, name, ctx._("shared “{title}”", title=item.title))
+                add(member_id, name, ctx._("shared “{title}”", title=literal(item.title)))
     if not found:
         return ctx._(
             "Nobody is known for “{topic}” yet: no profile names it and no theme about it "
             "has been active.",
-            topic=topic,
+            topic=literal(topic),
         )
     ranked = sorted(found.values(), key=lambda e: (-len(e.reasons), e.name.casefold()))
-    lines = [f"- **{e.name}** — {'; '.join(e.reasons)}" for e in ranked]
-    return paged(ctx, [ctx._("Who to ask about “{topic}”:", topic=topic)], lines, page)
+    lines = [f"- **{literal(e.name)}** — {'; '.join(e.reasons)}" for e in ranked]
+    return paged(ctx, [ctx._("Who to ask about “{topic}”:", topic=literal(topic))], lines, page)
 
 
 # The map of organisations ------------------------------------------------------------------------
@@ -255,8 +255,10 @@ async def knowledge_map(ctx: CommandContext, page: int | None = None) -> str:
         )
     lines = []
     for group in groups:
-        line = f"- **{group.name}**: " + ", ".join(n for n, is_active in group.members if is_active)
-        quiet = [n for n, is_active in group.members if not is_active]
+        line = f"- **{literal(group.name)}**: " + ", ".join(
+            literal(n) for n, is_active in group.members if is_active
+        )
+        quiet = [literal(n) for n, is_active in group.members if not is_active]
         if quiet:
             line += (" — " if group.active else "") + ctx._(
                 "not active lately: {names}", names=", ".join(quiet)
@@ -323,7 +325,7 @@ async def share(ctx: CommandContext, kind: str, title: str) -> str:
             "this channel belongs to no theme."
         )
     title, link = split_title_and_link(title)
-    if not title:
+    if not any(ch.isalnum() for ch in title):
         raise CommandError(
             "Give the {kind} a title, like share {kind} How we ran the water census "
             "https://example.org/census.",
@@ -344,7 +346,7 @@ async def share(ctx: CommandContext, kind: str, title: str) -> str:
     )
     return ctx._(
         "Thank you: “{title}” is in the library under {theme} (item {id}), credited to you.",
-        title=title,
+        title=literal(title),
         theme=ctx.themes.themes[theme_id].name,
         id=item_id,
     )
@@ -377,7 +379,14 @@ async def library(ctx: CommandContext, theme: Theme | None = None, page: int | N
         )
     heading = ctx._("**Library: {theme}**", theme=theme.name) if theme else ctx._("**Library**")
     lines = [
-        _item_line(ctx._, ctx.themes, item, dict(item.authors), ctx.tz, numbered=True)
+        _item_line(
+            ctx._,
+            ctx.themes,
+            item,
+            {m: literal(n) for m, n in item.authors},
+            ctx.tz,
+            numbered=True,
+        )
         for item in items
     ]
     return paged(ctx, [heading], lines, page)
@@ -393,7 +402,8 @@ def _item_line(
     numbered: bool = False,
 ) -> str:
     """One item as the library (``numbered``, for library edit and remove) and the digest show it."""
-    title = f"[{item.title}]({item.link})" if item.link else item.title
+    # The link as a plain address after the title: a member's text is never a masked link.
+    link = f" {literal(item.link)}" if item.link else ""
     details = [kind_label(_, item.kind)]
     if item.theme in themes.themes:
         details.append(themes.themes[item.theme].name)
@@ -402,7 +412,7 @@ def _item_line(
         details.append(_("item {id}", id=item.id))
     credited = [names[m] for m, _n in item.authors if m in names]
     by = " — " + _("by {names}", names=", ".join(credited)) if credited else ""
-    return f"- **{title}** ({', '.join(details)}){by}"
+    return f"- **{literal(item.title)}**{link} ({', '.join(details)}){by}"
 
 
 def may_change(scope: Scope, item: monitoring.KnowledgeItem) -> bool:

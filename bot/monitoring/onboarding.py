@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Delivery
 from bot.events import MemberJoined
 from bot.monitoring.common import epoch
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from storage import members, monitoring
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ async def welcome(app: Trellis, event: MemberJoined) -> None:
     text = welcome_text(
         await app.translator_of(event.community, row.key),
         app.community(event.community),
-        row.name,
+        literal(row.name),
         app.command_prefix(event.member.platform),
     )
     outcome = await app.direct(event.community, row.key, OutgoingMessage(text))

@@ -29,6 +29,8 @@ from matplotlib.figure import Figure
 from bot.i18n import Translator
 from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report import Report
+from bot.outgoing import literal
+from bot.services.digest import first_response_lines
 
 FORMATS = ("html", "md", "json", "csv")
 _LEVEL_COLOURS = {
@@ -266,7 +268,14 @@ def render_markdown(report: Report, t: Translator) -> str:
     if m.organisation_links:
         out += ["", t._("Organisations most linked to each other:")]
         out += [
-            "- " + t.n_("{a} – {b}: {n} tie", "{a} – {b}: {n} ties", link.ties, a=link.a, b=link.b)
+            "- "
+            + t.n_(
+                "{a} – {b}: {n} tie",
+                "{a} – {b}: {n} ties",
+                link.ties,
+                a=literal(link.a),
+                b=literal(link.b),
+            )
             for link in m.organisation_links
         ]
     if m.brokers:
@@ -276,8 +285,8 @@ def render_markdown(report: Report, t: Translator) -> str:
                 "- "
                 + t._(
                     "{name} ({organisation}): betweenness {score}, ties to {orgs}, themes: {themes}",
-                    name=broker.name,
-                    organisation=broker.organisation or t._("no organisation given"),
+                    name=literal(broker.name),
+                    organisation=literal(broker.organisation) or t._("no organisation given"),
                     score=f"{broker.betweenness:.3f}",
                     orgs=_organisations(t, broker.organisations_reached),
                     themes=", ".join(broker.themes) or "—",
@@ -299,9 +308,12 @@ def render_markdown(report: Report, t: Translator) -> str:
         + ".",
     ]
     for item in m.knowledge_items:
-        by = ", ".join(item.authors) or t._("the community")
+        by = ", ".join(literal(author) for author in item.authors) or t._("the community")
         kind = kind_label(t._, item.kind)
-        out.append(f"- {item.title} ({kind}, {item.theme_name or '—'}) — {by}")
+        out.append(f"- {literal(item.title)} ({kind}, {item.theme_name or '—'}) — {by}")
+    if m.first_responses:
+        out += ["", t._("### Time to first response (median)"), ""]
+        out += first_response_lines(t, list(m.first_responses))
     out += [
         "",
         "### " + t._("Responsibilities fulfilled"),
@@ -336,7 +348,7 @@ def render_markdown(report: Report, t: Translator) -> str:
         )
         for pulse in e.pulses:
             if pulse.learned_from:
-                named = ", ".join(f"{name} ({n})" for name, n in pulse.learned_from)
+                named = ", ".join(f"{literal(name)} ({n})" for name, n in pulse.learned_from)
                 out.append("")
                 out.append(
                     t._("Learned from in {survey}: {names}", survey=pulse.survey, names=named)
@@ -363,7 +375,9 @@ def render_markdown(report: Report, t: Translator) -> str:
     ]
     if e.new_voices:
         out += [
-            "- " + f"{voices.theme_name}: {len(voices.names)} — " + ", ".join(voices.names)
+            "- "
+            + f"{voices.theme_name}: {len(voices.names)} — "
+            + ", ".join(literal(name) for name in voices.names)
             for voices in e.new_voices
         ]
     else:
@@ -395,7 +409,7 @@ def render_markdown(report: Report, t: Translator) -> str:
                 )
             )
         for story in survey.stories:
-            out += ["", "> " + story.replace("\n", "\n> ")]
+            out += ["", "> " + literal(story)]
     return "\n".join(out) + "\n"
 
 

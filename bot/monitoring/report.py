@@ -26,6 +26,7 @@ import networkx as nx
 
 from bot.config import Settings
 from bot.monitoring.common import about_period
+from bot.services.digest import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
 from storage.monitoring import (
@@ -149,6 +150,8 @@ class Monitoring:
     commitments_fulfilled: int
     fulfilled_ratio: float | None
     network: Network
+    first_responses: tuple[ResponseTimes, ...] = ()
+    """Per theme, the median time to first response of its questions and prompts (CHAOSS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +323,9 @@ async def build_report(
         commitments_fulfilled=fulfilled,
         fulfilled_ratio=round(fulfilled / due, 3) if due else None,
         network=_network(graph, names, organisations),
+        first_responses=tuple(
+            await first_responses(store, community, theme_names, period.start, period.end)
+        ),
     )
     evaluation = Evaluation(
         pulses=await _pulses(store, p, names, tz, config.surveys.min_group_size),

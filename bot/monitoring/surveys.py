@@ -15,7 +15,7 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.monitoring.common import about_period, epoch
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
 from storage import activity, monitoring
 
@@ -239,11 +239,11 @@ def describe_results(
                 "- "
                 + _(
                     "Learned from: {names}",
-                    names=", ".join(f"{name} ({count})" for count, name in learned),
+                    names=", ".join(f"{literal(name)} ({count})" for count, name in learned),
                 )
             )
     else:
-        lines += [f"> {text}" for text in result.stories]
+        lines += [f"> {literal(text)}" for text in result.stories]
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import enum
 import io
 import re
+import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +20,14 @@ from zoneinfo import ZoneInfo
 
 from bot.config import CommunitySettings
 from bot.i18n import Translator
-from bot.outgoing import Attachment, OutgoingMessage
+from bot.monitoring.common import local_time
+from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 from storage import activity, facilitation
-from storage.monitoring import hide_names, names_hiding
+from storage.monitoring import CommunityEvent, events_between, hide_names, names_hiding
 
 if TYPE_CHECKING:
     from bot.app import Trellis
+    from storage.sqlite import SqliteStore
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class DigestContext:
     start: datetime
     end: datetime
     names: dict[int, str]
+    """Members as the digest names them: display names made literal, or Discord mentions."""
     translator: Translator
     this_week: activity.Totals
     week_before: activity.Totals
@@ -51,8 +55,11 @@ class DigestContext:
     def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
         return self.translator.n_(singular, plural, n, **values)
 
-    def quote(self, text: str) -> str:
-        return hide_names(text, self.hiding)
+    def quote(self, text: str, limit: int = 0) -> str:
+        """What a member wrote, with opted-out names hidden (before it is cut, so no part of a
+        name is left), cut to ``limit`` characters if given, as literal text."""
+        hidden = hide_names(text, self.hiding)
+        return literal(excerpt(hidden, limit) if limit else hidden)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -86,6 +93,11 @@ class DigestPosting:
         return self.outcome.value
 
 
+WAITING_WINDOW = timedelta(days=14)
+"""How far back a question still waits: older ones are no longer listed, nor marked solved."""
+WAITING_LISTED = 8
+
+
 def excerpt(text: str, limit: int) -> str:
     """A short quotation on one line, cut between words."""
     flat = " ".join(text.split())
@@ -111,9 +123,11 @@ async def compose(
     *,
     skip_empty: bool = False,
     sealed: frozenset[str] = frozenset(),
+    brief: bool = False,
 ) -> OutgoingMessage | None:
     """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
-    said in the ``sealed`` places is quoted."""
+    said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
+    (``BRIEF_CHARS``), with the whole one attached as a Markdown file."""
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(app.store, community, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
@@ -122,7 +136,10 @@ async def compose(
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
-    names = await activity.visible_members(app.store, community)
+    names = {
+        member_id: literal(name)
+        for member_id, name in (await activity.visible_members(app.store, community)).items()
+    }
     place = settings.digest.channel or ""
     if place.startswith("discord:") and app.settings.adapters.discord.mention_credited_members:
         # Mentions that never ping: the Discord adapter sends every message with no mentions allowed.
@@ -149,6 +166,7 @@ async def compose(
         _welcome,
         _questions,
         _prompts,
+        _first_responses,
         *app.digest_sections,
         _numbers,
     ):
@@ -156,7 +174,17 @@ async def compose(
         if text:
             parts.append(text)
     chart = await _chart(ctx)
-    return OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
+    whole = OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
+    if not brief:
+        return whole
+    attached = Attachment(
+        f"digest-{last_day:%Y-%m-%d}.md",
+        whole.text.encode("utf-8"),
+        "text/markdown",
+        t._("The whole digest"),
+    )
+    text = await _brief(ctx, parts[0], attached.filename)
+    return OutgoingMessage(text, attachments=(*whole.attachments, attached))
 
 
 async def _themes(ctx: DigestContext) -> str | None:
@@ -178,13 +206,19 @@ async def _themes(ctx: DigestContext) -> str | None:
         if not count:
             lines.append(ctx._("- **{theme}**: quiet this week.", theme=theme.name))
             continue
-        people = people_by_theme.get(theme.id, 0)
+        people = people_by_theme.get(theme.id, activity.ThemePeople(0, 0))
+        if people.only_reacted:
+            whom = ctx.n_(" from {n} person", " from {n} people", people.posted) + ctx.n_(
+                " ({n} more reacted).", " ({n} more reacted).", people.only_reacted
+            )
+        else:
+            whom = ctx.n_(" from {n} person.", " from {n} people.", people.posted)
         lines.append(
             "- "
             + ctx.n_(
                 "**{theme}**: {n} message", "**{theme}**: {n} messages", count, theme=theme.name
             )
-            + ctx.n_(" from {n} person.", " from {n} people.", people)
+            + whom
         )
         shown = [thread for thread in threads if thread.theme == theme.id]
         for thread in shown[: ctx.settings.digest.busiest_threads]:
@@ -199,7 +233,7 @@ async def _themes(ctx: DigestContext) -> str | None:
                 )
             )
         for quote in (q for q in quotes if q.theme == theme.id and q.channel_key not in ctx.sealed):
-            text = excerpt(ctx.quote(quote.text), limit)
+            text = ctx.quote(quote.text, limit)
             lines.append(f"  > {text} — {ctx.names.get(quote.member_id, '')}")
     return "\n".join(lines) if themes.themes else None
 
@@ -290,28 +324,57 @@ async def _welcome(ctx: DigestContext) -> str | None:
     return ctx._("### Welcome") + "\n" + ctx._("A warm welcome to {names}!", names=names)
 
 
+def waited(ctx: DigestContext, seconds: int) -> str:
+    """How long a question has waited, in the unit a reader would use."""
+    hours = seconds // 3600
+    if hours < 1:
+        return ctx._("for under an hour")
+    if hours < 48:
+        return ctx.n_("for {n} hour", "for {n} hours", hours)
+    return ctx.n_("for {n} day", "for {n} days", hours // 24)
+
+
 async def _questions(ctx: DigestContext) -> str | None:
+    """The questions still waiting, the newest first (the oldest are the first to go when there
+    are more than the digest lists), each with how long it has waited."""
     end = int(ctx.end.timestamp())
-    start = end - 14 * 86400
+    start = int((ctx.end - WAITING_WINDOW).timestamp())
     waiting = await activity.unanswered_questions(ctx.app.store, ctx.community, start, end)
     if not waiting:
         return None
     themes = ctx.app.themes[ctx.community].themes
     lines = [ctx._("### Questions waiting for an answer")]
-    for question in waiting[:8]:
+    for question in waiting[:WAITING_LISTED]:
         theme = themes.get(question.theme)
         where = theme.name if theme else ctx._("the community")
         quotable = question.text and question.channel_key not in ctx.sealed
-        text = (
-            excerpt(ctx.quote(question.text), ctx.settings.digest.excerpt_chars) if quotable else ""
-        )
+        text = ctx.quote(question.text, ctx.settings.digest.excerpt_chars) if quotable else ""
         asker = ctx.names.get(question.member_id, "")
+        how_long = waited(ctx, end - question.posted_at)
         if text:
             lines.append(
-                "- " + ctx._("{asker} in {where}: “{text}”", asker=asker, where=where, text=text)
+                "- "
+                + ctx._(
+                    "{asker} in {where}, waiting {waited}: “{text}”",
+                    asker=asker,
+                    where=where,
+                    waited=how_long,
+                    text=text,
+                )
             )
         else:
-            lines.append("- " + ctx._("{asker} asked in {where}.", asker=asker, where=where))
+            lines.append(
+                "- "
+                + ctx._(
+                    "{asker} asked in {where}, waiting {waited}.",
+                    asker=asker,
+                    where=where,
+                    waited=how_long,
+                )
+            )
+    if len(waiting) > WAITING_LISTED:
+        more = len(waiting) - WAITING_LISTED
+        lines.append(ctx.n_("And {n} more question.", "And {n} more questions.", more))
     return "\n".join(lines)
 
 
@@ -334,12 +397,125 @@ async def _prompts(ctx: DigestContext) -> str | None:
             + ctx._(
                 "{theme}: “{text}”: {responders} answered, {new} of them for the first time there.",
                 theme=theme.name if theme else prompt.theme,
-                text=excerpt(prompt.text, 100),
+                text=literal(excerpt(prompt.text, 100)),
                 responders=response.responders,
                 new=response.new_voices,
             )
         )
     return "\n".join(lines)
+
+
+# Time to first response (CHAOSS) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTimes:
+    """One theme's time to first response over a period: of its questions and of its prompts,
+    how many there were, how many were answered, and the median seconds to the first answer."""
+
+    theme: str
+    questions: int
+    questions_answered: int
+    questions_median: int | None
+    prompts: int
+    prompts_answered: int
+    prompts_median: int | None
+
+
+async def first_responses(
+    store: SqliteStore,
+    community: str,
+    theme_names: dict[str, str],
+    start: int,
+    end: int,
+    theme: str | None = None,
+) -> list[ResponseTimes]:
+    """Questions asked and prompts posted in [start, end), per theme (in ``theme_names``'
+    order), in ``theme`` or every theme; themes with neither are left out."""
+    questions: dict[str, list[int | None]] = {}
+    for asked_in, after in await activity.question_first_responses(store, community, start, end):
+        questions.setdefault(asked_in, []).append(after)
+    prompts: dict[str, list[int | None]] = {}
+    for prompt in await facilitation.prompts(store, community, theme):
+        if prompt.posted_at is None or not start <= prompt.posted_at < end:
+            continue
+        after = None
+        if prompt.platform_id and prompt.channel_key:
+            platform = prompt.channel_key.partition(":")[0]
+            after = await activity.prompt_first_response(
+                store,
+                community,
+                prompt.platform_id,
+                f"{platform}:{prompt.platform_id}",
+                prompt.posted_at,
+            )
+        prompts.setdefault(prompt.theme, []).append(after)
+    found = []
+    for theme_id, name in theme_names.items():
+        asked, posted = questions.get(theme_id, []), prompts.get(theme_id, [])
+        if (theme is not None and theme_id != theme) or not (asked or posted):
+            continue
+        q = [after for after in asked if after is not None]
+        p = [after for after in posted if after is not None]
+        found.append(
+            ResponseTimes(
+                name,
+                len(asked),
+                len(q),
+                round(statistics.median(q)) if q else None,
+                len(posted),
+                len(p),
+                round(statistics.median(p)) if p else None,
+            )
+        )
+    return found
+
+
+def duration(t: Translator, seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return t.n_("{n} minute", "{n} minutes", minutes)
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return t.n_("{n} hour", "{n} hours", hours)
+    return t.n_("{n} day", "{n} days", round(seconds / 86400))
+
+
+def first_response_lines(t: Translator, found: list[ResponseTimes]) -> list[str]:
+    """One line per theme: the median time to first response of its questions and prompts
+    that were answered, and how many were."""
+    lines = []
+    for row in found:
+        parts = []
+        for label, n, answered, median in (
+            (t._("questions"), row.questions, row.questions_answered, row.questions_median),
+            (t._("prompts"), row.prompts, row.prompts_answered, row.prompts_median),
+        ):
+            if median is not None:
+                parts.append(
+                    t._(
+                        "{what}: {median} ({answered} of {n} answered)",
+                        what=label,
+                        median=duration(t, median),
+                        answered=answered,
+                        n=n,
+                    )
+                )
+            elif n:
+                parts.append(t._("{what}: none answered of {n}", what=label, n=n))
+        lines.append(f"- {row.theme}: " + "; ".join(parts))
+    return lines
+
+
+async def _first_responses(ctx: DigestContext) -> str | None:
+    start, end = ctx.span
+    names = {i: t.name for i, t in ctx.app.themes[ctx.community].themes.items()}
+    found = await first_responses(ctx.app.store, ctx.community, names, start, end)
+    if not found:
+        return None
+    return "\n".join(
+        [ctx._("### Time to first response (median)"), *first_response_lines(ctx.translator, found)]
+    )
 
 
 def _change(now: int, before: int) -> str:
@@ -360,6 +536,188 @@ async def _numbers(ctx: DigestContext) -> str:
     ]
     lines = [ctx._("### The week in numbers (against the week before)")]
     lines += [f"- {label}: {now} ({_change(now, before)})" for label, now, before in rows]
+    return "\n".join(lines)
+
+
+# The brief digest -------------------------------------------------------------------------------
+
+BRIEF_CHARS = 2000
+"""One Discord message; Matrix and the console show it whole too."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Detail:
+    """How much the brief digest shows; each level after the first shows less."""
+
+    threads: bool
+    questions: int
+    kudos_chars: int
+    """Kudos shown with their reason cut to this length; 0 lists their receivers with the others."""
+    names: int
+    """At most this many names in the list of people thanked."""
+
+
+_DETAILS = (
+    _Detail(threads=True, questions=3, kudos_chars=80, names=40),
+    _Detail(threads=True, questions=1, kudos_chars=40, names=30),
+    _Detail(threads=False, questions=0, kudos_chars=0, names=20),
+    _Detail(threads=False, questions=0, kudos_chars=0, names=8),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _BriefFacts:
+    """What the brief digest says, read once and shown at decreasing levels of detail."""
+
+    people: dict[str, activity.ThemePeople]
+    threads: list[activity.ThreadSummary]
+    credits: list[activity.Credit]
+    joined: list[int]
+    waiting: list[activity.Question]
+    events: list[CommunityEvent]
+
+
+async def _brief(ctx: DigestContext, heading: str, attached: str) -> str:
+    """The week in numbers, one line per active theme with its busiest thread, who is thanked,
+    who joined, the questions waiting, the events ahead, and where the whole digest is; at the
+    first level of detail that fits ``BRIEF_CHARS``."""
+    start, end = ctx.span
+    store = ctx.app.store
+    facts = _BriefFacts(
+        await activity.people_by_theme(store, ctx.community, start, end),
+        await activity.busiest_threads(store, ctx.community, start, end, 100),
+        await activity.credits(store, ctx.community, start, end),
+        await activity.joined_between(store, ctx.community, start, end),
+        await activity.unanswered_questions(
+            store, ctx.community, int((ctx.end - WAITING_WINDOW).timestamp()), end
+        ),
+        await events_between(store, ctx.community, end, end + 14 * 86400),
+    )
+    footer = ctx._(
+        "The whole digest, with what each person did, the prompts and the knowledge shared, "
+        "is attached ({file}).",
+        file=attached,
+    )
+    for detail in _DETAILS:
+        text = "\n\n".join([heading, *_brief_sections(ctx, facts, detail), footer])
+        if len(text) <= BRIEF_CHARS:
+            return text
+    # Many themes: whole lines up to the limit, and the attachment has the rest.
+    return split_markdown(text[: BRIEF_CHARS - len(footer) - 3], BRIEF_CHARS)[0] + "\n…\n" + footer
+
+
+def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> list[str]:
+    this, last = ctx.this_week, ctx.week_before
+    sections = [
+        ctx._(
+            "**The week in numbers**: {messages} ({messages_change}), {people} ({people_change}), "
+            "{replies}, {reactions}, {threads}, {members}.",
+            messages=ctx.n_("{n} message", "{n} messages", this.messages),
+            messages_change=_change(this.messages, last.messages),
+            people=ctx.n_("{n} person taking part", "{n} people taking part", this.active_members),
+            people_change=_change(this.active_members, last.active_members),
+            replies=ctx.n_("{n} reply", "{n} replies", this.replies),
+            reactions=ctx.n_("{n} reaction", "{n} reactions", this.reactions),
+            threads=ctx.n_("{n} new thread", "{n} new threads", this.threads),
+            members=ctx.n_("{n} new member", "{n} new members", this.new_members),
+        )
+    ]
+    themes = ctx.app.themes[ctx.community].themes
+    lines = []
+    for theme in themes.values():
+        count = this.by_theme.get(theme.id, 0)
+        if not count:
+            continue
+        people = facts.people.get(theme.id, activity.ThemePeople(0, 0))
+        line = "- " + ctx.n_(
+            "**{theme}**: {n} message", "**{theme}**: {n} messages", count, theme=theme.name
+        )
+        line += ctx.n_(" from {n} person", " from {n} people", people.posted)
+        if people.only_reacted:
+            line += ctx.n_(" ({n} more reacted)", " ({n} more reacted)", people.only_reacted)
+        busiest = next((t for t in facts.threads if t.theme == theme.id and t.title), None)
+        if detail.threads and busiest is not None:
+            line += ctx._("; busiest thread: “{title}”", title=ctx.quote(busiest.title, 60))
+        lines.append(line + ".")
+    quiet = [theme.name for theme in themes.values() if not this.by_theme.get(theme.id)]
+    if quiet:
+        lines.append("- " + ctx._("Quiet this week: {themes}.", themes=", ".join(quiet)))
+    if themes:
+        sections.append("\n".join([ctx._("### What the themes discussed"), *lines]))
+    if facts.credits:
+        sections.append(_brief_credits(ctx, facts.credits, detail))
+    welcome = [ctx.names[member_id] for member_id in facts.joined if member_id in ctx.names]
+    if welcome:
+        sections.append(ctx._("A warm welcome to {names}!", names=", ".join(welcome)))
+    if facts.waiting:
+        lines = [
+            ctx.n_(
+                "### {n} question waiting for an answer",
+                "### {n} questions waiting for an answer",
+                len(facts.waiting),
+            )
+        ]
+        end = int(ctx.end.timestamp())
+        for question in facts.waiting[: detail.questions]:
+            theme = themes.get(question.theme)
+            values = {
+                "asker": ctx.names.get(question.member_id, ""),
+                "where": theme.name if theme else ctx._("the community"),
+                "waited": waited(ctx, end - question.posted_at),
+            }
+            if question.text and question.channel_key not in ctx.sealed:
+                line = ctx._(
+                    "{asker} in {where}, waiting {waited}: “{text}”",
+                    text=ctx.quote(question.text, 80),
+                    **values,
+                )
+            else:
+                line = ctx._("{asker} asked in {where}, waiting {waited}.", **values)
+            lines.append("- " + line)
+        sections.append("\n".join(lines))
+    if facts.events:
+        tz = ZoneInfo(ctx.settings.timezone)
+        lines = ["### " + ctx._("Upcoming events")]
+        lines += [
+            f"- **{literal(event.title)}**, {local_time(event.starts_at, tz)}"
+            for event in facts.events[:3]
+        ]
+        sections.append("\n".join(lines))
+    return sections
+
+
+def _brief_credits(ctx: DigestContext, found: list[activity.Credit], detail: _Detail) -> str:
+    """Kudos with their reasons (they were given in words), then everyone else thanked, by name
+    and alphabetically: recognition, not a ranking."""
+    lines = [ctx._("### Thank you")]
+    with_kudos: set[int] = set()
+    if detail.kudos_chars:
+        kudos: dict[int, list[activity.Credit]] = {}
+        for credit in found:
+            if credit.kind == "kudos" and credit.reason:
+                kudos.setdefault(credit.receiver_id, []).append(credit)
+        for receiver_id in sorted(kudos, key=lambda member_id: ctx.names[member_id].casefold()):
+            given = kudos[receiver_id]
+            reasons = "; ".join(
+                dict.fromkeys(f"“{ctx.quote(c.reason, detail.kudos_chars)}”" for c in given)
+            )
+            givers = _givers(ctx, [c.giver_id for c in given])
+            lines.append(
+                f"- **{ctx.names[receiver_id]}**: "
+                + ctx._("kudos from {givers}: {reasons}", givers=givers, reasons=reasons)
+            )
+            with_kudos.add(receiver_id)
+    others = sorted(
+        {c.receiver_id for c in found} - with_kudos,
+        key=lambda member_id: ctx.names[member_id].casefold(),
+    )
+    if others:
+        named = [ctx.names[member_id] for member_id in others[: detail.names]]
+        if len(others) > detail.names:
+            named.append(ctx.n_("{n} other", "{n} others", len(others) - detail.names))
+        lines.append(
+            "- " + ctx._("Thanked for answers, ideas and help: {names}.", names=", ".join(named))
+        )
     return "\n".join(lines)
 
 

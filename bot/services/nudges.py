@@ -15,7 +15,7 @@ from adapters.base import Delivery
 from bot.commands.permissions import permission_of
 from bot.commands.spec import Permission
 from bot.events import MemberRef
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
 from storage import activity, facilitation
 
 if TYPE_CHECKING:
@@ -71,21 +71,21 @@ async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMem
         opening = t._(
             "Hello {name}! Thank you for your reactions in {community}: they tell people their "
             "words landed. Whenever you feel like it, we'd love to read a few words of yours too.",
-            name=member.name,
+            name=literal(member.name),
             community=settings.name,
         )
     elif member.kind == "newcomer":
         opening = t._(
             "Hello {name}! It's good to have you in {community}. Whenever you're ready, "
             "the conversation would be richer with your experience.",
-            name=member.name,
+            name=literal(member.name),
             community=settings.name,
         )
     else:
         opening = t._(
             "Hello {name}, we've missed your voice in {community} lately. No pressure: "
             "if something here speaks to you, we'd love to hear from you.",
-            name=member.name,
+            name=literal(member.name),
             community=settings.name,
         )
     lines = [opening]
@@ -95,7 +95,7 @@ async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMem
             t._(
                 "This week in {theme} we're asking: “{text}”",
                 theme=theme.name if theme else prompt.theme,
-                text=prompt.text,
+                text=literal(prompt.text),
             )
         )
     lines.append(

@@ -23,7 +23,7 @@ async def post_next(app: Trellis, community: str, theme_id: str, now: datetime) 
     if queued is None:
         return f"{theme_id}: queue empty"
     t = app.translator(community)
-    text = t._("**Prompt for {theme}:** {text}", theme=theme.name, text=queued.text)
+    text = t._("**Prompt for {theme}:** {text}", theme=theme.name, text=literal(queued.text))
     sent = await app.post(community, place, OutgoingMessage(text))
     await facilitation.mark_prompt_posted(
         app.store,

@@ -54,8 +54,55 @@ def expresses_thanks(text: str) -> bool:
     return bool(_THANKS.search(folded)) and not _DECLINE.search(folded)
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`]*`", re.S)
+_ADDRESS = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+", re.I)
+_QUESTION_END = re.compile(r"[?？][?？!]*[\"'”’»)\]]*(?:\s|$)")
+
+
+# Words between a thank-you and a name ("thank you so much Rita", "gracias a Ana"), and words
+# that end the search ("thanks for the map", "gracias por todo", "thanks everyone").
+_FILLERS = frozenset("you u so very much again a muchas mil muito muita de novo".split())
+_NOT_NAMES = frozenset(
+    "for to the all everyone everybody team folks guys todos todas por la el los las pelo pela "
+    "voces vcs gente y e and".split()
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def thanked_words(text: str) -> tuple[str, ...]:
+    """The words that may name whom a plain-text thank-you thanks ("thank you Rita for the
+    idea", "gracias Ana", "obrigada Luis!"): up to two words right after the thanks, folded
+    (case and accents ignored); the caller decides whether one names a member."""
+    folded = _fold(text)
+    if not _has_cue(folded):
+        return ()
+    match = _THANKS.search(folded)
+    if match is None:
+        return ()
+    words = _WORD.findall(folded[match.end() : match.end() + 40])
+    while words and words[0] in _FILLERS:
+        words.pop(0)
+    found = []
+    for word in words[:2]:
+        if word in _NOT_NAMES or word in _FILLERS:
+            break
+        found.append(word)
+    return tuple(found)
+
+
+def name_words(display_name: str) -> tuple[str, ...]:
+    """A display name's words, folded as ``thanked_words`` folds them."""
+    return tuple(_WORD.findall(_fold(display_name)))
+
+
 def is_question(text: str) -> bool:
-    return "?" in text or "¿" in text
+    """A sentence of the text ends in "?" (a Spanish "¿…?" too), outside web addresses and code:
+    ``https://meet.example.org/rec?id=42`` or ``a ? b : c`` in a snippet ask nothing."""
+    if "?" not in text and "？" not in text:
+        return False  # most chat: one scan, no pattern
+    if "`" in text or "://" in text or "www." in text:
+        text = _ADDRESS.sub(" ", _CODE.sub(" ", text))
+    return _QUESTION_END.search(text) is not None
 
 
 def reaction_credit(emoji: str) -> str | None:
