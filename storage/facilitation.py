@@ -106,14 +106,31 @@ class PromptResponse:
 async def prompt_response(
     store: SqliteStore, community: str, posted: Prompt, until: int
 ) -> PromptResponse:
-    """Who answered a posted prompt: posts in its theme between posting and ``until``."""
+    """Who answered a posted prompt between its posting and ``until``: replies to it and posts
+    in the thread opened on it. A later post elsewhere in the theme is not an answer to it."""
+    if posted.platform_id is None or posted.channel_key is None or posted.posted_at is None:
+        return PromptResponse(0, 0, None)
+    platform = posted.channel_key.partition(":")[0]
     rows = await store.fetch_all(
-        "SELECT m.member_id, min(m.posted_at), (SELECT min(e.posted_at) FROM messages e "
-        "WHERE e.member_id = m.member_id AND e.theme = :t AND e.deleted_at IS NULL) "
-        "FROM messages m JOIN members mb ON mb.id = m.member_id WHERE m.community = :c "
-        "AND m.theme = :t AND m.posted_at >= :s AND m.posted_at < :e AND m.deleted_at IS NULL "
-        "AND mb.is_bot = 0 AND mb.opted_out_at IS NULL GROUP BY m.member_id",
-        {"c": community, "t": posted.theme, "s": posted.posted_at, "e": until},
+        "WITH answers AS ("
+        "SELECT member_id, posted_at FROM messages INDEXED BY messages_by_reply "
+        "WHERE community = :c AND reply_to = :p AND deleted_at IS NULL "
+        "AND posted_at >= :s AND posted_at < :e "
+        "UNION ALL SELECT member_id, posted_at FROM messages "
+        "WHERE community = :c AND thread_key = :k AND deleted_at IS NULL "
+        "AND posted_at >= :s AND posted_at < :e) "
+        "SELECT a.member_id, min(a.posted_at), (SELECT min(e.posted_at) FROM messages e "
+        "WHERE e.member_id = a.member_id AND e.theme = :t AND e.deleted_at IS NULL) "
+        "FROM answers a JOIN members mb ON mb.id = a.member_id "
+        "WHERE mb.is_bot = 0 AND mb.opted_out_at IS NULL GROUP BY a.member_id",
+        {
+            "c": community,
+            "p": posted.platform_id,
+            "k": f"{platform}:{posted.platform_id}",
+            "t": posted.theme,
+            "s": posted.posted_at,
+            "e": until,
+        },
     )
     firsts = [row[1] for row in rows]
     return PromptResponse(

@@ -24,8 +24,9 @@ async def test_a_queued_prompt_is_posted_on_its_schedule_and_its_response_counte
             ("#water", "**Prompt for Water rights:** What does your water committee do best?")
         ]
         await h.lines(
-            "#water luis: We keep the turns fair.",  # Luis's first words in water: a new voice
-            "#water ana: We fix the canal together.",
+            "#water luis: >T1 We keep the turns fair.",  # Luis's first words in water: new voice
+            "#water ana: >T1 We fix the canal together.",
+            "#water lena: Unrelated news from the valley.",  # in the theme, not an answer
             "@ 2026-09-09 10:30",
         )
         assert "posted 2026-09-08" in await h.command("fran", "/prompt list water")
@@ -120,3 +121,17 @@ async def test_stats_levels_count_reactions_as_peripheral_participation(tmp_path
         assert "- Ana Quispe: 4 messages, 1 reply received" in stats
         gender = await h.command("fran", "/stats gender 2026-09")
         assert "0 messages" in gender
+
+
+async def test_theme_show_counts_the_people_who_wrote_and_those_who_only_reacted_apart(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            "~ ana joins",
+            "~ rosa joins",
+            "#water ana: Our committee met today.",
+            "#water rosa: +1 🙏",
+            "@ 2026-09-07 11:00",
+        )
+        shown = await h.command("fran", "/theme show water")
+        assert "This week: 1 message from 1 person (1 more reacted)." in shown

@@ -188,6 +188,8 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
     places = [await ctx.app.place_name(place) for place in theme.settings.places]
+    writers = [member for member, done in week.items() if done.messages]
+    reactors = sum(1 for done in week.values() if not done.messages and done.reactions_given)
     lines = [
         f"**{theme.name}** (`{theme.id}`)",
         ctx._("Learning goal: {goal}", goal=theme.settings.learning_goal or "—"),
@@ -196,7 +198,8 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
             "This week: {n} message from {people}.",
             "This week: {n} messages from {people}.",
             sum(a.messages for a in week.values()),
-            people=ctx.n_("{n} person", "{n} people", len(week)),
+            people=ctx.n_("{n} person", "{n} people", len(writers))
+            + (ctx.n_(" ({n} more reacted)", " ({n} more reacted)", reactors) if reactors else ""),
         ),
         ctx._("Prompts queued: {count}", count=len(queued)),
     ]
