@@ -9,9 +9,9 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.outgoing import Attachment, OutgoingMessage, literal
+from bot.outgoing import OutgoingMessage, literal
 from bot.services import digest, nudges, participation
-from bot.services.digest import DigestOutcome
+from bot.services.digest import DigestOutcome, whole_digest_file
 from bot.themes import Theme
 from storage import activity, facilitation, members
 
@@ -144,12 +144,7 @@ async def digest_preview(ctx: CommandContext, full: str | None = None) -> Outgoi
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
-    whole = Attachment(
-        f"digest-preview-{ctx.community}.md",
-        preview.text.encode("utf-8"),
-        "text/markdown",
-        ctx._("The whole digest"),
-    )
+    whole = whole_digest_file(ctx.translator, f"digest-preview-{ctx.community}.md", preview.text)
     return replace(preview, attachments=(*preview.attachments, whole))
 
 

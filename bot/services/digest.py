@@ -177,12 +177,7 @@ async def compose(
     whole = OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
     if not brief:
         return whole
-    attached = Attachment(
-        f"digest-{last_day:%Y-%m-%d}.md",
-        whole.text.encode("utf-8"),
-        "text/markdown",
-        t._("The whole digest"),
-    )
+    attached = whole_digest_file(t, f"digest-{last_day:%Y-%m-%d}.md", whole.text)
     text = await _brief(ctx, parts[0], attached.filename)
     return OutgoingMessage(text, attachments=(*whole.attachments, attached))
 
@@ -376,6 +371,11 @@ async def _questions(ctx: DigestContext) -> str | None:
         more = len(waiting) - WAITING_LISTED
         lines.append(ctx.n_("And {n} more question.", "And {n} more questions.", more))
     return "\n".join(lines)
+
+
+def whole_digest_file(t: Translator, filename: str, text: str) -> Attachment:
+    """The whole digest as a Markdown file, for where one message shows only its start."""
+    return Attachment(filename, text.encode("utf-8"), "text/markdown", t._("The whole digest"))
 
 
 async def _prompts(ctx: DigestContext) -> str | None:
