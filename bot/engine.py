@@ -37,7 +37,7 @@ from bot.events import (
     ReactionAdded,
     ThreadOpened,
 )
-from bot.services.recognition import (
+from bot.recognition import (
     expresses_thanks,
     is_question,
     reaction_credit,
