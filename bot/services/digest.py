@@ -137,17 +137,16 @@ async def compose(
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
-    names = {
-        member_id: literal(name)
-        for member_id, name in (await activity.visible_members(app.store, community)).items()
-    }
+    visible = await activity.visible_members(app.store, community)
+    names = {member_id: literal(name) for member_id, name in visible.items()}
     platform = (settings.digest.channel or "").partition(":")[0]
     adapter = app.adapters.get(platform)
     if adapter is not None and adapter.mention_credited_members:
         for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
             member_platform, _, platform_id = key.partition(":")
             if member_platform == platform:
-                names[member_id] = adapter.mention(MemberRef(platform, platform_id))
+                member = MemberRef(platform, platform_id, visible.get(member_id, ""))
+                names[member_id] = adapter.mention(member)
     hiding = await names_hiding(app.store, community)
     ctx = DigestContext(
         app, community, settings, start, end, names, t, this_week, week_before, hiding, sealed
