@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from adapters.base import Adapter, Delivery, EventSink, SentMessage
 from bot.clock import Clock
 from bot.commands.spec import CommandSpec, match_command
 from bot.events import (
@@ -45,7 +44,8 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
-from bot.outgoing import OutgoingMessage, unescape
+from bot.outgoing import OutgoingMessage, literal, unescape
+from bot.ports import Adapter, Delivery, EventSink, SentMessage
 
 TRELLIS = MemberRef("console", "trellis", "Trellis", is_bot=True)
 """Trellis itself, as the author of its posts."""
@@ -163,6 +163,9 @@ class ConsoleAdapter(Adapter):
             Sent("post", where, message.text, _names(message)), f"[{label}] Trellis → {where}"
         )
         return SentMessage(channel, (label,))
+
+    def mention(self, member: MemberRef) -> str:
+        return literal(member.name)
 
     async def place_name(self, place: ChannelRef) -> str:
         """Console channels are their names: ``#general``, ``#water/wells`` for a thread."""

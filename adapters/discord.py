@@ -36,7 +36,6 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.base import Adapter, Delivery, EventSink, SentMessage, StoredPositions
 from bot.clock import Clock, SystemClock
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import PUBLIC, PUBLIC_HELP, split_public, word
@@ -57,6 +56,7 @@ from bot.events import (
 )
 from bot.i18n import Translator, catalog_locales
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
+from bot.ports import Adapter, Delivery, EventSink, SentMessage, StoredPositions
 
 log = logging.getLogger(__name__)
 
@@ -456,6 +456,7 @@ class DiscordAdapter(Adapter):
         guild_ready_timeout: float = 2.0,
     ) -> None:
         self._settings = settings
+        self.mention_credited_members = settings.adapters.discord.mention_credited_members
         self._token = token
         self._clock = clock or SystemClock()
         self.defer_after = defer_after
@@ -766,6 +767,11 @@ class DiscordAdapter(Adapter):
         guild = self.client.get_guild(int(guild_id))
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
+
+    def mention(self, member: MemberRef) -> str:
+        # Shown as the member's name by every client, yet it pings nobody: every message goes out
+        # with AllowedMentions.none().
+        return f"<@{member.id}>"
 
     async def place_name(self, place: ChannelRef) -> str:
         """A channel mention (``<#id>``): every client shows it as the channel's current name,

@@ -36,7 +36,6 @@ import nio
 from markdown_it import MarkdownIt
 from nio.crypto import ENCRYPTION_ENABLED
 
-from adapters.base import Adapter, Delivery, EventSink, SentMessage
 from bot.commands.spec import match_command
 from bot.config import ConfigError, Settings
 from bot.events import (
@@ -55,6 +54,7 @@ from bot.events import (
 )
 from bot.i18n import Translator
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
+from bot.ports import Adapter, Delivery, EventSink, SentMessage
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -1363,6 +1363,11 @@ class MatrixAdapter(Adapter):
             if isinstance(response, nio.JoinedMembersResponse):
                 present.update(m.user_id for m in response.members)
         return present
+
+    def mention(self, member: MemberRef) -> str:
+        # The name as members read it in the room; messages carry an empty ``m.mentions``, so
+        # no client notifies anyone of it.
+        return literal(member.name)
 
     async def place_name(self, place: ChannelRef) -> str:
         """The room's name from its state (``m.room.name``), else its main alias, else its id."""

@@ -23,13 +23,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from adapters.base import Adapter, Delivery, SentMessage
 from bench.ingest import CHANNELS, COMMUNITY, THEMES, build_events
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
-from bot.outgoing import OutgoingMessage
+from bot.outgoing import OutgoingMessage, literal
+from bot.ports import Adapter, Delivery, SentMessage
 
 FACILITATOR = MemberRef("discord", "500000", display_name="member0")
 """The builder's busiest voice, so that ``mydata`` has a lot to say."""
@@ -63,6 +63,9 @@ class AnswerClock(Adapter):
 
     async def send(self, channel: ChannelRef, message: OutgoingMessage) -> SentMessage:
         return SentMessage(channel, ("1",))
+
+    def mention(self, member: MemberRef) -> str:
+        return literal(member.name)
 
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
         return Delivery.DELIVERED

@@ -27,7 +27,7 @@ from pathlib import Path
 from bot.config import CommunitySettings, ThemeSettings
 from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef, MessagePosted, ReactionAdded
-from bot.services.recognition import is_question
+from bot.recognition import is_question
 from bot.themes import ThemeMap
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from adapters.base import Adapter, Delivery, SentMessage
 from bot.clock import Clock
 from bot.commands.catalog import all_commands
 from bot.commands.router import CommandRouter
@@ -25,6 +24,7 @@ from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage, literal
+from bot.ports import Adapter, Delivery, SentMessage
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestOutcome, DigestPosting, DigestSection

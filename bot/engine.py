@@ -37,7 +37,7 @@ from bot.events import (
     ReactionAdded,
     ThreadOpened,
 )
-from bot.services.recognition import (
+from bot.recognition import (
     expresses_thanks,
     is_question,
     reaction_credit,
@@ -157,7 +157,7 @@ class Engine:
         self._queue.put_nowait((self._accepted, event))
 
     async def __call__(self, event: Event) -> None:
-        """The engine is the adapters' sink (``adapters.base.EventSink``)."""
+        """The engine is the adapters' sink (``bot.ports.EventSink``)."""
         await self.accept(event)
 
     async def drain(self) -> None:

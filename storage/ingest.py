@@ -31,7 +31,7 @@ from bot.events import (
     ReactionRemoved,
     ThreadOpened,
 )
-from bot.services.recognition import name_words
+from bot.recognition import name_words
 from storage.rollups import Changes, zones
 
 

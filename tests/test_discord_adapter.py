@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.base import Delivery
 from adapters.discord import DiscordAdapter
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.config import parse_settings
@@ -32,6 +31,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import Attachment, OutgoingMessage
+from bot.ports import Delivery
 from tests.discord_loopback import Commons, LoopbackDiscord
 
 

@@ -23,7 +23,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from bot.i18n import Translator, catalog_locales
-from bot.services.recognition import expresses_thanks
+from bot.recognition import expresses_thanks
 from tests.helpers import config, running_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Delivery
 from adapters.matrix import CREATOR_POWER_LEVEL, MatrixAdapter, MatrixError
 from bot.commands.spec import CommandSpec
 from bot.config import ConfigError, Settings, parse_settings
@@ -32,6 +31,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import Attachment, OutgoingMessage
+from bot.ports import Delivery
 from storage.sqlite import SqliteStore
 from tests.synapse import Member, Synapse, User, synapse  # noqa: F401  (the fixture)
 

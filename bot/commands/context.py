@@ -13,11 +13,11 @@ from bot.commands.spec import Permission
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from adapters.base import Adapter
     from bot.app import Trellis
     from bot.config import CommunitySettings
     from bot.events import CommandInvoked
     from bot.i18n import Translator
+    from bot.ports import Adapter
     from bot.themes import ThemeMap
     from storage.members import MemberRow
 

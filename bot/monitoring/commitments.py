@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from adapters.base import Delivery
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
@@ -17,6 +16,7 @@ from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import forms, normal
 from bot.monitoring.common import epoch, local_day, require_tracked
 from bot.outgoing import OutgoingMessage, literal
+from bot.ports import Delivery
 from bot.scheduler import Job
 from storage import monitoring
 

@@ -25,8 +25,8 @@ from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
 from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
 from bot.monitoring.common import epoch, from_epoch, require_tracked
 from bot.outgoing import OutgoingMessage, literal
+from bot.recognition import INSIGHT_REACTIONS
 from bot.scheduler import Job
-from bot.services.recognition import INSIGHT_REACTIONS
 from storage import activity, members, monitoring
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.base import Delivery
 from bot.events import MemberJoined
 from bot.monitoring.common import epoch
 from bot.outgoing import OutgoingMessage, literal
+from bot.ports import Delivery
 from storage import members, monitoring
 
 if TYPE_CHECKING:

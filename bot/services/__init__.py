@@ -1,1 +1,1 @@
-"""The facilitation services: participation, themes, prompts, recognition, nudges, digest."""
+"""The facilitation services: participation, prompts, questions, nudges, digest."""

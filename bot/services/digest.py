@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import CommunitySettings
+from bot.events import MemberRef
 from bot.i18n import Translator
 from bot.monitoring.common import local_time
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
@@ -136,16 +137,16 @@ async def compose(
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
-    names = {
-        member_id: literal(name)
-        for member_id, name in (await activity.visible_members(app.store, community)).items()
-    }
-    place = settings.digest.channel or ""
-    if place.startswith("discord:") and app.settings.adapters.discord.mention_credited_members:
-        # Mentions that never ping: the Discord adapter sends every message with no mentions allowed.
+    visible = await activity.visible_members(app.store, community)
+    names = {member_id: literal(name) for member_id, name in visible.items()}
+    platform = (settings.digest.channel or "").partition(":")[0]
+    adapter = app.adapters.get(platform)
+    if adapter is not None and adapter.mention_credited_members:
         for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
-            if key.startswith("discord:"):
-                names[member_id] = f"<@{key.removeprefix('discord:')}>"
+            member_platform, _, platform_id = key.partition(":")
+            if member_platform == platform:
+                member = MemberRef(platform, platform_id, visible.get(member_id, ""))
+                names[member_id] = adapter.mention(member)
     hiding = await names_hiding(app.store, community)
     ctx = DigestContext(
         app, community, settings, start, end, names, t, this_week, week_before, hiding, sealed

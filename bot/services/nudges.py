@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from adapters.base import Delivery
 from bot.commands.permissions import permission_of
 from bot.commands.spec import Permission
 from bot.events import MemberRef
 from bot.outgoing import OutgoingMessage, literal
+from bot.ports import Delivery
 from storage import activity, facilitation
 
 if TYPE_CHECKING:

@@ -1,6 +1,7 @@
-"""The contract every platform adapter fulfils, and what the engine hands it.
+"""The adapter contract, a port of the core: what every platform adapter fulfils and is handed.
 
-An adapter turns platform objects into ``bot.events`` (a pure function per platform, tested from
+The core defines it and adapters implement it, so nothing in ``bot/`` imports an adapter. An
+adapter turns platform objects into ``bot.events`` (a pure function per platform, tested from
 recorded payloads), pushes them into the engine's sink, and carries the engine's
 ``OutgoingMessage``s back to the platform. It never writes SQL and never decides anything about
 facilitation. It drops its own messages, other bots', and any backlog older than its own start
@@ -85,6 +86,9 @@ class Adapter(ABC):
     platform: str
     message_limit: int
     """The longest message the platform accepts, in characters."""
+    mention_credited_members: bool = False
+    """Name members in the digest with ``mention()`` instead of by display name: a platform whose
+    mentions never ping may offer it (Discord, ``adapters.discord.mention_credited_members``)."""
     command_prefix: str = "/"
     """How members start a command here ("/" for slash commands, "!trellis " on Matrix)."""
     catch_up_from: CatchUpFrom | None = None
@@ -121,6 +125,12 @@ class Adapter(ABC):
         self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
     ) -> None:
         """Answer a command. ``private`` answers only the invoker (ephemeral) where possible."""
+
+    @abstractmethod
+    def mention(self, member: MemberRef) -> str:
+        """``member`` named in an ``OutgoingMessage`` as this platform shows a person, ready to
+        embed: escaped, never a ping (adapters send every message with no mentions allowed).
+        Services ask this instead of writing a platform's mention syntax themselves."""
 
     async def place_name(self, place: ChannelRef) -> str:
         """``place`` as members see it, ready to embed in an ``OutgoingMessage`` (escaped, never a

@@ -1,0 +1,61 @@
+"""How each adapter names a member in what Trellis posts: never a ping, never markup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.console import ConsoleAdapter
+from adapters.discord import DiscordAdapter
+from adapters.matrix import MatrixAdapter
+from bot.clock import ManualClock
+from bot.config import parse_settings
+from bot.events import MemberRef
+from bot.outgoing import literal
+from storage.sqlite import SqliteStore
+from tests.helpers import START
+
+HOSTILE = "**Ana** @everyone @room"
+
+
+def settings(tmp_path: Path, *, mention_credited_members: bool = False):
+    return parse_settings(
+        {
+            "storage": {"path": str(tmp_path / "trellis.sqlite3")},
+            "adapters": {
+                "discord": {"enabled": True, "mention_credited_members": mention_credited_members},
+                "matrix": {
+                    "enabled": True,
+                    "homeserver": "http://127.0.0.1:1",
+                    "user_id": "@trellis:example.org",
+                },
+            },
+            "communities": {"water": {"name": "Water network"}},
+        }
+    )
+
+
+async def test_console_and_matrix_name_members_as_written_but_inert(tmp_path: Path) -> None:
+    console = ConsoleAdapter("water", ManualClock(START))
+    assert console.mention(MemberRef("console", "ana", HOSTILE)) == literal(HOSTILE)
+    store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
+    try:
+        matrix = MatrixAdapter(settings(tmp_path), store)
+        named = matrix.mention(MemberRef("matrix", "@ana:example.org", HOSTILE))
+    finally:
+        await store.close()
+    assert named == literal(HOSTILE)
+    assert "@everyone" not in named and "@room" not in named and "**" not in named
+    assert not console.mention_credited_members and not matrix.mention_credited_members
+
+
+def test_discord_names_a_member_with_a_mention_only_when_configured(tmp_path: Path) -> None:
+    plain = DiscordAdapter(settings(tmp_path), "token", clock=ManualClock(START))
+    assert not plain.mention_credited_members
+    mentioning = DiscordAdapter(
+        settings(tmp_path, mention_credited_members=True), "token", clock=ManualClock(START)
+    )
+    assert mentioning.mention_credited_members
+    # The display name plays no part: Discord shows the member's current name for the id.
+    assert mentioning.mention(MemberRef("discord", "123456789012345678", HOSTILE)) == (
+        "<@123456789012345678>"
+    )
