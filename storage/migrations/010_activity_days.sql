@@ -1,0 +1,27 @@
+-- What `stats` and `theme show` count (storage.activity.activity), per local day, member and theme,
+-- so that four weeks at a million messages are a few thousand rows rather than a pass over every
+-- message, reply and reaction of the period. Recounted like the report's rollups
+-- (storage/rollups.py): the days ingest noted as changed, before it is read.
+--
+-- Unlike member_days, the counts leave out bots and opted-out members on both sides (a reply from
+-- an opted-out member is not a reply received): the set of hidden members is recorded in
+-- rollup_zones, and when it changes (an opt-out, a bot flagged) everything is recounted, as after
+-- a forget-me. The theme is '' for messages, reactions and threads of no theme.
+CREATE TABLE activity_days (
+    day INTEGER NOT NULL,
+    member_id INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    theme TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    replies_given INTEGER NOT NULL,
+    chars INTEGER NOT NULL,
+    replies_received INTEGER NOT NULL,
+    reactions_given INTEGER NOT NULL,
+    reactions_received INTEGER NOT NULL,
+    threads_started INTEGER NOT NULL,
+    PRIMARY KEY (day, member_id, theme)
+) WITHOUT ROWID;
+CREATE INDEX activity_days_by_member ON activity_days (member_id);
+
+-- A digest of the community's hidden members (bots, opted out) when its rollups were counted:
+-- '' until then, so the first refresh after this migration counts activity_days everywhere.
+ALTER TABLE rollup_zones ADD COLUMN hidden TEXT NOT NULL DEFAULT '';
