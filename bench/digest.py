@@ -81,7 +81,7 @@ async def measure(path: Path, repeat: int) -> tuple[float, float, str]:
 
 async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
     """Median seconds of the storage reads behind ``stats`` (activity over four weeks, every
-    member: as it is, and when chat came in on its last day since the last read, which recounts
+    member: as it is, and when chat came in on a past day since the last read, which recounts
     that day's rollups first) and ``mydata`` (the holdings of the member with the most messages,
     and of the median one), on the same store. The first, untimed read of each counts whatever
     the rollups lack."""
@@ -98,7 +98,7 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
             "stats: activity over 4 weeks": lambda: activity.activity(
                 store, COMMUNITY, end - 28 * 86400, end, day_offset=offset
             ),
-            "stats, the last day changed": lambda: stats_after_chat(store, end, offset),
+            "stats, a past day changed": lambda: stats_after_chat(store, end, offset),
             "mydata: busiest member": lambda: members.holdings(store, ranked[0][0]),
             "mydata: median member": lambda: members.holdings(store, ranked[len(ranked) // 2][0]),
         }
@@ -117,11 +117,13 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
 
 
 async def stats_after_chat(store: SqliteStore, end: int, offset: int) -> None:
-    """``stats`` when chat came in on the period's last day since the last read."""
+    """``stats`` when chat came in since the last read on the day before the last (a late
+    reaction, an edit): that day's rollups are recounted first. Chat of the last day itself, the
+    period's part-day, is read from the chat tables and costs no recount."""
     async with store.transaction() as db:
         await db.execute(
             "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
-            (COMMUNITY, (end + offset) // 86400),
+            (COMMUNITY, (end + offset) // 86400 - 1),
         )
     await activity.activity(store, COMMUNITY, end - 28 * 86400, end, day_offset=offset)
 

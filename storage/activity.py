@@ -56,7 +56,8 @@ async def activity(
     """Per visible member id: what they did in the period (in one theme, or everywhere).
 
     The whole local days of the period are read from activity_days (recounted first where ingest
-    changed them), the part-days at its edges from the chat tables. That needs the community's
+    changed them: today's chat, at the period's edge, costs no recount), the part-days at its
+    edges from the chat tables. That needs the community's
     days (its recorded timezone) to be ``day_offset``'s days all through the period, for active
     days to be the same days; otherwise, and for a period of no whole day, all of it is counted
     from the chat tables."""
@@ -69,7 +70,7 @@ async def activity(
         if recorded is not None and recorded[0] is not None:
             span = whole_days(ZoneInfo(recorded[0]), start, end, day_offset)
         if span is not None:
-            await refresh_rollups(db, community, recorded[0])
+            await refresh_rollups(db, community, recorded[0], within=span)
     if span is None:
         return await _counted(store, community, start, end, theme, day_offset)
     first, last = span
@@ -78,10 +79,10 @@ async def activity(
     for member_id, *counts in await store.fetch_all(
         "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
         "sum(reactions_given), sum(reactions_received), sum(threads_started), "
-        "count(DISTINCT CASE WHEN messages + reactions_given > 0 THEN day END), sum(chars) "
-        f"FROM activity_days WHERE day BETWEEN :d0 AND :d1 AND {_THEME} "
-        f"AND +member_id IN {_VISIBLE} GROUP BY member_id",
-        {"c": community, "d0": first, "d1": last, "t": theme},
+        "sum(messages + reactions_given > 0), sum(chars) FROM activity_days "
+        f"WHERE theme = :t AND member_id IN {_VISIBLE} AND day BETWEEN :d0 AND :d1 "
+        "GROUP BY member_id",
+        {"c": community, "d0": first, "d1": last, "t": "*" if theme is None else theme},
     ):
         result[member_id] = Activity(*counts)
     # The edges lie in the days before and after the whole ones: their active days add up.

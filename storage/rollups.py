@@ -197,11 +197,19 @@ class Changes:
                 self._touch_ties(key[0], people)
 
 
-async def refresh_rollups(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
+async def refresh_rollups(
+    db: aiosqlite.Connection,
+    community: str,
+    timezone: str,
+    *,
+    within: tuple[int, int] | None = None,
+) -> bool:
     """Bring ``community``'s rollups up to date in local days of ``timezone``, before reading them.
 
-    Runs inside the caller's transaction. Recounts the days ingest noted as changed; returns
-    whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
+    Runs inside the caller's transaction. Recounts the days ingest noted as changed (only those
+    ``within`` the first and last local day given, if given: the others stay noted); returns
+    whether everything had to be recounted instead (the first time, a new timezone, a forget-me,
+    an opt-out).
     """
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
@@ -210,8 +218,7 @@ async def refresh_rollups(db: aiosqlite.Connection, community: str, timezone: st
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
     ) as cursor:
         recorded = await cursor.fetchone()
-    whole = recorded is None or tuple(recorded) != (timezone, digest, hidden)
-    if whole:
+    if recorded is None or tuple(recorded) != (timezone, digest, hidden):
         await _recount(db, community, zone, None)
         await db.execute(
             "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
@@ -219,15 +226,22 @@ async def refresh_rollups(db: aiosqlite.Connection, community: str, timezone: st
             "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d, hidden = :h",
             {"c": community, "z": timezone, "d": digest, "h": hidden},
         )
-    else:
-        async with db.execute(
-            "SELECT day FROM rollup_changed_days WHERE community = ? ORDER BY day", (community,)
-        ) as cursor:
-            days = [day for (day,) in await cursor.fetchall()]
-        for run in _runs(days):
-            await _recount(db, community, zone, run)
-    await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
-    return whole
+        await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
+        return True
+    first, last = within or _EVERYTHING
+    span = {"c": community, "d0": first, "d1": last}
+    async with db.execute(
+        "SELECT day FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1 "
+        "ORDER BY day",
+        span,
+    ) as cursor:
+        days = [day for (day,) in await cursor.fetchall()]
+    for run in _runs(days):
+        await _recount(db, community, zone, run)
+    await db.execute(
+        "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
+    )
+    return False
 
 
 def _runs(days: list[int]) -> list[tuple[int, int]]:
@@ -274,10 +288,10 @@ _COUNTED = (
     "day INTEGER, messages INTEGER, PRIMARY KEY (theme, member_id, day)) WITHOUT ROWID",
     "CREATE TEMP TABLE IF NOT EXISTS counted_tie_days (a INTEGER, b INTEGER, day INTEGER, "
     "weight INTEGER, PRIMARY KEY (a, b, day)) WITHOUT ROWID",
-    "CREATE TEMP TABLE IF NOT EXISTS counted_activity_days (day INTEGER, member_id INTEGER, "
-    "theme TEXT, messages INTEGER, replies_given INTEGER, chars INTEGER, "
+    "CREATE TEMP TABLE IF NOT EXISTS counted_activity_days (theme TEXT, member_id INTEGER, "
+    "day INTEGER, messages INTEGER, replies_given INTEGER, chars INTEGER, "
     "replies_received INTEGER, reactions_given INTEGER, reactions_received INTEGER, "
-    "threads_started INTEGER, PRIMARY KEY (day, member_id, theme)) WITHOUT ROWID",
+    "threads_started INTEGER, PRIMARY KEY (theme, member_id, day)) WITHOUT ROWID",
 )
 _ACTIVITY_COUNTS = (
     "messages",
@@ -418,7 +432,7 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
     posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
     reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
     await db.execute(
-        "INSERT INTO temp.counted_activity_days SELECT trellis_day(t) AS d, who, th, sum(n), "
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
         "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
         "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
         "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
@@ -436,19 +450,24 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
         f"AND +opener_member_id IN {visible}) GROUP BY 1, 2, 3",
         p,
     )
+    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
+        "FROM temp.counted_activity_days GROUP BY member_id, day"
+    )
     members = "(SELECT id FROM members WHERE community = :c)"
     await db.execute(
         f"DELETE FROM activity_days WHERE day BETWEEN :d0 AND :d1 AND +member_id IN {members} "
-        "AND NOT EXISTS (SELECT 1 FROM temp.counted_activity_days c WHERE c.day = "
-        "activity_days.day AND c.member_id = activity_days.member_id "
-        "AND c.theme = activity_days.theme)",
+        "AND NOT EXISTS (SELECT 1 FROM temp.counted_activity_days c WHERE c.theme = "
+        "activity_days.theme AND c.member_id = activity_days.member_id "
+        "AND c.day = activity_days.day)",
         p,
     )
     changed = " OR ".join(f"{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
     await db.execute(
-        f"INSERT INTO activity_days (day, member_id, theme, {', '.join(_ACTIVITY_COUNTS)}) "
+        f"INSERT INTO activity_days (theme, member_id, day, {', '.join(_ACTIVITY_COUNTS)}) "
         "SELECT * FROM temp.counted_activity_days WHERE true "
-        "ON CONFLICT (day, member_id, theme) DO UPDATE SET "
+        "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in _ACTIVITY_COUNTS)
         + f" WHERE {changed}"
     )

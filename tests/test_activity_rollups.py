@@ -92,8 +92,9 @@ def periods(now: datetime) -> list[tuple[int, int, int]]:
     end = int(now.timestamp()) + 1
     monday = int(datetime(2026, 8, 31, tzinfo=LIMA).timestamp())
     return [
-        (end - 28 * 86400, end, LIMA_OFFSET),  # stats: the last four weeks
+        # A week first: days changed before it stay noted until a longer period reads them.
         (end - 7 * 86400, end, LIMA_OFFSET),
+        (end - 28 * 86400, end, LIMA_OFFSET),  # stats: the last four weeks
         (end - 7 * 86400, end, 0),  # theme show: a day offset not the community's
         (monday - 7 * 86400, monday, LIMA_OFFSET),  # whole local days, no edge
         (monday - 3600, monday + 7200, LIMA_OFFSET),  # no whole day
@@ -113,7 +114,7 @@ async def assert_same_figures(h, now: datetime) -> int:
                 h.store, "praxis", start, end, theme=theme, day_offset=offset
             )
             assert read == counted, (start, end, offset, theme)
-    start, end, offset = periods(now)[0]
+    start, end, offset = periods(now)[1]
     return len(await activity.activity(h.store, "praxis", start, end, day_offset=offset))
 
 
