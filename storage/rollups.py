@@ -11,8 +11,9 @@ event.
 
 Everything is recounted the first time, when the community's timezone changes, after a
 forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
-in threads, which can make a crowded thread small again), and when the set of hidden members (bots,
-opted out) changes: activity_days leaves them out of everyone's counts, as ``stats`` does.
+in threads, which can make a crowded thread small again). When the set of hidden members (bots,
+opted out) changes, activity_days alone is recounted everywhere: it leaves them out of everyone's
+counts, as ``stats`` does; the report's rollups count them and hide them when read.
 
 Who posted in which thread (thread_members) is kept at ingest: it is what tells which days a
 thread's ties fall on, and a thread can span months.
@@ -208,8 +209,7 @@ async def refresh_rollups(
 
     Runs inside the caller's transaction. Recounts the days ingest noted as changed (only those
     ``within`` the first and last local day given, if given: the others stay noted); returns
-    whether everything had to be recounted instead (the first time, a new timezone, a forget-me,
-    an opt-out).
+    whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
     """
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
@@ -218,7 +218,7 @@ async def refresh_rollups(
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
     ) as cursor:
         recorded = await cursor.fetchone()
-    if recorded is None or tuple(recorded) != (timezone, digest, hidden):
+    if recorded is None or tuple(recorded[:2]) != (timezone, digest):
         await _recount(db, community, zone, None)
         await db.execute(
             "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
@@ -228,6 +228,11 @@ async def refresh_rollups(
         )
         await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
         return True
+    if recorded[2] != hidden:
+        await _recount_hidden(db, community, zone)
+        await db.execute(
+            "UPDATE rollup_zones SET hidden = ? WHERE community = ?", (hidden, community)
+        )
     first, last = within or _EVERYTHING
     span = {"c": community, "d0": first, "d1": last}
     async with db.execute(
@@ -420,6 +425,17 @@ async def _recount(
     await _recount_activity(db, p)
     for table in ("member_days", "theme_days", "tie_days", "activity_days"):
         await db.execute(f"DELETE FROM temp.counted_{table}")
+
+
+async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneInfo) -> None:
+    """activity_days of every day afresh, when who is hidden changed (an opt-out, an opt-in, a bot
+    flagged): only activity_days leaves hidden members out, the report's rollups stay."""
+    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    for statement in _COUNTED:
+        await db.execute(statement)
+    first, last = _EVERYTHING
+    await _recount_activity(db, {"c": community, "d0": first, "d1": last, "t0": first, "t1": last})
+    await db.execute("DELETE FROM temp.counted_activity_days")
 
 
 async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:

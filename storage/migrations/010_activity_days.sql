@@ -5,8 +5,8 @@
 --
 -- Unlike member_days, the counts leave out bots and opted-out members on both sides (a reply from
 -- an opted-out member is not a reply received): the set of hidden members is recorded in
--- rollup_zones, and when it changes (an opt-out, a bot flagged) everything is recounted, as after
--- a forget-me. The theme is '' for messages, reactions and threads of no theme, and '*' for a
+-- rollup_zones, and when it changes (an opt-out, an opt-in, a bot flagged) activity_days is
+-- recounted everywhere. The theme is '' for messages, reactions and threads of no theme, and '*' for a
 -- member's day in every theme together (what `stats` without a theme reads): a period's figures
 -- are then one range of the key per member, read in order with no sort, and a member's active
 -- days are the number of its rows with messages or reactions given.
