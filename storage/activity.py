@@ -1,6 +1,7 @@
 """Reading what happened: participation counts, digest material, quiet members, prompts and jobs.
 
 Every query leaves out bots, opted-out members and deleted messages, so no caller can forget to.
+``activity`` reads whole local days from the rollups (storage/rollups.py, activity_days).
 Periods are [start, end) in UTC epoch seconds; ``day_offset`` (seconds east of UTC) places day
 boundaries in the community's timezone.
 """
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 _VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
@@ -49,7 +53,71 @@ async def activity(
     theme: str | None = None,
     day_offset: int = 0,
 ) -> dict[int, Activity]:
-    """Per visible member id: what they did in the period (in one theme, or everywhere)."""
+    """Per visible member id: what they did in the period (in one theme, or everywhere).
+
+    The whole local days of the period are read from activity_days (recounted first where ingest
+    changed them: today's chat, at the period's edge, costs no recount), the part-days at its
+    edges from the chat tables. That needs the community's
+    days (its recorded timezone) to be ``day_offset``'s days all through the period, for active
+    days to be the same days; otherwise, and for a period of no whole day, all of it is counted
+    from the chat tables."""
+    async with store.transaction() as db:
+        async with db.execute(
+            "SELECT timezone FROM rollup_zones WHERE community = ?", (community,)
+        ) as cursor:
+            recorded = await cursor.fetchone()
+        span = None
+        if recorded is not None and recorded[0] is not None:
+            span = whole_days(ZoneInfo(recorded[0]), start, end, day_offset)
+        if span is not None:
+            await refresh_rollups(db, community, recorded[0], within=span)
+    if span is None:
+        return await _counted(store, community, start, end, theme, day_offset)
+    first, last = span
+    whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
+    result: dict[int, Activity] = defaultdict(Activity)
+    for member_id, *counts in await store.fetch_all(
+        "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
+        "sum(reactions_given), sum(reactions_received), sum(threads_started), "
+        "sum(messages + reactions_given > 0), sum(chars) FROM activity_days "
+        f"WHERE theme = :t AND member_id IN {_VISIBLE} AND day BETWEEN :d0 AND :d1 "
+        "GROUP BY member_id",
+        {"c": community, "d0": first, "d1": last, "t": "*" if theme is None else theme},
+    ):
+        result[member_id] = Activity(*counts)
+    # The edges lie in the days before and after the whole ones: their active days add up.
+    for edge_start, edge_end in ((start, whole_start), (whole_end, end)):
+        if edge_start < edge_end:
+            edge = await _counted(store, community, edge_start, edge_end, theme, day_offset)
+            for member_id, done in edge.items():
+                _add(result[member_id], done)
+    return dict(result)
+
+
+def whole_days(zone: ZoneInfo, start: int, end: int, day_offset: int) -> tuple[int, int] | None:
+    """The first and last whole local day of [start, end) when ``zone`` is ``day_offset`` east of
+    UTC all through it (its days are then day_offset's days); None otherwise or if there is none."""
+    first = -((start + day_offset) // -86400)
+    last = (end + day_offset) // 86400 - 1
+    if first > last:
+        return None
+    moments = [start, end - 1, *(day * 86400 - day_offset for day in range(first, last + 2))]
+    for moment in moments:
+        offset = datetime.fromtimestamp(moment, UTC).astimezone(zone).utcoffset()
+        if int(offset.total_seconds()) != day_offset:
+            return None
+    return first, last
+
+
+def _add(into: Activity, more: Activity) -> None:
+    for name in Activity.__slots__:
+        setattr(into, name, getattr(into, name) + getattr(more, name))
+
+
+async def _counted(
+    store: SqliteStore, community: str, start: int, end: int, theme: str | None, day_offset: int
+) -> dict[int, Activity]:
+    """activity() counted from the chat tables."""
     p = _params(community, start, end, theme, day_offset)
     result: dict[int, Activity] = defaultdict(Activity)
     for member_id, messages, replies, chars in await store.fetch_all(

@@ -334,6 +334,8 @@ async def write_batch(
             threads,
         )
     changes = Changes(await zones(db))
+    for community, *_, opened_at in threads:
+        changes.touch(community, opened_at)  # activity_days counts threads started
     new = []
     if posts:
         first_new = await _max_id(db, "messages")
@@ -383,6 +385,16 @@ async def write_batch(
             "AND (edited_at IS NULL OR edited_at <= ?3)",
             edits,
         )
+        # activity_days counts characters: the edited messages' days change.
+        for *_, community, platform_id in edits:
+            async with db.execute(
+                "SELECT posted_at FROM messages WHERE community = ? AND platform_id = ? "
+                "AND deleted_at IS NULL",
+                (community, platform_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                changes.touch(community, row[0])
     if reactions:
         await _write_reactions(db, reactions, changes)
     if deletes:

@@ -1,4 +1,5 @@
-"""The M&E report's rollups (migrations 003 and 004): counted when read, from the days that changed.
+"""The rollups of the M&E report and of ``stats`` (migrations 003, 004 and 010): counted when read,
+from the days that changed.
 
 Ingest writes the chat tables and notes, per community, the local days whose counts it changed
 (``Changes``); it counts nothing else. ``refresh_rollups`` recounts those days from the chat
@@ -8,9 +9,11 @@ count. There is one definition of every rollup row (the recount), the hot path s
 the chat tables allow, and a day's counts are written once per recount rather than once per
 event.
 
-Everything is recounted the first time, when the community's timezone changes, and after a
+Everything is recounted the first time, when the community's timezone changes, after a
 forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
-in threads, which can make a crowded thread small again).
+in threads, which can make a crowded thread small again). When the set of hidden members (bots,
+opted out) changes, activity_days alone is recounted everywhere: it leaves them out of everyone's
+counts, as ``stats`` does; the report's rollups count them and hide them when read.
 
 Who posted in which thread (thread_members) is kept at ingest: it is what tells which days a
 thread's ties fall on, and a thread can span months.
@@ -195,35 +198,55 @@ class Changes:
                 self._touch_ties(key[0], people)
 
 
-async def refresh_rollups(db: aiosqlite.Connection, community: str, timezone: str) -> bool:
+async def refresh_rollups(
+    db: aiosqlite.Connection,
+    community: str,
+    timezone: str,
+    *,
+    within: tuple[int, int] | None = None,
+) -> bool:
     """Bring ``community``'s rollups up to date in local days of ``timezone``, before reading them.
 
-    Runs inside the caller's transaction. Recounts the days ingest noted as changed; returns
+    Runs inside the caller's transaction. Recounts the days ingest noted as changed (only those
+    ``within`` the first and last local day given, if given: the others stay noted); returns
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
     """
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
+    hidden = await _hidden_digest(db, community)
     async with db.execute(
-        "SELECT timezone, forgotten FROM rollup_zones WHERE community = ?", (community,)
+        "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
     ) as cursor:
         recorded = await cursor.fetchone()
-    whole = recorded is None or tuple(recorded) != (timezone, digest)
-    if whole:
+    if recorded is None or tuple(recorded[:2]) != (timezone, digest):
         await _recount(db, community, zone, None)
         await db.execute(
-            "INSERT INTO rollup_zones (community, timezone, forgotten) VALUES (:c, :z, :d) "
-            "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d",
-            {"c": community, "z": timezone, "d": digest},
+            "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
+            "VALUES (:c, :z, :d, :h) "
+            "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d, hidden = :h",
+            {"c": community, "z": timezone, "d": digest, "h": hidden},
         )
-    else:
-        async with db.execute(
-            "SELECT day FROM rollup_changed_days WHERE community = ? ORDER BY day", (community,)
-        ) as cursor:
-            days = [day for (day,) in await cursor.fetchall()]
-        for run in _runs(days):
-            await _recount(db, community, zone, run)
-    await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
-    return whole
+        await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
+        return True
+    if recorded[2] != hidden:
+        await _recount_hidden(db, community, zone)
+        await db.execute(
+            "UPDATE rollup_zones SET hidden = ? WHERE community = ?", (hidden, community)
+        )
+    first, last = within or _EVERYTHING
+    span = {"c": community, "d0": first, "d1": last}
+    async with db.execute(
+        "SELECT day FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1 "
+        "ORDER BY day",
+        span,
+    ) as cursor:
+        days = [day for (day,) in await cursor.fetchall()]
+    for run in _runs(days):
+        await _recount(db, community, zone, run)
+    await db.execute(
+        "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
+    )
+    return False
 
 
 def _runs(days: list[int]) -> list[tuple[int, int]]:
@@ -247,6 +270,17 @@ async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
+async def _hidden_digest(db: aiosqlite.Connection, community: str) -> str:
+    """Who activity_days leaves out (bots, opted out): when it changes, everything is recounted."""
+    async with db.execute(
+        "SELECT group_concat(id, ',') FROM (SELECT id FROM members WHERE community = ? "
+        "AND (is_bot != 0 OR opted_out_at IS NOT NULL) ORDER BY id)",
+        (community,),
+    ) as cursor:
+        joined = (await cursor.fetchone())[0] or ""
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
 # Each rollup is counted into a temporary table of the same shape, then only the differences are
 # written: rows no longer counted deleted, new or changed ones upserted. A day's rows lie all over
 # the pair-ordered tie_days, so rewriting the day would dirty nearly every page of it; rows that
@@ -259,6 +293,19 @@ _COUNTED = (
     "day INTEGER, messages INTEGER, PRIMARY KEY (theme, member_id, day)) WITHOUT ROWID",
     "CREATE TEMP TABLE IF NOT EXISTS counted_tie_days (a INTEGER, b INTEGER, day INTEGER, "
     "weight INTEGER, PRIMARY KEY (a, b, day)) WITHOUT ROWID",
+    "CREATE TEMP TABLE IF NOT EXISTS counted_activity_days (theme TEXT, member_id INTEGER, "
+    "day INTEGER, messages INTEGER, replies_given INTEGER, chars INTEGER, "
+    "replies_received INTEGER, reactions_given INTEGER, reactions_received INTEGER, "
+    "threads_started INTEGER, PRIMARY KEY (theme, member_id, day)) WITHOUT ROWID",
+)
+_ACTIVITY_COUNTS = (
+    "messages",
+    "replies_given",
+    "chars",
+    "replies_received",
+    "reactions_given",
+    "reactions_received",
+    "threads_started",
 )
 
 
@@ -375,5 +422,68 @@ async def _recount(
         "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
         "WHERE weight != excluded.weight"
     )
-    for table in ("member_days", "theme_days", "tie_days"):
+    await _recount_activity(db, p)
+    for table in ("member_days", "theme_days", "tie_days", "activity_days"):
         await db.execute(f"DELETE FROM temp.counted_{table}")
+
+
+async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneInfo) -> None:
+    """activity_days of every day afresh, when who is hidden changed (an opt-out, an opt-in, a bot
+    flagged): only activity_days leaves hidden members out, the report's rollups stay."""
+    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    for statement in _COUNTED:
+        await db.execute(statement)
+    first, last = _EVERYTHING
+    await _recount_activity(db, {"c": community, "d0": first, "d1": last, "t0": first, "t1": last})
+    await db.execute("DELETE FROM temp.counted_activity_days")
+
+
+async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
+    """activity_days of the days in ``p``, with storage.activity.activity()'s definitions: each
+    source row counts for one member (the author, the one replied to, the reactor, the one
+    reacted to, the opener), visible members only on both sides."""
+    visible = (
+        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+    )
+    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
+    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+    await db.execute(
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
+        "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
+        "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
+        "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
+        f"FROM messages WHERE {posted} AND +member_id IN {visible} "
+        "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
+        f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
+        f"AND +reply_to_member_id IN {visible} AND +member_id IN {visible} "
+        "UNION ALL SELECT reacted_at, member_id, coalesce(theme, ''), 0, 0, 0, 0, 1, 0, 0 "
+        f"FROM reactions WHERE {reacted} AND +member_id IN {visible} "
+        "UNION ALL SELECT reacted_at, target_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 1, 0 "
+        f"FROM reactions WHERE {reacted} AND target_member_id != member_id "
+        f"AND +target_member_id IN {visible} AND +member_id IN {visible} "
+        "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
+        "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
+        f"AND +opener_member_id IN {visible}) GROUP BY 1, 2, 3",
+        p,
+    )
+    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
+        "FROM temp.counted_activity_days GROUP BY member_id, day"
+    )
+    members = "(SELECT id FROM members WHERE community = :c)"
+    await db.execute(
+        f"DELETE FROM activity_days WHERE day BETWEEN :d0 AND :d1 AND +member_id IN {members} "
+        "AND NOT EXISTS (SELECT 1 FROM temp.counted_activity_days c WHERE c.theme = "
+        "activity_days.theme AND c.member_id = activity_days.member_id "
+        "AND c.day = activity_days.day)",
+        p,
+    )
+    changed = " OR ".join(f"{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO activity_days (theme, member_id, day, {', '.join(_ACTIVITY_COUNTS)}) "
+        "SELECT * FROM temp.counted_activity_days WHERE true "
+        "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in _ACTIVITY_COUNTS)
+        + f" WHERE {changed}"
+    )

@@ -177,8 +177,10 @@ async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
 
 async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     end = int(ctx.now.timestamp())
+    # In the community's day offset, as stats asks: the week's whole days come from the rollups.
+    offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
     week = await activity.activity(
-        ctx.app.store, ctx.community, end - 7 * 86400, end, theme=theme.id
+        ctx.app.store, ctx.community, end - 7 * 86400, end, theme=theme.id, day_offset=offset
     )
     queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
