@@ -281,7 +281,7 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
         app = await open_app(settings, clock, platforms)
         try:
             if simulated:
-                clock.set(await record_ends(app.store))
+                clock.set(await record_ends(app))
             if not await until_stopped(app.start(), stopping):
                 return 0
             if interactive:
@@ -316,7 +316,7 @@ SIMULATION_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 """Where a simulated clock waits until the record says where it ends."""
 
 
-async def record_ends(store) -> datetime:
+async def record_ends(app) -> datetime:
     """The latest moment the store holds (a message or a job's run): a simulated clock goes on
     from there, so the demo's record is not caught up as weeks of missed jobs."""
     from storage import facilitation
@@ -324,8 +324,8 @@ async def record_ends(store) -> datetime:
     moments = [
         moment
         for moment in (
-            await facilitation.latest_chat(store),
-            await facilitation.latest_run_any(store),
+            await facilitation.latest_chat(app.store),
+            await facilitation.latest_run(app.store, list(app.scheduler.jobs)),
         )
         if moment is not None
     ]

@@ -100,11 +100,11 @@ class Engine:
         """Seconds of a store that cannot write after which ``accept`` and ``drain`` raise
         ``StoreUnavailable`` (a script run); None waits for the store as long as it takes."""
         self.skipped = 0
+        """Events the store refused on their own (never for a store that cannot write)."""
         self.damage: sqlite3.DatabaseError | None = None
         """Set when the database file turned out damaged: nothing more is stored or acknowledged,
         and the process stops (``broken``) so the operator restores a backup."""
         self.broken = asyncio.Event()
-        """Events the store refused on their own (never for a store that cannot write)."""
         self._on_command = on_command
         self._on_trouble = on_trouble
         self._on_refused = on_refused

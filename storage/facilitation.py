@@ -292,12 +292,6 @@ async def latest_run(store: SqliteStore, jobs: Sequence[str]) -> int | None:
     return row[0]
 
 
-async def latest_run_any(store: SqliteStore) -> int | None:
-    """The latest due time any job ran for, or None."""
-    row = await store.fetch_one("SELECT max(due_at) FROM job_runs WHERE outcome = 'done'")
-    return row[0]
-
-
 async def latest_chat(store: SqliteStore) -> int | None:
     """The platform time of the latest message stored, or None. Not member joins: the members
     present when Trellis arrived are stored with the date they joined, long before."""
