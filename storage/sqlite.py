@@ -343,18 +343,27 @@ class SqliteStore(Reads):
 
     async def _checkpoint_now_and_then(self) -> None:
         """Copy the WAL into the database every few seconds of writing (SQLite's own automatic
-        checkpoint is off when we hold the lock), noting the file it leaves in the lock record."""
+        checkpoint is off when we hold the lock)."""
         if self._lock is None or time.monotonic() - self._checkpointed < CHECKPOINT_EVERY_S:
             return
-        self._lock.record["checkpoint_began"] = time.time()
-        self._lock.note("checkpointing")
         try:
-            await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            await self._checkpoint("PASSIVE")
         except sqlite3.Error as exc:
             # The commit stands; the WAL is copied at the next try.
             log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+
+    async def _checkpoint(self, mode: str) -> tuple[int, int, int]:
+        """Every checkpoint goes through here: it writes the database file, so the lock record
+        notes the file it leaves (``InstanceLock.check_wal`` compares it after a crash)."""
+        if self._lock is not None:
+            self._lock.record["checkpoint_began"] = time.time()
+            self._lock.note("checkpointing")
+        try:
+            async with self.db.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
+                return await cursor.fetchone()
         finally:
-            self._lock.record_database()
+            if self._lock is not None:
+                self._lock.record_database()
             self._checkpointed = time.monotonic()
 
     _owner: asyncio.Task | None = None
@@ -363,8 +372,7 @@ class SqliteStore(Reads):
         """Move the write-ahead log into the database and empty it, so that what was just deleted
         is on disk nowhere: the log keeps old copies of pages until it is emptied."""
         async with self._write_lock:
-            async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-                busy, _, _ = await cursor.fetchone()
+            busy, _, _ = await self._checkpoint("TRUNCATE")
         if busy:
             log.warning(
                 "%s: a reader kept the write-ahead log from being emptied; what was deleted "

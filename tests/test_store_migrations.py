@@ -158,3 +158,21 @@ async def test_after_checkpoints_a_crash_leaves_a_wal_that_the_next_start_applie
     finally:
         await store.close()
         await crashed.db.close()
+
+
+async def test_a_crash_after_the_log_was_emptied_for_privacy_still_starts(tmp_path):
+    """forget-me and retention empty the WAL (a checkpoint of their own); the writes after it
+    and a crash must still leave a WAL the next start applies, not one it refuses."""
+    path = tmp_path / "t.sqlite3"
+    crashed = await SqliteStore.open(path, exclusive=True)
+    await crashed.set_state("test", "before", "value")
+    await crashed.drop_old_pages()
+    await crashed.set_state("test", "after", "value")
+    os.close(crashed._lock.fd)  # the process dies: lock released, connection never closed
+    assert (tmp_path / "t.sqlite3-wal").stat().st_size > 0
+    store = await SqliteStore.open(path, exclusive=True)
+    try:
+        assert await store.get_state("test", "after") == "value"
+    finally:
+        await store.close()
+        await crashed.db.close()
