@@ -224,8 +224,9 @@ class Trellis:
         platform, _, member_id = member_key.partition(":")
         adapter = self.adapters.get(platform)
         if adapter is None:
-            return Delivery.UNREACHABLE
-        delivery = await adapter.send_direct(MemberRef(platform, member_id), message)
+            delivery = Delivery.UNREACHABLE
+        else:
+            delivery = await adapter.send_direct(MemberRef(platform, member_id), message)
         # Any refused direct message (a welcome, a survey, a nudge) holds back nudges for the
         # cooldown; one that arrives clears it.
         reachable = delivery is Delivery.DELIVERED

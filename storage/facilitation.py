@@ -188,15 +188,13 @@ async def quiet_members(
 async def record_nudge(
     store: SqliteStore, community: str, member_id: int, kind: str, at: int, *, delivered: bool
 ) -> None:
+    """The nudge itself; whether the member is reachable was noted when it was sent
+    (``Trellis.direct``, for every direct message)."""
     async with store.transaction() as db:
         await db.execute(
             "INSERT INTO nudges (community, member_id, kind, sent_at, delivered) "
             "VALUES (?, ?, ?, ?, ?)",
             (community, member_id, kind, at, int(delivered)),
-        )
-        await db.execute(
-            "UPDATE members SET unreachable_at = ? WHERE id = ?",
-            (None if delivered else at, member_id),
         )
 
 
