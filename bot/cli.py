@@ -240,7 +240,7 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
             ConsoleAdapter(community, clock, timezone=settings.communities[community].timezone)
         )
     if "discord" in platforms:
-        from adapters.discord import DiscordAdapter
+        from adapters.discord.adapter import DiscordAdapter
 
         token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
         adapters.append(DiscordAdapter(settings, token.get_secret_value(), clock=clock))

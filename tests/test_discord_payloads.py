@@ -8,18 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.discord import (
+from adapters.discord.commands import invite_url, theme_choices
+from adapters.discord.translate import (
     catch_up_start,
     command_options,
     deleted_meanwhile,
-    invite_url,
     member_event,
     message_edited,
     message_posted,
     messages_deleted,
     presence,
     reaction_event,
-    theme_choices,
     thread_opened,
 )
 from bot.events import (

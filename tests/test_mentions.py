@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
-from adapters.discord import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from adapters.matrix import MatrixAdapter
 from bot.clock import ManualClock
 from bot.config import parse_settings
