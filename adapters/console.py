@@ -45,7 +45,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import OutgoingMessage, literal, unescape
-from bot.ports import Adapter, Delivery, EventSink, SentMessage
+from bot.ports import Adapter, Delivery, EventSink, SentMessage, Stored
 
 TRELLIS = MemberRef("console", "trellis", "Trellis", is_bot=True)
 """Trellis itself, as the author of its posts."""
@@ -142,7 +142,8 @@ class ConsoleAdapter(Adapter):
 
     # The Adapter contract ------------------------------------------------------------------
 
-    async def start(self, sink: EventSink) -> None:
+    async def start(self, sink: EventSink, stored: Stored) -> None:
+        # Nothing to catch up: what is typed while Trellis is stopped is never read.
         self._sink = sink
 
     async def stop(self) -> None:
@@ -196,6 +197,10 @@ class ConsoleAdapter(Adapter):
 
     async def channels(self, community: str) -> list[ChannelRef]:
         return []
+
+    def watched(self, places: int) -> str:
+        # Console channels exist once someone types in them: it reads the lines, wherever.
+        return f"the lines typed for {self.community}"
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """The console keeps no history of its own: there is nothing to backfill."""

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -24,12 +23,13 @@ from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage, literal
-from bot.ports import Adapter, Delivery, SentMessage
+from bot.ports import Adapter, Delivery, SentMessage, StateKey
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
-from storage import activity, catch_up, members
+from storage import activity, members
+from storage.adapter_state import stored_for
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -82,12 +82,6 @@ class Trellis:
             await store.close()
             raise
 
-    def add_adapter(self, adapter: Adapter) -> None:
-        """Add an adapter that needs the open store (Matrix keeps its sync token there)."""
-        if self._running:
-            raise RuntimeError("add adapters before start()")
-        self.adapters[adapter.platform] = adapter
-
     # Lifecycle -----------------------------------------------------------------------------
 
     async def start(self, *, real_time: bool = True) -> None:
@@ -100,12 +94,11 @@ class Trellis:
         """
         self.engine.start()
         before = await self._message_counts()
-        for adapter in self.adapters.values():
+        for platform, adapter in self.adapters.items():
             await adapter.register_commands(self.commands)
-            adapter.catch_up_from = partial(catch_up.stored_positions, self.store)
             # Counted as running before it connects: a stop during a slow connect disconnects it.
             self._running.append(adapter)
-            await adapter.start(self.intake)
+            await adapter.start(self.intake, stored_for(self.store, platform))
         await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
@@ -146,10 +139,12 @@ class Trellis:
         }
 
     async def _readiness(self) -> str:
-        """One line: communities, platforms, places watched, and configured places not seen."""
-        watched = 0
+        """One line: communities, platforms and what each watches, and configured places not
+        seen."""
+        watching: list[str] = []
         missing: list[str] = []
         for platform, adapter in self.adapters.items():
+            watched = 0
             for cid, community in self.settings.communities.items():
                 places = await adapter.channels(cid)
                 watched += len(places)
@@ -161,9 +156,10 @@ class Trellis:
                 missing += [
                     ref for ref in configured_places(community, platform) if ref not in seen
                 ]
+            watching.append(f"{platform} ({adapter.watched(watched)})")
         line = (
             f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
-            f"platforms: {', '.join(self.adapters) or 'none'}, {watched} places watched"
+            f"platforms: {', '.join(watching) or 'none'}"
         )
         if missing:
             line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
@@ -208,6 +204,13 @@ class Trellis:
         if adapter is None:
             return literal(place)
         return await adapter.place_name(ChannelRef(platform, place_id))
+
+    async def adapter_state_of(self, member: MemberRef) -> dict[str, list[StateKey]]:
+        """Per platform, the rows its adapter keeps about ``member`` (for forget-me)."""
+        return {
+            platform: await adapter.forget_member(member)
+            for platform, adapter in self.adapters.items()
+        }
 
     async def post(
         self, community: str, place: str, message: OutgoingMessage

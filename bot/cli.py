@@ -228,13 +228,23 @@ def console_community(settings: Settings) -> str:
 
 
 async def open_app(settings: Settings, clock, platforms: list[str]):
-    """The app with the adapters named in ``platforms`` (those needing the store come after it)."""
-    from adapters.console import ConsoleAdapter
+    """The app with the adapters named in ``platforms``, each built here alike before the store
+    opens; the app hands each its stored state when it starts it."""
     from bot.app import Trellis
 
     check_secrets(settings, platforms)
+    return await Trellis.open(
+        settings, clock=clock, adapters=build_adapters(settings, clock, platforms)
+    )
+
+
+def build_adapters(settings: Settings, clock, platforms: list[str]) -> list:
+    """The adapters of ``platforms``, from the configuration (the composition root: the one place
+    that names them)."""
     adapters = []
     if "console" in platforms:
+        from adapters.console import ConsoleAdapter
+
         community = console_community(settings)
         adapters.append(
             ConsoleAdapter(community, clock, timezone=settings.communities[community].timezone)
@@ -244,16 +254,11 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
 
         token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
         adapters.append(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
-    app = await Trellis.open(settings, clock=clock, adapters=adapters)
     if "matrix" in platforms:
-        from adapters.matrix import MatrixAdapter
+        from adapters.matrix.adapter import MatrixAdapter
 
-        try:
-            app.add_adapter(MatrixAdapter(settings, app.store))
-        except BaseException:
-            await app.stop()
-            raise
-    return app
+        adapters.append(MatrixAdapter(settings))
+    return adapters
 
 
 async def run_bot(settings: Settings, *, terminal: bool) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from storage.adapter_state import stored_scope
 from storage.ingest import CachedMember, MemberCache, forgotten_hash
 from storage.monitoring import PROFILE_FIELDS, hide_names, names_pattern
 from storage.sqlite import SqliteStore
@@ -175,10 +177,18 @@ _FREE_TEXT = (
 )
 
 
-async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
+async def forget(
+    store: SqliteStore,
+    cache: MemberCache,
+    member: MemberRow,
+    *,
+    adapter_state: Mapping[str, Sequence[tuple[str, str]]],
+) -> None:
     """Delete every row about the member and everything they wrote, and take their names out of
     what others wrote: the text of messages that mention them, and their name wherever it appears
     in others' free text (a kudos reason, a profile, a commitment, a prompt, a story, a title).
+    ``adapter_state``: per platform, the (scope, key) of each row its adapter keeps about the
+    member (``Adapter.forget_member``), deleted exactly: no other row, whatever its text.
 
     Only a salted hash of their key remains, so that what they write from now on is not tracked.
     Nothing of the rest stays in the database's free space or its write-ahead log either.
@@ -227,9 +237,13 @@ async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> N
             "(SELECT 1 FROM knowledge_authors a WHERE a.item_id = knowledge_items.id)",
             (member.community,),
         )
-        await db.execute(
-            "DELETE FROM state WHERE instr(key, ?) > 0 OR instr(value, ?) > 0",
-            (platform_id, platform_id),
+        await db.executemany(
+            "DELETE FROM state WHERE scope = ? AND key = ?",
+            [
+                (stored_scope(platform, scope), key)
+                for platform, held in adapter_state.items()
+                for scope, key in held
+            ],
         )
         await db.execute(
             "INSERT OR IGNORE INTO forgotten_members (community, key_hash) VALUES (?, ?)",

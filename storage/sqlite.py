@@ -400,6 +400,10 @@ class SqliteStore(Reads):
         async with self.transaction() as db:
             await db.execute("DELETE FROM state WHERE scope = ? AND key = ?", (scope, key))
 
+    async def state_entries(self, scope: str) -> dict[str, str]:
+        rows = await self.fetch_all("SELECT key, value FROM state WHERE scope = ?", (scope,))
+        return {row[0]: row[1] for row in rows}
+
 
 async def _lower_priority(db: aiosqlite.Connection) -> None:
     """Lower the nice value of the thread that runs ``db``'s queries (Linux gives each thread

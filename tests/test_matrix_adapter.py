@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from adapters.matrix import CREATOR_POWER_LEVEL, MatrixAdapter, MatrixError
+from adapters.matrix.adapter import CREATOR_POWER_LEVEL, MatrixAdapter
+from adapters.matrix.session import MatrixError
 from bot.commands.spec import CommandSpec
 from bot.config import ConfigError, Settings, parse_settings
 from bot.events import (
@@ -32,6 +33,7 @@ from bot.events import (
 )
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.ports import Delivery
+from storage.adapter_state import stored_for
 from storage.sqlite import SqliteStore
 from tests.synapse import Member, Synapse, User, synapse  # noqa: F401  (the fixture)
 
@@ -146,9 +148,9 @@ class World:
         settings = settings or self.settings()
         store = await SqliteStore.open(settings.storage.path)
         self.stores.append(store)
-        adapter = MatrixAdapter(settings, store, **options)
+        adapter = MatrixAdapter(settings, **options)
         await adapter.register_commands(SPECS)
-        await adapter.start(sink)
+        await adapter.start(sink, stored_for(store, "matrix"))
         self.bots.append(adapter)
         return adapter
 
@@ -493,8 +495,9 @@ async def test_channels_and_history_oldest_first(world: World) -> None:
     await world.stop_bot(await world.bot(Recorder()))  # it joins the room, as it would have
     settings = world.settings()
     store = await SqliteStore.open(settings.storage.path)
-    bot = MatrixAdapter(settings, store)
+    bot = MatrixAdapter(settings)
     try:
+        await bot.start(Recorder(), stored_for(store, "matrix"))
         [channel] = await bot.channels("water")
         assert channel == ChannelRef("matrix", world.room_id) and channel.name == "Water"
         since = datetime.now(UTC) - timedelta(hours=1)
@@ -539,12 +542,12 @@ async def test_a_wrong_password_or_pattern_is_one_clear_sentence(world: World) -
     store = await SqliteStore.open(settings.storage.path)
     try:
         with pytest.raises(MatrixError, match=r"^Logging in to .* failed \(.*\); check adapters"):
-            await MatrixAdapter(settings, store).start(Recorder())
+            await MatrixAdapter(settings).start(Recorder(), stored_for(store, "matrix"))
         with pytest.raises(ConfigError, match="ignore_senders: '\\(' is not a regular expression"):
-            MatrixAdapter(world.settings(ignore_senders=["("]), store)
+            MatrixAdapter(world.settings(ignore_senders=["("]))
         world.monkeypatch.delenv(PASSWORD_ENV)
         with pytest.raises(ConfigError, match=f"{PASSWORD_ENV} is not set"):
-            await MatrixAdapter(settings, store).start(Recorder())
+            await MatrixAdapter(settings).start(Recorder(), stored_for(store, "matrix"))
     finally:
         await store.close()
 

@@ -7,14 +7,13 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.matrix import (
+from adapters.matrix.render import chunk_contents, render_content
+from adapters.matrix.translate import (
     Known,
     ReactionRecord,
     RoomContext,
     SeenEvent,
-    chunk_contents,
     references,
-    render_content,
     strip_reply_fallback,
     translate,
 )

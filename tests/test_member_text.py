@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.matrix import render_content
+from adapters.matrix.render import render_content
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import literal, unescape

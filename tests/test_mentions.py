@@ -6,12 +6,11 @@ from pathlib import Path
 
 from adapters.console import ConsoleAdapter
 from adapters.discord.adapter import DiscordAdapter
-from adapters.matrix import MatrixAdapter
+from adapters.matrix.adapter import MatrixAdapter
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.events import MemberRef
 from bot.outgoing import literal
-from storage.sqlite import SqliteStore
 from tests.helpers import START
 
 HOSTILE = "**Ana** @everyone @room"
@@ -37,12 +36,8 @@ def settings(tmp_path: Path, *, mention_credited_members: bool = False):
 async def test_console_and_matrix_name_members_as_written_but_inert(tmp_path: Path) -> None:
     console = ConsoleAdapter("water", ManualClock(START))
     assert console.mention(MemberRef("console", "ana", HOSTILE)) == literal(HOSTILE)
-    store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
-    try:
-        matrix = MatrixAdapter(settings(tmp_path), store)
-        named = matrix.mention(MemberRef("matrix", "@ana:example.org", HOSTILE))
-    finally:
-        await store.close()
+    matrix = MatrixAdapter(settings(tmp_path))
+    named = matrix.mention(MemberRef("matrix", "@ana:example.org", HOSTILE))
     assert named == literal(HOSTILE)
     assert "@everyone" not in named and "@room" not in named and "**" not in named
     assert not console.mention_credited_members and not matrix.mention_credited_members

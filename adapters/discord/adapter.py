@@ -9,7 +9,7 @@ missed) the adapter catches up: every member present (``MemberJoined(live=False)
 welcomed) and those gone, then each readable channel and thread from its newest stored message
 (threads created or archived meanwhile included), the messages of the day before it read again
 (their reactions, edits and deletions meanwhile), at most ``catch_up.max_days`` back. Where each
-place starts comes from the app (``catch_up_from``).
+place starts is handed to it at start (``Stored.positions``).
 
 Nothing we send can ping anyone: ``AllowedMentions.none()`` is set on the client and passed on
 every send.
@@ -21,6 +21,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -68,13 +69,24 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
-from bot.ports import Adapter, Delivery, EventSink, SentMessage, StoredPositions
+from bot.ports import (
+    Adapter,
+    Delivery,
+    EventSink,
+    PositionsSince,
+    SentMessage,
+    Stored,
+    StoredPositions,
+)
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000
 NO_PINGS = discord.AllowedMentions.none()
 ROLE_PREFIX = "discord-role:"
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+"""How a member is mentioned in a message's text (``<@!id>`` is the older nickname form)."""
 
 _INTERACTION_LIFETIME = 15 * 60
 """Seconds an interaction token can still be answered (Discord's limit)."""
@@ -177,6 +189,7 @@ class DiscordAdapter(Adapter):
         )
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
+        self._positions: PositionsSince | None = None
         self._queue: asyncio.Queue[Event | _NewSession] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -189,16 +202,11 @@ class DiscordAdapter(Adapter):
         self._caught_up: _NewSession | None = None
         self._catch_up_lock = asyncio.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> DiscordAdapter:
-        env = settings.adapters.discord.token_env
-        token = settings.secret(env, "adapters.discord.token_env").get_secret_value()
-        return cls(settings, token, clock=clock)
-
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self, sink: EventSink) -> None:
+    async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
+        self._positions = stored.positions
         self._pump = asyncio.create_task(self._deliver(), name="trellis-discord-events")
         env = self._settings.adapters.discord.token_env
         try:
@@ -375,9 +383,8 @@ class DiscordAdapter(Adapter):
         )
 
     async def _stored(self, community: str, since: datetime) -> StoredPositions:
-        if self.catch_up_from is None:
-            return _NOTHING_STORED
-        return await self.catch_up_from(community, PLATFORM, since)
+        assert self._positions is not None
+        return await self._positions(community, since)
 
     # ---------------------------------------------------------------- incoming gateway events
 
@@ -426,6 +433,10 @@ class DiscordAdapter(Adapter):
         guild = self.client.get_guild(int(guild_id))
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
+
+    def member_from_mention(self, text: str) -> MemberRef | None:
+        found = _USER_MENTION.fullmatch(text)
+        return MemberRef(PLATFORM, found.group(1)) if found else None
 
     def mention(self, member: MemberRef) -> str:
         # Shown as the member's name by every client, yet it pings nobody: every message goes out
@@ -805,20 +816,6 @@ class DiscordAdapter(Adapter):
         except (discord.NotFound, discord.Forbidden):
             return False
         return getattr(getattr(channel, "guild", None), "id", None) == guild.id
-
-
-@dataclass(frozen=True, slots=True)
-class _NothingStored:
-    """Where catch-up starts when the app gives no positions (the adapter on its own): nothing
-    stored, a first start every time."""
-
-    newest: datetime | None = None
-    last_messages: dict[str, datetime] = field(default_factory=dict)
-    messages: dict[str, frozenset[str]] = field(default_factory=dict)
-    members_present: frozenset[str] = frozenset()
-
-
-_NOTHING_STORED = _NothingStored()
 
 
 def _configured_places(community_id: str, community: Any) -> list[tuple[str, str]]:

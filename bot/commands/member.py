@@ -236,7 +236,8 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
             community=ctx.settings.name,
             prefix=prefix,
         )
-    await members.forget(ctx.app.store, ctx.app.engine.members, ctx.member)
+    held = await ctx.app.adapter_state_of(ctx.invocation.member)
+    await members.forget(ctx.app.store, ctx.app.engine.members, ctx.member, adapter_state=held)
     return ctx._(
         "Done: Trellis has deleted everything it held about you and will not track you. "
         "Type {prefix}optin if you ever want to take part in its records again.",

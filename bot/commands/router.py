@@ -357,13 +357,16 @@ class CommandRouter:
 
     async def _member_from_text(self, ctx: CommandContext, raw: str) -> members.MemberRow:
         platform = invocation_platform(ctx)
-        candidates = [raw]
-        if match := re.fullmatch(r"<@!?(\d+)>", raw):
-            candidates.insert(0, match.group(1))
+        keys = [f"{platform}:{raw}"]
+        # The platform's own mention syntax (Discord's <@id>) is the adapter's to read.
+        adapter = self.app.adapters.get(ctx.invocation.channel.platform)
+        mentioned = adapter.member_from_mention(raw) if adapter is not None else None
+        if mentioned is not None:
+            keys.insert(0, mentioned.key)
         if raw.startswith("@"):
-            candidates.append(raw[1:])
-        for candidate in candidates:
-            row = await members.by_key(self.app.store, ctx.community, f"{platform}:{candidate}")
+            keys.append(f"{platform}:{raw[1:]}")
+        for key in keys:
+            row = await members.by_key(self.app.store, ctx.community, key)
             if row is not None:
                 return row
         named = await members.by_display_name(self.app.store, ctx.community, raw.lstrip("@"))
