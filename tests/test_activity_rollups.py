@@ -157,7 +157,7 @@ async def test_stats_from_rollups_equal_a_count_of_the_chat_tables(tmp_path):
 
         # A forget-me deletes the member's rows; nobody else's figures drift.
         forgotten = await members.by_key(h.store, "praxis", PEOPLE[2].key)
-        await members.forget(h.store, cache, forgotten)
+        await members.forget(h.store, cache, forgotten, adapter_state={})
         await assert_same_figures(h, NOW)
 
 

@@ -280,7 +280,7 @@ async def test_forget_me_leaves_no_row_about_the_member(store):
     await monitoring.claim_welcome(store, ana, T0)
     assert len(await rows_about(store, ana)) == 8
 
-    await members.forget(store, MemberCache(), await members.by_id(store, ana))
+    await members.forget(store, MemberCache(), await members.by_id(store, ana), adapter_state={})
 
     assert await rows_about(store, ana) == {}
     items = await monitoring.knowledge_items(store, C)
