@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.discord.commands import invite_url, theme_choices
+import pytest
+
+from adapters.discord.commands import command_tree_roots, invite_url, theme_choices
 from adapters.discord.translate import (
     GATEWAY_EVENTS,
     Gateway,
@@ -24,6 +27,7 @@ from adapters.discord.translate import (
     thread_opened,
     translate,
 )
+from bot.commands.spec import CommandSpec
 from bot.events import (
     ChannelRef,
     MemberJoined,
@@ -266,3 +270,29 @@ def test_every_recorded_dispatch_goes_through_the_table_to_its_events() -> None:
     assert opened.channel == ChannelRef("discord", CASES.id, thread_id="1414660000000000000")
     [removed] = translate("MESSAGE_REACTION_REMOVE", payload("reaction_remove_custom"), gateway)
     assert removed.occurred_at == NOW  # Discord sends no time: it happened when it arrived
+
+
+def test_a_bare_command_offered_as_a_subcommand_is_no_cause_for_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def listing(ctx: object) -> None: ...
+
+    async def other(ctx: object) -> None: ...
+
+    async def invoke(spec: CommandSpec, interaction: object) -> None: ...
+
+    async def autocomplete(interaction: object, current: str) -> list:
+        return []
+
+    specs = [
+        CommandSpec("library", "All items.", listing),
+        CommandSpec("library list", "All items.", listing),
+        CommandSpec("library edit", "Change one.", other),
+        CommandSpec("map", "The map.", listing),
+        CommandSpec("map show", "Another thing.", other),
+    ]
+    with caplog.at_level(logging.WARNING, logger="adapters.discord"):
+        roots = command_tree_roots(specs, invoke=invoke, autocomplete_theme=autocomplete)
+    assert sorted(root.name for root in roots) == ["library", "map"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith("/map is both a command and a group")

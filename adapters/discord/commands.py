@@ -66,7 +66,9 @@ def command_tree_roots(
     for first, specs in by_group.items():
         single = [s for s in specs if len(s.words) == 1]
         nested = [s for s in specs if len(s.words) > 1]
-        if single and nested:
+        # A bare command also offered as one of its group's subcommands (/library as /library
+        # list) is not lost: only one offered under no other name is worth a warning.
+        if single and not any(s.handler is single[0].handler for s in nested) and nested:
             log.warning(
                 "/%s is both a command and a group of commands; Discord allows only one, so "
                 "/%s alone is not offered as a slash command.",

@@ -572,7 +572,7 @@ async def _changeable(ctx: CommandContext, item_id: int) -> monitoring.Knowledge
     item = await monitoring.knowledge_item(ctx.app.store, ctx.community, item_id=item_id)
     if item is None:
         raise CommandError(
-            "There is no item {id} in the library; {prefix}library shows each item's number.",
+            "There is no item {id} in the library; {prefix}library list shows each item's number.",
             id=item_id,
             prefix=ctx.prefix,
         )
