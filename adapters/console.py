@@ -138,7 +138,7 @@ class ConsoleAdapter(Adapter):
         self._command_names: list[str] = []
         self._current_channel = "general"
         self._own_posts = 0
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     # The Adapter contract ------------------------------------------------------------------
 
@@ -204,7 +204,8 @@ class ConsoleAdapter(Adapter):
 
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """The console keeps no history of its own: there is nothing to backfill."""
-        for event in ():
+        nothing: tuple[Event, ...] = ()
+        for event in nothing:
             yield event
 
     # Reading lines -------------------------------------------------------------------------
@@ -261,7 +262,7 @@ class ConsoleAdapter(Adapter):
 
     def read_stdin(
         self, on_clock: Callable[[datetime], Awaitable[None]] | None = None
-    ) -> asyncio.Task:
+    ) -> asyncio.Task[None]:
         """Read lines typed on standard input until it closes; errors are shown, not raised."""
 
         lines: asyncio.Queue[str] = asyncio.Queue()
@@ -311,7 +312,7 @@ class ConsoleAdapter(Adapter):
             raise RuntimeError("the console adapter is not started")
         await self._sink(event)
 
-    async def _membership(self, match: re.Match) -> None:
+    async def _membership(self, match: re.Match[str]) -> None:
         handle = match.group("handle")
         now = self.clock.now()
         if match.group("verb") == "leaves":
@@ -399,7 +400,7 @@ class ConsoleAdapter(Adapter):
             print(f"[{self.state.count}] {where} {author.name}: {body}", file=self.out, flush=True)
         if author.is_bot:
             return  # other bots' chat is shown but never counted or credited
-        if thread_id and thread_id not in self.state.threads:
+        if thread and thread_id and thread_id not in self.state.threads:
             self.state.threads.add(thread_id)
             await self._emit(ThreadOpened(self.community, channel, thread.strip(), author, now))
         # Only members the console has seen join can be mentioned; other @words are just text.

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import discord
 from discord import app_commands
@@ -358,13 +358,13 @@ class DiscordAdapter(Adapter):
             since = catch_up_start(key, positions, horizon=horizon, recent=_RECENT)
             assert since is not None
             there: set[str] = set()
-            async for event in self.history(place, since):
-                if isinstance(event, MessagePosted):
-                    there.add(event.message_id)
+            async for read in self.history(place, since):
+                if isinstance(read, MessagePosted):
+                    there.add(read.message_id)
                     counts["messages"] += 1
-                elif isinstance(event, ReactionAdded):
+                elif isinstance(read, ReactionAdded):
                     counts["reactions"] += 1
-                self._queue.put_nowait(event)
+                self._queue.put_nowait(read)
             # Read whole: what is stored from that stretch and no longer there was deleted.
             for gone in deleted_meanwhile(positions.messages.get(key, frozenset()), there, since):
                 counts["deleted"] += 1
@@ -538,7 +538,7 @@ class DiscordAdapter(Adapter):
             self._seen_roles[(str(interaction.guild_id), str(user.id))] = frozenset(
                 f"{ROLE_PREFIX}{r.id}" for r in user.roles if not r.is_default()
             )
-        words, options = command_options(interaction.data or {})
+        words, options = command_options(cast(dict[str, Any], interaction.data or {}))
         event = CommandInvoked(
             community=community,
             channel=self._place(interaction.channel_id or 0),
@@ -643,7 +643,7 @@ class DiscordAdapter(Adapter):
         """The message as Discord messages: text split to 2,000 characters, files on the last."""
         chunks = split_markdown(message.text, MESSAGE_LIMIT) or [""]
         files = [_file(a) for a in message.attachments]
-        pieces = [(chunk, []) for chunk in chunks[:-1]]
+        pieces: list[tuple[str, list[discord.File]]] = [(chunk, []) for chunk in chunks[:-1]]
         pieces.append((chunks[-1], files))
         return [(text, f) for text, f in pieces if text.strip() or f]
 
@@ -711,7 +711,10 @@ class DiscordAdapter(Adapter):
         target = int(channel.thread_id or channel.id)
         after = discord.utils.time_snowflake(since) - 1
         while True:
-            page = await self.client.http.logs_from(target, 100, after=after)
+            # discord.py types the JSON it returns; the translation reads it as plain dicts.
+            page = cast(
+                list[dict[str, Any]], await self.client.http.logs_from(target, 100, after=after)
+            )
             page.sort(key=lambda m: int(m["id"]))
             for data in page:
                 posted = message_posted(data, community=community, channel=channel, own_id=own_id)
@@ -735,8 +738,11 @@ class DiscordAdapter(Adapter):
         key = f"{emoji['name']}:{emoji['id']}" if emoji.get("id") else emoji["name"]
         after: int | None = None
         while True:
-            users = await self.client.http.get_reaction_users(
-                target, int(posted.message_id), key, 100, after=after
+            users = cast(
+                list[dict[str, Any]],
+                await self.client.http.get_reaction_users(
+                    target, int(posted.message_id), key, 100, after=after
+                ),
             )
             for user in users:
                 if str(user["id"]) == own_id or user.get("bot"):

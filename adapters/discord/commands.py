@@ -135,7 +135,7 @@ def slash_command(
 ) -> app_commands.Command[Any, ..., Any]:
     """The slash command of a spec: for a server, or (``direct``) for direct messages."""
 
-    async def callback(interaction: discord.Interaction, **_: Any) -> None:
+    async def callback(interaction: discord.Interaction[Any], /, **_: Any) -> None:
         await invoke(spec, interaction)
 
     ordered = sorted(spec.params, key=lambda p: not p.required)
@@ -175,14 +175,14 @@ def slash_command(
     }
     if choices:
         app_commands.choices(**choices)(callback)
-    themes = {
+    themes: dict[str, Any] = {
         p.name.replace("-", "_"): autocomplete_theme for p in ordered if p.kind is ParamKind.THEME
     }
     if themes:
         app_commands.autocomplete(**themes)(callback)
     if renames:
         app_commands.rename(**renames)(callback)
-    command = app_commands.Command(
+    command: app_commands.Command[Any, ..., Any] = app_commands.Command(
         name=spec.words[-1],
         description=app_commands.locale_str(_trim(spec.help or spec.name), help=spec.help),
         callback=callback,

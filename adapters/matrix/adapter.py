@@ -125,9 +125,9 @@ class MatrixAdapter(Adapter):
         self._client: nio.AsyncClient | None = None
         self._state: MatrixState | None = None
         self._sink: EventSink | None = None
-        self._sync_task: asyncio.Task | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._token: str | None = None
-        self._saving: asyncio.Task | None = None
+        self._saving: asyncio.Task[None] | None = None
         self._command_names: tuple[str, ...] = ()
         self._room_community: dict[str, str] = {}
         self._spaces: dict[str, str] = {}
@@ -299,7 +299,7 @@ class MatrixAdapter(Adapter):
                 f"The room alias {room} in communities.*.matrix_rooms does not exist "
                 f"({response.message}); use the room's id or an alias that resolves."
             )
-        return response.room_id
+        return str(response.room_id)
 
     async def _load_space(self, client: nio.AsyncClient, space_id: str) -> None:
         response = await client.room_get_state(space_id)
@@ -553,7 +553,7 @@ class MatrixAdapter(Adapter):
             self._seen.popitem(last=False)
         return seen
 
-    async def _remember(self, raw: Mapping[str, Any], events: list[Event]) -> None:
+    async def _remember(self, raw: Mapping[str, Any], events: Sequence[Event]) -> None:
         event_id = raw.get("event_id", "")
         for event in events:
             if isinstance(event, MessagePosted):
@@ -650,7 +650,7 @@ class MatrixAdapter(Adapter):
                 failure = str(exc)
                 continue
             if isinstance(response, nio.RoomSendResponse):
-                return response.event_id
+                return str(response.event_id)
             failure = response.message
             if response.status_code not in (None, "M_UNKNOWN"):
                 break  # refused (forbidden, not in the room): trying again changes nothing
@@ -790,7 +790,7 @@ class MatrixAdapter(Adapter):
         if not isinstance(created, nio.RoomCreateResponse):
             log.warning("cannot open a direct room with %s: %s", user_id, created.message)
             return None
-        room_id = created.room_id
+        room_id = str(created.room_id)
         if self.e2e:
             await ensure_room(client, room_id, complete=True)
         await record_direct(client, user_id, room_id)
@@ -947,7 +947,7 @@ class MatrixAdapter(Adapter):
                 self._creators[room_id] = await self._room_creators(client, room_id)
             if user_id in self._creators[room_id]:
                 return CREATOR_POWER_LEVEL
-        return room.power_levels.get_user_level(user_id)
+        return int(room.power_levels.get_user_level(user_id))
 
     async def _room_creators(self, client: nio.AsyncClient, room_id: str) -> frozenset[str]:
         response = await client.room_get_state(room_id)
