@@ -172,7 +172,9 @@ class Adapter(ABC):
     async def forget_member(self, member: MemberRef) -> list[StateKey]:
         """The keys of this adapter's state that hold something of ``member`` (a direct room, a
         reaction's record): deleted with everything else when the member asks to be forgotten.
-        Exactly theirs: never a row of someone else that merely contains the same characters."""
+        Exactly theirs: never a row of someone else that merely contains the same characters.
+        What the adapter keeps of them on the platform itself (Matrix's ``m.direct``) it forgets
+        here, so that no later start brings it back."""
         return []
 
     async def place_name(self, place: ChannelRef) -> str:

@@ -32,7 +32,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import Attachment, OutgoingMessage
-from bot.ports import Delivery
+from bot.ports import Delivery, StateKey
 from storage.adapter_state import stored_for
 from storage.sqlite import SqliteStore
 from tests.synapse import Member, Synapse, User, synapse  # noqa: F401  (the fixture)
@@ -362,6 +362,28 @@ async def test_nudges_use_one_direct_room_recorded_in_m_direct(world: World) -> 
         await bot.send_direct(MemberRef("discord", "1"), OutgoingMessage("x"))
         is Delivery.UNREACHABLE
     )
+
+
+async def test_forgetting_a_member_names_their_direct_room_and_drops_it_from_m_direct(
+    world: World,
+) -> None:
+    bot = await world.bot(Recorder())
+    ben = MemberRef("matrix", world.ben.user_id)
+    assert await bot.send_direct(ben, OutgoingMessage("Welcome")) is Delivery.DELIVERED
+    room = await world.ben.wait_for_invite()
+    ana = MemberRef("matrix", world.ana.user_id)
+    assert await bot.forget_member(ana) == []
+    held = await bot.forget_member(ben)
+    assert sorted(held) == [
+        StateKey("direct", world.ben.user_id),
+        StateKey("direct_room", room),
+    ]
+    account = await world.server.request(
+        world.bot_user,
+        "GET",
+        f"/_matrix/client/v3/user/{world.bot_user.user_id}/account_data/m.direct",
+    )
+    assert world.ben.user_id not in account
 
 
 async def test_restart_neither_logs_in_again_nor_replays_nor_drops(world: World) -> None:

@@ -33,6 +33,7 @@ from nio.crypto import ENCRYPTION_ENABLED
 from adapters.matrix.direct import (
     ENCRYPTION_STATE,
     encrypt_direct_room,
+    forget_direct,
     load_direct_rooms,
     record_direct,
 )
@@ -901,7 +902,10 @@ class MatrixAdapter(Adapter):
     async def forget_member(self, member: MemberRef) -> list[StateKey]:
         if self._state is None:
             return []
-        return await self._state.held_for(member.key, self._member_key)
+        held = await self._state.held_for(member.key, self._member_key)
+        if member.platform == PLATFORM and self._client is not None:
+            await forget_direct(self._client, member.id)
+        return held
 
     def _member_key(self, user_id: str) -> str:
         """The key of the member a Matrix user is (a bridge's puppet: of another platform)."""

@@ -54,6 +54,17 @@ async def record_direct(client: nio.AsyncClient, user_id: str, room_id: str) -> 
     await raw_request(client, "PUT", path, direct)
 
 
+async def forget_direct(client: nio.AsyncClient, user_id: str) -> None:
+    """Take the member out of our ``m.direct`` account data: a member who asked to be forgotten
+    is not found there again by the next start."""
+    path = direct_path(client)
+    current = await raw_request(client, "GET", path)
+    if not isinstance(current, dict) or "errcode" in current or user_id not in current:
+        return
+    del current[user_id]
+    await raw_request(client, "PUT", path, current)
+
+
 async def encrypt_direct_room(client: nio.AsyncClient, room_id: str) -> None:
     """Turn on encryption in a direct room made before encryption was: what we say to one
     member privately may quote encrypted rooms."""
