@@ -32,7 +32,9 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.recognition import name_words
+from storage.contract import Unit
 from storage.rollups import Changes, zones
+from storage.sqlite import sqlite_connection
 
 
 class PostFacts(NamedTuple):
@@ -176,11 +178,14 @@ def _epoch(moment) -> int:
 
 
 async def write_batch(
-    db: aiosqlite.Connection,
+    tx: Unit,
     cache: MemberCache,
     items: Sequence[tuple[object, PostFacts | ReactionFacts | None]],
 ) -> None:
-    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction."""
+    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction.
+
+    Written for SQLite (its upserts, ``INDEXED BY``, numbered parameters), on its connection."""
+    db = sqlite_connection(tx)
     by_community: dict[str, list[MemberRef]] = {}
     first_at: dict[str, int] = {}
     for event, _ in items:

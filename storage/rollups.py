@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from storage.contract import Unit
+from storage.sqlite import sqlite_connection
+
 _MONDAY = 4
 """Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
 
@@ -199,7 +202,7 @@ class Changes:
 
 
 async def refresh_rollups(
-    db: aiosqlite.Connection,
+    tx: Unit,
     community: str,
     timezone: str,
     *,
@@ -210,7 +213,9 @@ async def refresh_rollups(
     Runs inside the caller's transaction. Recounts the days ingest noted as changed (only those
     ``within`` the first and last local day given, if given: the others stay noted); returns
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
+    Written for SQLite (the recount registers a day function on its connection).
     """
+    db = sqlite_connection(tx)
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
     hidden = await _hidden_digest(db, community)
