@@ -184,15 +184,17 @@ class CommandRouter:
             )
         if not unseen:
             return await spec.handler(ctx, **arguments)
-        created = await members.ensure(
-            app.store, app.engine.members, community, key,
-            invocation.member.display_name, int(now.timestamp()),
-        )  # fmt: skip
+        async with app.store.transaction() as tx:
+            created = await members.ensure(
+                tx, app.engine.members, community, key,
+                invocation.member.display_name, int(now.timestamp()),
+            )  # fmt: skip
         ctx.member = created
         try:
             return await spec.handler(ctx, **arguments)
         except CommandError:
-            await members.discard_new(app.store, app.engine.members, created)
+            async with app.store.transaction() as tx:
+                await members.discard_new(tx, app.engine.members, created)
             raise
 
     async def _arguments(self, spec: CommandSpec, ctx: CommandContext) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from bot.config import ParticipationSettings
 from bot.i18n import Translator
 from storage import activity as activity_store
 from storage.activity import Activity
-from storage.sqlite import SqliteStore
+from storage.contract import Store
+from storage.privacy import visible_members
 
 
 class Level(enum.StrEnum):
@@ -40,7 +41,7 @@ def level_of(activity: Activity | None, settings: ParticipationSettings) -> Leve
 
 
 async def stats(
-    store: SqliteStore,
+    store: Store,
     community: str,
     settings: ParticipationSettings,
     start: datetime,
@@ -50,16 +51,19 @@ async def stats(
     day_offset: int,
 ) -> tuple[dict[int, Activity], dict[Level, int], int]:
     """Activity per member in the period, and levels over the window ending with the period."""
-    per_member = await activity_store.activity(
-        store, community, int(start.timestamp()), int(end.timestamp()),
-        theme=theme, day_offset=day_offset,
-    )  # fmt: skip
     window_start = end - timedelta(weeks=settings.window_weeks)
-    window = await activity_store.activity(
-        store, community, int(window_start.timestamp()), int(end.timestamp()),
-        theme=theme, day_offset=day_offset,
-    )  # fmt: skip
-    visible = await activity_store.visible_members(store, community)
+    periods = [(int(start.timestamp()), int(end.timestamp()))]
+    periods.append((int(window_start.timestamp()), periods[0][1]))
+    async with store.transaction() as tx:
+        for first, last in periods:
+            await activity_store.refresh_activity(tx, community, first, last, day_offset=day_offset)
+    per_member, window = [
+        await activity_store.activity(
+            store, community, first, last, theme=theme, day_offset=day_offset
+        )
+        for first, last in periods
+    ]
+    visible = await visible_members(store, community)
     levels = {level: 0 for level in Level}
     for member_id in visible:
         levels[level_of(window.get(member_id), settings)] += 1
