@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
+from bot.clock import epoch
 from bot.events import (
     MemberJoined,
     MemberLeft,
@@ -173,10 +174,6 @@ async def resolve_members(
             )
 
 
-def _epoch(moment) -> int:
-    return int(moment.timestamp())
-
-
 async def write_batch(
     tx: Unit,
     cache: MemberCache,
@@ -191,7 +188,7 @@ async def write_batch(
     for event, _ in items:
         refs = by_community.setdefault(event.community, [])
         if event.community not in first_at:
-            first_at[event.community] = _epoch(event.occurred_at)
+            first_at[event.community] = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 refs.append(event.author)
@@ -216,7 +213,7 @@ async def write_batch(
     for event, facts in items:
         community = event.community
         members = known[community]
-        at = _epoch(event.occurred_at)
+        at = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 author = members.get(event.author.key)

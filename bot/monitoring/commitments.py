@@ -9,13 +9,14 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import forms, normal
 from bot.events import key_parts
-from bot.monitoring.common import epoch, local_day, require_tracked
+from bot.monitoring.common import local_day, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from bot.scheduler import Job

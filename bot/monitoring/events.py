@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
-from bot.monitoring.common import epoch, local_time, require_tracked
+from bot.monitoring.common import local_time, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
 from storage import calendar

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch, from_epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES, excerpt, parse_language
@@ -23,7 +24,7 @@ from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
 from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
-from bot.monitoring.common import epoch, from_epoch, require_tracked
+from bot.monitoring.common import require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.recognition import INSIGHT_REACTIONS
 from bot.scheduler import Job

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.clock import epoch
 from bot.events import MemberJoined
-from bot.monitoring.common import epoch
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from storage import members, onboarding

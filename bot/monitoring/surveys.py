@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.events import key_parts
-from bot.monitoring.common import about_period, epoch
+from bot.monitoring.common import about_period
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from bot.scheduler import Job
