@@ -130,9 +130,10 @@ class MemberCache:
 
 
 async def resolve_members(
-    db: aiosqlite.Connection, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
+    tx: Unit, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
 ) -> None:
     """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
+    db = sqlite_connection(tx)
     cache.trim(community)
     known = cache.of(community)
     missing = {}
@@ -202,7 +203,7 @@ async def write_batch(
             case ThreadOpened() if event.opener is not None:
                 refs.append(event.opener)
     for community, refs in by_community.items():
-        await resolve_members(db, cache, community, refs, first_at[community])
+        await resolve_members(tx, cache, community, refs, first_at[community])
 
     known = {community: cache.of(community) for community in by_community}
 
@@ -335,7 +336,7 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
-    changes = Changes(await zones(db))
+    changes = Changes(await zones(tx))
     for community, *_, opened_at in threads:
         changes.touch(community, opened_at)  # activity_days counts threads started
     new = []

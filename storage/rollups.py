@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from storage.contract import Unit
+from storage.contract import Reads, Unit
 from storage.sqlite import sqlite_connection
 
 _MONDAY = 4
@@ -83,12 +83,12 @@ def _midnight(day: int, zone: ZoneInfo) -> int:
     return int(local.timestamp())
 
 
-async def zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
+async def zones(db: Reads) -> dict[str, ZoneInfo]:
     """The timezone each community's rollups are counted in (communities not recorded: UTC)."""
-    async with db.execute(
+    rows = await db.fetch_all(
         "SELECT community, timezone FROM rollup_zones WHERE timezone IS NOT NULL"
-    ) as cursor:
-        return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
+    )
+    return {community: ZoneInfo(zone) for community, zone in rows}
 
 
 class Changes:

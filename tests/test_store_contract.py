@@ -3,6 +3,9 @@ the ``store`` fixture opens (a backend is added by adding its name to ``BACKENDS
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from storage.contract import Reads, Store, Unit
@@ -102,3 +105,32 @@ async def test_transactions_do_not_nest(store):
             async with store.transaction():
                 pass
     assert await names(store) == ["Ana"]
+
+
+CONVENTION_EXEMPT = {"sqlite.py", "contract.py", "__init__.py"}
+"""The backend and the contract themselves; every other module of storage/ is an aggregate."""
+
+
+def test_every_storage_function_takes_the_callers_unit_of_work():
+    """Reads take ``db: Reads``, writes ``tx: Unit``; none opens a transaction of its own, so a
+    command's writes land together (the PostgreSQL backend runs the same functions)."""
+    folder = Path(__file__).parent.parent / "storage"
+    wrong = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name in CONVENTION_EXEMPT:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "transaction":
+                wrong.append(f"{path.name}:{node.lineno} opens a transaction")
+            if isinstance(node, ast.Name) and node.id in ("SqliteStore", "aiosqlite"):
+                if path.name not in ("ingest.py", "rollups.py"):  # SQLite's hot paths
+                    wrong.append(f"{path.name}:{node.lineno} names {node.id}")
+        for node in tree.body:
+            if not isinstance(node, ast.AsyncFunctionDef) or node.name.startswith("_"):
+                continue
+            first = node.args.args[0] if node.args.args else None
+            shape = first and (first.arg, ast.unparse(first.annotation or ast.Constant(None)))
+            if shape not in (("db", "Reads"), ("tx", "Unit")):
+                wrong.append(f"{path.name}: {node.name} takes {shape}")
+    assert wrong == []
