@@ -51,18 +51,17 @@ async def stats(
     day_offset: int,
 ) -> tuple[dict[int, Activity], dict[Level, int], int]:
     """Activity per member in the period, and levels over the window ending with the period."""
-    window_start = end - timedelta(weeks=settings.window_weeks)
-    periods = [(int(start.timestamp()), int(end.timestamp()))]
-    periods.append((int(window_start.timestamp()), periods[0][1]))
-    async with store.transaction() as tx:
-        for first, last in periods:
+    period = (int(start.timestamp()), int(end.timestamp()))
+    levels_window = (int((end - timedelta(weeks=settings.window_weeks)).timestamp()), period[1])
+    async with store.transaction() as tx:  # the rollups both reads need, brought up to date
+        for first, last in (period, levels_window):
             await activity_store.refresh_activity(tx, community, first, last, day_offset=day_offset)
-    per_member, window = [
-        await activity_store.activity(
-            store, community, first, last, theme=theme, day_offset=day_offset
-        )
-        for first, last in periods
-    ]
+    per_member = await activity_store.activity(
+        store, community, *period, theme=theme, day_offset=day_offset
+    )
+    window = await activity_store.activity(
+        store, community, *levels_window, theme=theme, day_offset=day_offset
+    )
     visible = await visible_members(store, community)
     levels = {level: 0 for level in Level}
     for member_id in visible:
