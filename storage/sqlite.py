@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.contract import Params, Reads, Unit
+from storage.contract import Params, Unit
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,10 @@ def migration_steps() -> list[tuple[int, str]]:
 class _Queries:
     """Reads on ``self.db``, shared by the store, its read-only connections and its units."""
 
-    db: aiosqlite.Connection
     dialect = "sqlite"
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         async with self.db.execute(sql, params) as cursor:
@@ -109,15 +111,9 @@ class ReadOnlyConnection(_Queries):
     and neither blocks the writer nor waits for it.
     """
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
-
 
 class SqliteUnit(_Queries):
     """The open write transaction of a ``SqliteStore`` (the contract's ``Unit``)."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.db.execute(sql, params) as cursor:
@@ -145,7 +141,9 @@ class SqliteStore(_Queries):
     """An open Trellis database. Use ``await SqliteStore.open(path)`` and ``await store.close()``."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, lock: InstanceLock | None) -> None:
-        self.db = db
+        super().__init__(db)
+        self._own_reads = _Queries(db)
+        """Reads on the store's own connection (it also writes)."""
         self.path = path
         self._lock = lock
         self._write_lock = asyncio.Lock()
@@ -282,10 +280,10 @@ class SqliteStore(_Queries):
             finally:
                 self._apart.reset(token)
 
-    def _reads_on(self) -> Reads:
+    def _reads_on(self) -> _Queries:
         reader = self._apart.get()
         if reader is None or (self._in_transaction and self._owner is asyncio.current_task()):
-            return super()
+            return self._own_reads
         return reader
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
