@@ -1,5 +1,5 @@
-"""The community's calendar: events announced by members, and their reminders. An event announced
-by a member who opted out is theirs, like their items: it is not shown."""
+"""The community's calendar: events announced by members, and their reminders (times in UTC epoch
+seconds)."""
 
 from __future__ import annotations
 
