@@ -273,7 +273,7 @@ async def measure_refresh(path: Path, repeat: int, days: int) -> float:
                     await db.execute(
                         f"DELETE FROM {table} WHERE day BETWEEN ? AND ?", (first, last)
                     )
-                await db.executemany(
+                await db.execute_many(
                     "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
                     [(COMMUNITY, day) for day in range(first, last + 1)],
                 )

@@ -30,6 +30,7 @@ from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
 from storage import activity, members
 from storage.adapter_state import stored_for
+from storage.contract import Store
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class Trellis:
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, adapters: Sequence[Adapter]
+        self, settings: Settings, store: Store, clock: Clock, adapters: Sequence[Adapter]
     ) -> None:
         self.settings = settings
         self.store = store
@@ -74,9 +75,9 @@ class Trellis:
         try:
             # Rollups count local days: recorded now, ingest notes the days it changes in the
             # community's timezone (a new or changed zone recounts them all).
-            for community_id, community in settings.communities.items():
-                async with store.transaction() as db:
-                    await refresh_rollups(db, community_id, community.timezone)
+            async with store.transaction() as tx:
+                for community_id, community in settings.communities.items():
+                    await refresh_rollups(tx, community_id, community.timezone)
             return cls(settings, store, clock, adapters)
         except BaseException:
             await store.close()
@@ -130,7 +131,7 @@ class Trellis:
         log.info(
             "stopped: %d events accepted from the platforms, stored; %s closed",
             self.intake.accepted,
-            self.store.path.name,
+            self.settings.storage.path.name,
         )
 
     async def _message_counts(self) -> dict[str, int]:
@@ -234,7 +235,8 @@ class Trellis:
         # cooldown; one that arrives clears it.
         reachable = delivery is Delivery.DELIVERED
         at = int(self.clock.now().timestamp())
-        await members.set_reachable(self.store, community, member_key, at, reachable=reachable)
+        async with self.store.transaction() as tx:
+            await members.set_reachable(tx, community, member_key, at, reachable=reachable)
         return delivery
 
     async def reply(
@@ -414,7 +416,8 @@ class Trellis:
         async def purge(due: datetime) -> str:
             days = self.settings.retention.message_text_days
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
-            purged = await activity.purge_text(self.store, before)
+            async with self.store.transaction() as tx:
+                purged = await activity.purge_text(tx, before)
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 

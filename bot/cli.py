@@ -324,13 +324,13 @@ SIMULATION_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 async def record_ends(app) -> datetime:
     """The latest moment the store holds (a message or a job's run): a simulated clock goes on
     from there, so the demo's record is not caught up as weeks of missed jobs."""
-    from storage import facilitation
+    from storage import jobs
 
     moments = [
         moment
         for moment in (
-            await facilitation.latest_chat(app.store),
-            await facilitation.latest_run(app.store, list(app.scheduler.jobs)),
+            await jobs.latest_chat(app.store),
+            await jobs.latest_run(app.store, list(app.scheduler.jobs)),
         )
         if moment is not None
     ]

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.ports import Stored, StoredPositions
 from storage.catch_up import stored_positions
-from storage.sqlite import SqliteStore
+from storage.contract import Store
 
 
 def stored_scope(platform: str, scope: str) -> str:
@@ -25,7 +25,7 @@ def stored_scope(platform: str, scope: str) -> str:
 class PlatformState:
     """The ``AdapterState`` of one platform: its rows, and no others."""
 
-    def __init__(self, store: SqliteStore, platform: str) -> None:
+    def __init__(self, store: Store, platform: str) -> None:
         self._store = store
         self._platform = platform
 
@@ -42,7 +42,7 @@ class PlatformState:
         return await self._store.state_entries(stored_scope(self._platform, scope))
 
 
-def stored_for(store: SqliteStore, platform: str) -> Stored:
+def stored_for(store: Store, platform: str) -> Stored:
     """What the store holds for ``platform``'s adapter: its state and its catch-up positions."""
 
     async def positions(community: str, since: datetime) -> StoredPositions:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
+from bot.clock import epoch
 from bot.events import (
     MemberJoined,
     MemberLeft,
@@ -32,7 +33,9 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.recognition import name_words
+from storage.contract import Unit
 from storage.rollups import Changes, zones
+from storage.sqlite import sqlite_connection
 
 
 class PostFacts(NamedTuple):
@@ -127,9 +130,10 @@ class MemberCache:
 
 
 async def resolve_members(
-    db: aiosqlite.Connection, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
+    tx: Unit, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
 ) -> None:
     """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
+    db = sqlite_connection(tx)
     cache.trim(community)
     known = cache.of(community)
     missing = {}
@@ -171,22 +175,21 @@ async def resolve_members(
             )
 
 
-def _epoch(moment) -> int:
-    return int(moment.timestamp())
-
-
 async def write_batch(
-    db: aiosqlite.Connection,
+    tx: Unit,
     cache: MemberCache,
     items: Sequence[tuple[object, PostFacts | ReactionFacts | None]],
 ) -> None:
-    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction."""
+    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction.
+
+    Written for SQLite (its upserts, ``INDEXED BY``, numbered parameters), on its connection."""
+    db = sqlite_connection(tx)
     by_community: dict[str, list[MemberRef]] = {}
     first_at: dict[str, int] = {}
     for event, _ in items:
         refs = by_community.setdefault(event.community, [])
         if event.community not in first_at:
-            first_at[event.community] = _epoch(event.occurred_at)
+            first_at[event.community] = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 refs.append(event.author)
@@ -200,7 +203,7 @@ async def write_batch(
             case ThreadOpened() if event.opener is not None:
                 refs.append(event.opener)
     for community, refs in by_community.items():
-        await resolve_members(db, cache, community, refs, first_at[community])
+        await resolve_members(tx, cache, community, refs, first_at[community])
 
     known = {community: cache.of(community) for community in by_community}
 
@@ -211,7 +214,7 @@ async def write_batch(
     for event, facts in items:
         community = event.community
         members = known[community]
-        at = _epoch(event.occurred_at)
+        at = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 author = members.get(event.author.key)
@@ -333,7 +336,7 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
-    changes = Changes(await zones(db))
+    changes = Changes(await zones(tx))
     for community, *_, opened_at in threads:
         changes.touch(community, opened_at)  # activity_days counts threads started
     new = []

@@ -64,9 +64,11 @@ async def test_the_matrix_adapter_names_exactly_the_rows_of_one_member(tmp_path:
         ]
 
         cache = MemberCache()
-        row = await members.ensure(store, cache, "c", "matrix:@ent:example.org", "Ent", 0)
+        async with store.transaction() as tx:
+            row = await members.ensure(tx, cache, "c", "matrix:@ent:example.org", "Ent", 0)
         assert row is not None
-        await members.forget(store, cache, row, adapter_state={"matrix": held})
+        async with store.transaction() as tx:
+            await members.forget(tx, cache, row, adapter_state={"matrix": held})
         assert await matrix.direct_room("@ent:example.org") is None
         assert await matrix.direct_member("!dm-ent:example.org") is None
         assert await matrix.reaction("$r1") is None

@@ -29,15 +29,12 @@ from bot.monitoring.common import about_period
 from bot.services.digest import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
-from storage.monitoring import (
-    KNOWLEDGE_KINDS,
-    hide_names,
-    knowledge_items,
-    names_hiding,
-    released,
-)
+from storage.contract import Reads
+from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
+from storage.privacy import hide_names, names_hiding
 from storage.rollups import MAX_THREAD_PARTICIPANTS, refresh_rollups
-from storage.sqlite import Reads, SqliteStore
+from storage.sqlite import SqliteStore
+from storage.surveys import released
 
 EXACT_BETWEENNESS_NODES = 400
 """Up to this many members, betweenness is exact; above it, it is estimated from sampled sources."""
