@@ -66,14 +66,16 @@ async def measure(path: Path, repeat: int) -> tuple[float, float, str]:
         await add_digest_material(store)
         app = Trellis(settings(), store, ManualClock(WEEK_END), ())
         await store.fetch_one(SCAN)
-        message = await digest.compose(app, COMMUNITY, WEEK_START, WEEK_END)  # warm: imports
+        message = await digest.compose(
+            app.community(COMMUNITY), WEEK_START, WEEK_END
+        )  # warm: imports
         scans, composes = [], []
         for _ in range(repeat):
             started = time.perf_counter()
             await store.fetch_one(SCAN)
             scans.append(time.perf_counter() - started)
             started = time.perf_counter()
-            message = await digest.compose(app, COMMUNITY, WEEK_START, WEEK_END)
+            message = await digest.compose(app.community(COMMUNITY), WEEK_START, WEEK_END)
             composes.append(time.perf_counter() - started)
         return statistics.median(scans), statistics.median(composes), message.text
     finally:

@@ -29,6 +29,7 @@ from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef, MessagePosted, ReactionAdded
 from bot.recognition import is_question
 from bot.themes import ThemeMap
+from storage.ingest import MemberCache
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -370,7 +371,7 @@ async def run_engine(
     try:
         async with store.transaction() as db:  # records the zone, as Trellis.open does
             await refresh_rollups(db, COMMUNITY, "UTC")
-        engine = Engine(store, themes, on_command=no_command)
+        engine = Engine(store, themes, on_command=no_command, member_cache=MemberCache())
         engine.start()
         started = time.perf_counter()
         for event in events:

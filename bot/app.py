@@ -10,27 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from functools import partial
+from typing import Any
 
 from bot.clock import Clock
-from bot.commands.catalog import all_commands
 from bot.commands.router import CommandRouter
+from bot.community import Community
 from bot.config import CommunitySettings, Settings
 from bot.engine import Engine
-from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
-from bot.features import install_features
+from bot.events import CommandInvoked, Event
+from bot.features import FEATURES, all_commands, digest_sections
 from bot.i18n import Translator
-from bot.outgoing import OutgoingMessage, literal
-from bot.ports import Adapter, Delivery, SentMessage, StateKey
+from bot.outgoing import OutgoingMessage
+from bot.ports import Adapter
 from bot.scheduler import Job, Scheduler
-from bot.services import digest, nudges, prompts
-from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
-from storage import activity, members
+from storage import activity
 from storage.adapter_state import stored_for
 from storage.contract import Store
+from storage.ingest import MemberCache
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -47,25 +46,38 @@ class Trellis:
         self.adapters: dict[str, Adapter] = {adapter.platform: adapter for adapter in adapters}
         self.themes = {cid: ThemeMap(community) for cid, community in settings.communities.items()}
         self.commands = all_commands()
-        self.router = CommandRouter(self, self.commands)
+        member_cache = MemberCache()
+        self.communities: dict[str, Community] = {}
+        self.router = CommandRouter(self.communities, self.commands)
         self.engine = Engine(
             store,
             self.themes,
             self.router.handle,
+            member_cache=member_cache,
             on_trouble=self._tell_store_trouble,
             on_refused=self._refuse_while_store_down,
         )
+        sections = digest_sections()
+        for cid, community in settings.communities.items():
+            self.communities[cid] = Community(
+                id=cid,
+                config=settings,
+                store=store,
+                clock=clock,
+                themes=self.themes[cid],
+                translator=Translator(community.locale),
+                member_cache=member_cache,
+                adapters=self.adapters,
+                drain=self.engine.drain,
+                digest_sections=sections,
+            )
         self.intake = Intake(self.engine)
         self.scheduler = Scheduler(
             store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
         )
-        self.digest_sections: list[DigestSection] = []
-        self._translators = {
-            cid: Translator(community.locale) for cid, community in settings.communities.items()
-        }
         self._running: list[Adapter] = []
-        self._schedule_core_jobs()
-        install_features(self)
+        self._install_features()
+        self._schedule_retention()
 
     @classmethod
     async def open(
@@ -177,180 +189,32 @@ class Trellis:
         self.clock.set(moment)
         return await self.run_due_jobs()
 
-    # What services use ---------------------------------------------------------------------
-
-    def community(self, community: str) -> CommunitySettings:
-        return self.settings.communities[community]
-
-    def translator(self, community: str) -> Translator:
-        """For what the community reads: posts, public answers."""
-        return self._translators[community]
-
-    async def translator_of(self, community: str, member_key: str) -> Translator:
-        """For what one member reads alone (direct messages, private answers): the language
-        they chose (``profile set language:pt``), else the community's."""
-        language = await members.language_of(self.store, community, member_key)
-        return Translator(language) if language else self._translators[community]
-
-    def command_prefix(self, platform: str) -> str:
-        """How commands are typed on ``platform`` (members of a bridged platform type them here)."""
-        adapter = self.adapters.get(platform)
-        return adapter.command_prefix if adapter is not None else "/"
-
-    async def place_name(self, place: str) -> str:
-        """A configured place ('platform:id') as members see it (#general, the room's name);
-        as configured when its adapter is off."""
-        platform, _, place_id = place.partition(":")
-        adapter = self.adapters.get(platform)
-        if adapter is None:
-            return literal(place)
-        return await adapter.place_name(ChannelRef(platform, place_id))
-
-    async def adapter_state_of(self, member: MemberRef) -> dict[str, list[StateKey]]:
-        """Per platform, the rows its adapter keeps about ``member`` (for forget-me)."""
-        return {
-            platform: await adapter.forget_member(member)
-            for platform, adapter in self.adapters.items()
-        }
-
-    async def post(
-        self, community: str, place: str, message: OutgoingMessage
-    ) -> SentMessage | None:
-        """Post to a configured place ('platform:id'); logs and returns None if its adapter is off."""
-        platform, _, place_id = place.partition(":")
-        adapter = self.adapters.get(platform)
-        if adapter is None:
-            log.warning("cannot post to %s: the %s adapter is not enabled", place, platform)
-            return None
-        return await adapter.send(ChannelRef(platform, place_id), message)
-
-    async def direct(self, community: str, member_key: str, message: OutgoingMessage) -> Delivery:
-        platform, _, member_id = member_key.partition(":")
-        adapter = self.adapters.get(platform)
-        if adapter is None:
-            delivery = Delivery.UNREACHABLE
-        else:
-            delivery = await adapter.send_direct(MemberRef(platform, member_id), message)
-        # Any refused direct message (a welcome, a survey, a nudge) holds back nudges for the
-        # cooldown; one that arrives clears it.
-        reachable = delivery is Delivery.DELIVERED
-        at = int(self.clock.now().timestamp())
-        async with self.store.transaction() as tx:
-            await members.set_reachable(tx, community, member_key, at, reachable=reachable)
-        return delivery
-
-    async def reply(
-        self, invocation: CommandInvoked, message: OutgoingMessage, *, private: bool
-    ) -> None:
-        # The place's platform answers: a bridged puppet is attributed to another platform.
-        adapter = self.adapters.get(invocation.channel.platform)
-        if adapter is None:
-            log.warning("no adapter to answer %s", invocation.member.key)
-            return
-        await adapter.reply(invocation, message, private=private)
-
-    # Facilitation --------------------------------------------------------------------------
-
-    async def compose_digest(
-        self,
-        community: str,
-        end: datetime,
-        *,
-        skip_empty: bool = False,
-        sealed: frozenset[str] = frozenset(),
-        brief: bool = False,
-    ) -> OutgoingMessage | None:
-        """The digest of the local week (seven days on the community's clock) ending at ``end``;
-        ``brief``: in one message, the whole one attached."""
-        await self.engine.drain()
-        start = digest.local_week_before(end, self.community(community).timezone)
-        return await digest.compose(
-            self, community, start, end, skip_empty=skip_empty, sealed=sealed, brief=brief
-        )
-
-    async def sealed_from(self, community: str, place: str) -> frozenset[str]:
-        """The community's end-to-end encrypted places, whose messages may not be quoted in
-        ``place`` ('platform:id'): none when it is encrypted too or ``digest.quote_encrypted``."""
-        if self.community(community).digest.quote_encrypted:
-            return frozenset()
-        sealed = frozenset().union(
-            *[await adapter.encrypted_places(community) for adapter in self.adapters.values()]
-        )
-        return frozenset() if place in sealed else sealed
-
-    async def preview_digest(
-        self, community: str, now: datetime, *, full: bool = False
-    ) -> OutgoingMessage:
-        """The digest as it would be posted now (``full``: the whole one), and for the
-        facilitators who asked for it, the scheduled runs of the last week that failed or were
-        interrupted."""
-        brief = self.community(community).digest.brief and not full
-        message = await self.compose_digest(community, now + timedelta(seconds=1), brief=brief)
-        troubles = await self.scheduler.troubles(community, now - timedelta(days=7))
-        if not troubles:
-            return message
-        t, tz = self.translator(community), ZoneInfo(self.community(community).timezone)
-        lines = [t._("**Scheduled runs that went wrong this week** (only you see this)")]
-        for trouble in troubles:
-            due = datetime.fromtimestamp(trouble.due_at, tz)
-            lines.append(
-                t._(
-                    "- {job}, due {due}: {what}",
-                    job=trouble.job,
-                    due=due.strftime("%d/%m %H:%M"),
-                    what=trouble.what,
-                )
-            )
-        return replace(message, text=message.text + "\n\n" + "\n".join(lines))
-
-    async def post_digest(self, community: str, end: datetime) -> DigestPosting:
-        place = self.community(community).digest.channel
-        if place is None:
-            return DigestPosting(DigestOutcome.NO_CHANNEL)
-        sealed = await self.sealed_from(community, place)
-        message = await self.compose_digest(
-            community,
-            end,
-            skip_empty=True,
-            sealed=sealed,
-            brief=self.community(community).digest.brief,
-        )
-        if message is None:
-            return DigestPosting(DigestOutcome.NOTHING, place)
-        try:
-            sent = await self.post(community, place, message)
-        except Exception as error:  # each platform has its own errors (a missing permission…)
-            log.warning("could not post the digest in %s: %s", place, error)
-            return DigestPosting(DigestOutcome.FAILED, place, str(error) or type(error).__name__)
-        if sent is None:
-            platform = place.partition(":")[0]
-            return DigestPosting(
-                DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
-            )
-        return DigestPosting(DigestOutcome.POSTED, place)
+    def community(self, community: str) -> Community:
+        return self.communities[community]
 
     async def _refuse_while_store_down(self, invocation: CommandInvoked) -> None:
-        text = self.translator(invocation.community)._(
+        community = self.communities[invocation.community]
+        text = community.translator._(
             "Trellis cannot store anything right now, so it did not run your command; "
             "try again in a while. The facilitators have been told."
         )
-        await self.reply(invocation, OutgoingMessage(text), private=True)
+        await community.reply(invocation, OutgoingMessage(text), private=True)
 
     async def _tell_store_trouble(self, error: str) -> None:
         """Tell each community's facilitators (those named by member key) that chat is not
         being stored; it is what they would otherwise learn only from missing counts."""
-        for cid, community in self.settings.communities.items():
-            text = self.translator(cid)._(
+        for community in self.communities.values():
+            text = community.translator._(
                 "Trellis cannot store chat right now ({error}). It keeps what it has not stored, "
                 "takes nothing new until it can, and tries again by itself; freeing disk space "
                 "on its server usually fixes this.",
                 error=error,
             )
-            for key in community.roles.facilitators:
+            for key in community.settings.roles.facilitators:
                 if key.partition(":")[0] not in self.adapters:
                     continue  # a role or power level, not a member
                 try:
-                    await self.direct(cid, key, OutgoingMessage(text))
+                    await community.direct(key, OutgoingMessage(text))
                 except Exception:  # each platform has its own errors; the log has said it all
                     log.warning("could not tell %s that the store cannot write", key)
 
@@ -374,45 +238,33 @@ class Trellis:
             added += await activity.message_count(self.store, community) - before
         return added
 
-    def _schedule_core_jobs(self) -> None:
-        for cid, community in self.settings.communities.items():
-            tz = community.timezone
+    def _install_features(self) -> None:
+        """Schedule every feature's jobs in every community and let its listeners hear the
+        events of their community (``bot.features`` is the one table of them)."""
+        for feature in FEATURES:
+            for community in self.communities.values():
+                tz = community.settings.timezone
+                for job in feature.jobs:
+                    cron = job.cron(community)
+                    if cron is not None:
+                        run = partial(job.run, community)
+                        name = f"{job.name}:{community.id}"
+                        self.scheduler.add(Job(name, cron, tz, run, once_only=job.once_only))
+                for theme_job in feature.theme_jobs:
+                    for theme_id, theme in community.settings.themes.items():
+                        cron = theme_job.cron(theme)
+                        if cron is not None:
+                            run = partial(theme_job.run, community, theme_id)
+                            name = f"{theme_job.name}:{community.id}:{theme_id}"
+                            once_only = theme_job.once_only
+                            self.scheduler.add(Job(name, cron, tz, run, once_only=once_only))
+            for event_type, listener in feature.listeners.items():
+                self.engine.listen(event_type, partial(self._hear, listener))
 
-            async def weekly_digest(due: datetime, cid: str = cid) -> str:
-                posting = await self.post_digest(cid, due)
-                if posting.outcome is DigestOutcome.FAILED:
-                    raise RuntimeError(str(posting))  # a failed run, told in the next preview
-                return str(posting)
+    async def _hear(self, listener: Callable[[Community, Any], Any], event: Event) -> None:
+        await listener(self.communities[event.community], event)
 
-            async def nudge_scan(due: datetime, cid: str = cid) -> str:
-                revived = await prompts.revive_dormant(self, cid, self.clock.now())
-                sent = await nudges.send_nudges(self, cid, self.clock.now())
-                return f"{sent}; {revived}"
-
-            self.scheduler.add(
-                Job(f"digest:{cid}", community.digest.cron, tz, weekly_digest, once_only=True)
-            )
-            self.scheduler.add(
-                Job(f"nudges:{cid}", self.settings.nudges.scan_cron, tz, nudge_scan, once_only=True)
-            )
-            for theme_id, theme in community.themes.items():
-                if theme.prompt_cron:
-
-                    async def post_prompt(
-                        due: datetime, cid: str = cid, theme_id: str = theme_id
-                    ) -> str:
-                        return await prompts.post_next(self, cid, theme_id, self.clock.now())
-
-                    self.scheduler.add(
-                        Job(
-                            f"prompt:{cid}:{theme_id}",
-                            theme.prompt_cron,
-                            tz,
-                            post_prompt,
-                            once_only=True,
-                        )
-                    )
-
+    def _schedule_retention(self) -> None:
         async def purge(due: datetime) -> str:
             days = self.settings.retention.message_text_days
             before = int((self.clock.now() - timedelta(days=days)).timestamp())

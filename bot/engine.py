@@ -89,13 +89,15 @@ class Engine:
         themes: dict[str, ThemeMap],
         on_command: CommandHandler,
         *,
+        member_cache: MemberCache,
         batch_size: int = 5000,
         on_trouble: TroubleHandler | None = None,
         on_refused: CommandHandler | None = None,
     ) -> None:
         self.store = store
         self.themes = themes
-        self.members = MemberCache()
+        self._member_cache = member_cache
+        """Shared with every community's context: their writes keep it in step."""
         self.give_up_after: float | None = None
         """Seconds of a store that cannot write after which ``accept`` and ``drain`` raise
         ``StoreUnavailable`` (a script run); None waits for the store as long as it takes."""
@@ -250,7 +252,7 @@ class Engine:
             try:
                 await self.ingest(events)
             except Exception as error:
-                self.members = MemberCache()  # it may name rows that were rolled back
+                self._member_cache.clear()  # it may name rows that were rolled back
                 if store_damaged(error):
                     log.critical("the database is damaged (%s): Trellis stops storing", error)
                     self.damage = error
@@ -356,7 +358,7 @@ class Engine:
             return
         items = [(event, self._facts(event)) for event in events]
         async with self.store.transaction() as tx:
-            await write_batch(tx, self.members, items)
+            await write_batch(tx, self._member_cache, items)
 
     def _facts(self, event: Event) -> PostFacts | ReactionFacts | None:
         match event:

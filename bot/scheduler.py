@@ -33,7 +33,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from storage import jobs
-from storage.contract import Store
+from storage.contract import Reads, Store
 from storage.sqlite import store_damaged
 
 log = logging.getLogger(__name__)
@@ -320,15 +320,6 @@ class Scheduler:
             await jobs.finish_run(tx, job.name, due_at, finished, "done", detail)
         return f"{job.name}: {detail}"
 
-    async def troubles(self, community: str, since: datetime) -> list[jobs.RunTrouble]:
-        """Runs of this community's jobs (and the shared ones) that failed or were interrupted
-        since ``since``."""
-        return [
-            trouble
-            for trouble in await jobs.run_troubles(self.store, int(since.timestamp()))
-            if ":" not in trouble.job or trouble.job.split(":")[1] == community
-        ]
-
     def start(self) -> None:
         """Fire ``run_due`` from APScheduler at each job's times (real time only)."""
         self._aps = AsyncIOScheduler(timezone=UTC)
@@ -360,3 +351,13 @@ def _utc(timestamp: int) -> datetime:
 def _span(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.1f} hours"
+
+
+async def troubles_since(store: Reads, community: str, since: datetime) -> list[jobs.RunTrouble]:
+    """Runs of this community's jobs (and the shared ones) that failed or were interrupted
+    since ``since``."""
+    return [
+        trouble
+        for trouble in await jobs.run_troubles(store, int(since.timestamp()))
+        if ":" not in trouble.job or trouble.job.split(":")[1] == community
+    ]

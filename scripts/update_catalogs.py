@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "bot" / "locale"
 TEMPLATE = LOCALE_DIR / "trellis.pot"
 DOMAIN = "trellis"
-# babel.cfg's extractor of command words (bot.commands.words) is imported from the project.
+# babel.cfg's extractor of command words (bot.commands.catalog) is imported from the project.
 sys.path.insert(0, str(ROOT))
 
 

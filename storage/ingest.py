@@ -121,6 +121,11 @@ class MemberCache:
     def forget(self, community: str, key: str) -> None:
         self.of(community).pop(key, None)
 
+    def clear(self) -> None:
+        """Forget every member (after a batch rolled back: the cache may name its rows)."""
+        self._members.clear()
+        self._name_words.clear()
+
     def trim(self, community: str) -> None:
         """Drop the older half of the community's members if there are more than ``limit``."""
         known = self.of(community)

@@ -157,7 +157,7 @@ async def test_stats_from_rollups_equal_a_count_of_the_chat_tables(tmp_path):
         # does the bot flag; opting back in brings them back.
         quiet = await members.by_key(h.store, "praxis", PEOPLE[0].key)
         loud = await members.by_key(h.store, "praxis", PEOPLE[1].key)
-        cache = h.app.engine.members
+        cache = h.app.community("praxis").member_cache
         async with h.store.transaction() as tx:
             await members.set_opted_out(tx, cache, quiet, int(NOW.timestamp()))
             await members.set_opted_out(tx, cache, loud, int(NOW.timestamp()))

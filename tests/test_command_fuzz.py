@@ -20,9 +20,9 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands.catalog import all_commands
 from bot.commands.parsing import QUOTE_CHARS
 from bot.commands.spec import CommandSpec, Param, ParamKind
+from bot.features import all_commands
 from tests.helpers import Harness, running_app
 from tests.test_bad_input import snapshot
 

@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 
+from bot.services.digest import compose_week
 from tests.helpers import running_app
 
 
@@ -106,7 +107,9 @@ async def test_thanks_by_name_in_plain_text_credit_the_one_member_of_the_convers
             # A name of someone who did not take part: nobody.
             "#gender rita: thanks Joao for the census form",
         )
-        text = (await h.app.compose_digest("praxis", h.clock.now() + timedelta(days=1))).text
+        text = (
+            await compose_week(h.app.community("praxis"), h.clock.now() + timedelta(days=1))
+        ).text
         credited = thank_you_lines(text)
         assert credited == {
             "Rita Souza": "thanked by Luis Rojas in Water rights.",

@@ -17,6 +17,7 @@ from bot.demo import build_sample_community
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.services import prompts
+from bot.services.digest import compose_week
 from tests.helpers import Harness, running_app
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "bot" / "demo" / "config.toml"
@@ -34,7 +35,7 @@ MEMBERS = (
 
 
 async def digest(h) -> str:
-    return (await h.app.compose_digest("praxis", WEEK_END)).text
+    return (await compose_week(h.app.community("praxis"), WEEK_END)).text
 
 
 async def test_people_who_only_reacted_are_counted_apart_from_those_who_wrote(tmp_path):
@@ -158,7 +159,7 @@ async def test_time_to_first_response_per_theme_in_the_digest_and_stats(tmp_path
         await h.lines(*MEMBERS)
         await h.command("fran", "/prompt add water What does your water committee do best?")
         await h.lines("@ 2026-09-08 10:00")
-        await prompts.post_next(h.app, "praxis", "water", h.clock.now())
+        await prompts.post_next(h.app.community("praxis"), "water", h.clock.now())
         [posted] = h.sent_since(0, "post")
         assert posted.text.startswith("**Prompt for Water rights:**")
         await h.lines(
@@ -188,7 +189,7 @@ async def test_time_to_first_response_per_theme_in_the_digest_and_stats(tmp_path
             "### Time to first response (median)\n\n"
             "- Water rights: questions: 2 hours (1 of 1 answered); prompts: 2 hours (1 of 1 "
             "answered)\n"
-        ) in render.render_markdown(report, h.app.translator("praxis"))
+        ) in render.render_markdown(report, h.app.community("praxis").translator)
         stats = await h.command("fran", "/stats gender 7d")
         assert stats.endswith(
             "Time to first response (median):\n"

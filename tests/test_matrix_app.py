@@ -15,6 +15,7 @@ from adapters.matrix.adapter import MatrixAdapter
 from bot.app import Trellis
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.services.digest import post_week
 from storage.activity import totals
 from storage.sqlite import SqliteStore
 from tests.synapse import Synapse, synapse  # noqa: F401  (the fixture)
@@ -148,7 +149,7 @@ async def test_digest_escapes_member_html_and_never_pings_the_room(world: AppWor
             return (await world.week(app)).messages == 1
 
         await eventually(counted)
-        await app.post_digest("water", datetime.now(UTC) + timedelta(minutes=1))
+        await post_week(app.community("water"), datetime.now(UTC) + timedelta(minutes=1))
         digest = await world.ana.wait_for(
             world.room_id,
             lambda e: e["sender"] == world.bot_user.user_id and e["type"] == "m.room.message",
@@ -220,6 +221,9 @@ async def test_replies_name_the_room_as_members_see_it(world: AppWorld) -> None:
         assert "Places: Water\n" in shown["content"]["body"]
         assert world.room_id not in shown["content"]["body"]
         # A room Trellis cannot see is named by its id rather than not at all.
-        assert await app.place_name("matrix:!nowhere:localhost") == "!nowhere:localhost"
+        assert (
+            await app.community("water").place_name("matrix:!nowhere:localhost")
+            == "!nowhere:localhost"
+        )
     finally:
         await app.stop()

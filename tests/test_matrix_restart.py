@@ -179,7 +179,7 @@ async def test_after_a_stop_while_the_world_changed_everything_works_at_once(
         # A week on, the silent member who was there before Trellis is on the outreach list
         # (the list `quiet` shows; asked through the service, as chat carries the real time)...
         week_on = world.clock.now() + timedelta(days=8)
-        quiet = await nudges.quiet_list(app, "water", week_on)
+        quiet = await nudges.quiet_list(app.community("water"), week_on)
         assert f"matrix:{carla.user_id}" in {member.key for member in quiet}
         # ...and can be thanked.
         await world.ask(world.ana, f"kudos {carla.user_id} for the map", "Kudos to carla")

@@ -9,7 +9,7 @@ from tests.helpers import running_app
 
 async def test_members_dropped_from_a_bounded_cache_are_read_back_and_nothing_is_lost(tmp_path):
     async with running_app(tmp_path) as h:
-        h.app.engine.members.limit = 4
+        h.app.community("praxis").member_cache.limit = 4
         handles = [f"m{i}" for i in range(10)]
         await h.lines("@ 2026-09-07 10:00", *(f"~ {who} joins" for who in handles))
         await h.command("m0", "/optout")
@@ -18,7 +18,7 @@ async def test_members_dropped_from_a_bounded_cache_are_read_back_and_nothing_is
         # Three rounds: every member speaks again after the cache dropped them.
         for round_ in range(3):
             await h.lines(*(f"#water {who}: Round {round_} from {who}." for who in handles))
-            assert len(h.app.engine.members.of("praxis")) <= 4 + len(handles)
+            assert len(h.app.community("praxis").member_cache.of("praxis")) <= 4 + len(handles)
         rows = await h.store.fetch_all(
             "SELECT m.member_key, count(*) FROM messages s JOIN members m ON m.id = s.member_id "
             "GROUP BY m.member_key ORDER BY m.member_key"
@@ -38,7 +38,9 @@ async def test_an_opt_out_whose_command_failed_leaves_the_member_counted(tmp_pat
         ana = await members.by_key(h.store, "praxis", "console:ana")
         with pytest.raises(RuntimeError):
             async with h.store.transaction() as tx:
-                await members.set_opted_out(tx, h.app.engine.members, ana, 1_790_000_000)
+                await members.set_opted_out(
+                    tx, h.app.community("praxis").member_cache, ana, 1_790_000_000
+                )
                 raise RuntimeError("the command failed after opting out")
         await h.lines("#water ana: Still here, and still counted.")
         row = await h.store.fetch_one(

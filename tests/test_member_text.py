@@ -18,6 +18,7 @@ from adapters.matrix.render import render_content
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import literal, unescape
+from bot.services.digest import compose_week
 from storage import activity, members, surveys
 from tests.helpers import running_app
 
@@ -170,11 +171,11 @@ async def _outputs(folder: Path, text: str, database: str) -> dict[str, str]:
         for sent in h.outbox:
             key = f"{sent.kind} to {sent.to}: {_benign(unescape(sent.text))[:12]}"
             shown[key + "+" * sum(k.startswith(key) for k in shown)] = sent.text
-        shown["digest"] = (await h.app.compose_digest("praxis", WEEK_END)).text
+        shown["digest"] = (await compose_week(h.app.community("praxis"), WEEK_END)).text
         report = await build_report(
             h.store, h.app.settings, "praxis", WEEK_END - timedelta(days=7), WEEK_END
         )
-        t = h.app.translator("praxis")
+        t = h.app.community("praxis").translator
         shown["report.md"] = render.render_markdown(report, t)
         page = render.render_html(report, t)
         shown["report.html"] = re.sub(r"data:image/png;base64,[\w+/=]+", "", page)

@@ -220,7 +220,7 @@ async def test_a_survey_is_reported_with_the_month_or_quarter_it_asks_about(tmp_
         assert (await report_of("2026-W39")).evaluation.pulses == ()
         october = await report_of("2026-10")
         assert (october.evaluation.pulses, october.impact.surveys) == ((), ())
-        markdown = render_markdown(october, h.app.translator("praxis"))
+        markdown = render_markdown(october, h.app.community("praxis").translator)
         assert "No pulse survey was asked about this period." in markdown
 
         assert (await h.command("fran", "/survey results 2026-09")).startswith(

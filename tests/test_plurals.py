@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.commands.parsing import parse_period
 from bot.monitoring.render import render_markdown, summary_markdown
 from bot.monitoring.report import build_report
+from bot.services.digest import compose_week
 from tests.helpers import config, running_app
 
 ONE_OF_EACH = config(
@@ -50,11 +51,13 @@ async def test_a_count_of_one_is_said_in_the_singular_everywhere(tmp_path):
             "stats": await h.command("fran", "/stats water 7d"),
             "theme show": await h.command("fran", "/theme show water"),
             "survey results": await h.command("fran", "/survey results"),
-            "digest": (await h.app.compose_digest("praxis", now + timedelta(minutes=1))).text,
+            "digest": (
+                await compose_week(h.app.community("praxis"), now + timedelta(minutes=1))
+            ).text,
         }
         quarter = parse_period("2026-Q3", ZoneInfo("America/Lima"), now)
         report = await build_report(h.store, h.app.settings, "praxis", quarter.start, quarter.end)
-        t = h.app.translator("praxis")
+        t = h.app.community("praxis").translator
         seen["report"] = render_markdown(report, t)
         seen["report summary"] = summary_markdown(report, t)
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.events import ChannelRef, MemberRef, MessageEdited, MessagePosted, ReactionAdded
+from bot.services.digest import compose_week
 from tests.helpers import running_app
 
 
@@ -126,7 +127,7 @@ async def test_an_older_edit_replayed_after_a_newer_one_does_not_bring_back_the_
         await h.app.engine.accept(older)  # replayed later, alone (a catch-up, a redelivery)
         await h.app.engine.drain()
         assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
-        digest = await h.app.compose_digest("praxis", at(0) + timedelta(days=6))
+        digest = await compose_week(h.app.community("praxis"), at(0) + timedelta(days=6))
         assert "> Write to me about the wells, please — Ana Quispe" in digest.text
 
 

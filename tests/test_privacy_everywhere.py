@@ -17,6 +17,7 @@ from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import unescape
 from bot.services import prompts
+from bot.services.digest import compose_week
 from storage import members, surveys
 from tests.helpers import running_app
 
@@ -126,11 +127,11 @@ async def every_output(h) -> str:
         ("fran", "/report 2026-W37"),
     ):
         answers.append(await h.command(handle, command))
-    digest = await h.app.compose_digest("praxis", DIGEST_DAY)
+    digest = await compose_week(h.app.community("praxis"), DIGEST_DAY)
     report = await build_report(
         h.store, h.app.settings, "praxis", DIGEST_DAY - timedelta(days=7), DIGEST_DAY
     )
-    t = h.app.translator("praxis")
+    t = h.app.community("praxis").translator
     # The charts' pixels are left out of the HTML: base64 spells any word now and then.
     html = re.sub(r"data:image/png;base64,[\w+/=]+", "", render.render_html(report, t))
     files = (unescape(render.render_markdown(report, t)), html)
@@ -162,7 +163,7 @@ async def test_what_zoe_wrote_and_others_wrote_about_her_is_visible_before(tmp_p
         for text in (*HER_OWN, "Zoe", "Springs as zoe taught us", "Zoe's spring map"):
             assert text in shown, text
         assert len(rows_pointing_at(tmp_path / "trellis.sqlite3", zoe)) >= 10
-        digest = (await h.app.compose_digest("praxis", DIGEST_DAY)).text
+        digest = (await compose_week(h.app.community("praxis"), DIGEST_DAY)).text
         assert "Drip irrigation handbook" in digest and "Mulch keeps the soil wet" in digest
 
 
@@ -244,11 +245,11 @@ async def test_optout_hides_her_everywhere_and_records_nothing_new(tmp_path):
             assert text not in shown, text
         assert "Springs as […] taught us" in shown
         assert "Walk with […] to the springs" in shown
-        digest = (await h.app.compose_digest("praxis", DIGEST_DAY)).text
+        digest = (await compose_week(h.app.community("praxis"), DIGEST_DAY)).text
         assert "### Knowledge shared" in digest and "Drip irrigation" not in digest
         # A prompt queued before she opted out is posted without her name.
         mark = len(h.outbox)
-        await prompts.post_next(h.app, "praxis", "water", h.clock.now())
+        await prompts.post_next(h.app.community("praxis"), "water", h.clock.now())
         [posted] = h.sent_since(mark, "post")
         assert "What did you learn from […]'s spring map?" in unescape(posted.text)
 

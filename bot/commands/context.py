@@ -1,35 +1,22 @@
-"""What a command handler is given: who asked, where, when, and the application to act with."""
+"""What a command handler is given: who asked, where, when, and the community to act in."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands.permissions import Scope, scope_of
-from bot.commands.spec import Permission
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from bot.app import Trellis
-    from bot.config import CommunitySettings
-    from bot.events import CommandInvoked
-    from bot.i18n import Translator
-    from bot.ports import Adapter
-    from bot.themes import ThemeMap
-    from storage.members import MemberRow
-
-
-ANSWER_LIMIT = 2000
-"""The longest answer, in characters, on any platform: Discord's message limit, the smallest."""
-
-
-def answer_limit(adapters: Mapping[str, Adapter], platform: str) -> int:
-    """The longest answer a place on ``platform`` takes in one message."""
-    adapter = adapters.get(platform)
-    return min(adapter.message_limit, ANSWER_LIMIT) if adapter else ANSWER_LIMIT
+from bot.commands.spec import CommandSpec, Permission
+from bot.community import Community
+from bot.config import CommunitySettings, Settings
+from bot.events import CommandInvoked
+from bot.i18n import Translator
+from bot.themes import ThemeMap
+from storage.contract import Store, Unit
+from storage.members import MemberRow
 
 
 class CommandError(Exception):
@@ -46,20 +33,47 @@ class CommandError(Exception):
 
 @dataclass(slots=True)
 class CommandContext:
-    app: Trellis
-    community: str
-    settings: CommunitySettings
+    community: Community
     invocation: CommandInvoked
     member: MemberRow
     permission: Permission
-    themes: ThemeMap
     translator: Translator
     now: datetime
+    commands: tuple[CommandSpec, ...]
+    """Every command Trellis knows (``help`` lists those the member may use)."""
+    wrote: bool = False
+    """Whether the command opened its unit of work (it has one at most)."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Unit]:
+        """The command's one unit of work: everything it writes lands together, or nothing
+        does when it fails half-way."""
+        if self.wrote:
+            raise RuntimeError(f"{self.invocation.command} opened a second unit of work")
+        self.wrote = True
+        async with self.community.store.transaction() as tx:
+            yield tx
+
+    @property
+    def store(self) -> Store:
+        return self.community.store
+
+    @property
+    def config(self) -> Settings:
+        return self.community.config
+
+    @property
+    def settings(self) -> CommunitySettings:
+        return self.community.settings
+
+    @property
+    def themes(self) -> ThemeMap:
+        return self.community.themes
 
     @property
     def prefix(self) -> str:
         """How commands are typed where this one was ("/" or "!trellis ")."""
-        return self.app.command_prefix(self.invocation.channel.platform)
+        return self.community.command_prefix(self.invocation.channel.platform)
 
     @property
     def scope(self) -> Scope:
@@ -69,7 +83,7 @@ class CommandContext:
     @property
     def message_limit(self) -> int:
         """The longest answer the place where the member asked takes in one message."""
-        return answer_limit(self.app.adapters, self.invocation.channel.platform)
+        return self.community.message_limit(self.invocation.channel.platform)
 
     @property
     def tz(self) -> ZoneInfo:

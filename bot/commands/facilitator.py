@@ -29,20 +29,20 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
             ctx.now - timedelta(weeks=4), ctx.now + timedelta(seconds=1), ctx._("the last 4 weeks")
         )
     offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
-    settings = ctx.app.settings.participation
+    settings = ctx.config.participation
     per_member, levels, _ = await participation.stats(
-        ctx.app.store,
-        ctx.community,
+        ctx.store,
+        ctx.community.id,
         settings,
         period.start,
         period.end,
         theme=theme.id if theme else None,
         day_offset=offset,
     )
-    names = await privacy.visible_members(ctx.app.store, ctx.community)
+    names = await privacy.visible_members(ctx.store, ctx.community.id)
     found = await digest.first_responses(
-        ctx.app.store,
-        ctx.community,
+        ctx.store,
+        ctx.community.id,
         {theme_id: known.name for theme_id, known in ctx.themes.themes.items()},
         int(period.start.timestamp()),
         int(period.end.timestamp()),
@@ -64,7 +64,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
 
 
 async def quiet(ctx: CommandContext, page: int | None = None) -> str:
-    found = await nudges.quiet_list(ctx.app, ctx.community, ctx.now)
+    found = await nudges.quiet_list(ctx.community, ctx.now)
     if not found:
         return ctx._("Nobody is quiet right now: everyone has taken part recently.")
     lines = []
@@ -91,11 +91,11 @@ async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
     text = text.strip()
     if len(text) < 10:
         raise CommandError("A prompt needs a real question of at least 10 characters.")
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         prompt_id = await facilitation.add_prompt(
-            tx, ctx.community, theme.id, text, ctx.member.id, int(ctx.now.timestamp())
+            tx, ctx.community.id, theme.id, text, ctx.member.id, int(ctx.now.timestamp())
         )
-        queued = await facilitation.prompts(tx, ctx.community, theme.id, queued_only=True)
+        queued = await facilitation.prompts(tx, ctx.community.id, theme.id, queued_only=True)
     return ctx._(
         "Prompt {id} queued for {theme} ({position} in line).",
         id=prompt_id,
@@ -108,7 +108,7 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None
     theme_ids = [theme.id] if theme else ctx.scope.themes(ctx.themes.themes)
     lines = []
     for theme_id in theme_ids:
-        for prompt in await facilitation.prompts(ctx.app.store, ctx.community, theme_id):
+        for prompt in await facilitation.prompts(ctx.store, ctx.community.id, theme_id):
             state = (
                 ctx._("posted {date}", date=_day(ctx, prompt.posted_at))
                 if prompt.posted_at
@@ -126,8 +126,8 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None
 
 
 async def prompt_remove(ctx: CommandContext, id: int) -> str:
-    async with ctx.app.store.transaction() as tx:
-        prompt = await facilitation.prompt(tx, ctx.community, id)
+    async with ctx.transaction() as tx:
+        prompt = await facilitation.prompt(tx, ctx.community.id, id)
         if prompt is None:
             raise CommandError(
                 "There is no prompt #{id}; {prefix}prompt list shows their numbers.",
@@ -138,16 +138,16 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
             raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
         if prompt.posted_at is not None:
             raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)
-        await facilitation.remove_prompt(tx, ctx.community, id)
+        await facilitation.remove_prompt(tx, ctx.community.id, id)
     return ctx._("Prompt #{id} removed.", id=id)
 
 
 async def digest_preview(ctx: CommandContext, full: str | None = None) -> OutgoingMessage:
-    preview = await ctx.app.preview_digest(ctx.community, ctx.now, full=full is not None)
+    preview = await digest.preview(ctx.community, ctx.now, full=full is not None)
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
-    whole = whole_digest_file(ctx.translator, f"digest-preview-{ctx.community}.md", preview.text)
+    whole = whole_digest_file(ctx.translator, f"digest-preview-{ctx.community.id}.md", preview.text)
     return replace(preview, attachments=(*preview.attachments, whole))
 
 
@@ -157,10 +157,8 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    posting = await ctx.app.post_digest(
-        ctx.community, ctx.now + timedelta(seconds=1)
-    )  # as previewed
-    shown = await ctx.app.place_name(place)
+    posting = await digest.post_week(ctx.community, ctx.now + timedelta(seconds=1))  # as previewed
+    shown = await ctx.community.place_name(place)
     match posting.outcome:
         case DigestOutcome.NOTHING:
             return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
@@ -170,7 +168,7 @@ async def digest_post(ctx: CommandContext) -> str:
 
 
 async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
-    dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
+    dormant = await facilitation.dormant_since(ctx.store, ctx.community.id)
     lines = []
     for theme in ctx.themes.themes.values():
         flag = " (" + ctx._("dormant") + ")" if theme.id in dormant else ""
@@ -183,14 +181,14 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     # In the community's day offset, as stats asks: the week's whole days come from the rollups.
     offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
     start = end - 7 * 86400
-    async with ctx.app.store.transaction() as tx:
-        await activity.refresh_activity(tx, ctx.community, start, end, day_offset=offset)
+    async with ctx.transaction() as tx:
+        await activity.refresh_activity(tx, ctx.community.id, start, end, day_offset=offset)
     week = await activity.activity(
-        ctx.app.store, ctx.community, start, end, theme=theme.id, day_offset=offset
+        ctx.store, ctx.community.id, start, end, theme=theme.id, day_offset=offset
     )
-    queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
-    dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
-    places = [await ctx.app.place_name(place) for place in theme.settings.places]
+    queued = await facilitation.prompts(ctx.store, ctx.community.id, theme.id, queued_only=True)
+    dormant = await facilitation.dormant_since(ctx.store, ctx.community.id)
+    places = [await ctx.community.place_name(place) for place in theme.settings.places]
     writers = [member for member, done in week.items() if done.messages]
     reactors = sum(1 for done in week.values() if not done.messages and done.reactions_given)
     lines = [
@@ -214,7 +212,7 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
 async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
     names = []
     for key in theme.settings.leaders:
-        row = await members.by_key(ctx.app.store, ctx.community, key)
+        row = await members.by_key(ctx.store, ctx.community.id, key)
         names.append(literal(row.name) if row else key_parts(key)[1])
     if not names:
         return ctx._("{theme} has no leaders yet.", theme=theme.name)

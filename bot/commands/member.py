@@ -44,9 +44,7 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
     commands in full syntax. With a command: its full syntax."""
     prefix, locale = ctx.prefix, ctx.translator.locale
     usable = [
-        spec
-        for spec in ctx.app.commands
-        if spec.permission <= ctx.permission and spec.name != "help"
+        spec for spec in ctx.commands if spec.permission <= ctx.permission and spec.name != "help"
     ]
     if command is None:
         heading = [
@@ -136,10 +134,10 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
         )
     theme = ctx.themes.for_place(ctx.invocation.channel)
     source = ctx.invocation.invocation_id or f"kudos:{ctx.member.id}:{ctx.now.timestamp()}"
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         await activity.add_credit(
             tx,
-            ctx.community,
+            ctx.community.id,
             kind="kudos",
             receiver_id=member.id,
             giver_id=ctx.member.id,
@@ -157,7 +155,7 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
 
 async def mydata(ctx: CommandContext) -> str:
     me = ctx.member
-    counts = await members.holdings(ctx.app.store, me.id)
+    counts = await members.holdings(ctx.store, me.id)
     prefix = ctx.prefix
     lines = [
         ctx._("**What Trellis holds about you in {community}**", community=ctx.settings.name),
@@ -175,7 +173,7 @@ async def mydata(ctx: CommandContext) -> str:
             deleted=ctx.n_(
                 "text is deleted after {n} day",
                 "text is deleted after {n} days",
-                ctx.app.settings.retention.message_text_days,
+                ctx.config.retention.message_text_days,
             ),
         ),
         ctx.n_("- {n} reaction given", "- {n} reactions given", counts[2]),
@@ -200,7 +198,7 @@ async def mydata(ctx: CommandContext) -> str:
 
 
 async def nudges_(ctx: CommandContext, state: str) -> str:
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         await members.set_nudges(tx, ctx.member.id, on=state == "on")
     if state == "on":
         return ctx._("Nudges are on: Trellis may write to you now and then when things are quiet.")
@@ -208,9 +206,9 @@ async def nudges_(ctx: CommandContext, state: str) -> str:
 
 
 async def optout(ctx: CommandContext) -> str:
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         await members.set_opted_out(
-            tx, ctx.app.engine.members, ctx.member, int(ctx.now.timestamp())
+            tx, ctx.community.member_cache, ctx.member, int(ctx.now.timestamp())
         )
     return ctx._(
         "You have opted out: from now on Trellis does not count what you write, and you will not "
@@ -221,11 +219,11 @@ async def optout(ctx: CommandContext) -> str:
 
 async def optin(ctx: CommandContext) -> str:
     key = ctx.invocation.member.key
-    cache = ctx.app.engine.members
-    async with ctx.app.store.transaction() as tx:
-        await members.remember_again(tx, cache, ctx.community, key)
+    cache = ctx.community.member_cache
+    async with ctx.transaction() as tx:
+        await members.remember_again(tx, cache, ctx.community.id, key)
         row = await members.ensure(
-            tx, cache, ctx.community, key,
+            tx, cache, ctx.community.id, key,
             ctx.invocation.member.display_name, int(ctx.now.timestamp()),
         )  # fmt: skip
         if row is not None:
@@ -242,10 +240,10 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
             community=ctx.settings.name,
             prefix=prefix,
         )
-    held = await ctx.app.adapter_state_of(ctx.invocation.member)
-    async with ctx.app.store.transaction() as tx:
-        await members.forget(tx, ctx.app.engine.members, ctx.member, adapter_state=held)
-    await ctx.app.store.drop_old_pages()
+    held = await ctx.community.forget_on_platforms(ctx.invocation.member)
+    async with ctx.transaction() as tx:
+        await members.forget(tx, ctx.community.member_cache, ctx.member, adapter_state=held)
+    await ctx.store.drop_old_pages()
     return ctx._(
         "Done: Trellis has deleted everything it held about you and will not track you. "
         "Type {prefix}optin if you ever want to take part in its records again.",

@@ -1,21 +1,19 @@
-"""Who may do what: permissions come from configuration, checked here and nowhere else.
+"""Who may do what: permissions come from configuration, decided here and nowhere else.
 
-A command's permission (member, theme leader, facilitator, admin) is checked by the router; what
-a command may then touch (a theme a leader leads, an item someone owns) is decided by ``Scope``.
+A command's permission (member, theme leader, facilitator, admin) is checked by the pipeline
+(``may_run``); what a command may then touch (a theme a leader leads, an item someone owns) is
+decided by ``Scope``. Commands, listeners and services ask these functions; none decides itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.commands.spec import Permission
+from bot.community import Community
 from bot.config import CommunitySettings
-
-if TYPE_CHECKING:
-    from bot.app import Trellis
-    from bot.events import MemberRef
+from bot.events import MemberRef
 
 
 def permission_from_keys(
@@ -42,12 +40,23 @@ def themes_led(settings: CommunitySettings, member_key: str) -> set[str]:
 
 
 async def permission_of(
-    app: Trellis, community: str, member: MemberRef, platform: str | None = None
+    community: Community, member: MemberRef, platform: str | None = None
 ) -> Permission:
     """``platform`` is where the member acts, when it differs from theirs (a bridged puppet)."""
-    adapter = app.adapters.get(platform or member.platform)
-    keys = await adapter.member_roles(community, member) if adapter is not None else frozenset()
-    return permission_from_keys(app.community(community), member.key, keys)
+    keys = await community.member_roles(member, platform)
+    return permission_from_keys(community.settings, member.key, keys)
+
+
+def may_run(held: Permission, needed: Permission) -> bool:
+    """Whether a member holding ``held`` may run a command that needs ``needed``: higher
+    includes lower (an admin may do what a facilitator may)."""
+    return held >= needed
+
+
+def runs_the_community(held: Permission) -> bool:
+    """Theme leaders, facilitators and admins steer the community (often by command alone): a
+    silence of theirs is not a newcomer's waiting for a welcome."""
+    return held > Permission.MEMBER
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,16 @@ class Scope:
         if self.permission >= Permission.FACILITATOR:
             return True
         return owner_id is not None and owner_id == self.member_id
+
+    def covers_shared(self, theme: str | None, owners: Iterable[int | None]) -> bool:
+        """Shared knowledge (a library item) is changed by any of its ``owners`` (its authors,
+        whoever shared or marked it), by the leaders of its theme, and by facilitators."""
+        return self.covers_theme(theme) or any(self.covers_item(owner) for owner in owners)
+
+    def covers_command(self, needed: Permission, theme: str | None) -> bool:
+        """A command that needs a theme leader, given a theme, is for the leaders of that theme
+        (and facilitators); any other command is not limited by its theme."""
+        return needed != Permission.THEME_LEADER or theme is None or self.covers_theme(theme)
 
     def themes(self, every: Iterable[str]) -> list[str]:
         """The themes of ``every`` this member acts on, in their order."""

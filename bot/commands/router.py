@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from bot.commands.context import CommandContext, CommandError, answer_limit
+from bot.commands.context import CommandContext, CommandError
 from bot.commands.parsing import (
     QUOTE_CHARS,
+    Period,
     excerpt,
     parse_date,
     parse_datetime,
@@ -18,18 +21,20 @@ from bot.commands.parsing import (
     parse_integer,
     parse_period,
 )
-from bot.commands.permissions import permission_of
-from bot.commands.spec import CommandSpec, ParamKind, Permission
+from bot.commands.permissions import may_run, permission_of
+from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import TOPICS, Aliases, english_choice, split_public, usage, word
+from bot.community import Community
 from bot.events import ChannelRef, CommandInvoked, MemberRef, key_parts
 from bot.i18n import N_, Translator
 from bot.outgoing import OutgoingMessage
+from bot.themes import Theme
 from storage import members
 
-if TYPE_CHECKING:
-    from bot.app import Trellis
-
 log = logging.getLogger(__name__)
+
+Converter = Callable[[str, CommandContext, Param], Awaitable[Any]]
+"""Typed text (already checked for length) to a parameter's value, or a ``CommandError``."""
 
 _WORD = re.compile(r'\s*(?:"([^"]*)"|“([^”]*)”|(\S+))')
 
@@ -44,12 +49,30 @@ _ROLE_NAMES = {
 
 
 class CommandRouter:
-    def __init__(self, app: Trellis, specs: tuple[CommandSpec, ...]) -> None:
-        self.app = app
+    def __init__(
+        self, communities: Mapping[str, Community], specs: tuple[CommandSpec, ...]
+    ) -> None:
+        self.communities = communities
+        self.commands = specs
         self.specs = {spec.name: spec for spec in specs}
         self.aliases = Aliases(self.specs)
         self.topics = Aliases(TOPICS)
         self.groups = Aliases({spec.words[0] for spec in specs})
+        self._converters: dict[ParamKind, Converter] = {
+            ParamKind.MEMBER: self._member_from_text,
+            ParamKind.CHANNEL: self._channel,
+            ParamKind.THEME: self._theme,
+            ParamKind.PERIOD: self._period,
+            ParamKind.DURATION: self._duration,
+            ParamKind.DATE: self._date,
+            ParamKind.DATETIME: self._datetime,
+            ParamKind.INTEGER: self._integer,
+            ParamKind.CHOICE: self._choice,
+            ParamKind.TEXT: self._text,
+            ParamKind.WORD: self._text,
+            ParamKind.COMMAND: self._command,
+        }
+        """How typed text becomes each kind of parameter's value."""
 
     async def handle(self, invocation: CommandInvoked) -> None:
         """The engine's command handler: answers every invocation, failures included.
@@ -57,23 +80,27 @@ class CommandRouter:
         Bad input is answered with what is wrong; an unexpected failure (a bug, a store that
         cannot be read) with one sentence and an error id that the log carries with the
         traceback, so that the member is never left without an answer."""
-        translator = self.app.translator(invocation.community)
+        community = self.communities[invocation.community]
+        translator = community.translator
         try:
-            own = await self.app.translator_of(invocation.community, invocation.member.key)
-            message, private, translator = await self._answer(invocation, translator, own)
+            own = await community.translator_of(invocation.member.key)
+            message, private, translator = await self._answer(community, invocation, own)
         except Exception:
-            message, private = self._failure(invocation, translator), True
-        limit = answer_limit(self.app.adapters, invocation.channel.platform)
+            message, private = self._failure(community, invocation, translator), True
+        limit = community.message_limit(invocation.channel.platform)
         try:
-            await self.app.reply(invocation, fit(message, limit, translator), private=private)
+            await community.reply(invocation, fit(message, limit, translator), private=private)
         except Exception:
             # The answer itself could not be delivered (a refused upload, a platform error).
-            await self.app.reply(invocation, self._failure(invocation, translator), private=True)
+            failure = self._failure(community, invocation, translator)
+            await community.reply(invocation, failure, private=True)
 
-    def _failure(self, invocation: CommandInvoked, translator: Translator) -> OutgoingMessage:
+    def _failure(
+        self, community: Community, invocation: CommandInvoked, translator: Translator
+    ) -> OutgoingMessage:
         """Log the exception being handled under a short id and say so in one sentence."""
         error_id = secrets.token_hex(4)
-        prefix = self.app.command_prefix(invocation.channel.platform)
+        prefix = community.command_prefix(invocation.channel.platform)
         log.exception(
             "error %s: %s%s from %s failed",
             error_id,
@@ -93,12 +120,12 @@ class CommandRouter:
         )
 
     async def _answer(
-        self, invocation: CommandInvoked, community: Translator, own: Translator
+        self, community: Community, invocation: CommandInvoked, own: Translator
     ) -> tuple[OutgoingMessage, bool, Translator]:
         """The answer to give, whether only the member sees it, and in whose language: a
         private answer in the member's own (``own``), a public one in the community's."""
         translator = own
-        prefix = self.app.command_prefix(invocation.channel.platform)
+        prefix = community.command_prefix(invocation.channel.platform)
         if invocation.options is None:
             # Typed: the command's words may be in the community's language (``/ayuda``).
             name, rest = self.aliases.resolve(f"{invocation.command} {invocation.text}")
@@ -114,9 +141,9 @@ class CommandRouter:
             return OutgoingMessage(text), True, translator
         invocation, public = split_public(spec, invocation)
         if public:
-            translator = community
+            translator = community.translator
         try:
-            reply = await self._run(spec, invocation, translator)
+            reply = await self._run(community, spec, invocation, translator)
         except CommandError as error:
             # Bad input is told to the member alone, so in their own language.
             text = own._(error.message, **error.values)
@@ -127,56 +154,45 @@ class CommandRouter:
         return reply, not public, translator
 
     async def _run(
-        self, spec: CommandSpec, invocation: CommandInvoked, translator: Translator
+        self,
+        community: Community,
+        spec: CommandSpec,
+        invocation: CommandInvoked,
+        translator: Translator,
     ) -> OutgoingMessage | str:
-        app, community = self.app, invocation.community
-        settings = app.community(community)
-        held = await permission_of(app, community, invocation.member, invocation.channel.platform)
-        if held < spec.permission:
+        """Check, parse and run the command; a member Trellis has not seen gets a row only once
+        their command is accepted, and whatever fails leaves the store as it was."""
+        prefix = community.command_prefix(invocation.channel.platform)
+        held = await permission_of(community, invocation.member, invocation.channel.platform)
+        if not may_run(held, spec.permission):
             raise CommandError(
                 "Only {role} can use {prefix}{command}; ask one of them if you need it.",
                 role=translator._(_ROLE_NAMES[spec.permission]),
-                prefix=app.command_prefix(invocation.channel.platform),
+                prefix=prefix,
                 command=spec.name,
             )
         now = invocation.occurred_at  # when the member asked, even if answered a moment later
         key = invocation.member.key
-        # A member Trellis has not seen gets a row only once their command is accepted: a
-        # refused command leaves the store as it was.
-        member = await members.by_key(app.store, community, key)
+        member = await community.member(key)
         unseen = member is None
-        if unseen and await members.is_forgotten(app.store, community, key):
+        if unseen and await members.is_forgotten(community.store, community.id, key):
             if spec.name != "optin":
                 raise CommandError(
                     "You asked Trellis to forget you, so it keeps nothing about you; "
                     "type {prefix}optin if you want to take part in its records again.",
-                    prefix=app.command_prefix(invocation.channel.platform),
+                    prefix=prefix,
                 )
             unseen = False  # optin itself brings them back
         if member is None:
             member = members.MemberRow(
-                0, community, key, invocation.member.display_name,
+                0, community.id, key, invocation.member.display_name,
                 False, 0, None, None, None, True, False, None,
             )  # fmt: skip
-        ctx = CommandContext(
-            app=app,
-            community=community,
-            settings=settings,
-            invocation=invocation,
-            member=member,
-            permission=held,
-            themes=app.themes[community],
-            translator=translator,
-            now=now,
-        )
+        ctx = CommandContext(community, invocation, member, held, translator, now, self.commands)
         arguments = await self._arguments(spec, ctx)
         theme = arguments.get("theme")
         scope = ctx.scope
-        if (
-            spec.permission == Permission.THEME_LEADER
-            and theme
-            and not scope.covers_theme(theme.id)
-        ):
+        if not scope.covers_command(spec.permission, theme.id if theme else None):
             raise CommandError(
                 "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
                 led=", ".join(sorted(scope.led)),
@@ -184,17 +200,17 @@ class CommandRouter:
             )
         if not unseen:
             return await spec.handler(ctx, **arguments)
-        async with app.store.transaction() as tx:
+        async with community.store.transaction() as tx:
             created = await members.ensure(
-                tx, app.engine.members, community, key,
+                tx, community.member_cache, community.id, key,
                 invocation.member.display_name, int(now.timestamp()),
             )  # fmt: skip
         ctx.member = created
         try:
             return await spec.handler(ctx, **arguments)
-        except CommandError:
-            async with app.store.transaction() as tx:
-                await members.discard_new(tx, app.engine.members, created)
+        except BaseException:
+            async with community.store.transaction() as tx:
+                await members.discard_new(tx, community.member_cache, created)
             raise
 
     async def _arguments(self, spec: CommandSpec, ctx: CommandContext) -> dict[str, Any]:
@@ -281,7 +297,7 @@ class CommandRouter:
         return values
 
     @staticmethod
-    def _checked_length(text: str, param) -> str:
+    def _checked_length(text: str, param: Param) -> str:
         if len(text) > param.longest:
             raise CommandError(
                 "<{name}> is {n} characters long; Trellis takes at most {limit} there.",
@@ -291,65 +307,75 @@ class CommandRouter:
             )
         return text
 
-    async def _convert(self, kind: ParamKind, raw: Any, ctx: CommandContext, param) -> Any:
+    async def _convert(self, kind: ParamKind, raw: Any, ctx: CommandContext, param: Param) -> Any:
+        """``raw`` (typed text, or a platform's typed option) as the value a handler takes."""
         if isinstance(raw, MemberRef):
             return await self._member(ctx, raw.key, raw.display_name)
         if isinstance(raw, ChannelRef):
             return raw
-        raw = self._checked_length(str(raw).strip(), param)
-        match kind:
-            case ParamKind.MEMBER:
-                return await self._member_from_text(ctx, raw)
-            case ParamKind.THEME:
-                theme = ctx.themes.find(raw)
-                if theme is None:
-                    raise CommandError(
-                        "There is no theme “{name}”; the themes are: {themes}.",
-                        name=excerpt(raw),
-                        themes=", ".join(ctx.themes.themes) or "—",
-                    )
-                return theme
-            case ParamKind.PERIOD:
-                return parse_period(raw, ctx.tz, ctx.now)
-            case ParamKind.DURATION:
-                return parse_duration(raw)
-            case ParamKind.DATE:
-                return parse_date(raw)
-            case ParamKind.DATETIME:
-                return parse_datetime(raw, ctx.tz)
-            case ParamKind.INTEGER:
-                return parse_integer(raw)
-            case ParamKind.COMMAND:
-                # A help topic, a command, or a command's first word, in any language.
-                topic, rest = self.topics.resolve(raw)
-                if topic is not None and not rest:
-                    return topic
-                name, rest = self.aliases.resolve(raw)
-                if name is not None and not rest:
-                    return name
-                group, rest = self.groups.resolve(raw)
-                if group is None or rest:
-                    raise CommandError(
-                        "There is no command “{command}”; type {prefix}help for the list.",
-                        command=excerpt(raw),
-                        prefix=ctx.prefix,
-                    )
-                return group
-            case ParamKind.CHOICE:
-                choice = english_choice(param.choices, raw)
-                if choice is None:
-                    raise CommandError(
-                        "“{text}” is not one of {choices}.",
-                        text=excerpt(raw),
-                        choices=" | ".join(word(ctx.translator.locale, c) for c in param.choices),
-                    )
-                return choice
-            case ParamKind.CHANNEL:
-                return ChannelRef(invocation_platform(ctx), raw.lstrip("#"))
+        text = self._checked_length(str(raw).strip(), param)
+        return await self._converters[kind](text, ctx, param)
+
+    async def _text(self, raw: str, ctx: CommandContext, param: Param) -> str:
         return raw
 
+    async def _theme(self, raw: str, ctx: CommandContext, param: Param) -> Theme:
+        theme = ctx.themes.find(raw)
+        if theme is None:
+            raise CommandError(
+                "There is no theme “{name}”; the themes are: {themes}.",
+                name=excerpt(raw),
+                themes=", ".join(ctx.themes.themes) or "—",
+            )
+        return theme
+
+    async def _period(self, raw: str, ctx: CommandContext, param: Param) -> Period:
+        return parse_period(raw, ctx.tz, ctx.now)
+
+    async def _duration(self, raw: str, ctx: CommandContext, param: Param) -> timedelta:
+        return parse_duration(raw)
+
+    async def _date(self, raw: str, ctx: CommandContext, param: Param) -> date:
+        return parse_date(raw)
+
+    async def _datetime(self, raw: str, ctx: CommandContext, param: Param) -> datetime:
+        return parse_datetime(raw, ctx.tz)
+
+    async def _integer(self, raw: str, ctx: CommandContext, param: Param) -> int:
+        return parse_integer(raw)
+
+    async def _command(self, raw: str, ctx: CommandContext, param: Param) -> str:
+        """A help topic, a command, or a command's first word, in any language."""
+        topic, rest = self.topics.resolve(raw)
+        if topic is not None and not rest:
+            return topic
+        name, rest = self.aliases.resolve(raw)
+        if name is not None and not rest:
+            return name
+        group, rest = self.groups.resolve(raw)
+        if group is None or rest:
+            raise CommandError(
+                "There is no command “{command}”; type {prefix}help for the list.",
+                command=excerpt(raw),
+                prefix=ctx.prefix,
+            )
+        return group
+
+    async def _choice(self, raw: str, ctx: CommandContext, param: Param) -> str:
+        choice = english_choice(param.choices, raw)
+        if choice is None:
+            raise CommandError(
+                "“{text}” is not one of {choices}.",
+                text=excerpt(raw),
+                choices=" | ".join(word(ctx.translator.locale, c) for c in param.choices),
+            )
+        return choice
+
+    async def _channel(self, raw: str, ctx: CommandContext, param: Param) -> ChannelRef:
+        return ChannelRef(invocation_platform(ctx), raw.lstrip("#"))
+
     async def _member(self, ctx: CommandContext, key: str, name: str) -> members.MemberRow:
-        row = await members.by_key(self.app.store, ctx.community, key)
+        row = await ctx.community.member(key)
         if row is None:
             raise CommandError(
                 "Trellis has not seen {name} take part here yet, so it cannot do that for them.",
@@ -357,21 +383,22 @@ class CommandRouter:
             )
         return row
 
-    async def _member_from_text(self, ctx: CommandContext, raw: str) -> members.MemberRow:
+    async def _member_from_text(
+        self, raw: str, ctx: CommandContext, param: Param
+    ) -> members.MemberRow:
         platform = invocation_platform(ctx)
         keys = [f"{platform}:{raw}"]
         # The platform's own mention syntax (Discord's <@id>) is the adapter's to read.
-        adapter = self.app.adapters.get(ctx.invocation.channel.platform)
-        mentioned = adapter.member_from_mention(raw) if adapter is not None else None
+        mentioned = ctx.community.member_from_mention(ctx.invocation.channel.platform, raw)
         if mentioned is not None:
             keys.insert(0, mentioned.key)
         if raw.startswith("@"):
             keys.append(f"{platform}:{raw[1:]}")
         for key in keys:
-            row = await members.by_key(self.app.store, ctx.community, key)
+            row = await ctx.community.member(key)
             if row is not None:
                 return row
-        named = await members.by_display_name(self.app.store, ctx.community, raw.lstrip("@"))
+        named = await ctx.community.members_named(raw.lstrip("@"))
         if len(named) == 1:
             return named[0]
         if len(named) > 1:

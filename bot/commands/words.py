@@ -6,8 +6,8 @@ and has its aliases in the catalogs, as a message with the context ``command``. 
 the English word or its alias in any catalog's language, in any case and with or without accents
 (``leccion`` is ``lección``); what reaches a handler is always the English word.
 
-``extract`` hands these words to Babel (``babel.cfg`` names it), so that ``update_catalogs.py``
-puts them in every catalog for translators like any other message.
+``bot.commands.catalog.extract`` hands these words to Babel (``babel.cfg`` names it), so that
+``update_catalogs.py`` puts them in every catalog for translators like any other message.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
-from functools import cache
 from typing import TYPE_CHECKING
 
 from bot.commands.spec import PAGE
@@ -111,23 +110,6 @@ def english_choice(choices: Iterable[str], typed: str) -> str | None:
     """The English choice that ``typed`` is, in any language (None if it is none of them)."""
     wanted = normal(typed)
     return next((choice for choice in choices if wanted in forms(choice)), None)
-
-
-@cache
-def _specs() -> tuple[CommandSpec, ...]:
-    from bot.commands.catalog import all_commands  # the specs import this module's users
-
-    return all_commands()
-
-
-def extract(fileobj, keywords, comment_tags, options) -> Iterator[tuple]:
-    """Babel's extractor (``babel.cfg``) for what the specs say beside their help: each command
-    word as ``pgettext("command", …)``, and each parameter's description."""
-    for english in vocabulary(_specs()):
-        yield 0, "pgettext", (CONTEXT, english), []
-    helps = dict.fromkeys(param.help for spec in _specs() for param in spec.params if param.help)
-    for help_ in (*helps, PUBLIC_HELP):
-        yield 0, "gettext", help_, []
 
 
 def split_public(spec: CommandSpec, invocation: CommandInvoked) -> tuple[CommandInvoked, bool]:

@@ -15,15 +15,14 @@ from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import forms, normal
+from bot.community import Community
 from bot.events import key_parts
 from bot.monitoring.common import local_day, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
-from bot.scheduler import Job
 from storage import commitments
 
 if TYPE_CHECKING:
-    from bot.app import Trellis
     from storage.members import MemberRow
 
 REMINDER_CRON = "0 9 * * *"
@@ -57,9 +56,9 @@ async def commit(ctx: CommandContext, what: str) -> str:
     require_tracked(ctx)
     today = local_day(ctx.now, ctx.tz)
     text, due = parse_commitment(what, today)
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         commitment_id = await commitments.add_commitment(
-            tx, ctx.community, ctx.member.id, text, due.isoformat(), epoch(ctx.now)
+            tx, ctx.community.id, ctx.member.id, text, due.isoformat(), epoch(ctx.now)
         )
     return ctx._(
         "Noted: commitment {id}, “{what}”, due {due}. I will remind you the day before; "
@@ -72,8 +71,8 @@ async def commit(ctx: CommandContext, what: str) -> str:
 
 
 async def done(ctx: CommandContext, id: int) -> str:
-    async with ctx.app.store.transaction() as tx:
-        found = await commitments.commitment(tx, ctx.community, id)
+    async with ctx.transaction() as tx:
+        found = await commitments.commitment(tx, ctx.community.id, id)
         if found is None:
             raise CommandError(
                 "There is no commitment {id}; commitments lists yours with their numbers.", id=id
@@ -106,7 +105,7 @@ async def list_commitments(
     ctx: CommandContext, member: MemberRow | None = None, page: int | None = None
 ) -> str:
     whom = member or ctx.member
-    items = await commitments.commitments(ctx.app.store, ctx.community, member_id=whom.id)
+    items = await commitments.commitments(ctx.store, ctx.community.id, member_id=whom.id)
     if not items:
         if whom.id == ctx.member.id:
             return ctx._("You have no commitments; take one on with commit <what> by <YYYY-MM-DD>.")
@@ -126,7 +125,7 @@ async def list_commitments(
 
 async def overdue(ctx: CommandContext, page: int | None = None) -> str:
     today = local_day(ctx.now, ctx.tz).isoformat()
-    items = await commitments.overdue(ctx.app.store, ctx.community, today)
+    items = await commitments.overdue(ctx.store, ctx.community.id, today)
     if not items:
         return ctx._("No commitment is overdue.")
     heading = ctx.n_("**{n} overdue commitment**", "**{n} overdue commitments**", len(items))
@@ -134,18 +133,18 @@ async def overdue(ctx: CommandContext, page: int | None = None) -> str:
     return paged(ctx, [heading], lines, page)
 
 
-async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
+async def send_reminders(community: Community, due_at: datetime) -> str:
     """DM each member whose commitment is due tomorrow (or today) and was not reminded yet."""
-    tz = ZoneInfo(app.community(community).timezone)
+    tz = ZoneInfo(community.settings.timezone)
     today = local_day(due_at, tz)
     tomorrow = today + timedelta(days=1)
     items = await commitments.to_remind(
-        app.store, community, today.isoformat(), tomorrow.isoformat()
+        community.store, community.id, today.isoformat(), tomorrow.isoformat()
     )
     delivered = 0
     for item in items:
-        prefix = app.command_prefix(key_parts(item.key)[0])
-        translator = await app.translator_of(community, item.key)
+        prefix = community.command_prefix(key_parts(item.key)[0])
+        translator = await community.translator_of(item.key)
         if item.due_date == today.isoformat():
             text = translator._(
                 "A reminder: your commitment {id}, “{what}”, is due today. Write "
@@ -163,10 +162,10 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
                 what=literal(item.what),
                 due=item.due_date,
             )
-        outcome = await app.direct(community, item.key, OutgoingMessage(text))
+        outcome = await community.direct(item.key, OutgoingMessage(text))
         delivered += outcome is Delivery.DELIVERED
         # Marked even when undeliverable: one reminder per commitment, never a daily repeat.
-        async with app.store.transaction() as tx:
+        async with community.store.transaction() as tx:
             await commitments.mark_reminded(tx, item.id, epoch(due_at))
     return f"{delivered} of {len(items)} reminders delivered"
 
@@ -209,20 +208,3 @@ COMMANDS = (
         private=True,
     ),
 )
-
-
-def install(app: Trellis) -> None:
-    for community, settings in app.settings.communities.items():
-
-        async def run(due_at: datetime, community: str = community) -> str:
-            return await send_reminders(app, community, due_at)
-
-        app.scheduler.add(
-            Job(
-                name=f"commitments:{community}",
-                cron=REMINDER_CRON,
-                timezone=settings.timezone,
-                run=run,
-                once_only=True,  # a reminder sent on a clock set ahead is never sent when due
-            )
-        )

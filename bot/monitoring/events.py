@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.clock import epoch
@@ -13,14 +12,12 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
+from bot.community import Community
 from bot.monitoring.common import local_time, require_tracked
 from bot.outgoing import OutgoingMessage, literal
-from bot.scheduler import Job
+from bot.services.digest_section import DigestContext
+from bot.themes import ThemeMap
 from storage import calendar
-
-if TYPE_CHECKING:
-    from bot.app import Trellis
-    from bot.services.digest import DigestContext
 
 REMINDER_CRON = "*/15 * * * *"
 """How often reminders are looked for; the hour-before reminder goes out 45 to 60 minutes ahead."""
@@ -59,10 +56,10 @@ async def event_add(ctx: CommandContext, details: str) -> str:
             "{when} has already passed; give a date and time still to come.", when=when
         )
     theme = ctx.themes.for_place(ctx.invocation.channel)
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         event_id = await calendar.add_event(
             tx,
-            ctx.community,
+            ctx.community.id,
             title=title,
             starts_at=epoch(starts),
             place=where,
@@ -73,7 +70,7 @@ async def event_add(ctx: CommandContext, details: str) -> str:
     return ctx._(
         "Event {id} added: {event}. Reminders go out a day and an hour before.",
         id=event_id,
-        event=_describe(ctx.app, ctx.community, _added(event_id, title, starts, where, theme)),
+        event=_describe(ctx.themes, ctx.tz, _added(event_id, title, starts, where, theme)),
     )
 
 
@@ -83,33 +80,31 @@ def _added(
     return calendar.CommunityEvent(event_id, title, epoch(starts), where, theme, None, None, None)
 
 
-def _describe(app: Trellis, community: str, event: calendar.CommunityEvent) -> str:
-    tz = ZoneInfo(app.community(community).timezone)
+def _describe(themes: ThemeMap, tz: ZoneInfo, event: calendar.CommunityEvent) -> str:
     text = f"**{literal(event.title)}**, {local_time(event.starts_at, tz)}"
     if event.place:
         text += f", {literal(event.place)}"
-    themes = app.themes[community].themes
-    if event.theme in themes:
-        text += f" ({themes[event.theme].name})"
+    if event.theme in themes.themes:
+        text += f" ({themes.themes[event.theme].name})"
     return text
 
 
 async def event_list(ctx: CommandContext, page: int | None = None) -> str:
     upcoming = await calendar.events_between(
-        ctx.app.store, ctx.community, epoch(ctx.now), epoch(ctx.now + LIST_AHEAD)
+        ctx.store, ctx.community.id, epoch(ctx.now), epoch(ctx.now + LIST_AHEAD)
     )
     if not upcoming:
         return ctx._(
             "No events in the next 90 days; add one with event add <title> <YYYY-MM-DD HH:MM> "
             "[where]."
         )
-    lines = [f"- {event.id}. {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
+    lines = [f"- {event.id}. {_describe(ctx.themes, ctx.tz, event)}" for event in upcoming]
     return paged(ctx, [ctx._("**Upcoming events**")], lines, page)
 
 
 async def event_remove(ctx: CommandContext, id: int) -> str:
-    async with ctx.app.store.transaction() as tx:
-        found = await calendar.event(tx, ctx.community, id)
+    async with ctx.transaction() as tx:
+        found = await calendar.event(tx, ctx.community.id, id)
         if found is None or found.starts_at <= epoch(ctx.now):
             raise CommandError(
                 "There is no upcoming event {id}; event list shows them with their numbers.", id=id
@@ -118,69 +113,75 @@ async def event_remove(ctx: CommandContext, id: int) -> str:
             raise CommandError(
                 "Only the member who added event {id} or a facilitator can remove it.", id=id
             )
-        await calendar.remove_event(tx, ctx.community, id)
+        await calendar.remove_event(tx, ctx.community.id, id)
     return ctx._("Event {id}, “{title}”, is removed.", id=id, title=literal(found.title))
 
 
-def reminder_place(app: Trellis, community: str, theme: str | None) -> str | None:
-    themes = app.themes[community]
+def reminder_place(community: Community, theme: str | None) -> str | None:
+    themes = community.themes
     if theme in themes.themes:
         place = themes.prompt_place(themes.themes[theme])
         if place:
             return place
-    return app.community(community).digest.channel
+    return community.settings.digest.channel
 
 
-async def send_reminders(app: Trellis, community: str, now: datetime) -> str:
+async def remind(community: Community, due: datetime) -> str:
+    """The reminders job: what is due by the clock now (a run caught up after downtime does not
+    remind of events that already began)."""
+    return await send_reminders(community, community.clock.now())
+
+
+async def send_reminders(community: Community, now: datetime) -> str:
     """Post the hour-before reminders, then the day-before ones, each at most once per event."""
-    store = app.store
-    translator = app.translator(community)
+    store = community.store
+    translator = community.translator
     sent = 0
     at = epoch(now)
     soon = await calendar.events_to_remind(
-        store, community, at, ahead=int(HOUR.total_seconds()), column="hour_reminded_at"
+        store, community.id, at, ahead=int(HOUR.total_seconds()), column="hour_reminded_at"
     )
     for event in soon:
         text = "⏰ " + translator._(
             "Starting within the hour: {event}",
-            event=_describe(app, community, event),
+            event=_describe(community.themes, ZoneInfo(community.settings.timezone), event),
         )
-        if await _post(app, community, event, text):
+        if await _post(community, event, text):
             async with store.transaction() as tx:
                 await calendar.mark_event_reminded(tx, event.id, "hour_reminded_at", at)
                 # Within the hour, a day-before reminder would only repeat this one.
                 await calendar.mark_event_reminded(tx, event.id, "day_reminded_at", at)
             sent += 1
     tomorrow = await calendar.events_to_remind(
-        store, community, at, ahead=int(DAY.total_seconds()), column="day_reminded_at"
+        store, community.id, at, ahead=int(DAY.total_seconds()), column="day_reminded_at"
     )
     for event in tomorrow:
         text = "📅 " + translator._(
             "Coming up within a day: {event}",
-            event=_describe(app, community, event),
+            event=_describe(community.themes, ZoneInfo(community.settings.timezone), event),
         )
-        if await _post(app, community, event, text):
+        if await _post(community, event, text):
             async with store.transaction() as tx:
                 await calendar.mark_event_reminded(tx, event.id, "day_reminded_at", at)
             sent += 1
     return f"{sent} event reminders posted"
 
 
-async def _post(app: Trellis, community: str, event: calendar.CommunityEvent, text: str) -> bool:
-    place = reminder_place(app, community, event.theme)
+async def _post(community: Community, event: calendar.CommunityEvent, text: str) -> bool:
+    place = reminder_place(community, event.theme)
     if place is None:
         return False
-    return await app.post(community, place, OutgoingMessage(text)) is not None
+    return await community.post(place, OutgoingMessage(text)) is not None
 
 
 async def digest_section(ctx: DigestContext) -> str | None:
     upcoming = await calendar.events_between(
-        ctx.app.store, ctx.community, epoch(ctx.end), epoch(ctx.end + DIGEST_AHEAD)
+        ctx.store, ctx.community, epoch(ctx.end), epoch(ctx.end + DIGEST_AHEAD)
     )
     if not upcoming:
         return None
     lines = ["### " + ctx._("Upcoming events")]
-    lines += [f"- {_describe(ctx.app, ctx.community, event)}" for event in upcoming]
+    lines += [f"- {_describe(ctx.themes, ctx.tz, event)}" for event in upcoming]
     return "\n".join(lines)
 
 
@@ -213,21 +214,3 @@ COMMANDS = (
         private=True,
     ),
 )
-
-
-def install(app: Trellis) -> None:
-    for community, settings in app.settings.communities.items():
-
-        async def run(due_at: datetime, community: str = community) -> str:
-            return await send_reminders(app, community, app.clock.now())
-
-        app.scheduler.add(
-            Job(
-                name=f"events:{community}",
-                cron=REMINDER_CRON,
-                timezone=settings.timezone,
-                run=run,
-                once_only=True,  # a reminder sent on a clock set ahead is never sent when due
-            )
-        )
-    app.digest_sections.append(digest_section)

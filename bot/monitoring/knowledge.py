@@ -23,17 +23,16 @@ from bot.commands.parsing import LANGUAGE_NAMES, excerpt, parse_language
 from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
+from bot.community import Community
 from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
 from bot.monitoring.common import require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.recognition import INSIGHT_REACTIONS
-from bot.scheduler import Job
 from storage import activity, knowledge, members, profiles
 from storage.contract import Reads
 
 if TYPE_CHECKING:
-    from bot.app import Trellis
-    from bot.services.digest import DigestContext
+    from bot.services.digest_section import DigestContext
     from bot.themes import Theme, ThemeMap
     from storage.members import MemberRow
 
@@ -86,14 +85,14 @@ async def profile_set(ctx: CommandContext, fields: str) -> str:
     values = parse_profile_fields(fields)
     chosen = LANGUAGE in values
     language = parse_language(values.pop(LANGUAGE, ""))  # checked before anything is saved
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         if values:
             await profiles.set_profile(tx, ctx.member.id, values, epoch(ctx.now))
         if chosen:
             await members.set_language(tx, ctx.member.id, language)
     if chosen:
-        ctx.translator = await ctx.app.translator_of(ctx.community, ctx.member.key)
-    saved = await profiles.profile(ctx.app.store, ctx.member.id)
+        ctx.translator = await ctx.community.translator_of(ctx.member.key)
+    saved = await profiles.profile(ctx.store, ctx.member.id)
     lines = [ctx._("Your profile is saved.")]
     if saved is not None:
         lines.append(_profile_lines(ctx, saved))
@@ -119,7 +118,7 @@ def _profile_lines(ctx: CommandContext, profile: profiles.Profile) -> str:
 
 async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> str:
     whom = member or ctx.member
-    found = await profiles.profile(ctx.app.store, whom.id)
+    found = await profiles.profile(ctx.store, whom.id)
     if found is None:
         if whom.id == ctx.member.id:
             return ctx._(
@@ -129,7 +128,7 @@ async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> 
         return ctx._("That member has no profile to show.")
     themes = [
         ctx.themes.themes[t].name
-        for t in await activity.themes_of_member(ctx.app.store, whom.id)
+        for t in await activity.themes_of_member(ctx.store, whom.id)
         if t in ctx.themes.themes
     ]
     text = f"**{literal(found.name)}**\n" + _profile_lines(ctx, found)
@@ -167,13 +166,13 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
     topic = " ".join(topic.split())
     if len(topic) < 2:
         raise CommandError("Name a topic of at least two letters, like experts water.")
-    store = ctx.app.store
+    store = ctx.store
     found: dict[int, Expert] = {}
 
     def add(member_id: int, name: str, reason: str) -> None:
         found.setdefault(member_id, Expert(name)).reasons.append(reason)
 
-    for profile in await profiles.profiles(store, ctx.community):
+    for profile in await profiles.profiles(store, ctx.community.id):
         if mentions_topic(profile.expertise, topic):
             add(
                 profile.member_id,
@@ -182,7 +181,9 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
             )
     themes = matching_themes(ctx.themes, topic)
     since = epoch(ctx.now - EXPERTS_WINDOW)
-    for row in await profiles.theme_activity(store, ctx.community, [t.id for t in themes], since):
+    for row in await profiles.theme_activity(
+        store, ctx.community.id, [t.id for t in themes], since
+    ):
         add(
             row.member_id,
             row.name,
@@ -194,7 +195,7 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
             ),
         )
     theme_ids = {t.id for t in themes}
-    for item in await knowledge.knowledge_items(store, ctx.community):
+    for item in await knowledge.knowledge_items(store, ctx.community.id):
         if item.theme in theme_ids or mentions_topic(item.title, topic):
             for member_id, name in item.authors:
                 add(member_id, name, ctx._("shared “{title}”", title=literal(item.title)))
@@ -247,10 +248,10 @@ def organisations(
 
 
 async def knowledge_map(ctx: CommandContext, page: int | None = None) -> str:
-    window = timedelta(weeks=ctx.app.settings.participation.window_weeks)
-    store = ctx.app.store
-    everyone = await profiles.profiles(store, ctx.community)
-    active = await profiles.active_since(store, ctx.community, epoch(ctx.now - window))
+    window = timedelta(weeks=ctx.config.participation.window_weeks)
+    store = ctx.store
+    everyone = await profiles.profiles(store, ctx.community.id)
+    active = await profiles.active_since(store, ctx.community.id, epoch(ctx.now - window))
     groups, unnamed = organisations(everyone, active)
     if not groups:
         return ctx._(
@@ -335,10 +336,10 @@ async def share(ctx: CommandContext, kind: str, title: str) -> str:
             "https://example.org/census.",
             kind=kind,
         )
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         item_id = await knowledge.add_knowledge(
             tx,
-            ctx.community,
+            ctx.community.id,
             kind=kind,
             title=title,
             link=link,
@@ -369,7 +370,7 @@ def kind_label(_: Callable[..., str], kind: str) -> str:
 
 async def library(ctx: CommandContext, theme: Theme | None = None, page: int | None = None) -> str:
     items = await knowledge.knowledge_items(
-        ctx.app.store, ctx.community, theme=theme.id if theme else None
+        ctx.store, ctx.community.id, theme=theme.id if theme else None
     )
     if not items:
         if theme:
@@ -421,17 +422,17 @@ def _item_line(
 
 
 def may_change(scope: Scope, item: knowledge.KnowledgeItem) -> bool:
-    """An item is changed (its kind chosen, edited, removed) by its authors, by whoever shared
-    or marked it, by the leaders of its theme, and by facilitators."""
+    """Whether ``scope`` may change the item (choose its kind, edit or remove it): its owners
+    are its authors and whoever shared or marked it."""
     owners = [item.created_by, *(member_id for member_id, _ in item.authors)]
-    return scope.covers_theme(item.theme) or any(scope.covers_item(owner) for owner in owners)
+    return scope.covers_shared(item.theme, owners)
 
 
-async def _reactor_scope(app: Trellis, event: ReactionAdded) -> Scope:
-    permission = await permission_of(app, event.community, event.member)
-    reactor = await members.by_key(app.store, event.community, event.member.key)
+async def _reactor_scope(community: Community, event: ReactionAdded) -> Scope:
+    permission = await permission_of(community, event.member)
+    reactor = await members.by_key(community.store, event.community, event.member.key)
     return scope_of(
-        app.community(event.community),
+        community.settings,
         event.member.key,
         permission,
         reactor.id if reactor else None,
@@ -452,24 +453,24 @@ def kind_question(_: Callable[..., str], prefix: str, item_id: int, author: str,
     )
 
 
-async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
+async def on_reaction(community: Community, event: ReactionAdded) -> None:
     """A 💡 from a facilitator, or from a leader of the message's theme, records the message,
     credited to its author, and asks whoever marked it, in private, what kind of knowledge it
     is; their reaction with one of ``KIND_REACTIONS`` answers, and the item enters the library."""
     if event.member.is_bot:
         return
     if event.emoji in INSIGHT_REACTIONS:
-        await _mark(app, event)
+        await _mark(community, event)
     elif event.emoji in KIND_REACTIONS:
-        await _choose_kind(app, event, KIND_REACTIONS[event.emoji])
+        await _choose_kind(community, event, KIND_REACTIONS[event.emoji])
 
 
-async def _mark(app: Trellis, event: ReactionAdded) -> None:
-    store = app.store
+async def _mark(community: Community, event: ReactionAdded) -> None:
+    store = community.store
     source = await knowledge.source_message(store, event.community, event.message_id)
     if source is None or not source.text:
         return
-    scope = await _reactor_scope(app, event)
+    scope = await _reactor_scope(community, event)
     if not scope.covers_theme(source.theme):
         return
     title = title_from_message(source.text)
@@ -491,54 +492,54 @@ async def _mark(app: Trellis, event: ReactionAdded) -> None:
         return
     author = await members.by_id(store, source.author_id)
     question = kind_question(
-        app.translator(event.community)._,
-        app.command_prefix(event.member.platform),
+        community.translator._,
+        community.command_prefix(event.member.platform),
         item_id,
         author.name if author else "",
         title,
     )
-    await app.direct(event.community, event.member.key, OutgoingMessage(question))
+    await community.direct(event.member.key, OutgoingMessage(question))
 
 
-async def _choose_kind(app: Trellis, event: ReactionAdded, kind: str) -> None:
-    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
+async def _choose_kind(community: Community, event: ReactionAdded, kind: str) -> None:
+    item = await knowledge.knowledge_item(community.store, event.community, source=event.message_id)
     if item is None or item.kind is not None:
         return
-    if not may_change(await _reactor_scope(app, event), item):
+    if not may_change(await _reactor_scope(community, event), item):
         return
-    async with app.store.transaction() as tx:
+    async with community.store.transaction() as tx:
         await knowledge.edit_knowledge(
             tx, item.id, title=None, kind=kind, at=epoch(event.occurred_at)
         )
-    _ = app.translator(event.community)._
+    _ = community.translator._
     filed = _(
         "Thank you: “{title}” is in the library as a {kind} (item {id}).",
         title=literal(item.title),
         kind=kind_label(_, kind),
         id=item.id,
     )
-    await app.direct(event.community, event.member.key, OutgoingMessage(filed))
+    await community.direct(event.member.key, OutgoingMessage(filed))
 
 
-async def on_reaction_removed(app: Trellis, event: ReactionRemoved) -> None:
+async def on_reaction_removed(community: Community, event: ReactionRemoved) -> None:
     """A 💡 taken back by the one who marked it, before saying what it is, files nothing."""
     if event.emoji not in INSIGHT_REACTIONS:
         return
-    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
+    item = await knowledge.knowledge_item(community.store, event.community, source=event.message_id)
     if item is None or item.kind is not None:
         return
-    reactor = await members.by_key(app.store, event.community, event.member.key)
+    reactor = await members.by_key(community.store, event.community, event.member.key)
     if reactor is not None and reactor.id == item.created_by:
-        async with app.store.transaction() as tx:
+        async with community.store.transaction() as tx:
             await knowledge.remove_knowledge(tx, item.id)
 
 
-async def on_message_deleted(app: Trellis, event: MessageDeleted) -> None:
+async def on_message_deleted(community: Community, event: MessageDeleted) -> None:
     """A message deleted on the platform takes the item filed from it along: its title is the
     message's own text, and its author did not share it themselves."""
-    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
+    item = await knowledge.knowledge_item(community.store, event.community, source=event.message_id)
     if item is not None:
-        async with app.store.transaction() as tx:
+        async with community.store.transaction() as tx:
             await knowledge.remove_knowledge(tx, item.id)
 
 
@@ -578,7 +579,7 @@ def parse_item_changes(text: str) -> tuple[str | None, str | None]:
 
 
 async def _changeable(ctx: CommandContext, db: Reads, item_id: int) -> knowledge.KnowledgeItem:
-    item = await knowledge.knowledge_item(db, ctx.community, item_id=item_id)
+    item = await knowledge.knowledge_item(db, ctx.community.id, item_id=item_id)
     if item is None:
         raise CommandError(
             "There is no item {id} in the library; {prefix}library list shows each item's number.",
@@ -595,7 +596,7 @@ async def _changeable(ctx: CommandContext, db: Reads, item_id: int) -> knowledge
 
 async def library_edit(ctx: CommandContext, item: int, changes: str) -> str:
     title, kind = parse_item_changes(changes)
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         found = await _changeable(ctx, tx, item)
         await knowledge.edit_knowledge(tx, found.id, title=title, kind=kind, at=epoch(ctx.now))
     chosen = kind or found.kind
@@ -614,7 +615,7 @@ async def library_edit(ctx: CommandContext, item: int, changes: str) -> str:
 
 
 async def library_remove(ctx: CommandContext, item: int) -> str:
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         found = await _changeable(ctx, tx, item)
         await knowledge.remove_knowledge(tx, found.id)
     return ctx._(
@@ -627,11 +628,11 @@ async def library_remove(ctx: CommandContext, item: int) -> str:
 async def digest_section(ctx: DigestContext) -> str | None:
     """New knowledge items of the digest week, with their authors credited."""
     items = await knowledge.knowledge_items(
-        ctx.app.store, ctx.community, start=epoch(ctx.start), end=epoch(ctx.end)
+        ctx.store, ctx.community, start=epoch(ctx.start), end=epoch(ctx.end)
     )
     if not items:
         return None
-    themes = ctx.app.themes[ctx.community]
+    themes = ctx.themes
     tz = ZoneInfo(ctx.settings.timezone)
     lines = ["### " + ctx._("Knowledge shared")]
     lines += [_item_line(ctx._, themes, item, ctx.names, tz) for item in reversed(items)]
@@ -718,27 +719,8 @@ COMMANDS = (
 )
 
 
-def install(app: Trellis) -> None:
-    async def listener(event: ReactionAdded) -> None:
-        await on_reaction(app, event)
-
-    async def removed(event: ReactionRemoved) -> None:
-        await on_reaction_removed(app, event)
-
-    async def deleted(event: MessageDeleted) -> None:
-        await on_message_deleted(app, event)
-
-    app.engine.listen(ReactionAdded, listener)
-    app.engine.listen(ReactionRemoved, removed)
-    app.engine.listen(MessageDeleted, deleted)
-    app.digest_sections.append(digest_section)
-    for community, settings in app.settings.communities.items():
-
-        async def file_waiting(due: datetime, community: str = community) -> str:
-            async with app.store.transaction() as tx:
-                filed = await knowledge.file_waiting(
-                    tx, community, epoch(due - KIND_WAIT), epoch(due)
-                )
-            return f"{filed} items marked with 💡 filed as references"
-
-        app.scheduler.add(Job(f"library:{community}", FILING_CRON, settings.timezone, file_waiting))
+async def file_waiting(community: Community, due: datetime) -> str:
+    """The job that files as references the items marked 💡 whose kind nobody chose in time."""
+    async with community.store.transaction() as tx:
+        filed = await knowledge.file_waiting(tx, community.id, epoch(due - KIND_WAIT), epoch(due))
+    return f"{filed} items marked with 💡 filed as references"

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.clock import epoch
+from bot.community import Community
 from bot.events import MemberJoined
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from storage import members, onboarding
 
 if TYPE_CHECKING:
-    from bot.app import Trellis
     from bot.config import CommunitySettings
     from bot.i18n import Translator
 
@@ -53,31 +53,24 @@ def welcome_text(
     return "\n\n".join(parts)
 
 
-async def welcome(app: Trellis, event: MemberJoined) -> None:
+async def welcome(community: Community, event: MemberJoined) -> None:
     """Welcome a member once, however often their join is seen (replays, rejoins); members who
     were already there when Trellis looked (``live`` false) are not newcomers."""
     if event.member.is_bot or not event.live:
         return
-    row = await members.by_key(app.store, event.community, event.member.key)
+    row = await members.by_key(community.store, event.community, event.member.key)
     if row is None or row.is_bot or row.opted_out:
         return
-    async with app.store.transaction() as tx:
+    async with community.store.transaction() as tx:
         claimed = await onboarding.claim_welcome(tx, row.id, epoch(event.occurred_at))
     if not claimed:
         return
     text = welcome_text(
-        await app.translator_of(event.community, row.key),
-        app.community(event.community),
+        await community.translator_of(row.key),
+        community.settings,
         literal(row.name),
-        app.command_prefix(event.member.platform),
+        community.command_prefix(event.member.platform),
     )
-    outcome = await app.direct(event.community, row.key, OutgoingMessage(text))
-    async with app.store.transaction() as tx:
+    outcome = await community.direct(row.key, OutgoingMessage(text))
+    async with community.store.transaction() as tx:
         await onboarding.welcome_delivered(tx, row.id, delivered=outcome is Delivery.DELIVERED)
-
-
-def install(app: Trellis) -> None:
-    async def listener(event: MemberJoined) -> None:
-        await welcome(app, event)
-
-    app.engine.listen(MemberJoined, listener)

@@ -9,20 +9,16 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bot.commands.context import CommandContext
 from bot.commands.parsing import Period, parse_period
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.community import Community
 from bot.i18n import Translator
 from bot.monitoring.render import levels_chart, render_html, summary_markdown
 from bot.monitoring.report import Report, build_report
 from bot.outgoing import Attachment, OutgoingMessage
-from bot.scheduler import Job
 from storage.rollups import refresh_rollups
-
-if TYPE_CHECKING:
-    from bot.app import Trellis
 
 DEFAULT_PERIOD = "4w"
 ROLLUPS_CRON = "5 * * * *"
@@ -36,11 +32,11 @@ def _files(report: Report, t: Translator) -> tuple[bytes, bytes]:
 async def report(ctx: CommandContext, period: Period | None = None) -> OutgoingMessage:
     chosen = period or parse_period(DEFAULT_PERIOD, ctx.tz, ctx.now)
     result = await build_report(
-        ctx.app.store, ctx.app.settings, ctx.community, chosen.start, chosen.end, label=chosen.label
+        ctx.store, ctx.config, ctx.community.id, chosen.start, chosen.end, label=chosen.label
     )
     # Drawing takes a noticeable fraction of a second; the chat must not wait on it.
     chart, page = await asyncio.to_thread(_files, result, ctx.translator)
-    name = re.sub(r"[^\w.-]+", "_", f"trellis-report-{ctx.community}-{chosen.label}")
+    name = re.sub(r"[^\w.-]+", "_", f"trellis-report-{ctx.community.id}-{chosen.label}")
     return OutgoingMessage(
         summary_markdown(result, ctx.translator),
         attachments=(
@@ -74,18 +70,8 @@ COMMANDS = (
 )
 
 
-def install(app: Trellis) -> None:
-    for community, settings in app.settings.communities.items():
-
-        async def recount(
-            due: datetime, community: str = community, timezone: str = settings.timezone
-        ) -> str:
-            async with app.store.transaction() as db:
-                whole = await refresh_rollups(db, community, timezone)
-            return (
-                "rollups recounted in full"
-                if whole
-                else "rollups of the days that changed recounted"
-            )
-
-        app.scheduler.add(Job(f"rollups:{community}", ROLLUPS_CRON, settings.timezone, recount))
+async def recount(community: Community, due: datetime) -> str:
+    """The hourly job that brings the rollups up to date (in full after a change of zone)."""
+    async with community.store.transaction() as tx:
+        whole = await refresh_rollups(tx, community.id, community.settings.timezone)
+    return "rollups recounted in full" if whole else "rollups of the days that changed recounted"

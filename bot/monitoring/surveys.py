@@ -14,11 +14,11 @@ from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
+from bot.community import Community
 from bot.events import key_parts
 from bot.monitoring.common import about_period
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
-from bot.scheduler import Job
 from storage import surveys
 from storage.contract import Reads
 from storage.privacy import visible_members
@@ -26,7 +26,6 @@ from storage.privacy import visible_members
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.app import Trellis
     from bot.config import CommunitySettings, SurveySettings
     from storage.members import MemberRow
 
@@ -35,6 +34,18 @@ STORY_CHARS = 2000
 
 def schedule_of(settings: CommunitySettings) -> SurveySettings:
     return settings.surveys
+
+
+def pulse_cron(community: Community) -> str | None:
+    """When the monthly pulse is asked; None where surveys are off."""
+    schedule = schedule_of(community.settings)
+    return schedule.pulse_cron if schedule.enabled else None
+
+
+def impact_cron(community: Community) -> str | None:
+    """When the quarterly story of change is asked; None where surveys are off."""
+    schedule = schedule_of(community.settings)
+    return schedule.impact_cron if schedule.enabled else None
 
 
 def period_label(kind: str, due_at: datetime, tz: ZoneInfo) -> str:
@@ -81,40 +92,40 @@ def invitation(
     )
 
 
-async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
+async def ask(community: Community, kind: str, due_at: datetime) -> str:
     """Open the survey for the period and send it to every member Trellis may ask."""
-    settings = app.community(community)
+    settings = community.settings
     tz = ZoneInfo(settings.timezone)
     period = period_label(kind, due_at, tz)
-    async with app.store.transaction() as tx:
-        survey = await surveys.open_survey(tx, community, kind, period, epoch(due_at))
+    async with community.store.transaction() as tx:
+        survey = await surveys.open_survey(tx, community.id, kind, period, epoch(due_at))
     if survey is None:
         return f"{kind} {period} was already asked"
     delivered = 0
-    recipients = await surveys.members_to_ask(app.store, community)
+    recipients = await surveys.members_to_ask(community.store, community.id)
     for member_id, key in recipients:
         text = invitation(
-            (await app.translator_of(community, key))._,
+            (await community.translator_of(key))._,
             kind,
             settings.name,
             period,
             schedule_of(settings).min_group_size,
-            app.command_prefix(key_parts(key)[0]),
+            community.command_prefix(key_parts(key)[0]),
         )
-        outcome = await app.direct(community, key, OutgoingMessage(text))
-        async with app.store.transaction() as tx:
+        outcome = await community.direct(key, OutgoingMessage(text))
+        async with community.store.transaction() as tx:
             await surveys.invite(tx, survey.id, member_id, delivered=outcome is Delivery.DELIVERED)
         delivered += outcome is Delivery.DELIVERED
     return f"{kind} {period} sent to {delivered} of {len(recipients)} members"
 
 
 async def _waiting(ctx: CommandContext, db: Reads, kind: str) -> surveys.Survey:
-    survey = await surveys.pending_survey(db, ctx.community, kind, ctx.member.id)
+    survey = await surveys.pending_survey(db, ctx.community.id, kind, ctx.member.id)
     if survey is not None:
         return survey
     asked = [
         s
-        for s in await surveys.surveys(db, ctx.community, kind)
+        for s in await surveys.surveys(db, ctx.community.id, kind)
         if await surveys.has_answered(db, s.id, ctx.member.id)
     ]
     if asked:
@@ -152,7 +163,7 @@ async def pulse(
     _score(ownership, "ownership")
     if learned_from is not None and learned_from.id == ctx.member.id:
         raise CommandError("Name someone else you learned from this month, or leave it out.")
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         survey = await _waiting(ctx, tx, "pulse")
         await surveys.answer(
             tx,
@@ -176,7 +187,7 @@ async def story(ctx: CommandContext, text: str) -> str:
             n=len(text),
             limit=STORY_CHARS,
         )
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         survey = await _waiting(ctx, tx, "impact")
         await surveys.answer(
             tx,
@@ -254,8 +265,8 @@ def describe_results(
 
 
 async def results(ctx: CommandContext, period: Period | None = None) -> str:
-    store = ctx.app.store
-    every = await surveys.surveys(store, ctx.community)
+    store = ctx.store
+    every = await surveys.surveys(store, ctx.community.id)
     if period:
         chosen = [s for s in every if about_period(s.period, period.start, period.end, ctx.tz)]
         if not chosen:
@@ -270,7 +281,7 @@ async def results(ctx: CommandContext, period: Period | None = None) -> str:
         chosen = [latest[kind] for kind in ("pulse", "impact") if kind in latest]
         if not chosen:
             return ctx._("No survey has been asked yet.")
-    names = await visible_members(store, ctx.community)
+    names = await visible_members(store, ctx.community.id)
     min_size = schedule_of(ctx.settings).min_group_size
     parts = [
         describe_results(ctx._, ctx.n_, await surveys.survey_answers(store, s), names, min_size)
@@ -329,22 +340,9 @@ COMMANDS = (
 )
 
 
-def install(app: Trellis) -> None:
-    for community, settings in app.settings.communities.items():
-        schedule = schedule_of(settings)
-        if not schedule.enabled:
-            continue
-        for kind, cron in (("pulse", schedule.pulse_cron), ("impact", schedule.impact_cron)):
+async def ask_pulse(community: Community, due: datetime) -> str:
+    return await ask(community, "pulse", due)
 
-            async def run(due_at: datetime, community: str = community, kind: str = kind) -> str:
-                return await ask(app, community, kind, due_at)
 
-            app.scheduler.add(
-                Job(
-                    name=f"{kind}:{community}",
-                    cron=cron,
-                    timezone=settings.timezone,
-                    run=run,
-                    once_only=True,  # never asked early on a clock set wrong
-                )
-            )
+async def ask_impact(community: Community, due: datetime) -> str:
+    return await ask(community, "impact", due)

@@ -2,7 +2,7 @@
 questions wait for an answer, how the prompts went, and the week in numbers against the week before.
 
 Composing is separate from sending: ``compose`` returns the message; the scheduler or the
-``digest post`` command sends it. Features add sections through ``app.digest_sections``.
+``digest post`` command sends it. Features add sections (``bot.services.digest_section``).
 """
 
 from __future__ import annotations
@@ -10,65 +10,25 @@ from __future__ import annotations
 import asyncio
 import enum
 import io
-import re
+import logging
 import statistics
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.config import CommunitySettings
+from bot.community import Community
 from bot.events import MemberRef, key_parts
 from bot.i18n import Translator
 from bot.monitoring.common import local_time
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
+from bot.scheduler import troubles_since
+from bot.services.digest_section import DigestContext, excerpt
 from storage import activity, facilitation
 from storage.calendar import CommunityEvent, events_between
 from storage.contract import Reads
-from storage.privacy import hide_names, names_hiding, visible_member_keys, visible_members
+from storage.privacy import names_hiding, visible_member_keys, visible_members
 
-if TYPE_CHECKING:
-    from bot.app import Trellis
-
-
-@dataclass(slots=True)
-class DigestContext:
-    app: Trellis
-    community: str
-    settings: CommunitySettings
-    start: datetime
-    end: datetime
-    names: dict[int, str]
-    """Members as the digest names them: display names made literal, or Discord mentions."""
-    translator: Translator
-    this_week: activity.Totals
-    week_before: activity.Totals
-    """Counted once per digest: the themes, the numbers and the chart all read them."""
-    hiding: re.Pattern[str] | None
-    """Names of members who opted out, hidden in every text others wrote that the digest quotes."""
-    sealed: frozenset[str] = frozenset()
-    """Places (channel keys) whose messages this digest must not quote: encrypted ones, when
-    the digest goes somewhere that is not."""
-
-    def _(self, message: str, /, **values: object) -> str:
-        return self.translator._(message, **values)
-
-    def n_(self, singular: str, plural: str, n: int, /, **values: object) -> str:
-        return self.translator.n_(singular, plural, n, **values)
-
-    def quote(self, text: str, limit: int = 0) -> str:
-        """What a member wrote, with opted-out names hidden (before it is cut, so no part of a
-        name is left), cut to ``limit`` characters if given, as literal text."""
-        hidden = hide_names(text, self.hiding)
-        return literal(excerpt(hidden, limit) if limit else hidden)
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return int(self.start.timestamp()), int(self.end.timestamp())
-
-
-DigestSection = Callable[[DigestContext], Awaitable[str | None]]
+log = logging.getLogger(__name__)
 
 
 class DigestOutcome(enum.Enum):
@@ -100,15 +60,6 @@ WAITING_WINDOW = timedelta(days=14)
 WAITING_LISTED = 8
 
 
-def excerpt(text: str, limit: int) -> str:
-    """A short quotation on one line, cut between words."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[: limit - 1].rsplit(" ", 1)[0]
-    return cut + "…"
-
-
 def local_week_before(end: datetime, timezone: str) -> datetime:
     """The start of the week that ends at ``end``: seven days earlier on the community's wall
     clock, so a week across a clock change has 167 or 169 hours and no hour is counted twice or
@@ -117,9 +68,82 @@ def local_week_before(end: datetime, timezone: str) -> datetime:
     return wall.replace(fold=0).astimezone(UTC)
 
 
+async def compose_week(
+    community: Community,
+    end: datetime,
+    *,
+    skip_empty: bool = False,
+    sealed: frozenset[str] = frozenset(),
+    brief: bool = False,
+) -> OutgoingMessage | None:
+    """The digest of the local week (seven days on the community's clock) ending at ``end``;
+    ``brief``: in one message, the whole one attached."""
+    await community.drain()
+    start = local_week_before(end, community.settings.timezone)
+    return await compose(community, start, end, skip_empty=skip_empty, sealed=sealed, brief=brief)
+
+
+async def preview(community: Community, now: datetime, *, full: bool = False) -> OutgoingMessage:
+    """The digest as it would be posted now (``full``: the whole one), and for the
+    facilitators who asked for it, the scheduled runs of the last week that failed or were
+    interrupted."""
+    brief = community.settings.digest.brief and not full
+    message = await compose_week(community, now + timedelta(seconds=1), brief=brief)
+    assert message is not None  # only an empty week skipped
+    troubles = await troubles_since(community.store, community.id, now - timedelta(days=7))
+    if not troubles:
+        return message
+    t, tz = community.translator, ZoneInfo(community.settings.timezone)
+    lines = [t._("**Scheduled runs that went wrong this week** (only you see this)")]
+    for trouble in troubles:
+        due = datetime.fromtimestamp(trouble.due_at, tz)
+        lines.append(
+            t._(
+                "- {job}, due {due}: {what}",
+                job=trouble.job,
+                due=due.strftime("%d/%m %H:%M"),
+                what=trouble.what,
+            )
+        )
+    return replace(message, text=message.text + "\n\n" + "\n".join(lines))
+
+
+async def post_week(community: Community, end: datetime) -> DigestPosting:
+    """Post the digest of the week ending at ``end`` to the community's digest channel."""
+    place = community.settings.digest.channel
+    if place is None:
+        return DigestPosting(DigestOutcome.NO_CHANNEL)
+    message = await compose_week(
+        community,
+        end,
+        skip_empty=True,
+        sealed=await community.sealed_from(place),
+        brief=community.settings.digest.brief,
+    )
+    if message is None:
+        return DigestPosting(DigestOutcome.NOTHING, place)
+    try:
+        sent = await community.post(place, message)
+    except Exception as error:  # each platform has its own errors (a missing permission…)
+        log.warning("could not post the digest in %s: %s", place, error)
+        return DigestPosting(DigestOutcome.FAILED, place, str(error) or type(error).__name__)
+    if sent is None:
+        platform = key_parts(place)[0]
+        return DigestPosting(DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled")
+    return DigestPosting(DigestOutcome.POSTED, place)
+
+
+async def weekly(community: Community, due: datetime) -> str:
+    """The weekly digest job: a digest that could not be posted is a failed run, told in the
+    next preview."""
+    posting = await post_week(community, due)
+    if posting.outcome is DigestOutcome.FAILED:
+        raise RuntimeError(str(posting))
+    return str(posting)
+
+
 async def compose(
-    app: Trellis,
-    community: str,
+    community: Community,
     start: datetime,
     end: datetime,
     *,
@@ -130,27 +154,38 @@ async def compose(
     """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
     said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
     (``BRIEF_CHARS``), with the whole one attached as a Markdown file."""
+    store, cid = community.store, community.id
     begin, finish = int(start.timestamp()), int(end.timestamp())
-    this_week = await activity.totals(app.store, community, begin, finish)
+    this_week = await activity.totals(store, cid, begin, finish)
     if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
         return None
-    settings = app.community(community)
+    settings = community.settings
     earlier = int(local_week_before(start, settings.timezone).timestamp())
-    week_before = await activity.totals(app.store, community, earlier, begin)
-    t = app.translator(community)
-    visible = await visible_members(app.store, community)
+    week_before = await activity.totals(store, cid, earlier, begin)
+    t = community.translator
+    visible = await visible_members(store, cid)
     names = {member_id: literal(name) for member_id, name in visible.items()}
     platform = key_parts(settings.digest.channel or "")[0]
-    adapter = app.adapters.get(platform)
-    if adapter is not None and adapter.mention_credited_members:
-        for member_id, key in (await visible_member_keys(app.store, community)).items():
+    if community.mentions_credited(platform):
+        for member_id, key in (await visible_member_keys(store, cid)).items():
             member_platform, platform_id = key_parts(key)
             if member_platform == platform:
                 member = MemberRef(platform, platform_id, visible.get(member_id, ""))
-                names[member_id] = adapter.mention(member)
-    hiding = await names_hiding(app.store, community)
+                names[member_id] = community.mention(member)
+    hiding = await names_hiding(store, cid)
     ctx = DigestContext(
-        app, community, settings, start, end, names, t, this_week, week_before, hiding, sealed
+        store,
+        cid,
+        community.themes,
+        settings,
+        start,
+        end,
+        names,
+        t,
+        this_week,
+        week_before,
+        hiding,
+        sealed,
     )
     tz = ZoneInfo(settings.timezone)
     last_day = (end - timedelta(seconds=1)).astimezone(tz)
@@ -169,7 +204,7 @@ async def compose(
         _questions,
         _prompts,
         _first_responses,
-        *app.digest_sections,
+        *community.digest_sections,
         _numbers,
     ):
         text = await section(ctx)
@@ -186,8 +221,8 @@ async def compose(
 
 async def _themes(ctx: DigestContext) -> str | None:
     start, end = ctx.span
-    store = ctx.app.store
-    themes = ctx.app.themes[ctx.community]
+    store = ctx.store
+    themes = ctx.themes
     limit = ctx.settings.digest.excerpt_chars
     per_theme = ctx.this_week
     threads = await activity.busiest_threads(
@@ -290,10 +325,10 @@ def credit_fragment(
 async def _credits(ctx: DigestContext) -> str | None:
     """Who is thanked for what: one line per person, alphabetical (recognition, not a ranking)."""
     start, end = ctx.span
-    found = await activity.credits(ctx.app.store, ctx.community, start, end)
+    found = await activity.credits(ctx.store, ctx.community, start, end)
     if not found:
         return None
-    themes = ctx.app.themes[ctx.community].themes
+    themes = ctx.themes.themes
     by_person: dict[int, dict[tuple[str, str], list[activity.Credit]]] = {}
     for credit in found:
         theme = themes.get(credit.theme) if credit.theme else None
@@ -314,7 +349,7 @@ async def _credits(ctx: DigestContext) -> str | None:
 
 async def _welcome(ctx: DigestContext) -> str | None:
     start, end = ctx.span
-    joined = await activity.joined_between(ctx.app.store, ctx.community, start, end)
+    joined = await activity.joined_between(ctx.store, ctx.community, start, end)
     if not joined:
         return None
     names = ", ".join(ctx.names[member_id] for member_id in joined if member_id in ctx.names)
@@ -336,10 +371,10 @@ async def _questions(ctx: DigestContext) -> str | None:
     are more than the digest lists), each with how long it has waited."""
     end = int(ctx.end.timestamp())
     start = int((ctx.end - WAITING_WINDOW).timestamp())
-    waiting = await activity.unanswered_questions(ctx.app.store, ctx.community, start, end)
+    waiting = await activity.unanswered_questions(ctx.store, ctx.community, start, end)
     if not waiting:
         return None
-    themes = ctx.app.themes[ctx.community].themes
+    themes = ctx.themes.themes
     lines = [ctx._("### Questions waiting for an answer")]
     for question in waiting[:WAITING_LISTED]:
         theme = themes.get(question.theme)
@@ -384,15 +419,15 @@ async def _prompts(ctx: DigestContext) -> str | None:
     start, end = ctx.span
     posted = [
         prompt
-        for prompt in await facilitation.prompts(ctx.app.store, ctx.community)
+        for prompt in await facilitation.prompts(ctx.store, ctx.community)
         if prompt.posted_at is not None and start <= prompt.posted_at < end
     ]
     if not posted:
         return None
-    themes = ctx.app.themes[ctx.community].themes
+    themes = ctx.themes.themes
     lines = [ctx._("### This week's prompts")]
     for prompt in posted:
-        response = await facilitation.prompt_response(ctx.app.store, ctx.community, prompt, end)
+        response = await facilitation.prompt_response(ctx.store, ctx.community, prompt, end)
         theme = themes.get(prompt.theme)
         lines.append(
             "- "
@@ -511,8 +546,8 @@ def first_response_lines(t: Translator, found: list[ResponseTimes]) -> list[str]
 
 async def _first_responses(ctx: DigestContext) -> str | None:
     start, end = ctx.span
-    names = {i: t.name for i, t in ctx.app.themes[ctx.community].themes.items()}
-    found = await first_responses(ctx.app.store, ctx.community, names, start, end)
+    names = {i: t.name for i, t in ctx.themes.themes.items()}
+    found = await first_responses(ctx.store, ctx.community, names, start, end)
     if not found:
         return None
     return "\n".join(
@@ -584,7 +619,7 @@ async def _brief(ctx: DigestContext, heading: str, attached: str) -> str:
     who joined, the questions waiting, the events ahead, and where the whole digest is; at the
     first level of detail that fits ``BRIEF_CHARS``."""
     start, end = ctx.span
-    store = ctx.app.store
+    store = ctx.store
     facts = _BriefFacts(
         await activity.people_by_theme(store, ctx.community, start, end),
         await activity.busiest_threads(store, ctx.community, start, end, 100),
@@ -624,7 +659,7 @@ def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> 
             members=ctx.n_("{n} new member", "{n} new members", this.new_members),
         )
     ]
-    themes = ctx.app.themes[ctx.community].themes
+    themes = ctx.themes.themes
     lines = []
     for theme in themes.values():
         count = this.by_theme.get(theme.id, 0)
@@ -727,7 +762,7 @@ async def _chart(ctx: DigestContext) -> Attachment | None:
     """Messages per theme, this week against the week before, as a PNG (drawn in a thread: it
     takes long enough to hold up chat and commands if drawn on the event loop)."""
     this, last = ctx.this_week, ctx.week_before
-    themes = list(ctx.app.themes[ctx.community].themes.values())
+    themes = list(ctx.themes.themes.values())
     if not themes or not (this.messages or last.messages):
         return None
     png = await asyncio.to_thread(

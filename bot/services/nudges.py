@@ -8,42 +8,37 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.commands.permissions import permission_of
-from bot.commands.spec import Permission
+from bot.commands.permissions import permission_of, runs_the_community
+from bot.community import Community
 from bot.events import MemberRef, key_parts
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from storage import activity, facilitation
 
-if TYPE_CHECKING:
-    from bot.app import Trellis
-
 log = logging.getLogger(__name__)
 
 
-async def quiet_list(app: Trellis, community: str, now: datetime) -> list[facilitation.QuietMember]:
+async def quiet_list(community: Community, now: datetime) -> list[facilitation.QuietMember]:
     """Who has gone quiet. Facilitators, theme leaders and admins who never posted are not
     newcomers waiting for a welcome: they run the community, often by command alone."""
-    settings = app.settings.nudges
+    settings = community.config.nudges
     found = await facilitation.quiet_members(
-        app.store,
-        community,
+        community.store,
+        community.id,
         newcomer_before=int((now - timedelta(days=settings.newcomer_after_days)).timestamp()),
         silent_before=int((now - timedelta(weeks=settings.silent_after_weeks)).timestamp()),
     )
     return [
         member
         for member in found
-        if member.kind != "newcomer" or not await _runs_the_community(app, community, member.key)
+        if member.kind != "newcomer" or not await _runs_the_community(community, member.key)
     ]
 
 
-async def _runs_the_community(app: Trellis, community: str, member_key: str) -> bool:
-    permission = await permission_of(app, community, MemberRef(*key_parts(member_key)))
-    return permission is not Permission.MEMBER
+async def _runs_the_community(community: Community, member_key: str) -> bool:
+    return runs_the_community(await permission_of(community, MemberRef(*key_parts(member_key))))
 
 
 def due_for_nudge(member: facilitation.QuietMember, now: int, cooldown: int) -> bool:
@@ -54,16 +49,16 @@ def due_for_nudge(member: facilitation.QuietMember, now: int, cooldown: int) -> 
     return not (member.unreachable_at is not None and now - member.unreachable_at < cooldown)
 
 
-async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMember) -> str:
-    t = await app.translator_of(community, member.key)
-    settings = app.community(community)
-    themes = app.themes[community]
-    prefix = app.command_prefix(key_parts(member.key)[0])
+async def nudge_text(community: Community, member: facilitation.QuietMember) -> str:
+    t = await community.translator_of(member.key)
+    settings = community.settings
+    themes = community.themes
+    prefix = community.command_prefix(key_parts(member.key)[0])
     prompt = None
-    for theme_id in await activity.themes_of_member(app.store, member.member_id) or list(
+    for theme_id in await activity.themes_of_member(community.store, member.member_id) or list(
         themes.themes
     ):
-        prompt = await facilitation.current_prompt(app.store, community, theme_id)
+        prompt = await facilitation.current_prompt(community.store, community.id, theme_id)
         if prompt is not None:
             break
     if member.reacted:
@@ -106,28 +101,30 @@ async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMem
     return "\n\n".join(lines)
 
 
-async def send_nudges(app: Trellis, community: str, now: datetime) -> str:
+async def send_nudges(community: Community, now: datetime) -> str:
     """The daily scan: nudge who is due, within the daily cap. Returns a summary for the run log."""
-    settings = app.settings.nudges
+    settings = community.config.nudges
     if not settings.enabled:
         return "nudges disabled"
     at = int(now.timestamp())
-    tz = ZoneInfo(app.community(community).timezone)
+    tz = ZoneInfo(community.settings.timezone)
     local = now.astimezone(tz)
     day_start = int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-    budget = settings.daily_cap - await facilitation.nudges_since(app.store, community, day_start)
+    budget = settings.daily_cap - await facilitation.nudges_since(
+        community.store, community.id, day_start
+    )
     sent = unreachable = 0
-    for member in await quiet_list(app, community, now):
+    for member in await quiet_list(community, now):
         if budget <= 0:
             break
         if not due_for_nudge(member, at, settings.cooldown_days * 86400):
             continue
-        message = OutgoingMessage(await nudge_text(app, community, member))
-        delivery = await app.direct(community, member.key, message)
+        message = OutgoingMessage(await nudge_text(community, member))
+        delivery = await community.direct(member.key, message)
         delivered = delivery is Delivery.DELIVERED
-        async with app.store.transaction() as tx:
+        async with community.store.transaction() as tx:
             await facilitation.record_nudge(
-                tx, community, member.member_id, member.kind, at, delivered=delivered
+                tx, community.id, member.member_id, member.kind, at, delivered=delivered
             )
         budget -= 1
         sent += delivered

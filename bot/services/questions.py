@@ -19,10 +19,10 @@ async def solved(ctx: CommandContext, member: MemberRow | None = None) -> str:
             "Only the one who asked, the theme's leaders and facilitators can say a question "
             "is solved."
         )
-    async with ctx.app.store.transaction() as tx:
+    async with ctx.transaction() as tx:
         question = await activity.mark_solved(
             tx,
-            ctx.community,
+            ctx.community.id,
             asker.id,
             channel.key,
             channel.thread_key,
