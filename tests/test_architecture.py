@@ -1,4 +1,6 @@
-"""The core's import boundaries: bot/ and storage/ talk to no platform, storage/ to no service.
+"""The core's import boundaries: bot/ and storage/ talk to no platform, storage/ to no service,
+and bot/'s modules import each other one way: no circle, and nothing but the command line reaches
+for the application (services, features and commands get a per-community context instead).
 
 Adapters implement the port ``bot/ports.py``; the core never imports them, so a platform can be
 added or replaced without touching the core, and the core runs with no platform library at all.
@@ -34,6 +36,80 @@ def imported_modules(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names.append(node.module)
     return names
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Per module of ``sources`` (name -> text), the modules of ``sources`` it imports, at any
+    depth (``TYPE_CHECKING`` blocks and functions too). ``from bot.services import digest``
+    imports the module ``bot.services.digest``; ``from bot.events import MemberRef`` imports
+    ``bot.events``."""
+    graph: dict[str, set[str]] = {}
+    for name, source in sources.items():
+        named: set[str] = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                named.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+                found = submodules & sources.keys()
+                named.update(found or {node.module})
+        graph[name] = {other for other in named if other in sources and other != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other in a loop (strongly connected components of
+    more than one module), each sorted (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def type_checking_imports(source: str) -> list[str]:
+    """The modules imported inside ``if TYPE_CHECKING:`` blocks."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                names.extend(imported_modules(ast.unparse(inner)))
+    return names
+
+
+def bot_sources() -> dict[str, str]:
+    return {
+        module_name(path): path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "bot").rglob("*.py"))
+    }
 
 
 def is_under(name: str, roots: tuple[str, ...]) -> bool:
@@ -93,3 +169,36 @@ from bot.recognition import name_words
         "bot/cli.py imports nio",
         "bot/cli.py imports discord.ext",
     ]
+
+
+def test_bot_modules_import_each_other_one_way() -> None:
+    graph = import_graph(bot_sources())
+    assert len(graph) > 40 and "bot.community" in graph["bot.services.digest"]
+    assert circles(graph) == []
+
+
+def test_only_the_command_line_reaches_for_the_application() -> None:
+    sources = bot_sources()
+    importers = sorted(
+        name for name, source in sources.items() if "bot.app" in imported_modules(source)
+    )
+    assert importers == ["bot.cli"]
+    hidden = [name for name, source in sources.items() if type_checking_imports(source)]
+    assert not any("bot.app" in type_checking_imports(sources[name]) for name in hidden)
+
+
+def test_a_circle_is_found_through_any_kind_of_import() -> None:
+    sources = {
+        "bot.app": "from bot.features import FEATURES",
+        "bot.features": "from bot.monitoring import knowledge",
+        "bot.monitoring": "",
+        "bot.monitoring.knowledge": (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.app import Trellis"
+        ),
+        "bot.events": "",
+        "bot.engine": "from bot.events import Event",
+    }
+    graph = import_graph(sources)
+    assert graph["bot.features"] == {"bot.monitoring.knowledge"}
+    assert circles(graph) == [["bot.app", "bot.features", "bot.monitoring.knowledge"]]
+    assert type_checking_imports(sources["bot.monitoring.knowledge"]) == ["bot.app"]
