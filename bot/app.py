@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bot.clock import Clock
+from bot.clock import Clock, ManualClock
 from bot.commands.router import CommandRouter
 from bot.community import Community
 from bot.config import CommunitySettings, Settings
 from bot.engine import Engine
-from bot.events import CommandInvoked, Event
+from bot.events import ChannelRef, CommandInvoked, Event
 from bot.features import FEATURES, all_commands, digest_sections
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage
@@ -185,6 +185,8 @@ class Trellis:
     async def advance_to(self, moment: datetime) -> list[str]:
         """Move a manual clock (demo, tests): what was said before is stored at its own time
         first, then the jobs that fell due run. Returns their run log."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("only a manual clock (the demo's, a test's) is moved by hand")
         await self.engine.drain()
         self.clock.set(moment)
         return await self.run_due_jobs()
@@ -219,7 +221,11 @@ class Trellis:
                     log.warning("could not tell %s that the store cannot write", key)
 
     async def backfill(
-        self, platform: str, since: datetime, *, progress: Callable[..., Iterable] | None = None
+        self,
+        platform: str,
+        since: datetime,
+        *,
+        progress: Callable[..., Iterable[ChannelRef]] | None = None,
     ) -> int:
         """Read the platform's history since ``since`` into the store; returns the messages
         added. Ingestion is idempotent, so running it twice adds nothing the second time.
@@ -228,7 +234,7 @@ class Trellis:
         added = 0
         for community in self.settings.communities:
             before = await activity.message_count(self.store, community)
-            places = await adapter.channels(community)
+            places: Iterable[ChannelRef] = await adapter.channels(community)
             if progress is not None:
                 places = progress(places, desc=f"{community}: channels", unit="channel")
             for channel in places:

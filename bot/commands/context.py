@@ -89,6 +89,12 @@ class CommandContext:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
 
+    @property
+    def day_offset(self) -> int:
+        """Seconds the community's clock is ahead of UTC now: the rollups count its local days."""
+        offset = self.now.astimezone(self.tz).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
+
     def _(self, message: str, /, **values: object) -> str:
         return self.translator._(message, **values)
 

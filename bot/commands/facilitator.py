@@ -28,7 +28,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         period = Period(
             ctx.now - timedelta(weeks=4), ctx.now + timedelta(seconds=1), ctx._("the last 4 weeks")
         )
-    offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
+    offset = ctx.day_offset
     settings = ctx.config.participation
     per_member, levels, _ = await participation.stats(
         ctx.store,
@@ -179,7 +179,7 @@ async def theme_list(ctx: CommandContext, page: int | None = None) -> str:
 async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     end = int(ctx.now.timestamp())
     # In the community's day offset, as stats asks: the week's whole days come from the rollups.
-    offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
+    offset = ctx.day_offset
     start = end - 7 * 86400
     async with ctx.transaction() as tx:
         await activity.refresh_activity(tx, ctx.community.id, start, end, day_offset=offset)

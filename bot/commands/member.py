@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES
+from bot.commands.permissions import may_run
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import PUBLIC, TOPICS, usage, word
 from bot.outgoing import literal
@@ -44,7 +45,9 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
     commands in full syntax. With a command: its full syntax."""
     prefix, locale = ctx.prefix, ctx.translator.locale
     usable = [
-        spec for spec in ctx.commands if spec.permission <= ctx.permission and spec.name != "help"
+        spec
+        for spec in ctx.commands
+        if may_run(ctx.permission, spec.permission) and spec.name != "help"
     ]
     if command is None:
         heading = [
@@ -66,8 +69,8 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
                 title = f"{prefix}{word(locale, 'help')} {word(locale, topic)}"
                 lines.append(f"- `{title}`: {', '.join(names)}")
         return paged(ctx, heading, lines, page)
-    topic = command in TOPICS
-    if topic:
+    is_topic = command in TOPICS
+    if is_topic:
         wanted = [spec for spec in usable if topic_of(spec) == command]
         heading = [f"**{word(locale, command)}**"]
     else:
@@ -82,7 +85,7 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
     lines = []
     for spec in wanted:
         lines.append(f"- `{prefix}{usage(spec, locale)}`: {ctx._(spec.help)}")
-        if not topic:  # one command: what each of its values is
+        if not is_topic:  # one command: what each of its values is
             lines += [
                 f"  - `<{word(locale, param.name)}>`: {ctx._(param.help)}"
                 for param in spec.params

@@ -41,6 +41,11 @@ _WORD = re.compile(r'\s*(?:"([^"]*)"|“([^”]*)”|(\S+))')
 LINE_CHARS = 4000
 """The longest command line Trellis reads; a longer one is a paste gone wrong."""
 
+_FORGOTTEN = N_(
+    "You asked Trellis to forget you, so it keeps nothing about you; "
+    "type {prefix}optin if you want to take part in its records again."
+)
+
 _ROLE_NAMES = {
     Permission.THEME_LEADER: N_("theme leaders"),
     Permission.FACILITATOR: N_("facilitators"),
@@ -177,11 +182,7 @@ class CommandRouter:
         unseen = member is None
         if unseen and await members.is_forgotten(community.store, community.id, key):
             if spec.name != "optin":
-                raise CommandError(
-                    "You asked Trellis to forget you, so it keeps nothing about you; "
-                    "type {prefix}optin if you want to take part in its records again.",
-                    prefix=prefix,
-                )
+                raise CommandError(_FORGOTTEN, prefix=prefix)
             unseen = False  # optin itself brings them back
         if member is None:
             member = members.MemberRow(
@@ -192,7 +193,7 @@ class CommandRouter:
         arguments = await self._arguments(spec, ctx)
         theme = arguments.get("theme")
         scope = ctx.scope
-        if not scope.covers_command(spec.permission, theme.id if theme else None):
+        if theme is not None and not scope.covers_command(spec.permission, theme.id):
             raise CommandError(
                 "You lead {led}, not {theme}; ask a facilitator to do this for {theme}.",
                 led=", ".join(sorted(scope.led)),
@@ -205,6 +206,8 @@ class CommandRouter:
                 tx, community.member_cache, community.id, key,
                 invocation.member.display_name, int(now.timestamp()),
             )  # fmt: skip
+        if created is None:  # forgotten meanwhile, by a forget-me of theirs just answered
+            raise CommandError(_FORGOTTEN, prefix=prefix)
         ctx.member = created
         try:
             return await spec.handler(ctx, **arguments)
@@ -417,7 +420,7 @@ def invocation_platform(ctx: CommandContext) -> str:
 
 
 def _clearer(
-    first: CommandError, second: CommandError, param, word: str, ctx: CommandContext
+    first: CommandError, second: CommandError, param: Param, word: str, ctx: CommandContext
 ) -> CommandError:
     """The error to show for a word that fits neither an optional parameter nor the next one:
     the next one's when it is specific (“2026-13” has no month 13), else one naming both."""
@@ -438,11 +441,12 @@ def _take_word(text: str) -> tuple[str, str]:
     if closing and closing not in text[1:]:
         raise CommandError('A quote is not closed; put a matching " at the end of the phrase.')
     match = _WORD.match(text)
+    assert match is not None  # every text not blank starts with a word
     word = next(group for group in match.groups() if group is not None)
     return word, text[match.end() :].strip()
 
 
-def _only_page_after(params: list, index: int) -> bool:
+def _only_page_after(params: list[Param], index: int) -> bool:
     """Whether the parameters after ``index`` are just an optional page number."""
     after = params[index + 1 :]
     return len(after) == 1 and after[0].kind == ParamKind.INTEGER and not after[0].required

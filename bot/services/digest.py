@@ -52,7 +52,7 @@ class DigestPosting:
                 return f"posted to {self.place}"
             case DigestOutcome.FAILED:
                 return f"could not post in {self.place}: {self.reason}"
-        return self.outcome.value
+        return str(self.outcome.value)
 
 
 WAITING_WINDOW = timedelta(days=14)
@@ -377,10 +377,14 @@ async def _questions(ctx: DigestContext) -> str | None:
     themes = ctx.themes.themes
     lines = [ctx._("### Questions waiting for an answer")]
     for question in waiting[:WAITING_LISTED]:
-        theme = themes.get(question.theme)
+        theme = themes.get(question.theme) if question.theme else None
         where = theme.name if theme else ctx._("the community")
-        quotable = question.text and question.channel_key not in ctx.sealed
-        text = ctx.quote(question.text, ctx.settings.digest.excerpt_chars) if quotable else ""
+        quotable = question.channel_key not in ctx.sealed
+        text = (
+            ctx.quote(question.text, ctx.settings.digest.excerpt_chars)
+            if question.text and quotable
+            else ""
+        )
         asker = ctx.names.get(question.member_id, "")
         how_long = waited(ctx, end - question.posted_at)
         if text:
@@ -696,10 +700,10 @@ def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> 
         ]
         end = int(ctx.end.timestamp())
         for question in facts.waiting[: detail.questions]:
-            theme = themes.get(question.theme)
+            asked_in = themes.get(question.theme) if question.theme else None
             values = {
                 "asker": ctx.names.get(question.member_id, ""),
-                "where": theme.name if theme else ctx._("the community"),
+                "where": asked_in.name if asked_in else ctx._("the community"),
                 "waited": waited(ctx, end - question.posted_at),
             }
             if question.text and question.channel_key not in ctx.sealed:

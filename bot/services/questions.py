@@ -6,7 +6,8 @@ from __future__ import annotations
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.spec import CommandSpec, Param, ParamKind
 from bot.outgoing import literal
-from bot.services.digest import WAITING_WINDOW, excerpt
+from bot.services.digest import WAITING_WINDOW
+from bot.services.digest_section import excerpt
 from storage import activity
 from storage.members import MemberRow
 
