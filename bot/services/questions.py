@@ -15,7 +15,8 @@ from storage.members import MemberRow
 async def solved(ctx: CommandContext, member: MemberRow | None = None) -> str:
     asker = member or ctx.member
     channel = ctx.invocation.channel
-    if asker.id != ctx.member.id and not ctx.scope.covers_theme(ctx.themes.for_place(channel)):
+    # A question is the asker's, shared with the leaders of the theme it was asked in.
+    if not ctx.scope.covers_shared(ctx.themes.for_place(channel), (asker.id,)):
         raise CommandError(
             "Only the one who asked, the theme's leaders and facilitators can say a question "
             "is solved."
