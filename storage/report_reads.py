@@ -397,6 +397,8 @@ async def ties(
     tie_days). A tie is new when the pair never interacted before the period; it appeared when
     the pair did not interact in the previous period of the same length, and grew when it did,
     less. Only aggregates, organisation links and the strongest ties reach Python.
+
+    Only ties between ``visible`` members count (``storage.activity.visible_members``' ids).
     """
     start, end, previous = span.days.positions
     days = span.days
@@ -413,7 +415,8 @@ async def ties(
         "pp": previous,
         "cut": json.dumps(sorted(days.cut)),
         # Every visible member, numbered 1 + their organisation's number, 0 with none: one join
-        # per end then gives both the links and the organisations the ties reach.
+        # per end then keeps the visible members' ties and gives both the links and the
+        # organisations the ties reach.
         "orgs": json.dumps(
             {str(m): number[organisations[m]] + 1 if m in organisations else 0 for m in visible}
         ),
@@ -446,18 +449,21 @@ async def ties(
             f"WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND {MAX_THREAD_PARTICIPANTS})"
             f") WHERE {days.sql_in_cut('t')}) ORDER BY a, b"
         )
+    # The members' numbers are looked up once per pair, in the order the pairs come (CROSS JOIN
+    # keeps SQLite from indexing the pairs instead), and they decide visibility too: only
+    # visible members are numbered. Four lookups per pair (two for visibility, two for the
+    # organisations, then a second pass over the pairs to join them) were two thirds of the read.
     sql = (
-        f"WITH visible (id) AS MATERIALIZED ({_VISIBLE[1:-1]}), "
-        "org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
-        "pairs AS MATERIALIZED (SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+        "WITH org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
+        "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
+        "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
+        "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
         "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
-        f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b "
-        "HAVING w > 0 AND a IN visible AND b IN visible) "
+        f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
+        "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
         "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
         "FROM pairs "
-        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM ("
-        "SELECT min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM pairs "
-        "JOIN org x ON x.id = +a JOIN org y ON y.id = +b) GROUP BY k) "
+        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs GROUP BY k) "
         "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
         "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
     )

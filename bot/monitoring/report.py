@@ -27,6 +27,7 @@ from bot.monitoring.report_model import (
     ImpactSurvey,
     KnowledgeItem,
     Monitoring,
+    Network,
     OrganisationLink,
     PulseResult,
     Report,
@@ -34,8 +35,8 @@ from bot.monitoring.report_model import (
     ThemeWeek,
     WeekLevels,
 )
-from bot.monitoring.report_network import MemberThemes, network_figures, tie_graph
-from bot.services.digest import first_responses
+from bot.monitoring.report_network import Graph, MemberThemes, brokers, graph_figures, tie_graph
+from bot.services.digest import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
 from storage import report_reads
 from storage.activity import Activity, visible_members
@@ -106,11 +107,13 @@ async def build_report(
         weeks=period.weeks,
         window=period.window,
     )
-    # The ties are the longest read: on a connection of its own it runs beside the rest. The rest
-    # reads on another one, not the store's own: that one writes chat, and its page cache is
-    # sized for ingest (32 MB), which the report's reads would fill on top of their own memory.
+    # The ties (then the network maths on them) are the longest read, and the first responses
+    # the next: each on a connection of its own, they run beside the rest. The rest reads on
+    # another one, not the store's own: that one writes chat, and its page cache is sized for
+    # ingest (32 MB), which the report's reads would fill on top of their own memory.
     async with asyncio.TaskGroup() as group, store.reading() as reader:
         ties_read = group.create_task(_ties(store, span, names, organisations))
+        responses_read = group.create_task(_first_responses(store, period, community, theme_names))
         totals = await report_reads.activity_totals(reader, span)
         voices: dict[str, set[int]] = defaultdict(set)
         member_themes = MemberThemes()
@@ -123,15 +126,7 @@ async def build_report(
         themes = await report_reads.theme_activity(reader, span, spoke)
         levels = await _levels(reader, settings, span, period)
         membership = await report_reads.membership(reader, span)
-    ties = ties_read.result()
-    brokers, network = await asyncio.to_thread(
-        network_figures,
-        tie_graph(ties.strongest),
-        names,
-        organisations,
-        member_themes,
-        theme_names,
-    )
+    ties, graph, centrality, network = ties_read.result()
     knowledge, items = await _knowledge(store, community, period, theme_names, tz)
     commitments = await report_reads.commitments_due(
         store,
@@ -166,7 +161,7 @@ async def build_report(
                 :ORGANISATION_LINKS
             ]
         ),
-        brokers=brokers,
+        brokers=brokers(graph, centrality, names, organisations, member_themes, theme_names),
         knowledge=knowledge,
         knowledge_items=items,
         commitments_due=commitments.due,
@@ -175,9 +170,7 @@ async def build_report(
             round(commitments.fulfilled / commitments.due, 3) if commitments.due else None
         ),
         network=network,
-        first_responses=tuple(
-            await first_responses(store, community, theme_names, period.start, period.end)
-        ),
+        first_responses=responses_read.result(),
     )
     evaluation = Evaluation(
         pulses=await _pulses(store, community, period, names, tz, config.surveys.min_group_size),
@@ -228,10 +221,23 @@ def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
 
 async def _ties(
     store: SqliteStore, span: ReportSpan, names: dict[int, str], organisations: dict[int, str]
-) -> report_reads.Ties:
-    """The period's ties, read on a read-only connection of their own, beside the rest."""
+) -> tuple[report_reads.Ties, Graph, dict[int, float], Network]:
+    """The period's ties, read on a read-only connection of their own, and the maths on their
+    graph, in a worker thread: the betweenness of each member and the network chart."""
     async with store.reading() as reader:
-        return await report_reads.ties(reader, span, names, organisations)
+        ties = await report_reads.ties(reader, span, names, organisations)
+    graph = tie_graph(ties.strongest)
+    centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
+    return ties, graph, centrality, network
+
+
+async def _first_responses(
+    store: SqliteStore, period: _Period, community: str, theme_names: dict[str, str]
+) -> tuple[ResponseTimes, ...]:
+    """Per theme, the first responses to its questions and prompts, read on a connection of
+    their own (one index probe or two per question of the period)."""
+    async with store.reads_apart():
+        return tuple(await first_responses(store, community, theme_names, period.start, period.end))
 
 
 async def _levels(

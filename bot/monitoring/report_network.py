@@ -1,7 +1,8 @@
 """The report's network maths: the graph of the strongest ties, its brokers and the chart's edges.
 
-Pure functions, no I/O: ``network_figures`` runs in a worker thread (betweenness takes a good
-part of a second at a few hundred members, which the event loop must not wait on).
+Pure functions, no I/O. ``graph_figures`` is the CPU work (betweenness takes a good part of a
+second at a few hundred members): the report runs it in a worker thread, so that the event loop
+never waits on it.
 """
 
 from __future__ import annotations
@@ -56,31 +57,22 @@ def tie_graph(strongest: Iterable[Tie]) -> Graph:
     return graph
 
 
-def network_figures(
-    graph: Graph,
-    names: dict[int, str],
-    organisations: dict[int, str],
-    member_themes: MemberThemes,
-    theme_names: dict[str, str],
-) -> tuple[tuple[Broker, ...], Network]:
-    """The brokers and the network chart's nodes and edges (CPU work: run it off the loop)."""
-    return (
-        brokers(graph, names, organisations, member_themes, theme_names),
-        network(graph, names, organisations),
-    )
+def graph_figures(
+    graph: Graph, names: dict[int, str], organisations: dict[int, str]
+) -> tuple[dict[int, float], Network]:
+    """Every member's betweenness and the network chart's nodes and edges: run it off the loop."""
+    return betweenness(graph) if len(graph) >= 3 else {}, network(graph, names, organisations)
 
 
 def brokers(
     graph: Graph,
+    centrality: dict[int, float],
     names: dict[int, str],
     organisations: dict[int, str],
     member_themes: MemberThemes,
     theme_names: dict[str, str],
 ) -> tuple[Broker, ...]:
     """Members through whom most shortest paths run: they carry what one group knows to another."""
-    if len(graph) < 3:
-        return ()
-    centrality = betweenness(graph)
     ranked = sorted(
         ((score, member) for member, score in centrality.items() if score > 0),
         key=lambda pair: (-pair[0], names[pair[1]].casefold()),
