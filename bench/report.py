@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from bench.ingest import CACHE, CHANNELS, peak_rss_mb
 from bot.commands.parsing import parse_period
-from bot.config import parse_settings
+from bot.config import Settings, parse_settings
 from bot.monitoring.report import build_report
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
@@ -52,7 +52,7 @@ TEXT_KEPT_DAYS = 30
 """As with the default retention: only the last month of messages still has its text."""
 
 
-def settings():
+def settings() -> Settings:
     return parse_settings(
         {
             "communities": {

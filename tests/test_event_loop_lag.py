@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bench.report import COMMUNITY, END, LIMA, build, settings
 from bot.app import Trellis
@@ -28,7 +29,9 @@ TICK_S = 0.005
 STALL_S = 0.050
 
 
-async def test_a_digest_with_its_chart_and_a_year_report_never_stall_the_loop(tmp_path) -> None:
+async def test_a_digest_with_its_chart_and_a_year_report_never_stall_the_loop(
+    tmp_path: Path,
+) -> None:
     # A community of realistic size for a test: 300 members, 20,000 messages over a year.
     path = tmp_path / "trellis.sqlite3"
     store = await SqliteStore.open(path)
