@@ -20,6 +20,9 @@ from datetime import date, datetime, time
 from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
+# The privacy rule "visible member" is written once, in storage.activity (with
+# visible_members, its Python side): the report's reads use that subquery, never a copy.
+from storage.activity import _VISIBLE
 from storage.monitoring import released
 from storage.rollups import MAX_THREAD_PARTICIPANTS
 from storage.sqlite import Reads
@@ -27,8 +30,6 @@ from storage.sqlite import Reads
 BROKER_TIES = 4000
 """Brokers are found on the strongest ties only (all of them in a community of ordinary size)."""
 
-_VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
-# The same rule as storage.activity's visible members, as a subquery the report's reads join on.
 
 EPOCH_DAY = date(1970, 1, 1).toordinal()
 MONDAY = 4
