@@ -411,6 +411,7 @@ async def write_batch(
             "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
             [(at, community, platform_id) for community, platform_id, at in deletes],
         )
+        # The credit follows its source (bot.recognition's credit rules).
         await db.executemany(
             "DELETE FROM credits WHERE community = ? AND source_platform_id = ?",
             [(community, platform_id) for community, platform_id, _ in deletes],
@@ -423,10 +424,11 @@ async def write_batch(
     await changes.write(db)
 
 
-# A thank-you answers a question when the thanked member replied, within 14 days, to a question
-# of the thanker's. Found through messages_answers (migration 003) in one index probe: scanning
-# all the receiver's recent messages per thank-you grows with the community's size. Named with
-# INDEXED BY, as SQLite would otherwise walk the fortnight's messages on the covering time index.
+# The answer rule for named thanks (bot.recognition's credit rules): a thank-you answers a
+# question when the thanked member replied, within 14 days, to a question of the thanker's. Found
+# through messages_answers (migration 003) in one index probe: scanning all the receiver's recent
+# messages per thank-you grows with the community's size. Named with INDEXED BY, as SQLite would
+# otherwise walk the fortnight's messages on the covering time index.
 _ANSWER_KIND = (
     "CASE WHEN EXISTS (SELECT 1 FROM messages a INDEXED BY messages_answers "
     "JOIN messages q ON q.community = a.community "
@@ -482,6 +484,8 @@ async def _named_in_conversation(
 
 
 async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+    """The named thanks rule, with the answer rule (bot.recognition's credit rules); the rows
+    already keep to no self-credit and only visible receivers."""
     await db.executemany(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
@@ -502,7 +506,9 @@ async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> N
 
 
 async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> None:
-    """Credit the author of the message being answered, unless self, a bot, or opted out."""
+    """Credit the author of the message being answered, unless self, a bot, or opted out: the
+    reply thanks rule, with the answer, no self-credit and only visible receivers rules
+    (bot.recognition's credit rules)."""
     await db.executemany(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) "
@@ -556,8 +562,10 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: C
             [(c, p, m, f"reaction:{e}") for c, p, m, e in removed],
         )
     if credited:
-        # A reaction credit's source is the reacted message; its reason records the emoji, so
-        # removing the reaction removes exactly that credit.
+        # The reaction credit rule, with the answer, no self-credit and only visible receivers
+        # rules (bot.recognition's credit rules). A reaction credit's source is the reacted
+        # message; its reason records the emoji, so removing the reaction removes exactly that
+        # credit (the credit follows its source).
         await db.executemany(
             "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, "
             "theme, reason, source_platform_id, credited_at) "

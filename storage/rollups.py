@@ -32,7 +32,7 @@ import aiosqlite
 from storage.contract import Reads, Unit
 from storage.sqlite import sqlite_connection
 
-_MONDAY = 4
+MONDAY = 4
 """Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
 
 MAX_THREAD_PARTICIPANTS = 12
@@ -43,12 +43,12 @@ MAX_RUNS = 16
 """Changed days are recounted run by run (consecutive days together); past this many runs, one
 span from the first to the last is recounted instead, which costs less than many small passes."""
 
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
+EPOCH_DAY = date(1970, 1, 1).toordinal()
 _EVERYTHING = (-(2**62), 2**62)
 
 
 def week_of(day: int) -> int:
-    return (day - _MONDAY) // 7
+    return (day - MONDAY) // 7
 
 
 class LocalDays:
@@ -79,7 +79,7 @@ class LocalDays:
 def _midnight(day: int, zone: ZoneInfo) -> int:
     """Epoch seconds of the local midnight that starts ``day`` (the first moment of a day whose
     midnight a clock change skips)."""
-    local = datetime.combine(date.fromordinal(day + _EPOCH_DAY), time(), tzinfo=zone)
+    local = datetime.combine(date.fromordinal(day + EPOCH_DAY), time(), tzinfo=zone)
     return int(local.timestamp())
 
 
