@@ -7,7 +7,9 @@ posted in each theme during the week. It times, in the same run and on the same 
 one full scan of the messages table (the baseline) and ``compose`` for the year's last whole
 week with every section (themes, thanks, welcome, questions waiting, prompts, the features'
 sections, the numbers and the chart), and prints each (median of ``--repeat`` runs), their
-ratio, then the storage reads behind ``stats`` and ``mydata``, and the process's peak memory.
+ratio, then the storage reads behind ``stats`` and ``mydata``, the write transaction that corrects
+``stats``'s rollups after an opt-out and an opt-in (and the recount of every day it replaces),
+and the process's peak memory.
 Figures only: absolute times vary, the ratio much less.
 """
 
@@ -26,6 +28,8 @@ from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.services import digest
 from storage import activity, members
+from storage.ingest import MemberCache
+from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 WEEK_START = datetime(2026, 12, 21, tzinfo=LIMA)
@@ -111,6 +115,9 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
                 await read()
                 times.append(time.perf_counter() - started)
             figures[label] = statistics.median(times)
+        busiest = await members.by_id(store, ranked[0][0])
+        assert busiest is not None
+        figures.update(await measure_hiding(store, busiest, repeat))
         return figures
     finally:
         await store.close()
@@ -126,6 +133,33 @@ async def stats_after_chat(store: SqliteStore, end: int, offset: int) -> None:
             (COMMUNITY, (end + offset) // 86400 - 1),
         )
     await activity.activity(store, COMMUNITY, end - 28 * 86400, end, day_offset=offset)
+
+
+async def measure_hiding(
+    store: SqliteStore, member: members.MemberRow, repeat: int
+) -> dict[str, float]:
+    """Median seconds of the write transaction (ingest waits for it) that follows ``member``
+    opting out, and opting back in: activity_days corrected for the new set of hidden members;
+    and of what an opt-out cost before, every day of activity_days recounted (now done once,
+    when the hidden members it was counted without are not known). The store is left as it was."""
+    timezone = settings().communities[COMMUNITY].timezone
+    times: dict[str, list[float]] = {
+        "opt-out: activity corrected": [],
+        "opt-in: activity corrected": [],
+        "activity recounted everywhere": [],
+    }
+    for _ in range(repeat):
+        for label, opted_out in zip(times, (int(WEEK_END.timestamp()), None, None), strict=True):
+            await members.set_opted_out(store, MemberCache(), member, opted_out)
+            async with store.transaction() as db:
+                if label == "activity recounted everywhere":
+                    await db.execute(
+                        "UPDATE rollup_zones SET hidden = '' WHERE community = ?", (COMMUNITY,)
+                    )
+                started = time.perf_counter()
+                await refresh_rollups(db, COMMUNITY, timezone)
+                times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(seconds) for label, seconds in times.items()}
 
 
 SECTIONS = (
