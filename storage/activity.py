@@ -238,9 +238,14 @@ class Excerpt:
 async def highlights(
     store: SqliteStore, community: str, start: int, end: int, per_theme: int
 ) -> list[Excerpt]:
-    """The most reacted-to and replied-to messages of the period whose text is still kept."""
+    """The most reacted-to and replied-to messages of the period whose text is still kept, at
+    most ``per_theme`` in each theme. SQLite ranks and picks them: a busy week's messages are
+    scored without Python's lock, and only the chosen few become Python objects, so a digest
+    preview leaves the event loop to the answers of short commands."""
     rows = await store.fetch_all(
-        "SELECT m.member_id, m.theme, m.text, "
+        "SELECT member_id, theme, text, score, posted_at, channel_key FROM ("
+        "SELECT *, row_number() OVER (PARTITION BY theme ORDER BY score DESC, posted_at) AS place "
+        "FROM (SELECT m.member_id, m.theme, m.text, "
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
         "(SELECT count(*) FROM messages x INDEXED BY messages_by_reply "
@@ -251,19 +256,11 @@ async def highlights(
         "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
         f"AND +m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
         "JOIN members mm ON mm.id = mn.member_id WHERE mn.message_id = m.id "
-        "AND mm.opted_out_at IS NOT NULL) "
-        "ORDER BY score DESC, m.posted_at",
-        {"c": community, "s": start, "e": end},
+        "AND mm.opted_out_at IS NOT NULL)) WHERE score > 0) WHERE place <= :n "
+        "ORDER BY score DESC, posted_at",
+        {"c": community, "s": start, "e": end, "n": per_theme},
     )
-    taken: dict[str | None, int] = defaultdict(int)
-    chosen = []
-    for row in rows:
-        excerpt = Excerpt(*row)
-        if excerpt.reactions == 0 or taken[excerpt.theme] >= per_theme:
-            continue
-        taken[excerpt.theme] += 1
-        chosen.append(excerpt)
-    return chosen
+    return [Excerpt(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
