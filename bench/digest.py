@@ -85,8 +85,8 @@ async def measure(path: Path, repeat: int) -> tuple[float, float, str]:
 
 async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
     """Median seconds of the storage reads behind ``stats`` (activity over four weeks, every
-    member: as it is, and when chat came in on a past day since the last read, which recounts
-    that day's rollups first) and ``mydata`` (the holdings of the member with the most messages,
+    member: as it is, and when chat came in on a past day since the last recount, which counts
+    that day from the chat tables) and ``mydata`` (the holdings of the member with the most messages,
     and of the median one), on the same store. The first, untimed read of each counts whatever
     the rollups lack."""
     store = await SqliteStore.open(path)
@@ -124,9 +124,9 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
 
 
 async def stats_after_chat(store: SqliteStore, end: int, offset: int) -> None:
-    """``stats`` when chat came in since the last read on the day before the last (a late
-    reaction, an edit): that day's rollups are recounted first. Chat of the last day itself, the
-    period's part-day, is read from the chat tables and costs no recount."""
+    """``stats`` when chat came in on the day before the last since the last recount (a late
+    reaction, an edit): that day is counted from the chat tables, as the period's part-days are,
+    and recounted by the next hourly recount, not by ``stats``."""
     async with store.transaction() as db:
         await db.execute(
             "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",

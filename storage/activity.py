@@ -8,12 +8,13 @@ boundaries in the community's timezone.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from storage.rollups import refresh_rollups
+from storage.rollups import refresh_rollups, runs
 from storage.sqlite import SqliteStore
 
 _VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
@@ -55,9 +56,10 @@ async def activity(
 ) -> dict[int, Activity]:
     """Per visible member id: what they did in the period (in one theme, or everywhere).
 
-    The whole local days of the period are read from activity_days (recounted first where ingest
-    changed them: today's chat, at the period's edge, costs no recount), the part-days at its
-    edges from the chat tables. That needs the community's
+    The whole local days of the period are read from activity_days, but for the days ingest
+    changed since their last recount: those, like the part-days at the period's edges, are
+    counted from the chat tables. So ``stats`` recounts nothing under the write lock, which
+    storing chat waits for; the hourly recount catches those days up. That needs the community's
     days (its recorded timezone) to be ``day_offset``'s days all through the period, for active
     days to be the same days; otherwise, and for a period of no whole day, all of it is counted
     from the chat tables."""
@@ -70,28 +72,52 @@ async def activity(
         if recorded is not None and recorded[0] is not None:
             span = whole_days(ZoneInfo(recorded[0]), start, end, day_offset)
         if span is not None:
-            await refresh_rollups(db, community, recorded[0], within=span)
+            # Only what changes every row (who is hidden, a forget-me) is brought up to date
+            # here; no day is recounted.
+            await refresh_rollups(db, community, recorded[0], within=_NO_DAY)
     if span is None:
         return await _counted(store, community, start, end, theme, day_offset)
     first, last = span
-    whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
+    changed = [
+        day
+        for (day,) in await store.fetch_all(
+            "SELECT day FROM rollup_changed_days WHERE community = ? AND day BETWEEN ? AND ?",
+            (community, first, last),
+        )
+    ]
     result: dict[int, Activity] = defaultdict(Activity)
     for member_id, *counts in await store.fetch_all(
         "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
         "sum(reactions_given), sum(reactions_received), sum(threads_started), "
         "sum(messages + reactions_given > 0), sum(chars) FROM activity_days "
         f"WHERE theme = :t AND member_id IN {_VISIBLE} AND day BETWEEN :d0 AND :d1 "
-        "GROUP BY member_id",
-        {"c": community, "d0": first, "d1": last, "t": "*" if theme is None else theme},
+        "AND day NOT IN (SELECT value FROM json_each(:changed)) GROUP BY member_id",
+        {
+            "c": community,
+            "d0": first,
+            "d1": last,
+            "t": "*" if theme is None else theme,
+            "changed": json.dumps(changed),
+        },
     ):
         result[member_id] = Activity(*counts)
-    # The edges lie in the days before and after the whole ones: their active days add up.
-    for edge_start, edge_end in ((start, whole_start), (whole_end, end)):
-        if edge_start < edge_end:
-            edge = await _counted(store, community, edge_start, edge_end, theme, day_offset)
-            for member_id, done in edge.items():
+    # The edges lie in the days before and after the whole ones, the changed days between them:
+    # their active days add up.
+    whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
+    counted = [(start, whole_start), (whole_end, end)]
+    counted += [
+        (d0 * 86400 - day_offset, (d1 + 1) * 86400 - day_offset) for d0, d1 in runs(sorted(changed))
+    ]
+    for part_start, part_end in counted:
+        if part_start < part_end:
+            part = await _counted(store, community, part_start, part_end, theme, day_offset)
+            for member_id, done in part.items():
                 _add(result[member_id], done)
     return dict(result)
+
+
+_NO_DAY = (1, 0)
+"""A span of no day, for ``refresh_rollups`` to recount none."""
 
 
 def whole_days(zone: ZoneInfo, start: int, end: int, day_offset: int) -> tuple[int, int] | None:

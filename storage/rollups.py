@@ -251,7 +251,10 @@ async def refresh_rollups(
         span,
     ) as cursor:
         days = [day for (day,) in await cursor.fetchall()]
-    for run in _runs(days):
+    found = runs(days)
+    if len(found) > MAX_RUNS:
+        found = [(found[0][0], found[-1][1])]
+    for run in found:
         await _recount(db, community, zone, run)
     await db.execute(
         "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
@@ -259,15 +262,15 @@ async def refresh_rollups(
     return False
 
 
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Sorted days as (first, last) runs of consecutive days; one span if there are too many."""
-    runs: list[tuple[int, int]] = []
+def runs(days: list[int]) -> list[tuple[int, int]]:
+    """Sorted days as (first, last) runs of consecutive days."""
+    found: list[tuple[int, int]] = []
     for day in days:
-        if runs and day == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], day)
+        if found and day == found[-1][1] + 1:
+            found[-1] = (found[-1][0], day)
         else:
-            runs.append((day, day))
-    return [(runs[0][0], runs[-1][1])] if len(runs) > MAX_RUNS else runs
+            found.append((day, day))
+    return found
 
 
 async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
