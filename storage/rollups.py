@@ -12,8 +12,11 @@ event.
 Everything is recounted the first time, when the community's timezone changes, after a
 forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
 in threads, which can make a crowded thread small again). When the set of hidden members (bots,
-opted out) changes, activity_days alone is recounted everywhere: it leaves them out of everyone's
-counts, as ``stats`` does; the report's rollups count them and hide them when read.
+opted out) changes, only activity_days changes: it leaves them out of everyone's counts, as
+``stats`` does (the report's rollups count them and hide them when read). It is corrected, not
+recounted: the rows of the members whose visibility changed, and the replies and reactions they
+gave to others, found through their own index entries, so an opt-out at a million messages holds
+the write lock for milliseconds rather than the seconds of a recount of every day.
 
 Who posted in which thread (thread_members) is kept at ingest: it is what tells which days a
 thread's ties fall on, and a thread can span months.
@@ -71,7 +74,9 @@ class LocalDays:
         offset = self._offsets.get(quarter)
         if offset is None:
             moment = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self._zone)
-            offset = self._offsets[quarter] = int(moment.utcoffset().total_seconds())
+            shift = moment.utcoffset()
+            assert shift is not None  # an aware datetime in a ZoneInfo
+            offset = self._offsets[quarter] = int(shift.total_seconds())
         self._last, self._last_offset = quarter, offset
         return (at + offset) // 86400
 
@@ -218,7 +223,7 @@ async def refresh_rollups(
     db = sqlite_connection(tx)
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
-    hidden = await _hidden_digest(db, community)
+    hidden = await _hidden(db, community)
     async with db.execute(
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
     ) as cursor:
@@ -229,14 +234,19 @@ async def refresh_rollups(
             "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
             "VALUES (:c, :z, :d, :h) "
             "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d, hidden = :h",
-            {"c": community, "z": timezone, "d": digest, "h": hidden},
+            {"c": community, "z": timezone, "d": digest, "h": json.dumps(hidden)},
         )
         await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
         return True
-    if recorded[2] != hidden:
-        await _recount_hidden(db, community, zone)
+    counted_hidden = _recorded_hidden(recorded[2])
+    if counted_hidden != hidden:
+        if counted_hidden is None:
+            await _recount_hidden(db, community, zone)
+        else:
+            await _rehide(db, community, zone, set(counted_hidden), set(hidden))
         await db.execute(
-            "UPDATE rollup_zones SET hidden = ? WHERE community = ?", (hidden, community)
+            "UPDATE rollup_zones SET hidden = ? WHERE community = ?",
+            (json.dumps(hidden), community),
         )
     first, last = within or _EVERYTHING
     span = {"c": community, "d0": first, "d1": last}
@@ -246,7 +256,10 @@ async def refresh_rollups(
         span,
     ) as cursor:
         days = [day for (day,) in await cursor.fetchall()]
-    for run in _runs(days):
+    found = runs(days)
+    if len(found) > MAX_RUNS:
+        found = [(found[0][0], found[-1][1])]
+    for run in found:
         await _recount(db, community, zone, run)
     await db.execute(
         "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
@@ -254,15 +267,15 @@ async def refresh_rollups(
     return False
 
 
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Sorted days as (first, last) runs of consecutive days; one span if there are too many."""
-    runs: list[tuple[int, int]] = []
+def runs(days: list[int]) -> list[tuple[int, int]]:
+    """Sorted days as (first, last) runs of consecutive days."""
+    found: list[tuple[int, int]] = []
     for day in days:
-        if runs and day == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], day)
+        if found and day == found[-1][1] + 1:
+            found[-1] = (found[-1][0], day)
         else:
-            runs.append((day, day))
-    return [(runs[0][0], runs[-1][1])] if len(runs) > MAX_RUNS else runs
+            found.append((day, day))
+    return found
 
 
 async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
@@ -271,19 +284,30 @@ async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
         "WHERE community = ? ORDER BY key_hash)",
         (community,),
     ) as cursor:
-        joined = (await cursor.fetchone())[0] or ""
+        row = await cursor.fetchone()
+    joined = (row[0] if row else None) or ""
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-async def _hidden_digest(db: aiosqlite.Connection, community: str) -> str:
-    """Who activity_days leaves out (bots, opted out): when it changes, everything is recounted."""
+async def _hidden(db: aiosqlite.Connection, community: str) -> list[int]:
+    """Who activity_days leaves out (bots, opted out), by member id in order."""
     async with db.execute(
-        "SELECT group_concat(id, ',') FROM (SELECT id FROM members WHERE community = ? "
-        "AND (is_bot != 0 OR opted_out_at IS NOT NULL) ORDER BY id)",
+        "SELECT id FROM members WHERE community = ? AND (is_bot != 0 OR opted_out_at IS NOT NULL) "
+        "ORDER BY id",
         (community,),
     ) as cursor:
-        joined = (await cursor.fetchone())[0] or ""
-    return hashlib.sha256(joined.encode()).hexdigest()
+        return [member_id for (member_id,) in await cursor.fetchall()]
+
+
+def _recorded_hidden(recorded: str) -> list[int] | None:
+    """The hidden members activity_days was counted without, as rollup_zones records them; None
+    when it does not say who (a community never counted since migration 010 recorded '', and
+    until this version a digest): then activity_days is recounted everywhere once."""
+    try:
+        found = json.loads(recorded)
+    except ValueError:
+        return None
+    return found if isinstance(found, list) else None
 
 
 # Each rollup is counted into a temporary table of the same shape, then only the differences are
@@ -433,8 +457,9 @@ async def _recount(
 
 
 async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneInfo) -> None:
-    """activity_days of every day afresh, when who is hidden changed (an opt-out, an opt-in, a bot
-    flagged): only activity_days leaves hidden members out, the report's rollups stay."""
+    """activity_days of every day afresh, when who is hidden changed and rollup_zones does not say
+    who was hidden before (``_recorded_hidden``): only activity_days leaves hidden members out,
+    the report's rollups stay."""
     await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
     for statement in _COUNTED:
         await db.execute(statement)
@@ -443,39 +468,77 @@ async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneIn
     await db.execute("DELETE FROM temp.counted_activity_days")
 
 
-async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
-    """activity_days of the days in ``p``, with storage.activity.activity()'s definitions: each
-    source row counts for one member (the author, the one replied to, the reactor, the one
-    reacted to, the opener), visible members only on both sides."""
-    visible = (
-        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
-    )
-    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
-    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+async def _rehide(
+    db: aiosqlite.Connection, community: str, zone: ZoneInfo, before: set[int], now: set[int]
+) -> None:
+    """Correct activity_days for a new set of hidden members (``before`` -> ``now``).
+
+    The rows of members newly hidden go; members visible again get their rows counted as
+    ``_recount_activity`` counts them. Everyone else's replies and reactions received change by
+    what the members who changed gave them: added for those visible again, taken away for those
+    newly hidden. Those are found through the changed members' own index entries, so an opt-out
+    costs what that member wrote, not what the community wrote. Days that ingest noted as changed
+    are recounted whole when next read, whatever this leaves on them.
+    """
+    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    for statement in _COUNTED:
+        await db.execute(statement)
+    p = {
+        "c": community,
+        "gone": json.dumps(sorted(now - before)),
+        "back": json.dumps(sorted(before - now)),
+        "changed": json.dumps(sorted(before ^ now)),
+    }
     await db.execute(
-        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
-        "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
-        "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
-        "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
-        f"FROM messages WHERE {posted} AND +member_id IN {visible} "
-        "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
-        f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
-        f"AND +reply_to_member_id IN {visible} AND +member_id IN {visible} "
-        "UNION ALL SELECT reacted_at, member_id, coalesce(theme, ''), 0, 0, 0, 0, 1, 0, 0 "
-        f"FROM reactions WHERE {reacted} AND +member_id IN {visible} "
-        "UNION ALL SELECT reacted_at, target_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 1, 0 "
-        f"FROM reactions WHERE {reacted} AND target_member_id != member_id "
-        f"AND +target_member_id IN {visible} AND +member_id IN {visible} "
-        "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
-        "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
-        f"AND +opener_member_id IN {visible}) GROUP BY 1, 2, 3",
+        "DELETE FROM activity_days WHERE member_id IN (SELECT value FROM json_each(:gone))", p
+    )
+    # Members visible before and now: only their received counts change.
+    staying = (
+        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL "
+        "AND id NOT IN (SELECT value FROM json_each(:back)))"
+    )
+    # Each changed member with the sign of what they gave: +1 visible again, -1 hidden now.
+    await db.execute(
+        "WITH changed (id, sign) AS (SELECT value, CASE WHEN value IN "
+        "(SELECT value FROM json_each(:back)) THEN 1 ELSE -1 END FROM json_each(:changed)) "
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, 0, 0, 0, "
+        "sum(rr), 0, sum(gr), 0 FROM ("
+        "SELECT m.posted_at AS t, m.reply_to_member_id AS who, coalesce(m.theme, '') AS th, "
+        "x.sign AS rr, 0 AS gr FROM changed x JOIN messages m INDEXED BY messages_by_member "
+        "ON m.member_id = x.id "
+        "WHERE m.community = :c AND m.deleted_at IS NULL AND m.reply_to_member_id != m.member_id "
+        f"AND m.reply_to_member_id IN {staying} "
+        "UNION ALL SELECT r.reacted_at, r.target_member_id, coalesce(r.theme, ''), 0, x.sign "
+        "FROM changed x JOIN reactions r INDEXED BY reactions_by_member ON r.member_id = x.id "
+        "WHERE r.community = :c "
+        f"AND r.target_member_id != r.member_id AND r.target_member_id IN {staying}"
+        ") GROUP BY 1, 2, 3",
         p,
     )
-    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
+    if before - now:
+        first, last = _EVERYTHING
+        await _count_activity(db, {**p, "t0": first, "t1": last}, only=":back")
+    await _add_all_themes(db)
+    counts = ", ".join(_ACTIVITY_COUNTS)
     await db.execute(
-        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
-        "FROM temp.counted_activity_days GROUP BY member_id, day"
+        f"INSERT INTO activity_days (theme, member_id, day, {counts}) "
+        "SELECT * FROM temp.counted_activity_days WHERE true "
+        "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
+        + ", ".join(f"{name} = {name} + excluded.{name}" for name in _ACTIVITY_COUNTS)
     )
+    # A row whose every count is now 0 is one a recount would not have.
+    await db.execute(
+        "DELETE FROM activity_days WHERE (theme, member_id, day) IN "
+        "(SELECT theme, member_id, day FROM temp.counted_activity_days) AND "
+        + " AND ".join(f"{name} = 0" for name in _ACTIVITY_COUNTS)
+    )
+    await db.execute("DELETE FROM temp.counted_activity_days")
+
+
+async def _recount_activity(db: aiosqlite.Connection, p: dict[str, object]) -> None:
+    """activity_days of the days in ``p`` afresh."""
+    await _count_activity(db, p)
+    await _add_all_themes(db)
     members = "(SELECT id FROM members WHERE community = :c)"
     await db.execute(
         f"DELETE FROM activity_days WHERE day BETWEEN :d0 AND :d1 AND +member_id IN {members} "
@@ -491,4 +554,59 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
         "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in _ACTIVITY_COUNTS)
         + f" WHERE {changed}"
+    )
+
+
+async def _count_activity(
+    db: aiosqlite.Connection, p: dict[str, object], only: str | None = None
+) -> None:
+    """Count into temp.counted_activity_days the activity of the times in ``p``, with
+    storage.activity.activity()'s definitions: each source row counts for one member (the
+    author, the one replied to, the reactor, the one reacted to, the opener), visible members
+    only on both sides; with ``only`` (a parameter holding a JSON list of member ids), for
+    those members alone."""
+    visible = (
+        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+    )
+    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
+    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+
+    def who(column: str) -> str:
+        return f" AND {column} IN (SELECT value FROM json_each({only}))" if only else ""
+
+    # A few members' own messages and reactions are found by member, not over all time.
+    messages_by_member = " INDEXED BY messages_by_member" if only else ""
+    reactions_by_member = " INDEXED BY reactions_by_member" if only else ""
+
+    await db.execute(
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
+        "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
+        "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
+        "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
+        f"FROM messages{messages_by_member} WHERE {posted} AND +member_id IN {visible}"
+        f"{who('member_id')} "
+        "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
+        f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
+        f"AND +reply_to_member_id IN {visible} AND +member_id IN {visible}"
+        f"{who('+reply_to_member_id')} "
+        "UNION ALL SELECT reacted_at, member_id, coalesce(theme, ''), 0, 0, 0, 0, 1, 0, 0 "
+        f"FROM reactions{reactions_by_member} WHERE {reacted} AND +member_id IN {visible}"
+        f"{who('member_id')} "
+        "UNION ALL SELECT reacted_at, target_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 1, 0 "
+        f"FROM reactions WHERE {reacted} AND target_member_id != member_id "
+        f"AND +target_member_id IN {visible} AND +member_id IN {visible}"
+        f"{who('+target_member_id')} "
+        "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
+        "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
+        f"AND +opener_member_id IN {visible}{who('+opener_member_id')}) GROUP BY 1, 2, 3",
+        p,
+    )
+
+
+async def _add_all_themes(db: aiosqlite.Connection) -> None:
+    """Each member's day in every theme together ('*'), from the counted rows of each theme."""
+    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
+        "FROM temp.counted_activity_days GROUP BY member_id, day"
     )
