@@ -29,7 +29,7 @@ from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
-from storage import activity, catch_up, members
+from storage import activity, catch_up, members, web
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -321,6 +321,14 @@ class Trellis:
             platform = place.partition(":")[0]
             return DigestPosting(
                 DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
+            )
+        async with self.store.transaction() as db:  # for the history site, as posted
+            await web.archive_digest(
+                db,
+                community,
+                int(end.timestamp()),
+                int(self.clock.now().timestamp()),
+                digest.posted_text(message),
             )
         return DigestPosting(DigestOutcome.POSTED, place)
 

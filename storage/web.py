@@ -1,0 +1,140 @@
+"""What the web dashboard and the history site keep: one-time login links, sessions, and the
+archive of posted digests.
+
+Tokens never reach the database: only their SHA-256 (``token_hash``), so a copy of the file opens
+no dashboard. A link or a session belongs to a member row and goes with it (forget-me). Reads take
+anything with ``fetch_all``/``fetch_one``; writes take the caller's open transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiosqlite
+
+
+class Reads(Protocol):
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]: ...
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> aiosqlite.Row | None: ...
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(f"trellis-web\0{token}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class WebMember:
+    """Who a link or a session lets in, and with what permission (a ``Permission`` value)."""
+
+    member_id: int
+    community: str
+    member_key: str
+    name: str
+    permission: int
+
+
+async def add_link(
+    db: aiosqlite.Connection, token: str, member_id: int, permission: int, expires_at: int
+) -> None:
+    await db.execute(
+        "INSERT INTO web_links (token_hash, member_id, permission, expires_at) VALUES (?, ?, ?, ?)",
+        (token_hash(token), member_id, permission, expires_at),
+    )
+
+
+async def use_link(db: aiosqlite.Connection, token: str, now: int) -> WebMember | None:
+    """Spend a link: who it lets in, or None if it is unknown, spent or expired. Spent links and
+    expired links and sessions are deleted on the way."""
+    async with db.execute(
+        "UPDATE web_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL "
+        "AND expires_at > ? RETURNING member_id, permission",
+        (now, token_hash(token), now),
+    ) as cursor:
+        row = await cursor.fetchone()
+    await db.execute("DELETE FROM web_links WHERE expires_at <= ?", (now,))
+    await db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
+    if row is None:
+        return None
+    return await _member(db, row[0], row[1])
+
+
+async def _member(db: aiosqlite.Connection, member_id: int, permission: int) -> WebMember | None:
+    async with db.execute(
+        "SELECT id, community, member_key, display_name FROM members WHERE id = ?",
+        (member_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return WebMember(row[0], row[1], row[2], row[3] or row[2].split(":", 1)[1], permission)
+
+
+async def add_session(
+    db: aiosqlite.Connection, token: str, member: WebMember, expires_at: int
+) -> None:
+    await db.execute(
+        "INSERT INTO web_sessions (token_hash, member_id, permission, expires_at) "
+        "VALUES (?, ?, ?, ?)",
+        (token_hash(token), member.member_id, member.permission, expires_at),
+    )
+
+
+async def session(db: Reads, token: str, now: int) -> WebMember | None:
+    """Who the session ``token`` is, while it lasts (and while the member is tracked)."""
+    row = await db.fetch_one(
+        "SELECT m.id, m.community, m.member_key, m.display_name, s.permission "
+        "FROM web_sessions s JOIN members m ON m.id = s.member_id "
+        "WHERE s.token_hash = ? AND s.expires_at > ?",
+        (token_hash(token), now),
+    )
+    if row is None:
+        return None
+    return WebMember(row[0], row[1], row[2], row[3] or row[2].split(":", 1)[1], row[4])
+
+
+async def end_session(db: aiosqlite.Connection, token: str) -> None:
+    await db.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash(token),))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedDigest:
+    id: int
+    week_end: int
+    posted_at: int
+    text: str
+
+
+async def archive_digest(
+    db: aiosqlite.Connection, community: str, week_end: int, posted_at: int, text: str
+) -> None:
+    """Keep a posted digest (Markdown, as posted); a digest of the same week posted again
+    (``digest post`` then the schedule) replaces it."""
+    await db.execute(
+        "INSERT INTO digest_archive (community, week_end, posted_at, text) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (community, week_end) DO UPDATE SET posted_at = excluded.posted_at, "
+        "text = excluded.text",
+        (community, week_end, posted_at, text),
+    )
+
+
+async def archived_digests(db: Reads, community: str) -> list[ArchivedDigest]:
+    """Every archived digest of the community, oldest first."""
+    rows = await db.fetch_all(
+        "SELECT id, week_end, posted_at, text FROM digest_archive WHERE community = ? "
+        "ORDER BY week_end, id",
+        (community,),
+    )
+    return [ArchivedDigest(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def theme_beginnings(db: Reads, community: str) -> dict[str, int]:
+    """When each theme's first message still stored was posted: the site's 'theme started'."""
+    rows = await db.fetch_all(
+        "SELECT theme, min(posted_at) FROM messages WHERE community = ? AND theme IS NOT NULL "
+        "AND deleted_at IS NULL GROUP BY theme",
+        (community,),
+    )
+    return {row[0]: row[1] for row in rows}
