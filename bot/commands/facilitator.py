@@ -234,10 +234,11 @@ async def dashboard(ctx: CommandContext) -> str:
     expires = int((ctx.now + LINK_VALID).timestamp())
     async with ctx.app.store.transaction() as db:
         await web.add_link(db, token, ctx.member.id, int(ctx.permission), expires)
+    link = settings.public_url + "/login/" + token
     return ctx._(
         "Your link to the dashboard, for you alone: <{link}> (it opens it once, within 15 "
         "minutes; ask again for a new one).",
-        link=f"{settings.public_url}/login/{token}",
+        link=link,
     )
 
 
