@@ -47,9 +47,8 @@ COOKIE = "trellis_session"
 SESSION_HOURS = 12
 CSRF_FIELD = "csrf"
 
-APP_KEY = web.AppKey("trellis", object)
-VIEWER_KEY = "trellis_viewer"
-TOKEN_KEY = "trellis_session_token"
+VIEWER_KEY = web.RequestKey("viewer", Viewer)
+TOKEN_KEY = web.RequestKey("session_token", str)
 
 _SECURITY_HEADERS = {
     # Only what Trellis serves, no inline script or style, never inside a frame.
@@ -158,7 +157,7 @@ class Dashboard:
     def page(
         self, request: web.Request, template: str, title: str, status: int = 200, **values: Any
     ) -> web.Response:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         text = self.env.get_template(template).render(
             _=who.t._,
             n_=who.t.n_,
@@ -216,13 +215,13 @@ class Dashboard:
         return self.trellis.translator(next(iter(self.trellis.settings.communities)))
 
     def _require_facilitator(self, request: web.Request) -> Viewer:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         if not who.facilitator:
             raise _refusal(self.message(who, 403, _REFUSED_TITLE, _FACILITATORS_ONLY))
         return who
 
     def _theme_of(self, request: web.Request) -> str:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         theme = request.match_info["theme"]
         if theme not in self.trellis.themes[who.community].themes or not who.scope.covers_theme(
             theme
@@ -272,12 +271,12 @@ class Dashboard:
     # Pages -----------------------------------------------------------------------------------
 
     async def overview(self, request: web.Request) -> web.Response:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         values = await pages.overview(self.trellis, who, self.reports)
         return self.page(request, "overview.html", who.t._("The community at a glance"), **values)
 
     async def theme(self, request: web.Request) -> web.Response:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         theme = self._theme_of(request)
         values = await pages.theme_page(self.trellis, who, self.reports, theme)
         return self.page(request, "theme.html", values["name"], theme=values)
@@ -357,14 +356,14 @@ class Dashboard:
         return web.Response(body=data, content_type="image/svg+xml")
 
     async def levels_chart(self, request: web.Request) -> web.Response:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         report = await self.reports.trend(self.trellis, who.community)
         return self._svg(
             await asyncio.to_thread(charts.levels_svg, report.monitoring.levels, who.t)
         )
 
     async def themes_chart(self, request: web.Request) -> web.Response:
-        who: Viewer = request[VIEWER_KEY]
+        who = request[VIEWER_KEY]
         report = await self.reports.trend(self.trellis, who.community)
         if "theme" in request.match_info:
             wanted = {self._theme_of(request)}
