@@ -138,3 +138,16 @@ async def theme_beginnings(db: Reads, community: str) -> dict[str, int]:
         (community,),
     )
     return {row[0]: row[1] for row in rows}
+
+
+async def privacy_mark(db: Reads, community: str) -> tuple[int, ...]:
+    """A value that changes whenever a member opts out or in, is forgotten or appears: a page
+    built before it changed may name someone it must not, so it is not served again."""
+    row = await db.fetch_one(
+        "SELECT (SELECT count(*) FROM members WHERE community = :c AND opted_out_at IS NOT NULL), "
+        "(SELECT coalesce(max(opted_out_at), 0) FROM members WHERE community = :c), "
+        "(SELECT count(*) FROM forgotten_members WHERE community = :c), "
+        "(SELECT count(*) FROM members WHERE community = :c)",
+        {"c": community},
+    )
+    return tuple(row) if row is not None else ()

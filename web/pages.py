@@ -22,7 +22,7 @@ from bot.monitoring.knowledge import kind_label, organisations
 from bot.monitoring.report import Network, Report, build_report
 from bot.services import nudges, participation
 from bot.services.digest import duration
-from storage import activity, facilitation, monitoring
+from storage import activity, facilitation, monitoring, web
 from storage.web import WebMember
 
 if TYPE_CHECKING:
@@ -69,23 +69,26 @@ def day(epoch: int | None, tz: ZoneInfo) -> str:
 
 @dataclass(slots=True)
 class Reports:
-    """Recently built trend reports per community, shared by every session."""
+    """Recently built trend reports per community, shared by every session. One is built again
+    after ``REPORT_FRESH_S``, and at once when someone opted out or in or was forgotten."""
 
-    built: dict[str, tuple[float, Report]] = field(default_factory=dict)
+    built: dict[str, tuple[float, tuple[int, ...], Report]] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def trend(self, app: Trellis, community: str) -> Report:
         lock = self.locks.setdefault(community, asyncio.Lock())
         async with lock:
+            mark = await web.privacy_mark(app.store, community)
             found = self.built.get(community)
-            if found is not None and time.monotonic() - found[0] < REPORT_FRESH_S:
-                return found[1]
+            if found is not None and found[1] == mark:
+                if time.monotonic() - found[0] < REPORT_FRESH_S:
+                    return found[2]
             tz = ZoneInfo(app.community(community).timezone)
             period = parse_period(TREND_PERIOD, tz, app.clock.now())
             report = await build_report(
                 app.store, app.settings, community, period.start, period.end, label=period.label
             )
-            self.built[community] = (time.monotonic(), report)
+            self.built[community] = (time.monotonic(), mark, report)
             return report
 
 
