@@ -1,0 +1,127 @@
+"""The history site built from the demo community: every posted digest archived as posted, every
+link resolving inside the folder, valid HTML; a forgotten member's name gone from the archive;
+the welcome message pointing newcomers to it."""
+
+from __future__ import annotations
+
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import html5lib
+
+from bot.cli import main
+from tests.conftest import copy_record
+from tests.helpers import config, running_app
+from tests.web_demo import served_demo
+from web import site
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.targets.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+
+
+def parsed(page: Path) -> _Links:
+    links = _Links()
+    links.feed(page.read_text(encoding="utf-8"))
+    return links
+
+
+def broken_links(folder: Path) -> list[str]:
+    """Every relative link or source of the site's pages that names no file (or no anchor) in
+    ``folder``; links to the web are the library's, and are left alone."""
+    broken = []
+    for page in sorted(folder.rglob("*.html")):
+        for target in parsed(page).targets:
+            parts = urlsplit(target)
+            if parts.scheme in ("http", "https"):
+                continue
+            if parts.scheme or parts.netloc or target.startswith("/"):
+                broken.append(f"{page.relative_to(folder)}: {target} leaves the folder")
+                continue
+            found = (page.parent / parts.path).resolve() if parts.path else page
+            if not found.is_file() or folder.resolve() not in found.parents:
+                broken.append(f"{page.relative_to(folder)}: {target}")
+            elif parts.fragment and parts.fragment not in parsed(found).ids:
+                broken.append(f"{page.relative_to(folder)}: {target} (no such anchor)")
+    return broken
+
+
+def test_the_site_of_the_demo_archives_every_digest_and_its_links_resolve(
+    demo_record: Path, tmp_path: Path, capsys
+) -> None:
+    config_path = copy_record(demo_record, tmp_path / "demo")
+    out = tmp_path / "site"
+    assert main(["site", "build", "--out", str(out), "--config", str(config_path)]) == 0
+    assert f"The history site is in {out}" in capsys.readouterr().out
+
+    database = sqlite3.connect(config_path.parent / "trellis-demo.sqlite3")
+    posted = database.execute(
+        "SELECT count(*) FROM job_runs WHERE job = 'digest:praxis' AND detail LIKE 'posted to %'"
+    ).fetchone()[0]
+    archived = [row[0] for row in database.execute("SELECT text FROM digest_archive")]
+    assert posted == len(archived) == 7  # the demo's six weeks and the one that closes them
+    months = "".join(page.read_text(encoding="utf-8") for page in out.rglob("months/*.html"))
+    for text in archived:
+        heading = text.splitlines()[0].removeprefix("## ")
+        assert heading in months
+
+    pages = sorted(out.rglob("*.html"))
+    names = {page.relative_to(out).as_posix() for page in pages}
+    assert {
+        "index.html", "praxis/index.html", "praxis/digests.html", "praxis/library.html",
+        "praxis/events.html", "praxis/timeline.html", "praxis/themes/water.html",
+        "praxis/months/2026-09.html", "praxis/months/2026-10.html",
+    } <= names  # fmt: skip
+    assert broken_links(out) == []
+    strict = html5lib.HTMLParser(strict=True)
+    for page in pages:
+        strict.parse(page.read_text(encoding="utf-8"))  # raises at the first error
+
+    home = (out / "praxis" / "index.html").read_text(encoding="utf-8")
+    assert "Red de Aprendizaje Praxis is a community of practice" in home
+    water = (out / "praxis" / "themes" / "water.html").read_text(encoding="utf-8")
+    assert "Led by Ana Quispe, Juan Choque." in water
+    timeline = (out / "praxis" / "timeline.html").read_text(encoding="utf-8")
+    assert "The theme Water &amp; land rights started." in timeline
+    assert "Meeting: Encuentro virtual de la red" in timeline
+
+
+def test_the_link_checker_finds_a_broken_link(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text('<a href="b.html">b</a><a href="a.html#x">x</a>')
+    assert broken_links(tmp_path) == ["a.html: b.html", "a.html: a.html#x (no such anchor)"]
+
+
+async def test_a_forgotten_member_is_taken_out_of_the_archived_digests(
+    demo_record: Path, tmp_path: Path
+) -> None:
+    async with served_demo(demo_record, tmp_path) as served:
+        store = served.app.store
+        texts = [row[0] for row in await store.fetch_all("SELECT text FROM digest_archive")]
+        assert any("Ana Quispe" in text for text in texts)
+        await served.harness.command("ana", "/forget-me confirm")
+        texts = [row[0] for row in await store.fetch_all("SELECT text FROM digest_archive")]
+        assert len(texts) == 7 and not any("Ana Quispe" in text for text in texts)
+        out = tmp_path / "site"
+        await site.build(store, served.app.settings, out, served.harness.clock.now())
+        for page in out.rglob("*.html"):
+            assert "Ana Quispe" not in page.read_text(encoding="utf-8"), page
+
+
+async def test_the_welcome_links_to_the_history_site_when_it_is_published(tmp_path: Path) -> None:
+    data = config(site={"public_url": "https://history.example.org/"})
+    async with running_app(tmp_path, data) as h:
+        await h.lines('~ nina joins as "Nina"')
+        (welcome,) = h.sent_since(0, "direct")
+        assert "<https://history.example.org/praxis/index.html>" in welcome.text
