@@ -19,7 +19,7 @@ import pytest
 from bot.cli import start_dashboard
 from storage.web import token_hash
 from tests.helpers import config, running_app
-from tests.web_demo import LINK, Served, free_port, served_demo
+from tests.web_demo import LINK, csrf_of, free_port, logged_in, served_demo
 from web import site
 from web.server import COOKIE, Dashboard
 
@@ -49,20 +49,6 @@ async def log_in(http: aiohttp.ClientSession, link: str) -> Answer:
         return Answer(
             response.status, response.headers.get("Set-Cookie", ""), await response.text()
         )
-
-
-async def logged_in(served: Served, handle: str) -> aiohttp.ClientSession:
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    response = await log_in(http, await served.link(handle))
-    assert response.status == 303
-    return http
-
-
-async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
-    async with http.get(url + "/") as response:
-        found = re.search(r'name="csrf" value="([0-9a-f]+)"', await response.text())
-    assert found
-    return found.group(1)
 
 
 async def test_links_work_once_within_15_minutes_and_only_where_they_were_made(

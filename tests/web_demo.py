@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from adapters.console import ConsoleAdapter
 from bot.app import Trellis
 from bot.cli import SIMULATION_FLOOR, record_ends
@@ -78,3 +80,18 @@ async def served_demo(record: Path, tmp_path: Path, **extra: Any) -> AsyncIterat
     finally:
         await dashboard.stop()
         await app.stop()
+
+
+async def logged_in(served: Served, handle: str) -> aiohttp.ClientSession:
+    """An HTTP client holding the session of ``handle``, logged in through a link from chat."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.post(await served.link(handle), allow_redirects=False) as response:
+        assert response.status == 303
+    return http
+
+
+async def csrf_of(http: aiohttp.ClientSession, url: str) -> str:
+    async with http.get(url + "/") as response:
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', await response.text())
+    assert found
+    return found.group(1)

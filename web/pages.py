@@ -303,6 +303,7 @@ async def knowledge(app: Trellis, who: Viewer) -> dict[str, Any]:
             }
             for item in items
         ],
+        "kinds": [(kind, kind_label(who.t._, kind)) for kind in monitoring.KNOWLEDGE_KINDS],
         "experts": [p for p in profiles if p.expertise],
         "organisations": groups,
         "unnamed": unnamed,

@@ -32,7 +32,7 @@ from bot.i18n import N_
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
 from storage import web as web_store
-from web import charts, pages
+from web import actions, charts, pages
 from web.pages import Reports, Viewer
 from web.templating import templates
 
@@ -97,6 +97,7 @@ class Dashboard:
                 web.get("/charts/themes/{theme}.svg", self.themes_chart),
                 web.get("/charts/network.svg", self.network_chart),
                 web.static("/static", Path(str(resources.files("web") / "static"))),
+                *actions.routes(self),
             ]
         )
         self._runner: web.AppRunner | None = None
@@ -214,6 +215,37 @@ class Dashboard:
         """Before login the member is unknown: the (first) community's language."""
         return self.trellis.translator(next(iter(self.trellis.settings.communities)))
 
+    def refusal(self, request: web.Request, sentence: str) -> web.Response:
+        """Bad input on a form: its one sentence (already in the viewer's language)."""
+        who = request[VIEWER_KEY]
+        body = self.env.get_template("message.html").render(
+            _=who.t._,
+            lang=who.t.locale,
+            title=who.t._("Nothing was changed"),
+            text=sentence,
+            who=who,
+            nav=self.nav(who),
+            csrf=csrf_token(request[TOKEN_KEY]),
+            community=self.trellis.community(who.community).name,
+        )
+        return web.Response(text=body, status=400, content_type="text/html", charset="utf-8")
+
+    @staticmethod
+    def viewer_of(request: web.Request) -> Viewer:
+        return request[VIEWER_KEY]
+
+    def require_facilitator(self, who: Viewer) -> None:
+        if not who.facilitator:
+            raise CommandError(_FACILITATORS_ONLY)
+
+    def theme_for(self, who: Viewer, theme: str) -> str:
+        """``theme`` if it is one the viewer acts on (every theme for facilitators)."""
+        if theme not in self.trellis.themes[who.community].themes or not who.scope.covers_theme(
+            theme
+        ):
+            raise CommandError(_NO_THEME)
+        return theme
+
     def _require_facilitator(self, request: web.Request) -> Viewer:
         who = request[VIEWER_KEY]
         if not who.facilitator:
@@ -222,12 +254,10 @@ class Dashboard:
 
     def _theme_of(self, request: web.Request) -> str:
         who = request[VIEWER_KEY]
-        theme = request.match_info["theme"]
-        if theme not in self.trellis.themes[who.community].themes or not who.scope.covers_theme(
-            theme
-        ):
-            raise _refusal(self.message(who, 404, _NOT_FOUND_TITLE, _NO_THEME))
-        return theme
+        try:
+            return self.theme_for(who, request.match_info["theme"])
+        except CommandError:
+            raise _refusal(self.message(who, 404, _NOT_FOUND_TITLE, _NO_THEME)) from None
 
     # Login and logout ------------------------------------------------------------------------
 

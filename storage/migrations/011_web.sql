@@ -30,3 +30,7 @@ CREATE TABLE digest_archive (
     text TEXT NOT NULL,
     UNIQUE (community, week_end)
 );
+
+-- A queued prompt's place in its theme's queue, once a facilitator reorders it on the dashboard;
+-- until then (NULL) its id, so prompts queue in the order they were added.
+ALTER TABLE prompts ADD COLUMN queue_position INTEGER;
