@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,20 @@ class Reports:
 
     built: dict[str, tuple[float, tuple[int, ...], Report]] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    drawn: dict[tuple[str, ...], tuple[Report, bytes]] = field(default_factory=dict)
+    """Charts drawn from a report, by community, chart and language: drawn again only when the
+    report is built again."""
+
+    async def chart(
+        self, app: Trellis, community: str, key: tuple[str, ...], draw: Callable[[Report], bytes]
+    ) -> bytes:
+        report = await self.trend(app, community)
+        found = self.drawn.get((community, *key))
+        if found is not None and found[0] is report:
+            return found[1]
+        data = await asyncio.to_thread(draw, report)
+        self.drawn[(community, *key)] = (report, data)
+        return data
 
     async def trend(self, app: Trellis, community: str) -> Report:
         lock = self.locks.setdefault(community, asyncio.Lock())
@@ -183,14 +198,6 @@ async def people(app: Trellis, who: Viewer) -> dict[str, Any]:
         theme=None,
         day_offset=int(offset.total_seconds()),
     )
-    window = await activity.activity(
-        app.store,
-        who.community,
-        int((now - timedelta(weeks=settings.window_weeks)).timestamp()),
-        int(now.timestamp()) + 1,
-        theme=None,
-        day_offset=int(offset.total_seconds()),
-    )
     names = await activity.visible_members(app.store, who.community)
     labels = {
         participation.Level.CORE: who.t._("Core"),
@@ -203,7 +210,8 @@ async def people(app: Trellis, who: Viewer) -> dict[str, Any]:
         (
             {
                 "name": name,
-                "level": participation.level_of(window.get(member_id), settings),
+                # The period is the levels' window, so its activity gives each member's level.
+                "level": participation.level_of(per_member.get(member_id), settings),
                 "messages": per_member[member_id].messages if member_id in per_member else 0,
                 "reactions": per_member[member_id].reactions_given
                 if member_id in per_member

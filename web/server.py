@@ -30,7 +30,7 @@ from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
 from bot.i18n import N_
 from bot.monitoring.render import FORMATS, render
-from bot.monitoring.report import build_report
+from bot.monitoring.report import Report, build_report
 from storage import web as web_store
 from web import actions, charts, pages
 from web.pages import Reports, Viewer
@@ -151,7 +151,11 @@ class Dashboard:
             sent = str(form.get(CSRF_FIELD, ""))
             if not hmac.compare_digest(sent, csrf_token(token)):
                 return self.message(request[VIEWER_KEY], 403, _REFUSED_TITLE, _NO_CSRF)
-        return await handler(request)
+            return await handler(request)
+        # A page reads on a connection of its own, at a lower priority: storing chat and
+        # answering commands never wait behind a facilitator's page.
+        async with self.trellis.store.reads_apart(background=True):
+            return await handler(request)
 
     # Rendering -----------------------------------------------------------------------------
 
@@ -387,28 +391,33 @@ class Dashboard:
 
     async def levels_chart(self, request: web.Request) -> web.Response:
         who = request[VIEWER_KEY]
-        report = await self.reports.trend(self.trellis, who.community)
-        return self._svg(
-            await asyncio.to_thread(charts.levels_svg, report.monitoring.levels, who.t)
-        )
+        data = await self.reports.chart(
+            self.trellis, who.community, ("levels", who.t.locale),
+            lambda report: charts.levels_svg(report.monitoring.levels, who.t),
+        )  # fmt: skip
+        return self._svg(data)
 
     async def themes_chart(self, request: web.Request) -> web.Response:
         who = request[VIEWER_KEY]
-        report = await self.reports.trend(self.trellis, who.community)
         if "theme" in request.match_info:
-            wanted = {self._theme_of(request)}
+            wanted = [self._theme_of(request)]
         else:
-            wanted = set(who.scope.themes(self.trellis.themes[who.community].themes))
-        rows = [row for row in report.monitoring.theme_activity if row.theme in wanted]
-        data = await asyncio.to_thread(charts.themes_svg, pages.weeks_of(report), rows, who.t)
-        return self._svg(data)
+            wanted = who.scope.themes(self.trellis.themes[who.community].themes)
+
+        def draw(report: Report) -> bytes:
+            rows = [row for row in report.monitoring.theme_activity if row.theme in wanted]
+            return charts.themes_svg(pages.weeks_of(report), rows, who.t)
+
+        key = ("themes", who.t.locale, *wanted)
+        return self._svg(await self.reports.chart(self.trellis, who.community, key, draw))
 
     async def network_chart(self, request: web.Request) -> web.Response:
         who = self._require_facilitator(request)
-        report = await self.reports.trend(self.trellis, who.community)
-        return self._svg(
-            await asyncio.to_thread(charts.network_svg, report.monitoring.network, who.t)
-        )
+        data = await self.reports.chart(
+            self.trellis, who.community, ("network", who.t.locale),
+            lambda report: charts.network_svg(report.monitoring.network, who.t),
+        )  # fmt: skip
+        return self._svg(data)
 
 
 def _refusal(response: web.Response) -> web.HTTPException:
