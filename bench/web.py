@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
+from yarl import URL
 
 from bench.ingest import peak_rss_mb
 
@@ -54,7 +55,7 @@ async def read_pages(url: str, cookies: list[str], seconds: float) -> dict[str, 
     async def session(cookie: str, offset: int) -> None:
         nonlocal failures
         jar = aiohttp.CookieJar(unsafe=True)
-        jar.update_cookies({"trellis_session": cookie}, aiohttp.client.URL(url))
+        jar.update_cookies({"trellis_session": cookie}, URL(url))
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
             n = offset
             end = time.perf_counter() + seconds

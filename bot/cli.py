@@ -15,10 +15,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings
 from storage.sqlite import StoreError, backup_database
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from web.server import Dashboard
 
 log = logging.getLogger("trellis")
 
@@ -327,7 +332,7 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
     return 0
 
 
-async def start_dashboard(app):
+async def start_dashboard(app: Trellis) -> Dashboard | None:
     """The web dashboard, listening where ``[web]`` says; None when it is not configured."""
     if app.settings.web is None:
         return None
@@ -344,7 +349,7 @@ async def start_dashboard(app):
     return dashboard
 
 
-def schedule_site(app) -> None:
+def schedule_site(app: Trellis) -> None:
     """Keep the history site in ``site.out`` current on ``site.cron``, when it is set."""
     out = app.settings.site.out
     if out is None:

@@ -45,7 +45,10 @@ async def log_in(browser: Browser, served: Served, handle: str) -> tuple[Page, l
 
 
 async def nav_links(page: Page) -> list[str]:
-    return await page.eval_on_selector_all("nav a", "links => links.map(a => a.pathname)")
+    links: list[str] = await page.eval_on_selector_all(
+        "nav a", "links => links.map(a => a.pathname)"
+    )
+    return links
 
 
 async def test_a_facilitator_logs_in_from_chat_and_every_page_and_chart_loads(

@@ -107,6 +107,7 @@ async def test_the_session_cookie_has_its_flags_and_secure_behind_https(
         assert "Secure" not in cookie  # http://127.0.0.1: a browser would drop a Secure cookie
 
         port = free_port()
+        assert served.app.settings.web is not None
         settings = served.app.settings.web.model_copy(
             update={"listen": f"127.0.0.1:{port}", "public_url": "https://trellis.example.org"}
         )

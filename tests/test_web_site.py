@@ -5,13 +5,15 @@ the welcome message pointing newcomers to it."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import html5lib
+import pytest
 
-from bot.cli import main
+from bot.cli import main, schedule_site
 from tests.conftest import copy_record
 from tests.helpers import config, running_app
 from tests.web_demo import served_demo
@@ -59,7 +61,7 @@ def broken_links(folder: Path) -> list[str]:
 
 
 def test_the_site_of_the_demo_archives_every_digest_and_its_links_resolve(
-    demo_record: Path, tmp_path: Path, capsys
+    demo_record: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config_path = copy_record(demo_record, tmp_path / "demo")
     out = tmp_path / "site"
@@ -125,3 +127,22 @@ async def test_the_welcome_links_to_the_history_site_when_it_is_published(tmp_pa
         await h.lines('~ nina joins as "Nina"')
         (welcome,) = h.sent_since(0, "direct")
         assert "<https://history.example.org/praxis/index.html>" in welcome.text
+
+
+async def test_a_schedule_keeps_the_site_current_in_the_community_language(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    data = config(
+        site={"out": str(out), "cron": "0 5 * * *"}, **{"communities.praxis.locale": "es"}
+    )
+    async with running_app(tmp_path, data) as h:
+        schedule_site(h.app)  # as trellis run does before it starts, from when it is known:
+        await h.app.run_due_jobs()
+        await h.lines("#water lena: Cómo medimos el caudal en época seca?")
+        log = await h.advance(timedelta(days=1))
+        assert any("history site" in line for line in log), log
+        home = (out / "praxis" / "index.html").read_text(encoding="utf-8")
+        assert '<html lang="es">' in home and "Biblioteca" in home and "Temas" in home
+        theme = (out / "praxis" / "themes" / "water.html").read_text(encoding="utf-8")
+        assert "Objetivo de aprendizaje: Share how communities defend their water." in theme
+        timeline = (out / "praxis" / "timeline.html").read_text(encoding="utf-8")
+        assert "Comenzó el tema Water rights." in timeline

@@ -30,7 +30,8 @@ LINK = re.compile(r"<(http://[^>]+/login/[A-Za-z0-9_-]+)>")
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from web.pages import Viewer
     from web.server import Dashboard
 
-Form = MultiDictProxy[str | bytes | web.FileField]
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 Action = Callable[["Dashboard", "Viewer", Mapping[str, str], Form], Awaitable[str]]
 """A change: returns the page to go back to, or raises CommandError with the sentence."""
 

@@ -206,21 +206,25 @@ async def people(app: Trellis, who: Viewer) -> dict[str, Any]:
         participation.Level.INACTIVE: who.t._("Inactive"),
     }
     order = list(participation.Level)
-    members = sorted(
+    # The period is the levels' window, so its activity gives each member's level.
+    found = [
         (
-            {
-                "name": name,
-                # The period is the levels' window, so its activity gives each member's level.
-                "level": participation.level_of(per_member.get(member_id), settings),
-                "messages": per_member[member_id].messages if member_id in per_member else 0,
-                "reactions": per_member[member_id].reactions_given
-                if member_id in per_member
-                else 0,
-            }
-            for member_id, name in names.items()
-        ),
-        key=lambda m: (order.index(m["level"]), -m["messages"], m["name"].casefold()),
-    )
+            participation.level_of(per_member.get(member_id), settings),
+            per_member[member_id] if member_id in per_member else activity.Activity(),
+            name,
+        )
+        for member_id, name in names.items()
+    ]
+    found.sort(key=lambda m: (order.index(m[0]), -m[1].messages, m[2].casefold()))
+    members = [
+        {
+            "name": name,
+            "level": labels[level],
+            "messages": done.messages,
+            "reactions": done.reactions_given,
+        }
+        for level, done, name in found
+    ]
     quiet = []
     for member in await nudges.quiet_list(app, who.community, now):
         if member.kind == "newcomer":
@@ -246,8 +250,7 @@ async def people(app: Trellis, who: Viewer) -> dict[str, Any]:
     ]
     return {
         "levels": [(labels[level], levels[level]) for level in order],
-        "label": labels,
-        "members": [{**m, "level": labels[m["level"]]} for m in members],
+        "members": members,
         "quiet": quiet,
         "newcomers": newcomers,
         "newcomer_days": NEWCOMER_DAYS,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -43,7 +42,39 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 def markdown_html(text: str) -> str:
     """Posted Markdown as HTML: no raw HTML passes, and markdown-it drops ``javascript:`` and
     other unsafe link targets."""
-    return _MARKDOWN.render(text)
+    return str(_MARKDOWN.render(text))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTheme:
+    id: str
+    name: str
+    goal: str
+    leaders: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteItem:
+    kind: str
+    title: str
+    link: str | None
+    theme: str | None
+    authors: str
+    created: str
+    month: str
+    at: int
+    case: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEvent:
+    title: str
+    place: str
+    when: str
+    month: str
+    theme: str | None
+    """The theme's name."""
+    at: int
 
 
 @dataclass(slots=True)
@@ -58,8 +89,8 @@ class Month:
     """``2026-09``: the page's name."""
     digests: list[str] = field(default_factory=list)
     """Each digest of the month, as HTML."""
-    items: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    items: list[SiteItem] = field(default_factory=list)
+    events: list[SiteEvent] = field(default_factory=list)
 
 
 def _local(epoch: int, tz: ZoneInfo) -> datetime:
@@ -126,40 +157,38 @@ async def _community(
     stamp = int(now.timestamp())
 
     themes = [
-        {
-            "id": theme_id,
-            "name": theme.name,
-            "goal": theme.learning_goal,
-            "leaders": [name_of_key[key] for key in theme.leaders if key in name_of_key],
-        }
+        SiteTheme(
+            theme_id,
+            theme.name,
+            theme.learning_goal,
+            [name_of_key[key] for key in theme.leaders if key in name_of_key],
+        )
         for theme_id, theme in settings.themes.items()
     ]
-    theme_names = {theme["id"]: theme["name"] for theme in themes}
+    theme_names = {theme.id: theme.name for theme in themes}
     items = [
-        {
-            "kind": kind_label(t._, item.kind or "reference"),
-            "title": item.title,
-            "link": item.link
-            if item.link and item.link.startswith(("https://", "http://"))
-            else None,
-            "theme": item.theme if item.theme in theme_names else None,
-            "authors": ", ".join(name for _, name in item.authors),
-            "created": _local(item.created_at, tz).strftime("%Y-%m-%d"),
-            "month": _local(item.created_at, tz).strftime("%Y-%m"),
-            "at": item.created_at,
-            "case": item.kind == "case",
-        }
+        SiteItem(
+            kind=kind_label(t._, item.kind or "reference"),
+            title=item.title,
+            link=item.link if item.link and item.link.startswith(("https://", "http://")) else None,
+            theme=item.theme if item.theme in theme_names else None,
+            authors=", ".join(name for _, name in item.authors),
+            created=_local(item.created_at, tz).strftime("%Y-%m-%d"),
+            month=_local(item.created_at, tz).strftime("%Y-%m"),
+            at=item.created_at,
+            case=item.kind == "case",
+        )
         for item in await monitoring.knowledge_items(store, community_id)
     ]
     events = [
-        {
-            "title": event.title,
-            "place": event.place,
-            "when": _local(event.starts_at, tz).strftime("%Y-%m-%d %H:%M"),
-            "month": _local(event.starts_at, tz).strftime("%Y-%m"),
-            "theme": theme_names.get(event.theme or ""),
-            "at": event.starts_at,
-        }
+        SiteEvent(
+            title=event.title,
+            place=event.place,
+            when=_local(event.starts_at, tz).strftime("%Y-%m-%d %H:%M"),
+            month=_local(event.starts_at, tz).strftime("%Y-%m"),
+            theme=theme_names.get(event.theme or ""),
+            at=event.starts_at,
+        )
         for event in await monitoring.events_between(store, community_id, 0, 2**62)
     ]
     months: dict[str, Month] = {}
@@ -168,10 +197,10 @@ async def _community(
         month = months.setdefault(key, Month(key))
         month.digests.append(markdown_html(hide_names(digest.text, hiding)))
     for item in items:
-        months.setdefault(item["month"], Month(item["month"])).items.append(item)
+        months.setdefault(item.month, Month(item.month)).items.append(item)
     for event in events:
-        if event["at"] < stamp:
-            months.setdefault(event["month"], Month(event["month"])).events.append(event)
+        if event.at < stamp:
+            months.setdefault(event.month, Month(event.month)).events.append(event)
     ordered = [months[key] for key in sorted(months)]
 
     milestones = [
@@ -180,14 +209,14 @@ async def _community(
         if theme in theme_names
     ]
     milestones += [
-        Milestone(item["at"], t._("Case published: {title}", title=item["title"]))
+        Milestone(item.at, t._("Case published: {title}", title=item.title))
         for item in items
-        if item["case"]
+        if item.case
     ]
     milestones += [
-        Milestone(event["at"], t._("Meeting: {title}", title=event["title"]))
+        Milestone(event.at, t._("Meeting: {title}", title=event.title))
         for event in events
-        if event["at"] < stamp
+        if event.at < stamp
     ]
     timeline = [
         (_local(m.at, tz).strftime("%Y-%m-%d"), m.what)
@@ -226,20 +255,20 @@ async def _community(
             "events.html",
             "site/events.html",
             title=t._("Events"),
-            upcoming=[e for e in events if e["at"] >= stamp],
-            past=[e for e in reversed(events) if e["at"] < stamp],
+            upcoming=[e for e in events if e.at >= stamp],
+            past=[e for e in reversed(events) if e.at < stamp],
         ),
         page("timeline.html", "site/timeline.html", title=t._("Timeline"), timeline=timeline),
         page("digests.html", "site/digests.html", title=t._("Digests")),
     ]
     pages += [
         page(
-            f"themes/{theme['id']}.html",
+            f"themes/{theme.id}.html",
             "site/theme.html",
-            title=theme["name"],
+            title=theme.name,
             theme=theme,
-            items=[item for item in items if item["theme"] == theme["id"]],
-            events=[e for e in events if e["theme"] == theme["name"]],
+            items=[item for item in items if item.theme == theme.id],
+            events=[e for e in events if e.theme == theme.name],
         )
         for theme in themes
     ]
@@ -254,12 +283,7 @@ def _paragraphs(text: str) -> list[str]:
     return [" ".join(part.split()) for part in text.strip().split("\n\n") if part.strip()]
 
 
-def _by_theme(
-    items: Iterable[dict[str, Any]], themes: list[dict[str, Any]]
-) -> list[tuple[str, list[dict[str, Any]]]]:
-    listed = list(items)
-    grouped = [
-        (theme["name"], [i for i in listed if i["theme"] == theme["id"]]) for theme in themes
-    ]
-    rest = [i for i in listed if i["theme"] is None]
+def _by_theme(items: list[SiteItem], themes: list[SiteTheme]) -> list[tuple[str, list[SiteItem]]]:
+    grouped = [(theme.name, [i for i in items if i.theme == theme.id]) for theme in themes]
+    rest = [i for i in items if i.theme is None]
     return [(name, found) for name, found in grouped if found] + ([("", rest)] if rest else [])
