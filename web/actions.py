@@ -40,7 +40,7 @@ def routes(dashboard: Dashboard) -> list[web.RouteDef]:
                 back = await action(dashboard, who, request.match_info, await request.post())
             except CommandError as error:
                 return dashboard.refusal(request, who.t._(error.message, **error.values))
-            return web.HTTPSeeOther(back)
+            raise web.HTTPSeeOther(back)
 
         return handle
 

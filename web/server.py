@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 COOKIE = "trellis_session"
 SESSION_HOURS = 12
 CSRF_FIELD = "csrf"
+PAGES_AT_ONCE = 2
+"""Pages built at the same time; more requests wait their turn (see ``_session``)."""
 
 VIEWER_KEY = web.RequestKey("viewer", Viewer)
 TOKEN_KEY = web.RequestKey("session_token", str)
@@ -78,6 +80,7 @@ class Dashboard:
         self.secure = settings.public_url.startswith("https://")
         self.env = templates()
         self.reports = Reports()
+        self._building = asyncio.Semaphore(PAGES_AT_ONCE)
         self.app = web.Application(middlewares=[self._headers, self._session])
         self.app.add_routes(
             [
@@ -152,9 +155,10 @@ class Dashboard:
             if not hmac.compare_digest(sent, csrf_token(token)):
                 return self.message(request[VIEWER_KEY], 403, _REFUSED_TITLE, _NO_CSRF)
             return await handler(request)
-        # A page reads on a connection of its own, at a lower priority: storing chat and
-        # answering commands never wait behind a facilitator's page.
-        async with self.trellis.store.reads_apart(background=True):
+        # A page reads on a connection of its own, at a lower priority, and only a few pages
+        # are built at once: storing chat and answering commands, on the same event loop,
+        # never wait behind a crowd of facilitators' pages.
+        async with self._building, self.trellis.store.reads_apart(background=True):
             return await handler(request)
 
     # Rendering -----------------------------------------------------------------------------
@@ -283,7 +287,7 @@ class Dashboard:
                 await web_store.add_session(db, token, member, expires)
         if member is None:
             return self.message(None, 403, _REFUSED_TITLE, _BAD_LINK)
-        response = web.HTTPSeeOther("/")
+        response = web.HTTPSeeOther("/")  # raised: aiohttp wants redirects raised
         response.set_cookie(
             COOKIE,
             token,
@@ -293,7 +297,7 @@ class Dashboard:
             secure=self.secure,
             samesite="Strict",
         )
-        return response
+        raise response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         async with self.trellis.store.transaction() as db:
