@@ -420,6 +420,8 @@ class Trellis:
             days = self.settings.retention.message_text_days
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
             purged = await activity.purge_text(self.store, before)
+            async with self.store.transaction() as db:  # the digests archived for the site too
+                await web.drop_quotes(db, before)
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 

@@ -9,6 +9,7 @@ anything with ``fetch_all``/``fetch_one``; writes take the caller's open transac
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -151,3 +152,29 @@ async def privacy_mark(db: Reads, community: str) -> tuple[int, ...]:
         {"c": community},
     )
     return tuple(row) if row is not None else ()
+
+
+_QUOTE = re.compile(r"^\s*>.*\n?", re.MULTILINE)
+
+
+def without_quotes(text: str) -> str:
+    """A digest's Markdown without its quoted messages (its ``>`` lines)."""
+    return _QUOTE.sub("", text)
+
+
+async def drop_quotes(db: aiosqlite.Connection, before: int) -> int:
+    """Take the quoted messages out of archived digests that may quote a message posted before
+    ``before``: message text is kept only as long as ``retention.message_text_days``, in the
+    archive too. Returns how many digests changed."""
+    async with db.execute(
+        "SELECT id, text FROM digest_archive WHERE week_end - ? < ? AND instr(text, '>') > 0",
+        (DIGEST_WEEK, before),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    changed = [(kept, row[0]) for row in rows if (kept := without_quotes(row[1])) != row[1]]
+    await db.executemany("UPDATE digest_archive SET text = ? WHERE id = ?", changed)
+    return len(changed)
+
+
+DIGEST_WEEK = 7 * 86400 + 3600
+"""The longest week a digest covers (seven days on the wall clock, with a clock change)."""

@@ -146,3 +146,19 @@ async def test_a_schedule_keeps_the_site_current_in_the_community_language(tmp_p
         assert "Objetivo de aprendizaje: Share how communities defend their water." in theme
         timeline = (out / "praxis" / "timeline.html").read_text(encoding="utf-8")
         assert "Comenzó el tema Water rights." in timeline
+
+
+async def test_quoted_messages_leave_the_archive_with_the_retention_of_message_text(
+    tmp_path: Path,
+) -> None:
+    async with running_app(tmp_path, config(**{"retention.message_text_days": 10})) as h:
+        await h.advance(timedelta(hours=2))
+        said = await h.say("lena", "water", "Our committee rebuilt the canal with the town")
+        await h.lines(f"#water fran: +{said} 🙏", f"#water ana: >{said} How long did it take?")
+        await h.advance(timedelta(days=7))  # the Monday digest quotes it
+        (text,) = [row[0] for row in await h.store.fetch_all("SELECT text FROM digest_archive")]
+        assert "> Our committee rebuilt the canal" in text
+        await h.advance(timedelta(days=12))
+        (kept,) = [row[0] for row in await h.store.fetch_all("SELECT text FROM digest_archive")]
+        assert "canal" not in kept and kept.splitlines()[0] == text.splitlines()[0]
+        assert "Water rights" in kept  # the rest of the digest stays, as posted
