@@ -342,6 +342,7 @@ async def start_dashboard(app: Trellis) -> Dashboard | None:
     try:
         await dashboard.start()
     except OSError as error:
+        await dashboard.stop()
         raise ConfigError(
             f"web.listen {app.settings.web.listen}: cannot listen there ({error.strerror}); "
             f"choose a free port or an address of this machine"
@@ -466,6 +467,7 @@ def read_script(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
+        await dashboard.stop()
         raise ConfigError(f"--script: cannot read {path} ({error.strerror}).") from None
 
 

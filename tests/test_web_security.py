@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from bot.cli import start_dashboard
+from bot.config import ConfigError
 from storage.web import token_hash
 from tests.helpers import config, running_app
 from tests.web_demo import LINK, csrf_of, free_port, logged_in, served_demo
@@ -261,6 +262,23 @@ async def test_the_dashboard_listens_only_where_configured(
     async with running_app(tmp_path / "plain") as plain:
         assert plain.app.settings.web is None
         assert await start_dashboard(plain.app) is None
+    # As trellis run starts it: where [web] says; a port already taken is one sentence.
+    port = free_port()
+    web = {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}"}
+    (tmp_path / "configured").mkdir()
+    async with running_app(tmp_path / "configured", config(web=web)) as configured:
+        dashboard = await start_dashboard(configured.app)
+        assert dashboard is not None
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/") as page,
+            ):
+                assert page.status == 401 and "ask Trellis for a link" in await page.text()
+            with pytest.raises(ConfigError, match=rf"web.listen 127.0.0.1:{port}: cannot listen"):
+                await start_dashboard(configured.app)
+        finally:
+            await dashboard.stop()
 
 
 async def test_the_dashboard_command_is_for_facilitators_and_theme_leaders(

@@ -100,8 +100,9 @@ class Reports:
                     return found[2]
             tz = ZoneInfo(app.community(community).timezone)
             period = parse_period(TREND_PERIOD, tz, app.clock.now())
+            # Labelled by its dates ("2026-07-27..2026-10-19"), clearer on a page than "12w".
             report = await build_report(
-                app.store, app.settings, community, period.start, period.end, label=period.label
+                app.store, app.settings, community, period.start, period.end
             )
             self.built[community] = (time.monotonic(), mark, report)
             return report
