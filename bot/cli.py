@@ -467,7 +467,6 @@ def read_script(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
-        await dashboard.stop()
         raise ConfigError(f"--script: cannot read {path} ({error.strerror}).") from None
 
 
