@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
+import html5lib
 import pytest
 
 from bot.cli import start_dashboard
@@ -206,6 +207,7 @@ async def test_hostile_member_text_shows_as_text_on_every_page_and_in_the_site(
                     )
                     continue
                 assert not active_markup(body), path
+                html5lib.HTMLParser(strict=True).parse(body)  # valid HTML, hostile text and all
                 shown += "&lt;script&gt;alert(1)" in body
                 named = named or "&lt;script&gt;alert(4)&lt;/script&gt;Eve" in body
         finally:
