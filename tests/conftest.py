@@ -1,7 +1,6 @@
 """Shared test setup: every test gets its own SQLite file under tmp_path; nothing leaves 127.0.0.1."""
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,3 @@ def demo_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     asyncio.run(run_demo(prepare_demo(folder), show_chat=False))
     return folder
-
-
-def copy_record(record: Path, into: Path) -> Path:
-    """A private copy of a recorded demo folder; returns its config's path."""
-    shutil.copytree(record, into, dirs_exist_ok=True)
-    return into / "config.toml"

@@ -14,9 +14,8 @@ import html5lib
 import pytest
 
 from bot.cli import main, schedule_site
-from tests.conftest import copy_record
 from tests.helpers import config, running_app
-from tests.web_demo import served_demo
+from tests.web_demo import copy_record, served_demo
 from web import site
 
 

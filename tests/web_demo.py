@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import socket
 import tomllib
 from collections.abc import AsyncIterator
@@ -20,11 +21,16 @@ from bot.app import Trellis
 from bot.cli import SIMULATION_FLOOR, record_ends
 from bot.clock import ManualClock
 from bot.config import parse_settings
-from tests.conftest import copy_record
 from tests.helpers import Harness
 from web.server import Dashboard
 
 LINK = re.compile(r"<(http://[^>]+/login/[A-Za-z0-9_-]+)>")
+
+
+def copy_record(record: Path, into: Path) -> Path:
+    """A private copy of the demo's folder (``demo_record``); returns its config's path."""
+    shutil.copytree(record, into, dirs_exist_ok=True)
+    return into / "config.toml"
 
 
 def free_port() -> int:
