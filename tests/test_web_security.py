@@ -295,3 +295,26 @@ async def test_the_dashboard_command_is_for_facilitators_and_theme_leaders(
     async with running_app(tmp_path / "plain") as plain:
         answer = await plain.command("fran", "/dashboard")
         assert answer.startswith("The dashboard is not set up here")
+
+
+async def test_a_session_never_holds_more_than_the_member_holds_now(
+    demo_record: Path, tmp_path: Path
+) -> None:
+    async with served_demo(demo_record, tmp_path) as served:
+        http = await logged_in(served, "maria")
+        try:
+            async with http.get(served.url + "/people") as page:
+                assert page.status == 200
+            # The configuration no longer makes her a facilitator (say, after a restart).
+            app = served.app
+            praxis = app.settings.communities["praxis"]
+            roles = praxis.roles.model_copy(
+                update={"facilitators": ["console:diego"], "admins": []}
+            )
+            praxis = praxis.model_copy(update={"roles": roles})
+            app.settings = app.settings.model_copy(update={"communities": {"praxis": praxis}})
+            async with http.get(served.url + "/people") as page:
+                assert page.status == 403
+                assert "you are neither any more" in await page.text()
+        finally:
+            await http.close()

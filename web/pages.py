@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.commands.parsing import parse_period
-from bot.commands.permissions import Scope, scope_of
+from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import Permission
+from bot.events import MemberRef
 from bot.i18n import Translator
 from bot.monitoring.knowledge import kind_label, organisations
 from bot.monitoring.report import Network, Report, build_report
@@ -54,10 +55,20 @@ class Viewer:
     def facilitator(self) -> bool:
         return self.scope.permission >= Permission.FACILITATOR
 
+    @property
+    def allowed(self) -> bool:
+        """Facilitators and theme leaders use the dashboard; nobody else."""
+        return self.scope.permission >= Permission.THEME_LEADER
+
 
 async def viewer(app: Trellis, member: WebMember) -> Viewer:
+    """Who is looking, with the permission their link gave them, or less if they have lost some
+    since (a role taken away, the configuration changed): never more."""
     settings = app.community(member.community)
-    scope = scope_of(settings, member.member_key, Permission(member.permission), member.member_id)
+    platform, _, platform_id = member.member_key.partition(":")
+    now_held = await permission_of(app, member.community, MemberRef(platform, platform_id))
+    held = min(Permission(member.permission), now_held)
+    scope = scope_of(settings, member.member_key, held, member.member_id)
     t = await app.translator_of(member.community, member.member_key)
     return Viewer(member, scope, t, ZoneInfo(settings.timezone))
 

@@ -147,7 +147,10 @@ class Dashboard:
         member = await web_store.session(self.trellis.store, token, now) if token else None
         if member is None:
             return self.message(None, 401, _LOGIN_TITLE, _LOGGED_OUT)
-        request[VIEWER_KEY] = await pages.viewer(self.trellis, member)
+        who = await pages.viewer(self.trellis, member)
+        if not who.allowed:
+            return self.message(None, 403, _REFUSED_TITLE, _NO_LONGER)
+        request[VIEWER_KEY] = who
         request[TOKEN_KEY] = token
         if request.method == "POST":
             form = await request.post()
@@ -445,4 +448,7 @@ _BAD_LINK = N_(
 _LOGGED_OUT_TEXT = N_("You are logged out. The dashboard command in chat sends a new link.")
 _NO_CSRF = N_("This form has expired: go back, reload the page and send it again.")
 _FACILITATORS_ONLY = N_("This page is for facilitators; theme leaders see their themes.")
+_NO_LONGER = N_(
+    "The dashboard is for facilitators and theme leaders, and you are neither any more."
+)
 _NO_THEME = N_("There is no such theme among those you lead.")
