@@ -86,6 +86,14 @@ async def test_a_facilitator_logs_in_from_chat_and_every_page_and_chart_loads(
         await page.select_option("#format", "md")
         await page.get_by_role("button", name="Show the report").click()
         assert "2026-09" in await page.inner_text("body")
+        for fmt in ("html", "md", "json", "csv"):
+            download = await page.request.get(
+                f"{served.url}/report?period=2026-09&format={fmt}&download=1"
+            )
+            assert download.status == 200
+            assert download.headers["content-disposition"] == (
+                f'attachment; filename="trellis-report-praxis-2026-09.{fmt}"'
+            )
 
         # Logging out ends the session.
         await page.goto(served.url + "/")
