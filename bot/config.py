@@ -262,6 +262,15 @@ class WebSettings(Section):
     public_url: Url
     """The address members' browsers use (the proxy's), for the links the dashboard command sends."""
 
+    @model_validator(mode="after")
+    def _served_at_the_root(self) -> WebSettings:
+        if self.public_url.count("/") > 2:
+            raise ValueError(
+                f"public_url {self.public_url!r} has a path; the dashboard is served at the root "
+                f"of an address of its own, e.g. 'https://trellis.example.org'"
+            )
+        return self
+
 
 class SiteSettings(Section):
     """The community's static history site (``trellis site build``)."""

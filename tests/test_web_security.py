@@ -18,7 +18,7 @@ import html5lib
 import pytest
 
 from bot.cli import start_dashboard
-from bot.config import ConfigError
+from bot.config import ConfigError, parse_settings
 from storage.web import token_hash
 from tests.helpers import config, running_app
 from tests.web_demo import LINK, csrf_of, free_port, logged_in, served_demo
@@ -318,3 +318,22 @@ async def test_a_session_never_holds_more_than_the_member_holds_now(
                 assert "you are neither any more" in await page.text()
         finally:
             await http.close()
+
+
+@pytest.mark.parametrize(
+    ("web", "sentence"),
+    [
+        ({"public_url": "https://trellis.example.org", "listen": "8080"},
+         "web.listen: '8080' should be written 'host:port', e.g. '127.0.0.1:8080'"),
+        ({"public_url": "trellis.example.org"},
+         "web.public_url: 'trellis.example.org' should be a web address starting with https://"),
+        ({"public_url": "https://example.org/trellis"},
+         "web: public_url 'https://example.org/trellis' has a path; the dashboard is served at "
+         "the root of an address of its own"),
+        ({"listen": "127.0.0.1:8080"}, "web.public_url is required but missing."),
+    ],
+)  # fmt: skip
+def test_a_wrong_web_section_is_one_sentence(web: dict[str, str], sentence: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_settings(config(web=web))
+    assert str(refused.value).startswith(sentence)
