@@ -370,8 +370,11 @@ def check_site_out(settings: Settings, out: Path) -> None:
         raise StoreError(f"there is no database at {settings.storage.path}; check storage.path")
     if not out.resolve().parent.is_dir():
         raise ConfigError(f"--out: the folder {out.parent} does not exist; create it first")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out: {out} is a file; give a folder for the site")
+    from web.site import foreign_folder
+
+    problem = foreign_folder(out)
+    if problem is not None:
+        raise ConfigError(f"--out: {problem}")
 
 
 async def run_site_build(settings: Settings, out: Path) -> int:

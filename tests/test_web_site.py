@@ -161,3 +161,19 @@ async def test_quoted_messages_leave_the_archive_with_the_retention_of_message_t
         (kept,) = [row[0] for row in await h.store.fetch_all("SELECT text FROM digest_archive")]
         assert "canal" not in kept and kept.splitlines()[0] == text.splitlines()[0]
         assert "Water rights" in kept  # the rest of the digest stays, as posted
+
+
+def test_the_site_never_replaces_a_folder_that_is_not_one(
+    demo_record: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_path = copy_record(demo_record, tmp_path / "demo")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    code = main(["site", "build", "--out", str(home), "--config", str(config_path)])
+    assert code == 2 and (home / "notes.txt").read_text() == "mine"
+    assert "holds files that are not a Trellis site" in capsys.readouterr().err
+    out = tmp_path / "site"
+    for _ in range(2):  # a site is replaced by the next build
+        assert main(["site", "build", "--out", str(out), "--config", str(config_path)]) == 0
+    assert (out / "praxis" / "index.html").is_file() and not (tmp_path / "site.old").exists()

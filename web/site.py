@@ -120,8 +120,31 @@ async def build(store: SqliteStore, settings: Settings, out: Path, now: datetime
     return await asyncio.to_thread(write_site, site, out)
 
 
+MARK = ".trellis-site"
+"""A file in every site folder Trellis writes: a folder without it is not replaced."""
+
+
+class SiteError(Exception):
+    """The site cannot be written there; the message says why and what to do."""
+
+
+def foreign_folder(out: Path) -> str | None:
+    """Why ``out`` may not receive the site (it is replaced whole), or None when it may."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file; give a folder for the site"
+    if out.is_dir() and any(out.iterdir()) and not (out / MARK).exists():
+        return (
+            f"{out} holds files that are not a Trellis site, and the site replaces the whole "
+            f"folder; give a new or empty folder"
+        )
+    return None
+
+
 def write_site(site: list[SitePage], out: Path) -> list[Path]:
     """Render the pages into a folder beside ``out``, then put it in ``out``'s place."""
+    problem = foreign_folder(out)
+    if problem is not None:
+        raise SiteError(problem)
     env = templates()
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
@@ -133,6 +156,7 @@ def write_site(site: list[SitePage], out: Path) -> list[Path]:
         html = env.get_template(page.template).render(_=t._, n_=t.n_, lang=t.locale, **page.values)
         path.write_text(html, encoding="utf-8")
     shutil.copy(Path(str(resources.files("web") / "static" / "trellis.css")), staging)
+    (staging / MARK).write_text("Written by trellis site build; replaced whole at each build.\n")
     if out.exists():
         old = out.with_name(out.name + ".old")
         if old.exists():
