@@ -152,6 +152,7 @@ async def overview(app: Trellis, who: Viewer, reports: Reports) -> dict[str, Any
             for theme_id in who.scope.themes(themes)
         ],
         "period": report.label,
+        "levels": report.monitoring.levels,
     }
 
 
