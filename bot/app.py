@@ -26,7 +26,7 @@ from bot.outgoing import OutgoingMessage
 from bot.ports import Adapter
 from bot.scheduler import Job, Scheduler
 from bot.themes import ThemeMap
-from storage import activity
+from storage import activity, web
 from storage.adapter_state import stored_for
 from storage.contract import Store
 from storage.ingest import MemberCache
@@ -276,6 +276,7 @@ class Trellis:
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
             async with self.store.transaction() as tx:
                 purged = await activity.purge_text(tx, before)
+                await web.drop_quotes(tx, before)  # the digests archived for the site too
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 

@@ -24,8 +24,13 @@ COMMANDS = ()
 
 
 def welcome_text(
-    translator: Translator, settings: CommunitySettings, name: str, prefix: str
+    translator: Translator,
+    settings: CommunitySettings,
+    name: str,
+    prefix: str,
+    history: str | None = None,
 ) -> str:
+    """The welcome; ``history`` is the address of the community's history site, if it has one."""
     _ = translator._
     parts = [_("**Welcome to {community}, {name}!**", community=settings.name, name=name)]
     if settings.charter.strip():
@@ -36,6 +41,13 @@ def welcome_text(
             goal = f": {theme.learning_goal}" if theme.learning_goal else ""
             lines.append(f"- **{theme.name}**{goal}")
         parts.append("\n".join(lines))
+    if history:
+        parts.append(
+            _(
+                "What the community has done so far, its digests and its library: <{link}>",
+                link=history,
+            )
+        )
     parts.append(
         _(
             "Tell the others who you are, so they know whom to ask about what:\n"
@@ -70,7 +82,15 @@ async def welcome(community: Community, event: MemberJoined) -> None:
         community.settings,
         literal(row.name),
         community.command_prefix(event.member.platform),
+        _history_link(community),
     )
     outcome = await community.direct(row.key, OutgoingMessage(text))
     async with community.store.transaction() as tx:
         await onboarding.welcome_delivered(tx, row.id, delivered=outcome is Delivery.DELIVERED)
+
+
+def _history_link(community: Community) -> str | None:
+    """The community's page on the history site (``site.public_url``), which has a folder per
+    community."""
+    base = community.config.site.public_url
+    return f"{base}/{community.id}/index.html" if base else None

@@ -23,7 +23,7 @@ from bot.monitoring.common import local_time
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 from bot.scheduler import troubles_since
 from bot.services.digest_section import DigestContext, excerpt
-from storage import activity, facilitation
+from storage import activity, facilitation, web
 from storage.calendar import CommunityEvent, events_between
 from storage.contract import Reads
 from storage.privacy import names_hiding, visible_member_keys, visible_members
@@ -130,6 +130,14 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
     if sent is None:
         platform = key_parts(place)[0]
         return DigestPosting(DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled")
+    async with community.store.transaction() as tx:  # for the history site, as posted
+        await web.archive_digest(
+            tx,
+            community.id,
+            int(end.timestamp()),
+            int(community.clock.now().timestamp()),
+            posted_text(message),
+        )
     return DigestPosting(DigestOutcome.POSTED, place)
 
 
@@ -417,6 +425,12 @@ async def _questions(ctx: DigestContext) -> str | None:
 def whole_digest_file(t: Translator, filename: str, text: str) -> Attachment:
     """The whole digest as a Markdown file, for where one message shows only its start."""
     return Attachment(filename, text.encode("utf-8"), "text/markdown", t._("The whole digest"))
+
+
+def posted_text(message: OutgoingMessage) -> str:
+    """The whole digest of a posted message: its attached Markdown file, or its text."""
+    whole = [a for a in message.attachments if a.mime_type == "text/markdown"]
+    return whole[0].data.decode("utf-8") if whole else message.text
 
 
 async def _prompts(ctx: DigestContext) -> str | None:
