@@ -68,12 +68,13 @@ class Viewer:
 async def viewer(app: Trellis, member: WebMember) -> Viewer:
     """Who is looking, with the permission their link gave them, or less if they have lost some
     since (a role taken away, the configuration changed): never more."""
-    settings = app.community(member.community).settings
+    community = app.community(member.community)
+    settings = community.settings
     platform, _, platform_id = member.member_key.partition(":")
-    now_held = await permission_of(app, member.community, MemberRef(platform, platform_id))
+    now_held = await permission_of(community, MemberRef(platform, platform_id))
     held = min(Permission(member.permission), now_held)
     scope = scope_of(settings, member.member_key, held, member.member_id)
-    t = await app.community(member.community).translator_of(member.member_key)
+    t = await community.translator_of(member.member_key)
     return Viewer(member, scope, t, ZoneInfo(settings.timezone))
 
 

@@ -179,7 +179,7 @@ class Dashboard:
             who=who,
             nav=self.nav(who),
             csrf=csrf_token(request[TOKEN_KEY]),
-            community=self.trellis.community(who.community).name,
+            community=self.trellis.community(who.community).settings.name,
             **values,
         )
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
@@ -225,7 +225,7 @@ class Dashboard:
 
     def _first_translator(self) -> Translator:
         """Before login the member is unknown: the (first) community's language."""
-        return self.trellis.translator(next(iter(self.trellis.settings.communities)))
+        return self.trellis.community(next(iter(self.trellis.settings.communities))).translator
 
     def refusal(self, request: web.Request, sentence: str) -> web.Response:
         """Bad input on a form: its one sentence (already in the viewer's language)."""
@@ -238,7 +238,7 @@ class Dashboard:
             who=who,
             nav=self.nav(who),
             csrf=csrf_token(request[TOKEN_KEY]),
-            community=self.trellis.community(who.community).name,
+            community=self.trellis.community(who.community).settings.name,
         )
         return web.Response(text=body, status=400, content_type="text/html", charset="utf-8")
 

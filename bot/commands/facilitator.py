@@ -68,7 +68,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
 
 
 async def quiet(ctx: CommandContext, page: int | None = None) -> str:
-    found = await nudges.quiet_list(ctx.community.id, ctx.now)
+    found = await nudges.quiet_list(ctx.community, ctx.now)
     if not found:
         return ctx._("Nobody is quiet right now: everyone has taken part recently.")
     lines = []
@@ -147,7 +147,7 @@ async def prompt_remove(ctx: CommandContext, id: int) -> str:
 
 
 async def digest_preview(ctx: CommandContext, full: str | None = None) -> OutgoingMessage:
-    preview = await digest.preview(ctx.community.id, ctx.now, full=full is not None)
+    preview = await digest.preview(ctx.community, ctx.now, full=full is not None)
     if len(preview.text) <= ctx.message_limit:
         return preview
     # Longer than one message: the answer shows its start, the file the whole of it.
@@ -161,9 +161,7 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    posting = await digest.post_week(
-        ctx.community.id, ctx.now + timedelta(seconds=1)
-    )  # as previewed
+    posting = await digest.post_week(ctx.community, ctx.now + timedelta(seconds=1))  # as previewed
     shown = await ctx.community.place_name(place)
     match posting.outcome:
         case DigestOutcome.NOTHING:
