@@ -147,7 +147,7 @@ async def _item(db: Reads, who: Viewer, match: Mapping[str, str]) -> knowledge.K
         item = await knowledge.knowledge_item(db, who.community, item_id=item_id)
     if item is None:
         raise CommandError(
-            "There is no item {id} in the library; {prefix}library shows each item's number.",
+            "There is no item {id} in the library; {prefix}library list shows each item's number.",
             id=match["id"][:20],
             prefix="/",
         )
