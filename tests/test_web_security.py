@@ -313,6 +313,7 @@ async def test_a_session_never_holds_more_than_the_member_holds_now(
             )
             praxis = praxis.model_copy(update={"roles": roles})
             app.settings = app.settings.model_copy(update={"communities": {"praxis": praxis}})
+            app.community("praxis").config = app.settings  # what each community reads it from
             async with http.get(served.url + "/people") as page:
                 assert page.status == 403
                 assert "you are neither any more" in await page.text()

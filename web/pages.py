@@ -244,7 +244,7 @@ async def people(app: Trellis, who: Viewer) -> dict[str, Any]:
         for level, done, name in found
     ]
     quiet = []
-    for member in await nudges.quiet_list(app, who.community, now):
+    for member in await nudges.quiet_list(app.community(who.community), now):
         if member.kind == "newcomer":
             why = [who.t._("joined {date}, has not posted yet", date=day(member.since, who.tz))]
         else:
