@@ -410,7 +410,7 @@ def _item_line(
     """One item as the library (``numbered``, for library edit and remove) and the digest show it."""
     # The link as a plain address after the title: a member's text is never a masked link.
     link = f" {literal(item.link)}" if item.link else ""
-    details = [kind_label(_, item.kind)]
+    details = [kind_label(_, item.kind)] if item.kind else []  # listed items are all filed
     if item.theme in themes.themes:
         details.append(themes.themes[item.theme].name)
     details.append(from_epoch(item.created_at).astimezone(tz).date().isoformat())
