@@ -397,8 +397,8 @@ async def mark_solved(
 
 async def question_first_responses(
     db: Reads, community: str, start: int, end: int
-) -> list[tuple[str, int | None]]:
-    """Per question asked in the period in a theme: its theme, and the seconds until its first
+) -> dict[str, list[int | None]]:
+    """Per theme, for each question asked in it in the period: the seconds until its first
     response (a reply, or a later post in its thread, by someone else), None if it has none.
     The questions come from their own index (messages_questions), then two index probes per
     question, as in ``unanswered_questions``; the first of the two responses is taken in SQL, as a
@@ -419,7 +419,10 @@ async def question_first_responses(
         "SELECT theme, CASE WHEN first < asked THEN 0 ELSE first - asked END FROM answered",
         {"c": community, "s": start, "e": end},
     )
-    return [(row[0], row[1]) for row in rows]
+    found: defaultdict[str, list[int | None]] = defaultdict(list)
+    for theme, after in rows:
+        found[theme].append(after)
+    return found
 
 
 async def prompt_first_response(
