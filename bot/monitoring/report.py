@@ -245,14 +245,19 @@ async def _levels(
 
     Members and their weeks are read side by side in member order (``report_reads.member_spans``
     and ``member_weeks``): only one member's weeks are held at a time. A member's window sums
-    slide along them once, and the level of a given tuple of sums is worked out once.
+    change only at their own weeks, so their levels are counted in runs of weeks, and the level
+    of a given tuple of sums is worked out once.
     """
     spans = report_reads.member_spans(db, span)
     window = period.window
     levels = list(Level)
     # Counts per week as lists indexed like ``levels``: hashing a Level runs Python code, and this
-    # loop runs once per member and week.
+    # loop runs once per member and week they were busy in.
     counts = [[0] * len(levels) for _ in range(period.weeks)]
+    # The level of no activity at all: per week, the quiet runs that begin there less those that
+    # end there.
+    quiet = levels.index(level_of(Activity(), settings.participation))
+    quiet_runs = [0] * (period.weeks + 1)
     cache: dict[tuple[int, int, int], int] = {}
     read = report_reads.member_weeks(db, span)
     async with aclosing(spans), aclosing(read):
@@ -282,8 +287,21 @@ async def _levels(
                     if left is None
                     else min(period.weeks, (left - period.anchor) // WEEK + 1)
                 )
+                # Before the member's first week enters the window and after their last leaves
+                # it, the sums are nought: those weeks are one run of a level each, counted at
+                # its ends, however long (a member quiet all year costs no step per week).
+                end = window - 1 + stop
+                busy_from, busy_until = (
+                    (min(weeks), min(end, max(weeks) + window)) if weeks else (end, end)
+                )
+                for since, until in ((0, busy_from), (busy_until, end)):
+                    # Steps since..until-1 end the report's weeks since-window+1..until-window.
+                    lo, hi = max(first, since - window + 1), min(stop, until - window + 1)
+                    if lo < hi:
+                        quiet_runs[lo] += 1
+                        quiet_runs[hi] -= 1
                 messages = reactions = days = 0
-                for k in range(window - 1 + stop):
+                for k in range(busy_from, busy_until):
                     new = weeks.get(k)
                     if new:
                         messages, reactions, days = (
@@ -310,6 +328,10 @@ async def _levels(
                                 level_of(activity, settings.participation)
                             )
                         counts[week][level] += 1
+    running = 0
+    for week, started in enumerate(quiet_runs[:-1]):
+        running += started
+        counts[week][quiet] += running
     return tuple(
         WeekLevels(
             week=period.week_label(k),
