@@ -149,13 +149,14 @@ async def membership(db: Reads, span: ReportSpan) -> Membership:
 
 async def organisations_written(db: Reads, community: str) -> list[tuple[int, str]]:
     """(visible member id, organisation as written in their profile, trimmed), blank ones left
-    out."""
-    rows = await db.fetch_all(
+    out. Plain tuples, as read: at 100,000 members, named rows and a copy of them were 10 MB."""
+    rows = await _rows(
+        db,
         f"SELECT member_id, trim(organisation) FROM profiles WHERE member_id IN {VISIBLE_IDS} "
         "AND trim(organisation) != ''",
         {"c": community},
     )
-    return [(row[0], row[1]) for row in rows]
+    return cast(list[tuple[int, str]], rows)
 
 
 async def names_of(db: Reads, community: str, ids: Iterable[int]) -> dict[int, str]:
