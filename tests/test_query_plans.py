@@ -89,3 +89,10 @@ async def test_no_statement_of_the_digest_report_or_member_commands_scans_messag
             if scans := full_scans(sql, plan):
                 scanning[sql] = scans
         assert not scanning, "\n\n".join(f"{sql}\n  {steps}" for sql, steps in scanning.items())
+        # The period's questions (the digest's and the report's first responses, the questions
+        # waiting) are found among questions alone, not by looking up every message of the period.
+        asking = [sql for sql in reads if "q.is_question = 1" in sql]
+        assert len(asking) >= 2
+        for sql in asking:
+            plan = [row[3] for row in await h.store.fetch_all("EXPLAIN QUERY PLAN " + sql)]
+            assert any("INDEX messages_questions " in step for step in plan), (sql, plan)

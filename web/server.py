@@ -29,11 +29,12 @@ from aiohttp import web
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
 from bot.i18n import N_
+from bot.monitoring import charts
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
 from bot.monitoring.report_model import Report
 from storage import web as web_store
-from web import actions, charts, pages
+from web import actions, pages
 from web.pages import Reports, Viewer
 from web.templating import templates
 
@@ -401,7 +402,7 @@ class Dashboard:
         who = request[VIEWER_KEY]
         data = await self.reports.chart(
             self.trellis, who.community, ("levels", who.t.locale),
-            lambda report: charts.levels_svg(report.monitoring.levels, who.t),
+            lambda report: charts.levels_chart(report.monitoring.levels, who.t, "svg", title=False),
         )  # fmt: skip
         return self._svg(data)
 
@@ -414,7 +415,7 @@ class Dashboard:
 
         def draw(report: Report) -> bytes:
             rows = [row for row in report.monitoring.theme_activity if row.theme in wanted]
-            return charts.themes_svg(pages.weeks_of(report), rows, who.t)
+            return charts.themes_chart(pages.weeks_of(report), rows, who.t, "svg", title=False)
 
         key = ("themes", who.t.locale, *wanted)
         return self._svg(await self.reports.chart(self.trellis, who.community, key, draw))
@@ -423,7 +424,7 @@ class Dashboard:
         who = self._require_facilitator(request)
         data = await self.reports.chart(
             self.trellis, who.community, ("network", who.t.locale),
-            lambda report: charts.network_svg(report.monitoring.network, who.t),
+            lambda report: charts.network_chart(report.monitoring.network, who.t, "svg", title=False),
         )  # fmt: skip
         return self._svg(data)
 

@@ -43,7 +43,7 @@ from storage import report_reads
 from storage.activity import Activity
 from storage.contract import Reads, Store
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
-from storage.privacy import hide_names, names_hiding, visible_members
+from storage.privacy import hide_names, names_hiding
 from storage.report_reads import ReportDays, ReportSpan, SurveyCount
 from storage.rollups import EPOCH_DAY, MONDAY, refresh_rollups
 
@@ -89,7 +89,6 @@ async def build_report(
     config = settings.communities[community]
     tz = ZoneInfo(config.timezone)
     period = _Period(start, end, tz, settings.participation.window_weeks)
-    names = await visible_members(store, community)
     theme_names = {theme_id: theme.name for theme_id, theme in config.themes.items()}
     organisations = _display_spellings(await report_reads.organisations_written(store, community))
 
@@ -110,7 +109,7 @@ async def build_report(
     # another one, not the store's own: that one writes chat, and its page cache is sized for
     # ingest (32 MB), which the report's reads would fill on top of their own memory.
     async with asyncio.TaskGroup() as group, store.reading() as reader:
-        ties_read = group.create_task(_ties(store, span, names, organisations))
+        ties_read = group.create_task(_ties(store, span, organisations))
         responses_read = group.create_task(_first_responses(store, period, community, theme_names))
         totals = await report_reads.activity_totals(reader, span)
         voices: dict[str, set[int]] = defaultdict(set)
@@ -124,7 +123,11 @@ async def build_report(
         themes = await report_reads.theme_activity(reader, span, spoke)
         levels = await _levels(reader, settings, span, period)
         membership = await report_reads.membership(reader, span)
-    ties, graph, centrality, network = ties_read.result()
+        # Names only of the new voices: the brokers and the chart are named with the ties.
+        voice_names = await report_reads.names_of(
+            reader, community, (m for members in voices.values() for m in members)
+        )
+    ties, graph, centrality, network, names = ties_read.result()
     knowledge, items = await _knowledge(store, community, period, theme_names, tz)
     commitments = await report_reads.commitments_due(
         store,
@@ -171,7 +174,7 @@ async def build_report(
         first_responses=responses_read.result(),
     )
     evaluation = Evaluation(
-        pulses=await _pulses(store, community, period, names, tz, config.surveys.min_group_size),
+        pulses=await _pulses(store, community, period, tz, config.surveys.min_group_size),
         ties_strengthened=ties.appeared + ties.grown,
         ties_appeared=ties.appeared,
         ties_grown=ties.grown,
@@ -179,7 +182,12 @@ async def build_report(
             ThemeVoices(
                 theme,
                 theme_names[theme],
-                tuple(sorted((names[m] for m in voices[theme]), key=str.casefold)),
+                tuple(
+                    sorted(
+                        (voice_names[m] for m in voices[theme] if m in voice_names),
+                        key=str.casefold,
+                    )
+                ),
             )
             for theme in theme_names
             if voices.get(theme)
@@ -218,15 +226,20 @@ def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
 
 
 async def _ties(
-    store: Store, span: ReportSpan, names: dict[int, str], organisations: dict[int, str]
-) -> tuple[report_reads.Ties, Graph, dict[int, float], Network]:
-    """The period's ties, read on a read-only connection of their own, and the maths on their
-    graph, in a worker thread: the betweenness of each member and the network chart."""
+    store: Store, span: ReportSpan, organisations: dict[int, str]
+) -> tuple[report_reads.Ties, Graph, dict[int, float], Network, dict[int, str]]:
+    """The period's ties, read on a read-only connection of their own, the names of the members
+    of their graph, and the maths on that graph, in a worker thread: the betweenness of each
+    member and the network chart."""
     async with store.reading() as reader:
-        ties = await report_reads.ties(reader, span, names, organisations)
-    graph = tie_graph(ties.strongest)
+        ties = await report_reads.ties(reader, span, organisations)
+        names = await report_reads.names_of(
+            reader, span.community, (m for tie in ties.strongest for m in (tie.a, tie.b))
+        )
+    # A member who opted out since the ties were read is not drawn.
+    graph = tie_graph(tie for tie in ties.strongest if tie.a in names and tie.b in names)
     centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
-    return ties, graph, centrality, network
+    return ties, graph, centrality, network, names
 
 
 async def _first_responses(
@@ -245,14 +258,19 @@ async def _levels(
 
     Members and their weeks are read side by side in member order (``report_reads.member_spans``
     and ``member_weeks``): only one member's weeks are held at a time. A member's window sums
-    slide along them once, and the level of a given tuple of sums is worked out once.
+    change only at their own weeks, so their levels are counted in runs of weeks, and the level
+    of a given tuple of sums is worked out once.
     """
     spans = report_reads.member_spans(db, span)
     window = period.window
     levels = list(Level)
     # Counts per week as lists indexed like ``levels``: hashing a Level runs Python code, and this
-    # loop runs once per member and week.
+    # loop runs once per member and week they were busy in.
     counts = [[0] * len(levels) for _ in range(period.weeks)]
+    # The level of no activity at all: per week, the quiet runs that begin there less those that
+    # end there.
+    quiet = levels.index(level_of(Activity(), settings.participation))
+    quiet_runs = [0] * (period.weeks + 1)
     cache: dict[tuple[int, int, int], int] = {}
     read = report_reads.member_weeks(db, span)
     async with aclosing(spans), aclosing(read):
@@ -282,8 +300,21 @@ async def _levels(
                     if left is None
                     else min(period.weeks, (left - period.anchor) // WEEK + 1)
                 )
+                # Before the member's first week enters the window and after their last leaves
+                # it, the sums are nought: those weeks are one run of a level each, counted at
+                # its ends, however long (a member quiet all year costs no step per week).
+                end = window - 1 + stop
+                busy_from, busy_until = (
+                    (min(weeks), min(end, max(weeks) + window)) if weeks else (end, end)
+                )
+                for since, until in ((0, busy_from), (busy_until, end)):
+                    # Steps since..until-1 end the report's weeks since-window+1..until-window.
+                    lo, hi = max(first, since - window + 1), min(stop, until - window + 1)
+                    if lo < hi:
+                        quiet_runs[lo] += 1
+                        quiet_runs[hi] -= 1
                 messages = reactions = days = 0
-                for k in range(window - 1 + stop):
+                for k in range(busy_from, busy_until):
                     new = weeks.get(k)
                     if new:
                         messages, reactions, days = (
@@ -310,6 +341,10 @@ async def _levels(
                                 level_of(activity, settings.participation)
                             )
                         counts[week][level] += 1
+    running = 0
+    for week, started in enumerate(quiet_runs[:-1]):
+        running += started
+        counts[week][quiet] += running
     return tuple(
         WeekLevels(
             week=period.week_label(k),
@@ -364,7 +399,6 @@ async def _pulses(
     store: Store,
     community: str,
     period: _Period,
-    names: dict[int, str],
     tz: ZoneInfo,
     min_group: int,
 ) -> tuple[PulseResult, ...]:
@@ -379,12 +413,10 @@ async def _pulses(
             )
             continue
         averages = await report_reads.pulse_averages(store, survey.id)
+        learned = await report_reads.learned_from(store, survey.id)
+        names = await report_reads.names_of(store, community, (member for member, _ in learned))
         named = sorted(
-            (
-                (names[member], n)
-                for member, n in await report_reads.learned_from(store, survey.id)
-                if member in names
-            ),
+            ((names[member], n) for member, n in learned if member in names),
             key=lambda pair: (-pair[1], pair[0].casefold()),
         )
         results.append(

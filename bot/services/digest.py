@@ -487,9 +487,7 @@ async def first_responses(
 ) -> list[ResponseTimes]:
     """Questions asked and prompts posted in [start, end), per theme (in ``theme_names``'
     order), in ``theme`` or every theme; themes with neither are left out."""
-    questions: dict[str, list[int | None]] = {}
-    for asked_in, after in await activity.question_first_responses(store, community, start, end):
-        questions.setdefault(asked_in, []).append(after)
+    questions = await activity.question_first_responses(store, community, start, end)
     prompts: dict[str, list[int | None]] = {}
     for prompt in await facilitation.prompts(store, community, theme):
         if prompt.posted_at is None or not start <= prompt.posted_at < end:

@@ -1,13 +1,16 @@
-"""The dashboard's and the site's charts, drawn on the server as SVG (pages need no script).
+"""The report's charts (levels, theme activity, the network), drawn once for every reader: as PNG
+for the report and the chat, as SVG for the dashboard and the history site.
 
-Drawing takes a noticeable fraction of a second, so callers run these with ``asyncio.to_thread``.
-Text in the SVG is drawn as paths, so the chart needs no font from the browser either.
+Drawing takes a noticeable fraction of a second, so callers run these in a worker thread
+(``asyncio.to_thread``). An SVG draws its text as paths, so it needs no font from the browser.
 """
 
 from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
 
 import networkx as nx
 from matplotlib.collections import LineCollection
@@ -15,6 +18,8 @@ from matplotlib.figure import Figure
 
 from bot.i18n import Translator
 from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
+
+ChartFormat = Literal["png", "svg"]
 
 LEVEL_COLOURS = {
     "core": "#1b5e20",
@@ -27,17 +32,23 @@ PALETTE = (
     "#bcbd22", "#7f7f7f",
 )  # fmt: skip
 LABELLED_NODES = 40
+"""Above this many people the network names only the most connected, so the names stay legible."""
 
 
-def _svg(figure: Figure) -> bytes:
+def _drawn(figure: Figure, fmt: ChartFormat) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    if fmt == "svg":  # no date in the file: the same chart is the same bytes
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    else:
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return buffer.getvalue()
 
 
-def levels_svg(levels: tuple[WeekLevels, ...], t: Translator) -> bytes:
+def levels_chart(
+    levels: tuple[WeekLevels, ...], t: Translator, fmt: ChartFormat, *, title: bool
+) -> bytes:
     """Stacked bars: members at each level of participation, week by week."""
-    figure = Figure(figsize=(8, 3.6))
+    figure = Figure(figsize=(9, 4))
     axes = figure.add_subplot()
     weeks = [w.week for w in levels]
     bottom = [0] * len(weeks)
@@ -50,15 +61,19 @@ def levels_svg(levels: tuple[WeekLevels, ...], t: Translator) -> bytes:
         values = [getattr(w, level) for w in levels]
         axes.bar(weeks, values, bottom=bottom, label=label, color=LEVEL_COLOURS[level])
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    if title:
+        axes.set_title(t._("Levels of participation per week"))
     axes.set_ylabel(t._("Members"))
     axes.tick_params(axis="x", labelrotation=60, labelsize=7)
     axes.legend(loc="upper left", fontsize=8)
-    return _svg(figure)
+    return _drawn(figure, fmt)
 
 
-def themes_svg(weeks: list[str], rows: list[ThemeWeek], t: Translator) -> bytes:
-    """One line per theme: messages week by week (one theme's rows draw that theme alone)."""
-    figure = Figure(figsize=(8, 3.6))
+def themes_chart(
+    weeks: list[str], rows: Sequence[ThemeWeek], t: Translator, fmt: ChartFormat, *, title: bool
+) -> bytes:
+    """One line per theme: messages week by week (the rows of one theme draw that theme alone)."""
+    figure = Figure(figsize=(9, 4))
     axes = figure.add_subplot()
     series: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -70,22 +85,29 @@ def themes_svg(weeks: list[str], rows: list[ThemeWeek], t: Translator) -> bytes:
         )  # fmt: skip
     if not series:
         axes.text(0.5, 0.5, t._("No messages in a theme"), ha="center", transform=axes.transAxes)
+    if title:
+        axes.set_title(t._("Theme activity: messages per week"))
     axes.set_ylabel(t._("Messages"))
     axes.tick_params(axis="x", labelrotation=60, labelsize=7)
     if series:
         axes.legend(loc="upper left", fontsize=8)
-    return _svg(figure)
+    return _drawn(figure, fmt)
 
 
-def network_svg(network: Network, t: Translator) -> bytes:
-    """The strongest ties, people coloured by organisation (opted-out members are no node)."""
-    figure = Figure(figsize=(8, 6))
+def network_chart(network: Network, t: Translator, fmt: ChartFormat, *, title: bool) -> bytes:
+    """The strongest ties, people coloured by organisation and named by display name.
+
+    Only members who may be named are in the report at all; opted-out members are not nodes.
+    """
+    figure = Figure(figsize=(9, 7))
     axes = figure.add_subplot()
     axes.set_axis_off()
+    if title:
+        axes.set_title(t._("Interaction network (strongest ties), coloured by organisation"))
     if not network.edges:
         axes.text(0.5, 0.5, t._("No ties in this period"), ha="center", transform=axes.transAxes)
-        return _svg(figure)
-    graph = nx.Graph()
+        return _drawn(figure, fmt)
+    graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(node.key for node in network.nodes)
     graph.add_weighted_edges_from((edge.a, edge.b, edge.weight) for edge in network.edges)
     position = nx.spring_layout(graph, seed=3, weight="weight")
@@ -98,6 +120,7 @@ def network_svg(network: Network, t: Translator) -> bytes:
             zorder=1,
         )
     )
+    # The organisations with most people in the picture get their own colour; the rest share one.
     counts = Counter(node.organisation for node in network.nodes if node.organisation)
     shown = sorted((org for org, _ in counts.most_common(len(PALETTE) - 1)), key=str.casefold)
     colour = {org: PALETTE[n] for n, org in enumerate(shown)}
@@ -125,4 +148,4 @@ def network_svg(network: Network, t: Translator) -> bytes:
         axes.annotate(node.label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
     axes.legend(loc="lower left", fontsize=7, frameon=False)
     axes.autoscale_view()
-    return _svg(figure)
+    return _drawn(figure, fmt)
