@@ -173,6 +173,8 @@ def config_warnings(settings: Settings, platforms: list[str]) -> list[str]:
 
 
 def check_storage_path(settings: Settings) -> None:
+    if settings.storage.url is not None:
+        return  # a PostgreSQL database: the server says at start whether it can be used
     path = settings.storage.path
     if path.is_dir():
         raise ConfigError(
@@ -193,6 +195,8 @@ def check_storage_path(settings: Settings) -> None:
 def check_secrets(settings: Settings, platforms: list[str]) -> None:
     """The secrets the enabled platforms need, checked before the database is created or
     migrated, so that a missing one changes nothing."""
+    if settings.storage.password_env is not None:
+        settings.secret(settings.storage.password_env, "storage.password_env")
     if "discord" in platforms:
         settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
     if "matrix" in platforms:
