@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.clock import ManualClock, SystemClock
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, valid_database_url
 from storage.sqlite import StoreError, backup_database
 
 log = logging.getLogger("trellis")
@@ -69,6 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         "destination", type=Path, help="the new file, e.g. trellis-2026-09-07.sqlite3"
     )
     backup.add_argument("--config", type=Path, default=Path("trellis.toml"))
+
+    store = commands.add_parser("store", help="move the community's record between databases")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = store_commands.add_parser(
+        "copy", help="copy a SQLite database into a new, empty PostgreSQL database"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:PATH")
+    copy.add_argument("--to", dest="target", required=True, help="postgresql://user@host/database")
+    copy.add_argument(
+        "--password-env",
+        help="the environment variable holding the PostgreSQL user's password "
+        "(default: PGPASSWORD, or none)",
+    )
+    copy.set_defaults(run=run_store_copy)
 
     from bot.monitoring.report_cli import add_report_command
 
@@ -520,6 +535,43 @@ def run_backup(settings: Settings, destination: Path) -> int:
         raise ConfigError(f"the folder {destination.parent} does not exist; create it first")
     backup_database(source, destination)
     print(f"Backed up {source} to {destination}.")
+    return 0
+
+
+async def run_store_copy(args: argparse.Namespace) -> int:
+    """``trellis store copy``: see ``storage.postgresql_copy``."""
+    from storage.postgresql import where
+    from storage.postgresql_copy import copy_store
+
+    if not args.source.startswith("sqlite:"):
+        raise ConfigError(
+            f"--from {args.source}: write it as sqlite:PATH, e.g. sqlite:trellis.sqlite3"
+        )
+    source = Path(args.source.removeprefix("sqlite:"))
+    if urlsplit(args.target).password is not None:
+        raise ConfigError(
+            "--to: leave the password out of the URL (others can see a command line): put it "
+            "in an environment variable and name it with --password-env"
+        )
+    try:
+        target = valid_database_url(args.target)
+    except ValueError as error:
+        raise ConfigError(f"--to: {error}") from None
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            raise ConfigError(
+                f"--password-env: the environment variable {args.password_env} is not set; "
+                f"export it with the password first"
+            )
+    copied = await copy_store(source, target, password=password)
+    for table, rows in copied.tables.items():
+        print(f"  {table}: {rows} rows")
+    print(
+        f"Copied {copied.rows} rows in {len(copied.tables)} tables from {source} to "
+        f"{where(target)}; every table's count matches."
+    )
     return 0
 
 

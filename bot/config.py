@@ -77,7 +77,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _valid_database_url(url: str) -> str:
+def valid_database_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is not None:
         raise ValueError(
@@ -95,7 +95,7 @@ def _valid_database_url(url: str) -> str:
 class StorageSettings(Section):
     path: Annotated[Path, Field(strict=False)] = Path("trellis.sqlite3")
     """The SQLite file. Relative paths are relative to the config file."""
-    url: Annotated[str, AfterValidator(_valid_database_url)] | None = None
+    url: Annotated[str, AfterValidator(valid_database_url)] | None = None
     """A PostgreSQL database instead of the SQLite file: 'postgresql://user@host/database'."""
     password_env: str | None = None
     """The environment variable holding the PostgreSQL user's password (none: the server lets

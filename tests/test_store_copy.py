@@ -1,0 +1,130 @@
+"""`trellis store copy`: the demo community moved from its SQLite file into PostgreSQL, whole."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.postgres import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_record(tmp_path_factory) -> Path:
+    """The demo's SQLite record, as `trellis demo` leaves it."""
+    folder = tmp_path_factory.mktemp("demo")
+    done = trellis("demo", "--dir", str(folder))
+    assert done.returncode == 0, done.stderr
+    return folder / "trellis-demo.sqlite3"
+
+
+def trellis(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def sqlite_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        tables = [
+            name
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {table: sorted(db.execute(f"SELECT * FROM {table}"), key=repr) for table in tables}
+    finally:
+        db.close()
+
+
+async def postgres_rows(url: str, tables) -> dict[str, list[tuple[object, ...]]]:
+    connection = await asyncpg.connect(url)
+    try:
+        return {
+            table: sorted(
+                (tuple(row) for row in await connection.fetch(f"SELECT * FROM {table}")), key=repr
+            )
+            for table in tables
+        }
+    finally:
+        await connection.close()
+
+
+async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postgres, demo_record):
+    target = await postgres.new_database(migrated=False)
+    without_password = target.replace(f":{PASSWORD}@", "@")
+    copied = trellis(
+        "store",
+        "copy",
+        "--from",
+        f"sqlite:{demo_record}",
+        "--to",
+        without_password,
+        "--password-env",
+        "PG_PASS",
+        PG_PASS=PASSWORD,
+    )
+    assert copied.returncode == 0, copied.stderr
+    source = sqlite_rows(demo_record)
+    assert copied.stdout.splitlines()[-1] == (
+        f"Copied {sum(len(rows) for table, rows in source.items() if table != 'schema_version')} "
+        f"rows in {len(source) - 1} tables from {demo_record} to {without_password}; every "
+        f"table's count matches."
+    )
+    assert sum(len(rows) for rows in source.values()) > 5000  # the demo's six weeks of chat
+    assert await postgres_rows(target, source) == source
+
+    again = trellis(
+        "store",
+        "copy",
+        "--from",
+        f"sqlite:{demo_record}",
+        "--to",
+        without_password,
+        "--password-env",
+        "PG_PASS",
+        PG_PASS=PASSWORD,
+    )
+    assert again.returncode == 2
+    assert again.stderr.startswith(f"trellis: {without_password} already holds data (table ")
+    assert again.stderr.strip().endswith("copy into a new, empty database: nothing was written.")
+    assert await postgres_rows(target, source) == source
+
+
+async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, demo_record):
+    target = await postgres.new_database(migrated=False)
+    inline = trellis("store", "copy", "--from", f"sqlite:{demo_record}", "--to", target)
+    assert inline.returncode == 2
+    assert "leave the password out of the URL" in inline.stderr
+    assert PASSWORD not in inline.stderr
+    copied = trellis(
+        "store",
+        "copy",
+        "--from",
+        f"sqlite:{demo_record}",
+        "--to",
+        target.replace(f":{PASSWORD}@", "@"),
+        PGPASSWORD=PASSWORD,
+    )
+    assert copied.returncode == 0, copied.stderr
+    connection = await asyncpg.connect(target)
+    try:
+        highest = await connection.fetchval("SELECT max(id) FROM members")
+        added = await connection.fetchval(
+            "INSERT INTO members (community, member_key, first_seen_at) "
+            "VALUES ('praxis', 'console:new', 1) RETURNING id"
+        )
+    finally:
+        await connection.close()
+    assert added == highest + 1
