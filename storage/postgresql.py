@@ -33,6 +33,17 @@ _MIGRATION_LOCK = 0x7472656C6C6973
 once on a new database do not both run the same step."""
 
 
+_KEEPALIVE: dict[str, Any] = {
+    "server_settings": {
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+    }
+}
+"""The server probes an idle connection after 5 s and drops it after three unanswered probes 2 s
+apart: a process whose host vanished loses its leases and its locks within about 11 s."""
+
+
 def where(url: str) -> str:
     """The URL as it may be shown: host, port and database, never a password."""
     parts = urlsplit(url)
@@ -183,9 +194,10 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, password: str | None) -> None:
         self.pool = pool
         self.url = url
+        self._password = password
         self._write_lock = asyncio.Lock()
         self._unit: ContextVar[tuple[asyncio.Task[Any] | None, PostgresUnit] | None] = ContextVar(
             "unit", default=None
@@ -210,6 +222,7 @@ class PostgresStore:
                 min_size=1,
                 max_size=max_connections,
                 init=_configure,
+                **_KEEPALIVE,
             )
         except asyncpg.InvalidPasswordError:
             raise StoreError(
@@ -226,7 +239,7 @@ class PostgresStore:
                 f"cannot connect to {where(url)} ({_reason(exc)}); check storage.url and that the server "
                 f"is running"
             ) from None
-        store = cls(pool, url)
+        store = cls(pool, url, password)
         try:
             await store._migrate(steps)
         except BaseException:
@@ -295,6 +308,23 @@ class PostgresStore:
                     yield unit
             finally:
                 self._unit.reset(token)
+
+    @asynccontextmanager
+    async def lease(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process holds ``name`` among all the processes on this database, for as
+        long as the block runs (a run of a job, the one connection of a bot account).
+
+        A session advisory lock on a connection of its own: the server lets it go when the
+        process ends, kill -9 included, and, through TCP keepalives, within seconds of its
+        host vanishing, so a lease never outlives its holder and needs no renewing."""
+        connection = await asyncpg.connect(self.url, password=self._password, **_KEEPALIVE)
+        try:
+            held = await connection.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name
+            )
+            yield bool(held)
+        finally:
+            await connection.close()  # ends the session, and with it the lock
 
     async def drop_old_pages(self) -> None:
         """Remove the old versions of deleted rows from the tables' files now (forget-me,

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
 import asyncpg
 import pytest
 
 from storage.postgresql import PostgresStore, postgresql_steps, translate
 from storage.sqlite import SqliteStore, StoreError, migration_steps
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_a_new_database_is_migrated_to_the_latest_version_with_sqlites_tables(
@@ -170,3 +178,50 @@ def test_placeholders_become_numbered_and_literals_stay_as_written():
         ("b", "a"),
     )
     assert translate("SELECT 'it''s ?', ?") == ("SELECT 'it''s ?', $1", None)
+
+
+HOLDER = """
+import asyncio, sys
+from storage.postgresql import PostgresStore
+
+async def main():
+    store = await PostgresStore.open(sys.argv[1])
+    async with store.lease("job:digest:praxis@1") as held:
+        print("held" if held else "refused", flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_lease_has_one_holder_and_is_free_again_when_its_process_is_killed(postgres):
+    url = await postgres.new_database()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, url, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert (await holder.stdout.readline()).strip() == b"held"
+        store = await PostgresStore.open(url)
+        try:
+            async with store.lease("job:digest:praxis@1") as held:
+                assert held is False
+            async with store.lease("job:digest:praxis@2") as held:
+                assert held is True  # another run is another lease
+            holder.send_signal(signal.SIGKILL)
+            await holder.wait()
+            deadline = time.monotonic() + 10
+            while True:
+                async with store.lease("job:digest:praxis@1") as held:
+                    if held:
+                        break
+                assert time.monotonic() < deadline, "the killed process's lease was never freed"
+                await asyncio.sleep(0.1)
+            # Let go at the end of the block: the next one to ask holds it.
+            async with store.lease("job:digest:praxis@1") as held:
+                assert held is True
+        finally:
+            await store.close()
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
