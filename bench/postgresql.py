@@ -1,0 +1,112 @@
+"""The benchmarks' PostgreSQL side: scratch databases on the server ``--store`` names, and the raw
+baseline that ingest on PostgreSQL is measured against.
+
+``--store postgresql://user@host/database`` names a server and a database to connect to; the
+benchmarks create their own scratch databases beside it (the user needs CREATEDB) and drop them
+afterwards. The password comes from PGPASSWORD, as for any PostgreSQL client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from storage.postgresql import postgresql_types, statements
+
+
+def database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@asynccontextmanager
+async def scratch_database(url: str, name: str) -> AsyncIterator[str]:
+    """A new, empty database called ``name`` on ``url``'s server, dropped afterwards."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield database_url(url, name)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def run_raw_copy(url: str, rows: tuple[list[tuple], ...]) -> float:
+    """Seconds for asyncpg's ``copy_records_to_table`` to write the same rows into the core schema
+    (the same migration file as the engine's, as PostgreSQL spells its types), in one
+    transaction: PostgreSQL's fastest way in, none of the engine's work."""
+    members, messages, mentions, reactions = rows
+    schema = (resources.files("storage") / "migrations" / "001_core.sql").read_text("utf-8")
+    connection = await asyncpg.connect(url)
+    try:
+        for statement in statements(postgresql_types(schema)):
+            await connection.execute(statement)
+        started = time.perf_counter()
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "members",
+                records=members,
+                columns=[
+                    "id",
+                    "community",
+                    "member_key",
+                    "display_name",
+                    "is_bot",
+                    "first_seen_at",
+                ],
+            )
+            await connection.copy_records_to_table(
+                "messages",
+                records=messages,
+                columns=[
+                    "id",
+                    "community",
+                    "platform_id",
+                    "member_id",
+                    "channel_key",
+                    "thread_key",
+                    "theme",
+                    "posted_at",
+                    "text",
+                    "chars",
+                    "is_question",
+                    "reply_to",
+                    "reply_to_member_id",
+                ],
+            )
+            await connection.copy_records_to_table(
+                "mentions", records=sorted(set(mentions)), columns=["message_id", "member_id"]
+            )
+            await connection.copy_records_to_table(
+                "reactions",
+                records=reactions,
+                columns=[
+                    "community",
+                    "message_platform_id",
+                    "member_id",
+                    "emoji",
+                    "reacted_at",
+                    "target_member_id",
+                    "theme",
+                ],
+            )
+        seconds = time.perf_counter() - started
+        stored = await connection.fetchval(
+            "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
+        )
+        if stored != len(messages) + len(reactions):
+            raise RuntimeError(
+                "the baseline did not store every row; the comparison would be wrong"
+            )
+        return seconds
+    finally:
+        await connection.close()
