@@ -53,61 +53,164 @@ def where(url: str) -> str:
     return f"postgresql://{user}{host}{port}{parts.path}"
 
 
+_TOKEN = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|::|\?\d*|:[A-Za-z_]\w*"""
+    r"|[A-Za-z_][\w.]*|\s+|.",
+    re.S,
+)
+"""Literals, quoted names, comments, casts, placeholders, words (with their dots), blanks and
+single characters: what ``translate`` reads a statement as."""
+
+_RENAMED = {"instr": "strpos", "char": "chr"}
+"""SQLite's functions that PostgreSQL has under another name, with the same arguments."""
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
-    """``sql`` with ``?`` or ``:name`` placeholders written as ``$1, $2, …``, and the names in
-    the order of their numbers (None for positional ``?``). Literals, quoted names, comments and
-    ``::`` casts are left alone."""
-    out: list[str] = []
+    """``sql`` as PostgreSQL takes it, and the names of its ``:name`` parameters in the order of
+    their numbers (None for positional ones).
+
+    Placeholders ``?``, ``?N`` and ``:name`` become ``$N``. SQLite's own spellings of things both
+    databases do become PostgreSQL's, so that a statement is written once: ``INSERT OR IGNORE``
+    (``ON CONFLICT DO NOTHING``), the planner hint ``INDEXED BY``, the ``temp.`` schema, the
+    two-argument ``min``/``max`` (``LEAST``/``GREATEST``), ``group_concat`` (``string_agg``),
+    ``json_each`` of a JSON array (``json_array_elements_text``), ``instr`` and ``char``.
+    Literals, quoted names and comments are left as written.
+    """
+    tokens = _respell_calls(_TOKEN.findall(sql))
     names: list[str] = []
     positional = 0
+    numbered = False
+    ignore = False
+    out: list[str] = []
     i = 0
-    n = len(sql)
-    while i < n:
-        char = sql[i]
-        if char in "'\"":
-            end = i + 1
-            while end < n:
-                if sql[end] == char:
-                    if end + 1 < n and sql[end + 1] == char:  # a doubled quote inside
-                        end += 2
-                        continue
-                    break
-                end += 1
-            out.append(sql[i : end + 1])
-            i = end + 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end < 0 else end
-            out.append(sql[i:end])
-            i = end
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(sql[i:end])
-            i = end
-        elif char == "?":
-            positional += 1
-            out.append(f"${positional}")
-            i += 1
-        elif char == ":" and sql.startswith("::", i):
-            out.append("::")
-            i += 2
-        elif char == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
-            end = i + 1
-            while end < n and (sql[end].isalnum() or sql[end] == "_"):
-                end += 1
-            name = sql[i + 1 : end]
+    while i < len(tokens):
+        token = tokens[i]
+        word = token.lower()
+        if token.startswith("?"):
+            if len(token) > 1:
+                numbered = True
+                out.append(f"${token[1:]}")
+            else:
+                positional += 1
+                out.append(f"${positional}")
+        elif token.startswith(":") and len(token) > 1 and token[1] != ":":
+            name = token[1:]
             if name not in names:
                 names.append(name)
             out.append(f"${names.index(name) + 1}")
-            i = end
+        elif word == "or" and _next_words(tokens, i, 2) == ["ignore", "into"] and ignore is False:
+            ignore = True
+            i = _skip_words(tokens, i, 1)  # OR IGNORE: the conflict clause goes at the end
+        elif word == "indexed" and _next_words(tokens, i, 1) == ["by"]:
+            i = _skip_words(tokens, i, 2)  # INDEXED BY name: a hint to SQLite's planner
+        elif word == "without" and _next_words(tokens, i, 1) == ["rowid"]:
+            i = _skip_words(tokens, i, 1)  # a table layout of SQLite's
+        elif word.startswith("temp."):
+            out.append("pg_temp." + token[5:])
+        elif word in _RENAMED and _opens(tokens, i):
+            out.append(_RENAMED[word])
         else:
-            out.append(char)
+            out.append(token)
+        i += 1
+    if sum((positional > 0, numbered, bool(names))) > 1:
+        raise ValueError("a statement uses one kind of placeholder: ?, ?N or :name")
+    text = "".join(out)
+    if ignore:
+        text = _on_conflict_do_nothing(text)
+    return text, (tuple(names) if names else None)
+
+
+def _next_words(tokens: list[str], i: int, count: int) -> list[str]:
+    """The ``count`` words after token ``i``, lower case, skipping blanks."""
+    words = []
+    for token in tokens[i + 1 :]:
+        if token.isspace():
+            continue
+        words.append(token.lower())
+        if len(words) == count:
+            break
+    return words
+
+
+def _skip_words(tokens: list[str], i: int, count: int) -> int:
+    """The index of the ``count``-th word after token ``i``."""
+    for j in range(i + 1, len(tokens)):
+        if not tokens[j].isspace():
+            count -= 1
+            if count == 0:
+                return j
+    return len(tokens)
+
+
+def _opens(tokens: list[str], i: int) -> bool:
+    """Whether token ``i`` is a function name: an opening parenthesis follows."""
+    return i + 1 < len(tokens) and tokens[i + 1] == "("
+
+
+def _respell_calls(tokens: list[str]) -> list[str]:
+    """Calls of SQLite's ``min``/``max`` of several values, ``group_concat`` and ``json_each``
+    written as PostgreSQL's, their arguments respelled in turn."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token, word = tokens[i], tokens[i].lower()
+        if word not in _CALLS or not _opens(tokens, i):
+            out.append(token)
             i += 1
-    if positional and names:
-        raise ValueError("a statement uses either ? or :name placeholders, not both")
-    return "".join(out), (tuple(names) if names else None)
+            continue
+        arguments, end = _arguments_of(tokens, i + 1)
+        if word in ("min", "max") and len(arguments) > 1:
+            out += ["LEAST(" if word == "min" else "GREATEST(", *_joined(arguments), ")"]
+        elif word == "group_concat":
+            separator = arguments[1] if len(arguments) > 1 else ["','"]
+            out += ["string_agg(CAST(", *arguments[0], " AS TEXT), ", *separator, ")"]
+        elif word == "json_each":
+            out += ["json_array_elements_text(CAST(", *arguments[0], " AS json))"]
+        else:
+            out += [token, "(", *_joined(arguments), ")"]
+        i = end + 1
+    return out
+
+
+_CALLS = frozenset({"min", "max", "group_concat", "json_each"})
+
+
+def _arguments_of(tokens: list[str], opening: int) -> tuple[list[list[str]], int]:
+    """The arguments (respelled) of the call whose ``(`` is token ``opening``, and the index of
+    its ``)``."""
+    arguments: list[list[str]] = [[]]
+    depth = 0
+    for j in range(opening, len(tokens)):
+        token = tokens[j]
+        if token == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif token == ")":
+            depth -= 1
+            if depth == 0:
+                return [_respell_calls(argument) for argument in arguments], j
+        elif token == "," and depth == 1:
+            arguments.append([])
+            continue
+        arguments[-1].append(token)
+    raise ValueError("unbalanced parentheses in a statement")
+
+
+def _joined(arguments: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for n, argument in enumerate(arguments):
+        out += [", "] if n else []
+        out += argument
+    return out
+
+
+def _on_conflict_do_nothing(text: str) -> str:
+    """``ON CONFLICT DO NOTHING`` at the end of an insert, before a ``RETURNING`` clause."""
+    match = re.search(r"\s+RETURNING\s[^()']*$", text, re.I)
+    at = match.start() if match else len(text.rstrip().rstrip(";"))
+    return f"{text[:at]} ON CONFLICT DO NOTHING{text[at:]}"
 
 
 def _arguments(names: tuple[str, ...] | None, params: Params) -> Sequence[Any]:
@@ -152,37 +255,88 @@ class PostgresReads:
         self.connection = connection
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
-        text, names = translate(sql)
-        return list(await self.connection.fetch(text, *_arguments(names, params)))
+        rows: list[asyncpg.Record] = await self._run(self.connection.fetch, sql, [params])
+        return rows
 
     async def fetch_one(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
-        text, names = translate(sql)
-        row: asyncpg.Record | None = await self.connection.fetchrow(
-            text, *_arguments(names, params)
-        )
+        row: asyncpg.Record | None = await self._run(self.connection.fetchrow, sql, [params])
         return row
+
+    async def _run(
+        self, method: Any, sql: str, batches: list[Params], *, many: bool = False
+    ) -> Any:
+        """Run ``sql`` translated, with each of ``batches`` (one: a plain call). A parameter whose
+        type PostgreSQL cannot tell from the statement (``? IS NULL``, a value only selected) is
+        given the type of its Python value, and the statement so typed is kept for next time."""
+        text, names = translate(sql)
+        rows = [_arguments(names, params) for params in batches]
+        kinds = _kinds(rows)
+        typed = _TYPED.get((text, kinds), text)
+        for _ in range(len(kinds) + 1):
+            try:
+                if (text, kinds) in _TRIED or not self.connection.is_in_transaction():
+                    return await _call(method, typed, rows, many)
+                # A statement that fails in a transaction fails the transaction: its first run
+                # gets a savepoint, so that one retried with its parameters typed does not.
+                async with self.connection.transaction():
+                    result = await _call(method, typed, rows, many)
+                _TRIED.add((text, kinds))
+                return result
+            except (
+                asyncpg.AmbiguousParameterError,
+                asyncpg.IndeterminateDatatypeError,
+                asyncpg.DataError,  # taken as text: a value selected or compared with another
+            ) as exc:
+                number = _UNTYPED.search(str(exc))
+                if number is None:
+                    raise
+                position = int(number.group(1))
+                cast = f"CAST(${position} AS {kinds[position - 1]})"
+                typed = re.sub(rf"\${position}(?!\d)", lambda _, cast=cast: cast, typed)
+                _TYPED[(text, kinds)] = typed
+            except asyncpg.PostgresError as exc:
+                exc.add_note(f"in: {typed}")
+                raise
+        raise RuntimeError(f"the parameters of {text!r} cannot be typed")
+
+
+async def _call(method: Any, text: str, rows: list[Sequence[Any]], many: bool) -> Any:
+    return await (method(text, rows) if many else method(text, *rows[0]))
+
+
+_TRIED: set[tuple[str, tuple[str, ...]]] = set()
+"""Statements (and the Python types of their values) that ran once: they run without a savepoint."""
+_UNTYPED = re.compile(r"(?:data type of parameter|input for query argument) \$(\d+)")
+_TYPED: dict[tuple[str, tuple[str, ...]], str] = {}
+"""Statements whose parameters were given their types, by text and Python types of the values."""
+_PG_TYPES = {int: "BIGINT", str: "TEXT", float: "DOUBLE PRECISION", bool: "BOOLEAN", bytes: "BYTEA"}
+
+
+def _kinds(rows: list[Sequence[Any]]) -> tuple[str, ...]:
+    """PostgreSQL's type for each parameter, from the first value that is not None."""
+    if not rows:
+        return ()
+    kinds = []
+    for column in range(len(rows[0])):
+        value = next((row[column] for row in rows if row[column] is not None), None)
+        kinds.append(_PG_TYPES.get(type(value), "TEXT"))
+    return tuple(kinds)
 
 
 class PostgresUnit(PostgresReads):
     """One write transaction: everything done through it lands together or not at all."""
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        text, names = translate(sql)
-        args = _arguments(names, params)
-        if not args:
-            # Without parameters asyncpg sends the text as it is (no prepared statement).
-            return _changed(await self.connection.execute(text))
-        return _changed(await self.connection.execute(text, *args))
+        status: str = await self._run(self.connection.execute, sql, [params])
+        return _changed(status)
 
     async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
-        text, names = translate(sql)
-        batch = [_arguments(names, row) for row in rows]
+        batch = list(rows)
         if batch:
-            await self.connection.executemany(text, batch)
+            await self._run(self.connection.executemany, sql, batch, many=True)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        text, names = translate(sql)
-        value = await self.connection.fetchval(text, *_arguments(names, params))
+        value = await self._run(self.connection.fetchval, sql, [params])
         if value is None:
             raise RuntimeError("insert() needs a statement ending with RETURNING id")
         return int(value)
@@ -377,6 +531,13 @@ class PostgresStore:
                     await connection.execute(
                         "CREATE COLLATION nocase (provider = icu, "
                         "locale = 'und-u-ks-level2', deterministic = false)"
+                    )
+                    # The local day of epoch seconds in the zone the transaction set
+                    # (storage.rollups): SQLite's trellis_day is a Python function instead.
+                    await connection.execute(
+                        "CREATE FUNCTION trellis_day(t BIGINT) RETURNS BIGINT LANGUAGE sql "
+                        "STABLE AS $$ SELECT CAST(CAST((to_timestamp(t) AT TIME ZONE "
+                        "current_setting('trellis.zone')) AS date) - DATE '1970-01-01' AS BIGINT) $$"
                     )
                 for statement in statements(sql):
                     await connection.execute(statement)

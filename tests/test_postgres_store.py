@@ -178,6 +178,61 @@ def test_placeholders_become_numbered_and_literals_stay_as_written():
         ("b", "a"),
     )
     assert translate("SELECT 'it''s ?', ?") == ("SELECT 'it''s ?', $1", None)
+    assert translate("UPDATE t SET a = ?2 WHERE b = ?1 OR c = ?2")[0] == (
+        "UPDATE t SET a = $2 WHERE b = $1 OR c = $2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sqlite", "postgresql"),
+    [
+        (
+            "INSERT OR IGNORE INTO state (scope, key, value) VALUES (?, ?, ?)",
+            "INSERT  INTO state (scope, key, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        ),
+        (
+            "INSERT OR IGNORE INTO prompts (text) VALUES (?) RETURNING id",
+            "INSERT  INTO prompts (text) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id",
+        ),
+        (
+            "SELECT min(a, max(b, ?)), max(c) FROM messages INDEXED BY messages_by_time",
+            "SELECT LEAST(a,  GREATEST(b,  $1)), max(c) FROM messages ",
+        ),
+        (
+            "SELECT group_concat(id, ','), instr(key, char(9)) FROM temp.counted",
+            "SELECT string_agg(CAST(id AS TEXT),  ','), strpos(key, chr(9)) FROM pg_temp.counted",
+        ),
+        (
+            "SELECT 1 WHERE x IN (SELECT value FROM json_each(:keys))",
+            "SELECT 1 WHERE x IN (SELECT value FROM json_array_elements_text(CAST($1 AS json)))",
+        ),
+        ("CREATE TEMP TABLE t (a INTEGER) WITHOUT ROWID", "CREATE TEMP TABLE t (a INTEGER) "),
+    ],
+)
+def test_sqlites_spellings_become_postgresqls(sqlite, postgresql):
+    assert translate(sqlite)[0] == postgresql
+
+
+async def test_a_parameter_postgresql_cannot_type_takes_the_type_of_its_value(postgres):
+    store = await PostgresStore.open(await postgres.new_database())
+    try:
+        async with store.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO prompts (community, theme, text, added_at) VALUES ('p', 'w', 'Q', 1)"
+            )
+        query = "SELECT count(*) FROM prompts WHERE (:t IS NULL OR theme = :t) AND :n + 1 > 0"
+        assert (await store.fetch_one(query, {"t": None, "n": 1}))[0] == 1
+        assert (await store.fetch_one(query, {"t": "gender", "n": 1}))[0] == 0
+        assert (await store.fetch_one("SELECT ?, ?", (None, 7))) == (None, 7)
+        async with store.transaction() as tx:  # the transaction goes on after the retry
+            changed = await tx.execute(
+                "UPDATE prompts SET text = 'R' WHERE (:t IS NULL OR theme = :t) AND :at > 0",
+                {"t": None, "at": 5},
+            )
+            assert changed == 1
+        assert (await store.fetch_one("SELECT text FROM prompts"))[0] == "R"
+    finally:
+        await store.close()
 
 
 HOLDER = """
