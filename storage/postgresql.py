@@ -292,7 +292,7 @@ class PostgresReads:
                     raise
                 position = int(number.group(1))
                 cast = f"CAST(${position} AS {kinds[position - 1]})"
-                typed = re.sub(rf"\${position}(?!\d)", lambda _, cast=cast: cast, typed)
+                typed = re.sub(rf"\${position}(?!\d)", cast, typed)
                 _TYPED[(text, kinds)] = typed
             except asyncpg.PostgresError as exc:
                 exc.add_note(f"in: {typed}")
