@@ -10,6 +10,7 @@ the same here; several processes on one database meet in the database's own lock
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -77,7 +78,7 @@ def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
     ``json_each`` of a JSON array (``json_array_elements_text``), ``instr`` and ``char``.
     Literals, quoted names and comments are left as written.
     """
-    tokens = _respell_calls(_TOKEN.findall(sql))
+    tokens = _respell_calls(_alias_subqueries(_TOKEN.findall(sql)))
     names: list[str] = []
     positional = 0
     numbered = False
@@ -102,6 +103,13 @@ def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
         elif word == "or" and _next_words(tokens, i, 2) == ["ignore", "into"] and ignore is False:
             ignore = True
             i = _skip_words(tokens, i, 1)  # OR IGNORE: the conflict clause goes at the end
+        elif word == "is" and _compares_parameter(_next_words(tokens, i, 2)):
+            # SQLite's IS compares values as equals does, a NULL equal to a NULL.
+            if _next_words(tokens, i, 1) == ["not"]:
+                out.append("IS DISTINCT FROM")
+                i = _skip_words(tokens, i, 1)
+            else:
+                out.append("IS NOT DISTINCT FROM")
         elif word == "indexed" and _next_words(tokens, i, 1) == ["by"]:
             i = _skip_words(tokens, i, 2)  # INDEXED BY name: a hint to SQLite's planner
         elif word == "without" and _next_words(tokens, i, 1) == ["rowid"]:
@@ -119,6 +127,13 @@ def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
     if ignore:
         text = _on_conflict_do_nothing(text)
     return text, (tuple(names) if names else None)
+
+
+def _compares_parameter(words: list[str]) -> bool:
+    """Whether ``IS`` (or ``IS NOT``) is followed by a parameter, not NULL, TRUE or FALSE."""
+    if words[:1] == ["not"]:
+        words = words[1:]
+    return bool(words) and words[0].startswith(("?", ":"))
 
 
 def _next_words(tokens: list[str], i: int, count: int) -> list[str]:
@@ -146,6 +161,33 @@ def _skip_words(tokens: list[str], i: int, count: int) -> int:
 def _opens(tokens: list[str], i: int) -> bool:
     """Whether token ``i`` is a function name: an opening parenthesis follows."""
     return i + 1 < len(tokens) and tokens[i + 1] == "("
+
+
+_NOT_ALIASES = frozenset(
+    "where group order limit offset union except intersect join left right inner cross full "
+    "on having window returning".split()
+)
+
+
+def _alias_subqueries(tokens: list[str]) -> list[str]:
+    """A name after each subquery in FROM or JOIN that has none: PostgreSQL 15 wants one."""
+    out = list(tokens)
+    aliases = 0
+    i = 0
+    while i < len(out):
+        previous = next((t for t in reversed(out[:i]) if not t.isspace()), "").lower()
+        if out[i] == "(" and previous in ("from", "join") and _next_words(out, i, 1) == ["select"]:
+            depth = 0
+            for end in range(i, len(out)):
+                depth += {"(": 1, ")": -1}.get(out[end], 0)
+                if depth == 0:
+                    break
+            after = _next_words(out, end, 1)
+            if not after or after[0] in _NOT_ALIASES or not after[0][0].isalpha():
+                aliases += 1
+                out.insert(end + 1, f" AS subquery_{aliases}")
+        i += 1
+    return out
 
 
 def _respell_calls(tokens: list[str]) -> list[str]:
@@ -291,13 +333,34 @@ class PostgresReads:
                 if number is None:
                     raise
                 position = int(number.group(1))
-                cast = f"CAST(${position} AS {kinds[position - 1]})"
+                kind = kinds[position - 1]
+                if isinstance(
+                    exc, asyncpg.AmbiguousParameterError | asyncpg.IndeterminateDatatypeError
+                ):
+                    kind = await self._type_elsewhere(typed, position) or kind
+                cast = f"CAST(${position} AS {kind})"
                 typed = re.sub(rf"\${position}(?!\d)", cast, typed)
                 _TYPED[(text, kinds)] = typed
             except asyncpg.PostgresError as exc:
                 exc.add_note(f"in: {typed}")
                 raise
         raise RuntimeError(f"the parameters of {text!r} cannot be typed")
+
+    async def _type_elsewhere(self, text: str, position: int) -> str | None:
+        """The type PostgreSQL gives parameter ``position`` where the statement compares it with
+        a column, once its uses in ``IS NULL`` (which tell no type) are set aside; None if it
+        has no such use (then the Python value's type is taken)."""
+        probe = re.sub(rf"\${position}(?!\d)\s+IS\s+(?:NOT\s+)?NULL", "true", text, flags=re.I)
+        if probe == text:
+            return None
+        try:
+            async with contextlib.AsyncExitStack() as savepoint:
+                if self.connection.is_in_transaction():
+                    await savepoint.enter_async_context(self.connection.transaction())
+                statement = await self.connection.prepare(probe)
+        except asyncpg.PostgresError:
+            return None
+        return str(statement.get_parameters()[position - 1].name)
 
 
 async def _call(method: Any, text: str, rows: list[Sequence[Any]], many: bool) -> Any:

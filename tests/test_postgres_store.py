@@ -207,6 +207,16 @@ def test_placeholders_become_numbered_and_literals_stay_as_written():
             "SELECT 1 WHERE x IN (SELECT value FROM json_array_elements_text(CAST($1 AS json)))",
         ),
         ("CREATE TEMP TABLE t (a INTEGER) WITHOUT ROWID", "CREATE TEMP TABLE t (a INTEGER) "),
+        (
+            "SELECT 1 WHERE a IS :t AND b IS NOT :u AND c IS NULL AND d IS NOT NULL",
+            "SELECT 1 WHERE a IS NOT DISTINCT FROM $1 AND b IS DISTINCT FROM $2 "
+            "AND c IS NULL AND d IS NOT NULL",
+        ),
+        (
+            "SELECT n FROM (SELECT count(*) AS n FROM t) JOIN (SELECT 1) ON true",
+            "SELECT n FROM (SELECT count(*) AS n FROM t) AS subquery_1 "
+            "JOIN (SELECT 1) AS subquery_2 ON true",
+        ),
     ],
 )
 def test_sqlites_spellings_become_postgresqls(sqlite, postgresql):
@@ -224,6 +234,9 @@ async def test_a_parameter_postgresql_cannot_type_takes_the_type_of_its_value(po
         assert (await store.fetch_one(query, {"t": None, "n": 1}))[0] == 1
         assert (await store.fetch_one(query, {"t": "gender", "n": 1}))[0] == 0
         assert (await store.fetch_one("SELECT ?, ?", (None, 7))) == (None, 7)
+        since = "SELECT count(*) FROM prompts WHERE (:s IS NULL OR added_at >= :s)"
+        assert (await store.fetch_one(since, {"s": None}))[0] == 1
+        assert (await store.fetch_one(since, {"s": 2}))[0] == 0
         async with store.transaction() as tx:  # the transaction goes on after the retry
             changed = await tx.execute(
                 "UPDATE prompts SET text = 'R' WHERE (:t IS NULL OR theme = :t) AND :at > 0",
