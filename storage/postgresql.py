@@ -350,7 +350,7 @@ class PostgresReads:
         """The type PostgreSQL gives parameter ``position`` where the statement compares it with
         a column, once its uses in ``IS NULL`` (which tell no type) are set aside; None if it
         has no such use (then the Python value's type is taken)."""
-        probe = re.sub(rf"\${position}(?!\d)\s+IS\s+(?:NOT\s+)?NULL", "true", text, flags=re.I)
+        probe = re.sub(r"\$\d+\s+IS\s+(?:NOT\s+)?NULL", "true", text, flags=re.I)
         if probe == text:
             return None
         try:

@@ -234,9 +234,12 @@ async def test_a_parameter_postgresql_cannot_type_takes_the_type_of_its_value(po
         assert (await store.fetch_one(query, {"t": None, "n": 1}))[0] == 1
         assert (await store.fetch_one(query, {"t": "gender", "n": 1}))[0] == 0
         assert (await store.fetch_one("SELECT ?, ?", (None, 7))) == (None, 7)
-        since = "SELECT count(*) FROM prompts WHERE (:s IS NULL OR added_at >= :s)"
-        assert (await store.fetch_one(since, {"s": None}))[0] == 1
-        assert (await store.fetch_one(since, {"s": 2}))[0] == 0
+        since = (
+            "SELECT count(*) FROM prompts WHERE (:t IS NULL OR theme = :t) "
+            "AND (:s IS NULL OR added_at >= :s) AND (:e IS NULL OR added_at < :e)"
+        )
+        assert (await store.fetch_one(since, {"t": None, "s": None, "e": None}))[0] == 1
+        assert (await store.fetch_one(since, {"t": None, "s": 2, "e": None}))[0] == 0
         async with store.transaction() as tx:  # the transaction goes on after the retry
             changed = await tx.execute(
                 "UPDATE prompts SET text = 'R' WHERE (:t IS NULL OR theme = :t) AND :at > 0",
