@@ -45,7 +45,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import OutgoingMessage, literal, unescape
-from bot.ports import Adapter, Delivery, EventSink, SentMessage
+from bot.ports import Adapter, Delivery, EventSink, SentMessage, Stored
 
 TRELLIS = MemberRef("console", "trellis", "Trellis", is_bot=True)
 """Trellis itself, as the author of its posts."""
@@ -138,11 +138,12 @@ class ConsoleAdapter(Adapter):
         self._command_names: list[str] = []
         self._current_channel = "general"
         self._own_posts = 0
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     # The Adapter contract ------------------------------------------------------------------
 
-    async def start(self, sink: EventSink) -> None:
+    async def start(self, sink: EventSink, stored: Stored) -> None:
+        # Nothing to catch up: what is typed while Trellis is stopped is never read.
         self._sink = sink
 
     async def stop(self) -> None:
@@ -197,9 +198,14 @@ class ConsoleAdapter(Adapter):
     async def channels(self, community: str) -> list[ChannelRef]:
         return []
 
+    def watched(self, places: int) -> str:
+        # Console channels exist once someone types in them: it reads the lines, wherever.
+        return f"the lines typed for {self.community}"
+
     async def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:
         """The console keeps no history of its own: there is nothing to backfill."""
-        for event in ():
+        nothing: tuple[Event, ...] = ()
+        for event in nothing:
             yield event
 
     # Reading lines -------------------------------------------------------------------------
@@ -256,7 +262,7 @@ class ConsoleAdapter(Adapter):
 
     def read_stdin(
         self, on_clock: Callable[[datetime], Awaitable[None]] | None = None
-    ) -> asyncio.Task:
+    ) -> asyncio.Task[None]:
         """Read lines typed on standard input until it closes; errors are shown, not raised."""
 
         lines: asyncio.Queue[str] = asyncio.Queue()
@@ -306,7 +312,7 @@ class ConsoleAdapter(Adapter):
             raise RuntimeError("the console adapter is not started")
         await self._sink(event)
 
-    async def _membership(self, match: re.Match) -> None:
+    async def _membership(self, match: re.Match[str]) -> None:
         handle = match.group("handle")
         now = self.clock.now()
         if match.group("verb") == "leaves":
@@ -394,7 +400,7 @@ class ConsoleAdapter(Adapter):
             print(f"[{self.state.count}] {where} {author.name}: {body}", file=self.out, flush=True)
         if author.is_bot:
             return  # other bots' chat is shown but never counted or credited
-        if thread_id and thread_id not in self.state.threads:
+        if thread and thread_id and thread_id not in self.state.threads:
             self.state.threads.add(thread_id)
             await self._emit(ThreadOpened(self.community, channel, thread.strip(), author, now))
         # Only members the console has seen join can be mentioned; other @words are just text.

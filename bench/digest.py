@@ -26,6 +26,7 @@ from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.services import digest
 from storage import activity, members
+from storage.contract import Store
 from storage.sqlite import SqliteStore
 
 WEEK_START = datetime(2026, 12, 21, tzinfo=LIMA)
@@ -34,7 +35,7 @@ WEEK_END = WEEK_START + timedelta(days=7)
 SCAN = "SELECT count(*), sum(chars) FROM messages NOT INDEXED"
 
 
-async def add_digest_material(store: SqliteStore) -> None:
+async def add_digest_material(store: Store) -> None:
     """Credits and posted prompts, which bench.report's community has none of (once per store)."""
     if await store.fetch_one("SELECT 1 FROM credits LIMIT 1"):
         return
@@ -46,7 +47,7 @@ async def add_digest_material(store: SqliteStore) -> None:
             "member_id, theme, 'reaction:🙏', message_platform_id, reacted_at FROM reactions "
             "WHERE emoji = '🙏' AND target_member_id != member_id"
         )
-        await db.executemany(
+        await db.execute_many(
             "INSERT INTO prompts (community, theme, text, added_at, posted_at, channel_key, "
             "platform_id) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
             [
@@ -95,9 +96,7 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
             "SELECT member_id FROM messages GROUP BY member_id ORDER BY count(*) DESC"
         )
         reads = {
-            "stats: activity over 4 weeks": lambda: activity.activity(
-                store, COMMUNITY, end - 28 * 86400, end, day_offset=offset
-            ),
+            "stats: activity over 4 weeks": lambda: four_weeks(store, end, offset),
             "stats, a past day changed": lambda: stats_after_chat(store, end, offset),
             "mydata: busiest member": lambda: members.holdings(store, ranked[0][0]),
             "mydata: median member": lambda: members.holdings(store, ranked[len(ranked) // 2][0]),
@@ -116,7 +115,7 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
         await store.close()
 
 
-async def stats_after_chat(store: SqliteStore, end: int, offset: int) -> None:
+async def stats_after_chat(store: Store, end: int, offset: int) -> None:
     """``stats`` when chat came in since the last read on the day before the last (a late
     reaction, an edit): that day's rollups are recounted first. Chat of the last day itself, the
     period's part-day, is read from the chat tables and costs no recount."""
@@ -125,7 +124,15 @@ async def stats_after_chat(store: SqliteStore, end: int, offset: int) -> None:
             "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
             (COMMUNITY, (end + offset) // 86400 - 1),
         )
-    await activity.activity(store, COMMUNITY, end - 28 * 86400, end, day_offset=offset)
+    await four_weeks(store, end, offset)
+
+
+async def four_weeks(store: Store, end: int, offset: int) -> None:
+    """Activity over four weeks as ``stats`` reads it: the rollups brought up to date, then read."""
+    start = end - 28 * 86400
+    async with store.transaction() as tx:
+        await activity.refresh_activity(tx, COMMUNITY, start, end, day_offset=offset)
+    await activity.activity(store, COMMUNITY, start, end, day_offset=offset)
 
 
 SECTIONS = (

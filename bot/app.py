@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -24,12 +23,14 @@ from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.features import install_features
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage, literal
-from bot.ports import Adapter, Delivery, SentMessage
+from bot.ports import Adapter, Delivery, SentMessage, StateKey
 from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
-from storage import activity, catch_up, members
+from storage import activity, members
+from storage.adapter_state import stored_for
+from storage.contract import Store
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class Trellis:
     def __init__(
-        self, settings: Settings, store: SqliteStore, clock: Clock, adapters: Sequence[Adapter]
+        self, settings: Settings, store: Store, clock: Clock, adapters: Sequence[Adapter]
     ) -> None:
         self.settings = settings
         self.store = store
@@ -74,19 +75,13 @@ class Trellis:
         try:
             # Rollups count local days: recorded now, ingest notes the days it changes in the
             # community's timezone (a new or changed zone recounts them all).
-            for community_id, community in settings.communities.items():
-                async with store.transaction() as db:
-                    await refresh_rollups(db, community_id, community.timezone)
+            async with store.transaction() as tx:
+                for community_id, community in settings.communities.items():
+                    await refresh_rollups(tx, community_id, community.timezone)
             return cls(settings, store, clock, adapters)
         except BaseException:
             await store.close()
             raise
-
-    def add_adapter(self, adapter: Adapter) -> None:
-        """Add an adapter that needs the open store (Matrix keeps its sync token there)."""
-        if self._running:
-            raise RuntimeError("add adapters before start()")
-        self.adapters[adapter.platform] = adapter
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -100,12 +95,11 @@ class Trellis:
         """
         self.engine.start()
         before = await self._message_counts()
-        for adapter in self.adapters.values():
+        for platform, adapter in self.adapters.items():
             await adapter.register_commands(self.commands)
-            adapter.catch_up_from = partial(catch_up.stored_positions, self.store)
             # Counted as running before it connects: a stop during a slow connect disconnects it.
             self._running.append(adapter)
-            await adapter.start(self.intake)
+            await adapter.start(self.intake, stored_for(self.store, platform))
         await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
@@ -137,7 +131,7 @@ class Trellis:
         log.info(
             "stopped: %d events accepted from the platforms, stored; %s closed",
             self.intake.accepted,
-            self.store.path.name,
+            self.settings.storage.path.name,
         )
 
     async def _message_counts(self) -> dict[str, int]:
@@ -146,10 +140,12 @@ class Trellis:
         }
 
     async def _readiness(self) -> str:
-        """One line: communities, platforms, places watched, and configured places not seen."""
-        watched = 0
+        """One line: communities, platforms and what each watches, and configured places not
+        seen."""
+        watching: list[str] = []
         missing: list[str] = []
         for platform, adapter in self.adapters.items():
+            watched = 0
             for cid, community in self.settings.communities.items():
                 places = await adapter.channels(cid)
                 watched += len(places)
@@ -161,9 +157,10 @@ class Trellis:
                 missing += [
                     ref for ref in configured_places(community, platform) if ref not in seen
                 ]
+            watching.append(f"{platform} ({adapter.watched(watched)})")
         line = (
             f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
-            f"platforms: {', '.join(self.adapters) or 'none'}, {watched} places watched"
+            f"platforms: {', '.join(watching) or 'none'}"
         )
         if missing:
             line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
@@ -209,6 +206,13 @@ class Trellis:
             return literal(place)
         return await adapter.place_name(ChannelRef(platform, place_id))
 
+    async def adapter_state_of(self, member: MemberRef) -> dict[str, list[StateKey]]:
+        """Per platform, the rows its adapter keeps about ``member`` (for forget-me)."""
+        return {
+            platform: await adapter.forget_member(member)
+            for platform, adapter in self.adapters.items()
+        }
+
     async def post(
         self, community: str, place: str, message: OutgoingMessage
     ) -> SentMessage | None:
@@ -231,7 +235,8 @@ class Trellis:
         # cooldown; one that arrives clears it.
         reachable = delivery is Delivery.DELIVERED
         at = int(self.clock.now().timestamp())
-        await members.set_reachable(self.store, community, member_key, at, reachable=reachable)
+        async with self.store.transaction() as tx:
+            await members.set_reachable(tx, community, member_key, at, reachable=reachable)
         return delivery
 
     async def reply(
@@ -411,7 +416,8 @@ class Trellis:
         async def purge(due: datetime) -> str:
             days = self.settings.retention.message_text_days
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
-            purged = await activity.purge_text(self.store, before)
+            async with self.store.transaction() as tx:
+                purged = await activity.purge_text(tx, before)
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 

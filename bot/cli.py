@@ -247,32 +247,37 @@ def console_community(settings: Settings) -> str:
 
 
 async def open_app(settings: Settings, clock, platforms: list[str]):
-    """The app with the adapters named in ``platforms`` (those needing the store come after it)."""
-    from adapters.console import ConsoleAdapter
+    """The app with the adapters named in ``platforms``, each built here alike before the store
+    opens; the app hands each its stored state when it starts it."""
     from bot.app import Trellis
 
     check_secrets(settings, platforms)
+    return await Trellis.open(
+        settings, clock=clock, adapters=build_adapters(settings, clock, platforms)
+    )
+
+
+def build_adapters(settings: Settings, clock, platforms: list[str]) -> list:
+    """The adapters of ``platforms``, from the configuration (the composition root: the one place
+    that names them)."""
     adapters = []
     if "console" in platforms:
+        from adapters.console import ConsoleAdapter
+
         community = console_community(settings)
         adapters.append(
             ConsoleAdapter(community, clock, timezone=settings.communities[community].timezone)
         )
     if "discord" in platforms:
-        from adapters.discord import DiscordAdapter
+        from adapters.discord.adapter import DiscordAdapter
 
         token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
         adapters.append(DiscordAdapter(settings, token.get_secret_value(), clock=clock))
-    app = await Trellis.open(settings, clock=clock, adapters=adapters)
     if "matrix" in platforms:
-        from adapters.matrix import MatrixAdapter
+        from adapters.matrix.adapter import MatrixAdapter
 
-        try:
-            app.add_adapter(MatrixAdapter(settings, app.store))
-        except BaseException:
-            await app.stop()
-            raise
-    return app
+        adapters.append(MatrixAdapter(settings))
+    return adapters
 
 
 async def run_bot(settings: Settings, *, terminal: bool) -> int:
@@ -338,13 +343,13 @@ SIMULATION_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 async def record_ends(app) -> datetime:
     """The latest moment the store holds (a message or a job's run): a simulated clock goes on
     from there, so the demo's record is not caught up as weeks of missed jobs."""
-    from storage import facilitation
+    from storage import jobs
 
     moments = [
         moment
         for moment in (
-            await facilitation.latest_chat(app.store),
-            await facilitation.latest_run(app.store, list(app.scheduler.jobs)),
+            await jobs.latest_chat(app.store),
+            await jobs.latest_run(app.store, list(app.scheduler.jobs)),
         )
         if moment is not None
     ]

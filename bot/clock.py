@@ -7,6 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def epoch(moment: datetime) -> int:
+    """A moment as the store keeps it: whole seconds since 1970, UTC."""
+    return int(moment.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

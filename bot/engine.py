@@ -48,7 +48,7 @@ from storage.sqlite import store_cannot_write, store_damaged
 
 if TYPE_CHECKING:
     from bot.themes import ThemeMap
-    from storage.sqlite import SqliteStore
+    from storage.contract import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class StoreUnavailable(Exception):
 class Engine:
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         themes: dict[str, ThemeMap],
         on_command: CommandHandler,
         *,
@@ -355,8 +355,8 @@ class Engine:
         if not events:
             return
         items = [(event, self._facts(event)) for event in events]
-        async with self.store.transaction() as db:
-            await write_batch(db, self.members, items)
+        async with self.store.transaction() as tx:
+            await write_batch(tx, self.members, items)
 
     def _facts(self, event: Event) -> PostFacts | ReactionFacts | None:
         match event:

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def key_parts(key: str) -> tuple[str, str]:
+    """A member's or a place's key ('discord:1234', 'matrix:@ana:example.org') as its platform
+    and the platform's own id."""
+    platform, _, platform_id = key.partition(":")
+    return platform, platform_id
+
+
 @dataclass(frozen=True, slots=True)
 class MemberRef:
     """A person (or bot) on one platform. ``key`` is the one string used for permission matching."""

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage, literal
@@ -62,9 +62,42 @@ class StoredPositions(Protocol):
         """Keys of the people stored as members who have not left."""
 
 
-CatchUpFrom = Callable[[str, str, datetime], Awaitable[StoredPositions]]
-"""(community, platform, since) -> what the store holds there (its messages since ``since``).
-The app gives it to every adapter."""
+class StateKey(NamedTuple):
+    """One row an adapter keeps in its state: ``scope`` names what kind of thing it is (a sync
+    position, a direct room), ``key`` which one."""
+
+    scope: str
+    key: str
+
+
+class AdapterState(Protocol):
+    """An adapter's own key/value rows in the store: what it must remember across restarts (a
+    login, a sync position, direct rooms). Each adapter is handed a view of its own rows only, so
+    its keys never meet another adapter's or the core's (the schedules' records)."""
+
+    async def get(self, scope: str, key: str) -> str | None: ...
+
+    async def set(self, scope: str, key: str, value: str) -> None: ...
+
+    async def delete(self, scope: str, key: str) -> None: ...
+
+    async def entries(self, scope: str) -> dict[str, str]:
+        """Every key of ``scope`` with its value (to find what concerns one member)."""
+        ...
+
+
+PositionsSince = Callable[[str, datetime], Awaitable[StoredPositions]]
+"""(community, since) -> what the store holds of the adapter's platform there (its messages
+since ``since``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the store holds for one adapter, handed to it at ``start``: its own state, and where
+    each place's catch-up starts (so it never needs the store itself)."""
+
+    state: AdapterState
+    positions: PositionsSince
 
 
 class Delivery(enum.Enum):
@@ -91,13 +124,11 @@ class Adapter(ABC):
     mentions never ping may offer it (Discord, ``adapters.discord.mention_credited_members``)."""
     command_prefix: str = "/"
     """How members start a command here ("/" for slash commands, "!trellis " on Matrix)."""
-    catch_up_from: CatchUpFrom | None = None
-    """Set by the app before ``start``: an adapter that catches up by reading history asks it
-    where each place's catch-up starts, so it never needs the store itself."""
 
     @abstractmethod
-    async def start(self, sink: EventSink) -> None:
-        """Connect and begin delivering live events to ``sink``.
+    async def start(self, sink: EventSink, stored: Stored) -> None:
+        """Connect and begin delivering live events to ``sink``; ``stored`` is what the store
+        holds for this adapter (its state, where its catch-up starts).
 
         Returns once connected, with the platform's state loaded (members present, handed to the
         sink as ``MemberJoined(live=False)``; rooms, power levels, direct rooms) and what happened
@@ -132,6 +163,20 @@ class Adapter(ABC):
         embed: escaped, never a ping (adapters send every message with no mentions allowed).
         Services ask this instead of writing a platform's mention syntax themselves."""
 
+    def member_from_mention(self, text: str) -> MemberRef | None:
+        """The member a command argument names in this platform's own mention syntax (Discord's
+        ``<@123>``), or None when ``text`` is no such mention: commands ask this instead of
+        parsing a platform's syntax themselves."""
+        return None
+
+    async def forget_member(self, member: MemberRef) -> list[StateKey]:
+        """The keys of this adapter's state that hold something of ``member`` (a direct room, a
+        reaction's record): deleted with everything else when the member asks to be forgotten.
+        Exactly theirs: never a row of someone else that merely contains the same characters.
+        What the adapter keeps of them on the platform itself (Matrix's ``m.direct``) it forgets
+        here, so that no later start brings it back."""
+        return []
+
     async def place_name(self, place: ChannelRef) -> str:
         """``place`` as members see it, ready to embed in an ``OutgoingMessage`` (escaped, never a
         ping): ``#general``, a Matrix room's name. Replies and listings name places with it
@@ -156,6 +201,11 @@ class Adapter(ABC):
     @abstractmethod
     async def channels(self, community: str) -> list[ChannelRef]:
         """The places of a community the bot can read (channels, rooms and their threads)."""
+
+    def watched(self, places: int) -> str:
+        """What the ready line says this adapter reads, given how many places ``channels()``
+        listed across the communities."""
+        return f"{places} places watched"
 
     @abstractmethod
     def history(self, channel: ChannelRef, since: datetime) -> AsyncIterator[Event]:

@@ -1,7 +1,26 @@
-"""Recognition: finding thanks in what members write, and phrasing credits as who did what.
+"""Recognition: finding thanks in what members write, and the rules that turn them into credits.
 
 Detection is pure (text in, answer out) so it is tested without a platform or a database. Credits
-themselves are written by the store while ingesting, and read back by the digest.
+themselves are written by the store while ingesting (``storage.ingest``, in SQL: a batch credits
+thousands of thank-yous in a few statements), and read back by the digest. The rules they follow
+are stated here, once, by name; each statement that applies one names it.
+
+Credit rules:
+
+- **no self-credit**: nobody is credited by their own thanks, reaction or kudos.
+- **only visible receivers**: a bot, or a member who opted out of tracking, is never credited.
+- **named thanks**: a thank-you that mentions members, or names one member of the conversation
+  (``thanked_words``; the thread, or the channel's last messages), credits each of them.
+- **reply thanks**: a thank-you that names nobody and replies to a message credits its author.
+- **reaction credit**: a reaction credits the author of the message it is on, with the kind
+  ``reaction_credit`` gives (🙏 thanks, 💡 insight); others credit nobody.
+- **answer**: a thanks credit becomes an *answer* credit (with the thanker as the one who asked)
+  when what is thanked replies to a question the thanker asked: the message thanked in a reply or
+  with 🙏; for named thanks, a reply of the thanked member to a question of the thanker's in the
+  14 days before.
+- **credit follows its source**: a credit is kept once per source message (a replay credits
+  nothing twice); deleting the message deletes its credits, and removing a reaction removes
+  exactly the credit it gave.
 """
 
 from __future__ import annotations
@@ -106,6 +125,7 @@ def is_question(text: str) -> bool:
 
 
 def reaction_credit(emoji: str) -> str | None:
+    """The reaction credit rule: the kind of credit a reaction gives, None for none."""
     if emoji in THANKS_REACTIONS:
         return "thanks"
     if emoji in INSIGHT_REACTIONS:

@@ -32,8 +32,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
-from storage import facilitation
-from storage.sqlite import SqliteStore, store_damaged
+from storage import jobs
+from storage.contract import Store
+from storage.sqlite import store_damaged
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class _LocalCronTrigger(BaseTrigger):
 
 class Scheduler:
     def __init__(
-        self, store: SqliteStore, clock: Clock, *, longest_downtime: timedelta = timedelta(days=14)
+        self, store: Store, clock: Clock, *, longest_downtime: timedelta = timedelta(days=14)
     ) -> None:
         self.store = store
         self.clock = clock
@@ -219,13 +220,13 @@ class Scheduler:
             ahead = now - wall - timedelta(seconds=self.clock.elapsed() - real)
             if ahead <= CLOCK_SLACK:
                 return None
-        chat = await facilitation.latest_chat(self.store)
+        chat = await jobs.latest_chat(self.store)
         if chat is not None and now.timestamp() - chat <= CLOCK_SLACK.total_seconds():
             return None  # the platforms' clock agrees
         if ahead is not None:
             return f"the clock moved {_span(ahead)} more than the time that really passed"
         once_only = [job.name for job in self.jobs.values() if job.once_only]
-        ran = await facilitation.latest_run(self.store, once_only) if once_only else None
+        ran = await jobs.latest_run(self.store, once_only) if once_only else None
         known = max((moment for moment in (chat, ran) if moment), default=None)
         if known is None or now.timestamp() - known <= self.longest_downtime.total_seconds():
             return None
@@ -268,9 +269,18 @@ class Scheduler:
 
     async def _run(self, job: Job, due: datetime, since: datetime) -> str:
         due_at, started = int(due.timestamp()), int(self.clock.now().timestamp())
-        claim = await facilitation.claim_run(
-            self.store, job.name, due_at, started, self.owner, process_gone
-        )
+        async with self.store.transaction() as tx:
+            claim = await jobs.claim_run(tx, job.name, due_at, started, self.owner, process_gone)
+            if claim is not None and claim.taken_from is not None:
+                await jobs.note_run_trouble(
+                    tx,
+                    jobs.RunTrouble(
+                        job.name,
+                        due_at,
+                        started,
+                        "interrupted (Trellis stopped during it); run again",
+                    ),
+                )
         if claim is None:
             return ""
         if claim.taken_from is not None:
@@ -280,16 +290,11 @@ class Scheduler:
                 due,
                 claim.taken_from,
             )
-            await facilitation.note_run_trouble(
-                self.store,
-                facilitation.RunTrouble(
-                    job.name, due_at, started, "interrupted (Trellis stopped during it); run again"
-                ),
-            )
         try:
             detail = await job.run(due.astimezone(UTC))
         except asyncio.CancelledError:
-            await facilitation.release_run(self.store, job.name, due_at)
+            async with self.store.transaction() as tx:
+                await jobs.release_run(tx, job.name, due_at)
             raise
         except Exception as exc:
             if store_damaged(exc):
@@ -300,25 +305,27 @@ class Scheduler:
                 )
                 return f"{job.name}: failed ({exc})"
             log.exception("job %s due %s failed; it will be tried again", job.name, due)
-            await facilitation.release_run(self.store, job.name, due_at)
-            await facilitation.note_run_trouble(
-                self.store,
-                facilitation.RunTrouble(
-                    job.name, due_at, started, f"failed ({exc}); tried again at the next tick"
-                ),
-            )
+            async with self.store.transaction() as tx:
+                await jobs.release_run(tx, job.name, due_at)
+                await jobs.note_run_trouble(
+                    tx,
+                    jobs.RunTrouble(
+                        job.name, due_at, started, f"failed ({exc}); tried again at the next tick"
+                    ),
+                )
             self._checked_until[job.name] = since
             return f"{job.name}: failed ({exc})"
         finished = int(self.clock.now().timestamp())
-        await facilitation.finish_run(self.store, job.name, due_at, finished, "done", detail)
+        async with self.store.transaction() as tx:
+            await jobs.finish_run(tx, job.name, due_at, finished, "done", detail)
         return f"{job.name}: {detail}"
 
-    async def troubles(self, community: str, since: datetime) -> list[facilitation.RunTrouble]:
+    async def troubles(self, community: str, since: datetime) -> list[jobs.RunTrouble]:
         """Runs of this community's jobs (and the shared ones) that failed or were interrupted
         since ``since``."""
         return [
             trouble
-            for trouble in await facilitation.run_troubles(self.store, int(since.timestamp()))
+            for trouble in await jobs.run_troubles(self.store, int(since.timestamp()))
             if ":" not in trouble.job or trouble.job.split(":")[1] == community
         ]
 

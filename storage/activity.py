@@ -1,7 +1,8 @@
-"""Reading what happened: participation counts, digest material, quiet members, prompts and jobs.
+"""Reading what happened: participation counts, digest material, credits and questions.
 
-Every query leaves out bots, opted-out members and deleted messages, so no caller can forget to.
-``activity`` reads whole local days from the rollups (storage/rollups.py, activity_days).
+Every query leaves out bots, opted-out members (storage/privacy.py) and deleted messages, so no
+caller can forget to. ``activity`` reads whole local days from the rollups (storage/rollups.py,
+activity_days), which ``refresh_activity`` brings up to date first.
 Periods are [start, end) in UTC epoch seconds; ``day_offset`` (seconds east of UTC) places day
 boundaries in the community's timezone.
 """
@@ -13,16 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from storage.contract import Reads, Unit, fetch_aggregate
+from storage.privacy import VISIBLE_IDS as _VISIBLE
 from storage.rollups import refresh_rollups
-from storage.sqlite import SqliteStore
 
-_VISIBLE = "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
 # Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
 # index covers reply_to too, and SQLite would otherwise walk all of it per message.
-# Every "IN _VISIBLE" on a member column of messages or reactions is written "+column IN": the
-# unary + keeps SQLite from probing a member index once per visible member (twice nested for
-# replies received: O(members²)); rows are found by time and tested against the visible set,
-# which SQLite builds once per statement.
+# Every "IN _VISIBLE" on a member column of messages or reactions is written "+column IN" (see
+# privacy.VISIBLE_IDS): probing a member index per visible member would be O(members²) for
+# replies received.
 
 
 @dataclass(slots=True)
@@ -37,15 +37,41 @@ class Activity:
     chars: int = 0
 
 
-def _params(community: str, start: int, end: int, theme: str | None, day_offset: int) -> dict:
+def _params(
+    community: str, start: int, end: int, theme: str | None, day_offset: int
+) -> dict[str, object]:
     return {"c": community, "s": start, "e": end, "t": theme, "off": day_offset}
 
 
 _THEME = "(:t IS NULL OR theme = :t)"
 
 
+async def _recorded_days(
+    db: Reads, community: str, start: int, end: int, day_offset: int
+) -> tuple[str, tuple[int, int]] | None:
+    """The timezone the community's rollups are counted in, and the period's whole local days
+    in it, when its days are ``day_offset``'s days all through the period; else None."""
+    recorded = await db.fetch_one(
+        "SELECT timezone FROM rollup_zones WHERE community = ?", (community,)
+    )
+    if recorded is None or recorded[0] is None:
+        return None
+    span = whole_days(ZoneInfo(recorded[0]), start, end, day_offset)
+    return None if span is None else (recorded[0], span)
+
+
+async def refresh_activity(
+    tx: Unit, community: str, start: int, end: int, *, day_offset: int = 0
+) -> None:
+    """Recount the rollups of the period's whole days where ingest changed them, for
+    ``activity`` to read them (after this unit is committed, or within it)."""
+    recorded = await _recorded_days(tx, community, start, end, day_offset)
+    if recorded is not None:
+        await refresh_rollups(tx, community, recorded[0], within=recorded[1])
+
+
 async def activity(
-    store: SqliteStore,
+    db: Reads,
     community: str,
     start: int,
     end: int,
@@ -55,28 +81,19 @@ async def activity(
 ) -> dict[int, Activity]:
     """Per visible member id: what they did in the period (in one theme, or everywhere).
 
-    The whole local days of the period are read from activity_days (recounted first where ingest
-    changed them: today's chat, at the period's edge, costs no recount), the part-days at its
-    edges from the chat tables. That needs the community's
+    The whole local days of the period are read from activity_days (brought up to date by
+    ``refresh_activity`` of the same period first: today's chat, at the period's edge, costs no
+    recount), the part-days at its edges from the chat tables. That needs the community's
     days (its recorded timezone) to be ``day_offset``'s days all through the period, for active
     days to be the same days; otherwise, and for a period of no whole day, all of it is counted
     from the chat tables."""
-    async with store.transaction() as db:
-        async with db.execute(
-            "SELECT timezone FROM rollup_zones WHERE community = ?", (community,)
-        ) as cursor:
-            recorded = await cursor.fetchone()
-        span = None
-        if recorded is not None and recorded[0] is not None:
-            span = whole_days(ZoneInfo(recorded[0]), start, end, day_offset)
-        if span is not None:
-            await refresh_rollups(db, community, recorded[0], within=span)
-    if span is None:
-        return await _counted(store, community, start, end, theme, day_offset)
-    first, last = span
+    recorded = await _recorded_days(db, community, start, end, day_offset)
+    if recorded is None:
+        return await _counted(db, community, start, end, theme, day_offset)
+    first, last = recorded[1]
     whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
     result: dict[int, Activity] = defaultdict(Activity)
-    for member_id, *counts in await store.fetch_all(
+    for member_id, *counts in await db.fetch_all(
         "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
         "sum(reactions_given), sum(reactions_received), sum(threads_started), "
         "sum(messages + reactions_given > 0), sum(chars) FROM activity_days "
@@ -88,7 +105,7 @@ async def activity(
     # The edges lie in the days before and after the whole ones: their active days add up.
     for edge_start, edge_end in ((start, whole_start), (whole_end, end)):
         if edge_start < edge_end:
-            edge = await _counted(store, community, edge_start, edge_end, theme, day_offset)
+            edge = await _counted(db, community, edge_start, edge_end, theme, day_offset)
             for member_id, done in edge.items():
                 _add(result[member_id], done)
     return dict(result)
@@ -104,7 +121,7 @@ def whole_days(zone: ZoneInfo, start: int, end: int, day_offset: int) -> tuple[i
     moments = [start, end - 1, *(day * 86400 - day_offset for day in range(first, last + 2))]
     for moment in moments:
         offset = datetime.fromtimestamp(moment, UTC).astimezone(zone).utcoffset()
-        if int(offset.total_seconds()) != day_offset:
+        if offset is None or int(offset.total_seconds()) != day_offset:
             return None
     return first, last
 
@@ -115,12 +132,12 @@ def _add(into: Activity, more: Activity) -> None:
 
 
 async def _counted(
-    store: SqliteStore, community: str, start: int, end: int, theme: str | None, day_offset: int
+    db: Reads, community: str, start: int, end: int, theme: str | None, day_offset: int
 ) -> dict[int, Activity]:
     """activity() counted from the chat tables."""
     p = _params(community, start, end, theme, day_offset)
     result: dict[int, Activity] = defaultdict(Activity)
-    for member_id, messages, replies, chars in await store.fetch_all(
+    for member_id, messages, replies, chars in await db.fetch_all(
         "SELECT member_id, count(*), count(reply_to), sum(chars) FROM messages "
         f"WHERE community = :c AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
         f"AND {_THEME} AND +member_id IN {_VISIBLE} GROUP BY member_id",
@@ -128,7 +145,7 @@ async def _counted(
     ):
         entry = result[member_id]
         entry.messages, entry.replies_given, entry.chars = messages, replies, chars
-    for member_id, count in await store.fetch_all(
+    for member_id, count in await db.fetch_all(
         "SELECT reply_to_member_id, count(*) FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND reply_to_member_id "
         f"!= member_id AND {_THEME} AND +reply_to_member_id IN {_VISIBLE} "
@@ -136,13 +153,13 @@ async def _counted(
         p,
     ):
         result[member_id].replies_received = count
-    for member_id, count in await store.fetch_all(
+    for member_id, count in await db.fetch_all(
         "SELECT member_id, count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
         f"AND reacted_at < :e AND {_THEME} AND +member_id IN {_VISIBLE} GROUP BY member_id",
         p,
     ):
         result[member_id].reactions_given = count
-    for member_id, count in await store.fetch_all(
+    for member_id, count in await db.fetch_all(
         "SELECT target_member_id, count(*) FROM reactions WHERE community = :c "
         "AND reacted_at >= :s AND reacted_at < :e AND target_member_id != member_id "
         f"AND {_THEME} AND +target_member_id IN {_VISIBLE} AND +member_id IN {_VISIBLE} "
@@ -150,14 +167,14 @@ async def _counted(
         p,
     ):
         result[member_id].reactions_received = count
-    for member_id, count in await store.fetch_all(
+    for member_id, count in await db.fetch_all(
         "SELECT opener_member_id, count(*) FROM threads WHERE community = :c AND opened_at >= :s "
         f"AND opened_at < :e AND {_THEME} AND +opener_member_id IN {_VISIBLE} "
         "GROUP BY opener_member_id",
         p,
     ):
         result[member_id].threads_started = count
-    for member_id, days in await store.fetch_all(
+    for member_id, days in await db.fetch_all(
         "SELECT member_id, count(DISTINCT day) FROM ("
         "SELECT member_id, (posted_at + :off) / 86400 AS day FROM messages WHERE community = :c "
         f"AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND {_THEME} "
@@ -170,28 +187,8 @@ async def _counted(
     return dict(result)
 
 
-async def visible_members(store: SqliteStore, community: str) -> dict[int, str]:
-    """Member id -> display name for everyone Trellis may name (no bots, no opted-out)."""
-    rows = await store.fetch_all(
-        "SELECT id, display_name, member_key FROM members WHERE community = :c AND is_bot = 0 "
-        "AND opted_out_at IS NULL",
-        {"c": community},
-    )
-    return {row[0]: row[1] or row[2].split(":", 1)[1] for row in rows}
-
-
-async def visible_member_keys(store: SqliteStore, community: str) -> dict[int, str]:
-    """Member id -> member key ('discord:123') for everyone Trellis may name."""
-    rows = await store.fetch_all(
-        "SELECT id, member_key FROM members WHERE community = :c AND is_bot = 0 "
-        "AND opted_out_at IS NULL",
-        {"c": community},
-    )
-    return {row[0]: row[1] for row in rows}
-
-
-async def theme_last_activity(store: SqliteStore, community: str) -> dict[str, int]:
-    rows = await store.fetch_all(
+async def theme_last_activity(db: Reads, community: str) -> dict[str, int]:
+    rows = await db.fetch_all(
         "SELECT theme, max(posted_at) FROM messages WHERE community = ? AND theme IS NOT NULL "
         "AND deleted_at IS NULL GROUP BY theme",
         (community,),
@@ -208,9 +205,9 @@ class ThreadSummary:
 
 
 async def busiest_threads(
-    store: SqliteStore, community: str, start: int, end: int, limit: int
+    db: Reads, community: str, start: int, end: int, limit: int
 ) -> list[ThreadSummary]:
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         # A title is its opener's words: not shown once they opted out.
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM members o WHERE o.id = t.opener_member_id "
         "AND o.opted_out_at IS NOT NULL) THEN '' ELSE coalesce(t.title, '') END, "
@@ -236,10 +233,10 @@ class Excerpt:
 
 
 async def highlights(
-    store: SqliteStore, community: str, start: int, end: int, per_theme: int
+    db: Reads, community: str, start: int, end: int, per_theme: int
 ) -> list[Excerpt]:
     """The most reacted-to and replied-to messages of the period whose text is still kept."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT m.member_id, m.theme, m.text, "
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
@@ -277,9 +274,9 @@ class Credit:
     credited_at: int
 
 
-async def credits(store: SqliteStore, community: str, start: int, end: int) -> list[Credit]:
+async def credits(db: Reads, community: str, start: int, end: int) -> list[Credit]:
     """Credits of the period whose receiver may be named (givers are hidden later if opted out)."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT kind, receiver_id, giver_id, asker_id, theme, reason, credited_at FROM credits "
         "WHERE community = :c AND credited_at >= :s AND credited_at < :e "
         f"AND +receiver_id IN {_VISIBLE} ORDER BY credited_at, id",
@@ -289,7 +286,7 @@ async def credits(store: SqliteStore, community: str, start: int, end: int) -> l
 
 
 async def add_credit(
-    store: SqliteStore,
+    tx: Unit,
     community: str,
     *,
     kind: str,
@@ -300,12 +297,11 @@ async def add_credit(
     source: str,
     at: int,
 ) -> None:
-    async with store.transaction() as db:
-        await db.execute(
-            "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, theme, reason, "
-            "source_platform_id, credited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (community, kind, receiver_id, giver_id, theme, reason, source, at),
-        )
+    await tx.execute(
+        "INSERT INTO credits (community, kind, receiver_id, giver_id, theme, reason, "
+        "source_platform_id, credited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (community, kind, receiver_id, giver_id, theme, reason, source, at),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,11 +335,9 @@ unique key), never a pass over the messages: the ways of being answered are sepa
 as one OR between them would be tested against every message of the community."""
 
 
-async def unanswered_questions(
-    store: SqliteStore, community: str, start: int, end: int
-) -> list[Question]:
+async def unanswered_questions(db: Reads, community: str, start: int, end: int) -> list[Question]:
     """Questions of the period still waiting for an answer, the newest first."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
         f"WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC",
@@ -353,7 +347,7 @@ async def unanswered_questions(
 
 
 async def mark_solved(
-    store: SqliteStore,
+    tx: Unit,
     community: str,
     asker_id: int,
     channel_key: str,
@@ -363,28 +357,26 @@ async def mark_solved(
 ) -> Question | None:
     """Mark the newest question ``asker_id`` asked since ``since`` in this channel (or thread)
     that still waits as solved; None when there is none."""
-    async with store.transaction() as db:
-        async with db.execute(
-            "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
-            f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
-            f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
-            "ORDER BY q.posted_at DESC LIMIT 1",
-            {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        await db.execute("UPDATE messages SET solved_at = ? WHERE id = ?", (at, row[0]))
+    row = await tx.fetch_one(
+        "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
+        f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
+        f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
+        "ORDER BY q.posted_at DESC LIMIT 1",
+        {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
+    )
+    if row is None:
+        return None
+    await tx.execute("UPDATE messages SET solved_at = ? WHERE id = ?", (at, row[0]))
     return Question(*row[1:])
 
 
 async def question_first_responses(
-    store: SqliteStore, community: str, start: int, end: int
+    db: Reads, community: str, start: int, end: int
 ) -> list[tuple[str, int | None]]:
     """Per question asked in the period in a theme: its theme, and the seconds until its first
     response (a reply, or a later post in its thread, by someone else), None if it has none.
     Two index probes per question, as in ``unanswered_questions``."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT q.theme, q.posted_at, (SELECT min(a.posted_at) FROM messages a "
         "INDEXED BY messages_by_reply WHERE a.community = q.community "
         "AND a.reply_to = q.platform_id AND a.member_id != q.member_id AND a.deleted_at IS NULL), "
@@ -402,12 +394,13 @@ async def question_first_responses(
 
 
 async def prompt_first_response(
-    store: SqliteStore, community: str, platform_id: str, thread_key: str, posted_at: int
+    db: Reads, community: str, platform_id: str, thread_key: str, posted_at: int
 ) -> int | None:
     """Seconds from a posted prompt (Trellis's message ``platform_id``) to its first response: a
     reply to it, or a post in the thread opened on it (``thread_key``); None if it has none. Any
     later post in the theme is not an answer to the prompt."""
-    row = await store.fetch_one(
+    row = await fetch_aggregate(
+        db,
         "SELECT (SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
         "WHERE a.community = :c AND a.reply_to = :p AND a.deleted_at IS NULL), "
         "(SELECT min(a.posted_at) FROM messages a WHERE a.community = :c AND a.thread_key = :t "
@@ -422,8 +415,8 @@ def _first_after(at: int, *responses: int | None) -> int | None:
     return max(0, min(answered) - at) if answered else None
 
 
-async def joined_between(store: SqliteStore, community: str, start: int, end: int) -> list[int]:
-    rows = await store.fetch_all(
+async def joined_between(db: Reads, community: str, start: int, end: int) -> list[int]:
+    rows = await db.fetch_all(
         f"SELECT id FROM members WHERE id IN {_VISIBLE} AND joined_at >= :s AND joined_at < :e "
         "AND left_at IS NULL ORDER BY joined_at",
         {"c": community, "s": start, "e": end},
@@ -442,13 +435,13 @@ class Totals:
     by_theme: dict[str, int] = field(default_factory=dict)
 
 
-async def totals(store: SqliteStore, community: str, start: int, end: int) -> Totals:
+async def totals(db: Reads, community: str, start: int, end: int) -> Totals:
     """The period in numbers: one pass over its messages, one over its reactions."""
     p = {"c": community, "s": start, "e": end}
     messages = replies = 0
     by_theme: dict[str, int] = defaultdict(int)
     active: set[int] = set()
-    for member_id, theme, count, replied in await store.fetch_all(
+    for member_id, theme, count, replied in await db.fetch_all(
         "SELECT member_id, theme, count(*), count(reply_to) FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL "
         f"AND +member_id IN {_VISIBLE} GROUP BY member_id, theme",
@@ -459,14 +452,15 @@ async def totals(store: SqliteStore, community: str, start: int, end: int) -> To
         if theme is not None:
             by_theme[theme] += count
     reactions = 0
-    for member_id, count in await store.fetch_all(
+    for member_id, count in await db.fetch_all(
         "SELECT member_id, count(*) FROM reactions WHERE community = :c AND reacted_at >= :s "
         f"AND reacted_at < :e AND +member_id IN {_VISIBLE} GROUP BY member_id",
         p,
     ):
         reactions += count
         active.add(member_id)
-    threads = await store.fetch_one(
+    threads = await fetch_aggregate(
+        db,
         "SELECT count(*) FROM threads WHERE community = :c AND opened_at >= :s "
         f"AND opened_at < :e AND +opener_member_id IN {_VISIBLE}",
         p,
@@ -477,7 +471,7 @@ async def totals(store: SqliteStore, community: str, start: int, end: int) -> To
         replies=replies,
         reactions=reactions,
         threads=threads[0],
-        new_members=len(await joined_between(store, community, start, end)),
+        new_members=len(await joined_between(db, community, start, end)),
         by_theme=dict(by_theme),
     )
 
@@ -491,11 +485,11 @@ class ThemePeople:
 
 
 async def people_by_theme(
-    store: SqliteStore, community: str, start: int, end: int
+    db: Reads, community: str, start: int, end: int
 ) -> dict[str, ThemePeople]:
     """Per theme, how many visible members wrote in the period and how many more only reacted,
     counted for every theme in one statement."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT theme, count(DISTINCT CASE WHEN wrote THEN who END), count(DISTINCT who) FROM ("
         "SELECT theme, member_id AS who, 1 AS wrote FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
@@ -508,9 +502,9 @@ async def people_by_theme(
     return {row[0]: ThemePeople(row[1], row[2] - row[1]) for row in rows}
 
 
-async def themes_of_member(store: SqliteStore, member_id: int) -> list[str]:
+async def themes_of_member(db: Reads, member_id: int) -> list[str]:
     """The themes a member took part in, most active first."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT theme FROM messages WHERE member_id = ? AND theme IS NOT NULL "
         "AND deleted_at IS NULL GROUP BY theme ORDER BY count(*) DESC",
         (member_id,),
@@ -518,15 +512,15 @@ async def themes_of_member(store: SqliteStore, member_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def purge_text(store: SqliteStore, before: int) -> int:
+async def purge_text(tx: Unit, before: int) -> int:
     """Forget message text older than ``before``; counts and links stay. Returns how many."""
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "UPDATE messages SET text = NULL WHERE posted_at < ? AND text IS NOT NULL", (before,)
-        )
-        return cursor.rowcount
+    return await tx.execute(
+        "UPDATE messages SET text = NULL WHERE posted_at < ? AND text IS NOT NULL", (before,)
+    )
 
 
-async def message_count(store: SqliteStore, community: str) -> int:
-    row = await store.fetch_one("SELECT count(*) FROM messages WHERE community = ?", (community,))
-    return row[0]
+async def message_count(db: Reads, community: str) -> int:
+    row = await fetch_aggregate(
+        db, "SELECT count(*) FROM messages WHERE community = ?", (community,)
+    )
+    return int(row[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from storage.sqlite import SqliteStore
+from storage.contract import Reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +25,16 @@ class StoredPositions:
 
 
 async def stored_positions(
-    store: SqliteStore, community: str, platform: str, since: datetime
+    db: Reads, community: str, platform: str, since: datetime
 ) -> StoredPositions:
     prefix = f"{platform}:%"
     # Newest first along the index on (community, posted_at): stops at the platform's newest.
-    newest = await store.fetch_one(
+    newest = await db.fetch_one(
         "SELECT posted_at FROM messages WHERE community = ? AND channel_key LIKE ? "
         "ORDER BY posted_at DESC LIMIT 1",
         (community, prefix),
     )
-    recent = await store.fetch_all(
+    recent = await db.fetch_all(
         "SELECT coalesce(thread_key, channel_key), platform_id, posted_at, deleted_at IS NULL "
         "FROM messages WHERE community = ? AND posted_at >= ? AND channel_key LIKE ?",
         (community, int(since.timestamp()), prefix),
@@ -45,7 +45,7 @@ async def stored_positions(
         last[place] = max(posted_at, last.get(place, posted_at))
         if kept:
             messages.setdefault(place, set()).add(platform_id)
-    present = await store.fetch_all(
+    present = await db.fetch_all(
         "SELECT member_key FROM members WHERE community = ? AND member_key LIKE ? "
         "AND is_bot = 0 AND left_at IS NULL",
         (community, prefix),

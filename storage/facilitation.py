@@ -1,12 +1,12 @@
-"""The facilitator's routine in the store: prompt queues, nudges sent, dormant themes, job runs."""
+"""The facilitator's routine in the store: prompt queues, nudges sent, dormant themes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from storage.monitoring import hidden, names_hiding
-from storage.sqlite import SqliteStore
+from bot.events import key_parts
+from storage.contract import Reads, Row, Unit, fetch_aggregate
+from storage.privacy import hidden, names_hiding
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,75 +24,70 @@ _PROMPT = "id, theme, text, added_at, posted_at, channel_key, platform_id"
 
 
 async def add_prompt(
-    store: SqliteStore, community: str, theme: str, text: str, added_by: int | None, at: int
+    tx: Unit, community: str, theme: str, text: str, added_by: int | None, at: int
 ) -> int:
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "INSERT INTO prompts (community, theme, text, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
-            (community, theme, text, added_by, at),
-        )
-        return cursor.lastrowid
+    return await tx.insert(
+        "INSERT INTO prompts (community, theme, text, added_by, added_at) VALUES (?, ?, ?, ?, ?) "
+        "RETURNING id",
+        (community, theme, text, added_by, at),
+    )
 
 
 async def prompts(
-    store: SqliteStore, community: str, theme: str | None = None, *, queued_only: bool = False
+    db: Reads, community: str, theme: str | None = None, *, queued_only: bool = False
 ) -> list[Prompt]:
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         f"SELECT {_PROMPT} FROM prompts WHERE community = :c AND (:t IS NULL OR theme = :t) "
         "AND (:q = 0 OR posted_at IS NULL) ORDER BY posted_at IS NULL, posted_at, id",
         {"c": community, "t": theme, "q": int(queued_only)},
     )
-    hiding = await names_hiding(store, community)
+    hiding = await names_hiding(db, community)
     return [hidden(Prompt(*row), hiding, ("text",)) for row in rows]
 
 
-async def _shown(store: SqliteStore, community: str, row) -> Prompt | None:
+async def _shown(db: Reads, community: str, row: Row | None) -> Prompt | None:
     """A prompt as read: it may name a member who opted out since it was written."""
     if row is None:
         return None
-    return hidden(Prompt(*row), await names_hiding(store, community), ("text",))
+    return hidden(Prompt(*row), await names_hiding(db, community), ("text",))
 
 
-async def prompt(store: SqliteStore, community: str, prompt_id: int) -> Prompt | None:
-    row = await store.fetch_one(
+async def prompt(db: Reads, community: str, prompt_id: int) -> Prompt | None:
+    row = await db.fetch_one(
         f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND id = ?", (community, prompt_id)
     )
-    return await _shown(store, community, row)
+    return await _shown(db, community, row)
 
 
-async def remove_prompt(store: SqliteStore, community: str, prompt_id: int) -> None:
-    async with store.transaction() as db:
-        await db.execute(
-            "DELETE FROM prompts WHERE community = ? AND id = ?", (community, prompt_id)
-        )
+async def remove_prompt(tx: Unit, community: str, prompt_id: int) -> None:
+    await tx.execute("DELETE FROM prompts WHERE community = ? AND id = ?", (community, prompt_id))
 
 
-async def next_prompt(store: SqliteStore, community: str, theme: str) -> Prompt | None:
-    row = await store.fetch_one(
+async def next_prompt(db: Reads, community: str, theme: str) -> Prompt | None:
+    row = await db.fetch_one(
         f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND theme = ? AND posted_at IS NULL "
         "ORDER BY id LIMIT 1",
         (community, theme),
     )
-    return await _shown(store, community, row)
+    return await _shown(db, community, row)
 
 
-async def current_prompt(store: SqliteStore, community: str, theme: str) -> Prompt | None:
-    row = await store.fetch_one(
+async def current_prompt(db: Reads, community: str, theme: str) -> Prompt | None:
+    row = await db.fetch_one(
         f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND theme = ? AND posted_at IS NOT NULL "
         "ORDER BY posted_at DESC, id DESC LIMIT 1",
         (community, theme),
     )
-    return await _shown(store, community, row)
+    return await _shown(db, community, row)
 
 
 async def mark_prompt_posted(
-    store: SqliteStore, prompt_id: int, at: int, channel_key: str, platform_id: str | None
+    tx: Unit, prompt_id: int, at: int, channel_key: str, platform_id: str | None
 ) -> None:
-    async with store.transaction() as db:
-        await db.execute(
-            "UPDATE prompts SET posted_at = ?, channel_key = ?, platform_id = ? WHERE id = ?",
-            (at, channel_key, platform_id, prompt_id),
-        )
+    await tx.execute(
+        "UPDATE prompts SET posted_at = ?, channel_key = ?, platform_id = ? WHERE id = ?",
+        (at, channel_key, platform_id, prompt_id),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +98,13 @@ class PromptResponse:
     """Seconds from posting to the first answer, if any."""
 
 
-async def prompt_response(
-    store: SqliteStore, community: str, posted: Prompt, until: int
-) -> PromptResponse:
+async def prompt_response(db: Reads, community: str, posted: Prompt, until: int) -> PromptResponse:
     """Who answered a posted prompt between its posting and ``until``: replies to it and posts
     in the thread opened on it. A later post elsewhere in the theme is not an answer to it."""
     if posted.platform_id is None or posted.channel_key is None or posted.posted_at is None:
         return PromptResponse(0, 0, None)
-    platform = posted.channel_key.partition(":")[0]
-    rows = await store.fetch_all(
+    platform = key_parts(posted.channel_key)[0]
+    rows = await db.fetch_all(
         "WITH answers AS ("
         "SELECT member_id, posted_at FROM messages INDEXED BY messages_by_reply "
         "WHERE community = :c AND reply_to = :p AND deleted_at IS NULL "
@@ -159,12 +152,12 @@ class QuietMember:
 
 
 async def quiet_members(
-    store: SqliteStore, community: str, *, newcomer_before: int, silent_before: int
+    db: Reads, community: str, *, newcomer_before: int, silent_before: int
 ) -> list[QuietMember]:
     """Members who joined before ``newcomer_before`` and never posted, and members whose last
     post is older than ``silent_before``. Bots, opted-out members and those who left are not
     listed."""
-    rows = await store.fetch_all(
+    rows = await db.fetch_all(
         "SELECT m.id, m.member_key, coalesce(nullif(m.display_name, ''), m.member_key), "
         "CASE WHEN m.last_posted_at IS NULL THEN 'newcomer' ELSE 'silent' END, "
         "coalesce(m.last_posted_at, m.joined_at), m.nudges_off, m.unreachable_at, "
@@ -186,30 +179,29 @@ async def quiet_members(
 
 
 async def record_nudge(
-    store: SqliteStore, community: str, member_id: int, kind: str, at: int, *, delivered: bool
+    tx: Unit, community: str, member_id: int, kind: str, at: int, *, delivered: bool
 ) -> None:
     """The nudge itself; whether the member is reachable was noted when it was sent
     (``Trellis.direct``, for every direct message)."""
-    async with store.transaction() as db:
-        await db.execute(
-            "INSERT INTO nudges (community, member_id, kind, sent_at, delivered) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (community, member_id, kind, at, int(delivered)),
-        )
-
-
-async def nudges_since(store: SqliteStore, community: str, since: int) -> int:
-    row = await store.fetch_one(
-        "SELECT count(*) FROM nudges WHERE community = ? AND sent_at >= ?", (community, since)
+    await tx.execute(
+        "INSERT INTO nudges (community, member_id, kind, sent_at, delivered) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (community, member_id, kind, at, int(delivered)),
     )
-    return row[0]
+
+
+async def nudges_since(db: Reads, community: str, since: int) -> int:
+    row = await fetch_aggregate(
+        db, "SELECT count(*) FROM nudges WHERE community = ? AND sent_at >= ?", (community, since)
+    )
+    return int(row[0])
 
 
 # Dormant themes -------------------------------------------------------------------------------
 
 
-async def dormant_since(store: SqliteStore, community: str) -> dict[str, int]:
-    rows = await store.fetch_all(
+async def dormant_since(db: Reads, community: str) -> dict[str, int]:
+    rows = await db.fetch_all(
         "SELECT theme, dormant_since FROM themes_seen WHERE community = ? "
         "AND dormant_since IS NOT NULL",
         (community,),
@@ -217,121 +209,9 @@ async def dormant_since(store: SqliteStore, community: str) -> dict[str, int]:
     return {row[0]: row[1] for row in rows}
 
 
-async def set_dormant(store: SqliteStore, community: str, theme: str, since: int | None) -> None:
-    async with store.transaction() as db:
-        await db.execute(
-            "INSERT INTO themes_seen (community, theme, dormant_since) VALUES (?, ?, ?) "
-            "ON CONFLICT (community, theme) DO UPDATE SET dormant_since = excluded.dormant_since",
-            (community, theme, since),
-        )
-
-
-# Job runs -------------------------------------------------------------------------------------
-# A claim is a lease: while a run goes on, its row says 'running' and its detail names the process
-# that runs it; a claim whose process is gone is taken over by the next one to look.
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A run claimed by this process; ``taken_from`` names the dead process whose claim it took
-    over (its run was interrupted)."""
-
-    taken_from: str | None = None
-
-
-async def claim_run(
-    store: SqliteStore, job: str, due_at: int, now: int, owner: str, is_gone: Callable[[str], bool]
-) -> Claim | None:
-    """Claim the run of ``job`` due at ``due_at`` for ``owner``; None if it ran, or runs in a
-    process that is still there (``is_gone`` tells from a claim's owner)."""
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "INSERT OR IGNORE INTO job_runs (job, due_at, started_at, detail) VALUES (?, ?, ?, ?)",
-            (job, due_at, now, owner),
-        )
-        if cursor.rowcount == 1:
-            return Claim()
-        async with db.execute(
-            "SELECT outcome, detail FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at)
-        ) as rows:
-            outcome, holder = await rows.fetchone()
-        if outcome != "running" or not is_gone(holder):
-            return None
-        await db.execute(
-            "UPDATE job_runs SET started_at = ?, detail = ? WHERE job = ? AND due_at = ?",
-            (now, owner, job, due_at),
-        )
-        return Claim(taken_from=holder)
-
-
-async def finish_run(
-    store: SqliteStore, job: str, due_at: int, now: int, outcome: str, detail: str
-) -> None:
-    async with store.transaction() as db:
-        await db.execute(
-            "UPDATE job_runs SET finished_at = ?, outcome = ?, detail = ? WHERE job = ? AND due_at = ?",
-            (now, outcome, detail, job, due_at),
-        )
-
-
-async def release_run(store: SqliteStore, job: str, due_at: int) -> None:
-    """Forget a failed claim so the run is tried again at the next tick."""
-    async with store.transaction() as db:
-        await db.execute("DELETE FROM job_runs WHERE job = ? AND due_at = ?", (job, due_at))
-
-
-async def latest_run(store: SqliteStore, jobs: Sequence[str]) -> int | None:
-    """The latest due time that one of ``jobs`` ran for (finished), or None."""
-    marks = ", ".join("?" * len(jobs))
-    row = await store.fetch_one(
-        f"SELECT max(due_at) FROM job_runs WHERE outcome = 'done' AND job IN ({marks})",
-        tuple(jobs),
+async def set_dormant(tx: Unit, community: str, theme: str, since: int | None) -> None:
+    await tx.execute(
+        "INSERT INTO themes_seen (community, theme, dormant_since) VALUES (?, ?, ?) "
+        "ON CONFLICT (community, theme) DO UPDATE SET dormant_since = excluded.dormant_since",
+        (community, theme, since),
     )
-    return row[0]
-
-
-async def latest_chat(store: SqliteStore) -> int | None:
-    """The platform time of the latest message stored, or None. Not member joins: the members
-    present when Trellis arrived are stored with the date they joined, long before."""
-    row = await store.fetch_one("SELECT max(posted_at) FROM messages")
-    return row[0]
-
-
-# What went wrong with a run is kept for the facilitators (the next digest preview tells them),
-# one note per run, beside the adapters' state.
-_TROUBLE = "job-trouble"
-
-
-@dataclass(frozen=True, slots=True)
-class RunTrouble:
-    job: str
-    due_at: int
-    at: int
-    what: str
-
-
-async def note_run_trouble(store: SqliteStore, trouble: RunTrouble, *, keep_days: int = 35) -> None:
-    """Note what went wrong with a run; notes older than ``keep_days`` are dropped meanwhile."""
-    async with store.transaction() as db:
-        await db.execute(
-            "INSERT INTO state (scope, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
-            (_TROUBLE, f"{trouble.job}@{trouble.due_at}", f"{trouble.at}\t{trouble.what}"),
-        )
-        await db.execute(
-            "DELETE FROM state WHERE scope = ? "
-            "AND CAST(substr(value, 1, instr(value, char(9)) - 1) AS INTEGER) < ?",
-            (_TROUBLE, trouble.at - keep_days * 86400),
-        )
-
-
-async def run_troubles(store: SqliteStore, since: int) -> list[RunTrouble]:
-    """Notes of runs that failed or were interrupted, noted at ``since`` or later, oldest first."""
-    rows = await store.fetch_all("SELECT key, value FROM state WHERE scope = ?", (_TROUBLE,))
-    troubles = []
-    for key, value in rows:
-        job, _, due_at = key.rpartition("@")
-        at, _, what = value.partition("\t")
-        if int(at) >= since:
-            troubles.append(RunTrouble(job, int(due_at), int(at), what))
-    return sorted(troubles, key=lambda trouble: trouble.at)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
+from bot.clock import epoch
 from bot.events import (
     MemberJoined,
     MemberLeft,
@@ -32,7 +33,9 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.recognition import name_words
+from storage.contract import Unit
 from storage.rollups import Changes, zones
+from storage.sqlite import sqlite_connection
 
 
 class PostFacts(NamedTuple):
@@ -127,9 +130,10 @@ class MemberCache:
 
 
 async def resolve_members(
-    db: aiosqlite.Connection, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
+    tx: Unit, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
 ) -> None:
     """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
+    db = sqlite_connection(tx)
     cache.trim(community)
     known = cache.of(community)
     missing = {}
@@ -171,22 +175,21 @@ async def resolve_members(
             )
 
 
-def _epoch(moment) -> int:
-    return int(moment.timestamp())
-
-
 async def write_batch(
-    db: aiosqlite.Connection,
+    tx: Unit,
     cache: MemberCache,
     items: Sequence[tuple[object, PostFacts | ReactionFacts | None]],
 ) -> None:
-    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction."""
+    """Write one batch of (event, facts) pairs. Runs inside the caller's transaction.
+
+    Written for SQLite (its upserts, ``INDEXED BY``, numbered parameters), on its connection."""
+    db = sqlite_connection(tx)
     by_community: dict[str, list[MemberRef]] = {}
     first_at: dict[str, int] = {}
     for event, _ in items:
         refs = by_community.setdefault(event.community, [])
         if event.community not in first_at:
-            first_at[event.community] = _epoch(event.occurred_at)
+            first_at[event.community] = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 refs.append(event.author)
@@ -200,7 +203,7 @@ async def write_batch(
             case ThreadOpened() if event.opener is not None:
                 refs.append(event.opener)
     for community, refs in by_community.items():
-        await resolve_members(db, cache, community, refs, first_at[community])
+        await resolve_members(tx, cache, community, refs, first_at[community])
 
     known = {community: cache.of(community) for community in by_community}
 
@@ -211,7 +214,7 @@ async def write_batch(
     for event, facts in items:
         community = event.community
         members = known[community]
-        at = _epoch(event.occurred_at)
+        at = epoch(event.occurred_at)
         match event:
             case MessagePosted():
                 author = members.get(event.author.key)
@@ -333,7 +336,7 @@ async def write_batch(
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
         )
-    changes = Changes(await zones(db))
+    changes = Changes(await zones(tx))
     for community, *_, opened_at in threads:
         changes.touch(community, opened_at)  # activity_days counts threads started
     new = []
@@ -403,6 +406,7 @@ async def write_batch(
             "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
             [(at, community, platform_id) for community, platform_id, at in deletes],
         )
+        # The credit follows its source (bot.recognition's credit rules).
         await db.executemany(
             "DELETE FROM credits WHERE community = ? AND source_platform_id = ?",
             [(community, platform_id) for community, platform_id, _ in deletes],
@@ -415,10 +419,11 @@ async def write_batch(
     await changes.write(db)
 
 
-# A thank-you answers a question when the thanked member replied, within 14 days, to a question
-# of the thanker's. Found through messages_answers (migration 003) in one index probe: scanning
-# all the receiver's recent messages per thank-you grows with the community's size. Named with
-# INDEXED BY, as SQLite would otherwise walk the fortnight's messages on the covering time index.
+# The answer rule for named thanks (bot.recognition's credit rules): a thank-you answers a
+# question when the thanked member replied, within 14 days, to a question of the thanker's. Found
+# through messages_answers (migration 003) in one index probe: scanning all the receiver's recent
+# messages per thank-you grows with the community's size. Named with INDEXED BY, as SQLite would
+# otherwise walk the fortnight's messages on the covering time index.
 _ANSWER_KIND = (
     "CASE WHEN EXISTS (SELECT 1 FROM messages a INDEXED BY messages_answers "
     "JOIN messages q ON q.community = a.community "
@@ -474,6 +479,8 @@ async def _named_in_conversation(
 
 
 async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+    """The named thanks rule, with the answer rule (bot.recognition's credit rules); the rows
+    already keep to no self-credit and only visible receivers."""
     await db.executemany(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
@@ -494,7 +501,9 @@ async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> N
 
 
 async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> None:
-    """Credit the author of the message being answered, unless self, a bot, or opted out."""
+    """Credit the author of the message being answered, unless self, a bot, or opted out: the
+    reply thanks rule, with the answer, no self-credit and only visible receivers rules
+    (bot.recognition's credit rules)."""
     await db.executemany(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) "
@@ -548,8 +557,10 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: C
             [(c, p, m, f"reaction:{e}") for c, p, m, e in removed],
         )
     if credited:
-        # A reaction credit's source is the reacted message; its reason records the emoji, so
-        # removing the reaction removes exactly that credit.
+        # The reaction credit rule, with the answer, no self-credit and only visible receivers
+        # rules (bot.recognition's credit rules). A reaction credit's source is the reacted
+        # message; its reason records the emoji, so removing the reaction removes exactly that
+        # credit (the credit follows its source).
         await db.executemany(
             "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, "
             "theme, reason, source_platform_id, credited_at) "

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from storage.ingest import CachedMember, MemberCache, forgotten_hash
-from storage.monitoring import PROFILE_FIELDS, hide_names, names_pattern
-from storage.sqlite import SqliteStore
+from bot.events import key_parts
+from storage.adapter_state import stored_scope
+from storage.contract import Reads, Row, Unit
+from storage.ingest import MemberCache, forgotten_hash
+from storage.privacy import hide_names, names_pattern
+from storage.profiles import PROFILE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ class MemberRow:
 
     @property
     def name(self) -> str:
-        return self.display_name or self.key.split(":", 1)[1]
+        return self.display_name or key_parts(self.key)[1]
 
 
 _COLUMNS = (
@@ -37,118 +41,105 @@ _COLUMNS = (
 )
 
 
-def _row(row) -> MemberRow:
+def _row(row: Row) -> MemberRow:
     return MemberRow(
         row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
         bool(row[9]), bool(row[10]), row[11], row[12],
     )  # fmt: skip
 
 
-async def by_key(store: SqliteStore, community: str, key: str) -> MemberRow | None:
-    row = await store.fetch_one(
+async def by_key(db: Reads, community: str, key: str) -> MemberRow | None:
+    row = await db.fetch_one(
         f"SELECT {_COLUMNS} FROM members WHERE community = ? AND member_key = ?", (community, key)
     )
     return _row(row) if row else None
 
 
-async def by_id(store: SqliteStore, member_id: int) -> MemberRow | None:
-    row = await store.fetch_one(f"SELECT {_COLUMNS} FROM members WHERE id = ?", (member_id,))
+async def by_id(db: Reads, member_id: int) -> MemberRow | None:
+    row = await db.fetch_one(f"SELECT {_COLUMNS} FROM members WHERE id = ?", (member_id,))
     return _row(row) if row else None
 
 
-async def by_display_name(store: SqliteStore, community: str, name: str) -> list[MemberRow]:
-    rows = await store.fetch_all(
+async def by_display_name(db: Reads, community: str, name: str) -> list[MemberRow]:
+    rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM members WHERE community = ? AND display_name = ? COLLATE NOCASE",
         (community, name),
     )
     return [_row(row) for row in rows]
 
 
-async def all_members(store: SqliteStore, community: str) -> list[MemberRow]:
-    rows = await store.fetch_all(
+async def all_members(db: Reads, community: str) -> list[MemberRow]:
+    rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM members WHERE community = ? ORDER BY id", (community,)
     )
     return [_row(row) for row in rows]
 
 
 async def ensure(
-    store: SqliteStore, cache: MemberCache, community: str, key: str, name: str, at: int
+    tx: Unit, cache: MemberCache, community: str, key: str, name: str, at: int
 ) -> MemberRow | None:
     """The member's row, created if Trellis has not seen them yet (None if they were forgotten)."""
-    row = await by_key(store, community, key)
+    row = await by_key(tx, community, key)
     if row is not None:
         return row
-    if await is_forgotten(store, community, key):
+    if await is_forgotten(tx, community, key):
         return None
-    async with store.transaction() as db:
-        await db.execute(
-            "INSERT OR IGNORE INTO members (community, member_key, display_name, first_seen_at) "
-            "VALUES (?, ?, ?, ?)",
-            (community, key, name, at),
-        )
+    await tx.execute(
+        "INSERT INTO members (community, member_key, display_name, first_seen_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (community, key, name, at),
+    )
     cache.forget(community, key)
-    return await by_key(store, community, key)
+    return await by_key(tx, community, key)
 
 
-async def discard_new(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
+async def discard_new(tx: Unit, cache: MemberCache, member: MemberRow) -> None:
     """Remove the row ``ensure`` just created for a command that was then refused, so that a
     refused command leaves no trace of a member Trellis had not seen."""
-    async with store.transaction() as db:
-        await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
+    await tx.execute("DELETE FROM members WHERE id = ?", (member.id,))
     cache.forget(member.community, member.key)
 
 
-async def is_forgotten(store: SqliteStore, community: str, key: str) -> bool:
-    row = await store.fetch_one(
+async def is_forgotten(db: Reads, community: str, key: str) -> bool:
+    row = await db.fetch_one(
         "SELECT 1 FROM forgotten_members WHERE community = ? AND key_hash = ?",
         (community, forgotten_hash(community, key)),
     )
     return row is not None
 
 
-async def language_of(store: SqliteStore, community: str, key: str) -> str | None:
+async def language_of(db: Reads, community: str, key: str) -> str | None:
     """The language the member chose, if they did (and Trellis knows them)."""
-    row = await store.fetch_one(
+    row = await db.fetch_one(
         "SELECT language FROM members WHERE community = ? AND member_key = ?", (community, key)
     )
     return row[0] if row else None
 
 
-async def set_language(store: SqliteStore, member_id: int, language: str | None) -> None:
-    async with store.transaction() as db:
-        await db.execute("UPDATE members SET language = ? WHERE id = ?", (language, member_id))
+async def set_language(tx: Unit, member_id: int, language: str | None) -> None:
+    await tx.execute("UPDATE members SET language = ? WHERE id = ?", (language, member_id))
 
 
-async def set_nudges(store: SqliteStore, member_id: int, *, on: bool) -> None:
-    async with store.transaction() as db:
-        await db.execute("UPDATE members SET nudges_off = ? WHERE id = ?", (int(not on), member_id))
+async def set_nudges(tx: Unit, member_id: int, *, on: bool) -> None:
+    await tx.execute("UPDATE members SET nudges_off = ? WHERE id = ?", (int(not on), member_id))
 
 
-async def set_reachable(
-    store: SqliteStore, community: str, key: str, at: int, *, reachable: bool
-) -> None:
+async def set_reachable(tx: Unit, community: str, key: str, at: int, *, reachable: bool) -> None:
     """Note whether the member's direct messages reached them: a refusal at ``at`` keeps nudges
     from retrying within the cooldown (and ``quiet`` says so); a delivery clears it."""
-    async with store.transaction() as db:
-        await db.execute(
-            "UPDATE members SET unreachable_at = ? WHERE community = ? AND member_key = ?",
-            (None if reachable else at, community, key),
-        )
+    await tx.execute(
+        "UPDATE members SET unreachable_at = ? WHERE community = ? AND member_key = ?",
+        (None if reachable else at, community, key),
+    )
 
 
-async def set_opted_out(
-    store: SqliteStore, cache: MemberCache, member: MemberRow, at: int | None
-) -> None:
-    """Opt a member out of tracking (``at``) or back in (None). Their credits stop counting too."""
-    async with store.transaction() as db:
-        await db.execute("UPDATE members SET opted_out_at = ? WHERE id = ?", (at, member.id))
-    cached = cache.get(member.community, member.key)
-    if cached is not None:
-        cache.put(
-            member.community,
-            member.key,
-            CachedMember(cached.id, cached.is_bot, at is None, cached.display_name),
-        )
+async def set_opted_out(tx: Unit, cache: MemberCache, member: MemberRow, at: int | None) -> None:
+    """Opt a member out of tracking (``at``) or back in (None). Their credits stop counting too.
+
+    The cache drops the member, so that the next batch reads them as committed (a transaction
+    rolled back leaves the cache right)."""
+    await tx.execute("UPDATE members SET opted_out_at = ? WHERE id = ?", (at, member.id))
+    cache.forget(member.community, member.key)
 
 
 # Free text that others write and that may name a member: (table, key column, text columns, the
@@ -175,85 +166,93 @@ _FREE_TEXT = (
 )
 
 
-async def forget(store: SqliteStore, cache: MemberCache, member: MemberRow) -> None:
+async def forget(
+    tx: Unit,
+    cache: MemberCache,
+    member: MemberRow,
+    *,
+    adapter_state: Mapping[str, Sequence[tuple[str, str]]],
+) -> None:
     """Delete every row about the member and everything they wrote, and take their names out of
     what others wrote: the text of messages that mention them, and their name wherever it appears
     in others' free text (a kudos reason, a profile, a commitment, a prompt, a story, a title).
+    ``adapter_state``: per platform, the (scope, key) of each row its adapter keeps about the
+    member (``Adapter.forget_member``), deleted exactly: no other row, whatever its text.
 
     Only a salted hash of their key remains, so that what they write from now on is not tracked.
-    Nothing of the rest stays in the database's free space or its write-ahead log either.
+    Once the transaction is committed, the caller has the store drop its old pages
+    (``Store.drop_old_pages``), so nothing of the rest stays in its free space or its log either.
     """
-    platform_id = member.key.split(":", 1)[1]
+    platform_id = key_parts(member.key)[1]
     named = names_pattern((member.display_name, platform_id))
-    async with store.transaction() as db:
-        # Their own content goes with them: the events they announced, the titles of the
-        # threads they opened (the thread stays, as others wrote in it), and below, the items
-        # they shared or that were filed from their messages.
-        await db.execute("DELETE FROM events WHERE created_by = ?", (member.id,))
-        await db.execute("UPDATE threads SET title = '' WHERE opener_member_id = ?", (member.id,))
-        await db.execute(
-            "UPDATE messages SET text = NULL WHERE id IN (SELECT message_id FROM mentions "
-            "WHERE member_id = ?)",
-            (member.id,),
+    # Their own content goes with them: the events they announced, the titles of the
+    # threads they opened (the thread stays, as others wrote in it), and below, the items
+    # they shared or that were filed from their messages.
+    await tx.execute("DELETE FROM events WHERE created_by = ?", (member.id,))
+    await tx.execute("UPDATE threads SET title = '' WHERE opener_member_id = ?", (member.id,))
+    await tx.execute(
+        "UPDATE messages SET text = NULL WHERE id IN (SELECT message_id FROM mentions "
+        "WHERE member_id = ?)",
+        (member.id,),
+    )
+    # Messages that name them, as whole words in any case (found by SQL, checked here).
+    candidates = await tx.fetch_all(
+        "SELECT id, text FROM messages WHERE community = ? AND text IS NOT NULL "
+        "AND (instr(lower(text), lower(?)) > 0 "
+        "OR (? != '' AND instr(lower(text), lower(?)) > 0))",
+        (member.community, platform_id, member.display_name, member.display_name),
+    )
+    naming = [(row[0],) for row in candidates if named and named.search(row[1])]
+    await tx.execute_many("UPDATE messages SET text = NULL WHERE id = ?", naming)
+    # Others' text stays, without the name.
+    for table, key, columns, scope in _FREE_TEXT:
+        rows = await tx.fetch_all(
+            f"SELECT {key}, {', '.join(columns)} FROM {table} WHERE {scope}",
+            {"c": member.community},
         )
-        # Messages that name them, as whole words in any case (found by SQL, checked here).
-        async with db.execute(
-            "SELECT id, text FROM messages WHERE community = ? AND text IS NOT NULL "
-            "AND (instr(lower(text), lower(?)) > 0 "
-            "OR (? != '' AND instr(lower(text), lower(?)) > 0))",
-            (member.community, platform_id, member.display_name, member.display_name),
-        ) as cursor:
-            naming = [(row[0],) for row in await cursor.fetchall() if named.search(row[1])]
-        await db.executemany("UPDATE messages SET text = NULL WHERE id = ?", naming)
-        # Others' text stays, without the name.
-        for table, key, columns, scope in _FREE_TEXT:
-            async with db.execute(
-                f"SELECT {key}, {', '.join(columns)} FROM {table} WHERE {scope}",
-                {"c": member.community},
-            ) as cursor:
-                rows = await cursor.fetchall()
-            changed = []
-            for row_key, *texts in rows:
-                scrubbed = [hide_names(text, named) if text else text for text in texts]
-                if scrubbed != texts:
-                    changed.append((*scrubbed, row_key))
-            sets = ", ".join(f"{column} = ?" for column in columns)
-            await db.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", changed)
-        await db.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
-        await db.execute("DELETE FROM members WHERE id = ?", (member.id,))
-        # Their authorship went by cascade: an item left with no author was theirs alone.
-        await db.execute(
-            "DELETE FROM knowledge_items WHERE community = ? AND NOT EXISTS "
-            "(SELECT 1 FROM knowledge_authors a WHERE a.item_id = knowledge_items.id)",
-            (member.community,),
-        )
-        await db.execute(
-            "DELETE FROM state WHERE instr(key, ?) > 0 OR instr(value, ?) > 0",
-            (platform_id, platform_id),
-        )
-        await db.execute(
-            "INSERT OR IGNORE INTO forgotten_members (community, key_hash) VALUES (?, ?)",
-            (member.community, forgotten_hash(member.community, member.key)),
-        )
-    cache.put(member.community, member.key, None)
-    await store.drop_old_pages()
+        changed = []
+        for row_key, *texts in rows:
+            scrubbed = [hide_names(text, named) if text else text for text in texts]
+            if scrubbed != texts:
+                changed.append((*scrubbed, row_key))
+        sets = ", ".join(f"{column} = ?" for column in columns)
+        await tx.execute_many(f"UPDATE {table} SET {sets} WHERE {key} = ?", changed)
+    await tx.execute("UPDATE prompts SET added_by = NULL WHERE added_by = ?", (member.id,))
+    await tx.execute("DELETE FROM members WHERE id = ?", (member.id,))
+    # Their authorship went by cascade: an item left with no author was theirs alone.
+    await tx.execute(
+        "DELETE FROM knowledge_items WHERE community = ? AND NOT EXISTS "
+        "(SELECT 1 FROM knowledge_authors a WHERE a.item_id = knowledge_items.id)",
+        (member.community,),
+    )
+    await tx.execute_many(
+        "DELETE FROM state WHERE scope = ? AND key = ?",
+        [
+            (stored_scope(platform, scope), key)
+            for platform, held in adapter_state.items()
+            for scope, key in held
+        ],
+    )
+    await tx.execute(
+        "INSERT INTO forgotten_members (community, key_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (member.community, forgotten_hash(member.community, member.key)),
+    )
+    cache.forget(member.community, member.key)  # the next batch reads them as forgotten
 
 
-async def remember_again(store: SqliteStore, cache: MemberCache, community: str, key: str) -> bool:
+async def remember_again(tx: Unit, cache: MemberCache, community: str, key: str) -> bool:
     """Lift a forget-me, when the member asks to be tracked again. True if they were forgotten."""
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "DELETE FROM forgotten_members WHERE community = ? AND key_hash = ?",
-            (community, forgotten_hash(community, key)),
-        )
-        lifted = cursor.rowcount > 0
+    changed = await tx.execute(
+        "DELETE FROM forgotten_members WHERE community = ? AND key_hash = ?",
+        (community, forgotten_hash(community, key)),
+    )
     cache.forget(community, key)
-    return lifted
+    return changed > 0
 
 
-async def holdings(store: SqliteStore, member_id: int) -> tuple[int, int, int, int, int, int]:
+async def holdings(db: Reads, member_id: int) -> tuple[int, int, int, int, int, int]:
     """Counts for /mydata: messages, kept texts, reactions, credits received, given, nudges."""
-    row = await store.fetch_one(
+    row = await db.fetch_one(
         "SELECT (SELECT count(*) FROM messages WHERE member_id = :m AND deleted_at IS NULL), "
         "(SELECT count(*) FROM messages WHERE member_id = :m AND text IS NOT NULL), "
         "(SELECT count(*) FROM reactions WHERE member_id = :m), "
@@ -262,4 +261,5 @@ async def holdings(store: SqliteStore, member_id: int) -> tuple[int, int, int, i
         "(SELECT count(*) FROM nudges WHERE member_id = :m)",
         {"m": member_id},
     )
-    return tuple(row)
+    assert row is not None  # an aggregate always gives a row
+    return (row[0], row[1], row[2], row[3], row[4], row[5])

@@ -29,7 +29,10 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-_MONDAY = 4
+from storage.contract import Reads, Unit
+from storage.sqlite import sqlite_connection
+
+MONDAY = 4
 """Day 4 since 1970-01-01 (a Thursday) is the first Monday: local weeks are (day - 4) // 7."""
 
 MAX_THREAD_PARTICIPANTS = 12
@@ -40,12 +43,12 @@ MAX_RUNS = 16
 """Changed days are recounted run by run (consecutive days together); past this many runs, one
 span from the first to the last is recounted instead, which costs less than many small passes."""
 
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
+EPOCH_DAY = date(1970, 1, 1).toordinal()
 _EVERYTHING = (-(2**62), 2**62)
 
 
 def week_of(day: int) -> int:
-    return (day - _MONDAY) // 7
+    return (day - MONDAY) // 7
 
 
 class LocalDays:
@@ -76,16 +79,16 @@ class LocalDays:
 def _midnight(day: int, zone: ZoneInfo) -> int:
     """Epoch seconds of the local midnight that starts ``day`` (the first moment of a day whose
     midnight a clock change skips)."""
-    local = datetime.combine(date.fromordinal(day + _EPOCH_DAY), time(), tzinfo=zone)
+    local = datetime.combine(date.fromordinal(day + EPOCH_DAY), time(), tzinfo=zone)
     return int(local.timestamp())
 
 
-async def zones(db: aiosqlite.Connection) -> dict[str, ZoneInfo]:
+async def zones(db: Reads) -> dict[str, ZoneInfo]:
     """The timezone each community's rollups are counted in (communities not recorded: UTC)."""
-    async with db.execute(
+    rows = await db.fetch_all(
         "SELECT community, timezone FROM rollup_zones WHERE timezone IS NOT NULL"
-    ) as cursor:
-        return {community: ZoneInfo(zone) for community, zone in await cursor.fetchall()}
+    )
+    return {community: ZoneInfo(zone) for community, zone in rows}
 
 
 class Changes:
@@ -199,7 +202,7 @@ class Changes:
 
 
 async def refresh_rollups(
-    db: aiosqlite.Connection,
+    tx: Unit,
     community: str,
     timezone: str,
     *,
@@ -210,7 +213,9 @@ async def refresh_rollups(
     Runs inside the caller's transaction. Recounts the days ingest noted as changed (only those
     ``within`` the first and last local day given, if given: the others stay noted); returns
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
+    Written for SQLite (the recount registers a day function on its connection).
     """
+    db = sqlite_connection(tx)
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
     hidden = await _hidden_digest(db, community)

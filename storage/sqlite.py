@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -24,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from storage.contract import Params, Unit
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +86,24 @@ def migration_steps() -> list[tuple[int, str]]:
     return steps
 
 
-class Reads:
-    """Queries on ``self.db``, shared by the store and its read-only connection."""
+class _Queries:
+    """Reads on ``self.db``, shared by the store, its read-only connections and its units."""
 
-    db: aiosqlite.Connection
+    dialect = "sqlite"
 
-    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         async with self.db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
-    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         async with self.db.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
 
-class ReadOnlyConnection(Reads):
+class ReadOnlyConnection(_Queries):
     """Another connection to the store's file, for long reads run beside the main connection.
 
     SQLite runs a query without holding Python's lock, so a query on a connection of its own uses
@@ -106,15 +111,39 @@ class ReadOnlyConnection(Reads):
     and neither blocks the writer nor waits for it.
     """
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
+
+class SqliteUnit(_Queries):
+    """The open write transaction of a ``SqliteStore`` (the contract's ``Unit``)."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self.db.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        await self.db.executemany(sql, rows)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        row = await self.fetch_one(sql, params)
+        if row is None:
+            raise RuntimeError(f"no row inserted by {sql!r}")
+        return int(row[0])
 
 
-class SqliteStore(Reads):
+def sqlite_connection(tx: Unit) -> aiosqlite.Connection:
+    """The aiosqlite connection under a SQLite unit, for the hot paths written for SQLite alone
+    (ingest's batches, the rollups' recount with its registered day function)."""
+    if not isinstance(tx, SqliteUnit):
+        raise TypeError(f"a SQLite unit of work is needed here, not {type(tx).__name__}")
+    return tx.db
+
+
+class SqliteStore(_Queries):
     """An open Trellis database. Use ``await SqliteStore.open(path)`` and ``await store.close()``."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, lock: InstanceLock | None) -> None:
-        self.db = db
+        super().__init__(db)
+        self._own_reads = _Queries(db)
+        """Reads on the store's own connection (it also writes)."""
         self.path = path
         self._lock = lock
         self._write_lock = asyncio.Lock()
@@ -251,16 +280,16 @@ class SqliteStore(Reads):
             finally:
                 self._apart.reset(token)
 
-    def _reads_on(self) -> Reads:
+    def _reads_on(self) -> _Queries:
         reader = self._apart.get()
         if reader is None or (self._in_transaction and self._owner is asyncio.current_task()):
-            return super()
+            return self._own_reads
         return reader
 
-    async def fetch_all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         return await self._reads_on().fetch_all(sql, params)
 
-    async def fetch_one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         return await self._reads_on().fetch_one(sql, params)
 
     async def _configure(self) -> None:
@@ -320,7 +349,7 @@ class SqliteStore(Reads):
             log.info("database %s migrated to schema version %d", self.path.name, version)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Unit]:
         """One write transaction; everything in it lands together or not at all."""
         if self._in_transaction and self._owner is asyncio.current_task():
             raise RuntimeError("transactions do not nest; pass the open connection down instead")
@@ -329,7 +358,7 @@ class SqliteStore(Reads):
             self._owner = asyncio.current_task()
             await self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield SqliteUnit(self.db)
             except BaseException:
                 if self.db.in_transaction:  # a full disk or I/O error rolls back by itself
                     await self.db.execute("ROLLBACK")
@@ -399,6 +428,10 @@ class SqliteStore(Reads):
     async def delete_state(self, scope: str, key: str) -> None:
         async with self.transaction() as db:
             await db.execute("DELETE FROM state WHERE scope = ? AND key = ?", (scope, key))
+
+    async def state_entries(self, scope: str) -> dict[str, str]:
+        rows = await self.fetch_all("SELECT key, value FROM state WHERE scope = ?", (scope,))
+        return {row[0]: row[1] for row in rows}
 
 
 async def _lower_priority(db: aiosqlite.Connection) -> None:

@@ -7,6 +7,7 @@ added or replaced without touching the core, and the core runs with no platform 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,4 +93,77 @@ from bot.recognition import name_words
     assert boundary_crossings("bot/cli.py", source) == [
         "bot/cli.py imports nio",
         "bot/cli.py imports discord.ext",
+    ]
+
+
+SQL = re.compile(
+    r"\bSELECT\b.*\bFROM\b|\bINSERT\s+(?:OR\s+[A-Z]+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
+    r"|\bDELETE\s+FROM\b|\bCREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW|TRIGGER)\b"
+    r"|\bPRAGMA\s+\w+|\bEXPLAIN\s+QUERY\s+PLAN\b",
+    re.S,
+)
+"""Statements as SQL spells them (keywords in capitals, as everywhere in storage/)."""
+
+
+def sql_in(relative: str, source: str) -> list[str]:
+    """The string literals of ``source`` that hold SQL (an f-string's fixed parts read as one,
+    each placeholder a single word)."""
+    found = []
+    tree = ast.parse(source)
+    parts = {
+        id(part)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.JoinedStr)
+        for part in node.values
+    }
+    for node in ast.walk(tree):
+        if id(node) in parts:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                part.value if isinstance(part, ast.Constant) else "x" for part in node.values
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        else:
+            continue
+        if SQL.search(text):
+            found.append(f"{relative}:{node.lineno}: {' '.join(text.split())[:80]}")
+    return found
+
+
+def test_bot_contains_no_sql() -> None:
+    """Every statement lives in storage/, behind functions a second backend implements too."""
+    modules = sorted((ROOT / "bot").rglob("*.py"))
+    assert len(modules) > 30
+    statements = [
+        found
+        for path in modules
+        for found in sql_in(path.relative_to(ROOT).as_posix(), path.read_text(encoding="utf-8"))
+    ]
+    assert statements == []
+
+
+def test_every_kind_of_statement_is_caught() -> None:
+    source = """
+a = "SELECT id FROM members WHERE community = ?"
+b = (
+    "SELECT count(*) "
+    "FROM messages"
+)
+c = f"INSERT OR IGNORE INTO {table} (a) VALUES (?)"
+d = "UPDATE members SET left_at = ?"
+e = f"DELETE FROM credits WHERE giver_id IN {ids}"
+f = "CREATE UNIQUE INDEX x ON y (z)"
+g = "PRAGMA journal_mode = WAL"
+h = "Select the theme you want from the list, then update your profile."
+"""
+    assert [line.split(": ", 1)[0] for line in sql_in("bot/x.py", source)] == [
+        "bot/x.py:2",
+        "bot/x.py:4",
+        "bot/x.py:7",
+        "bot/x.py:8",
+        "bot/x.py:9",
+        "bot/x.py:10",
+        "bot/x.py:11",
     ]

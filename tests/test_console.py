@@ -1,5 +1,7 @@
 """The console adapter: its script grammar, and clear errors for lines it cannot read."""
 
+import logging
+
 import pytest
 
 from adapters.console import ScriptError
@@ -61,3 +63,12 @@ async def test_a_line_it_cannot_read_is_refused_with_how_to_write_it(tmp_path, l
         assert sentence in str(caught.value)
         count = await h.store.fetch_one("SELECT count(*) FROM messages")
         assert count[0] == 1
+
+
+async def test_the_ready_line_says_what_the_console_watches(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        async with running_app(tmp_path) as h:
+            community = h.console.community
+    [ready] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready: ")]
+    assert f"platforms: console (the lines typed for {community})" in ready
+    assert "places watched" not in ready

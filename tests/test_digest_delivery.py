@@ -73,8 +73,8 @@ class CatchingUpConsole(ConsoleAdapter):
         super().__init__(*args, **kwargs)
         self.backlog = backlog
 
-    async def start(self, sink) -> None:
-        await super().start(sink)
+    async def start(self, sink, stored) -> None:
+        await super().start(sink, stored)
         for event in self.backlog:
             await sink(event)
 

@@ -10,10 +10,11 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from adapters.discord import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.config import parse_settings
 from bot.events import (
@@ -32,6 +33,8 @@ from bot.events import (
 )
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.ports import Delivery
+from storage.adapter_state import stored_for
+from storage.sqlite import SqliteStore
 from tests.discord_loopback import Commons, LoopbackDiscord
 
 
@@ -109,7 +112,8 @@ class World:
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[World]:
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
     async with LoopbackDiscord.running() as server:
         commons = Commons.build(server)
         settings = parse_settings(commons.config())
@@ -117,13 +121,14 @@ async def world() -> AsyncIterator[World]:
         server.watch(adapter.client)
         events = Recorder()
         await adapter.register_commands(SPECS)
-        await adapter.start(events)
+        await adapter.start(events, stored_for(store, "discord"))
         # The members already there, handed over at start (see the test of that).
         present, events[:] = list(events), []
         try:
             yield World(server, commons, adapter, events, present)
         finally:
             await adapter.stop()
+            await store.close()
 
 
 async def settle(world: World, count: int) -> list[Event]:
@@ -402,8 +407,9 @@ async def test_history_reads_each_message_once_oldest_first(world: World) -> Non
 
 
 async def test_missing_places_and_roles_are_named_at_start(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
     async with LoopbackDiscord.running() as server:
         commons = Commons.build(server)
         config = commons.config(
@@ -417,9 +423,10 @@ async def test_missing_places_and_roles_are_named_at_start(
         server.watch(adapter.client)
 
         with caplog.at_level(logging.WARNING, logger="adapters.discord"):
-            await adapter.start(Recorder())
+            await adapter.start(Recorder(), stored_for(store, "discord"))
             await adapter.stop()
-    lines = [r.getMessage() for r in caplog.records if r.name == "adapters.discord"]
+    await store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("adapters.discord")]
     assert len(lines) == 3
     assert "communities.commons.themes.water.places names discord:777" in lines[0]
     assert "communities.commons.digest.channel names discord:12345" in lines[1]

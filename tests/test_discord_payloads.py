@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.discord import (
+import pytest
+
+from adapters.discord.commands import command_tree_roots, invite_url, theme_choices
+from adapters.discord.translate import (
+    GATEWAY_EVENTS,
+    Gateway,
     catch_up_start,
     command_options,
     deleted_meanwhile,
-    invite_url,
     member_event,
     message_edited,
     message_posted,
     messages_deleted,
     presence,
     reaction_event,
-    theme_choices,
     thread_opened,
+    translate,
 )
+from bot.commands.spec import CommandSpec
 from bot.events import (
     ChannelRef,
     MemberJoined,
@@ -227,3 +233,66 @@ def test_a_message_stored_and_no_longer_in_the_stretch_read_again_was_deleted() 
 
 def snowflake_at(moment: datetime) -> int:
     return (int(moment.timestamp() * 1000) - 1420070400000) << 22
+
+
+def test_every_recorded_dispatch_goes_through_the_table_to_its_events() -> None:
+    """The adapter's path: the dispatch type picks the factory, the cache resolves places and
+    names; what Trellis does not read (slash commands arrive through discord.py) means nothing."""
+    places = {WATER.id: WATER, CASES.id: CASES}
+    gateway = Gateway(
+        community="commons",
+        own_id=BOT_ID,
+        now=NOW,
+        place=lambda channel_id: places.get(str(channel_id), ChannelRef("discord", channel_id)),
+        member_name=lambda user_id: {"1414600000000000011": "Ana (cached)"}.get(user_id, ""),
+    )
+    kinds = {}
+    for path in sorted(DATA.glob("*.json")):
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        events = translate(recorded["t"], recorded["d"], gateway)
+        kinds[path.stem] = [type(event).__name__ for event in events]
+        assert all(event.community == "commons" for event in events)
+    assert kinds == {
+        "interaction_kudos": [],
+        "interaction_prompt_add": [],
+        "member_add": ["MemberJoined"],
+        "message_create_reply": ["MessagePosted"],
+        "message_create_webhook": [],
+        "message_delete_bulk": ["MessageDeleted"] * 2,
+        "message_update_edit": ["MessageEdited"],
+        "message_update_unfurl": [],
+        "reaction_add": ["ReactionAdded"],
+        "reaction_remove_custom": ["ReactionRemoved"],
+        "thread_create_forum_post": ["ThreadOpened"],
+    }
+    assert set(GATEWAY_EVENTS) >= {"MESSAGE_CREATE", "THREAD_CREATE", "GUILD_MEMBER_REMOVE"}
+    [opened] = translate("THREAD_CREATE", payload("thread_create_forum_post"), gateway)
+    assert opened.channel == ChannelRef("discord", CASES.id, thread_id="1414660000000000000")
+    [removed] = translate("MESSAGE_REACTION_REMOVE", payload("reaction_remove_custom"), gateway)
+    assert removed.occurred_at == NOW  # Discord sends no time: it happened when it arrived
+
+
+def test_a_bare_command_offered_as_a_subcommand_is_no_cause_for_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def listing(ctx: object) -> None: ...
+
+    async def other(ctx: object) -> None: ...
+
+    async def invoke(spec: CommandSpec, interaction: object) -> None: ...
+
+    async def autocomplete(interaction: object, current: str) -> list:
+        return []
+
+    specs = [
+        CommandSpec("library", "All items.", listing),
+        CommandSpec("library list", "All items.", listing),
+        CommandSpec("library edit", "Change one.", other),
+        CommandSpec("map", "The map.", listing),
+        CommandSpec("map show", "Another thing.", other),
+    ]
+    with caplog.at_level(logging.WARNING, logger="adapters.discord"):
+        roots = command_tree_roots(specs, invoke=invoke, autocomplete_theme=autocomplete)
+    assert sorted(root.name for root in roots) == ["library", "map"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith("/map is both a command and a group")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
@@ -310,3 +310,18 @@ async def test_credits_can_be_mentions_that_never_ping(tmp_path: Path) -> None:
             assert all(r.allowed_mentions == {"parse": []} for r in digests)
         finally:
             await app.stop()
+
+
+async def test_the_library_is_listed_by_the_name_discord_offers(live: Live) -> None:
+    server, c = live.server, live.commons
+    synced = {cmd["name"]: cmd for cmd in server.synced_commands[c.guild]}
+    assert "list" in {sub["name"] for sub in synced["library"]["options"]}
+    missing = await server.invoke(
+        c.guild, c.general, c.ana, "library edit", {"item": 999, "changes": "title:Wells"}
+    )
+    listed = await server.invoke(c.guild, c.general, c.ana, "library list")
+    await live.settle()
+    (answer,) = server.interaction_answers(missing)
+    assert "/library list shows each item's number" in answer["data"]["content"]
+    (shown,) = server.interaction_answers(listed)
+    assert "library" in shown["data"]["content"].lower()

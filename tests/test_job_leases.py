@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from storage.facilitation import RunTrouble, note_run_trouble, run_troubles
+from storage.jobs import RunTrouble, note_run_trouble, run_troubles
 from tests.helpers import config, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,9 @@ async def test_a_nudge_round_killed_mid_way_nudges_each_member_once(tmp_path):
 async def test_notes_of_troubled_runs_are_kept_five_weeks(tmp_path):
     async with running_app(tmp_path) as h:
         first = RunTrouble("digest:praxis", 1_000, 2_000, "failed (boom)")
-        await note_run_trouble(h.store, first)
+        async with h.store.transaction() as tx:
+            await note_run_trouble(tx, first)
         later = RunTrouble("nudges:praxis", 90_000, 2_000 + 36 * 86400, "interrupted")
-        await note_run_trouble(h.store, later)
+        async with h.store.transaction() as tx:
+            await note_run_trouble(tx, later)
         assert await run_troubles(h.store, 0) == [later]

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from adapters.matrix import CREATOR_POWER_LEVEL, MatrixAdapter, MatrixError
+from adapters.matrix.adapter import CREATOR_POWER_LEVEL, MatrixAdapter
+from adapters.matrix.session import MatrixError
 from bot.commands.spec import CommandSpec
 from bot.config import ConfigError, Settings, parse_settings
 from bot.events import (
@@ -31,7 +32,8 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.outgoing import Attachment, OutgoingMessage
-from bot.ports import Delivery
+from bot.ports import Delivery, StateKey
+from storage.adapter_state import stored_for
 from storage.sqlite import SqliteStore
 from tests.synapse import Member, Synapse, User, synapse  # noqa: F401  (the fixture)
 
@@ -146,9 +148,9 @@ class World:
         settings = settings or self.settings()
         store = await SqliteStore.open(settings.storage.path)
         self.stores.append(store)
-        adapter = MatrixAdapter(settings, store, **options)
+        adapter = MatrixAdapter(settings, **options)
         await adapter.register_commands(SPECS)
-        await adapter.start(sink)
+        await adapter.start(sink, stored_for(store, "matrix"))
         self.bots.append(adapter)
         return adapter
 
@@ -362,6 +364,28 @@ async def test_nudges_use_one_direct_room_recorded_in_m_direct(world: World) -> 
     )
 
 
+async def test_forgetting_a_member_names_their_direct_room_and_drops_it_from_m_direct(
+    world: World,
+) -> None:
+    bot = await world.bot(Recorder())
+    ben = MemberRef("matrix", world.ben.user_id)
+    assert await bot.send_direct(ben, OutgoingMessage("Welcome")) is Delivery.DELIVERED
+    room = await world.ben.wait_for_invite()
+    ana = MemberRef("matrix", world.ana.user_id)
+    assert await bot.forget_member(ana) == []
+    held = await bot.forget_member(ben)
+    assert sorted(held) == [
+        StateKey("direct", world.ben.user_id),
+        StateKey("direct_room", room),
+    ]
+    account = await world.server.request(
+        world.bot_user,
+        "GET",
+        f"/_matrix/client/v3/user/{world.bot_user.user_id}/account_data/m.direct",
+    )
+    assert world.ben.user_id not in account
+
+
 async def test_restart_neither_logs_in_again_nor_replays_nor_drops(world: World) -> None:
     sink = Recorder()
     bot = await world.bot(sink, sync_timeline_limit=4)
@@ -493,8 +517,9 @@ async def test_channels_and_history_oldest_first(world: World) -> None:
     await world.stop_bot(await world.bot(Recorder()))  # it joins the room, as it would have
     settings = world.settings()
     store = await SqliteStore.open(settings.storage.path)
-    bot = MatrixAdapter(settings, store)
+    bot = MatrixAdapter(settings)
     try:
+        await bot.start(Recorder(), stored_for(store, "matrix"))
         [channel] = await bot.channels("water")
         assert channel == ChannelRef("matrix", world.room_id) and channel.name == "Water"
         since = datetime.now(UTC) - timedelta(hours=1)
@@ -539,12 +564,12 @@ async def test_a_wrong_password_or_pattern_is_one_clear_sentence(world: World) -
     store = await SqliteStore.open(settings.storage.path)
     try:
         with pytest.raises(MatrixError, match=r"^Logging in to .* failed \(.*\); check adapters"):
-            await MatrixAdapter(settings, store).start(Recorder())
+            await MatrixAdapter(settings).start(Recorder(), stored_for(store, "matrix"))
         with pytest.raises(ConfigError, match="ignore_senders: '\\(' is not a regular expression"):
-            MatrixAdapter(world.settings(ignore_senders=["("]), store)
+            MatrixAdapter(world.settings(ignore_senders=["("]))
         world.monkeypatch.delenv(PASSWORD_ENV)
         with pytest.raises(ConfigError, match=f"{PASSWORD_ENV} is not set"):
-            await MatrixAdapter(settings, store).start(Recorder())
+            await MatrixAdapter(settings).start(Recorder(), stored_for(store, "matrix"))
     finally:
         await store.close()
 

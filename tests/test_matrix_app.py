@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.matrix import MatrixAdapter
+from adapters.matrix.adapter import MatrixAdapter
 from bot.app import Trellis
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -42,7 +42,7 @@ class AppWorld(World):
     async def app(self) -> Trellis:
         settings = self.app_settings()
         store = await SqliteStore.open(settings.storage.path)
-        app = Trellis(settings, store, SystemClock(), [MatrixAdapter(settings, store)])
+        app = Trellis(settings, store, SystemClock(), [MatrixAdapter(settings)])
         await app.start(real_time=False)
         return app
 

@@ -18,7 +18,7 @@ from typing import Any
 import nio
 import pytest
 
-from adapters.matrix import MatrixAdapter
+from adapters.matrix.adapter import MatrixAdapter
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import Settings
@@ -77,7 +77,7 @@ class RestartWorld(World):
     async def app(self) -> Trellis:
         settings = self.app_settings()
         store = await SqliteStore.open(settings.storage.path)
-        app = Trellis(settings, store, self.clock, [MatrixAdapter(settings, store)])
+        app = Trellis(settings, store, self.clock, [MatrixAdapter(settings)])
         await app.start(real_time=False)
         return app
 

@@ -7,14 +7,14 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.matrix import (
+from adapters.matrix.render import chunk_contents, render_content
+from adapters.matrix.translate import (
+    EVENT_TYPES,
     Known,
     ReactionRecord,
     RoomContext,
     SeenEvent,
-    chunk_contents,
     references,
-    render_content,
     strip_reply_fallback,
     translate,
 )
@@ -241,3 +241,15 @@ def test_long_text_is_split_and_every_chunk_fits_an_event() -> None:
     assert "".join(c["body"] for c in contents).replace("\n", "") == text.replace("\n", "")
     wide = "😀 " * 15_000
     assert all(len(json.dumps(c).encode()) <= 60_000 for c in chunk_contents(wide, 16_000))
+
+
+def test_the_event_type_picks_the_factory_and_other_types_mean_nothing() -> None:
+    events = recorded("live.json")
+    room = room_of(events)
+    kinds = [[type(e).__name__ for e in translate(raw, room)] for raw in events]
+    assert {raw["type"] for raw in events} <= set(EVENT_TYPES)
+    assert kinds[0] == ["MemberJoined"] and kinds[-1] == ["MemberLeft"]
+    assert ["ReactionAdded"] in kinds and ["MessageDeleted"] in kinds
+    assert sum(k == ["MessagePosted"] for k in kinds) >= 4
+    topic = {**events[1], "type": "m.room.topic", "content": {"topic": "Water rights"}}
+    assert translate(topic, room) == []

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.matrix import render_content
+from adapters.matrix.render import render_content
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import literal, unescape
-from storage import activity, members, monitoring
+from storage import activity, members, surveys
 from tests.helpers import running_app
 
 HOSTILE_SAMPLES = (
@@ -142,9 +142,10 @@ async def _outputs(folder: Path, text: str, database: str) -> dict[str, str]:
     async with running_app(folder, database=database) as h:
         await h.lines(*_community_script(text))
         now = int(h.clock.now().timestamp())
-        survey = await monitoring.open_survey(h.store, "praxis", "impact", "2026-Q3", now)
-        for member in await members.all_members(h.store, "praxis"):
-            await monitoring.invite(h.store, survey.id, member.id, delivered=True)
+        async with h.store.transaction() as tx:
+            survey = await surveys.open_survey(tx, "praxis", "impact", "2026-Q3", now)
+            for member in await members.all_members(tx, "praxis"):
+                await surveys.invite(tx, survey.id, member.id, delivered=True)
         for handle in ("bob", "ana", "eva", "rosa", "fran"):
             await h.command(handle, f"/story {text} changed our work")
         await h.lines("@ 2026-09-14 10:30")  # qui has been quiet a week; the digest is out

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
-from adapters.discord import DiscordAdapter
-from adapters.matrix import MatrixAdapter
+from adapters.discord.adapter import DiscordAdapter
+from adapters.matrix.adapter import MatrixAdapter
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.events import MemberRef
 from bot.outgoing import literal
-from storage.sqlite import SqliteStore
-from tests.helpers import START
+from tests.helpers import START, running_app
 
 HOSTILE = "**Ana** @everyone @room"
 
@@ -37,12 +36,8 @@ def settings(tmp_path: Path, *, mention_credited_members: bool = False):
 async def test_console_and_matrix_name_members_as_written_but_inert(tmp_path: Path) -> None:
     console = ConsoleAdapter("water", ManualClock(START))
     assert console.mention(MemberRef("console", "ana", HOSTILE)) == literal(HOSTILE)
-    store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
-    try:
-        matrix = MatrixAdapter(settings(tmp_path), store)
-        named = matrix.mention(MemberRef("matrix", "@ana:example.org", HOSTILE))
-    finally:
-        await store.close()
+    matrix = MatrixAdapter(settings(tmp_path))
+    named = matrix.mention(MemberRef("matrix", "@ana:example.org", HOSTILE))
     assert named == literal(HOSTILE)
     assert "@everyone" not in named and "@room" not in named and "**" not in named
     assert not console.mention_credited_members and not matrix.mention_credited_members
@@ -59,3 +54,41 @@ def test_discord_names_a_member_with_a_mention_only_when_configured(tmp_path: Pa
     assert mentioning.mention(MemberRef("discord", "123456789012345678", HOSTILE)) == (
         "<@123456789012345678>"
     )
+
+
+def test_each_adapter_reads_only_its_own_platforms_mention_of_a_member(tmp_path: Path) -> None:
+    discord = DiscordAdapter(settings(tmp_path), "token", clock=ManualClock(START))
+    assert discord.member_from_mention("<@123456789012345678>") == MemberRef(
+        "discord", "123456789012345678"
+    )
+    assert discord.member_from_mention("<@!42>") == MemberRef("discord", "42")
+    for not_a_member in ("<@&42>", "<#42>", "@ana", "<@42> and more"):
+        assert discord.member_from_mention(not_a_member) is None
+    console = ConsoleAdapter("water", ManualClock(START))
+    matrix = MatrixAdapter(settings(tmp_path))
+    assert console.member_from_mention("<@42>") is None
+    assert matrix.member_from_mention("<@42>") is None
+
+
+class BracketConsole(ConsoleAdapter):
+    """A console whose members are mentioned as [[handle]]: a platform syntax the core does not
+    know."""
+
+    def member_from_mention(self, text: str) -> MemberRef | None:
+        if text.startswith("[[") and text.endswith("]]"):
+            return MemberRef("console", text[2:-2])
+        return None
+
+
+async def test_a_command_asks_the_adapter_what_a_mention_names(tmp_path: Path) -> None:
+    async with running_app(tmp_path, console_class=BracketConsole) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ luis joins as "Luis Rojas"',
+            "#water ana: The well log template is in the drive.",
+        )
+        answer = await h.command("luis", "/kudos [[ana]] for the well log template")
+        assert "Ana Quispe" in answer
+        unknown = await h.command("luis", "/kudos [[nobody]] for nothing")
+        assert "nobody" in unknown and "Ana" not in unknown

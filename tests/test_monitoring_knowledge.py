@@ -189,7 +189,7 @@ async def test_authors_and_facilitators_edit_and_remove_items_and_nobody_else(tm
             ("/library edit 1 title:!!!", "Give the item a title with at least one letter"),
             ("/library edit 1 Pump repair", "Say what to change with labels, like library edit"),
             (f"/library edit 1 title:{'x' * 121}", "That title is 121 characters long; keep it"),
-            ("/library edit 7 kind:case", "There is no item 7 in the library; /library shows"),
+            ("/library edit 7 kind:case", "There is no item 7 in the library; /library list shows"),
         ):
             assert (await h.command("ana", bad)).startswith(says), bad
         assert "**Pump repair in Cusco** (case" in await h.command("eva", "/library")

@@ -17,8 +17,7 @@ from bot.commands.parsing import parse_period
 from bot.i18n import Translator
 from bot.monitoring.render import render
 from bot.monitoring.report import build_report
-from storage import members
-from storage import monitoring as store_monitoring
+from storage import members, surveys
 from tests.helpers import config, running_app
 
 LIMA = ZoneInfo("America/Lima")
@@ -70,21 +69,20 @@ async def scripted(h) -> None:
     await h.lines("@ 2026-09-10 10:00")
     ids = {m.key.split(":")[1]: m.id for m in await members.all_members(h.store, "praxis")}
     at = int(h.clock.now().timestamp())
-    pulse = await store_monitoring.open_survey(h.store, "praxis", "pulse", "2026-09", at)
-    impact = await store_monitoring.open_survey(h.store, "praxis", "impact", "2026-Q3", at)
-    for handle in ("ana", "ben", "cai", "dia", "fay", "eva"):
-        await store_monitoring.invite(h.store, pulse.id, ids[handle], delivered=True)
-        await store_monitoring.invite(h.store, impact.id, ids[handle], delivered=True)
-    learned = {"ana": "cai", "ben": "cai", "cai": "eva", "dia": "ana", "fay": None}
-    for n, (handle, teacher) in enumerate(learned.items()):
-        await store_monitoring.answer(
-            h.store, pulse.id, ids[handle], min_group=5, satisfaction=3 + n % 3, ownership=2 + n % 2,
-            learned_from=ids[teacher] if teacher else None,
-        )  # fmt: skip
-    for handle in ("ana", "ben", "cai"):
-        await store_monitoring.answer(
-            h.store, impact.id, ids[handle], min_group=5, story=f"{handle} story"
-        )
+    async with h.store.transaction() as tx:
+        pulse = await surveys.open_survey(tx, "praxis", "pulse", "2026-09", at)
+        impact = await surveys.open_survey(tx, "praxis", "impact", "2026-Q3", at)
+        for handle in ("ana", "ben", "cai", "dia", "fay", "eva"):
+            await surveys.invite(tx, pulse.id, ids[handle], delivered=True)
+            await surveys.invite(tx, impact.id, ids[handle], delivered=True)
+        learned = {"ana": "cai", "ben": "cai", "cai": "eva", "dia": "ana", "fay": None}
+        for n, (handle, teacher) in enumerate(learned.items()):
+            await surveys.answer(
+                tx, pulse.id, ids[handle], min_group=5, satisfaction=3 + n % 3,
+                ownership=2 + n % 2, learned_from=ids[teacher] if teacher else None,
+            )  # fmt: skip
+        for handle in ("ana", "ben", "cai"):
+            await surveys.answer(tx, impact.id, ids[handle], min_group=5, story=f"{handle} story")
     await h.command("eva", "/optout")
 
 

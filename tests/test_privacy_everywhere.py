@@ -17,7 +17,7 @@ from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import unescape
 from bot.services import prompts
-from storage import members, monitoring
+from storage import members, surveys
 from tests.helpers import running_app
 
 LIMA = ZoneInfo("America/Lima")
@@ -142,10 +142,11 @@ async def community_with_zoe(h) -> int:
     await h.lines(*SCRIPT)
     # A story of change naming her, among enough others to be shown.
     now = int(h.clock.now().timestamp())
-    survey = await monitoring.open_survey(h.store, "praxis", "impact", "2026-Q3", now)
-    people = {m.key.split(":")[1]: m.id for m in await members.all_members(h.store, "praxis")}
-    for member_id in people.values():
-        await monitoring.invite(h.store, survey.id, member_id, delivered=True)
+    async with h.store.transaction() as tx:
+        survey = await surveys.open_survey(tx, "praxis", "impact", "2026-Q3", now)
+        people = {m.key.split(":")[1]: m.id for m in await members.all_members(tx, "praxis")}
+        for member_id in people.values():
+            await surveys.invite(tx, survey.id, member_id, delivered=True)
     await h.command("ana", "/story After Zoe Mamani's visit we mapped every spring.")
     for handle in ("luis", "eva", "rosa", "fran"):
         await h.command(handle, "/story We now share the well data with the municipality.")

@@ -50,10 +50,16 @@ async def test_no_statement_of_the_digest_report_or_member_commands_scans_messag
         await h.command("fran", "/prompt add water What does your water committee do best?")
         statements: list[str] = []
         readers = []
-        # The report reads its ties on read-only connections of the store: open them now, so
-        # that what they run is recorded too.
-        async with h.store.reading() as first, h.store.reading() as second:
-            readers = [first, second]
+        # A command reads on a read-only connection of the store, and the report on three more
+        # at once (its ties, its first responses, the rest): open them now, so that what they
+        # run is recorded too.
+        async with (
+            h.store.reading() as first,
+            h.store.reading() as second,
+            h.store.reading() as third,
+            h.store.reading() as fourth,
+        ):
+            readers = [first, second, third, fourth]
         for connection in (h.store.db, *(reader.db for reader in readers)):
             await connection.set_trace_callback(statements.append)
         answers = [

@@ -277,8 +277,8 @@ class CatchingUpConsole(ConsoleAdapter):
         self.now = now
         self.downtime = downtime
 
-    async def start(self, sink) -> None:
-        await super().start(sink)
+    async def start(self, sink, stored) -> None:
+        await super().start(sink, stored)
         for moment, line in self.downtime:
             self.clock.set(moment)
             await self.feed(line)

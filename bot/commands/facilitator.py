@@ -9,11 +9,12 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.events import key_parts
 from bot.outgoing import OutgoingMessage, literal
 from bot.services import digest, nudges, participation
 from bot.services.digest import DigestOutcome, whole_digest_file
 from bot.themes import Theme
-from storage import activity, facilitation, members
+from storage import activity, facilitation, members, privacy
 
 
 def _day(ctx: CommandContext, epoch: int | None) -> str:
@@ -38,7 +39,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         theme=theme.id if theme else None,
         day_offset=offset,
     )
-    names = await activity.visible_members(ctx.app.store, ctx.community)
+    names = await privacy.visible_members(ctx.app.store, ctx.community)
     found = await digest.first_responses(
         ctx.app.store,
         ctx.community,
@@ -90,10 +91,11 @@ async def prompt_add(ctx: CommandContext, theme: Theme, text: str) -> str:
     text = text.strip()
     if len(text) < 10:
         raise CommandError("A prompt needs a real question of at least 10 characters.")
-    prompt_id = await facilitation.add_prompt(
-        ctx.app.store, ctx.community, theme.id, text, ctx.member.id, int(ctx.now.timestamp())
-    )
-    queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
+    async with ctx.app.store.transaction() as tx:
+        prompt_id = await facilitation.add_prompt(
+            tx, ctx.community, theme.id, text, ctx.member.id, int(ctx.now.timestamp())
+        )
+        queued = await facilitation.prompts(tx, ctx.community, theme.id, queued_only=True)
     return ctx._(
         "Prompt {id} queued for {theme} ({position} in line).",
         id=prompt_id,
@@ -124,18 +126,19 @@ async def prompt_list(ctx: CommandContext, theme: Theme | None, page: int | None
 
 
 async def prompt_remove(ctx: CommandContext, id: int) -> str:
-    prompt = await facilitation.prompt(ctx.app.store, ctx.community, id)
-    if prompt is None:
-        raise CommandError(
-            "There is no prompt #{id}; {prefix}prompt list shows their numbers.",
-            id=id,
-            prefix=ctx.prefix,
-        )
-    if not ctx.scope.covers_theme(prompt.theme):
-        raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
-    if prompt.posted_at is not None:
-        raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)
-    await facilitation.remove_prompt(ctx.app.store, ctx.community, id)
+    async with ctx.app.store.transaction() as tx:
+        prompt = await facilitation.prompt(tx, ctx.community, id)
+        if prompt is None:
+            raise CommandError(
+                "There is no prompt #{id}; {prefix}prompt list shows their numbers.",
+                id=id,
+                prefix=ctx.prefix,
+            )
+        if not ctx.scope.covers_theme(prompt.theme):
+            raise CommandError("Prompt #{id} belongs to a theme you do not lead.", id=id)
+        if prompt.posted_at is not None:
+            raise CommandError("Prompt #{id} was already posted; it stays in the record.", id=id)
+        await facilitation.remove_prompt(tx, ctx.community, id)
     return ctx._("Prompt #{id} removed.", id=id)
 
 
@@ -179,8 +182,11 @@ async def theme_show(ctx: CommandContext, theme: Theme) -> str:
     end = int(ctx.now.timestamp())
     # In the community's day offset, as stats asks: the week's whole days come from the rollups.
     offset = int(ctx.now.astimezone(ctx.tz).utcoffset().total_seconds())
+    start = end - 7 * 86400
+    async with ctx.app.store.transaction() as tx:
+        await activity.refresh_activity(tx, ctx.community, start, end, day_offset=offset)
     week = await activity.activity(
-        ctx.app.store, ctx.community, end - 7 * 86400, end, theme=theme.id, day_offset=offset
+        ctx.app.store, ctx.community, start, end, theme=theme.id, day_offset=offset
     )
     queued = await facilitation.prompts(ctx.app.store, ctx.community, theme.id, queued_only=True)
     dormant = await facilitation.dormant_since(ctx.app.store, ctx.community)
@@ -209,7 +215,7 @@ async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
     names = []
     for key in theme.settings.leaders:
         row = await members.by_key(ctx.app.store, ctx.community, key)
-        names.append(literal(row.name) if row else key.split(":", 1)[1])
+        names.append(literal(row.name) if row else key_parts(key)[1])
     if not names:
         return ctx._("{theme} has no leaders yet.", theme=theme.name)
     return ctx._("{theme} is led by {names}.", theme=theme.name, names=", ".join(names))

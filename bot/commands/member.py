@@ -136,17 +136,18 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
         )
     theme = ctx.themes.for_place(ctx.invocation.channel)
     source = ctx.invocation.invocation_id or f"kudos:{ctx.member.id}:{ctx.now.timestamp()}"
-    await activity.add_credit(
-        ctx.app.store,
-        ctx.community,
-        kind="kudos",
-        receiver_id=member.id,
-        giver_id=ctx.member.id,
-        theme=theme,
-        reason=reason,
-        source=source,
-        at=int(ctx.now.timestamp()),
-    )
+    async with ctx.app.store.transaction() as tx:
+        await activity.add_credit(
+            tx,
+            ctx.community,
+            kind="kudos",
+            receiver_id=member.id,
+            giver_id=ctx.member.id,
+            theme=theme,
+            reason=reason,
+            source=source,
+            at=int(ctx.now.timestamp()),
+        )
     return ctx._(
         "Kudos to {name} recorded: “{reason}”. It will be in the next digest.",
         name=literal(member.name),
@@ -199,16 +200,18 @@ async def mydata(ctx: CommandContext) -> str:
 
 
 async def nudges_(ctx: CommandContext, state: str) -> str:
-    await members.set_nudges(ctx.app.store, ctx.member.id, on=state == "on")
+    async with ctx.app.store.transaction() as tx:
+        await members.set_nudges(tx, ctx.member.id, on=state == "on")
     if state == "on":
         return ctx._("Nudges are on: Trellis may write to you now and then when things are quiet.")
     return ctx._("Nudges are off: Trellis will not write to you about being quiet.")
 
 
 async def optout(ctx: CommandContext) -> str:
-    await members.set_opted_out(
-        ctx.app.store, ctx.app.engine.members, ctx.member, int(ctx.now.timestamp())
-    )
+    async with ctx.app.store.transaction() as tx:
+        await members.set_opted_out(
+            tx, ctx.app.engine.members, ctx.member, int(ctx.now.timestamp())
+        )
     return ctx._(
         "You have opted out: from now on Trellis does not count what you write, and you will not "
         "appear in digests, statistics or reports. Type {prefix}optin to come back.",
@@ -218,12 +221,15 @@ async def optout(ctx: CommandContext) -> str:
 
 async def optin(ctx: CommandContext) -> str:
     key = ctx.invocation.member.key
-    await members.remember_again(ctx.app.store, ctx.app.engine.members, ctx.community, key)
-    row = await members.ensure(
-        ctx.app.store, ctx.app.engine.members, ctx.community, key,
-        ctx.invocation.member.display_name, int(ctx.now.timestamp()),
-    )  # fmt: skip
-    await members.set_opted_out(ctx.app.store, ctx.app.engine.members, row, None)
+    cache = ctx.app.engine.members
+    async with ctx.app.store.transaction() as tx:
+        await members.remember_again(tx, cache, ctx.community, key)
+        row = await members.ensure(
+            tx, cache, ctx.community, key,
+            ctx.invocation.member.display_name, int(ctx.now.timestamp()),
+        )  # fmt: skip
+        if row is not None:
+            await members.set_opted_out(tx, cache, row, None)
     return ctx._("Welcome back: Trellis counts your participation again from now on.")
 
 
@@ -236,7 +242,10 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
             community=ctx.settings.name,
             prefix=prefix,
         )
-    await members.forget(ctx.app.store, ctx.app.engine.members, ctx.member)
+    held = await ctx.app.adapter_state_of(ctx.invocation.member)
+    async with ctx.app.store.transaction() as tx:
+        await members.forget(tx, ctx.app.engine.members, ctx.member, adapter_state=held)
+    await ctx.app.store.drop_old_pages()
     return ctx._(
         "Done: Trellis has deleted everything it held about you and will not track you. "
         "Type {prefix}optin if you ever want to take part in its records again.",

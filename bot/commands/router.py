@@ -21,7 +21,7 @@ from bot.commands.parsing import (
 from bot.commands.permissions import permission_of
 from bot.commands.spec import CommandSpec, ParamKind, Permission
 from bot.commands.words import TOPICS, Aliases, english_choice, split_public, usage, word
-from bot.events import ChannelRef, CommandInvoked, MemberRef
+from bot.events import ChannelRef, CommandInvoked, MemberRef, key_parts
 from bot.i18n import N_, Translator
 from bot.outgoing import OutgoingMessage
 from storage import members
@@ -184,15 +184,17 @@ class CommandRouter:
             )
         if not unseen:
             return await spec.handler(ctx, **arguments)
-        created = await members.ensure(
-            app.store, app.engine.members, community, key,
-            invocation.member.display_name, int(now.timestamp()),
-        )  # fmt: skip
+        async with app.store.transaction() as tx:
+            created = await members.ensure(
+                tx, app.engine.members, community, key,
+                invocation.member.display_name, int(now.timestamp()),
+            )  # fmt: skip
         ctx.member = created
         try:
             return await spec.handler(ctx, **arguments)
         except CommandError:
-            await members.discard_new(app.store, app.engine.members, created)
+            async with app.store.transaction() as tx:
+                await members.discard_new(tx, app.engine.members, created)
             raise
 
     async def _arguments(self, spec: CommandSpec, ctx: CommandContext) -> dict[str, Any]:
@@ -351,19 +353,22 @@ class CommandRouter:
         if row is None:
             raise CommandError(
                 "Trellis has not seen {name} take part here yet, so it cannot do that for them.",
-                name=excerpt(name or key.split(":", 1)[1]),
+                name=excerpt(name or key_parts(key)[1]),
             )
         return row
 
     async def _member_from_text(self, ctx: CommandContext, raw: str) -> members.MemberRow:
         platform = invocation_platform(ctx)
-        candidates = [raw]
-        if match := re.fullmatch(r"<@!?(\d+)>", raw):
-            candidates.insert(0, match.group(1))
+        keys = [f"{platform}:{raw}"]
+        # The platform's own mention syntax (Discord's <@id>) is the adapter's to read.
+        adapter = self.app.adapters.get(ctx.invocation.channel.platform)
+        mentioned = adapter.member_from_mention(raw) if adapter is not None else None
+        if mentioned is not None:
+            keys.insert(0, mentioned.key)
         if raw.startswith("@"):
-            candidates.append(raw[1:])
-        for candidate in candidates:
-            row = await members.by_key(self.app.store, ctx.community, f"{platform}:{candidate}")
+            keys.append(f"{platform}:{raw[1:]}")
+        for key in keys:
+            row = await members.by_key(self.app.store, ctx.community, key)
             if row is not None:
                 return row
         named = await members.by_display_name(self.app.store, ctx.community, raw.lstrip("@"))

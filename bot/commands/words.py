@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from bot.commands.spec import PAGE
 from bot.i18n import catalog_locales, translations
-from storage.monitoring import PROFILE_FIELDS
+from storage.profiles import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec

@@ -9,16 +9,18 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_date
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import forms, normal
-from bot.monitoring.common import epoch, local_day, require_tracked
+from bot.events import key_parts
+from bot.monitoring.common import local_day, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from bot.scheduler import Job
-from storage import monitoring
+from storage import commitments
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -55,9 +57,10 @@ async def commit(ctx: CommandContext, what: str) -> str:
     require_tracked(ctx)
     today = local_day(ctx.now, ctx.tz)
     text, due = parse_commitment(what, today)
-    commitment_id = await monitoring.add_commitment(
-        ctx.app.store, ctx.community, ctx.member.id, text, due.isoformat(), epoch(ctx.now)
-    )
+    async with ctx.app.store.transaction() as tx:
+        commitment_id = await commitments.add_commitment(
+            tx, ctx.community, ctx.member.id, text, due.isoformat(), epoch(ctx.now)
+        )
     return ctx._(
         "Noted: commitment {id}, “{what}”, due {due}. I will remind you the day before; "
         "write {prefix}done {id} when it is fulfilled.",
@@ -69,25 +72,26 @@ async def commit(ctx: CommandContext, what: str) -> str:
 
 
 async def done(ctx: CommandContext, id: int) -> str:
-    found = await monitoring.commitment(ctx.app.store, ctx.community, id)
-    if found is None:
-        raise CommandError(
-            "There is no commitment {id}; commitments lists yours with their numbers.", id=id
-        )
-    if not ctx.scope.covers_item(found.member_id):
-        raise CommandError(
-            "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
-            id=id,
-        )
-    if found.done_at is not None:
-        raise CommandError("Commitment {id} is already marked done.", id=id)
-    await monitoring.mark_done(ctx.app.store, id, epoch(ctx.now))
+    async with ctx.app.store.transaction() as tx:
+        found = await commitments.commitment(tx, ctx.community, id)
+        if found is None:
+            raise CommandError(
+                "There is no commitment {id}; commitments lists yours with their numbers.", id=id
+            )
+        if not ctx.scope.covers_item(found.member_id):
+            raise CommandError(
+                "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
+                id=id,
+            )
+        if found.done_at is not None:
+            raise CommandError("Commitment {id} is already marked done.", id=id)
+        await commitments.mark_done(tx, id, epoch(ctx.now))
     return ctx._(
         "Well done: commitment {id}, “{what}”, is fulfilled.", id=id, what=literal(found.what)
     )
 
 
-def _line(ctx: CommandContext, item: monitoring.Commitment, today: str, *, owner: bool) -> str:
+def _line(ctx: CommandContext, item: commitments.Commitment, today: str, *, owner: bool) -> str:
     who = f"**{literal(item.name)}**: " if owner else ""
     if item.done_at is not None:
         state = ctx._("done")
@@ -102,7 +106,7 @@ async def list_commitments(
     ctx: CommandContext, member: MemberRow | None = None, page: int | None = None
 ) -> str:
     whom = member or ctx.member
-    items = await monitoring.commitments(ctx.app.store, ctx.community, member_id=whom.id)
+    items = await commitments.commitments(ctx.app.store, ctx.community, member_id=whom.id)
     if not items:
         if whom.id == ctx.member.id:
             return ctx._("You have no commitments; take one on with commit <what> by <YYYY-MM-DD>.")
@@ -122,7 +126,7 @@ async def list_commitments(
 
 async def overdue(ctx: CommandContext, page: int | None = None) -> str:
     today = local_day(ctx.now, ctx.tz).isoformat()
-    items = await monitoring.overdue(ctx.app.store, ctx.community, today)
+    items = await commitments.overdue(ctx.app.store, ctx.community, today)
     if not items:
         return ctx._("No commitment is overdue.")
     heading = ctx.n_("**{n} overdue commitment**", "**{n} overdue commitments**", len(items))
@@ -135,12 +139,12 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
     tz = ZoneInfo(app.community(community).timezone)
     today = local_day(due_at, tz)
     tomorrow = today + timedelta(days=1)
-    items = await monitoring.to_remind(
+    items = await commitments.to_remind(
         app.store, community, today.isoformat(), tomorrow.isoformat()
     )
     delivered = 0
     for item in items:
-        prefix = app.command_prefix(item.key.split(":", 1)[0])
+        prefix = app.command_prefix(key_parts(item.key)[0])
         translator = await app.translator_of(community, item.key)
         if item.due_date == today.isoformat():
             text = translator._(
@@ -162,7 +166,8 @@ async def send_reminders(app: Trellis, community: str, due_at: datetime) -> str:
         outcome = await app.direct(community, item.key, OutgoingMessage(text))
         delivered += outcome is Delivery.DELIVERED
         # Marked even when undeliverable: one reminder per commitment, never a daily repeat.
-        await monitoring.mark_reminded(app.store, item.id, epoch(due_at))
+        async with app.store.transaction() as tx:
+            await commitments.mark_reminded(tx, item.id, epoch(due_at))
     return f"{delivered} of {len(items)} reminders delivered"
 
 

@@ -1,20 +1,12 @@
-"""Small helpers the monitoring features share: epoch seconds, local dates, survey periods,
-tracking checks."""
+"""Small helpers the monitoring features share: local dates, survey periods, tracking checks."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch, from_epoch
 from bot.commands.context import CommandContext, CommandError
-
-
-def epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def local_day(moment: datetime, tz: ZoneInfo) -> date:

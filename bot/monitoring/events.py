@@ -8,14 +8,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
-from bot.monitoring.common import epoch, local_time, require_tracked
+from bot.monitoring.common import local_time, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.scheduler import Job
-from storage import monitoring
+from storage import calendar
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -58,16 +59,17 @@ async def event_add(ctx: CommandContext, details: str) -> str:
             "{when} has already passed; give a date and time still to come.", when=when
         )
     theme = ctx.themes.for_place(ctx.invocation.channel)
-    event_id = await monitoring.add_event(
-        ctx.app.store,
-        ctx.community,
-        title=title,
-        starts_at=epoch(starts),
-        place=where,
-        theme=theme,
-        created_by=ctx.member.id,
-        at=epoch(ctx.now),
-    )
+    async with ctx.app.store.transaction() as tx:
+        event_id = await calendar.add_event(
+            tx,
+            ctx.community,
+            title=title,
+            starts_at=epoch(starts),
+            place=where,
+            theme=theme,
+            created_by=ctx.member.id,
+            at=epoch(ctx.now),
+        )
     return ctx._(
         "Event {id} added: {event}. Reminders go out a day and an hour before.",
         id=event_id,
@@ -77,11 +79,11 @@ async def event_add(ctx: CommandContext, details: str) -> str:
 
 def _added(
     event_id: int, title: str, starts: datetime, where: str, theme: str | None
-) -> monitoring.CommunityEvent:
-    return monitoring.CommunityEvent(event_id, title, epoch(starts), where, theme, None, None, None)
+) -> calendar.CommunityEvent:
+    return calendar.CommunityEvent(event_id, title, epoch(starts), where, theme, None, None, None)
 
 
-def _describe(app: Trellis, community: str, event: monitoring.CommunityEvent) -> str:
+def _describe(app: Trellis, community: str, event: calendar.CommunityEvent) -> str:
     tz = ZoneInfo(app.community(community).timezone)
     text = f"**{literal(event.title)}**, {local_time(event.starts_at, tz)}"
     if event.place:
@@ -93,7 +95,7 @@ def _describe(app: Trellis, community: str, event: monitoring.CommunityEvent) ->
 
 
 async def event_list(ctx: CommandContext, page: int | None = None) -> str:
-    upcoming = await monitoring.events_between(
+    upcoming = await calendar.events_between(
         ctx.app.store, ctx.community, epoch(ctx.now), epoch(ctx.now + LIST_AHEAD)
     )
     if not upcoming:
@@ -106,16 +108,17 @@ async def event_list(ctx: CommandContext, page: int | None = None) -> str:
 
 
 async def event_remove(ctx: CommandContext, id: int) -> str:
-    found = await monitoring.event(ctx.app.store, ctx.community, id)
-    if found is None or found.starts_at <= epoch(ctx.now):
-        raise CommandError(
-            "There is no upcoming event {id}; event list shows them with their numbers.", id=id
-        )
-    if not ctx.scope.covers_item(found.created_by):
-        raise CommandError(
-            "Only the member who added event {id} or a facilitator can remove it.", id=id
-        )
-    await monitoring.remove_event(ctx.app.store, ctx.community, id)
+    async with ctx.app.store.transaction() as tx:
+        found = await calendar.event(tx, ctx.community, id)
+        if found is None or found.starts_at <= epoch(ctx.now):
+            raise CommandError(
+                "There is no upcoming event {id}; event list shows them with their numbers.", id=id
+            )
+        if not ctx.scope.covers_item(found.created_by):
+            raise CommandError(
+                "Only the member who added event {id} or a facilitator can remove it.", id=id
+            )
+        await calendar.remove_event(tx, ctx.community, id)
     return ctx._("Event {id}, “{title}”, is removed.", id=id, title=literal(found.title))
 
 
@@ -134,7 +137,7 @@ async def send_reminders(app: Trellis, community: str, now: datetime) -> str:
     translator = app.translator(community)
     sent = 0
     at = epoch(now)
-    soon = await monitoring.events_to_remind(
+    soon = await calendar.events_to_remind(
         store, community, at, ahead=int(HOUR.total_seconds()), column="hour_reminded_at"
     )
     for event in soon:
@@ -143,11 +146,12 @@ async def send_reminders(app: Trellis, community: str, now: datetime) -> str:
             event=_describe(app, community, event),
         )
         if await _post(app, community, event, text):
-            await monitoring.mark_event_reminded(store, event.id, "hour_reminded_at", at)
-            # Within the hour, a day-before reminder would only repeat this one.
-            await monitoring.mark_event_reminded(store, event.id, "day_reminded_at", at)
+            async with store.transaction() as tx:
+                await calendar.mark_event_reminded(tx, event.id, "hour_reminded_at", at)
+                # Within the hour, a day-before reminder would only repeat this one.
+                await calendar.mark_event_reminded(tx, event.id, "day_reminded_at", at)
             sent += 1
-    tomorrow = await monitoring.events_to_remind(
+    tomorrow = await calendar.events_to_remind(
         store, community, at, ahead=int(DAY.total_seconds()), column="day_reminded_at"
     )
     for event in tomorrow:
@@ -156,12 +160,13 @@ async def send_reminders(app: Trellis, community: str, now: datetime) -> str:
             event=_describe(app, community, event),
         )
         if await _post(app, community, event, text):
-            await monitoring.mark_event_reminded(store, event.id, "day_reminded_at", at)
+            async with store.transaction() as tx:
+                await calendar.mark_event_reminded(tx, event.id, "day_reminded_at", at)
             sent += 1
     return f"{sent} event reminders posted"
 
 
-async def _post(app: Trellis, community: str, event: monitoring.CommunityEvent, text: str) -> bool:
+async def _post(app: Trellis, community: str, event: calendar.CommunityEvent, text: str) -> bool:
     place = reminder_place(app, community, event.theme)
     if place is None:
         return False
@@ -169,7 +174,7 @@ async def _post(app: Trellis, community: str, event: monitoring.CommunityEvent, 
 
 
 async def digest_section(ctx: DigestContext) -> str | None:
-    upcoming = await monitoring.events_between(
+    upcoming = await calendar.events_between(
         ctx.app.store, ctx.community, epoch(ctx.end), epoch(ctx.end + DIGEST_AHEAD)
     )
     if not upcoming:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch, from_epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES, excerpt, parse_language
@@ -23,11 +24,12 @@ from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import LANGUAGE, PROFILE_LABELS, forms, normal
 from bot.events import MessageDeleted, ReactionAdded, ReactionRemoved
-from bot.monitoring.common import epoch, from_epoch, require_tracked
+from bot.monitoring.common import require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.recognition import INSIGHT_REACTIONS
 from bot.scheduler import Job
-from storage import activity, members, monitoring
+from storage import activity, knowledge, members, profiles
+from storage.contract import Reads
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -84,12 +86,14 @@ async def profile_set(ctx: CommandContext, fields: str) -> str:
     values = parse_profile_fields(fields)
     chosen = LANGUAGE in values
     language = parse_language(values.pop(LANGUAGE, ""))  # checked before anything is saved
-    if values:
-        await monitoring.set_profile(ctx.app.store, ctx.member.id, values, epoch(ctx.now))
+    async with ctx.app.store.transaction() as tx:
+        if values:
+            await profiles.set_profile(tx, ctx.member.id, values, epoch(ctx.now))
+        if chosen:
+            await members.set_language(tx, ctx.member.id, language)
     if chosen:
-        await members.set_language(ctx.app.store, ctx.member.id, language)
         ctx.translator = await ctx.app.translator_of(ctx.community, ctx.member.key)
-    saved = await monitoring.profile(ctx.app.store, ctx.member.id)
+    saved = await profiles.profile(ctx.app.store, ctx.member.id)
     lines = [ctx._("Your profile is saved.")]
     if saved is not None:
         lines.append(_profile_lines(ctx, saved))
@@ -103,7 +107,7 @@ async def profile_set(ctx: CommandContext, fields: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _profile_lines(ctx: CommandContext, profile: monitoring.Profile) -> str:
+def _profile_lines(ctx: CommandContext, profile: profiles.Profile) -> str:
     rows = [
         (ctx._("Organisation"), profile.organisation),
         (ctx._("Expertise"), profile.expertise),
@@ -115,7 +119,7 @@ def _profile_lines(ctx: CommandContext, profile: monitoring.Profile) -> str:
 
 async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> str:
     whom = member or ctx.member
-    found = await monitoring.profile(ctx.app.store, whom.id)
+    found = await profiles.profile(ctx.app.store, whom.id)
     if found is None:
         if whom.id == ctx.member.id:
             return ctx._(
@@ -169,7 +173,7 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
     def add(member_id: int, name: str, reason: str) -> None:
         found.setdefault(member_id, Expert(name)).reasons.append(reason)
 
-    for profile in await monitoring.profiles(store, ctx.community):
+    for profile in await profiles.profiles(store, ctx.community):
         if mentions_topic(profile.expertise, topic):
             add(
                 profile.member_id,
@@ -178,7 +182,7 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
             )
     themes = matching_themes(ctx.themes, topic)
     since = epoch(ctx.now - EXPERTS_WINDOW)
-    for row in await monitoring.theme_activity(store, ctx.community, [t.id for t in themes], since):
+    for row in await profiles.theme_activity(store, ctx.community, [t.id for t in themes], since):
         add(
             row.member_id,
             row.name,
@@ -190,7 +194,7 @@ async def experts(ctx: CommandContext, topic: str, page: int | None = None) -> s
             ),
         )
     theme_ids = {t.id for t in themes}
-    for item in await monitoring.knowledge_items(store, ctx.community):
+    for item in await knowledge.knowledge_items(store, ctx.community):
         if item.theme in theme_ids or mentions_topic(item.title, topic):
             for member_id, name in item.authors:
                 add(member_id, name, ctx._("shared “{title}”", title=literal(item.title)))
@@ -220,7 +224,7 @@ class Organisation:
 
 
 def organisations(
-    profiles: Iterable[monitoring.Profile], active: set[int]
+    profiles: Iterable[profiles.Profile], active: set[int]
 ) -> tuple[list[Organisation], int]:
     """Organisations named in profiles (grouped ignoring case and spacing), with their members,
     and how many profiles name no organisation."""
@@ -245,9 +249,9 @@ def organisations(
 async def knowledge_map(ctx: CommandContext, page: int | None = None) -> str:
     window = timedelta(weeks=ctx.app.settings.participation.window_weeks)
     store = ctx.app.store
-    profiles = await monitoring.profiles(store, ctx.community)
-    active = await monitoring.active_since(store, ctx.community, epoch(ctx.now - window))
-    groups, unnamed = organisations(profiles, active)
+    everyone = await profiles.profiles(store, ctx.community)
+    active = await profiles.active_since(store, ctx.community, epoch(ctx.now - window))
+    groups, unnamed = organisations(everyone, active)
     if not groups:
         return ctx._(
             "No member has named their organisation yet; members add it with "
@@ -331,19 +335,20 @@ async def share(ctx: CommandContext, kind: str, title: str) -> str:
             "https://example.org/census.",
             kind=kind,
         )
-    item_id = await monitoring.add_knowledge(
-        ctx.app.store,
-        ctx.community,
-        kind=kind,
-        title=title,
-        link=link,
-        theme=theme_id,
-        channel_key=ctx.invocation.channel.key,
-        source_platform_id=None,
-        created_by=ctx.member.id,
-        authors=[ctx.member.id],
-        at=epoch(ctx.now),
-    )
+    async with ctx.app.store.transaction() as tx:
+        item_id = await knowledge.add_knowledge(
+            tx,
+            ctx.community,
+            kind=kind,
+            title=title,
+            link=link,
+            theme=theme_id,
+            channel_key=ctx.invocation.channel.key,
+            source_platform_id=None,
+            created_by=ctx.member.id,
+            authors=[ctx.member.id],
+            at=epoch(ctx.now),
+        )
     return ctx._(
         "Thank you: “{title}” is in the library under {theme} (item {id}), credited to you.",
         title=literal(title),
@@ -363,7 +368,7 @@ def kind_label(_: Callable[..., str], kind: str) -> str:
 
 
 async def library(ctx: CommandContext, theme: Theme | None = None, page: int | None = None) -> str:
-    items = await monitoring.knowledge_items(
+    items = await knowledge.knowledge_items(
         ctx.app.store, ctx.community, theme=theme.id if theme else None
     )
     if not items:
@@ -395,7 +400,7 @@ async def library(ctx: CommandContext, theme: Theme | None = None, page: int | N
 def _item_line(
     _: Callable[..., str],
     themes: ThemeMap,
-    item: monitoring.KnowledgeItem,
+    item: knowledge.KnowledgeItem,
     names: dict[int, str],
     tz: ZoneInfo,
     *,
@@ -415,7 +420,7 @@ def _item_line(
     return f"- **{literal(item.title)}**{link} ({', '.join(details)}){by}"
 
 
-def may_change(scope: Scope, item: monitoring.KnowledgeItem) -> bool:
+def may_change(scope: Scope, item: knowledge.KnowledgeItem) -> bool:
     """An item is changed (its kind chosen, edited, removed) by its authors, by whoever shared
     or marked it, by the leaders of its theme, and by facilitators."""
     owners = [item.created_by, *(member_id for member_id, _ in item.authors)]
@@ -461,26 +466,27 @@ async def on_reaction(app: Trellis, event: ReactionAdded) -> None:
 
 async def _mark(app: Trellis, event: ReactionAdded) -> None:
     store = app.store
-    source = await monitoring.source_message(store, event.community, event.message_id)
+    source = await knowledge.source_message(store, event.community, event.message_id)
     if source is None or not source.text:
         return
     scope = await _reactor_scope(app, event)
     if not scope.covers_theme(source.theme):
         return
     title = title_from_message(source.text)
-    item_id = await monitoring.add_knowledge(
-        store,
-        event.community,
-        kind=None,
-        title=title,
-        link=None,
-        theme=source.theme,
-        channel_key=source.channel_key,
-        source_platform_id=event.message_id,
-        created_by=scope.member_id,
-        authors=[source.author_id],
-        at=epoch(event.occurred_at),
-    )
+    async with store.transaction() as tx:
+        item_id = await knowledge.add_knowledge(
+            tx,
+            event.community,
+            kind=None,
+            title=title,
+            link=None,
+            theme=source.theme,
+            channel_key=source.channel_key,
+            source_platform_id=event.message_id,
+            created_by=scope.member_id,
+            authors=[source.author_id],
+            at=epoch(event.occurred_at),
+        )
     if item_id is None:
         return
     author = await members.by_id(store, source.author_id)
@@ -495,14 +501,15 @@ async def _mark(app: Trellis, event: ReactionAdded) -> None:
 
 
 async def _choose_kind(app: Trellis, event: ReactionAdded, kind: str) -> None:
-    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
     if item is None or item.kind is not None:
         return
     if not may_change(await _reactor_scope(app, event), item):
         return
-    await monitoring.edit_knowledge(
-        app.store, item.id, title=None, kind=kind, at=epoch(event.occurred_at)
-    )
+    async with app.store.transaction() as tx:
+        await knowledge.edit_knowledge(
+            tx, item.id, title=None, kind=kind, at=epoch(event.occurred_at)
+        )
     _ = app.translator(event.community)._
     filed = _(
         "Thank you: “{title}” is in the library as a {kind} (item {id}).",
@@ -517,20 +524,22 @@ async def on_reaction_removed(app: Trellis, event: ReactionRemoved) -> None:
     """A 💡 taken back by the one who marked it, before saying what it is, files nothing."""
     if event.emoji not in INSIGHT_REACTIONS:
         return
-    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
     if item is None or item.kind is not None:
         return
     reactor = await members.by_key(app.store, event.community, event.member.key)
     if reactor is not None and reactor.id == item.created_by:
-        await monitoring.remove_knowledge(app.store, item.id)
+        async with app.store.transaction() as tx:
+            await knowledge.remove_knowledge(tx, item.id)
 
 
 async def on_message_deleted(app: Trellis, event: MessageDeleted) -> None:
     """A message deleted on the platform takes the item filed from it along: its title is the
     message's own text, and its author did not share it themselves."""
-    item = await monitoring.knowledge_item(app.store, event.community, source=event.message_id)
+    item = await knowledge.knowledge_item(app.store, event.community, source=event.message_id)
     if item is not None:
-        await monitoring.remove_knowledge(app.store, item.id)
+        async with app.store.transaction() as tx:
+            await knowledge.remove_knowledge(tx, item.id)
 
 
 _EDIT_LABEL = re.compile(r"(?:^|\s)(title|kind):", re.IGNORECASE)
@@ -560,7 +569,7 @@ def parse_item_changes(text: str) -> tuple[str | None, str | None]:
             )
     if kind is not None:
         kind = kind.lower()
-        if kind not in monitoring.KNOWLEDGE_KINDS:
+        if kind not in knowledge.KNOWLEDGE_KINDS:
             raise CommandError(
                 "“{kind}” is not a kind of knowledge; write lesson, case, document or reference.",
                 kind=excerpt(kind),
@@ -568,11 +577,11 @@ def parse_item_changes(text: str) -> tuple[str | None, str | None]:
     return title, kind
 
 
-async def _changeable(ctx: CommandContext, item_id: int) -> monitoring.KnowledgeItem:
-    item = await monitoring.knowledge_item(ctx.app.store, ctx.community, item_id=item_id)
+async def _changeable(ctx: CommandContext, db: Reads, item_id: int) -> knowledge.KnowledgeItem:
+    item = await knowledge.knowledge_item(db, ctx.community, item_id=item_id)
     if item is None:
         raise CommandError(
-            "There is no item {id} in the library; {prefix}library shows each item's number.",
+            "There is no item {id} in the library; {prefix}library list shows each item's number.",
             id=item_id,
             prefix=ctx.prefix,
         )
@@ -586,10 +595,9 @@ async def _changeable(ctx: CommandContext, item_id: int) -> monitoring.Knowledge
 
 async def library_edit(ctx: CommandContext, item: int, changes: str) -> str:
     title, kind = parse_item_changes(changes)
-    found = await _changeable(ctx, item)
-    await monitoring.edit_knowledge(
-        ctx.app.store, found.id, title=title, kind=kind, at=epoch(ctx.now)
-    )
+    async with ctx.app.store.transaction() as tx:
+        found = await _changeable(ctx, tx, item)
+        await knowledge.edit_knowledge(tx, found.id, title=title, kind=kind, at=epoch(ctx.now))
     chosen = kind or found.kind
     if chosen is None:
         return ctx._(
@@ -606,8 +614,9 @@ async def library_edit(ctx: CommandContext, item: int, changes: str) -> str:
 
 
 async def library_remove(ctx: CommandContext, item: int) -> str:
-    found = await _changeable(ctx, item)
-    await monitoring.remove_knowledge(ctx.app.store, found.id)
+    async with ctx.app.store.transaction() as tx:
+        found = await _changeable(ctx, tx, item)
+        await knowledge.remove_knowledge(tx, found.id)
     return ctx._(
         "Item {id}, “{title}”, is no longer in the library.",
         id=found.id,
@@ -617,7 +626,7 @@ async def library_remove(ctx: CommandContext, item: int) -> str:
 
 async def digest_section(ctx: DigestContext) -> str | None:
     """New knowledge items of the digest week, with their authors credited."""
-    items = await monitoring.knowledge_items(
+    items = await knowledge.knowledge_items(
         ctx.app.store, ctx.community, start=epoch(ctx.start), end=epoch(ctx.end)
     )
     if not items:
@@ -726,9 +735,10 @@ def install(app: Trellis) -> None:
     for community, settings in app.settings.communities.items():
 
         async def file_waiting(due: datetime, community: str = community) -> str:
-            filed = await monitoring.file_waiting(
-                app.store, community, epoch(due - KIND_WAIT), epoch(due)
-            )
+            async with app.store.transaction() as tx:
+                filed = await knowledge.file_waiting(
+                    tx, community, epoch(due - KIND_WAIT), epoch(due)
+                )
             return f"{filed} items marked with 💡 filed as references"
 
         app.scheduler.add(Job(f"library:{community}", FILING_CRON, settings.timezone, file_waiting))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.clock import epoch
 from bot.events import MemberJoined
-from bot.monitoring.common import epoch
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
-from storage import members, monitoring
+from storage import members, onboarding
 
 if TYPE_CHECKING:
     from bot.app import Trellis
@@ -61,7 +61,9 @@ async def welcome(app: Trellis, event: MemberJoined) -> None:
     row = await members.by_key(app.store, event.community, event.member.key)
     if row is None or row.is_bot or row.opted_out:
         return
-    if not await monitoring.claim_welcome(app.store, row.id, epoch(event.occurred_at)):
+    async with app.store.transaction() as tx:
+        claimed = await onboarding.claim_welcome(tx, row.id, epoch(event.occurred_at))
+    if not claimed:
         return
     text = welcome_text(
         await app.translator_of(event.community, row.key),
@@ -70,7 +72,8 @@ async def welcome(app: Trellis, event: MemberJoined) -> None:
         app.command_prefix(event.member.platform),
     )
     outcome = await app.direct(event.community, row.key, OutgoingMessage(text))
-    await monitoring.welcome_delivered(app.store, row.id, delivered=outcome is Delivery.DELIVERED)
+    async with app.store.transaction() as tx:
+        await onboarding.welcome_delivered(tx, row.id, delivered=outcome is Delivery.DELIVERED)
 
 
 def install(app: Trellis) -> None:

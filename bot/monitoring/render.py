@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from bot.i18n import Translator
 from bot.monitoring.knowledge import kind_label
-from bot.monitoring.report import Report
+from bot.monitoring.report_model import Report
 from bot.outgoing import literal
 from bot.services.digest import first_response_lines
 

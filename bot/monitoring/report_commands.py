@@ -16,7 +16,8 @@ from bot.commands.parsing import Period, parse_period
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.i18n import Translator
 from bot.monitoring.render import levels_chart, render_html, summary_markdown
-from bot.monitoring.report import Report, build_report
+from bot.monitoring.report import build_report
+from bot.monitoring.report_model import Report
 from bot.outgoing import Attachment, OutgoingMessage
 from bot.scheduler import Job
 from storage.rollups import refresh_rollups

@@ -1,7 +1,7 @@
 """Surveys for evaluation and impact: a monthly pulse (satisfaction, sense of ownership, whom a
 member learned from) and a quarterly story of change, asked by direct message and answered with a
 command. Answers are stored without the member; results are shown only for groups large enough
-that nobody can be picked out, and move only in steps of such a group (storage.monitoring.answer).
+that nobody can be picked out, and move only in steps of such a group (storage.surveys.answer).
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.parsing import Period, excerpt
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.monitoring.common import about_period, epoch
+from bot.events import key_parts
+from bot.monitoring.common import about_period
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from bot.scheduler import Job
-from storage import activity, monitoring
+from storage import surveys
+from storage.contract import Reads
+from storage.privacy import visible_members
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,11 +86,12 @@ async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
     settings = app.community(community)
     tz = ZoneInfo(settings.timezone)
     period = period_label(kind, due_at, tz)
-    survey = await monitoring.open_survey(app.store, community, kind, period, epoch(due_at))
+    async with app.store.transaction() as tx:
+        survey = await surveys.open_survey(tx, community, kind, period, epoch(due_at))
     if survey is None:
         return f"{kind} {period} was already asked"
     delivered = 0
-    recipients = await monitoring.members_to_ask(app.store, community)
+    recipients = await surveys.members_to_ask(app.store, community)
     for member_id, key in recipients:
         text = invitation(
             (await app.translator_of(community, key))._,
@@ -94,24 +99,23 @@ async def ask(app: Trellis, community: str, kind: str, due_at: datetime) -> str:
             settings.name,
             period,
             schedule_of(settings).min_group_size,
-            app.command_prefix(key.split(":", 1)[0]),
+            app.command_prefix(key_parts(key)[0]),
         )
         outcome = await app.direct(community, key, OutgoingMessage(text))
-        await monitoring.invite(
-            app.store, survey.id, member_id, delivered=outcome is Delivery.DELIVERED
-        )
+        async with app.store.transaction() as tx:
+            await surveys.invite(tx, survey.id, member_id, delivered=outcome is Delivery.DELIVERED)
         delivered += outcome is Delivery.DELIVERED
     return f"{kind} {period} sent to {delivered} of {len(recipients)} members"
 
 
-async def _waiting(ctx: CommandContext, kind: str) -> monitoring.Survey:
-    survey = await monitoring.pending_survey(ctx.app.store, ctx.community, kind, ctx.member.id)
+async def _waiting(ctx: CommandContext, db: Reads, kind: str) -> surveys.Survey:
+    survey = await surveys.pending_survey(db, ctx.community, kind, ctx.member.id)
     if survey is not None:
         return survey
     asked = [
         s
-        for s in await monitoring.surveys(ctx.app.store, ctx.community, kind)
-        if await monitoring.has_answered(ctx.app.store, s.id, ctx.member.id)
+        for s in await surveys.surveys(db, ctx.community, kind)
+        if await surveys.has_answered(db, s.id, ctx.member.id)
     ]
     if asked:
         raise CommandError(
@@ -148,16 +152,17 @@ async def pulse(
     _score(ownership, "ownership")
     if learned_from is not None and learned_from.id == ctx.member.id:
         raise CommandError("Name someone else you learned from this month, or leave it out.")
-    survey = await _waiting(ctx, "pulse")
-    await monitoring.answer(
-        ctx.app.store,
-        survey.id,
-        ctx.member.id,
-        min_group=schedule_of(ctx.settings).min_group_size,
-        satisfaction=satisfaction,
-        ownership=ownership,
-        learned_from=learned_from.id if learned_from else None,
-    )
+    async with ctx.app.store.transaction() as tx:
+        survey = await _waiting(ctx, tx, "pulse")
+        await surveys.answer(
+            tx,
+            survey.id,
+            ctx.member.id,
+            min_group=schedule_of(ctx.settings).min_group_size,
+            satisfaction=satisfaction,
+            ownership=ownership,
+            learned_from=learned_from.id if learned_from else None,
+        )
     return ctx._(
         "Thank you: your pulse for {period} is recorded, without your name.", period=survey.period
     )
@@ -171,14 +176,15 @@ async def story(ctx: CommandContext, text: str) -> str:
             n=len(text),
             limit=STORY_CHARS,
         )
-    survey = await _waiting(ctx, "impact")
-    await monitoring.answer(
-        ctx.app.store,
-        survey.id,
-        ctx.member.id,
-        min_group=schedule_of(ctx.settings).min_group_size,
-        story=text,
-    )
+    async with ctx.app.store.transaction() as tx:
+        survey = await _waiting(ctx, tx, "impact")
+        await surveys.answer(
+            tx,
+            survey.id,
+            ctx.member.id,
+            min_group=schedule_of(ctx.settings).min_group_size,
+            story=text,
+        )
     return ctx._(
         "Thank you: your story for {period} is recorded, without your name.",
         period=survey.period,
@@ -192,7 +198,7 @@ def _spread(values: tuple[int, ...]) -> str:
 def describe_results(
     _: Callable[..., str],
     n_: Callable[..., str],
-    result: monitoring.SurveyAnswers,
+    result: surveys.SurveyAnswers,
     names: dict[int, str],
     min_size: int,
 ) -> str:
@@ -249,7 +255,7 @@ def describe_results(
 
 async def results(ctx: CommandContext, period: Period | None = None) -> str:
     store = ctx.app.store
-    every = await monitoring.surveys(store, ctx.community)
+    every = await surveys.surveys(store, ctx.community)
     if period:
         chosen = [s for s in every if about_period(s.period, period.start, period.end, ctx.tz)]
         if not chosen:
@@ -264,10 +270,10 @@ async def results(ctx: CommandContext, period: Period | None = None) -> str:
         chosen = [latest[kind] for kind in ("pulse", "impact") if kind in latest]
         if not chosen:
             return ctx._("No survey has been asked yet.")
-    names = await activity.visible_members(store, ctx.community)
+    names = await visible_members(store, ctx.community)
     min_size = schedule_of(ctx.settings).min_group_size
     parts = [
-        describe_results(ctx._, ctx.n_, await monitoring.survey_answers(store, s), names, min_size)
+        describe_results(ctx._, ctx.n_, await surveys.survey_answers(store, s), names, min_size)
         for s in chosen
     ]
     return "\n\n".join(parts)

@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import CommunitySettings
-from bot.events import MemberRef
+from bot.events import MemberRef, key_parts
 from bot.i18n import Translator
 from bot.monitoring.common import local_time
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 from storage import activity, facilitation
-from storage.monitoring import CommunityEvent, events_between, hide_names, names_hiding
+from storage.calendar import CommunityEvent, events_between
+from storage.contract import Reads
+from storage.privacy import hide_names, names_hiding, visible_member_keys, visible_members
 
 if TYPE_CHECKING:
     from bot.app import Trellis
-    from storage.sqlite import SqliteStore
 
 
 @dataclass(slots=True)
@@ -137,13 +138,13 @@ async def compose(
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(app.store, community, earlier, begin)
     t = app.translator(community)
-    visible = await activity.visible_members(app.store, community)
+    visible = await visible_members(app.store, community)
     names = {member_id: literal(name) for member_id, name in visible.items()}
-    platform = (settings.digest.channel or "").partition(":")[0]
+    platform = key_parts(settings.digest.channel or "")[0]
     adapter = app.adapters.get(platform)
     if adapter is not None and adapter.mention_credited_members:
-        for member_id, key in (await activity.visible_member_keys(app.store, community)).items():
-            member_platform, _, platform_id = key.partition(":")
+        for member_id, key in (await visible_member_keys(app.store, community)).items():
+            member_platform, platform_id = key_parts(key)
             if member_platform == platform:
                 member = MemberRef(platform, platform_id, visible.get(member_id, ""))
                 names[member_id] = adapter.mention(member)
@@ -424,7 +425,7 @@ class ResponseTimes:
 
 
 async def first_responses(
-    store: SqliteStore,
+    store: Reads,
     community: str,
     theme_names: dict[str, str],
     start: int,
@@ -442,7 +443,7 @@ async def first_responses(
             continue
         after = None
         if prompt.platform_id and prompt.channel_key:
-            platform = prompt.channel_key.partition(":")[0]
+            platform = key_parts(prompt.channel_key)[0]
             after = await activity.prompt_first_response(
                 store,
                 community,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.permissions import permission_of
 from bot.commands.spec import Permission
-from bot.events import MemberRef
+from bot.events import MemberRef, key_parts
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
 from storage import activity, facilitation
@@ -42,8 +42,7 @@ async def quiet_list(app: Trellis, community: str, now: datetime) -> list[facili
 
 
 async def _runs_the_community(app: Trellis, community: str, member_key: str) -> bool:
-    platform, _, member_id = member_key.partition(":")
-    permission = await permission_of(app, community, MemberRef(platform, member_id))
+    permission = await permission_of(app, community, MemberRef(*key_parts(member_key)))
     return permission is not Permission.MEMBER
 
 
@@ -59,7 +58,7 @@ async def nudge_text(app: Trellis, community: str, member: facilitation.QuietMem
     t = await app.translator_of(community, member.key)
     settings = app.community(community)
     themes = app.themes[community]
-    prefix = app.command_prefix(member.key.split(":", 1)[0])
+    prefix = app.command_prefix(key_parts(member.key)[0])
     prompt = None
     for theme_id in await activity.themes_of_member(app.store, member.member_id) or list(
         themes.themes
@@ -126,9 +125,10 @@ async def send_nudges(app: Trellis, community: str, now: datetime) -> str:
         message = OutgoingMessage(await nudge_text(app, community, member))
         delivery = await app.direct(community, member.key, message)
         delivered = delivery is Delivery.DELIVERED
-        await facilitation.record_nudge(
-            app.store, community, member.member_id, member.kind, at, delivered=delivered
-        )
+        async with app.store.transaction() as tx:
+            await facilitation.record_nudge(
+                tx, community, member.member_id, member.kind, at, delivered=delivered
+            )
         budget -= 1
         sent += delivered
         unreachable += not delivered

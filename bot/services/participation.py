@@ -13,7 +13,8 @@ from bot.config import ParticipationSettings
 from bot.i18n import Translator
 from storage import activity as activity_store
 from storage.activity import Activity
-from storage.sqlite import SqliteStore
+from storage.contract import Store
+from storage.privacy import visible_members
 
 
 class Level(enum.StrEnum):
@@ -40,7 +41,7 @@ def level_of(activity: Activity | None, settings: ParticipationSettings) -> Leve
 
 
 async def stats(
-    store: SqliteStore,
+    store: Store,
     community: str,
     settings: ParticipationSettings,
     start: datetime,
@@ -50,16 +51,18 @@ async def stats(
     day_offset: int,
 ) -> tuple[dict[int, Activity], dict[Level, int], int]:
     """Activity per member in the period, and levels over the window ending with the period."""
+    period = (int(start.timestamp()), int(end.timestamp()))
+    levels_window = (int((end - timedelta(weeks=settings.window_weeks)).timestamp()), period[1])
+    async with store.transaction() as tx:  # the rollups both reads need, brought up to date
+        for first, last in (period, levels_window):
+            await activity_store.refresh_activity(tx, community, first, last, day_offset=day_offset)
     per_member = await activity_store.activity(
-        store, community, int(start.timestamp()), int(end.timestamp()),
-        theme=theme, day_offset=day_offset,
-    )  # fmt: skip
-    window_start = end - timedelta(weeks=settings.window_weeks)
+        store, community, *period, theme=theme, day_offset=day_offset
+    )
     window = await activity_store.activity(
-        store, community, int(window_start.timestamp()), int(end.timestamp()),
-        theme=theme, day_offset=day_offset,
-    )  # fmt: skip
-    visible = await activity_store.visible_members(store, community)
+        store, community, *levels_window, theme=theme, day_offset=day_offset
+    )
+    visible = await visible_members(store, community)
     levels = {level: 0 for level in Level}
     for member_id in visible:
         levels[level_of(window.get(member_id), settings)] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.events import key_parts
 from bot.outgoing import OutgoingMessage, literal
 from storage import activity, facilitation
 
@@ -25,13 +26,14 @@ async def post_next(app: Trellis, community: str, theme_id: str, now: datetime) 
     t = app.translator(community)
     text = t._("**Prompt for {theme}:** {text}", theme=theme.name, text=literal(queued.text))
     sent = await app.post(community, place, OutgoingMessage(text))
-    await facilitation.mark_prompt_posted(
-        app.store,
-        queued.id,
-        int(now.timestamp()),
-        place,
-        sent.message_ids[0] if sent and sent.message_ids else None,
-    )
+    async with app.store.transaction() as tx:
+        await facilitation.mark_prompt_posted(
+            tx,
+            queued.id,
+            int(now.timestamp()),
+            place,
+            sent.message_ids[0] if sent and sent.message_ids else None,
+        )
     return f"{theme_id}: prompt {queued.id} posted"
 
 
@@ -49,13 +51,21 @@ async def revive_dormant(app: Trellis, community: str, now: datetime) -> str:
             continue  # never active since Trellis arrived: nothing to revive yet
         is_dormant = now.timestamp() - quiet_since >= after.total_seconds()
         if is_dormant and theme_id not in dormant:
-            await facilitation.set_dormant(app.store, community, theme_id, int(now.timestamp()))
-            if await facilitation.next_prompt(app.store, community, theme_id) is None:
-                outcomes.append(await _revive_with_builtin_prompt(app, community, theme_id, now))
-            else:
-                outcomes.append(await post_next(app, community, theme_id, now))
+            async with app.store.transaction() as tx:
+                await facilitation.set_dormant(tx, community, theme_id, int(now.timestamp()))
+                builtin = await facilitation.next_prompt(tx, community, theme_id) is None
+                if builtin:
+                    text = builtin_prompt(app, community, theme_id)
+                    at = int(now.timestamp())
+                    await facilitation.add_prompt(tx, community, theme_id, text, None, at)
+            posted = await post_next(app, community, theme_id, now)
+            if builtin:
+                told = await _tell_stewards_the_queue_is_empty(app, community, theme_id)
+                posted = f"{posted} (built-in; {told} told the queue is empty)"
+            outcomes.append(posted)
         elif not is_dormant and theme_id in dormant:
-            await facilitation.set_dormant(app.store, community, theme_id, None)
+            async with app.store.transaction() as tx:
+                await facilitation.set_dormant(tx, community, theme_id, None)
     return "; ".join(outcomes) or "no theme newly dormant"
 
 
@@ -76,24 +86,13 @@ def builtin_prompt(app: Trellis, community: str, theme_id: str) -> str:
     )
 
 
-async def _revive_with_builtin_prompt(
-    app: Trellis, community: str, theme_id: str, now: datetime
-) -> str:
-    at = int(now.timestamp())
-    text = builtin_prompt(app, community, theme_id)
-    await facilitation.add_prompt(app.store, community, theme_id, text, None, at)
-    posted = await post_next(app, community, theme_id, now)
-    told = await _tell_stewards_the_queue_is_empty(app, community, theme_id)
-    return f"{posted} (built-in; {told} told the queue is empty)"
-
-
 async def _tell_stewards_the_queue_is_empty(app: Trellis, community: str, theme_id: str) -> int:
     """DM the theme's leaders and the facilitators named by member key (not by role or power)."""
     settings = app.community(community)
     theme = settings.themes[theme_id]
     told = 0
     for key in dict.fromkeys([*theme.leaders, *settings.roles.facilitators]):
-        platform = key.partition(":")[0]
+        platform = key_parts(key)[0]
         if platform not in app.adapters:
             continue  # a role or power level, or a platform that is not connected
         prefix = app.command_prefix(platform)

@@ -19,15 +19,16 @@ async def solved(ctx: CommandContext, member: MemberRow | None = None) -> str:
             "Only the one who asked, the theme's leaders and facilitators can say a question "
             "is solved."
         )
-    question = await activity.mark_solved(
-        ctx.app.store,
-        ctx.community,
-        asker.id,
-        channel.key,
-        channel.thread_key,
-        int((ctx.now - WAITING_WINDOW).timestamp()),
-        int(ctx.now.timestamp()),
-    )
+    async with ctx.app.store.transaction() as tx:
+        question = await activity.mark_solved(
+            tx,
+            ctx.community,
+            asker.id,
+            channel.key,
+            channel.thread_key,
+            int((ctx.now - WAITING_WINDOW).timestamp()),
+            int(ctx.now.timestamp()),
+        )
     if question is None:
         raise CommandError(
             "No question of {name} waits for an answer here; write solved in the channel or "

@@ -1,10 +1,8 @@
 """The Matrix adapter (matrix-nio): rooms and spaces in, ``!trellis`` commands, notices out.
 
-Two halves. The pure half (``translate``, ``render_content``, ``chunk_contents``) turns a Matrix
-event's JSON into Trellis events and Markdown into a Matrix message; it is tested from recorded
-Synapse payloads. The talking half (``MatrixAdapter``) logs in, syncs, remembers what it must across
-restarts (device, access token, sync token, direct rooms, reactions) through the store's
-``get_state``/``set_state``, and sends.
+It logs in (``session``), syncs, translates each event (``translate``), remembers what it must
+across restarts in its own rows of the store (``state``: device, access token, sync token, direct
+rooms, reactions), and sends (``render``; direct messages through ``direct``).
 
 Restarts: every start's first sync asks for the rooms' full state, so members, power levels,
 encryption and direct rooms are known at once, not when a room next has traffic; the members
@@ -20,23 +18,45 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import re
-import struct
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Container, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING, Any
 
 import nio
-from markdown_it import MarkdownIt
 from nio.crypto import ENCRYPTION_ENABLED
 
-from bot.commands.spec import match_command
+from adapters.matrix.direct import (
+    ENCRYPTION_STATE,
+    encrypt_direct_room,
+    forget_direct,
+    load_direct_rooms,
+    record_direct,
+)
+from adapters.matrix.render import chunk_contents, defuse, image_size, render_content
+from adapters.matrix.session import (
+    RATE_LIMIT_RETRIES,
+    MatrixError,
+    crypto_housekeeping,
+    ensure_room,
+    login,
+)
+from adapters.matrix.state import MatrixState
+from adapters.matrix.translate import (
+    PLATFORM,
+    Known,
+    ReactionRecord,
+    RoomContext,
+    SeenEvent,
+    is_own_join,
+    occurred_at,
+    references,
+    translate,
+)
 from bot.config import ConfigError, Settings
 from bot.events import (
     ChannelRef,
@@ -45,382 +65,28 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MemberRef,
-    MessageDeleted,
-    MessageEdited,
     MessagePosted,
     ReactionAdded,
     ReactionRemoved,
     ThreadOpened,
 )
 from bot.i18n import Translator
-from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
-from bot.ports import Adapter, Delivery, EventSink, SentMessage
+from bot.outgoing import Attachment, OutgoingMessage, literal
+from bot.ports import Adapter, Delivery, EventSink, SentMessage, StateKey, Stored
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "matrix"
-MAX_EVENT_BYTES = 60_000
-"""Synapse refuses events over 65,536 bytes; keep a margin for the envelope and encryption."""
 CREATOR_POWER_LEVEL = 1_000_000
 """From room version 12 the room's creators outrank every power level (and are not listed)."""
 _LEGACY_ROOM_VERSIONS = frozenset(str(v) for v in range(1, 12))
-RATE_LIMIT_RETRIES = 5
-"""How many ``M_LIMIT_EXCEEDED`` answers one request may get (each waited out) before giving up."""
 SEND_ATTEMPTS = 4
 """How often a message that failed for a passing reason (a room not loaded, a server hiccup) is
 tried before the failure is reported."""
 JOIN_DATE_HOPS = 20
 """How many profile changes back a member's join is looked for before their oldest seen event counts."""
-ENCRYPTION_STATE = {
-    "type": "m.room.encryption",
-    "state_key": "",
-    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-}
-
-# --------------------------------------------------------------------------------------------
-# The pure half: Matrix JSON -> Trellis events
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RoomContext:
-    """What translating an event of one room needs to know about the room and the configuration."""
-
-    community: str
-    room_id: str
-    room_name: str = ""
-    bot_user_id: str = ""
-    command_prefix: str = "!trellis"
-    command_names: tuple[str, ...] = ()
-    ignore_senders: tuple[re.Pattern[str], ...] = ()
-    puppet_patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
-    display_names: Mapping[str, str] = field(default_factory=dict)
-
-    def ignores(self, user_id: str) -> bool:
-        return user_id == self.bot_user_id or any(p.match(user_id) for p in self.ignore_senders)
-
-    def member(self, user_id: str, *, is_bot: bool = False) -> MemberRef:
-        """A Matrix user, or the platform account a bridge puppet stands for."""
-        name = self.display_names.get(user_id, "")
-        for pattern, platform in self.puppet_patterns:
-            found = pattern.match(user_id)
-            if found:
-                puppet_id = found.group(1) if pattern.groups else user_id
-                return MemberRef(platform, puppet_id, name, is_bot)
-        return MemberRef(PLATFORM, user_id, name, is_bot)
-
-    def channel(self, thread_id: str | None = None) -> ChannelRef:
-        return ChannelRef(PLATFORM, self.room_id, self.room_name, thread_id)
-
-
-@dataclass(frozen=True, slots=True)
-class SeenEvent:
-    sender: str
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReactionRecord:
-    """A reaction we delivered, kept so that its later redaction can name what it undoes."""
-
-    message_id: str
-    sender: str
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What the adapter remembers about earlier events that a new event only points at."""
-
-    events: Mapping[str, SeenEvent] = field(default_factory=dict)
-    reactions: Mapping[str, ReactionRecord] = field(default_factory=dict)
-    open_threads: Container[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class References:
-    """The earlier events an event points at, so the adapter can look them up before translating."""
-
-    events: tuple[str, ...] = ()
-    redacted: str | None = None
-    thread_root: str | None = None
-
-
-_PILL = re.compile(r"https://matrix\.to/#/(@[^\"'<>?/\s]+)")
-_FALLBACK_AUTHOR = re.compile(r"^> <(@[^>]+)>")
-
-
-def occurred_at(raw: Mapping[str, Any]) -> datetime:
-    return datetime.fromtimestamp(raw.get("origin_server_ts", 0) / 1000, tz=UTC)
-
-
-def _relation(content: Mapping[str, Any]) -> Mapping[str, Any]:
-    relation = content.get("m.relates_to")
-    return relation if isinstance(relation, dict) else {}
-
-
-def _reply_target(relation: Mapping[str, Any]) -> str | None:
-    if relation.get("rel_type") == "m.thread" and relation.get("is_falling_back"):
-        return None
-    target = relation.get("m.in_reply_to")
-    return target.get("event_id") if isinstance(target, dict) else None
-
-
-def references(raw: Mapping[str, Any]) -> References:
-    content = raw.get("content") or {}
-    if raw.get("type") == "m.room.redaction":
-        return References(redacted=content.get("redacts") or raw.get("redacts"))
-    if raw.get("type") != "m.room.message":
-        return References()
-    relation = _relation(content)
-    root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
-    wanted = tuple(i for i in (_reply_target(relation), root) if i)
-    return References(events=wanted, thread_root=root)
-
-
-def strip_reply_fallback(body: str) -> str:
-    """Drop the quoted ``> <@who> ...`` lines clients put before a reply's own text."""
-    lines = body.split("\n")
-    if not lines or not lines[0].startswith("> "):
-        return body
-    index = 0
-    while index < len(lines) and lines[index].startswith(">"):
-        index += 1
-    if index < len(lines) and lines[index] == "":
-        index += 1
-    return "\n".join(lines[index:])
-
-
-def _mentions(content: Mapping[str, Any]) -> list[str]:
-    found: list[str] = []
-    intentional = content.get("m.mentions")
-    if isinstance(intentional, dict):
-        found.extend(u for u in intentional.get("user_ids", ()) if isinstance(u, str))
-    if content.get("format") == "org.matrix.custom.html":
-        html = re.sub(
-            r"<mx-reply>.*?</mx-reply>", "", content.get("formatted_body", ""), flags=re.S
-        )
-        found.extend(unquote(m) for m in _PILL.findall(html))
-    return list(dict.fromkeys(found))
-
-
-def translate(raw: Mapping[str, Any], room: RoomContext, known: Known = Known()) -> list[Event]:
-    """The Trellis events one Matrix event means (usually one, sometimes none or two)."""
-    sender = raw.get("sender", "")
-    if room.ignores(sender):
-        return []
-    kind = raw.get("type")
-    content = raw.get("content") or {}
-    when = occurred_at(raw)
-    if kind == "m.room.member":
-        return _membership(raw, room, when)
-    if kind == "m.reaction":
-        relation = _relation(content)
-        if relation.get("rel_type") != "m.annotation" or not relation.get("event_id"):
-            return []
-        return [
-            ReactionAdded(
-                room.community,
-                room.channel(),
-                relation["event_id"],
-                room.member(sender),
-                str(relation.get("key", "")),
-                when,
-            )
-        ]
-    if kind == "m.room.redaction":
-        target = content.get("redacts") or raw.get("redacts")
-        if not target:
-            return []
-        reaction = known.reactions.get(target)
-        if reaction is not None:
-            return [
-                ReactionRemoved(
-                    room.community,
-                    room.channel(),
-                    reaction.message_id,
-                    room.member(reaction.sender),
-                    reaction.key,
-                    when,
-                )
-            ]
-        return [MessageDeleted(room.community, room.channel(), target, when)]
-    if kind != "m.room.message" or not isinstance(content.get("body"), str):
-        return []  # other types, and messages whose content a redaction already removed
-    return _message(raw, content, room, known, when)
-
-
-def _membership(raw: Mapping[str, Any], room: RoomContext, when: datetime) -> list[Event]:
-    user_id = raw.get("state_key", "")
-    if not user_id or room.ignores(user_id):
-        return []
-    now = (raw.get("content") or {}).get("membership")
-    before = ((raw.get("unsigned") or {}).get("prev_content") or {}).get("membership")
-    member = room.member(user_id)
-    if now == "join" and before != "join":
-        return [MemberJoined(room.community, member, when)]
-    if now in ("leave", "ban") and before == "join":
-        return [MemberLeft(room.community, member, when)]
-    return []
-
-
-def _message(
-    raw: Mapping[str, Any],
-    content: Mapping[str, Any],
-    room: RoomContext,
-    known: Known,
-    when: datetime,
-) -> list[Event]:
-    sender = raw["sender"]
-    event_id = raw.get("event_id", "")
-    relation = _relation(content)
-    if relation.get("rel_type") == "m.replace":
-        new = content.get("m.new_content")
-        if not isinstance(new, dict) or not isinstance(new.get("body"), str):
-            return []
-        return [
-            MessageEdited(room.community, room.channel(), relation["event_id"], new["body"], when)
-        ]
-    thread_root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
-    channel = room.channel(thread_root)
-    reply_to = _reply_target(relation)
-    body = content["body"]
-    if reply_to:
-        body = strip_reply_fallback(body)
-    is_notice = content.get("msgtype") == "m.notice"
-    tokens = body.split(None, 1)
-    if tokens and tokens[0].casefold() == room.command_prefix.casefold():
-        if is_notice:
-            return []  # another bot talking about us; never a command
-        command, rest = match_command(room.command_names, tokens[1] if len(tokens) > 1 else "")
-        return [
-            CommandInvoked(
-                room.community,
-                channel,
-                room.member(sender),
-                command or "help",
-                when,
-                text=rest,
-                invocation_id=event_id,
-            )
-        ]
-    events: list[Event] = []
-    if thread_root and thread_root not in known.open_threads:
-        root = known.events.get(thread_root)
-        events.append(
-            ThreadOpened(
-                room.community,
-                channel,
-                (root.text.split("\n", 1)[0][:80] if root else ""),
-                room.member(root.sender) if root else None,
-                when,
-            )
-        )
-    reply_author = None
-    if reply_to:
-        seen = known.events.get(reply_to)
-        fallback = _FALLBACK_AUTHOR.match(content["body"])
-        author_id = seen.sender if seen else (fallback.group(1) if fallback else None)
-        reply_author = room.member(author_id) if author_id else None
-    mentions = tuple(room.member(u) for u in _mentions(content) if u != sender)
-    events.append(
-        MessagePosted(
-            room.community,
-            channel,
-            room.member(sender, is_bot=is_notice),
-            event_id,
-            body,
-            when,
-            reply_to=reply_to,
-            reply_to_author=reply_author,
-            mentions=mentions,
-        )
-    )
-    return events
-
-
-def is_own_join(raw: Mapping[str, Any], user_id: str) -> bool:
-    return (
-        raw.get("type") == "m.room.member"
-        and raw.get("state_key") == user_id
-        and (raw.get("content") or {}).get("membership") == "join"
-        and ((raw.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The pure half: Markdown -> Matrix message content
-# --------------------------------------------------------------------------------------------
-
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"])
-_ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
-
-
-def defuse(text: str) -> str:
-    """Break every ``@room`` with a zero-width joiner so no client reads it as a room ping."""
-    return _ROOM_PING.sub("@\u200d\\1", text)
-
-
-def render_content(markdown: str, *, msgtype: str = "m.notice") -> dict[str, Any]:
-    """A message from Markdown: member-written HTML escaped, nobody pinged (``m.mentions`` empty)."""
-    html = _MARKDOWN.render(markdown).strip()
-    return {
-        "msgtype": msgtype,
-        "body": defuse(markdown),
-        "format": "org.matrix.custom.html",
-        "formatted_body": defuse(html),
-        "m.mentions": {},
-    }
-
-
-def chunk_contents(markdown: str, limit: int) -> list[dict[str, Any]]:
-    """Split to ``limit`` characters, then further wherever a chunk would exceed an event's size."""
-    contents: list[dict[str, Any]] = []
-    for chunk in split_markdown(markdown, limit):
-        content = render_content(chunk)
-        if len(json.dumps(content).encode()) > MAX_EVENT_BYTES and limit >= 40:
-            contents.extend(chunk_contents(chunk, limit // 2))
-        else:
-            contents.append(content)
-    return contents
-
-
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# The talking half
-# --------------------------------------------------------------------------------------------
-
-
-class AdapterState(Protocol):
-    """The store's key/value table for adapters (``storage.sqlite.SqliteStore`` provides it)."""
-
-    async def get_state(self, scope: str, key: str) -> str | None: ...
-
-    async def set_state(self, scope: str, key: str, value: str) -> None: ...
-
-    async def delete_state(self, scope: str, key: str) -> None: ...
-
-
-class MatrixError(Exception):
-    """The homeserver refused something we need; the message says what and how to fix it."""
-
-
-_LOGIN = "matrix"
-_DIRECT = "matrix.direct"
-_DIRECT_ROOM = "matrix.direct_room"
-_REACTION = "matrix.reaction"
-_THREAD = "matrix.thread"
-_E2E_WARNED = "matrix.e2e_warned"
-_JOINED = "matrix.joined"
-"""A member event's id -> when that member joined, for members whose last event was a profile change."""
 
 
 def _compile(patterns: Sequence[str], path: str) -> list[re.Pattern[str]]:
@@ -443,14 +109,12 @@ class MatrixAdapter(Adapter):
     def __init__(
         self,
         settings: Settings,
-        state: AdapterState,
         *,
         sync_timeline_limit: int = 50,
         poll_timeout_ms: int = 30_000,
     ) -> None:
         self.settings = settings
         self.config = settings.adapters.matrix
-        self.state = state
         self.command_prefix = f"{self.config.command_prefix} "
         self._timeline_limit = sync_timeline_limit
         self._poll_ms = poll_timeout_ms
@@ -460,10 +124,11 @@ class MatrixAdapter(Adapter):
         self.key_dir = Path(f"{settings.storage.path}.matrix-keys")
         self.e2e = self.config.encryption and ENCRYPTION_ENABLED
         self._client: nio.AsyncClient | None = None
+        self._state: MatrixState | None = None
         self._sink: EventSink | None = None
-        self._sync_task: asyncio.Task | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._token: str | None = None
-        self._saving: asyncio.Task | None = None
+        self._saving: asyncio.Task[None] | None = None
         self._command_names: tuple[str, ...] = ()
         self._room_community: dict[str, str] = {}
         self._spaces: dict[str, str] = {}
@@ -478,15 +143,23 @@ class MatrixAdapter(Adapter):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, sink: EventSink) -> None:
+    @property
+    def state(self) -> MatrixState:
+        """What this adapter keeps in the store; handed to it at ``start``."""
+        if self._state is None:
+            raise RuntimeError("the Matrix adapter is not started")
+        return self._state
+
+    async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
+        self._state = MatrixState(stored.state)
         client = await self._connect()
-        token = await self.state.get_state(_LOGIN, "sync_token")
-        await self._load_direct_rooms(client)
+        token = await self.state.sync_token()
+        self._direct_rooms.update(await load_direct_rooms(client, self.state))
         if self.e2e:
             # Encryption is readable again: a later change of setting must warn again.
             for room_id in self._room_community:
-                await self.state.delete_state(_E2E_WARNED, room_id)
+                await self.state.forget_warned_encrypted(room_id)
         # Full state even when resuming: an incremental sync names only the rooms with news, and
         # a room nio does not know can be neither posted to (encrypted) nor asked for power levels.
         response = await self._sync(client, since=token, wait_ms=0, full_state=True)
@@ -501,20 +174,6 @@ class MatrixAdapter(Adapter):
             await self._process(response, previous=self._token, deliver=True, live=False)
             await self._advance(response.next_batch)
         self._sync_task = asyncio.create_task(self._sync_forever(), name="trellis-matrix-sync")
-
-    async def _load_direct_rooms(self, client: nio.AsyncClient) -> None:
-        """Our direct rooms from ``m.direct``: a store restored from an older backup still finds them."""
-        direct = await self._raw(client, "GET", self._direct_path(client))
-        if not isinstance(direct, dict) or "errcode" in direct:
-            return
-        for user_id, rooms in direct.items():
-            if not isinstance(rooms, list) or not rooms:
-                continue
-            for room_id in rooms:
-                self._direct_rooms[room_id] = user_id
-            if not await self.state.get_state(_DIRECT, user_id):
-                await self.state.set_state(_DIRECT, user_id, rooms[-1])
-                await self.state.set_state(_DIRECT_ROOM, rooms[-1], user_id)
 
     async def _hand_over_members(
         self, response: nio.SyncResponse, *, new_rooms_only: bool = False
@@ -557,9 +216,9 @@ class MatrixAdapter(Adapter):
         """When the member of this ``join`` event joined: profile changes are joins after a
         join, so walk back past them (remembered, since each step is a request)."""
         event_id = raw.get("event_id", "")
-        remembered = await self.state.get_state(_JOINED, event_id)
-        if remembered:
-            return datetime.fromtimestamp(float(remembered), tz=UTC)
+        remembered = await self.state.join_date(event_id)
+        if remembered is not None:
+            return remembered
         first = raw
         for _ in range(JOIN_DATE_HOPS):
             unsigned = raw.get("unsigned") or {}
@@ -572,7 +231,7 @@ class MatrixAdapter(Adapter):
                 break
             raw = response.event.source
         if raw is not first:
-            await self.state.set_state(_JOINED, event_id, str(occurred_at(raw).timestamp()))
+            await self.state.save_join_date(event_id, occurred_at(raw))
         return occurred_at(raw)
 
     async def stop(self) -> None:
@@ -610,50 +269,13 @@ class MatrixAdapter(Adapter):
             ),
         )
         try:
-            await self._login(client)
+            await login(client, self.settings, self.state)
             await self._resolve_communities(client)
         except BaseException:
             await client.close()
             raise
         self._client = client
         return client
-
-    async def _login(self, client: nio.AsyncClient) -> None:
-        config = self.config
-        if config.access_token_env:
-            token = self.settings.secret(
-                config.access_token_env, "adapters.matrix.access_token_env"
-            )
-            client.access_token = token.get_secret_value()
-            whoami = await client.whoami()
-            if not isinstance(whoami, nio.WhoamiResponse):
-                raise MatrixError(
-                    f"The homeserver refused the access token in {config.access_token_env} "
-                    f"({whoami.message}); create a new one for {config.user_id}."
-                )
-            client.restore_login(whoami.user_id, whoami.device_id or "", client.access_token)
-            return
-        if await self.state.get_state(_LOGIN, "user_id") == config.user_id:
-            device = await self.state.get_state(_LOGIN, "device_id")
-            token = await self.state.get_state(_LOGIN, "access_token")
-            if device and token:
-                client.restore_login(config.user_id, device, token)
-                whoami = await client.whoami()
-                if isinstance(whoami, nio.WhoamiResponse):
-                    return
-                log.warning("stored Matrix login no longer works (%s); logging in again", whoami)
-                client.device_id = device  # keep the device, so encryption keys stay valid
-        password = self.settings.secret(config.password_env, "adapters.matrix.password_env")
-        response = await client.login(password.get_secret_value(), device_name=config.device_name)
-        if not isinstance(response, nio.LoginResponse):
-            raise MatrixError(
-                f"Logging in to {config.homeserver} as {config.user_id} failed "
-                f"({response.message}); check adapters.matrix.user_id and the password in "
-                f"{config.password_env}."
-            )
-        await self.state.set_state(_LOGIN, "user_id", config.user_id)
-        await self.state.set_state(_LOGIN, "device_id", response.device_id)
-        await self.state.set_state(_LOGIN, "access_token", response.access_token)
 
     async def _resolve_communities(self, client: nio.AsyncClient) -> None:
         for community_id, community in self.settings.communities.items():
@@ -678,7 +300,7 @@ class MatrixAdapter(Adapter):
                 f"The room alias {room} in communities.*.matrix_rooms does not exist "
                 f"({response.message}); use the room's id or an alias that resolves."
             )
-        return response.room_id
+        return str(response.room_id)
 
     async def _load_space(self, client: nio.AsyncClient, space_id: str) -> None:
         response = await client.room_get_state(space_id)
@@ -726,20 +348,9 @@ class MatrixAdapter(Adapter):
         )
         if not isinstance(response, nio.SyncResponse):
             raise MatrixError(f"Syncing with {self.config.homeserver} failed ({response.message}).")
-        await self._crypto_housekeeping(client)
+        if self.e2e:
+            await crypto_housekeeping(client)
         return response
-
-    async def _crypto_housekeeping(self, client: nio.AsyncClient) -> None:
-        """What nio's ``sync_forever`` would do after each sync: keep our device keys in order."""
-        if not self.e2e:
-            return
-        await client.send_to_device_messages()
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
 
     async def _sync_forever(self) -> None:
         client = self._client
@@ -776,7 +387,7 @@ class MatrixAdapter(Adapter):
             token = self._token
             assert self._sink is not None and token is not None
             await self._sink.drain()
-            await self.state.set_state(_LOGIN, "sync_token", token)
+            await self.state.save_sync_token(token)
             if token == self._token:
                 return
 
@@ -886,7 +497,7 @@ class MatrixAdapter(Adapter):
                 )
             return []
         if room_id not in self._room_community and room_id not in self._direct_rooms:
-            user_id = await self.state.get_state(_DIRECT_ROOM, room_id)
+            user_id = await self.state.direct_member(room_id)
             if user_id:
                 self._direct_rooms[room_id] = user_id
         context = self._context(room_id)
@@ -912,11 +523,11 @@ class MatrixAdapter(Adapter):
                 seen[event_id] = found
         reactions = {}
         if refs.redacted:
-            stored = await self.state.get_state(_REACTION, refs.redacted)
-            if stored:
-                reactions[refs.redacted] = ReactionRecord(**json.loads(stored))
+            record = await self.state.reaction(refs.redacted)
+            if record is not None:
+                reactions[refs.redacted] = record
         open_threads = set()
-        if refs.thread_root and await self.state.get_state(_THREAD, refs.thread_root):
+        if refs.thread_root and await self.state.thread_open(refs.thread_root):
             open_threads.add(refs.thread_root)
         return Known(seen, reactions, open_threads)
 
@@ -943,22 +554,18 @@ class MatrixAdapter(Adapter):
             self._seen.popitem(last=False)
         return seen
 
-    async def _remember(self, raw: Mapping[str, Any], events: list[Event]) -> None:
+    async def _remember(self, raw: Mapping[str, Any], events: Sequence[Event]) -> None:
         event_id = raw.get("event_id", "")
         for event in events:
             if isinstance(event, MessagePosted):
                 self._cache(event_id, SeenEvent(raw.get("sender", ""), event.text))
             elif isinstance(event, ReactionAdded):
-                record = {
-                    "message_id": event.message_id,
-                    "sender": raw["sender"],
-                    "key": event.emoji,
-                }
-                await self.state.set_state(_REACTION, event_id, json.dumps(record))
+                record = ReactionRecord(event.message_id, raw["sender"], event.emoji)
+                await self.state.save_reaction(event_id, record)
             elif isinstance(event, ReactionRemoved):
-                await self.state.delete_state(_REACTION, references(raw).redacted or "")
+                await self.state.drop_reaction(references(raw).redacted or "")
             elif isinstance(event, ThreadOpened) and event.channel.thread_id:
-                await self.state.set_state(_THREAD, event.channel.thread_id, "1")
+                await self.state.save_thread_open(event.channel.thread_id)
 
     def _community_membership(
         self, room_id: str, user_id: str, events: list[Event], live: bool
@@ -1002,7 +609,7 @@ class MatrixAdapter(Adapter):
             room = client.rooms.get(room_id)
             if room is None or not room.encrypted:
                 continue
-            if await self.state.get_state(_E2E_WARNED, room_id):
+            if await self.state.warned_encrypted(room_id):
                 continue
             community = self.settings.communities[self._room_community[room_id]]
             _ = Translator(community.locale)._
@@ -1019,7 +626,7 @@ class MatrixAdapter(Adapter):
                     "run). Until that changes, nothing said here is counted."
                 )
             log.error("Matrix room %s is encrypted and cannot be read: %s", room_id, text)
-            await self.state.set_state(_E2E_WARNED, room_id, "1")
+            await self.state.save_warned_encrypted(room_id)
             await self._send_content(room_id, render_content(text))
 
     # -- sending -----------------------------------------------------------------------------
@@ -1034,7 +641,7 @@ class MatrixAdapter(Adapter):
                 await asyncio.sleep(0.25 * 2**attempt)
             try:
                 if self.e2e:
-                    await self._ensure_room(client, room_id)
+                    await ensure_room(client, room_id)
                     if client.rooms[room_id].encrypted and client.should_query_keys:
                         await client.keys_query()
                 response = await client.room_send(
@@ -1044,38 +651,11 @@ class MatrixAdapter(Adapter):
                 failure = str(exc)
                 continue
             if isinstance(response, nio.RoomSendResponse):
-                return response.event_id
+                return str(response.event_id)
             failure = response.message
             if response.status_code not in (None, "M_UNKNOWN"):
                 break  # refused (forbidden, not in the room): trying again changes nothing
         raise MatrixError(f"Sending to {room_id} failed ({failure}).")
-
-    async def _ensure_room(
-        self, client: nio.AsyncClient, room_id: str, *, complete: bool = False
-    ) -> None:
-        """Load a room nio has not seen through sync yet from its state, so that nio knows
-        whether to encrypt for it without waiting for the sync loop. ``complete`` reads the state
-        even of a room nio knows: one we just created may have come through a sync that caught
-        it half made (before the invitation), and a room key shared then misses the invitee."""
-        if room_id in client.rooms and not complete:
-            return
-        response = await client.room_get_state(room_id)
-        if not isinstance(response, nio.RoomGetStateResponse):
-            raise MatrixError(f"Reading the state of {room_id} failed ({response.message}).")
-        if room_id in client.rooms and not complete:
-            return  # the sync loop brought it meanwhile
-        room = client.rooms.get(room_id) or nio.MatrixRoom(room_id, client.user_id)
-        for raw in response.events:
-            event = nio.Event.parse_event(raw)
-            if isinstance(event, nio.RoomMemberEvent):
-                room.handle_membership(event)
-            elif isinstance(event, nio.Event):
-                room.handle_event(event)
-        client.rooms[room_id] = room
-        if room.encrypted:
-            client.encrypted_rooms.add(room_id)
-            if client.olm is not None:
-                client.olm.update_tracked_users(room)
 
     def _thread_relation(self, channel: ChannelRef, reply_to: str | None) -> dict[str, Any]:
         if channel.thread_id:
@@ -1105,7 +685,7 @@ class MatrixAdapter(Adapter):
     async def _send_attachment(self, channel: ChannelRef, attachment: Attachment) -> str:
         client = await self._connect()
         if self.e2e:
-            await self._ensure_room(client, channel.id)
+            await ensure_room(client, channel.id)
         room = client.rooms.get(channel.id)
         encrypt = bool(self.e2e and room is not None and room.encrypted)
         uploaded, keys = await client.upload(
@@ -1118,7 +698,7 @@ class MatrixAdapter(Adapter):
         if not isinstance(uploaded, nio.UploadResponse):
             raise MatrixError(f"Uploading {attachment.filename} failed ({uploaded.message}).")
         info: dict[str, Any] = {"mimetype": attachment.mime_type, "size": len(attachment.data)}
-        size = _image_size(attachment.data)
+        size = image_size(attachment.data)
         if size:
             info["w"], info["h"] = size
         content: dict[str, Any] = {
@@ -1153,7 +733,9 @@ class MatrixAdapter(Adapter):
                 await self._react(channel.id, invocation.invocation_id, "📬")
             return
         if channel.id in self._direct_rooms:
-            await self._encrypt_direct_room(await self._connect(), channel.id)
+            client = await self._connect()
+            if self.e2e:
+                await encrypt_direct_room(client, channel.id)
         await self._post(channel, message, reply_to=invocation.invocation_id or None)
 
     async def _react(self, room_id: str, event_id: str, key: str) -> None:
@@ -1189,13 +771,14 @@ class MatrixAdapter(Adapter):
         None when the member left or refused it: leaving the direct room is their way of saying no.
         """
         client = await self._connect()
-        room_id = await self.state.get_state(_DIRECT, user_id)
+        room_id = await self.state.direct_room(user_id)
         if room_id:
             self._direct_rooms[room_id] = user_id
             membership = await client.room_get_state_event(room_id, "m.room.member", user_id)
             if isinstance(membership, nio.RoomGetStateEventResponse):
                 if membership.content.get("membership") in ("join", "invite"):
-                    await self._encrypt_direct_room(client, room_id)
+                    if self.e2e:
+                        await encrypt_direct_room(client, room_id)
                     return room_id
             log.info("%s left their direct room %s; not messaging them", user_id, room_id)
             return None
@@ -1208,61 +791,13 @@ class MatrixAdapter(Adapter):
         if not isinstance(created, nio.RoomCreateResponse):
             log.warning("cannot open a direct room with %s: %s", user_id, created.message)
             return None
-        room_id = created.room_id
+        room_id = str(created.room_id)
         if self.e2e:
-            await self._ensure_room(client, room_id, complete=True)
-        await self._record_direct(client, user_id, room_id)
-        await self.state.set_state(_DIRECT, user_id, room_id)
-        await self.state.set_state(_DIRECT_ROOM, room_id, user_id)
+            await ensure_room(client, room_id, complete=True)
+        await record_direct(client, user_id, room_id)
+        await self.state.save_direct_room(user_id, room_id)
         self._direct_rooms[room_id] = user_id
         return room_id
-
-    async def _encrypt_direct_room(self, client: nio.AsyncClient, room_id: str) -> None:
-        """Turn on encryption in a direct room made before encryption was: what we say to one
-        member privately may quote encrypted rooms."""
-        if not self.e2e:
-            return
-        await self._ensure_room(client, room_id)
-        room = client.rooms[room_id]
-        if room.encrypted:
-            return
-        response = await client.room_put_state(
-            room_id, ENCRYPTION_STATE["type"], ENCRYPTION_STATE["content"]
-        )
-        if not isinstance(response, nio.RoomPutStateResponse):
-            raise MatrixError(f"Turning on encryption in {room_id} failed ({response.message}).")
-        room.encrypted = True
-        client.encrypted_rooms.add(room_id)
-        if client.olm is not None:
-            client.olm.update_tracked_users(room)
-
-    @staticmethod
-    def _direct_path(client: nio.AsyncClient) -> str:
-        return f"/_matrix/client/v3/user/{quote(client.user_id)}/account_data/m.direct"
-
-    async def _record_direct(self, client: nio.AsyncClient, user_id: str, room_id: str) -> None:
-        """Add the room to our ``m.direct`` account data, as Element does for direct chats."""
-        path = self._direct_path(client)
-        current = await self._raw(client, "GET", path)
-        direct = current if isinstance(current, dict) and "errcode" not in current else {}
-        rooms = direct.setdefault(user_id, [])
-        if room_id not in rooms:
-            rooms.append(room_id)
-        await self._raw(client, "PUT", path, direct)
-
-    async def _raw(self, client: nio.AsyncClient, method: str, path: str, body: Any = None) -> Any:
-        """A request nio has no method for, with the same bounded respect for rate limits."""
-        headers = {"Authorization": f"Bearer {client.access_token}"}
-        data = None if body is None else json.dumps(body)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        for _ in range(RATE_LIMIT_RETRIES + 1):
-            response = await client.send(method, path, data, headers)
-            payload = await response.json(content_type=None)
-            if response.status != 429:
-                return payload
-            await asyncio.sleep(max(payload.get("retry_after_ms", 5000), 100) / 1000)
-        raise MatrixError(f"{method} {path} stayed rate-limited after {RATE_LIMIT_RETRIES} waits.")
 
     # -- places, history and power -----------------------------------------------------------
 
@@ -1364,6 +899,18 @@ class MatrixAdapter(Adapter):
                 present.update(m.user_id for m in response.members)
         return present
 
+    async def forget_member(self, member: MemberRef) -> list[StateKey]:
+        if self._state is None:
+            return []
+        held = await self._state.held_for(member.key, self._member_key)
+        if member.platform == PLATFORM and self._client is not None:
+            await forget_direct(self._client, member.id)
+        return held
+
+    def _member_key(self, user_id: str) -> str:
+        """The key of the member a Matrix user is (a bridge's puppet: of another platform)."""
+        return RoomContext("", "", puppet_patterns=self._puppets).member(user_id).key
+
     def mention(self, member: MemberRef) -> str:
         # The name as members read it in the room; messages carry an empty ``m.mentions``, so
         # no client notifies anyone of it.
@@ -1404,7 +951,7 @@ class MatrixAdapter(Adapter):
                 self._creators[room_id] = await self._room_creators(client, room_id)
             if user_id in self._creators[room_id]:
                 return CREATOR_POWER_LEVEL
-        return room.power_levels.get_user_level(user_id)
+        return int(room.power_levels.get_user_level(user_id))
 
     async def _room_creators(self, client: nio.AsyncClient, room_id: str) -> frozenset[str]:
         response = await client.room_get_state(room_id)

@@ -1,20 +1,15 @@
-"""Trellis on Discord (discord.py 2.7): gateway events in, slash commands, messages and DMs out.
-
-Two layers. The pure functions at the top turn Discord's gateway payloads (plain JSON dicts) into
-``bot.events`` and are tested from recorded payloads. ``DiscordAdapter`` below them runs a real
-``discord.Client``: it reads every gateway dispatch as raw JSON (so that edits, deletes and
-reactions on messages discord.py never cached still count), resolves guilds to communities and
-threads to their parent channel from the client's cache, and hands the events to the engine in the
-order Discord sent them. Slash commands are generated from the command specs, one
-``app_commands`` group per first word, and synced per configured guild in ``setup_hook``; the
-member commands a direct message points to are also registered globally for direct messages with
-the bot.
+"""The Discord adapter: a real ``discord.Client`` that reads every gateway dispatch as raw JSON (so
+that edits, deletes and reactions on messages discord.py never cached still count), resolves guilds
+to communities and threads to their parent channel from the client's cache, translates them
+(``translate``) and hands the events to the engine in the order Discord sent them; it answers slash
+commands (``commands``), posts, sends direct messages and reads history.
 
 At every start and after every new gateway session (not after a resume, which replays what was
 missed) the adapter catches up: every member present (``MemberJoined(live=False)``: never
 welcomed) and those gone, then each readable channel and thread from its newest stored message
 (threads created or archived meanwhile included), the messages of the day before it read again
-(their reactions, edits and deletions meanwhile), at most ``catch_up.max_days`` back. Where each place starts comes from the app (``catch_up_from``).
+(their reactions, edits and deletions meanwhile), at most ``catch_up.max_days`` back. Where each
+place starts is handed to it at start (``Stored.positions``).
 
 Nothing we send can ping anyone: ``AllowedMentions.none()`` is set on the client and passed on
 every send.
@@ -23,369 +18,78 @@ every send.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import json
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Sequence, Set
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 
+from adapters.discord.commands import (
+    DIRECT_COMMANDS,
+    CatalogTranslator,
+    command_tree_roots,
+    theme_choices,
+)
+from adapters.discord.translate import (
+    GATEWAY_EVENTS,
+    PLATFORM,
+    Gateway,
+    catch_up_start,
+    command_options,
+    deleted_meanwhile,
+    emoji_text,
+    id_time,
+    member_ref,
+    message_edited,
+    message_posted,
+    presence,
+    thread_place,
+    translate,
+)
 from bot.clock import Clock, SystemClock
-from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
-from bot.commands.words import PUBLIC, PUBLIC_HELP, split_public, word
+from bot.commands.spec import CommandSpec
+from bot.commands.words import split_public
 from bot.config import ConfigError, Settings
 from bot.events import (
     ChannelRef,
     CommandInvoked,
     Event,
     MemberJoined,
-    MemberLeft,
     MemberRef,
     MessageDeleted,
-    MessageEdited,
     MessagePosted,
     ReactionAdded,
-    ReactionRemoved,
     ThreadOpened,
 )
-from bot.i18n import Translator, catalog_locales
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
-from bot.ports import Adapter, Delivery, EventSink, SentMessage, StoredPositions
+from bot.ports import (
+    Adapter,
+    Delivery,
+    EventSink,
+    PositionsSince,
+    SentMessage,
+    Stored,
+    StoredPositions,
+)
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 NO_PINGS = discord.AllowedMentions.none()
 ROLE_PREFIX = "discord-role:"
 
-_CHAT_MESSAGE_TYPES = {0, 19}
-"""Default messages and replies; joins, pins, thread notices and the like are not conversation."""
-
-# --------------------------------------------------------------------------- pure translation
-
-
-def parse_time(value: str) -> datetime:
-    """Discord's ISO 8601 timestamps, as aware UTC datetimes."""
-    return discord.utils.parse_time(value)
-
-
-def id_time(snowflake: str | int) -> datetime:
-    """When a Discord id was minted (ids embed their creation time)."""
-    return discord.utils.snowflake_time(int(snowflake))
-
-
-def member_ref(user: dict[str, Any], member: dict[str, Any] | None = None) -> MemberRef:
-    """A MemberRef named as the guild shows the person: nickname, then display name, then username."""
-    name = (member or {}).get("nick") or user.get("global_name") or user.get("username") or ""
-    return MemberRef(PLATFORM, str(user["id"]), name, bool(user.get("bot")))
-
-
-def thread_place(parent: ChannelRef, thread_id: str) -> ChannelRef:
-    return ChannelRef(PLATFORM, parent.id, parent.name, thread_id)
-
-
-def emoji_text(emoji: dict[str, Any]) -> str:
-    """A unicode emoji as itself; a custom one in Discord's own ``<:name:id>`` form."""
-    if emoji.get("id"):
-        prefix = "a" if emoji.get("animated") else ""
-        return f"<{prefix}:{emoji.get('name') or '_'}:{emoji['id']}>"
-    return emoji.get("name") or ""
-
-
-def is_from_people(message: dict[str, Any], own_id: str) -> bool:
-    """False for our own messages, other bots', webhooks' and system messages."""
-    author = message.get("author") or {}
-    return (
-        str(author.get("id")) != own_id
-        and not author.get("bot")
-        and not author.get("system")
-        and "webhook_id" not in message
-        and message.get("type", 0) in _CHAT_MESSAGE_TYPES
-    )
-
-
-def message_posted(
-    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
-) -> MessagePosted | None:
-    """MESSAGE_CREATE (or a message from history) as MessagePosted; None when it is not people's."""
-    if not is_from_people(data, own_id):
-        return None
-    reply_to = reply_author = None
-    reference = data.get("message_reference")
-    if reference and reference.get("type", 0) == 0 and reference.get("message_id"):
-        reply_to = str(reference["message_id"])
-        original = data.get("referenced_message")
-        if original and original.get("author"):
-            reply_author = member_ref(original["author"], original.get("member"))
-    mentions = tuple(
-        member_ref(user, user.get("member"))
-        for user in data.get("mentions", [])
-        if str(user["id"]) != str(data["author"]["id"])
-    )
-    return MessagePosted(
-        community=community,
-        channel=channel,
-        author=member_ref(data["author"], data.get("member")),
-        message_id=str(data["id"]),
-        text=data.get("content") or "",
-        occurred_at=parse_time(data["timestamp"]),
-        reply_to=reply_to,
-        reply_to_author=reply_author,
-        mentions=mentions,
-    )
-
-
-def message_edited(
-    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
-) -> MessageEdited | None:
-    """MESSAGE_UPDATE as MessageEdited, only for a person changing the text.
-
-    Discord also sends updates when it unfurls a link or pins a message; those carry no
-    ``edited_timestamp`` and are not edits.
-    """
-    if "content" not in data or not data.get("edited_timestamp"):
-        return None
-    if "author" in data and not is_from_people(data, own_id):
-        return None
-    return MessageEdited(
-        community=community,
-        channel=channel,
-        message_id=str(data["id"]),
-        text=data["content"],
-        occurred_at=parse_time(data["edited_timestamp"]),
-    )
-
-
-def messages_deleted(
-    kind: str, data: dict[str, Any], *, community: str, channel: ChannelRef, occurred_at: datetime
-) -> list[MessageDeleted]:
-    """MESSAGE_DELETE or MESSAGE_DELETE_BULK. Discord sends no time, so the caller's clock says."""
-    ids = data["ids"] if kind == "MESSAGE_DELETE_BULK" else [data["id"]]
-    return [MessageDeleted(community, channel, str(mid), occurred_at) for mid in ids]
-
-
-def reaction_event(
-    kind: str,
-    data: dict[str, Any],
-    *,
-    community: str,
-    channel: ChannelRef,
-    member_name: str,
-    own_id: str,
-    occurred_at: datetime,
-) -> ReactionAdded | ReactionRemoved | None:
-    """MESSAGE_REACTION_ADD/REMOVE; ``member_name`` names the reactor when the payload does not."""
-    member = data.get("member")
-    if member and member.get("user"):
-        who = member_ref(member["user"], member)
-    else:
-        who = MemberRef(PLATFORM, str(data["user_id"]), member_name)
-    if who.id == own_id or who.is_bot:
-        return None
-    factory = ReactionAdded if kind == "MESSAGE_REACTION_ADD" else ReactionRemoved
-    return factory(
-        community=community,
-        channel=channel,
-        message_id=str(data["message_id"]),
-        member=who,
-        emoji=emoji_text(data["emoji"]),
-        occurred_at=occurred_at,
-    )
-
-
-def member_event(
-    kind: str, data: dict[str, Any], *, community: str, occurred_at: datetime
-) -> MemberJoined | MemberLeft | None:
-    """GUILD_MEMBER_ADD/REMOVE; bots coming and going are not members of the community."""
-    who = member_ref(data["user"], data if kind == "GUILD_MEMBER_ADD" else None)
-    if who.is_bot:
-        return None
-    if kind == "GUILD_MEMBER_ADD":
-        joined = parse_time(data["joined_at"]) if data.get("joined_at") else occurred_at
-        return MemberJoined(community, who, joined)
-    return MemberLeft(community, who, occurred_at)
-
-
-def presence(
-    community: str,
-    present: Sequence[tuple[MemberRef, datetime | None]],
-    stored: Set[str],
-    *,
-    now: datetime,
-    complete: bool,
-) -> list[MemberJoined | MemberLeft]:
-    """The guild's people (with their join dates) as members already there, and the stored
-    members no longer in it as gone; bots are not members. Leaves are told only from a
-    ``complete`` member list: a list cut short must not make anyone leave."""
-    people = [(who, joined) for who, joined in present if not who.is_bot]
-    events: list[MemberJoined | MemberLeft] = [
-        MemberJoined(community, who, joined or now, live=False) for who, joined in people
-    ]
-    if complete:
-        here = {who.key for who, _ in people}
-        events += [
-            MemberLeft(community, MemberRef(PLATFORM, key.partition(":")[2]), now)
-            for key in sorted(stored - here)
-        ]
-    return events
-
-
-def catch_up_start(
-    place_key: str | None, positions: StoredPositions, *, horizon: datetime, recent: timedelta
-) -> datetime | None:
-    """Where a place's catch-up reads from: a little before its newest stored message (so that
-    what happened meanwhile to recent messages counts: reactions, edits, deletions), or before
-    the platform's newest one for a place with none since ``horizon`` (``place_key`` None: where
-    such a place starts); never before ``horizon``. None on a first start (nothing stored):
-    older history is what ``trellis backfill`` is for."""
-    if positions.newest is None:
-        return None
-    newest = positions.last_messages.get(place_key or "") or positions.newest
-    return max(horizon, newest - recent)
-
-
-def deleted_meanwhile(stored: Set[str], there: Set[str], since: datetime) -> list[str]:
-    """Ids of the messages stored from a place that its history since ``since``, read whole,
-    no longer has: deleted while Trellis was away."""
-    return sorted(m for m in stored - there if id_time(m) >= since)
-
-
-def thread_opened(
-    data: dict[str, Any], *, community: str, parent: ChannelRef, opener_name: str
-) -> ThreadOpened | None:
-    """THREAD_CREATE for a new thread or forum post (Discord also sends it when we are added)."""
-    if not data.get("newly_created"):
-        return None
-    opener = (
-        MemberRef(PLATFORM, str(data["owner_id"]), opener_name) if data.get("owner_id") else None
-    )
-    return ThreadOpened(
-        community=community,
-        channel=thread_place(parent, str(data["id"])),
-        title=data.get("name") or "",
-        opener=opener,
-        occurred_at=id_time(data["id"]),
-    )
-
-
-def command_options(
-    data: dict[str, Any],
-) -> tuple[str, tuple[tuple[str, str | MemberRef | ChannelRef], ...]]:
-    """An application command's ``data`` as (command words, options with resolved values).
-
-    Subcommand groups and subcommands are nested options on Discord; their names join into the
-    command's words (``/prompt add`` -> ``"prompt add"``). User options become MemberRefs named as
-    the guild shows them, channel options ChannelRefs (a thread's ref names its parent channel).
-    """
-    words = [data["name"]]
-    options = data.get("options") or []
-    while len(options) == 1 and options[0]["type"] in (1, 2):
-        words.append(options[0]["name"])
-        options = options[0].get("options") or []
-    resolved = data.get("resolved") or {}
-    values: list[tuple[str, str | MemberRef | ChannelRef]] = []
-    for option in options:
-        value = option.get("value")
-        if option["type"] == 6:
-            user = resolved.get("users", {}).get(str(value), {"id": str(value)})
-            member = resolved.get("members", {}).get(str(value))
-            values.append((option["name"], member_ref(user, member)))
-        elif option["type"] == 7:
-            channel = resolved.get("channels", {}).get(str(value), {"id": str(value)})
-            if channel.get("parent_id") and "thread_metadata" in channel:
-                parent = ChannelRef(PLATFORM, str(channel["parent_id"]))
-                values.append((option["name"], thread_place(parent, str(channel["id"]))))
-            else:
-                values.append(
-                    (
-                        option["name"],
-                        ChannelRef(PLATFORM, str(channel["id"]), channel.get("name", "")),
-                    )
-                )
-        else:
-            values.append((option["name"], str(value)))
-    return " ".join(words), tuple(values)
-
-
-def theme_choices(themes: dict[str, str], current: str) -> list[tuple[str, str]]:
-    """Autocomplete for a theme option: (label, theme id) pairs matching what was typed so far."""
-    typed = current.strip().lower()
-    found = [
-        (f"{name} ({theme_id})"[:100], theme_id)
-        for theme_id, name in sorted(themes.items())
-        if typed in theme_id or typed in name.lower()
-    ]
-    return found[:25]
-
-
-def invite_url(application_id: str | int) -> str:
-    """The link that adds the bot to a server with exactly the permissions it uses."""
-    return discord.utils.oauth_url(
-        application_id, permissions=BOT_PERMISSIONS, scopes=("bot", "applications.commands")
-    )
-
-
-BOT_PERMISSIONS = discord.Permissions(
-    view_channel=True,
-    send_messages=True,
-    send_messages_in_threads=True,
-    embed_links=True,
-    attach_files=True,
-    read_message_history=True,
-)
-"""What Trellis needs in a server: see channels and read their history, post (with a chart file and
-link previews) in channels and threads. Nothing that moderates, manages, reacts or pings:
-1024 + 2048 + 16384 + 32768 + 65536 + 2**38 = 274878024704."""
-
-# --------------------------------------------------------------------------- the adapter
-
-_GATEWAY_EVENTS = {
-    "MESSAGE_CREATE",
-    "MESSAGE_UPDATE",
-    "MESSAGE_DELETE",
-    "MESSAGE_DELETE_BULK",
-    "MESSAGE_REACTION_ADD",
-    "MESSAGE_REACTION_REMOVE",
-    "GUILD_MEMBER_ADD",
-    "GUILD_MEMBER_REMOVE",
-    "THREAD_CREATE",
-}
-
-_FACILITATOR_PERMISSIONS = discord.Permissions(manage_guild=True)
-"""Default member permissions of facilitator and admin commands: Discord hides them from members
-(server admins can re-assign them per role in Server Settings > Integrations)."""
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+"""How a member is mentioned in a message's text (``<@!id>`` is the older nickname form)."""
 
 _INTERACTION_LIFETIME = 15 * 60
 """Seconds an interaction token can still be answered (Discord's limit)."""
-
-_IN_DIRECT_MESSAGES = app_commands.AppCommandContext(
-    guild=False, dm_channel=True, private_channel=False
-)
-_INSTALLED_IN_SERVERS = app_commands.AppInstallationType(guild=True, user=False)
-
-DIRECT_COMMANDS = frozenset(
-    {
-        "pulse",
-        "story",
-        "nudges",
-        "mydata",
-        "optout",
-        "optin",
-        "forget-me",
-        "help",
-        "profile set",
-        "done",
-    }
-)
-"""The member commands that direct messages point to (a survey, a nudge, the welcome, a
-commitment's reminder): also offered in a direct message with the bot."""
 
 _RECENT = timedelta(days=1)
 """How far before a place's newest stored message a catch-up reads again: what happened while
@@ -485,6 +189,7 @@ class DiscordAdapter(Adapter):
         )
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
+        self._positions: PositionsSince | None = None
         self._queue: asyncio.Queue[Event | _NewSession] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -497,16 +202,11 @@ class DiscordAdapter(Adapter):
         self._caught_up: _NewSession | None = None
         self._catch_up_lock = asyncio.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> DiscordAdapter:
-        env = settings.adapters.discord.token_env
-        token = settings.secret(env, "adapters.discord.token_env").get_secret_value()
-        return cls(settings, token, clock=clock)
-
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self, sink: EventSink) -> None:
+    async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
+        self._positions = stored.positions
         self._pump = asyncio.create_task(self._deliver(), name="trellis-discord-events")
         env = self._settings.adapters.discord.token_env
         try:
@@ -588,7 +288,7 @@ class DiscordAdapter(Adapter):
 
     async def _setup(self) -> None:
         self._set_up = True
-        await self.client.tree.set_translator(_CatalogTranslator())
+        await self.client.tree.set_translator(CatalogTranslator())
         if self._specs:
             await self._sync_commands()
 
@@ -658,13 +358,13 @@ class DiscordAdapter(Adapter):
             since = catch_up_start(key, positions, horizon=horizon, recent=_RECENT)
             assert since is not None
             there: set[str] = set()
-            async for event in self.history(place, since):
-                if isinstance(event, MessagePosted):
-                    there.add(event.message_id)
+            async for read in self.history(place, since):
+                if isinstance(read, MessagePosted):
+                    there.add(read.message_id)
                     counts["messages"] += 1
-                elif isinstance(event, ReactionAdded):
+                elif isinstance(read, ReactionAdded):
                     counts["reactions"] += 1
-                self._queue.put_nowait(event)
+                self._queue.put_nowait(read)
             # Read whole: what is stored from that stretch and no longer there was deleted.
             for gone in deleted_meanwhile(positions.messages.get(key, frozenset()), there, since):
                 counts["deleted"] += 1
@@ -683,9 +383,8 @@ class DiscordAdapter(Adapter):
         )
 
     async def _stored(self, community: str, since: datetime) -> StoredPositions:
-        if self.catch_up_from is None:
-            return _NOTHING_STORED
-        return await self.catch_up_from(community, PLATFORM, since)
+        assert self._positions is not None
+        return await self._positions(community, since)
 
     # ---------------------------------------------------------------- incoming gateway events
 
@@ -697,7 +396,7 @@ class DiscordAdapter(Adapter):
             self._session = _NewSession(asyncio.get_running_loop().create_future())
             self._queue.put_nowait(self._session)
             return
-        if kind not in _GATEWAY_EVENTS:
+        if kind not in GATEWAY_EVENTS:
             return
         try:
             events = self._translate(kind, message["d"])
@@ -711,48 +410,15 @@ class DiscordAdapter(Adapter):
         community = self._guild_community.get(str(data.get("guild_id")))
         if community is None or self.client.user is None:
             return []
-        own_id = str(self.client.user.id)
-        if kind == "MESSAGE_CREATE":
-            event = message_posted(
-                data, community=community, channel=self._place(data["channel_id"]), own_id=own_id
-            )
-            return [event] if event else []
-        if kind == "MESSAGE_UPDATE":
-            edit = message_edited(
-                data, community=community, channel=self._place(data["channel_id"]), own_id=own_id
-            )
-            return [edit] if edit else []
-        if kind in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
-            return list(
-                messages_deleted(
-                    kind,
-                    data,
-                    community=community,
-                    channel=self._place(data["channel_id"]),
-                    occurred_at=self._clock.now(),
-                )
-            )
-        if kind in ("MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE"):
-            reaction = reaction_event(
-                kind,
-                data,
-                community=community,
-                channel=self._place(data["channel_id"]),
-                member_name=self._member_name(data["guild_id"], data["user_id"]),
-                own_id=own_id,
-                occurred_at=self._clock.now(),
-            )
-            return [reaction] if reaction else []
-        if kind in ("GUILD_MEMBER_ADD", "GUILD_MEMBER_REMOVE"):
-            change = member_event(kind, data, community=community, occurred_at=self._clock.now())
-            return [change] if change else []
-        opened = thread_opened(
-            data,
+        guild_id = data["guild_id"]
+        gateway = Gateway(
             community=community,
-            parent=self._place(data["parent_id"]),
-            opener_name=self._member_name(data["guild_id"], data.get("owner_id") or 0),
+            own_id=str(self.client.user.id),
+            now=self._clock.now(),
+            place=self._place,
+            member_name=lambda user_id: self._member_name(guild_id, user_id),
         )
-        return [opened] if opened else []
+        return translate(kind, data, gateway)
 
     def _place(self, channel_id: str | int) -> ChannelRef:
         """The ChannelRef of a channel id: a thread is named by its parent channel and its own id."""
@@ -767,6 +433,10 @@ class DiscordAdapter(Adapter):
         guild = self.client.get_guild(int(guild_id))
         member = guild.get_member(int(user_id)) if guild is not None else None
         return member.display_name if member is not None else ""
+
+    def member_from_mention(self, text: str) -> MemberRef | None:
+        found = _USER_MENTION.fullmatch(text)
+        return MemberRef(PLATFORM, found.group(1)) if found else None
 
     def mention(self, member: MemberRef) -> str:
         # Shown as the member's name by every client, yet it pings nobody: every message goes out
@@ -804,7 +474,7 @@ class DiscordAdapter(Adapter):
             await self._sync_commands()
 
     async def _sync_commands(self) -> None:
-        roots = self._command_tree_roots(self._specs)
+        roots = self._tree_roots(self._specs)
         tree = self.client.tree
         for guild_id in self._guild_community:
             guild = discord.Object(int(guild_id))
@@ -823,7 +493,7 @@ class DiscordAdapter(Adapter):
         # own commands stand, so nothing is listed twice.
         tree.clear_commands(guild=None)
         direct = [spec for spec in self._specs if spec.name in DIRECT_COMMANDS]
-        for root in self._command_tree_roots(direct, direct=True):
+        for root in self._tree_roots(direct, direct=True):
             tree.add_command(root)
         try:
             await tree.sync()
@@ -834,134 +504,12 @@ class DiscordAdapter(Adapter):
                 error,
             )
 
-    def _command_tree_roots(
+    def _tree_roots(
         self, specs: Sequence[CommandSpec], *, direct: bool = False
     ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
-        """The slash commands of ``specs``: for a server, or (``direct``) for direct messages."""
-        roots: dict[str, app_commands.Command[Any, ..., Any] | app_commands.Group] = {}
-        groups: dict[tuple[str, ...], app_commands.Group] = {}
-        by_group: dict[str, list[CommandSpec]] = {}
-        for spec in specs:
-            by_group.setdefault(spec.words[0], []).append(spec)
-        for first, specs in by_group.items():
-            single = [s for s in specs if len(s.words) == 1]
-            nested = [s for s in specs if len(s.words) > 1]
-            if single and nested:
-                log.warning(
-                    "/%s is both a command and a group of commands; Discord allows only one, so "
-                    "/%s alone is not offered as a slash command.",
-                    first,
-                    first,
-                )
-            if not nested:
-                roots[first] = self._command(single[0], parent=None, direct=direct)
-                continue
-            for spec in nested:
-                parent: app_commands.Group | None = None
-                for depth in range(1, len(spec.words)):
-                    key = spec.words[:depth]
-                    if key not in groups:
-                        members = [s for s in nested if s.words[:depth] == key]
-                        group = app_commands.Group(
-                            name=key[-1],
-                            description=_trim(
-                                f"{' '.join(key)}: " + ", ".join(s.words[depth] for s in members)
-                            ),
-                            parent=parent,
-                            guild_only=not direct,
-                            allowed_contexts=(
-                                _IN_DIRECT_MESSAGES if direct and parent is None else None
-                            ),
-                            allowed_installs=(
-                                _INSTALLED_IN_SERVERS if direct and parent is None else None
-                            ),
-                            default_permissions=(
-                                _FACILITATOR_PERMISSIONS
-                                if parent is None
-                                and all(s.permission >= Permission.FACILITATOR for s in members)
-                                else None
-                            ),
-                        )
-                        if parent is None:
-                            roots[key[0]] = group
-                        else:
-                            parent.add_command(group)
-                        groups[key] = group
-                    parent = groups[key]
-                assert parent is not None
-                parent.add_command(self._command(spec, parent=parent))
-        return list(roots.values())
-
-    def _command(
-        self, spec: CommandSpec, *, parent: app_commands.Group | None, direct: bool = False
-    ) -> app_commands.Command[Any, ..., Any]:
-        """The slash command of a spec: for a server, or (``direct``) for direct messages."""
-        adapter = self
-
-        async def callback(interaction: discord.Interaction, **_: Any) -> None:
-            await adapter._invoked(spec, interaction)
-
-        ordered = sorted(spec.params, key=lambda p: not p.required)
-        parameters = [
-            inspect.Parameter(
-                "interaction",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=discord.Interaction,
-            )
-        ]
-        renames: dict[str, str] = {}
-        for param in ordered:
-            python_name = param.name.replace("-", "_")
-            if python_name != param.name:
-                renames[python_name] = param.name
-            parameters.append(
-                inspect.Parameter(
-                    python_name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=inspect.Parameter.empty if param.required else None,
-                    annotation=_annotation(param),
-                )
-            )
-        descriptions = {p.name.replace("-", "_"): _trim(p.help or p.name) for p in ordered}
-        if not spec.private:
-            # The answer is the member's alone unless they ask to show it to the channel.
-            parameters.append(
-                inspect.Parameter(
-                    PUBLIC, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=bool
-                )
-            )
-            descriptions[PUBLIC] = PUBLIC_HELP
-        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        app_commands.describe(**descriptions)(callback)
-        choices = {
-            p.name.replace("-", "_"): [app_commands.Choice(name=c, value=c) for c in p.choices]
-            for p in ordered
-            if p.choices
-        }
-        if choices:
-            app_commands.choices(**choices)(callback)
-        themes = {
-            p.name.replace("-", "_"): self._autocomplete_theme
-            for p in ordered
-            if p.kind is ParamKind.THEME
-        }
-        if themes:
-            app_commands.autocomplete(**themes)(callback)
-        if renames:
-            app_commands.rename(**renames)(callback)
-        command = app_commands.Command(
-            name=spec.words[-1],
-            description=app_commands.locale_str(_trim(spec.help or spec.name), help=spec.help),
-            callback=callback,
-            parent=parent,
-            allowed_contexts=_IN_DIRECT_MESSAGES if direct else None,
-            allowed_installs=_INSTALLED_IN_SERVERS if direct else None,
+        return command_tree_roots(
+            specs, invoke=self._invoked, autocomplete_theme=self._autocomplete_theme, direct=direct
         )
-        if parent is None and not direct:
-            command.guild_only = True
-            if spec.permission >= Permission.FACILITATOR:
-                command.default_permissions = _FACILITATOR_PERMISSIONS
-        return command
 
     async def _autocomplete_theme(
         self, interaction: discord.Interaction, current: str
@@ -990,7 +538,7 @@ class DiscordAdapter(Adapter):
             self._seen_roles[(str(interaction.guild_id), str(user.id))] = frozenset(
                 f"{ROLE_PREFIX}{r.id}" for r in user.roles if not r.is_default()
             )
-        words, options = command_options(interaction.data or {})
+        words, options = command_options(cast(dict[str, Any], interaction.data or {}))
         event = CommandInvoked(
             community=community,
             channel=self._place(interaction.channel_id or 0),
@@ -1095,7 +643,7 @@ class DiscordAdapter(Adapter):
         """The message as Discord messages: text split to 2,000 characters, files on the last."""
         chunks = split_markdown(message.text, MESSAGE_LIMIT) or [""]
         files = [_file(a) for a in message.attachments]
-        pieces = [(chunk, []) for chunk in chunks[:-1]]
+        pieces: list[tuple[str, list[discord.File]]] = [(chunk, []) for chunk in chunks[:-1]]
         pieces.append((chunks[-1], files))
         return [(text, f) for text, f in pieces if text.strip() or f]
 
@@ -1163,7 +711,10 @@ class DiscordAdapter(Adapter):
         target = int(channel.thread_id or channel.id)
         after = discord.utils.time_snowflake(since) - 1
         while True:
-            page = await self.client.http.logs_from(target, 100, after=after)
+            # discord.py types the JSON it returns; the translation reads it as plain dicts.
+            page = cast(
+                list[dict[str, Any]], await self.client.http.logs_from(target, 100, after=after)
+            )
             page.sort(key=lambda m: int(m["id"]))
             for data in page:
                 posted = message_posted(data, community=community, channel=channel, own_id=own_id)
@@ -1187,8 +738,11 @@ class DiscordAdapter(Adapter):
         key = f"{emoji['name']}:{emoji['id']}" if emoji.get("id") else emoji["name"]
         after: int | None = None
         while True:
-            users = await self.client.http.get_reaction_users(
-                target, int(posted.message_id), key, 100, after=after
+            users = cast(
+                list[dict[str, Any]],
+                await self.client.http.get_reaction_users(
+                    target, int(posted.message_id), key, 100, after=after
+                ),
             )
             for user in users:
                 if str(user["id"]) == own_id or user.get("bot"):
@@ -1270,20 +824,6 @@ class DiscordAdapter(Adapter):
         return getattr(getattr(channel, "guild", None), "id", None) == guild.id
 
 
-@dataclass(frozen=True, slots=True)
-class _NothingStored:
-    """Where catch-up starts when the app gives no positions (the adapter on its own): nothing
-    stored, a first start every time."""
-
-    newest: datetime | None = None
-    last_messages: dict[str, datetime] = field(default_factory=dict)
-    messages: dict[str, frozenset[str]] = field(default_factory=dict)
-    members_present: frozenset[str] = frozenset()
-
-
-_NOTHING_STORED = _NothingStored()
-
-
 def _configured_places(community_id: str, community: Any) -> list[tuple[str, str]]:
     prefix = f"communities.{community_id}"
     found: list[tuple[str, str]] = []
@@ -1303,72 +843,9 @@ def _configured_roles(community_id: str, community: Any) -> list[tuple[str, str]
     return [(key, ref) for key, ref in found if ref.startswith(ROLE_PREFIX)]
 
 
-def _annotation(param: Param) -> Any:
-    if param.kind is ParamKind.MEMBER:
-        return discord.User
-    if param.kind is ParamKind.CHANNEL:
-        return discord.TextChannel | discord.Thread | discord.ForumChannel
-    if param.kind is ParamKind.INTEGER:
-        return int
-    return str
-
-
 def _file(attachment: Attachment) -> discord.File:
     return discord.File(
         io.BytesIO(attachment.data),
         filename=attachment.filename,
         description=attachment.description or None,
     )
-
-
-_NAMES = (
-    app_commands.TranslationContextLocation.command_name,
-    app_commands.TranslationContextLocation.group_name,
-    app_commands.TranslationContextLocation.parameter_name,
-)
-
-
-class _CatalogTranslator(app_commands.Translator):
-    """Commands in every language Trellis has a catalog for (es-ES and es-419, pt-BR): Discord
-    shows each person the names, choices and descriptions of their own client's language, and
-    sends Trellis the English ones."""
-
-    async def translate(
-        self,
-        string: app_commands.locale_str,
-        locale: discord.Locale,
-        context: app_commands.TranslationContextTypes,
-    ) -> str | None:
-        language = locale.value.split("-")[0]
-        if language not in catalog_locales():
-            return None
-        if context.location in _NAMES:
-            name = word(language, string.message)
-            return name if name != string.message and discord_name(name) else None
-        if context.location is app_commands.TranslationContextLocation.choice_name:
-            choice = word(language, string.message)
-            return choice[:100] if choice != string.message else None
-        if context.location is app_commands.TranslationContextLocation.parameter_description:
-            text = Translator(language)._(string.message)
-            return _trim(text) if text != string.message else None
-        if context.location is not app_commands.TranslationContextLocation.command_description:
-            return None
-        help_ = string.extras.get("help")
-        if not help_:
-            return None
-        text = Translator(language)._(help_)
-        return _trim(text) if text != help_ else None
-
-
-def discord_name(name: str) -> bool:
-    """Whether Discord takes ``name`` for a command, group or option: 1 to 32 letters, digits,
-    ``-`` or ``_``, in lower case where the script has case."""
-    return (
-        0 < len(name) <= 32 and all(c.isalnum() or c in "-_" for c in name) and name == name.lower()
-    )
-
-
-def _trim(text: str, limit: int = 100) -> str:
-    """Discord's descriptions are 1 to 100 characters."""
-    text = " ".join(text.split()) or "-"
-    return text if len(text) <= limit else text[: limit - 1] + "…"

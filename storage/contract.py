@@ -1,0 +1,94 @@
+"""The Store contract: what every backend (SQLite, PostgreSQL) gives the storage functions.
+
+One convention: the caller opens the unit of work and storage functions take it. A read takes
+``db: Reads`` (the store itself, a ``reading()`` connection, or an open unit, which sees its own
+writes); a write takes ``tx: Unit``, and no storage function opens a transaction of its own, so a
+command or a job writes everything it changes in one transaction, or nothing.
+
+SQL is written once, with ``?`` positional or ``:name`` placeholders (the PostgreSQL backend
+translates them to ``$n``); a function branches on ``db.dialect`` only where the dialects differ.
+Each aggregate (members, activity, facilitation, knowledge, surveys, jobs, …) is a module of such
+functions: their signatures, typed against these protocols, are that aggregate's contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+Params: TypeAlias = Sequence[Any] | Mapping[str, Any]
+"""Positional values for ``?`` placeholders, or named ones for ``:name``."""
+
+Row: TypeAlias = Any
+"""A result row, indexable by position and by column name (aiosqlite.Row, asyncpg.Record)."""
+
+
+@runtime_checkable
+class Reads(Protocol):
+    """Something to read from: the store, a read connection, or an open unit of work."""
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql': for the few statements the dialects spell differently."""
+        ...
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+
+@runtime_checkable
+class Unit(Reads, Protocol):
+    """One write transaction: everything written through it lands together or not at all."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; how many rows it changed."""
+        ...
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run an INSERT that ends with ``RETURNING id``; the new row's id."""
+        ...
+
+
+@runtime_checkable
+class Store(Reads, Protocol):
+    """An open Trellis database. Its reads outside a transaction see committed data."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Unit]:
+        """The one write transaction of a command, a job or a batch; transactions do not nest."""
+        ...
+
+    def reading(self, *, background: bool = False) -> AbstractAsyncContextManager[Reads]:
+        """A connection of its own for a long read, seeing the last committed state."""
+        ...
+
+    def reads_apart(self, *, background: bool = False) -> AbstractAsyncContextManager[None]:
+        """Within it, this task's reads outside a transaction run on a connection of their own."""
+        ...
+
+    async def get_state(self, scope: str, key: str) -> str | None: ...
+
+    async def set_state(self, scope: str, key: str, value: str) -> None: ...
+
+    async def delete_state(self, scope: str, key: str) -> None: ...
+
+    async def state_entries(self, scope: str) -> dict[str, str]: ...
+
+    async def drop_old_pages(self) -> None:
+        """Leave no copy of deleted rows in the backend's logs or free space."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+async def fetch_aggregate(db: Reads, sql: str, params: Params = ()) -> Row:
+    """The one row of a statement that always gives one (an aggregate without GROUP BY)."""
+    row = await db.fetch_one(sql, params)
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return row

@@ -1,0 +1,180 @@
+"""Anonymous surveys: who was asked, answers without the member, released in groups."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from storage.contract import Reads, Unit, fetch_aggregate
+from storage.privacy import hide_names, names_hiding, visible
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    id: int
+    community: str
+    kind: str
+    period: str
+    asked_at: int
+
+
+async def open_survey(tx: Unit, community: str, kind: str, period: str, at: int) -> Survey | None:
+    """Create the survey of ``kind`` for ``period``; None if it was already asked."""
+    added = await tx.fetch_one(
+        "INSERT INTO surveys (community, kind, period, asked_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        (community, kind, period, at),
+    )
+    if added is None:
+        return None
+    return Survey(added[0], community, kind, period, at)
+
+
+async def members_to_ask(db: Reads, community: str) -> list[tuple[int, str]]:
+    """(id, member key) of every visible member still in the community."""
+    rows = await db.fetch_all(
+        f"SELECT m.id, m.member_key FROM members m WHERE m.community = ? AND m.left_at IS NULL "
+        f"AND {visible('m')} ORDER BY m.id",
+        (community,),
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def invite(tx: Unit, survey_id: int, member_id: int, *, delivered: bool) -> None:
+    await tx.execute(
+        "INSERT INTO survey_invitations (survey_id, member_id, delivered) "
+        "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (survey_id, member_id, int(delivered)),
+    )
+
+
+async def surveys(db: Reads, community: str, kind: str | None = None) -> list[Survey]:
+    rows = await db.fetch_all(
+        "SELECT id, community, kind, period, asked_at FROM surveys WHERE community = :c "
+        "AND (:k IS NULL OR kind = :k) ORDER BY asked_at, id",
+        {"c": community, "k": kind},
+    )
+    return [Survey(*row) for row in rows]
+
+
+async def pending_survey(db: Reads, community: str, kind: str, member_id: int) -> Survey | None:
+    """The most recent survey of ``kind`` the member was asked and has not answered."""
+    row = await db.fetch_one(
+        "SELECT s.id, s.community, s.kind, s.period, s.asked_at FROM surveys s "
+        "JOIN survey_invitations i "
+        "ON i.survey_id = s.id WHERE s.community = ? AND s.kind = ? AND i.member_id = ? "
+        "AND i.answered = 0 ORDER BY s.asked_at DESC, s.id DESC LIMIT 1",
+        (community, kind, member_id),
+    )
+    return Survey(*row) if row else None
+
+
+async def has_answered(db: Reads, survey_id: int, member_id: int) -> bool:
+    row = await db.fetch_one(
+        "SELECT answered FROM survey_invitations WHERE survey_id = ? AND member_id = ?",
+        (survey_id, member_id),
+    )
+    return bool(row and row[0])
+
+
+def released(alias: str = "") -> str:
+    """SQL: the survey_answers row (of table ``alias``) is released, so it may count in results."""
+    return f"{alias + '.' if alias else ''}held = 0"
+
+
+async def answer(
+    tx: Unit,
+    survey_id: int,
+    member_id: int,
+    *,
+    min_group: int,
+    satisfaction: int | None = None,
+    ownership: int | None = None,
+    learned_from: int | None = None,
+    story: str | None = None,
+) -> bool:
+    """Record one answer, without the member: the invitation is marked answered and the answer
+    written with a random key, in one transaction. False if they were not asked or already
+    answered (nothing is written then).
+
+    Results move only in steps of ``min_group`` answers: an answer is held until ``min_group``
+    answers are held, then they are released together. A result that changed with each answer
+    would tell, by difference, what the latest one said (and whom they learned from)."""
+    changed = await tx.execute(
+        "UPDATE survey_invitations SET answered = 1 WHERE survey_id = ? AND member_id = ? "
+        "AND answered = 0",
+        (survey_id, member_id),
+    )
+    if changed == 0:
+        return False
+    await tx.execute(
+        "INSERT INTO survey_answers (id, survey_id, satisfaction, ownership, "
+        "learned_from_member_id, story, held) VALUES (?, ?, ?, ?, ?, ?, 1)",
+        (
+            secrets.token_hex(16),
+            survey_id,
+            satisfaction,
+            ownership,
+            learned_from,
+            story,
+        ),
+    )
+    held = await tx.fetch_one(
+        "SELECT count(*) FROM survey_answers WHERE survey_id = ? AND held = 1", (survey_id,)
+    )
+    if held is not None and held[0] >= min_group:
+        await tx.execute(
+            "UPDATE survey_answers SET held = 0 WHERE survey_id = ? AND held = 1", (survey_id,)
+        )
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswers:
+    survey: Survey
+    invited: int
+    """Visible members asked."""
+    answered: int
+    """Visible members who answered (answers of members who opted out since stay anonymous)."""
+    satisfaction: tuple[int, ...]
+    ownership: tuple[int, ...]
+    stories: tuple[str, ...]
+    learned_from: dict[int, int]
+    """Visible member id -> how many answers said they learned from them."""
+
+    @property
+    def answers(self) -> int:
+        return max(len(self.satisfaction), len(self.stories))
+
+
+async def survey_answers(db: Reads, survey: Survey) -> SurveyAnswers:
+    """Everything answered to one survey, in an order that says nothing about who answered.
+
+    Stories name no member who opted out (``names_hiding``)."""
+    invited, answered = await fetch_aggregate(
+        db,
+        "SELECT count(*), coalesce(sum(i.answered), 0) FROM survey_invitations i "
+        f"JOIN members m ON m.id = i.member_id WHERE i.survey_id = ? AND {visible('m')}",
+        (survey.id,),
+    )
+    rows = await db.fetch_all(
+        "SELECT satisfaction, ownership, story FROM survey_answers WHERE survey_id = ? "
+        f"AND {released()} ORDER BY satisfaction, ownership, story",
+        (survey.id,),
+    )
+    hiding = await names_hiding(db, survey.community)
+    learned = await db.fetch_all(
+        "SELECT a.learned_from_member_id, count(*) FROM survey_answers a "
+        "JOIN members m ON m.id = a.learned_from_member_id WHERE a.survey_id = ? "
+        f"AND {released('a')} AND {visible('m')} GROUP BY a.learned_from_member_id",
+        (survey.id,),
+    )
+    return SurveyAnswers(
+        survey=survey,
+        invited=invited,
+        answered=answered,
+        satisfaction=tuple(row[0] for row in rows if row[0] is not None),
+        ownership=tuple(row[1] for row in rows if row[1] is not None),
+        stories=tuple(sorted(hide_names(row[2], hiding) for row in rows if row[2])),
+        learned_from={row[0]: row[1] for row in learned},
+    )
