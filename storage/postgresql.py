@@ -633,6 +633,39 @@ class PostgresStore:
         async with self.transaction() as tx:
             await tx.execute("DELETE FROM state WHERE scope = ? AND key = ?", (scope, key))
 
+    async def state_entries(self, scope: str) -> dict[str, str]:
+        rows = await self.fetch_all("SELECT key, value FROM state WHERE scope = ?", (scope,))
+        return {row[0]: row[1] for row in rows}
+
+
+@asynccontextmanager
+async def _connection_of(db: PostgresReads | PostgresStore) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, PostgresReads):
+        yield db.connection
+        return
+    reads = db._reads_on()
+    if reads is not None:
+        yield reads.connection
+        return
+    async with db.pool.acquire() as connection:
+        yield connection
+
+
+async def chunks(
+    db: PostgresReads | PostgresStore, sql: str, params: Params, size: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The rows of ``sql`` as plain tuples, ``size`` at a time, through a cursor on the server:
+    for reads too large to hold at once (the report's). A cursor lives in a transaction: one
+    that reads only is opened around it where none is open."""
+    text, names = translate(sql)
+    arguments = _arguments(names, params)
+    async with _connection_of(db) as connection, contextlib.AsyncExitStack() as stack:
+        if not connection.is_in_transaction():
+            await stack.enter_async_context(connection.transaction(readonly=True))
+        cursor = await connection.cursor(text, *arguments)
+        while rows := await cursor.fetch(size):
+            yield [tuple(row) for row in rows]
+
 
 async def _version(connection: asyncpg.Connection) -> int:
     exists = await connection.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")

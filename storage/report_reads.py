@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import epoch
 from storage.contract import Reads
+from storage.postgresql import PostgresReads, PostgresStore, chunks
 from storage.privacy import VISIBLE_IDS
 from storage.rollups import EPOCH_DAY, MAX_THREAD_PARTICIPANTS, MONDAY
 from storage.surveys import released
@@ -105,6 +106,8 @@ class ReportSpan:
 
 async def _rows(db: Reads, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Plain tuples: the report reads tens of thousands of rows, and named rows cost twice as much."""
+    if db.dialect == "postgresql":
+        return [tuple(row) for row in await db.fetch_all(sql, params)]
     async with db.db.execute(sql, params) as cursor:
         cursor.row_factory = None
         return cast(list[tuple[Any, ...]], await cursor.fetchall())
@@ -115,6 +118,10 @@ async def _chunks(
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """The rows of ``sql`` as plain tuples, a few thousand at a time: for reads too large to hold
     at once (a year of member weeks at 100,000 members is over 300 MB as Python objects)."""
+    if isinstance(db, PostgresReads | PostgresStore):
+        async for rows in chunks(db, sql, params, _CHUNK):
+            yield rows
+        return
     async with db.db.execute(sql, params) as cursor:
         cursor.row_factory = None
         while rows := await cursor.fetchmany(_CHUNK):

@@ -27,8 +27,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from storage.contract import Reads, Unit
 from storage.sqlite import sqlite_connection
 
@@ -126,16 +124,16 @@ class Changes:
         if thread_key is not None:
             self.threads_recount.add((community, thread_key, member_id))
 
-    async def write(self, db: aiosqlite.Connection) -> None:
-        await self._write_threads(db)
+    async def write(self, tx: Unit) -> None:
+        await self._write_threads(tx)
         if self.days:
-            await db.executemany(
+            await tx.execute_many(
                 "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
                 sorted(self.days),
             )
 
     async def _participants(
-        self, db: aiosqlite.Connection, threads: set[tuple[str, str]]
+        self, db: Reads, threads: set[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[int, int]]:
         """(community, thread key) -> {member: first posted} as stored, for the given threads."""
         found: dict[tuple[str, str], dict[int, int]] = {key: {} for key in threads}
@@ -143,13 +141,12 @@ class Changes:
         for community, thread_key in threads:
             by_community[community].append(thread_key)
         for community, keys in by_community.items():
-            async with db.execute(
+            for thread_key, member_id, first in await db.fetch_all(
                 "SELECT thread_key, member_id, first_at FROM thread_members WHERE community = ? "
                 "AND thread_key IN (SELECT value FROM json_each(?))",
                 (community, json.dumps(keys)),
-            ) as cursor:
-                for thread_key, member_id, first in await cursor.fetchall():
-                    found[(community, thread_key)][member_id] = first
+            ):
+                found[(community, thread_key)][member_id] = first
         return found
 
     def _touch_ties(self, community: str, participants: dict[int, int]) -> None:
@@ -160,41 +157,41 @@ class Changes:
             for first in sorted(participants.values())[1:]:
                 self.touch(community, first)
 
-    async def _write_threads(self, db: aiosqlite.Connection) -> None:
+    async def _write_threads(self, tx: Unit) -> None:
         """Write thread participants; a thread whose participants changed changes its ties' days."""
         touched = {(c, t) for c, t, _ in self.threads} | {
             (c, t) for c, t, _ in self.threads_recount
         }
         if not touched:
             return
-        before = await self._participants(db, touched)
+        before = await self._participants(tx, touched)
         after = {key: dict(people) for key, people in before.items()}
         for (community, thread_key, member_id), (first, _) in self.threads.items():
             people = after[(community, thread_key)]
             people[member_id] = min(first, people.get(member_id, first))
         if self.threads:
-            await db.executemany(
+            await tx.execute_many(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
-                "DO UPDATE SET first_at = min(first_at, excluded.first_at), "
-                "messages = messages + excluded.messages",
+                "DO UPDATE SET first_at = min(thread_members.first_at, excluded.first_at), "
+                "messages = thread_members.messages + excluded.messages",
                 [(*key, first, count) for key, (first, count) in self.threads.items()],
             )
         # A deleted message may have been someone's first in its thread, or their only one.
         for community, thread_key, member_id in self.threads_recount:
             params = (community, thread_key, member_id)
-            await db.execute(
+            await tx.execute(
                 "DELETE FROM thread_members WHERE community = ? AND thread_key = ? AND member_id = ?",
                 params,
             )
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
                 "SELECT ?1, ?2, ?3, min(posted_at), count(*) FROM messages WHERE member_id = ?3 "
                 "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
                 params,
             )
         if self.threads_recount:
-            after.update(await self._participants(db, {(c, t) for c, t, _ in self.threads_recount}))
+            after.update(await self._participants(tx, {(c, t) for c, t, _ in self.threads_recount}))
         for key, people in after.items():
             if people != before[key]:
                 self._touch_ties(key[0], before[key])
@@ -215,40 +212,38 @@ async def refresh_rollups(
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
     Written for SQLite (the recount registers a day function on its connection).
     """
-    db = sqlite_connection(tx)
     zone = ZoneInfo(timezone)
-    digest = await _forgotten_digest(db, community)
-    hidden = await _hidden_digest(db, community)
-    async with db.execute(
+    digest = await _forgotten_digest(tx, community)
+    hidden = await _hidden_digest(tx, community)
+    recorded = await tx.fetch_one(
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
-    ) as cursor:
-        recorded = await cursor.fetchone()
+    )
     if recorded is None or tuple(recorded[:2]) != (timezone, digest):
-        await _recount(db, community, zone, None)
-        await db.execute(
+        await _recount(tx, community, zone, None)
+        await tx.execute(
             "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
             "VALUES (:c, :z, :d, :h) "
             "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d, hidden = :h",
             {"c": community, "z": timezone, "d": digest, "h": hidden},
         )
-        await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
+        await tx.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
         return True
     if recorded[2] != hidden:
-        await _recount_hidden(db, community, zone)
-        await db.execute(
+        await _recount_hidden(tx, community, zone)
+        await tx.execute(
             "UPDATE rollup_zones SET hidden = ? WHERE community = ?", (hidden, community)
         )
     first, last = within or _EVERYTHING
     span = {"c": community, "d0": first, "d1": last}
-    async with db.execute(
+    rows = await tx.fetch_all(
         "SELECT day FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1 "
         "ORDER BY day",
         span,
-    ) as cursor:
-        days = [day for (day,) in await cursor.fetchall()]
+    )
+    days = [day for (day,) in rows]
     for run in _runs(days):
-        await _recount(db, community, zone, run)
-    await db.execute(
+        await _recount(tx, community, zone, run)
+    await tx.execute(
         "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
     )
     return False
@@ -265,25 +260,37 @@ def _runs(days: list[int]) -> list[tuple[int, int]]:
     return [(runs[0][0], runs[-1][1])] if len(runs) > MAX_RUNS else runs
 
 
-async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
-    async with db.execute(
+async def _forgotten_digest(db: Reads, community: str) -> str:
+    row = await db.fetch_one(
         "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
-        "WHERE community = ? ORDER BY key_hash)",
+        "WHERE community = ? ORDER BY key_hash) AS f",
         (community,),
-    ) as cursor:
-        joined = (await cursor.fetchone())[0] or ""
+    )
+    joined = (row[0] if row else None) or ""
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-async def _hidden_digest(db: aiosqlite.Connection, community: str) -> str:
+async def _hidden_digest(db: Reads, community: str) -> str:
     """Who activity_days leaves out (bots, opted out): when it changes, everything is recounted."""
-    async with db.execute(
+    row = await db.fetch_one(
         "SELECT group_concat(id, ',') FROM (SELECT id FROM members WHERE community = ? "
-        "AND (is_bot != 0 OR opted_out_at IS NOT NULL) ORDER BY id)",
+        "AND (is_bot != 0 OR opted_out_at IS NOT NULL) ORDER BY id) AS h",
         (community,),
-    ) as cursor:
-        joined = (await cursor.fetchone())[0] or ""
+    )
+    joined = (row[0] if row else None) or ""
     return hashlib.sha256(joined.encode()).hexdigest()
+
+
+async def _day_function(tx: Unit, zone: ZoneInfo) -> None:
+    """``trellis_day(epoch seconds)``, the local day in ``zone``, for this transaction's
+    statements: a Python function on SQLite's connection; on PostgreSQL a function of the
+    database (storage.postgresql) that reads the zone set here."""
+    if tx.dialect == "sqlite":
+        await sqlite_connection(tx).create_function(
+            "trellis_day", 1, LocalDays(zone), deterministic=True
+        )
+    else:
+        await tx.execute("SELECT set_config('trellis.zone', ?, true)", (zone.key,))
 
 
 # Each rollup is counted into a temporary table of the same shape, then only the differences are
@@ -314,12 +321,10 @@ _ACTIVITY_COUNTS = (
 )
 
 
-async def _recount(
-    db: aiosqlite.Connection, community: str, zone: ZoneInfo, days: tuple[int, int] | None
-) -> None:
+async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, int] | None) -> None:
     """Count ``community``'s rollups afresh from the chat tables, for the local days ``days``
     (first, last) or for every day (None, when thread participants are recounted too)."""
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    await _day_function(db, zone)
     members = "(SELECT id FROM members WHERE community = :c)"
     if days is None:
         (d0, d1), (t0, t1) = _EVERYTHING, _EVERYTHING
@@ -341,7 +346,7 @@ async def _recount(
         await db.execute(
             "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
             "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
-            "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
+            "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 1, 2, 3",
             p,
         )
     for statement in _COUNTED:
@@ -351,10 +356,11 @@ async def _recount(
     await db.execute(
         "INSERT INTO temp.counted_member_days "
         "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
-        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
+        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, "
+        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, "
         f"0 AS x FROM messages WHERE {posted} AND deleted_at IS NULL "
         f"UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
-        f"WHERE {reacted}) GROUP BY member_id, d",
+        f"WHERE {reacted}) AS counted GROUP BY member_id, d",
         p,
     )
     await db.execute(
@@ -385,7 +391,7 @@ async def _recount(
         "WHERE community = :c AND first_at >= :t0 AND first_at < :t1) s "
         "WHERE (SELECT count(*) FROM thread_members z WHERE z.community = :c "
         "AND z.thread_key = s.thread_key) BETWEEN 2 AND :most)"
-        ") GROUP BY 1, 2, 3",
+        ") AS ties GROUP BY 1, 2, 3",
         p,
     )
     await db.execute(
@@ -400,8 +406,9 @@ async def _recount(
         "SELECT * FROM temp.counted_member_days WHERE true "
         "ON CONFLICT (member_id, week, day) DO UPDATE SET messages = excluded.messages, "
         "replies = excluded.replies, reactions = excluded.reactions "
-        "WHERE messages != excluded.messages OR replies != excluded.replies "
-        "OR reactions != excluded.reactions"
+        "WHERE member_days.messages != excluded.messages "
+        "OR member_days.replies != excluded.replies "
+        "OR member_days.reactions != excluded.reactions"
     )
     # The unary + on the member columns makes SQLite find the days' rows by their day (index).
     await db.execute(
@@ -414,7 +421,7 @@ async def _recount(
         "INSERT INTO theme_days (theme, member_id, day, messages) "
         "SELECT * FROM temp.counted_theme_days WHERE true "
         "ON CONFLICT (theme, member_id, day) DO UPDATE SET messages = excluded.messages "
-        "WHERE messages != excluded.messages"
+        "WHERE theme_days.messages != excluded.messages"
     )
     await db.execute(
         f"DELETE FROM tie_days WHERE day BETWEEN :d0 AND :d1 AND +a IN {members} "
@@ -425,17 +432,17 @@ async def _recount(
     await db.execute(
         "INSERT INTO tie_days (a, b, day, weight) SELECT * FROM temp.counted_tie_days WHERE true "
         "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
-        "WHERE weight != excluded.weight"
+        "WHERE tie_days.weight != excluded.weight"
     )
     await _recount_activity(db, p)
     for table in ("member_days", "theme_days", "tie_days", "activity_days"):
         await db.execute(f"DELETE FROM temp.counted_{table}")
 
 
-async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneInfo) -> None:
+async def _recount_hidden(db: Unit, community: str, zone: ZoneInfo) -> None:
     """activity_days of every day afresh, when who is hidden changed (an opt-out, an opt-in, a bot
     flagged): only activity_days leaves hidden members out, the report's rollups stay."""
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    await _day_function(db, zone)
     for statement in _COUNTED:
         await db.execute(statement)
     first, last = _EVERYTHING
@@ -443,7 +450,7 @@ async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneIn
     await db.execute("DELETE FROM temp.counted_activity_days")
 
 
-async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
+async def _recount_activity(db: Unit, p: dict) -> None:
     """activity_days of the days in ``p``, with storage.activity.activity()'s definitions: each
     source row counts for one member (the author, the one replied to, the reactor, the one
     reacted to, the opener), visible members only on both sides."""
@@ -456,7 +463,8 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
         "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
         "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
         "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
-        "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
+        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, "
+        "0 AS ts "
         f"FROM messages WHERE {posted} AND +member_id IN {visible} "
         "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
         f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
@@ -468,7 +476,7 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
         f"AND +target_member_id IN {visible} AND +member_id IN {visible} "
         "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
         "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
-        f"AND +opener_member_id IN {visible}) GROUP BY 1, 2, 3",
+        f"AND +opener_member_id IN {visible}) AS counted GROUP BY 1, 2, 3",
         p,
     )
     sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
@@ -484,7 +492,7 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict) -> None:
         "AND c.day = activity_days.day)",
         p,
     )
-    changed = " OR ".join(f"{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
+    changed = " OR ".join(f"activity_days.{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
     await db.execute(
         f"INSERT INTO activity_days (theme, member_id, day, {', '.join(_ACTIVITY_COUNTS)}) "
         "SELECT * FROM temp.counted_activity_days WHERE true "

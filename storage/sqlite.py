@@ -397,6 +397,11 @@ class SqliteStore(_Queries):
 
     _owner: asyncio.Task | None = None
 
+    @asynccontextmanager
+    async def lease(self, name: str) -> AsyncIterator[bool]:
+        """Always held: one process at a time runs on a SQLite file (its instance lock)."""
+        yield True
+
     async def drop_old_pages(self) -> None:
         """Move the write-ahead log into the database and empty it, so that what was just deleted
         is on disk nowhere: the log keeps old copies of pages until it is emptied."""

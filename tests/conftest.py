@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.postgres import PostgresCluster
+from tests.postgres import PASSWORD, PostgresCluster
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +18,26 @@ def postgres() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster()
     try:
         cluster.start()
-        asyncio.run(cluster.create_template())
+        # In a thread of its own: the first test to ask may be inside a running event loop.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, cluster.create_template()).result()
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch) -> Iterator[str]:
+    """Run the test on SQLite, then on PostgreSQL (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("backend")``)."""
+    from tests import helpers
+
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres")
+        monkeypatch.setenv("TRELLIS_TEST_PG", PASSWORD)
+        helpers.POSTGRES.append(cluster)
+    try:
+        yield request.param
+    finally:
+        helpers.POSTGRES.clear()
+        helpers._DATABASES.clear()
