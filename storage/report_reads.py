@@ -75,7 +75,7 @@ class ReportDays:
         """SQL for the position of base-table moments ``column`` that lie in a cut day."""
         cases = []
         for day, start, after in self.ranges():
-            marks = "".join(f" + ({column} >= {b})" for b in sorted(self.cut[day]))
+            marks = "".join(f" + CAST({column} >= {b} AS INTEGER)" for b in sorted(self.cut[day]))
             cases.append(f"WHEN {column} >= {start} AND {column} < {after} THEN {4 * day}{marks}")
         return f"(CASE {' '.join(cases)} END)"
 
@@ -140,7 +140,8 @@ class Membership(NamedTuple):
 async def membership(db: Reads, span: ReportSpan) -> Membership:
     p = span.params()
     members = await db.fetch_one(
-        "SELECT count(*), coalesce(sum(joined_at >= :s AND joined_at < :e), 0) FROM members "
+        "SELECT count(*), coalesce(sum(CAST(joined_at >= :s AND joined_at < :e AS INTEGER)), 0) "
+        "FROM members "
         f"WHERE id IN {VISIBLE_IDS} AND coalesce(joined_at, first_seen_at) < :e "
         "AND (left_at IS NULL OR left_at >= :e)",
         p,
@@ -222,8 +223,10 @@ async def activity_totals(db: Reads, span: ReportSpan) -> ActivityTotals:
         # What whole days cannot tell: the moments of cut days inside the period, per member.
         position = days.sql_position("t")
         cut_rows = await db.fetch_all(
-            f"SELECT member_id, sum(kind = 1), sum(reply), sum(kind = 2) FROM ("
-            "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply "
+            "SELECT member_id, sum(CAST(kind = 1 AS INTEGER)), sum(reply), "
+            "sum(CAST(kind = 2 AS INTEGER)) FROM ("
+            "SELECT member_id, posted_at AS t, 1 AS kind, CAST(reply_to IS NOT NULL AS INTEGER) "
+            "AS reply "
             f"FROM messages WHERE community = :c AND deleted_at IS NULL AND ({days.sql_in_cut('posted_at')}) "
             "UNION ALL SELECT member_id, reacted_at, 2, 0 FROM reactions WHERE community = :c "
             f"AND ({days.sql_in_cut('reacted_at')})) "
@@ -431,7 +434,7 @@ async def ties(
         source = (
             "SELECT a, b, pos, weight FROM (SELECT a, b, 4 * day AS pos, weight FROM tie_days "
             "WHERE 4 * day < :pe AND day NOT IN "
-            "(SELECT value FROM json_each(:cut)) "
+            "(SELECT CAST(value AS INTEGER) FROM json_each(:cut)) "
             f"UNION ALL SELECT min(x, y) AS a, max(x, y) AS b, {t} AS pos, 1 AS weight FROM ("
             "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
             "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
@@ -451,20 +454,23 @@ async def ties(
     # keeps SQLite from indexing the pairs instead), and they decide visibility too: only
     # visible members are numbered. Four lookups per pair (two for visibility, two for the
     # organisations, then a second pass over the pairs to join them) were two thirds of the read.
-    sql = (
-        "WITH org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
-        "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
-        "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
-        "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
-        "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
-        f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
-        "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
-        "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
-        "FROM pairs "
-        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs GROUP BY k) "
-        "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
-        "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
-    )
+    if db.dialect == "postgresql":
+        sql = _ties_postgresql(source)
+    else:
+        sql = (
+            "WITH org (id, o) AS MATERIALIZED (SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)), "
+            "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
+            "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
+            "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+            "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
+            f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
+            "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
+            "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
+            "FROM pairs "
+            "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs GROUP BY k) "
+            "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
+            "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
+        )
     result = Ties()
     for part, x, y, z, u in await _rows(db, sql, q):
         if part == 0:
@@ -482,6 +488,30 @@ async def ties(
 class Commitments(NamedTuple):
     due: int
     fulfilled: int
+
+
+def _ties_postgresql(source: str) -> str:
+    """``ties``' statement as PostgreSQL writes it: the members' numbers from a JSON object
+    (``json_each_text``), plain joins where SQLite's planner needs CROSS JOIN, and the counts of
+    conditions as sums of integers."""
+    return (
+        "WITH org (id, o) AS MATERIALIZED (SELECT CAST(key AS BIGINT), CAST(value AS BIGINT) "
+        "FROM json_each_text(CAST(:orgs AS json))), "
+        "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
+        "LEAST(x.o, y.o) * :base + GREATEST(x.o, y.o) AS k FROM ("
+        "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+        "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
+        f"min(pos) < :ps AS old FROM ({source}) AS source GROUP BY a, b "
+        "HAVING sum(weight) FILTER (WHERE pos >= :ps) > 0) AS counted "
+        "JOIN org x ON x.id = a JOIN org y ON y.id = b) "
+        "SELECT 0, count(*), sum(CAST(NOT old AS INTEGER)), "
+        "sum(CAST(w > prev AND prev = 0 AS INTEGER)), sum(CAST(w > prev AND prev > 0 AS INTEGER)) "
+        "FROM pairs "
+        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs "
+        "GROUP BY k) AS links "
+        "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
+        "ORDER BY w DESC, a DESC, b DESC LIMIT :top) AS strongest"
+    )
 
 
 async def commitments_due(db: Reads, community: str, first: str, last: str) -> Commitments:

@@ -10,6 +10,9 @@ import pytest
 from adapters.console import ConsoleAdapter
 from tests.helpers import running_app
 
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
+
 
 class SlowAnswers(ConsoleAdapter):
     """A platform that takes its time to accept an answer (a slow API call), until released."""

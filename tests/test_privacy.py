@@ -3,8 +3,13 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.events import ChannelRef, MemberRef, MessageEdited, MessagePosted, ReactionAdded
 from tests.helpers import running_app, stored_values
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 async def test_forget_me_leaves_no_row_and_no_output_mentioning_the_member(tmp_path):

@@ -11,12 +11,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.monitoring import render
 from bot.monitoring.report import build_report
 from bot.outgoing import unescape
 from bot.services import prompts
 from storage import members, surveys
 from tests.helpers import member_references, running_app, stored_values
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 LIMA = ZoneInfo("America/Lima")
 DIGEST_DAY = datetime(2026, 9, 14, 9, 30, tzinfo=LIMA).astimezone(UTC)
