@@ -283,7 +283,8 @@ async def theme_activity(
         # Cut days may hold a member's only words inside: every pair's past is needed.
         spoken = _chunks(
             db,
-            f"SELECT theme, member_id, min(day) < :ds / 4, max({_INSIDE}) FROM theme_days "
+            f"SELECT theme, member_id, min(day) < :ds / 4, max(CAST({_INSIDE} AS INTEGER)) "
+            "FROM theme_days "
             f"WHERE +day < :hi AND member_id IN {VISIBLE_IDS} GROUP BY theme, member_id",
             q,
         )
@@ -308,7 +309,7 @@ async def theme_activity(
             for theme, m, week in await _rows(
                 db,
                 f"SELECT DISTINCT theme, member_id, (day - 4) / 7 FROM theme_days WHERE {_INSIDE} "
-                "AND (day - 4) / 7 IN (SELECT value FROM json_each(:weeks))",
+                "AND (day - 4) / 7 IN (SELECT CAST(value AS INTEGER) FROM json_each(:weeks))",
                 {**q, "weeks": json.dumps(sorted(cut_weeks))},
             )
         }
