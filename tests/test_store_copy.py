@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -128,3 +129,37 @@ async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, d
     finally:
         await connection.close()
     assert added == highest + 1
+
+
+async def test_the_report_of_the_copy_equals_the_report_of_the_original(
+    postgres, demo_record, tmp_path
+):
+    target = await postgres.new_database(migrated=False)
+    without_password = target.replace(f":{PASSWORD}@", "@")
+    copied = trellis(
+        "store", "copy", "--from", f"sqlite:{demo_record}", "--to", without_password,
+        PGPASSWORD=PASSWORD,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    original = demo_record.parent / "config.toml"
+    on_postgresql = tmp_path / "postgresql.toml"
+    on_postgresql.write_text(
+        original.read_text(encoding="utf-8").replace(
+            'path = "trellis-demo.sqlite3"',
+            f'url = "{without_password}"\npassword_env = "PG_PASS"',
+        ),
+        encoding="utf-8",
+    )
+    # A month, and two weeks given by their dates.
+    for period in ("2026-09", "2026-10-05..2026-10-18"):
+        reports = []
+        for config in (original, on_postgresql):
+            output = tmp_path / f"{config.stem}-{period}.json"
+            written = trellis(
+                "report", "--config", str(config), "--period", period, "--format", "json",
+                "--output", str(output), PG_PASS=PASSWORD,
+            )  # fmt: skip
+            assert written.returncode == 0, written.stderr
+            reports.append(json.loads(output.read_text(encoding="utf-8")))
+        assert reports[0]["monitoring"]["participants"] > 10, period
+        assert reports[1] == reports[0], period
