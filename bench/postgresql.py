@@ -8,15 +8,19 @@ afterwards. The password comes from PGPASSWORD, as for any PostgreSQL client.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import multiprocessing
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from storage.postgresql import postgresql_types, statements
+from storage.postgresql import PostgresStore, postgresql_types, statements
 
 
 def database_url(url: str, name: str) -> str:
@@ -110,3 +114,59 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple], ...]) -> float:
         return seconds
     finally:
         await connection.close()
+
+
+async def ingest(
+    url: str,
+    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    events: list[Any],
+    themes: dict[str, Any],
+    rows: tuple[list[tuple], ...],
+) -> tuple[float, int, float, float]:
+    """``run_engine``'s figures on a scratch PostgreSQL database (migrated by the store), and the
+    seconds of the raw copy of the same rows into another."""
+    async with scratch_database(url, "trellis_bench_engine") as engine_url:
+        engine_seconds, stored, recount_seconds = await run_engine(engine_url, events, themes)
+    async with scratch_database(url, "trellis_bench_baseline") as baseline_url:
+        baseline_seconds = await run_raw_copy(baseline_url, rows)
+    return engine_seconds, stored, recount_seconds, baseline_seconds
+
+
+def ingest_in_processes(
+    url: str,
+    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    events: list[Any],
+    themes: dict[str, Any],
+    processes: int,
+) -> float:
+    """Seconds for ``processes`` processes, started together on one scratch database, to ingest
+    ``events`` each (each as a community of its own, as Trellis processes sharing a database
+    serve different communities or shards): the slowest one's, so every event is stored then."""
+    (community,) = themes
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+
+        async def migrated() -> str:
+            async with scratch_database(url, "trellis_bench_processes") as database:
+                await (await PostgresStore.open(database)).close()
+                jobs = [
+                    (run_engine, database, events, community, themes[community], f"{community}{n}")
+                    for n in range(processes)
+                ]
+                results = await asyncio.to_thread(pool.starmap, _ingest_as, jobs)
+                return str(max(results))
+
+        return float(asyncio.run(migrated()))
+
+
+def _ingest_as(
+    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    database: str,
+    events: list[Any],
+    community: str,
+    themes: Any,
+    name: str,
+) -> float:
+    own = [dataclasses.replace(event, community=name) for event in events]
+    seconds, _, _ = asyncio.run(run_engine(database, own, {name: themes}))
+    return float(seconds)

@@ -367,6 +367,24 @@ async def _call(method: Any, text: str, rows: list[Sequence[Any]], many: bool) -
     return await (method(text, rows) if many else method(text, *rows[0]))
 
 
+_MULTIROW = re.compile(
+    r"(?P<insert>INSERT\s+INTO\s+\w+\s*\([\w\s,]+\))\s*VALUES\s*"
+    r"\(\$1(?:\s*,\s*\$\d+)*\)(?P<conflict>\s+ON CONFLICT DO NOTHING)?\s*$",
+    re.I,
+)
+
+
+def _one_row_of_placeholders(text: str) -> bool:
+    """Whether ``text`` inserts one row of ``$1, $2, …`` in order, and nothing else."""
+    match = _MULTIROW.match(text)
+    if match is None:
+        return False
+    numbers = [int(n) for n in re.findall(r"\$(\d+)", text)]
+    return numbers == list(range(1, len(numbers) + 1))
+
+
+_OVER_ARRAYS: dict[str, str] = {}
+"""Inserts of one row of placeholders, and the same over arrays (``execute_many``)."""
 _TRIED: set[tuple[str, tuple[str, ...]]] = set()
 """Statements (and the Python types of their values) that ran once: they run without a savepoint."""
 _UNTYPED = re.compile(r"(?:data type of parameter|input for query argument) \$(\d+)")
@@ -394,9 +412,32 @@ class PostgresUnit(PostgresReads):
         return _changed(status)
 
     async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run ``sql`` once per row. An ``INSERT … VALUES`` of plain placeholders (ingest's
+        batches) goes as one statement over arrays, ``INSERT … SELECT … FROM unnest(…)``: a
+        round of the protocol per row costs several times more on the server."""
         batch = list(rows)
-        if batch:
-            await self._run(self.connection.executemany, sql, batch, many=True)
+        if not batch:
+            return
+        text, names = translate(sql)
+        if len(batch) > 1 and _one_row_of_placeholders(text):
+            columns = list(zip(*(_arguments(names, row) for row in batch), strict=True))
+            await self.connection.execute(await self._over_arrays(text), *map(list, columns))
+            return
+        await self._run(self.connection.executemany, sql, batch, many=True)
+
+    async def _over_arrays(self, text: str) -> str:
+        """``text`` (an insert of one row of placeholders) inserting a row per array element,
+        the arrays typed as PostgreSQL types the placeholders."""
+        over = _OVER_ARRAYS.get(text)
+        if over is None:
+            statement = await self.connection.prepare(text)
+            types = [f"{kind.schema}.{kind.name}[]" for kind in statement.get_parameters()]
+            match = _MULTIROW.match(text)
+            assert match is not None
+            values = ", ".join(f"${n + 1}::{kind}" for n, kind in enumerate(types))
+            over = f"{match['insert']} SELECT * FROM unnest({values}){match['conflict'] or ''}"
+            _OVER_ARRAYS[text] = over
+        return over
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         value = await self._run(self.connection.fetchval, sql, [params])

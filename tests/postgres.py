@@ -58,7 +58,9 @@ def free_port() -> int:
 class PostgresCluster:
     """A running server in ``folder``; ``stop()`` ends it and removes the folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
+        """Flush to disk as a production server does (benchmarks); tests go without."""
         self.folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))
         self.data = self.folder / "data"
         self.port = 0
@@ -106,9 +108,10 @@ class PostgresCluster:
             # costs milliseconds.
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                f"-c unix_socket_directories={self.folder} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                f"-c unix_socket_directories={self.folder} -c max_connections=200"
             )
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             try:
                 self._run(
                     binary("pg_ctl"),
