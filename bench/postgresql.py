@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import multiprocessing
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -44,7 +44,7 @@ async def scratch_database(url: str, name: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def run_raw_copy(url: str, rows: tuple[list[tuple], ...]) -> float:
+async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> float:
     """Seconds for asyncpg's ``copy_records_to_table`` to write the same rows into the core schema
     (the same migration file as the engine's, as PostgreSQL spells its types), in one
     transaction: PostgreSQL's fastest way in, none of the engine's work."""
@@ -118,10 +118,10 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple], ...]) -> float:
 
 async def ingest(
     url: str,
-    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
     events: list[Any],
     themes: dict[str, Any],
-    rows: tuple[list[tuple], ...],
+    rows: tuple[list[tuple[Any, ...]], ...],
 ) -> tuple[float, int, float, float]:
     """``run_engine``'s figures on a scratch PostgreSQL database (migrated by the store), and the
     seconds of the raw copy of the same rows into another."""
@@ -134,7 +134,7 @@ async def ingest(
 
 def ingest_in_processes(
     url: str,
-    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
     events: list[Any],
     themes: dict[str, Any],
     processes: int,
@@ -160,7 +160,7 @@ def ingest_in_processes(
 
 
 def _ingest_as(
-    run_engine: Callable[..., Awaitable[tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
     database: str,
     events: list[Any],
     community: str,

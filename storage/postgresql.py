@@ -383,7 +383,21 @@ def _one_row_of_placeholders(text: str) -> bool:
     return numbers == list(range(1, len(numbers) + 1))
 
 
-_OVER_ARRAYS: dict[str, str] = {}
+_INSERT_SELECT = re.compile(
+    r"(?P<insert>INSERT\s+INTO\s+\w+\s*\([\w\s,]+\))\s*(?P<select>SELECT\s.*?)"
+    r"(?P<conflict>\s+ON CONFLICT DO NOTHING)?\s*$",
+    re.I | re.S,
+)
+
+
+def _each_row_selects(text: str) -> bool:
+    """Whether ``text`` inserts what a SELECT of its parameters gives, conflicts doing nothing
+    (an update on conflict could meet a row of the same batch)."""
+    match = _INSERT_SELECT.match(text)
+    return match is not None and "ON CONFLICT" not in match["select"].upper()
+
+
+_OVER_ARRAYS: dict[tuple[str, tuple[str, ...]], str] = {}
 """Inserts of one row of placeholders, and the same over arrays (``execute_many``)."""
 _TRIED: set[tuple[str, tuple[str, ...]]] = set()
 """Statements (and the Python types of their values) that ran once: they run without a savepoint."""
@@ -419,24 +433,42 @@ class PostgresUnit(PostgresReads):
         if not batch:
             return
         text, names = translate(sql)
-        if len(batch) > 1 and _one_row_of_placeholders(text):
-            columns = list(zip(*(_arguments(names, row) for row in batch), strict=True))
-            await self.connection.execute(await self._over_arrays(text), *map(list, columns))
+        if len(batch) > 1 and (_one_row_of_placeholders(text) or _each_row_selects(text)):
+            values = [_arguments(names, row) for row in batch]
+            columns = list(zip(*values, strict=True))
+            over = await self._over_arrays(text, _kinds(values))
+            await self.connection.execute(over, *map(list, columns))
             return
         await self._run(self.connection.executemany, sql, batch, many=True)
 
-    async def _over_arrays(self, text: str) -> str:
-        """``text`` (an insert of one row of placeholders) inserting a row per array element,
-        the arrays typed as PostgreSQL types the placeholders."""
-        over = _OVER_ARRAYS.get(text)
-        if over is None:
-            statement = await self.connection.prepare(text)
-            types = [f"{kind.schema}.{kind.name}[]" for kind in statement.get_parameters()]
-            match = _MULTIROW.match(text)
-            assert match is not None
-            values = ", ".join(f"${n + 1}::{kind}" for n, kind in enumerate(types))
-            over = f"{match['insert']} SELECT * FROM unnest({values}){match['conflict'] or ''}"
-            _OVER_ARRAYS[text] = over
+    async def _over_arrays(self, text: str, kinds: tuple[str, ...]) -> str:
+        """``text`` (an insert of one row) inserting a row per element of arrays of its
+        parameters: ``VALUES`` of placeholders become ``SELECT * FROM unnest(…)``, an ``INSERT …
+        SELECT`` is run on each row of ``unnest(…)`` (``LATERAL``). Its rows do not see each
+        other's, as they would not in the batch either: conflicts are nothing done."""
+        over = _OVER_ARRAYS.get((text, kinds))
+        if over is not None:
+            return over
+        statement = await self.connection.prepare(_TYPED.get((text, kinds), text))
+        types = [
+            # A value PostgreSQL took as text (only selected) has its Python value's type.
+            kind if parameter.name == "text" and kind != "TEXT" else parameter.name
+            for parameter, kind in zip(statement.get_parameters(), kinds, strict=True)
+        ]
+        arrays = ", ".join(f"${n + 1}::{kind}[]" for n, kind in enumerate(types))
+        values = _MULTIROW.match(text)
+        if values is not None:
+            over = f"{values['insert']} SELECT * FROM unnest({arrays}){values['conflict'] or ''}"
+        else:
+            select = _INSERT_SELECT.match(text)
+            assert select is not None
+            names = ", ".join(f"p{n + 1}" for n in range(len(types)))
+            each = re.sub(r"\$(\d+)(?!\d)", r"v.p\1", select["select"])
+            over = (
+                f"{select['insert']} SELECT x.* FROM unnest({arrays}) AS v ({names}) "
+                f"CROSS JOIN LATERAL ({each}) AS x{select['conflict'] or ''}"
+            )
+        _OVER_ARRAYS[(text, kinds)] = over
         return over
 
     async def insert(self, sql: str, params: Params = ()) -> int:
