@@ -414,6 +414,15 @@ _ANSWER_KIND = (
     "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at "
     "AND q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
 )
+# PostgreSQL has no INDEXED BY: the probe of messages_answers is a subquery it plans on its own
+# (OFFSET 0 keeps it apart), as otherwise it walks all the thanker's messages for questions.
+_ANSWER_KIND_POSTGRESQL = (
+    "CASE WHEN EXISTS (SELECT 1 FROM (SELECT a.community, a.reply_to FROM messages a "
+    "WHERE a.community = :community AND a.member_id = :receiver "
+    "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at OFFSET 0) a "
+    "JOIN messages q ON q.community = a.community AND q.platform_id = a.reply_to "
+    "WHERE q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
+)
 
 
 CONVERSATION_MESSAGES = 20
@@ -464,11 +473,14 @@ async def _named_in_conversation(
 async def _credit_thanks_named(db: Unit, rows: list[tuple]) -> None:
     """The named thanks rule, with the answer rule (bot.recognition's credit rules); the rows
     already keep to no self-credit and only visible receivers."""
+    sqlite = db.dialect == "sqlite"
+    # On PostgreSQL OFFSET 0 also keeps the kind computed once, not once per use of k.kind.
+    answer_kind = _ANSWER_KIND if sqlite else f"{_ANSWER_KIND_POSTGRESQL} AS kind OFFSET 0"
     await db.execute_many(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
         "CASE WHEN k.kind = 'answer' THEN :giver END, :theme, :source, :at "
-        f"FROM (SELECT {_ANSWER_KIND} AS kind) k",
+        f"FROM (SELECT {answer_kind + ' AS kind' if sqlite else answer_kind}) k",
         [
             {
                 "community": community,

@@ -464,6 +464,10 @@ class PostgresUnit(PostgresReads):
             assert select is not None
             names = ", ".join(f"p{n + 1}" for n in range(len(types)))
             each = re.sub(r"\$(\d+)(?!\d)", r"v.p\1", select["select"])
+            if not re.search(r"\b(?:LIMIT|OFFSET)\b", each, re.I):
+                # Planned apart, for one row at a time: each row's look-ups by its own keys, as
+                # the statement alone would make them, not a join of the batch to whole tables.
+                each += " OFFSET 0"
             over = (
                 f"{select['insert']} SELECT x.* FROM unnest({arrays}) AS v ({names}) "
                 f"CROSS JOIN LATERAL ({each}) AS x{select['conflict'] or ''}"
