@@ -170,3 +170,13 @@ def _ingest_as(
     own = [dataclasses.replace(event, community=name) for event in events]
     seconds, _, _ = asyncio.run(run_engine(database, own, {name: themes}))
     return float(seconds)
+
+
+async def analyze(url: str) -> None:
+    """Take the planner's statistics of the database at ``url``, as autovacuum would have taken
+    them on a database that grew over time rather than in one copy."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()

@@ -531,6 +531,11 @@ async def run_backfill(settings: Settings, platform: str, since_text: str) -> in
 
 def run_backup(settings: Settings, destination: Path) -> int:
     """Copy the database (see ``storage.sqlite.backup_database``); it works while Trellis runs."""
+    if settings.storage.url is not None:
+        raise ConfigError(
+            "storage.url is a PostgreSQL database: back it up with the server's tools, e.g. "
+            "pg_dump -Fc (docs/scale.md); trellis backup copies a SQLite file"
+        )
     source = settings.storage.path
     if not source.is_file():
         raise StoreError(f"there is no database at {source}; check storage.path")

@@ -112,6 +112,8 @@ def translate(sql: str) -> tuple[str, tuple[str, ...] | None]:
                 out.append("IS NOT DISTINCT FROM")
         elif word == "indexed" and _next_words(tokens, i, 1) == ["by"]:
             i = _skip_words(tokens, i, 2)  # INDEXED BY name: a hint to SQLite's planner
+        elif word == "not" and _next_words(tokens, i, 1) == ["indexed"]:
+            i = _skip_words(tokens, i, 1)  # NOT INDEXED: the same
         elif word == "without" and _next_words(tokens, i, 1) == ["rowid"]:
             i = _skip_words(tokens, i, 1)  # a table layout of SQLite's
         elif word.startswith("temp."):

@@ -346,3 +346,18 @@ def test_a_config_path_that_is_a_folder_is_named(tmp_path):
     assert str(caught.value) == (
         f"{tmp_path} is a folder; give the path of the config file, e.g. {tmp_path / 'trellis.toml'}"
     )
+
+
+def test_backup_of_a_postgresql_database_points_to_the_servers_tools(tmp_path):
+    config = tmp_path / "trellis.toml"
+    config.write_text(
+        '[storage]\nurl = "postgresql://trellis@db.example.org/trellis"\n'
+        '[communities.x]\nname = "X"\n'
+    )
+    done = trellis("backup", str(tmp_path / "copy.sqlite3"), "--config", str(config), cwd=tmp_path)
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "trellis: storage.url is a PostgreSQL database: back it up with the server's tools, "
+        "e.g. pg_dump -Fc (docs/scale.md); trellis backup copies a SQLite file.",
+    )
+    assert not (tmp_path / "copy.sqlite3").exists()
