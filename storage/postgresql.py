@@ -290,6 +290,21 @@ async def _configure(connection: asyncpg.Connection) -> None:
     )
 
 
+class ServerUnreachable(ConnectionError):
+    """The server dropped or broke the connection (a restart, a failover, a network cut): the
+    transaction did not land, and the next one gets a new connection. An ``OSError``, as the
+    store's callers take any error of the operating system's for a store that cannot write now
+    and try again (bot.engine), rather than for a wrong event."""
+
+
+def _broken(error: BaseException) -> bool:
+    """Whether ``error`` says the connection itself is gone or unusable."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(error, asyncpg.InternalClientError | OSError) or (
+        isinstance(sqlstate, str) and sqlstate[:2] in ("08", "57")
+    )
+
+
 class PostgresReads:
     """Queries on one connection: a reading connection, or the connection of a unit of work."""
 
@@ -560,14 +575,14 @@ class PostgresStore:
         reads = self._reads_on()
         if reads is not None:
             return await reads.fetch_all(sql, params)
-        async with self.pool.acquire() as connection:
+        async with self._pooled() as connection:
             return await PostgresReads(connection).fetch_all(sql, params)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
         reads = self._reads_on()
         if reads is not None:
             return await reads.fetch_one(sql, params)
-        async with self.pool.acquire() as connection:
+        async with self._pooled() as connection:
             return await PostgresReads(connection).fetch_one(sql, params)
 
     @asynccontextmanager
@@ -575,8 +590,19 @@ class PostgresStore:
         """A connection of the pool for this task's reads. Each statement sees what was committed
         when it began, as on SQLite. ``background`` changes nothing here: the server runs each
         connection's queries in a process of its own, beside the writers."""
-        async with self.pool.acquire() as connection:
+        async with self._pooled() as connection:
             yield PostgresReads(connection)
+
+    @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool, not given back to it if the server broke it."""
+        async with self.pool.acquire() as connection:
+            try:
+                yield connection
+            except Exception as exc:
+                if _broken(exc):
+                    connection.terminate()
+                raise
 
     @asynccontextmanager
     async def reads_apart(self, *, background: bool = False) -> AsyncIterator[None]:
@@ -602,6 +628,15 @@ class PostgresStore:
             try:
                 async with connection.transaction():
                     yield unit
+            except Exception as exc:
+                if not _broken(exc):
+                    raise
+                # Not reused: the pool opens a new connection in its place.
+                connection.terminate()
+                raise ServerUnreachable(
+                    f"the connection to {where(self.url)} broke ({_reason(exc)}); nothing of the "
+                    f"transaction was written"
+                ) from exc
             finally:
                 self._unit.reset(token)
 

@@ -44,6 +44,11 @@ _STORE_DOWN = frozenset(
 )
 """SQLite's primary error codes that say the store cannot write now, whatever the events are."""
 
+_SERVER_DOWN = frozenset({"08", "53", "57", "58"})
+"""PostgreSQL's classes of errors that say the server cannot take writes now: the connection
+(08), resources such as a full disk (53), an operator's or a crash's shutdown (57), the system
+(58); and, beside them, 25006, a server that is read-only (a standby)."""
+
 _STORE_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 """Codes that say the file itself is damaged: waiting will not mend it, a backup will."""
 
@@ -57,6 +62,9 @@ def store_cannot_write(error: BaseException) -> bool:
     """Whether ``error`` says the store cannot write at all (not that one event is wrong)."""
     if isinstance(error, OSError):
         return True
+    sqlstate = getattr(error, "sqlstate", None)  # a PostgreSQL server's answer (asyncpg)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _SERVER_DOWN or sqlstate == "25006"
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DOWN
 

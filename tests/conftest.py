@@ -41,3 +41,17 @@ def backend(request, monkeypatch) -> Iterator[str]:
     finally:
         helpers.POSTGRES.clear()
         helpers._DATABASES.clear()
+
+
+@pytest.fixture
+def postgresql_only(postgres, monkeypatch) -> Iterator[None]:
+    """Run the test on PostgreSQL alone (what SQLite does not do: several processes, a server)."""
+    from tests import helpers
+
+    monkeypatch.setenv("TRELLIS_TEST_PG", PASSWORD)
+    helpers.POSTGRES.append(postgres)
+    try:
+        yield
+    finally:
+        helpers.POSTGRES.clear()
+        helpers._DATABASES.clear()

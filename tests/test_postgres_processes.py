@@ -21,17 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
 
-@pytest.fixture
-def postgresql_only(postgres, monkeypatch):
-    from tests import helpers
-
-    monkeypatch.setenv("TRELLIS_TEST_PG", PASSWORD)
-    helpers.POSTGRES.append(postgres)
-    yield
-    helpers.POSTGRES.clear()
-    helpers._DATABASES.clear()
-
-
 async def start_child(folder: Path, name: str, storage: dict, at: str, hang=None):
     spec = folder / f"{name}.json"
     spec.write_text(
