@@ -29,7 +29,7 @@ from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage, literal
-from bot.ports import Adapter, Delivery, SentMessage
+from bot.ports import Adapter, Delivery, EventSink, SentMessage, Stored
 
 FACILITATOR = MemberRef("discord", "500000", display_name="member0")
 """The builder's busiest voice, so that ``mydata`` has a lot to say."""
@@ -52,7 +52,7 @@ class AnswerClock(Adapter):
     def __init__(self) -> None:
         self.answered: dict[str, float] = {}
 
-    async def start(self, sink) -> None:
+    async def start(self, sink: EventSink, stored: Stored) -> None:
         return None
 
     async def stop(self) -> None:

@@ -7,7 +7,9 @@ posted in each theme during the week. It times, in the same run and on the same 
 one full scan of the messages table (the baseline) and ``compose`` for the year's last whole
 week with every section (themes, thanks, welcome, questions waiting, prompts, the features'
 sections, the numbers and the chart), and prints each (median of ``--repeat`` runs), their
-ratio, then the storage reads behind ``stats`` and ``mydata``, and the process's peak memory.
+ratio, then the storage reads behind ``stats`` and ``mydata``, the write transaction that corrects
+``stats``'s rollups after an opt-out and an opt-in (and the recount of every day it replaces),
+and the process's peak memory.
 Figures only: absolute times vary, the ratio much less.
 """
 
@@ -27,6 +29,8 @@ from bot.clock import ManualClock
 from bot.services import digest
 from storage import activity, members
 from storage.contract import Store
+from storage.ingest import MemberCache
+from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 WEEK_START = datetime(2026, 12, 21, tzinfo=LIMA)
@@ -82,8 +86,8 @@ async def measure(path: Path, repeat: int) -> tuple[float, float, str]:
 
 async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
     """Median seconds of the storage reads behind ``stats`` (activity over four weeks, every
-    member: as it is, and when chat came in on a past day since the last read, which recounts
-    that day's rollups first) and ``mydata`` (the holdings of the member with the most messages,
+    member: as it is, and when chat came in on a past day since the last recount, which counts
+    that day from the chat tables) and ``mydata`` (the holdings of the member with the most messages,
     and of the median one), on the same store. The first, untimed read of each counts whatever
     the rollups lack."""
     store = await SqliteStore.open(path)
@@ -110,15 +114,18 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
                 await read()
                 times.append(time.perf_counter() - started)
             figures[label] = statistics.median(times)
+        busiest = await members.by_id(store, ranked[0][0])
+        assert busiest is not None
+        figures.update(await measure_hiding(store, busiest, repeat))
         return figures
     finally:
         await store.close()
 
 
 async def stats_after_chat(store: Store, end: int, offset: int) -> None:
-    """``stats`` when chat came in since the last read on the day before the last (a late
-    reaction, an edit): that day's rollups are recounted first. Chat of the last day itself, the
-    period's part-day, is read from the chat tables and costs no recount."""
+    """``stats`` when chat came in on the day before the last since the last recount (a late
+    reaction, an edit): that day is counted from the chat tables, as the period's part-days are,
+    and recounted by the next hourly recount, not by ``stats``."""
     async with store.transaction() as db:
         await db.execute(
             "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
@@ -133,6 +140,31 @@ async def four_weeks(store: Store, end: int, offset: int) -> None:
     async with store.transaction() as tx:
         await activity.refresh_activity(tx, COMMUNITY, start, end, day_offset=offset)
     await activity.activity(store, COMMUNITY, start, end, day_offset=offset)
+
+
+async def measure_hiding(store: Store, member: members.MemberRow, repeat: int) -> dict[str, float]:
+    """Median seconds of the write transaction (ingest waits for it) that follows ``member``
+    opting out, and opting back in: activity_days corrected for the new set of hidden members;
+    and of what an opt-out cost before, every day of activity_days recounted (now done once,
+    when the hidden members it was counted without are not known). The store is left as it was."""
+    timezone = settings().communities[COMMUNITY].timezone
+    times: dict[str, list[float]] = {
+        "opt-out: activity corrected": [],
+        "opt-in: activity corrected": [],
+        "activity recounted everywhere": [],
+    }
+    for _ in range(repeat):
+        for label, opted_out in zip(times, (int(WEEK_END.timestamp()), None, None), strict=True):
+            async with store.transaction() as db:
+                await members.set_opted_out(db, MemberCache(), member, opted_out)
+                if label == "activity recounted everywhere":
+                    await db.execute(
+                        "UPDATE rollup_zones SET hidden = '' WHERE community = ?", (COMMUNITY,)
+                    )
+                started = time.perf_counter()
+                await refresh_rollups(db, COMMUNITY, timezone)
+                times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(seconds) for label, seconds in times.items()}
 
 
 SECTIONS = (

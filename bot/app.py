@@ -28,7 +28,7 @@ from bot.scheduler import Job, Scheduler
 from bot.services import digest, nudges, prompts
 from bot.services.digest import DigestOutcome, DigestPosting, DigestSection
 from bot.themes import ThemeMap
-from storage import activity, members
+from storage import activity, members, web
 from storage.adapter_state import stored_for
 from storage.contract import Store
 from storage.postgresql import PostgresStore
@@ -341,6 +341,14 @@ class Trellis:
             return DigestPosting(
                 DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled"
             )
+        async with self.store.transaction() as db:  # for the history site, as posted
+            await web.archive_digest(
+                db,
+                community,
+                int(end.timestamp()),
+                int(self.clock.now().timestamp()),
+                digest.posted_text(message),
+            )
         return DigestPosting(DigestOutcome.POSTED, place)
 
     async def _refuse_while_store_down(self, invocation: CommandInvoked) -> None:
@@ -432,6 +440,7 @@ class Trellis:
             before = int((self.clock.now() - timedelta(days=days)).timestamp())
             async with self.store.transaction() as tx:
                 purged = await activity.purge_text(tx, before)
+                await web.drop_quotes(tx, before)  # the digests archived for the site too
             await self.store.drop_old_pages()  # nor left in the log's old copies of pages
             return f"{purged} message texts purged"
 

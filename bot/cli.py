@@ -15,11 +15,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings, valid_database_url
 from storage.sqlite import StoreError, backup_database
+
+if TYPE_CHECKING:
+    from bot.app import Trellis
+    from web.server import Dashboard
 
 log = logging.getLogger("trellis")
 
@@ -84,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         "(default: PGPASSWORD, or none)",
     )
     copy.set_defaults(run=run_store_copy)
+    site = commands.add_parser("site", help="the community's static history site")
+    site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    site_build = site_commands.add_parser("build", help="write the site into a folder")
+    site_build.add_argument("--out", type=Path, required=True, help="the folder to write")
+    site_build.add_argument("--config", type=Path, default=Path("trellis.toml"))
 
     from bot.monitoring.report_cli import add_report_command
 
@@ -117,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             case "backup":
                 return run_backup(load_settings(args.config), args.destination)
+            case "site":
+                settings = load_settings(args.config)
+                check_site_out(settings, args.out)
+                return asyncio.run(run_site_build(settings, args.out))
             case _:
                 return asyncio.run(args.run(args))
     except (ConfigError, StoreError) as error:
@@ -303,11 +317,14 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
     clock = ManualClock(SIMULATION_FLOOR) if simulated else SystemClock()
     with stop_signals(stopping):
         app = await open_app(settings, clock, platforms)
+        dashboard = None
         try:
             if simulated:
                 clock.set(await record_ends(app))
+            schedule_site(app)
             if not await until_stopped(app.start(), stopping):
                 return 0
+            dashboard = await start_dashboard(app)
             if interactive:
                 print(
                     "Trellis is listening. Type 'name> text' to chat, 'name> /help' for "
@@ -332,7 +349,68 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
             if app.engine.damage is not None:
                 raise app.engine.damage
         finally:
+            if dashboard is not None:
+                await dashboard.stop()
             await app.stop()
+    return 0
+
+
+async def start_dashboard(app: Trellis) -> Dashboard | None:
+    """The web dashboard, listening where ``[web]`` says; None when it is not configured."""
+    if app.settings.web is None:
+        return None
+    from web.server import Dashboard
+
+    dashboard = Dashboard(app, app.settings.web)
+    try:
+        await dashboard.start()
+    except OSError as error:
+        await dashboard.stop()
+        raise ConfigError(
+            f"web.listen {app.settings.web.listen}: cannot listen there ({error.strerror}); "
+            f"choose a free port or an address of this machine"
+        ) from None
+    return dashboard
+
+
+def schedule_site(app: Trellis) -> None:
+    """Keep the history site in ``site.out`` current on ``site.cron``, when it is set."""
+    out = app.settings.site.out
+    if out is None:
+        return
+    from bot.scheduler import Job
+    from web import site
+
+    async def build_site(due: datetime) -> str:
+        pages = await site.build(app.store, app.settings, out, app.clock.now())
+        return f"history site: {len(pages)} pages written to {out}"
+
+    app.scheduler.add(Job("site", app.settings.site.cron, "UTC", build_site))
+
+
+def check_site_out(settings: Settings, out: Path) -> None:
+    if not settings.storage.path.is_file():
+        raise StoreError(f"there is no database at {settings.storage.path}; check storage.path")
+    if not out.resolve().parent.is_dir():
+        raise ConfigError(f"--out: the folder {out.parent} does not exist; create it first")
+    from web.site import foreign_folder
+
+    problem = foreign_folder(out)
+    if problem is not None:
+        raise ConfigError(f"--out: {problem}")
+
+
+async def run_site_build(settings: Settings, out: Path) -> int:
+    """Write the history site from the database, beside a running Trellis or not."""
+    from storage.sqlite import SqliteStore
+    from web import site
+
+    store = await SqliteStore.open(settings.storage.path)
+    try:
+        pages = await site.build(store, settings, out, datetime.now(UTC))
+    finally:
+        await store.close()
+    print(f"The history site is in {out}: {len(pages)} pages; open {out / 'index.html'}.")
     return 0
 
 

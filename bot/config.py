@@ -263,6 +263,57 @@ class AdapterSettings(Section):
     matrix: MatrixSettings = MatrixSettings()
 
 
+def _valid_listen(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"{value!r} should be written 'host:port', e.g. '127.0.0.1:8080' (behind a reverse "
+            f"proxy for TLS)"
+        )
+    return value
+
+
+def _valid_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ValueError(
+            f"{value!r} should be a web address starting with https:// (or http://), "
+            f"e.g. 'https://trellis.example.org'"
+        )
+    return value.rstrip("/")
+
+
+Listen = Annotated[str, AfterValidator(_valid_listen)]
+Url = Annotated[str, AfterValidator(_valid_url)]
+
+
+class WebSettings(Section):
+    """The facilitators' dashboard, served by ``trellis run`` when this section is present."""
+
+    listen: Listen = "127.0.0.1:8080"
+    """Where the dashboard listens; put a reverse proxy in front of it for TLS."""
+    public_url: Url
+    """The address members' browsers use (the proxy's), for the links the dashboard command sends."""
+
+    @model_validator(mode="after")
+    def _served_at_the_root(self) -> WebSettings:
+        if self.public_url.count("/") > 2:
+            raise ValueError(
+                f"public_url {self.public_url!r} has a path; the dashboard is served at the root "
+                f"of an address of its own, e.g. 'https://trellis.example.org'"
+            )
+        return self
+
+
+class SiteSettings(Section):
+    """The community's static history site (``trellis site build``)."""
+
+    out: Annotated[Path, Field(strict=False)] | None = None
+    """Where ``trellis run`` keeps the site current on ``cron``; relative to the config file."""
+    cron: Cron = "15 4 * * *"
+    public_url: Url | None = None
+    """Where the site is published; the welcome message links to it."""
+
+
 class Settings(Section):
     storage: StorageSettings = StorageSettings()
     retention: RetentionSettings = RetentionSettings()
@@ -271,6 +322,8 @@ class Settings(Section):
     dormancy: DormancySettings = DormancySettings()
     catch_up: CatchUpSettings = CatchUpSettings()
     adapters: AdapterSettings = AdapterSettings()
+    web: WebSettings | None = None
+    site: SiteSettings = SiteSettings()
     communities: dict[str, CommunitySettings]
 
     @model_validator(mode="after")
@@ -324,6 +377,13 @@ def parse_settings(data: dict[str, Any], *, base_dir: Path | None = None) -> Set
     if base_dir is not None and not settings.storage.path.is_absolute():
         storage = settings.storage.model_copy(update={"path": base_dir / settings.storage.path})
         settings = settings.model_copy(update={"storage": storage})
+    if (
+        base_dir is not None
+        and settings.site.out is not None
+        and not settings.site.out.is_absolute()
+    ):
+        site = settings.site.model_copy(update={"out": base_dir / settings.site.out})
+        settings = settings.model_copy(update={"site": site})
     return settings
 
 

@@ -26,7 +26,9 @@ import contextvars
 import functools
 import logging
 import sqlite3
+import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -65,9 +67,13 @@ _RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 
 _LONG_COMMAND = 0.2
 """Seconds after which a command counts as long: the next time, it waits for the long lane."""
-_TOOK_WEIGHT = 0.3
-"""The weight of the latest answer in a command's moving average: one slow answer on a busy
-machine does not send a quick command to wait behind the long ones."""
+_TIMES_KEPT = 5
+"""A command is long when the median of its last this many answers in the quick lane is: a few
+slow answers on a busy machine do not send a quick command to wait behind the long ones."""
+_RECHECK_EVERY = 8
+"""A long command's every this many-th answer runs in the quick lane again, to be timed there.
+Answers in the long lane are not timed: read at a lower priority on a busy machine, a quick
+command would be slow there, and so would stay behind the long ones for good."""
 
 _QUICK_AT_ONCE = 8
 """Quick commands answered at the same time, each on a read connection (a thread) of its own."""
@@ -76,6 +82,11 @@ _in_follow_up: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "trellis_in_follow_up", default=False
 )
 """True inside a command or listener task: the events before it are already stored."""
+
+
+def _slow(times: deque[float] | tuple[()]) -> bool:
+    """Whether a command whose last answers in the quick lane took ``times`` is a long one."""
+    return len(times) >= 3 and statistics.median(times) > _LONG_COMMAND
 
 
 class StoreUnavailable(Exception):
@@ -115,12 +126,14 @@ class Engine:
         """The number of the last event accepted."""
         self._written = 0
         """Every event numbered up to this one is stored (a command: handed to its task)."""
-        self._follow_ups: dict[asyncio.Task, int] = {}
+        self._follow_ups: dict[asyncio.Task[None], int] = {}
         """Command and listener tasks still running, with the number of their event."""
-        self._last_of: dict[str, asyncio.Task] = {}
+        self._last_of: dict[str, asyncio.Task[None]] = {}
         """Per kind of follow-up, the latest one: the next one starts after it, in order."""
-        self._took: dict[str, float] = {}
-        """Per command, how long it takes to answer: a moving average of the last times."""
+        self._took: dict[str, deque[float]] = {}
+        """Per command, how long its last answers in the quick lane took."""
+        self._in_long_lane: dict[str, int] = {}
+        """Per long command, its answers in the long lane since it was last timed."""
         self._long_lane = asyncio.Semaphore(1)
         self._quick_lane = asyncio.Semaphore(_QUICK_AT_ONCE)
         self._progress = asyncio.Event()
@@ -128,7 +141,7 @@ class Engine:
         self._writable.set()
         self._down_since: float | None = None
         self._listeners: dict[type, list[Listener]] = {}
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     def listen(self, event_type: type, listener: Listener) -> None:
         """Call ``listener`` with each event of that type once it is safely stored."""
@@ -251,7 +264,7 @@ class Engine:
                 await self.ingest(events)
             except Exception as error:
                 self.members = MemberCache()  # it may name rows that were rolled back
-                if store_damaged(error):
+                if isinstance(error, sqlite3.DatabaseError) and store_damaged(error):
                     log.critical("the database is damaged (%s): Trellis stops storing", error)
                     self.damage = error
                     self.broken.set()
@@ -326,14 +339,22 @@ class Engine:
             self._last_of[key] = task
         task.add_done_callback(functools.partial(self._finished, key))
 
-    def _finished(self, key: str | None, task: asyncio.Task) -> None:
+    def _finished(self, key: str | None, task: asyncio.Task[None]) -> None:
         del self._follow_ups[task]
         if key is not None and self._last_of.get(key) is task:
             del self._last_of[key]
         self._moved()
 
+    def _is_long(self, name: str) -> bool:
+        """Whether the command ``name`` waits for the long lane this time."""
+        if not _slow(self._took.get(name, ())):
+            return False
+        answered = self._in_long_lane.get(name, 0) + 1
+        self._in_long_lane[name] = answered % _RECHECK_EVERY
+        return answered < _RECHECK_EVERY
+
     async def _answer(self, command: CommandInvoked) -> None:
-        long = self._took.get(command.command, 0.0) > _LONG_COMMAND
+        long = self._is_long(command.command)
         async with self._long_lane if long else self._quick_lane:
             started = time.perf_counter()  # the time it takes, not the time it waited
             try:
@@ -342,9 +363,12 @@ class Engine:
             except Exception:
                 log.exception("command %r from %s failed", command.command, command.member.key)
             finally:
-                took = time.perf_counter() - started
-                before = self._took.get(command.command, took)
-                self._took[command.command] = before + (took - before) * _TOOK_WEIGHT
+                if not long:
+                    took = time.perf_counter() - started
+                    times = self._took.setdefault(command.command, deque(maxlen=_TIMES_KEPT))
+                    if took <= _LONG_COMMAND and _slow(times):
+                        times.clear()  # a long command quick again in the quick lane: afresh
+                    times.append(took)
 
     async def _listen(self, listener: Listener, event: Event) -> None:
         async with self.store.reads_apart():

@@ -167,7 +167,7 @@ class Job:
         return _LocalCronTrigger(self.schedule())
 
 
-class _LocalCronTrigger(BaseTrigger):
+class _LocalCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
     """APScheduler fires a job at the instants ``LocalCron`` computes (never loops on a fold)."""
 
     def __init__(self, schedule: LocalCron) -> None:

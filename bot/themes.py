@@ -52,6 +52,7 @@ class ThemeMap:
             return self._place_cache[channel]
         except KeyError:
             pass
+        theme: str | None
         if channel.thread_key and channel.thread_key in self._places:
             theme = self._places[channel.thread_key]
         else:
@@ -66,7 +67,8 @@ class ThemeMap:
         if theme is not None or self._keywords is None:
             return theme
         match = self._keywords.search(text)
-        return self._group_theme[match.lastgroup] if match else None
+        # Every alternative of the pattern is a named group, so a match always has a lastgroup.
+        return self._group_theme[match.lastgroup] if match and match.lastgroup else None
 
     def find(self, word: str) -> Theme | None:
         """A theme by id, or by its name ignoring case."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from storage.contract import Reads, Unit, fetch_aggregate
 from storage.privacy import VISIBLE_IDS as _VISIBLE
-from storage.rollups import refresh_rollups
+from storage.rollups import refresh_rollups, runs
 
 # Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
 # index covers reply_to too, and SQLite would otherwise walk all of it per message.
@@ -63,11 +63,13 @@ async def _recorded_days(
 async def refresh_activity(
     tx: Unit, community: str, start: int, end: int, *, day_offset: int = 0
 ) -> None:
-    """Recount the rollups of the period's whole days where ingest changed them, for
-    ``activity`` to read them (after this unit is committed, or within it)."""
+    """Bring up to date, for ``activity`` to read, only what changes every row of the rollups
+    (who is hidden, a forget-me): no day is recounted here, so the write lock that storing chat
+    waits for is held briefly. The days ingest changed are counted from the chat tables by
+    ``activity`` until the hourly recount catches them up."""
     recorded = await _recorded_days(tx, community, start, end, day_offset)
     if recorded is not None:
-        await refresh_rollups(tx, community, recorded[0], within=recorded[1])
+        await refresh_rollups(tx, community, recorded[0], within=_NO_DAY)
 
 
 async def activity(
@@ -81,34 +83,60 @@ async def activity(
 ) -> dict[int, Activity]:
     """Per visible member id: what they did in the period (in one theme, or everywhere).
 
-    The whole local days of the period are read from activity_days (brought up to date by
-    ``refresh_activity`` of the same period first: today's chat, at the period's edge, costs no
-    recount), the part-days at its edges from the chat tables. That needs the community's
-    days (its recorded timezone) to be ``day_offset``'s days all through the period, for active
-    days to be the same days; otherwise, and for a period of no whole day, all of it is counted
-    from the chat tables."""
+    The whole local days of the period are read from activity_days, but for the days ingest
+    changed since their last recount: those, like the part-days at the period's edges, are
+    counted from the chat tables. So ``stats`` recounts nothing under the write lock, which
+    storing chat waits for (``refresh_activity`` before it only applies who is hidden); the
+    hourly recount catches those days up. That needs the community's days (its recorded
+    timezone) to be ``day_offset``'s days all through the period, for active days to be the same
+    days; otherwise, and for a period of no whole day, all of it is counted from the chat
+    tables."""
     recorded = await _recorded_days(db, community, start, end, day_offset)
     if recorded is None:
         return await _counted(db, community, start, end, theme, day_offset)
     first, last = recorded[1]
-    whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
+    changed = [
+        day
+        for (day,) in await db.fetch_all(
+            "SELECT day FROM rollup_changed_days WHERE community = ? AND day BETWEEN ? AND ?",
+            (community, first, last),
+        )
+    ]
+    skipped = ", ".join(f":x{i}" for i in range(len(changed)))
     result: dict[int, Activity] = defaultdict(Activity)
     for member_id, *counts in await db.fetch_all(
         "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
         "sum(reactions_given), sum(reactions_received), sum(threads_started), "
         "sum(CAST(messages + reactions_given > 0 AS INTEGER)), sum(chars) FROM activity_days "
         f"WHERE theme = :t AND member_id IN {_VISIBLE} AND day BETWEEN :d0 AND :d1 "
-        "GROUP BY member_id",
-        {"c": community, "d0": first, "d1": last, "t": "*" if theme is None else theme},
+        + (f"AND day NOT IN ({skipped}) " if changed else "")
+        + "GROUP BY member_id",
+        {
+            "c": community,
+            "d0": first,
+            "d1": last,
+            "t": "*" if theme is None else theme,
+            **{f"x{i}": day for i, day in enumerate(changed)},
+        },
     ):
         result[member_id] = Activity(*counts)
-    # The edges lie in the days before and after the whole ones: their active days add up.
-    for edge_start, edge_end in ((start, whole_start), (whole_end, end)):
-        if edge_start < edge_end:
-            edge = await _counted(db, community, edge_start, edge_end, theme, day_offset)
-            for member_id, done in edge.items():
+    # The edges lie in the days before and after the whole ones, the changed days between them:
+    # their active days add up.
+    whole_start, whole_end = first * 86400 - day_offset, (last + 1) * 86400 - day_offset
+    counted = [(start, whole_start), (whole_end, end)]
+    counted += [
+        (d0 * 86400 - day_offset, (d1 + 1) * 86400 - day_offset) for d0, d1 in runs(sorted(changed))
+    ]
+    for part_start, part_end in counted:
+        if part_start < part_end:
+            part = await _counted(db, community, part_start, part_end, theme, day_offset)
+            for member_id, done in part.items():
                 _add(result[member_id], done)
     return dict(result)
+
+
+_NO_DAY = (1, 0)
+"""A span of no day, for ``refresh_rollups`` to recount none."""
 
 
 def whole_days(zone: ZoneInfo, start: int, end: int, day_offset: int) -> tuple[int, int] | None:
@@ -237,9 +265,14 @@ class Excerpt:
 async def highlights(
     db: Reads, community: str, start: int, end: int, per_theme: int
 ) -> list[Excerpt]:
-    """The most reacted-to and replied-to messages of the period whose text is still kept."""
+    """The most reacted-to and replied-to messages of the period whose text is still kept, at
+    most ``per_theme`` in each theme. SQLite ranks and picks them: a busy week's messages are
+    scored without Python's lock, and only the chosen few become Python objects, so a digest
+    preview leaves the event loop to the answers of short commands."""
     rows = await db.fetch_all(
-        "SELECT m.member_id, m.theme, m.text, "
+        "SELECT member_id, theme, text, score, posted_at, channel_key FROM ("
+        "SELECT *, row_number() OVER (PARTITION BY theme ORDER BY score DESC, posted_at) AS place "
+        "FROM (SELECT m.member_id, m.theme, m.text, "
         "(SELECT count(*) FROM reactions r WHERE r.community = m.community "
         "AND r.message_platform_id = m.platform_id) + "
         "(SELECT count(*) FROM messages x INDEXED BY messages_by_reply "
@@ -250,19 +283,11 @@ async def highlights(
         "AND m.text IS NOT NULL AND m.deleted_at IS NULL AND m.chars >= 20 "
         f"AND +m.member_id IN {_VISIBLE} AND NOT EXISTS (SELECT 1 FROM mentions mn "
         "JOIN members mm ON mm.id = mn.member_id WHERE mn.message_id = m.id "
-        "AND mm.opted_out_at IS NOT NULL) "
-        "ORDER BY score DESC, m.posted_at",
-        {"c": community, "s": start, "e": end},
+        "AND mm.opted_out_at IS NOT NULL)) WHERE score > 0) WHERE place <= :n "
+        "ORDER BY score DESC, posted_at",
+        {"c": community, "s": start, "e": end, "n": per_theme},
     )
-    taken: dict[str | None, int] = defaultdict(int)
-    chosen = []
-    for row in rows:
-        excerpt = Excerpt(*row)
-        if excerpt.reactions == 0 or taken[excerpt.theme] >= per_theme:
-            continue
-        taken[excerpt.theme] += 1
-        chosen.append(excerpt)
-    return chosen
+    return [Excerpt(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

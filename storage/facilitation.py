@@ -38,7 +38,8 @@ async def prompts(
 ) -> list[Prompt]:
     rows = await db.fetch_all(
         f"SELECT {_PROMPT} FROM prompts WHERE community = :c AND (:t IS NULL OR theme = :t) "
-        "AND (:q = 0 OR posted_at IS NULL) ORDER BY posted_at IS NULL, posted_at, id",
+        "AND (:q = 0 OR posted_at IS NULL) "
+        "ORDER BY posted_at IS NULL, posted_at, coalesce(queue_position, id), id",
         {"c": community, "t": theme, "q": int(queued_only)},
     )
     hiding = await names_hiding(db, community)
@@ -63,10 +64,44 @@ async def remove_prompt(tx: Unit, community: str, prompt_id: int) -> None:
     await tx.execute("DELETE FROM prompts WHERE community = ? AND id = ?", (community, prompt_id))
 
 
+async def edit_prompt(tx: Unit, community: str, prompt_id: int, text: str) -> bool:
+    """Reword a queued prompt; False if it is not queued (posted prompts stay as posted)."""
+    changed = await tx.execute(
+        "UPDATE prompts SET text = ? WHERE community = ? AND id = ? AND posted_at IS NULL",
+        (text, community, prompt_id),
+    )
+    return changed > 0
+
+
+async def move_prompt(tx: Unit, community: str, prompt_id: int, steps: int) -> bool:
+    """Move a queued prompt ``steps`` places later in its theme's queue (negative: sooner).
+    The queue keeps the same set of positions, so prompts added later still come after."""
+    queue = [
+        (row[0], row[1])
+        for row in await tx.fetch_all(
+            "SELECT id, coalesce(queue_position, id) FROM prompts WHERE community = ? "
+            "AND posted_at IS NULL AND theme = (SELECT theme FROM prompts WHERE id = ?) "
+            "ORDER BY coalesce(queue_position, id), id",
+            (community, prompt_id),
+        )
+    ]
+    order = [row[0] for row in queue]
+    if prompt_id not in order:
+        return False
+    at = order.index(prompt_id)
+    order.insert(max(0, min(len(order) - 1, at + steps)), order.pop(at))
+    positions = sorted(row[1] for row in queue)
+    await tx.execute_many(
+        "UPDATE prompts SET queue_position = ? WHERE id = ?",
+        list(zip(positions, order, strict=True)),
+    )
+    return True
+
+
 async def next_prompt(db: Reads, community: str, theme: str) -> Prompt | None:
     row = await db.fetch_one(
         f"SELECT {_PROMPT} FROM prompts WHERE community = ? AND theme = ? AND posted_at IS NULL "
-        "ORDER BY id LIMIT 1",
+        "ORDER BY coalesce(queue_position, id), id LIMIT 1",
         (community, theme),
     )
     return await _shown(db, community, row)

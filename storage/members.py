@@ -151,6 +151,7 @@ _FREE_TEXT = (
     ("events", "id", ("title", "place"), "community = :c"),
     ("knowledge_items", "id", ("title",), "community = :c"),
     ("threads", "id", ("title",), "community = :c"),
+    ("digest_archive", "id", ("text",), "community = :c"),
     (
         "profiles",
         "member_id",

@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.events import key_parts
 from storage.contract import Reads
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance  # exists for type checkers only
 
 VISIBLE_IDS = (
     "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
@@ -85,7 +88,7 @@ def hide_names(text: str, pattern: re.Pattern[str] | None) -> str:
     return pattern.sub(HIDDEN_NAME, text) if pattern else text
 
 
-_Row = TypeVar("_Row")
+_Row = TypeVar("_Row", bound="DataclassInstance")
 
 
 def hidden(row: _Row, pattern: re.Pattern[str] | None, fields: Iterable[str]) -> _Row:
@@ -93,4 +96,4 @@ def hidden(row: _Row, pattern: re.Pattern[str] | None, fields: Iterable[str]) ->
     if pattern is None:
         return row
     changed: dict[str, Any] = {name: hide_names(getattr(row, name), pattern) for name in fields}
-    return replace(row, **changed)  # type: ignore[type-var]
+    return replace(row, **changed)

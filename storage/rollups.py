@@ -12,8 +12,11 @@ event.
 Everything is recounted the first time, when the community's timezone changes, after a
 forget-me (it deletes, by cascade, the reactions others gave the forgotten member and their place
 in threads, which can make a crowded thread small again). When the set of hidden members (bots,
-opted out) changes, activity_days alone is recounted everywhere: it leaves them out of everyone's
-counts, as ``stats`` does; the report's rollups count them and hide them when read.
+opted out) changes, only activity_days changes: it leaves them out of everyone's counts, as
+``stats`` does (the report's rollups count them and hide them when read). It is corrected, not
+recounted: the rows of the members whose visibility changed, and the replies and reactions they
+gave to others, found through their own index entries, so an opt-out at a million messages holds
+the write lock for milliseconds rather than the seconds of a recount of every day.
 
 Who posted in which thread (thread_members) is kept at ingest: it is what tells which days a
 thread's ties fall on, and a thread can span months.
@@ -69,7 +72,9 @@ class LocalDays:
         offset = self._offsets.get(quarter)
         if offset is None:
             moment = datetime.fromtimestamp(quarter * 900, UTC).astimezone(self._zone)
-            offset = self._offsets[quarter] = int(moment.utcoffset().total_seconds())
+            shift = moment.utcoffset()
+            assert shift is not None  # an aware datetime in a ZoneInfo
+            offset = self._offsets[quarter] = int(shift.total_seconds())
         self._last, self._last_offset = quarter, offset
         return (at + offset) // 86400
 
@@ -157,20 +162,20 @@ class Changes:
             for first in sorted(participants.values())[1:]:
                 self.touch(community, first)
 
-    async def _write_threads(self, tx: Unit) -> None:
+    async def _write_threads(self, db: Unit) -> None:
         """Write thread participants; a thread whose participants changed changes its ties' days."""
         touched = {(c, t) for c, t, _ in self.threads} | {
             (c, t) for c, t, _ in self.threads_recount
         }
         if not touched:
             return
-        before = await self._participants(tx, touched)
+        before = await self._participants(db, touched)
         after = {key: dict(people) for key, people in before.items()}
         for (community, thread_key, member_id), (first, _) in self.threads.items():
             people = after[(community, thread_key)]
             people[member_id] = min(first, people.get(member_id, first))
         if self.threads:
-            await tx.execute_many(
+            await db.execute_many(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
                 "DO UPDATE SET first_at = min(thread_members.first_at, excluded.first_at), "
@@ -180,18 +185,18 @@ class Changes:
         # A deleted message may have been someone's first in its thread, or their only one.
         for community, thread_key, member_id in self.threads_recount:
             params = (community, thread_key, member_id)
-            await tx.execute(
+            await db.execute(
                 "DELETE FROM thread_members WHERE community = ? AND thread_key = ? AND member_id = ?",
                 params,
             )
-            await tx.execute(
+            await db.execute(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
                 "SELECT ?1, ?2, ?3, min(posted_at), count(*) FROM messages WHERE member_id = ?3 "
                 "AND community = ?1 AND thread_key = ?2 AND deleted_at IS NULL HAVING count(*) > 0",
                 params,
             )
         if self.threads_recount:
-            after.update(await self._participants(tx, {(c, t) for c, t, _ in self.threads_recount}))
+            after.update(await self._participants(db, {(c, t) for c, t, _ in self.threads_recount}))
         for key, people in after.items():
             if people != before[key]:
                 self._touch_ties(key[0], before[key])
@@ -212,73 +217,50 @@ async def refresh_rollups(
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
     Written for SQLite (the recount registers a day function on its connection).
     """
+    db = tx
     zone = ZoneInfo(timezone)
-    digest = await _forgotten_digest(tx, community)
-    hidden = await _hidden_digest(tx, community)
-    recorded = await tx.fetch_one(
+    digest = await _forgotten_digest(db, community)
+    hidden = await _hidden(db, community)
+    recorded = await db.fetch_one(
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
     )
     if recorded is None or tuple(recorded[:2]) != (timezone, digest):
-        await _recount(tx, community, zone, None)
-        await tx.execute(
+        await _recount(db, community, zone, None)
+        await db.execute(
             "INSERT INTO rollup_zones (community, timezone, forgotten, hidden) "
             "VALUES (:c, :z, :d, :h) "
             "ON CONFLICT (community) DO UPDATE SET timezone = :z, forgotten = :d, hidden = :h",
-            {"c": community, "z": timezone, "d": digest, "h": hidden},
+            {"c": community, "z": timezone, "d": digest, "h": json.dumps(hidden)},
         )
-        await tx.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
+        await db.execute("DELETE FROM rollup_changed_days WHERE community = ?", (community,))
         return True
-    if recorded[2] != hidden:
-        await _recount_hidden(tx, community, zone)
-        await tx.execute(
-            "UPDATE rollup_zones SET hidden = ? WHERE community = ?", (hidden, community)
+    counted_hidden = _recorded_hidden(recorded[2])
+    if counted_hidden != hidden:
+        if counted_hidden is None:
+            await _recount_hidden(db, community, zone)
+        else:
+            await _rehide(db, community, zone, set(counted_hidden), set(hidden))
+        await db.execute(
+            "UPDATE rollup_zones SET hidden = ? WHERE community = ?",
+            (json.dumps(hidden), community),
         )
     first, last = within or _EVERYTHING
     span = {"c": community, "d0": first, "d1": last}
-    rows = await tx.fetch_all(
+    rows = await db.fetch_all(
         "SELECT day FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1 "
         "ORDER BY day",
         span,
     )
     days = [day for (day,) in rows]
-    for run in _runs(days):
-        await _recount(tx, community, zone, run)
-    await tx.execute(
+    found = runs(days)
+    if len(found) > MAX_RUNS:
+        found = [(found[0][0], found[-1][1])]
+    for run in found:
+        await _recount(db, community, zone, run)
+    await db.execute(
         "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
     )
     return False
-
-
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Sorted days as (first, last) runs of consecutive days; one span if there are too many."""
-    runs: list[tuple[int, int]] = []
-    for day in days:
-        if runs and day == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return [(runs[0][0], runs[-1][1])] if len(runs) > MAX_RUNS else runs
-
-
-async def _forgotten_digest(db: Reads, community: str) -> str:
-    row = await db.fetch_one(
-        "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
-        "WHERE community = ? ORDER BY key_hash) AS f",
-        (community,),
-    )
-    joined = (row[0] if row else None) or ""
-    return hashlib.sha256(joined.encode()).hexdigest()
-
-
-async def _hidden_digest(db: Reads, community: str) -> str:
-    """Who activity_days leaves out (bots, opted out): when it changes, everything is recounted."""
-    row = await db.fetch_one(
-        "SELECT group_concat(id, ',') FROM (SELECT id FROM members WHERE community = ? "
-        "AND (is_bot != 0 OR opted_out_at IS NOT NULL) ORDER BY id) AS h",
-        (community,),
-    )
-    joined = (row[0] if row else None) or ""
-    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 async def _day_function(tx: Unit, zone: ZoneInfo) -> None:
@@ -291,6 +273,48 @@ async def _day_function(tx: Unit, zone: ZoneInfo) -> None:
         )
     else:
         await tx.execute("SELECT set_config('trellis.zone', ?, true)", (zone.key,))
+
+
+def runs(days: list[int]) -> list[tuple[int, int]]:
+    """Sorted days as (first, last) runs of consecutive days."""
+    found: list[tuple[int, int]] = []
+    for day in days:
+        if found and day == found[-1][1] + 1:
+            found[-1] = (found[-1][0], day)
+        else:
+            found.append((day, day))
+    return found
+
+
+async def _forgotten_digest(db: Reads, community: str) -> str:
+    row = await db.fetch_one(
+        "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
+        "WHERE community = ? ORDER BY key_hash) AS f",
+        (community,),
+    )
+    joined = (row[0] if row else None) or ""
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+async def _hidden(db: Reads, community: str) -> list[int]:
+    """Who activity_days leaves out (bots, opted out), by member id in order."""
+    rows = await db.fetch_all(
+        "SELECT id FROM members WHERE community = ? AND (is_bot != 0 OR opted_out_at IS NOT NULL) "
+        "ORDER BY id",
+        (community,),
+    )
+    return [member_id for (member_id,) in rows]
+
+
+def _recorded_hidden(recorded: str) -> list[int] | None:
+    """The hidden members activity_days was counted without, as rollup_zones records them; None
+    when it does not say who (a community never counted since migration 010 recorded '', and
+    until this version a digest): then activity_days is recounted everywhere once."""
+    try:
+        found = json.loads(recorded)
+    except ValueError:
+        return None
+    return found if isinstance(found, list) else None
 
 
 # Each rollup is counted into a temporary table of the same shape, then only the differences are
@@ -356,11 +380,10 @@ async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, in
     await db.execute(
         "INSERT INTO temp.counted_member_days "
         "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
-        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, "
-        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, "
+        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, CAST(reply_to IS NOT NULL AS INTEGER) AS r, "
         f"0 AS x FROM messages WHERE {posted} AND deleted_at IS NULL "
         f"UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
-        f"WHERE {reacted}) AS counted GROUP BY member_id, d",
+        f"WHERE {reacted}) GROUP BY member_id, d",
         p,
     )
     await db.execute(
@@ -391,7 +414,7 @@ async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, in
         "WHERE community = :c AND first_at >= :t0 AND first_at < :t1) s "
         "WHERE (SELECT count(*) FROM thread_members z WHERE z.community = :c "
         "AND z.thread_key = s.thread_key) BETWEEN 2 AND :most)"
-        ") AS ties GROUP BY 1, 2, 3",
+        ") GROUP BY 1, 2, 3",
         p,
     )
     await db.execute(
@@ -440,8 +463,9 @@ async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, in
 
 
 async def _recount_hidden(db: Unit, community: str, zone: ZoneInfo) -> None:
-    """activity_days of every day afresh, when who is hidden changed (an opt-out, an opt-in, a bot
-    flagged): only activity_days leaves hidden members out, the report's rollups stay."""
+    """activity_days of every day afresh, when who is hidden changed and rollup_zones does not say
+    who was hidden before (``_recorded_hidden``): only activity_days leaves hidden members out,
+    the report's rollups stay."""
     await _day_function(db, zone)
     for statement in _COUNTED:
         await db.execute(statement)
@@ -450,40 +474,79 @@ async def _recount_hidden(db: Unit, community: str, zone: ZoneInfo) -> None:
     await db.execute("DELETE FROM temp.counted_activity_days")
 
 
-async def _recount_activity(db: Unit, p: dict) -> None:
-    """activity_days of the days in ``p``, with storage.activity.activity()'s definitions: each
-    source row counts for one member (the author, the one replied to, the reactor, the one
-    reacted to, the opener), visible members only on both sides."""
-    visible = (
-        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
-    )
-    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
-    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+async def _rehide(
+    db: Unit, community: str, zone: ZoneInfo, before: set[int], now: set[int]
+) -> None:
+    """Correct activity_days for a new set of hidden members (``before`` -> ``now``).
+
+    The rows of members newly hidden go; members visible again get their rows counted as
+    ``_recount_activity`` counts them. Everyone else's replies and reactions received change by
+    what the members who changed gave them: added for those visible again, taken away for those
+    newly hidden. Those are found through the changed members' own index entries, so an opt-out
+    costs what that member wrote, not what the community wrote. Days that ingest noted as changed
+    are recounted whole when next read, whatever this leaves on them.
+    """
+    await _day_function(db, zone)
+    for statement in _COUNTED:
+        await db.execute(statement)
+    p = {
+        "c": community,
+        "gone": json.dumps(sorted(now - before)),
+        "back": json.dumps(sorted(before - now)),
+        "changed": json.dumps(sorted(before ^ now)),
+    }
     await db.execute(
-        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
-        "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
-        "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
-        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, "
-        "0 AS ts "
-        f"FROM messages WHERE {posted} AND +member_id IN {visible} "
-        "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
-        f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
-        f"AND +reply_to_member_id IN {visible} AND +member_id IN {visible} "
-        "UNION ALL SELECT reacted_at, member_id, coalesce(theme, ''), 0, 0, 0, 0, 1, 0, 0 "
-        f"FROM reactions WHERE {reacted} AND +member_id IN {visible} "
-        "UNION ALL SELECT reacted_at, target_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 1, 0 "
-        f"FROM reactions WHERE {reacted} AND target_member_id != member_id "
-        f"AND +target_member_id IN {visible} AND +member_id IN {visible} "
-        "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
-        "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
-        f"AND +opener_member_id IN {visible}) AS counted GROUP BY 1, 2, 3",
+        "DELETE FROM activity_days WHERE member_id IN "
+        "(SELECT CAST(value AS INTEGER) FROM json_each(:gone))",
         p,
     )
-    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
-    await db.execute(
-        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
-        "FROM temp.counted_activity_days GROUP BY member_id, day"
+    # Members visible before and now: only their received counts change.
+    staying = (
+        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL "
+        "AND id NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(:back)))"
     )
+    # Each changed member with the sign of what they gave: +1 visible again, -1 hidden now.
+    await db.execute(
+        "WITH changed (id, sign) AS (SELECT CAST(value AS INTEGER), CASE WHEN value IN "
+        "(SELECT value FROM json_each(:back)) THEN 1 ELSE -1 END FROM json_each(:changed)) "
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, 0, 0, 0, "
+        "sum(rr), 0, sum(gr), 0 FROM ("
+        "SELECT m.posted_at AS t, m.reply_to_member_id AS who, coalesce(m.theme, '') AS th, "
+        "x.sign AS rr, 0 AS gr FROM changed x JOIN messages m INDEXED BY messages_by_member "
+        "ON m.member_id = x.id "
+        "WHERE m.community = :c AND m.deleted_at IS NULL AND m.reply_to_member_id != m.member_id "
+        f"AND m.reply_to_member_id IN {staying} "
+        "UNION ALL SELECT r.reacted_at, r.target_member_id, coalesce(r.theme, ''), 0, x.sign "
+        "FROM changed x JOIN reactions r INDEXED BY reactions_by_member ON r.member_id = x.id "
+        "WHERE r.community = :c "
+        f"AND r.target_member_id != r.member_id AND r.target_member_id IN {staying}"
+        ") GROUP BY 1, 2, 3",
+        p,
+    )
+    if before - now:
+        first, last = _EVERYTHING
+        await _count_activity(db, {**p, "t0": first, "t1": last}, only=":back")
+    await _add_all_themes(db)
+    counts = ", ".join(_ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO activity_days (theme, member_id, day, {counts}) "
+        "SELECT * FROM temp.counted_activity_days WHERE true "
+        "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
+        + ", ".join(f"{name} = activity_days.{name} + excluded.{name}" for name in _ACTIVITY_COUNTS)
+    )
+    # A row whose every count is now 0 is one a recount would not have.
+    await db.execute(
+        "DELETE FROM activity_days WHERE (theme, member_id, day) IN "
+        "(SELECT theme, member_id, day FROM temp.counted_activity_days) AND "
+        + " AND ".join(f"{name} = 0" for name in _ACTIVITY_COUNTS)
+    )
+    await db.execute("DELETE FROM temp.counted_activity_days")
+
+
+async def _recount_activity(db: Unit, p: dict[str, object]) -> None:
+    """activity_days of the days in ``p`` afresh."""
+    await _count_activity(db, p)
+    await _add_all_themes(db)
     members = "(SELECT id FROM members WHERE community = :c)"
     await db.execute(
         f"DELETE FROM activity_days WHERE day BETWEEN :d0 AND :d1 AND +member_id IN {members} "
@@ -499,4 +562,61 @@ async def _recount_activity(db: Unit, p: dict) -> None:
         "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in _ACTIVITY_COUNTS)
         + f" WHERE {changed}"
+    )
+
+
+async def _count_activity(db: Unit, p: dict[str, object], only: str | None = None) -> None:
+    """Count into temp.counted_activity_days the activity of the times in ``p``, with
+    storage.activity.activity()'s definitions: each source row counts for one member (the
+    author, the one replied to, the reactor, the one reacted to, the opener), visible members
+    only on both sides; with ``only`` (a parameter holding a JSON list of member ids), for
+    those members alone."""
+    visible = (
+        "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL)"
+    )
+    posted = "community = :c AND posted_at >= :t0 AND posted_at < :t1 AND deleted_at IS NULL"
+    reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
+
+    def who(column: str) -> str:
+        return (
+            f" AND {column} IN (SELECT CAST(value AS INTEGER) FROM json_each({only}))"
+            if only
+            else ""
+        )
+
+    # A few members' own messages and reactions are found by member, not over all time.
+    messages_by_member = " INDEXED BY messages_by_member" if only else ""
+    reactions_by_member = " INDEXED BY reactions_by_member" if only else ""
+
+    await db.execute(
+        "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
+        "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
+        "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
+        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
+        f"FROM messages{messages_by_member} WHERE {posted} AND +member_id IN {visible}"
+        f"{who('member_id')} "
+        "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
+        f"FROM messages WHERE {posted} AND reply_to_member_id != member_id "
+        f"AND +reply_to_member_id IN {visible} AND +member_id IN {visible}"
+        f"{who('+reply_to_member_id')} "
+        "UNION ALL SELECT reacted_at, member_id, coalesce(theme, ''), 0, 0, 0, 0, 1, 0, 0 "
+        f"FROM reactions{reactions_by_member} WHERE {reacted} AND +member_id IN {visible}"
+        f"{who('member_id')} "
+        "UNION ALL SELECT reacted_at, target_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 1, 0 "
+        f"FROM reactions WHERE {reacted} AND target_member_id != member_id "
+        f"AND +target_member_id IN {visible} AND +member_id IN {visible}"
+        f"{who('+target_member_id')} "
+        "UNION ALL SELECT opened_at, opener_member_id, coalesce(theme, ''), 0, 0, 0, 0, 0, 0, 1 "
+        "FROM threads WHERE community = :c AND opened_at >= :t0 AND opened_at < :t1 "
+        f"AND +opener_member_id IN {visible}{who('+opener_member_id')}) GROUP BY 1, 2, 3",
+        p,
+    )
+
+
+async def _add_all_themes(db: Unit) -> None:
+    """Each member's day in every theme together ('*'), from the counted rows of each theme."""
+    sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
+    await db.execute(
+        f"INSERT INTO temp.counted_activity_days SELECT '*', member_id, day, {sums} "
+        "FROM temp.counted_activity_days GROUP BY member_id, day"
     )

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -329,7 +330,9 @@ class SqliteStore(_Queries):
     async def _migrate(self, steps: list[tuple[int, str]]) -> None:
         known = len(steps)
         async with self.db.execute("SELECT count(*) FROM sqlite_master") as cursor:
-            (objects,) = await cursor.fetchone()
+            row = await cursor.fetchone()
+        assert row is not None  # count(*) always answers one row
+        objects = row[0]
         current = await self.schema_version()
         if current == 0 and objects > 0:
             raise StoreError(
@@ -397,13 +400,16 @@ class SqliteStore(_Queries):
             self._lock.note("checkpointing")
         try:
             async with self.db.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
-                return await cursor.fetchone()
+                row = await cursor.fetchone()
+            assert row is not None  # the pragma always answers (busy, log frames, checkpointed)
+            busy, log_frames, checkpointed = row
+            return busy, log_frames, checkpointed
         finally:
             if self._lock is not None:
                 self._lock.record_database()
             self._checkpointed = time.monotonic()
 
-    _owner: asyncio.Task | None = None
+    _owner: asyncio.Task[object] | None = None
 
     @asynccontextmanager
     async def lease(self, name: str) -> AsyncIterator[bool]:
@@ -462,6 +468,11 @@ async def _lower_priority(db: aiosqlite.Connection) -> None:
 _BACKGROUND_NICE = 10
 
 
+LockRecord = dict[str, Any]
+"""The lock file's JSON object (pid, host, since, state, database fingerprint, checkpoint_began):
+read back as any JSON, since an older Trellis or a crash may have left other keys or none."""
+
+
 class InstanceLock:
     """One process per database: an OS lock on ``<database>.lock``, which also records who holds
     it (pid, host, since when) and what the database file looked like after the last checkpoint.
@@ -472,11 +483,11 @@ class InstanceLock:
     overwrite the restored data).
     """
 
-    def __init__(self, path: Path, fd: int, previous: dict) -> None:
+    def __init__(self, path: Path, fd: int, previous: LockRecord) -> None:
         self.path = path
         self.fd = fd
         self.previous = previous
-        self.record = {
+        self.record: LockRecord = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -546,7 +557,7 @@ class InstanceLock:
         os.close(self.fd)  # releases the lock
 
 
-def _read_record(fd: int) -> dict:
+def _read_record(fd: int) -> LockRecord:
     try:
         record = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except ValueError:

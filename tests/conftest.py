@@ -6,10 +6,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from tests.postgres import PASSWORD, PostgresCluster
+
+
+@pytest.fixture(scope="session")
+def demo_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo community's six weeks, replayed once per session (its digests posted and
+    archived): the folder holding its config and database. Tests copy it before writing."""
+    from bot.cli import prepare_demo, run_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    asyncio.run(run_demo(prepare_demo(folder), show_chat=False))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from bot.events import (
     ThreadOpened,
 )
 from storage import activity, members
+from storage.rollups import refresh_rollups
 from tests.helpers import config, running_app
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -135,7 +136,12 @@ async def assert_same_figures(h, now: datetime) -> int:
 async def test_stats_from_rollups_equal_a_count_of_the_chat_tables(tmp_path):
     async with running_app(tmp_path, start=NOW) as h:
         await ingest(h, generated_chat(1, 1, 580, START))
+        # Days changed since the last recount are counted from the chat tables, under no lock;
+        # after the hourly recount, from the rollups.
         assert await assert_same_figures(h, NOW) >= 10
+        async with h.store.transaction() as db:
+            await refresh_rollups(db, "praxis", "America/Lima")
+        await assert_same_figures(h, NOW)
         rows = await h.store.fetch_one("SELECT count(*) FROM activity_days")
         assert rows[0] > 100  # the whole days were read from the rollups
 
@@ -196,3 +202,46 @@ async def test_a_period_across_a_clock_change_gives_the_same_figures(tmp_path):
             assert read == counted
             across = activity.whole_days(zone, start, end, offset)
             assert (across is None) == (days == 28)
+
+
+async def test_an_opt_out_corrects_activity_days_to_exactly_what_a_recount_gives(tmp_path):
+    async with running_app(tmp_path, start=NOW) as h:
+        await ingest(h, generated_chat(4, 1, 400, START))
+        await assert_same_figures(h, NOW)  # counted everywhere once, with who was hidden
+        cache = h.app.engine.members
+        people = [await members.by_key(h.store, "praxis", ref.key) for ref in PEOPLE[:4]]
+
+        async def rows() -> list[tuple]:
+            return [
+                tuple(row)
+                for row in await h.store.fetch_all(
+                    "SELECT * FROM activity_days ORDER BY theme, member_id, day"
+                )
+            ]
+
+        async def corrected_then_recounted() -> None:
+            async with h.store.transaction() as db:
+                assert not await refresh_rollups(db, "praxis", "America/Lima")
+            corrected = await rows()
+            # What a recount of every day gives, when the hidden members counted are not known.
+            async with h.store.transaction() as db:
+                await db.execute("UPDATE rollup_zones SET hidden = ''")
+                await refresh_rollups(db, "praxis", "America/Lima")
+            assert corrected == await rows()
+
+        # Two opt out; then one of them opts back in while a third opts out and a fourth is
+        # found to be a bot: each time only the counts they touch are corrected.
+        async with h.store.transaction() as tx:
+            await members.set_opted_out(tx, cache, people[0], int(NOW.timestamp()))
+            await members.set_opted_out(tx, cache, people[1], int(NOW.timestamp()))
+        before = await rows()
+        await corrected_then_recounted()
+        assert not any(row[1] in (people[0].id, people[1].id) for row in await rows())
+        assert await rows() != before
+        async with h.store.transaction() as db:
+            await members.set_opted_out(db, cache, people[0], None)
+            await members.set_opted_out(db, cache, people[2], int(NOW.timestamp()))
+            await db.execute("UPDATE members SET is_bot = 1 WHERE id = ?", (people[3].id,))
+        await corrected_then_recounted()
+        assert any(row[1] == people[0].id for row in await rows())
+        await assert_same_figures(h, NOW)

@@ -12,15 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PLATFORMS = ("adapters", "discord", "nio")
-"""Nothing in bot/ or storage/ imports these."""
+PLATFORMS = ("adapters", "discord", "nio", "web", "aiohttp")
+"""Nothing in bot/ or storage/ imports these (web/ reads the core, never the other way)."""
 
 ABOVE_STORAGE = ("bot.services", "bot.commands")
 """What storage/ serves: it may use the core's values (events, recognition rules), not its users."""
 
-COMPOSITION_ROOT = {"bot/cli.py": ("adapters",)}
-"""bot/cli.py builds the configured adapters and hands them to the app: the one place that must
-name them (it imports them inside the commands that run a service, so importing the CLI loads
+COMPOSITION_ROOT = {"bot/cli.py": ("adapters", "web")}
+"""bot/cli.py builds the configured adapters (and the dashboard) and hands them to the app: the
+one place that must name them (it imports them inside the commands that run a service, so importing the CLI loads
 none). The platform libraries themselves stay out of it too."""
 
 

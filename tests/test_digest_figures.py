@@ -58,6 +58,24 @@ async def test_people_who_only_reacted_are_counted_apart_from_those_who_wrote(tm
         assert "- **Gender and inclusion**: 1 message from 1 person.\n" in text
 
 
+async def test_each_theme_quotes_its_most_reacted_to_and_replied_to_message(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            *MEMBERS,
+            "#water ana: We rotate the irrigation turns every season.",
+            "#water luis: Our cooperative shares one pump between twelve farms.",
+            "#water eva: >1 Thanks, we will try rotating the turns too.",
+            "#water rita: +2 👍",
+            "#water rosa: +2 🎉",
+            "#water ana: +2 👍",
+            "#gender rita: The assembly now has a childcare corner.",
+        )
+        quotes = [line for line in (await digest(h)).splitlines() if line.startswith("  > ")]
+        # Three reactions beat one reply; a message nobody reacted or replied to is not quoted.
+        assert len(quotes) == 1
+        assert "Our cooperative shares one pump" in quotes[0] and "Luis Rojas" in quotes[0]
+
+
 def waiting(text: str) -> list[str]:
     """The digest's questions still waiting, in its order."""
     if "### Questions waiting for an answer" not in text:

@@ -4,14 +4,19 @@ answer counts everything said before its command."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from adapters.console import ConsoleAdapter
+from bot.engine import Engine
+from bot.events import ChannelRef, CommandInvoked, MemberRef
 from tests.helpers import running_app
 
 pytestmark = pytest.mark.usefixtures("backend")
 """On SQLite and on PostgreSQL (tests/conftest.py)."""
+
+NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
 
 class SlowAnswers(ConsoleAdapter):
@@ -45,3 +50,62 @@ async def test_chat_is_stored_while_a_command_is_being_answered(tmp_path):
         await asyncio.wait_for(engine.drain(), 10)
         (answer,) = [sent.text for sent in h.outbox if sent.kind == "reply"]
         assert "2 messages counted" in answer, "the answer counts what was said before it"
+
+
+async def test_quick_commands_never_wait_behind_a_long_one_even_after_slow_answers(tmp_path):
+    async with running_app(tmp_path) as h:
+        store, themes = h.store, h.app.engine.themes
+        answered: list[str] = []
+        slow = {"report": 3, "recap": 3, "mydata": 1}  # answers each takes 0.25 s, first ones
+        held = asyncio.Event()
+
+        async def on_command(command: CommandInvoked) -> None:
+            if slow.get(command.command, 0) > 0:
+                slow[command.command] -= 1
+                await asyncio.sleep(0.25)
+            elif command.command == "report":
+                await held.wait()  # the long command now holds its lane until released
+            answered.append(command.command)
+
+        engine = Engine(store, themes, on_command)
+        engine.start()
+        try:
+
+            async def ask(name: str) -> None:
+                place = ChannelRef("console", "general", name="general")
+                member = MemberRef("console", "ana", display_name="Ana")
+                await engine.accept(CommandInvoked("praxis", place, member, name, NOW))
+
+            # Three slow answers make `report` and `recap` long; one slow answer of `mydata`
+            # (a busy moment) does not.
+            for name in ("report", "recap", "mydata", "report", "recap", "report", "recap"):
+                await ask(name)
+                await engine.drain()
+            await ask("report")
+            await asyncio.sleep(0.1)
+            for _ in range(3):
+                await ask("mydata")
+            for _ in range(8):
+                await ask("recap")  # quick now, but known as long: one in eight is timed again
+            for _ in range(100):
+                if answered.count("mydata") == 4 and answered.count("recap") == 4:
+                    break
+                await asyncio.sleep(0.02)
+            assert answered.count("mydata") == 4, "mydata waited behind the long report"
+            assert answered.count("recap") == 4, "one recap was timed in the quick lane"
+            held.set()
+            await asyncio.wait_for(engine.drain(), 10)
+            assert answered.count("recap") == 11
+            # Found quick again, recap no longer waits behind a long command.
+            held.clear()
+            await ask("report")
+            await asyncio.sleep(0.1)
+            await ask("recap")
+            for _ in range(100):
+                if answered.count("recap") == 12:
+                    break
+                await asyncio.sleep(0.02)
+            assert answered.count("recap") == 12
+            held.set()
+        finally:
+            await engine.stop()

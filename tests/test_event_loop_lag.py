@@ -19,7 +19,8 @@ from bench.report import COMMUNITY, END, LIMA, build, settings
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.i18n import Translator
-from bot.monitoring.render import levels_chart, network_chart, render_html
+from bot.monitoring.charts import levels_chart, network_chart
+from bot.monitoring.render import render_html
 from bot.monitoring.report import build_report
 from bot.services import digest
 from storage.rollups import refresh_rollups
@@ -66,7 +67,11 @@ async def test_a_digest_with_its_chart_and_a_year_report_never_stall_the_loop(
         report = await build_report(store, config, COMMUNITY, *year, label="2026")
         # As the report command does: the charts and the page drawn in a worker thread.
         chart, network, page = await asyncio.to_thread(
-            lambda: (levels_chart(report, t), network_chart(report, t), render_html(report, t))
+            lambda: (
+                levels_chart(report.monitoring.levels, t, "png", title=True),
+                network_chart(report.monitoring.network, t, "png", title=True),
+                render_html(report, t),
+            )
         )
         done.set()
         await beat

@@ -67,7 +67,10 @@ async def test_help_alone_lists_the_topics_in_one_message(tmp_path):
     assert "- `/help knowledge`: experts, share, library" in member
     assert "- `/help commitments`: commit, done, commitments\n" in member  # overdue: facilitators
     assert "/help facilitation" not in member
-    assert "- `/help facilitation`: stats, quiet, prompt, digest, theme, report" in facilitator
+    assert (
+        "- `/help facilitation`: stats, quiet, prompt, digest, theme, dashboard, report"
+        in facilitator
+    )
     assert "prompt add" not in facilitator  # the syntax is one topic away
 
 

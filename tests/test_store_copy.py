@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,12 +17,10 @@ from tests.postgres import PASSWORD
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def demo_record(tmp_path_factory) -> Path:
-    """The demo's SQLite record, as `trellis demo` leaves it."""
-    folder = tmp_path_factory.mktemp("demo")
-    done = trellis("demo", "--dir", str(folder))
-    assert done.returncode == 0, done.stderr
+@pytest.fixture
+def demo_copy(demo_record: Path, tmp_path: Path) -> Path:
+    """The demo's SQLite record (tests/conftest.py), in a copy of its folder of this test's own."""
+    folder = shutil.copytree(demo_record, tmp_path / "demo")
     return folder / "trellis-demo.sqlite3"
 
 
@@ -62,14 +61,14 @@ async def postgres_rows(url: str, tables) -> dict[str, list[tuple[object, ...]]]
         await connection.close()
 
 
-async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postgres, demo_record):
+async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postgres, demo_copy):
     target = await postgres.new_database(migrated=False)
     without_password = target.replace(f":{PASSWORD}@", "@")
     copied = trellis(
         "store",
         "copy",
         "--from",
-        f"sqlite:{demo_record}",
+        f"sqlite:{demo_copy}",
         "--to",
         without_password,
         "--password-env",
@@ -77,10 +76,10 @@ async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postg
         PG_PASS=PASSWORD,
     )
     assert copied.returncode == 0, copied.stderr
-    source = sqlite_rows(demo_record)
+    source = sqlite_rows(demo_copy)
     assert copied.stdout.splitlines()[-1] == (
         f"Copied {sum(len(rows) for table, rows in source.items() if table != 'schema_version')} "
-        f"rows in {len(source) - 1} tables from {demo_record} to {without_password}; every "
+        f"rows in {len(source) - 1} tables from {demo_copy} to {without_password}; every "
         f"table's count matches."
     )
     assert sum(len(rows) for rows in source.values()) > 5000  # the demo's six weeks of chat
@@ -90,7 +89,7 @@ async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postg
         "store",
         "copy",
         "--from",
-        f"sqlite:{demo_record}",
+        f"sqlite:{demo_copy}",
         "--to",
         without_password,
         "--password-env",
@@ -103,9 +102,9 @@ async def test_the_demo_is_copied_row_for_row_and_a_second_copy_is_refused(postg
     assert await postgres_rows(target, source) == source
 
 
-async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, demo_record):
+async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, demo_copy):
     target = await postgres.new_database(migrated=False)
-    inline = trellis("store", "copy", "--from", f"sqlite:{demo_record}", "--to", target)
+    inline = trellis("store", "copy", "--from", f"sqlite:{demo_copy}", "--to", target)
     assert inline.returncode == 2
     assert "leave the password out of the URL" in inline.stderr
     assert PASSWORD not in inline.stderr
@@ -113,7 +112,7 @@ async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, d
         "store",
         "copy",
         "--from",
-        f"sqlite:{demo_record}",
+        f"sqlite:{demo_copy}",
         "--to",
         target.replace(f":{PASSWORD}@", "@"),
         PGPASSWORD=PASSWORD,
@@ -132,16 +131,16 @@ async def test_a_copied_store_numbers_new_rows_after_the_copied_ones(postgres, d
 
 
 async def test_the_report_of_the_copy_equals_the_report_of_the_original(
-    postgres, demo_record, tmp_path
+    postgres, demo_copy, tmp_path
 ):
     target = await postgres.new_database(migrated=False)
     without_password = target.replace(f":{PASSWORD}@", "@")
     copied = trellis(
-        "store", "copy", "--from", f"sqlite:{demo_record}", "--to", without_password,
+        "store", "copy", "--from", f"sqlite:{demo_copy}", "--to", without_password,
         PGPASSWORD=PASSWORD,
     )  # fmt: skip
     assert copied.returncode == 0, copied.stderr
-    original = demo_record.parent / "config.toml"
+    original = demo_copy.parent / "config.toml"
     on_postgresql = tmp_path / "postgresql.toml"
     on_postgresql.write_text(
         original.read_text(encoding="utf-8").replace(

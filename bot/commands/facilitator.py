@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,10 @@ from bot.outgoing import OutgoingMessage, literal
 from bot.services import digest, nudges, participation
 from bot.services.digest import DigestOutcome, whole_digest_file
 from bot.themes import Theme
-from storage import activity, facilitation, members, privacy
+from storage import activity, facilitation, members, privacy, web
+
+LINK_VALID = timedelta(minutes=15)
+"""How long a dashboard link sent in chat opens the dashboard (once)."""
 
 
 def _day(ctx: CommandContext, epoch: int | None) -> str:
@@ -223,6 +227,27 @@ async def theme_leaders(ctx: CommandContext, theme: Theme) -> str:
 
 _THEME = Param("theme", ParamKind.THEME, "A theme")
 
+
+async def dashboard(ctx: CommandContext) -> str:
+    """A one-time link to the web dashboard, for the member who asked alone."""
+    settings = ctx.app.settings.web
+    if settings is None:
+        raise CommandError(
+            "The dashboard is not set up here: whoever runs Trellis can add a [web] section "
+            "to its configuration."
+        )
+    token = secrets.token_urlsafe(32)
+    expires = int((ctx.now + LINK_VALID).timestamp())
+    async with ctx.app.store.transaction() as db:
+        await web.add_link(db, token, ctx.member.id, int(ctx.permission), expires)
+    link = settings.public_url + "/login/" + token
+    return ctx._(
+        "Your link to the dashboard, for you alone: <{link}> (it opens it once, within 15 "
+        "minutes; ask again for a new one).",
+        link=link,
+    )
+
+
 COMMANDS = (
     CommandSpec(
         "stats",
@@ -303,6 +328,13 @@ COMMANDS = (
         theme_show,
         (_THEME,),
         permission=Permission.FACILITATOR,
+    ),
+    CommandSpec(
+        "dashboard",
+        "Sends you a one-time link to the web dashboard.",
+        dashboard,
+        permission=Permission.THEME_LEADER,
+        private=True,
     ),
     CommandSpec(
         "theme leaders",

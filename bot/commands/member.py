@@ -29,6 +29,7 @@ TOPIC_OF = {
     "pulse": "surveys", "story": "surveys", "survey": "surveys",
     "stats": "facilitation", "quiet": "facilitation", "prompt": "facilitation",
     "digest": "facilitation", "theme": "facilitation", "report": "facilitation",
+    "dashboard": "facilitation",
     "mydata": "privacy", "nudges": "privacy", "optout": "privacy", "optin": "privacy",
     "forget-me": "privacy",
 }  # fmt: skip

@@ -11,6 +11,7 @@ of the replay against what really happened in it. The same seed always gives the
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import tomllib
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 COMMUNITY_ID = "praxis"
@@ -241,7 +242,9 @@ _TABLES = _read_tables()
 _CALENDAR = _TABLES["calendar"]
 _WORDS = _TABLES["words"]
 
-_ORGS = {key: (org["name"], org["country"]) for key, org in _TABLES["organisations"].items()}
+_ORGS: dict[str, tuple[str, str]] = {
+    key: (org["name"], org["country"]) for key, org in _TABLES["organisations"].items()
+}
 _PEOPLE = tuple(
     (
         person["handle"],
@@ -313,17 +316,34 @@ _THEME_WORDS: dict[str, str] = _WORDS["theme_words"]
 _FOLLOWUP_QUESTIONS = _pairs(_WORDS["followup_questions"])
 _SHORT = _pairs(_WORDS["short"])
 _PROMPT_OPENERS: dict[str, str] = _WORDS["prompt_openers"]
-_GENERAL_CHAT = [
+_GENERAL_CHAT: list[tuple[str, str, list[tuple[str, ...]]]] = [
     (chat["language"], chat["opening"], _pairs(chat["replies"])) for chat in _WORDS["general_chat"]
 ]
 _BOT_NOTICES: list[str] = _WORDS["bot_notices"]
 _LIBRARY_DOCS: list[str] = _WORDS["library_docs"]
 _EDIT_NOTES: list[str] = _WORDS["edit_notes"]
-_BANK: dict[str, dict[str, list]] = {
+_Options = TypeVar("_Options", bound=tuple[Any, ...])
+"""A row of alternatives whose first field is its language: (language, text, ...)."""
+
+
+class _Bank(TypedDict):
+    """One theme's word bank, read from the data file."""
+
+    places: list[str]
+    artifacts: list[_Art]
+    # (question language, question, [(answer language, answer, artifact index or None)])
+    qa: list[tuple[str, str, list[tuple[str, str, int | None]]]]
+    # (title, language, opening, [(language, reply)])
+    threads: list[tuple[str, str, str, list[tuple[str, ...]]]]
+    reflections: list[tuple[str, ...]]
+    shares: list[tuple[str, ...]]
+    prompts: list[str]
+
+
+_BANK: dict[str, _Bank] = {
     theme: {
         "places": bank["places"],
-        "artifacts": _pairs(bank["artifacts"]),
-        # (question language, question, [(answer language, answer, artifact index or None)])
+        "artifacts": [(en, es, pt) for en, es, pt in bank["artifacts"]],
         "qa": [
             (
                 qa["language"],
@@ -332,7 +352,6 @@ _BANK: dict[str, dict[str, list]] = {
             )
             for qa in bank["qa"]
         ],
-        # (title, language, opening, [(language, reply)])
         "threads": [
             (thread["title"], thread["language"], thread["opening"], _pairs(thread["replies"]))
             for thread in bank["threads"]
@@ -456,7 +475,7 @@ class _Writer:
             return None
         return self.rng.choices(names, scores)[0]
 
-    def lang(self, handle: str, options: Sequence[tuple]) -> tuple:
+    def lang(self, handle: str, options: Sequence[_Options]) -> _Options:
         speaks = self.members[handle].languages
         usable = [o for o in options if o[0] in speaks]
         weights = [1.3 if o[0] == "pt" else 0.8 if o[0] == "en" else 1.0 for o in usable]
@@ -482,7 +501,7 @@ class _Writer:
 
     # actions -----------------------------------------------------------------------------------
 
-    def _act(self, at: datetime, actor: str, verb: str, **fields) -> _Act:
+    def _act(self, at: datetime, actor: str, verb: str, **fields: Any) -> _Act:
         act = _Act(at=at, seq=len(self.acts), actor=actor, verb=verb, **fields)
         self.acts.append(act)
         return act
@@ -694,8 +713,8 @@ class _Writer:
             text = self.compose(
                 moment,
                 channel,
-                lambda t=template, h=helper, a=art: self.fill(
-                    t, theme, h, a if a is not _GENERIC_HELP else None
+                functools.partial(
+                    self.fill, template, theme, helper, art if art is not _GENERIC_HELP else None
                 ),
             )
             answer = self.post(moment, helper, channel, text, kind="answer", reply_to=question)
@@ -739,14 +758,16 @@ class _Writer:
         posts, moment, left = [first], t0, list(followups)
         while left:
             who = self.pick(day, theme, exclude=(posts[-1].author,))
-            usable = [f for f in left if who and f[0] in self.members[who].languages]
+            if not who:
+                break
+            usable = [f for f in left if f[0] in self.members[who].languages]
             if not usable:
                 break
             lang_text = self.rng.choice(usable)
             left.remove(lang_text)
             moment += self._minutes(4, 70)
             body = self.compose(
-                moment, channel, lambda w=who, t=lang_text[1]: self.fill(t, theme, w)
+                moment, channel, functools.partial(self.fill, lang_text[1], theme, who)
             )
             target = self.rng.choice(posts) if self.rng.random() < 0.3 else None
             if target is not None and target.author != who:
@@ -793,7 +814,9 @@ class _Writer:
         moment, left = t0, list(replies)
         for _ in range(self.rng.randint(0, 2)):
             other = self.pick(day, None, exclude=(who,))
-            usable = [r for r in left if other and r[0] in self.members[other].languages]
+            if not other:
+                break
+            usable = [r for r in left if r[0] in self.members[other].languages]
             if not usable:
                 break
             reply = self.rng.choice(usable)
@@ -897,6 +920,8 @@ def _write_community(w: _Writer) -> None:
             _opening_day(w)
         _newcomers(w, day)
         _scheduled(w, day, week, weekday)
+        kinds: tuple[str, ...]
+        weights: tuple[int, ...]
         if weekday < 5:
             count = 2 if day == 0 else rng.randint(4, 6)
             kinds, weights = ("question", "thread", "share", "general"), (50, 18, 17, 15)
@@ -1052,7 +1077,7 @@ def _prompt_responses(w: _Writer, day: int, week: int, weekday: int) -> None:
         channel = w.themes[theme].channel
         bank = _BANK[theme]
         statements = list(bank["reflections"])
-        at, responders = w._at(day, "10:15"), []
+        at, responders = w._at(day, "10:15"), list[str]()
         weights = {**_WEIGHTS, Persona.PERIPHERAL: 1.0}
         for _ in range(w.rng.randint(2, 4)):
             who = w.pick(day, theme, exclude=responders, weights=weights)
@@ -1302,6 +1327,8 @@ def _render(w: _Writer, seed: int) -> list[str]:
                 body = f">{msg.reply_to.number} {act.text}"
             else:
                 body = act.text
+        elif ref is None:  # a command: every other verb without a message was refused above
+            body = act.text
         elif act.verb == "react":
             body = f"+{ref.number} {act.emoji}"
         elif act.verb == "unreact":
@@ -1323,7 +1350,8 @@ def _utc(moment: datetime) -> datetime:
 def _expected(w: _Writer) -> Expected:
     theme_of = w.channel_theme
     replied = {id(m.reply_to) for m in w.msgs if m.reply_to is not None}
-    thanks, bot_thanks = [], []
+    thanks: list[Thanks] = []
+    bot_thanks: list[Thanks] = []
     for kind, thanker, thanked, msg, at in w.thanks:
         fact = Thanks(
             week=w._week(at),

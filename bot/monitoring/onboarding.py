@@ -24,8 +24,13 @@ COMMANDS = ()
 
 
 def welcome_text(
-    translator: Translator, settings: CommunitySettings, name: str, prefix: str
+    translator: Translator,
+    settings: CommunitySettings,
+    name: str,
+    prefix: str,
+    history: str | None = None,
 ) -> str:
+    """The welcome; ``history`` is the address of the community's history site, if it has one."""
     _ = translator._
     parts = [_("**Welcome to {community}, {name}!**", community=settings.name, name=name)]
     if settings.charter.strip():
@@ -36,6 +41,13 @@ def welcome_text(
             goal = f": {theme.learning_goal}" if theme.learning_goal else ""
             lines.append(f"- **{theme.name}**{goal}")
         parts.append("\n".join(lines))
+    if history:
+        parts.append(
+            _(
+                "What the community has done so far, its digests and its library: <{link}>",
+                link=history,
+            )
+        )
     parts.append(
         _(
             "Tell the others who you are, so they know whom to ask about what:\n"
@@ -70,10 +82,18 @@ async def welcome(app: Trellis, event: MemberJoined) -> None:
         app.community(event.community),
         literal(row.name),
         app.command_prefix(event.member.platform),
+        _history_link(app, event.community),
     )
     outcome = await app.direct(event.community, row.key, OutgoingMessage(text))
     async with app.store.transaction() as tx:
         await onboarding.welcome_delivered(tx, row.id, delivered=outcome is Delivery.DELIVERED)
+
+
+def _history_link(app: Trellis, community: str) -> str | None:
+    """The community's page on the history site (``site.public_url``), which has a folder per
+    community."""
+    base = app.settings.site.public_url
+    return f"{base}/{community}/index.html" if base else None
 
 
 def install(app: Trellis) -> None:

@@ -18,33 +18,18 @@ import dataclasses
 import html
 import io
 import json
-from collections import Counter
 from datetime import date, datetime
 
-import networkx as nx
 from markdown_it import MarkdownIt
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
 
 from bot.i18n import Translator
+from bot.monitoring.charts import levels_chart, network_chart, themes_chart
 from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report_model import Report
 from bot.outgoing import literal
 from bot.services.digest import first_response_lines
 
 FORMATS = ("html", "md", "json", "csv")
-_LEVEL_COLOURS = {
-    "core": "#1b5e20",
-    "active": "#43a047",
-    "peripheral": "#a5d6a7",
-    "inactive": "#cfd8dc",
-}
-_PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#7f7f7f",
-)  # fmt: skip
-_LABELLED_NODES = 40
-"""Above this many people the network names only the most connected, so the names stay legible."""
 
 
 def render(report: Report, fmt: str, t: Translator) -> bytes:
@@ -413,117 +398,6 @@ def render_markdown(report: Report, t: Translator) -> str:
     return "\n".join(out) + "\n"
 
 
-# Charts ---------------------------------------------------------------------------------------
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def levels_chart(report: Report, t: Translator) -> bytes:
-    """Stacked bars: members at each level of participation, week by week."""
-    figure = Figure(figsize=(9, 4))
-    axes = figure.add_subplot()
-    weeks = [w.week for w in report.monitoring.levels]
-    bottom = [0] * len(weeks)
-    for level, label in (
-        ("core", t._("Core")),
-        ("active", t._("Active")),
-        ("peripheral", t._("Peripheral")),
-        ("inactive", t._("Inactive")),
-    ):
-        values = [getattr(w, level) for w in report.monitoring.levels]
-        axes.bar(weeks, values, bottom=bottom, label=label, color=_LEVEL_COLOURS[level])
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    axes.set_title(t._("Levels of participation per week"))
-    axes.set_ylabel(t._("Members"))
-    axes.tick_params(axis="x", labelrotation=60, labelsize=7)
-    axes.legend(loc="upper left", fontsize=8)
-    return _png(figure)
-
-
-def themes_chart(report: Report, t: Translator) -> bytes:
-    """One line per theme: messages week by week."""
-    figure = Figure(figsize=(9, 4))
-    axes = figure.add_subplot()
-    weeks = [w.week for w in report.monitoring.levels]
-    series: dict[str, dict[str, int]] = {}
-    for row in report.monitoring.theme_activity:
-        series.setdefault(row.theme_name, {})[row.week] = row.messages
-    for n, (name, counts) in enumerate(series.items()):
-        axes.plot(
-            weeks, [counts.get(w, 0) for w in weeks], marker="o", markersize=3,
-            label=name, color=_PALETTE[n % len(_PALETTE)],
-        )  # fmt: skip
-    if not series:
-        axes.text(0.5, 0.5, t._("No messages in a theme"), ha="center", transform=axes.transAxes)
-    axes.set_title(t._("Theme activity: messages per week"))
-    axes.set_ylabel(t._("Messages"))
-    axes.tick_params(axis="x", labelrotation=60, labelsize=7)
-    if series:
-        axes.legend(loc="upper left", fontsize=8)
-    return _png(figure)
-
-
-def network_chart(report: Report, t: Translator) -> bytes:
-    """The strongest ties, people coloured by organisation and named by display name.
-
-    Only members who may be named are in the report at all; opted-out members are not nodes.
-    """
-    network = report.monitoring.network
-    figure = Figure(figsize=(9, 7))
-    axes = figure.add_subplot()
-    axes.set_axis_off()
-    axes.set_title(t._("Interaction network (strongest ties), coloured by organisation"))
-    if not network.edges:
-        axes.text(0.5, 0.5, t._("No ties in this period"), ha="center", transform=axes.transAxes)
-        return _png(figure)
-    graph = nx.Graph()
-    graph.add_nodes_from(node.key for node in network.nodes)
-    graph.add_weighted_edges_from((edge.a, edge.b, edge.weight) for edge in network.edges)
-    position = nx.spring_layout(graph, seed=3, weight="weight")
-    heaviest = max(edge.weight for edge in network.edges)
-    axes.add_collection(
-        LineCollection(
-            [(position[edge.a], position[edge.b]) for edge in network.edges],
-            linewidths=[0.5 + 3 * edge.weight / heaviest for edge in network.edges],
-            colors="#90a4ae",
-            zorder=1,
-        )
-    )
-    # The organisations with most people in the picture get their own colour; the rest share one.
-    counts = Counter(node.organisation for node in network.nodes if node.organisation)
-    shown = sorted((org for org, _ in counts.most_common(len(_PALETTE) - 1)), key=str.casefold)
-    colour = {org: _PALETTE[n] for n, org in enumerate(shown)}
-    other = _PALETTE[-1]
-    for org, label in [(org, org) for org in shown] + [(None, t._("Other or none"))]:
-        members = [
-            node
-            for node in network.nodes
-            if (node.organisation == org if org is not None else node.organisation not in colour)
-        ]
-        if not members:
-            continue
-        axes.scatter(
-            [position[node.key][0] for node in members],
-            [position[node.key][1] for node in members],
-            s=[60 + 15 * graph.degree(node.key) for node in members],
-            color=colour.get(org, other),
-            label=label,
-            zorder=2,
-            edgecolors="white",
-        )
-    named = sorted(network.nodes, key=lambda node: -graph.degree(node.key))[:_LABELLED_NODES]
-    for node in named:
-        x, y = position[node.key]
-        axes.annotate(node.label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    axes.legend(loc="lower left", fontsize=7, frameon=False)
-    axes.autoscale_view()
-    return _png(figure)
-
-
 # HTML -----------------------------------------------------------------------------------------
 
 _STYLE = """
@@ -552,10 +426,23 @@ def render_html(report: Report, t: Translator) -> str:
     )
     charts = {
         "<h2>" + html.escape(t._("Monitoring")) + "</h2>": _img(
-            levels_chart(report, t), t._("Levels of participation per week")
+            levels_chart(report.monitoring.levels, t, "png", title=True),
+            t._("Levels of participation per week"),
         )
-        + _img(themes_chart(report, t), t._("Theme activity: messages per week"))
-        + _img(network_chart(report, t), t._("Interaction network")),
+        + _img(
+            themes_chart(
+                [w.week for w in report.monitoring.levels],
+                report.monitoring.theme_activity,
+                t,
+                "png",
+                title=True,
+            ),
+            t._("Theme activity: messages per week"),
+        )
+        + _img(
+            network_chart(report.monitoring.network, t, "png", title=True),
+            t._("Interaction network"),
+        ),
     }
     for heading, images in charts.items():
         body = body.replace(heading, heading + "\n" + images, 1)

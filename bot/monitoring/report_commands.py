@@ -15,7 +15,8 @@ from bot.commands.context import CommandContext
 from bot.commands.parsing import Period, parse_period
 from bot.commands.spec import CommandSpec, Param, ParamKind, Permission
 from bot.i18n import Translator
-from bot.monitoring.render import levels_chart, render_html, summary_markdown
+from bot.monitoring.charts import levels_chart
+from bot.monitoring.render import render_html, summary_markdown
 from bot.monitoring.report import build_report
 from bot.monitoring.report_model import Report
 from bot.outgoing import Attachment, OutgoingMessage
@@ -31,7 +32,8 @@ ROLLUPS_CRON = "5 * * * *"
 
 
 def _files(report: Report, t: Translator) -> tuple[bytes, bytes]:
-    return levels_chart(report, t), render_html(report, t).encode("utf-8")
+    chart = levels_chart(report.monitoring.levels, t, "png", title=True)
+    return chart, render_html(report, t).encode("utf-8")
 
 
 async def report(ctx: CommandContext, period: Period | None = None) -> OutgoingMessage:

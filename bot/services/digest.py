@@ -380,6 +380,12 @@ def whole_digest_file(t: Translator, filename: str, text: str) -> Attachment:
     return Attachment(filename, text.encode("utf-8"), "text/markdown", t._("The whole digest"))
 
 
+def posted_text(message: OutgoingMessage) -> str:
+    """The whole digest of a posted message: its attached Markdown file, or its text."""
+    whole = [a for a in message.attachments if a.mime_type == "text/markdown"]
+    return whole[0].data.decode("utf-8") if whole else message.text
+
+
 async def _prompts(ctx: DigestContext) -> str | None:
     start, end = ctx.span
     posted = [
