@@ -13,6 +13,9 @@ from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef
 from tests.helpers import running_app
 
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
+
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
 
