@@ -24,12 +24,15 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from bench import postgresql
 from bot.config import CommunitySettings, ThemeSettings
 from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, MemberRef, MessagePosted, ReactionAdded
 from bot.recognition import is_question
 from bot.themes import ThemeMap
+from storage.contract import Store
 from storage.ingest import MemberCache
+from storage.postgresql import PostgresStore
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -359,18 +362,22 @@ def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
 
 
 async def run_engine(
-    path: Path, events: list, themes: dict[str, ThemeMap]
+    path: Path | str, events: list, themes: dict[str, ThemeMap]
 ) -> tuple[float, int, float]:
     """Seconds from the first accept to every event stored, the rows found stored after, and
-    seconds to recount the report's rollups for the days the events changed afterwards."""
+    seconds to recount the report's rollups for the days the events changed afterwards. ``path``
+    is a SQLite file, or the URL of a PostgreSQL database."""
 
     async def no_command(command: CommandInvoked) -> None:
         return None
 
-    store = await SqliteStore.open(path)
+    store: Store = await (
+        SqliteStore.open(path) if isinstance(path, Path) else PostgresStore.open(path)
+    )
     try:
         async with store.transaction() as db:  # records the zone, as Trellis.open does
-            await refresh_rollups(db, COMMUNITY, "UTC")
+            for community in themes:
+                await refresh_rollups(db, community, "UTC")
         engine = Engine(store, themes, on_command=no_command, member_cache=MemberCache())
         engine.start()
         started = time.perf_counter()
@@ -384,7 +391,8 @@ async def run_engine(
         )
         started = time.perf_counter()
         async with store.transaction() as db:
-            await refresh_rollups(db, COMMUNITY, "UTC")
+            for community in themes:
+                await refresh_rollups(db, community, "UTC")
         return seconds, row[0], time.perf_counter() - started
     finally:
         await store.close()
@@ -401,6 +409,20 @@ def main(argv: list[str] | None = None) -> None:
         default=[0],
         metavar="N",
         help="messages already stored before the timed run (several: one run for each)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also on PostgreSQL: postgresql://user@host/database, where scratch databases are "
+        "made (password from PGPASSWORD); its baseline is asyncpg's copy_records_to_table",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="with --store: also N processes ingesting at once, each its own community",
     )
     args = parser.parse_args(argv)
     if args.events < 1:
@@ -440,6 +462,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ratio engine/baseline   {engine_rate / baseline_rate:.3f}")
         print(f"rollups recount after   {recount_seconds:.3f} s (hourly, and before a report)")
         print(f"peak RSS                {peak_rss_mb():.1f} MB")
+        sys.stdout.flush()
+        if args.store and not preloaded:
+            engine_seconds, stored, recount_seconds, baseline_seconds = asyncio.run(
+                postgresql.ingest(args.store, run_engine, events, themes, rows)
+            )
+            engine_rate = len(events) / engine_seconds
+            baseline_rate = baseline_count / baseline_seconds
+            print(f"postgresql: stored      {stored}")
+            print(f"  engine seconds        {engine_seconds:.3f}")
+            print(f"  engine events/s       {engine_rate:,.0f}")
+            print(f"  copy baseline seconds {baseline_seconds:.3f}")
+            print(f"  copy baseline rows/s  {baseline_rate:,.0f}")
+            print(f"  ratio engine/baseline {engine_rate / baseline_rate:.3f}")
+            print(f"  rollups recount after {recount_seconds:.3f} s")
+            sys.stdout.flush()
+    for processes in args.processes if args.store else []:
+        seconds = postgresql.ingest_in_processes(args.store, run_engine, events, themes, processes)
+        print(
+            f"postgresql, {processes} processes at once: {processes * len(events)} events in "
+            f"{seconds:.3f} s, {processes * len(events) / seconds:,.0f} events/s in total"
+        )
         sys.stdout.flush()
 
 

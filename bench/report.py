@@ -30,10 +30,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench import postgresql
 from bench.ingest import CACHE, CHANNELS, peak_rss_mb
 from bot.commands.parsing import parse_period
 from bot.config import Settings, parse_settings
 from bot.monitoring.report import build_report
+from storage.contract import Store
+from storage.postgresql import PostgresStore
+from storage.postgresql_copy import copy_store
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
@@ -232,13 +236,16 @@ def built_store(members: int, messages: int, seed: int) -> Path:
     return path
 
 
-async def measure(path: Path, repeat: int, period: str) -> tuple[float, float, float, float]:
+async def measure(path: Path | str, repeat: int, period: str) -> tuple[float, float, float, float]:
     """Median seconds of one full scan of messages, and of building the period's report; then
     the same in CPU seconds of the whole process (every thread: the report reads on three
-    connections at once, so its wall time also depends on how many cores are free).
+    connections at once, so its wall time also depends on how many cores are free; on
+    PostgreSQL, the URL ``path``, the server's own work is not this process's CPU time).
 
     The period is read as ``trellis report --period`` reads it: in the community's timezone."""
-    store = await SqliteStore.open(path)
+    store: Store = await (
+        SqliteStore.open(path) if isinstance(path, Path) else PostgresStore.open(path)
+    )
     config = settings()
     span = parse_period(period, ZoneInfo(config.communities[COMMUNITY].timezone), END)
     try:
@@ -300,6 +307,12 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also on PostgreSQL: postgresql://user@host/database, where a scratch database "
+        "receives a copy of the store (trellis store copy); password from PGPASSWORD",
+    )
     args = parser.parse_args(argv)
     path = built_store(args.members, args.messages, args.seed)
     counts = count_rows(path)
@@ -320,6 +333,16 @@ async def main(argv: list[str] | None = None) -> int:
         )
     for days, seconds in recounts:
         print(f"recount of {days} changed day{'s' if days > 1 else ' '}   {seconds * 1000:7.1f} ms")
+    if args.store:
+        async with postgresql.scratch_database(args.store, "trellis_bench_report") as url:
+            await copy_store(path, url)
+            await postgresql.analyze(url)
+            for period in PERIODS:
+                scan, report, _, _ = await measure(url, args.repeat, period)
+                print(
+                    f"postgresql: report for {period:<8} {report * 1000:7.1f} ms   full scan "
+                    f"of messages {scan * 1000:5.1f} ms   ratio report/scan {report / scan:5.1f}"
+                )
     print(f"peak RSS                 {peak_rss_mb():7.1f} MB")
     return 0
 

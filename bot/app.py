@@ -30,10 +30,24 @@ from storage import activity, web
 from storage.adapter_state import stored_for
 from storage.contract import Store
 from storage.ingest import MemberCache
+from storage.postgresql import PostgresStore
 from storage.rollups import refresh_rollups
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
+
+
+async def open_store(settings: Settings, *, exclusive: bool) -> Store:
+    """The configured store, opened and migrated: the SQLite file at ``storage.path``, or the
+    PostgreSQL database at ``storage.url``. With ``exclusive`` (a running Trellis) a SQLite file
+    in use by another process is refused; PostgreSQL serves several processes."""
+    storage = settings.storage
+    if storage.url is None:
+        return await SqliteStore.open(storage.path, exclusive=exclusive)
+    password = None
+    if storage.password_env is not None:
+        password = settings.secret(storage.password_env, "storage.password_env").get_secret_value()
+    return await PostgresStore.open(storage.url, password=password)
 
 
 class Trellis:
@@ -83,7 +97,7 @@ class Trellis:
     async def open(
         cls, settings: Settings, *, clock: Clock, adapters: Sequence[Adapter] = ()
     ) -> Trellis:
-        store = await SqliteStore.open(settings.storage.path, exclusive=True)
+        store = await open_store(settings, exclusive=True)
         try:
             # Rollups count local days: recorded now, ingest notes the days it changes in the
             # community's timezone (a new or changed zone recounts them all).

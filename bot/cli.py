@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from bot.clock import ManualClock, SystemClock
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, valid_database_url
 from storage.sqlite import StoreError, backup_database
 
 if TYPE_CHECKING:
@@ -75,6 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     backup.add_argument("--config", type=Path, default=Path("trellis.toml"))
 
+    store = commands.add_parser("store", help="move the community's record between databases")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copy = store_commands.add_parser(
+        "copy", help="copy a SQLite database into a new, empty PostgreSQL database"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:PATH")
+    copy.add_argument("--to", dest="target", required=True, help="postgresql://user@host/database")
+    copy.add_argument(
+        "--password-env",
+        help="the environment variable holding the PostgreSQL user's password "
+        "(default: PGPASSWORD, or none)",
+    )
+    copy.set_defaults(run=run_store_copy)
     site = commands.add_parser("site", help="the community's static history site")
     site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
     site_build = site_commands.add_parser("build", help="write the site into a folder")
@@ -188,6 +202,8 @@ def config_warnings(settings: Settings, platforms: list[str]) -> list[str]:
 
 
 def check_storage_path(settings: Settings) -> None:
+    if settings.storage.url is not None:
+        return  # a PostgreSQL database: the server says at start whether it can be used
     path = settings.storage.path
     if path.is_dir():
         raise ConfigError(
@@ -208,6 +224,8 @@ def check_storage_path(settings: Settings) -> None:
 def check_secrets(settings: Settings, platforms: list[str]) -> None:
     """The secrets the enabled platforms need, checked before the database is created or
     migrated, so that a missing one changes nothing."""
+    if settings.storage.password_env is not None:
+        settings.secret(settings.storage.password_env, "storage.password_env")
     if "discord" in platforms:
         settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
     if "matrix" in platforms:
@@ -591,6 +609,11 @@ async def run_backfill(settings: Settings, platform: str, since_text: str) -> in
 
 def run_backup(settings: Settings, destination: Path) -> int:
     """Copy the database (see ``storage.sqlite.backup_database``); it works while Trellis runs."""
+    if settings.storage.url is not None:
+        raise ConfigError(
+            "storage.url is a PostgreSQL database: back it up with the server's tools, e.g. "
+            "pg_dump -Fc (docs/scale.md); trellis backup copies a SQLite file"
+        )
     source = settings.storage.path
     if not source.is_file():
         raise StoreError(f"there is no database at {source}; check storage.path")
@@ -600,6 +623,43 @@ def run_backup(settings: Settings, destination: Path) -> int:
         raise ConfigError(f"the folder {destination.parent} does not exist; create it first")
     backup_database(source, destination)
     print(f"Backed up {source} to {destination}.")
+    return 0
+
+
+async def run_store_copy(args: argparse.Namespace) -> int:
+    """``trellis store copy``: see ``storage.postgresql_copy``."""
+    from storage.postgresql import where
+    from storage.postgresql_copy import copy_store
+
+    if not args.source.startswith("sqlite:"):
+        raise ConfigError(
+            f"--from {args.source}: write it as sqlite:PATH, e.g. sqlite:trellis.sqlite3"
+        )
+    source = Path(args.source.removeprefix("sqlite:"))
+    if urlsplit(args.target).password is not None:
+        raise ConfigError(
+            "--to: leave the password out of the URL (others can see a command line): put it "
+            "in an environment variable and name it with --password-env"
+        )
+    try:
+        target = valid_database_url(args.target)
+    except ValueError as error:
+        raise ConfigError(f"--to: {error}") from None
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            raise ConfigError(
+                f"--password-env: the environment variable {args.password_env} is not set; "
+                f"export it with the password first"
+            )
+    copied = await copy_store(source, target, password=password)
+    for table, rows in copied.tables.items():
+        print(f"  {table}: {rows} rows")
+    print(
+        f"Copied {copied.rows} rows in {len(copied.tables)} tables from {source} to "
+        f"{where(target)}; every table's count matches."
+    )
     return 0
 
 

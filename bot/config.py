@@ -13,6 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -76,9 +77,40 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def valid_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is not None:
+        raise ValueError(
+            "the password does not go in the file: put it in an environment variable and name "
+            "that variable in storage.password_env"
+        )
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise ValueError(
+            f"{url!r} should be written 'postgresql://user@host/database' (or with a port: "
+            f"'postgresql://user@host:5432/database')"
+        )
+    return url
+
+
 class StorageSettings(Section):
     path: Annotated[Path, Field(strict=False)] = Path("trellis.sqlite3")
     """The SQLite file. Relative paths are relative to the config file."""
+    url: Annotated[str, AfterValidator(valid_database_url)] | None = None
+    """A PostgreSQL database instead of the SQLite file: 'postgresql://user@host/database'."""
+    password_env: str | None = None
+    """The environment variable holding the PostgreSQL user's password (none: the server lets
+    the user in without one, e.g. over its unix socket)."""
+
+    @model_validator(mode="after")
+    def _one_database(self) -> StorageSettings:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("set path (a SQLite file) or url (a PostgreSQL database), not both")
+        if self.password_env is not None and self.url is None:
+            raise ValueError(
+                "password_env names the password of url's PostgreSQL user; set url too, or "
+                "remove password_env"
+            )
+        return self
 
 
 class RetentionSettings(Section):

@@ -43,6 +43,9 @@ _LOOKBACK = timedelta(days=35)
 _MAX_STEPS = 200_000
 """A hard bound on any walk over fire times: 35 days of a job every minute is about 50,000."""
 
+RECHECK = timedelta(seconds=15)
+"""How often, besides the jobs' own times, due runs are looked at again."""
+
 CLOCK_SLACK = timedelta(hours=1)
 """How far the clock may run ahead of the real time that passed (or of the latest chat) before
 once-only jobs wait: time syncs correct by seconds, a clock set wrong by hours or days."""
@@ -268,6 +271,15 @@ class Scheduler:
             return [line for line in log_lines if line]
 
     async def _run(self, job: Job, due: datetime, since: datetime) -> str:
+        async with self.store.lease(f"job {job.name} {int(due.timestamp())}") as held:
+            if held:
+                return await self._run_held(job, due, since)
+        # Another process runs it now (several on one PostgreSQL): looked at again at the next
+        # tick, and taken over if that process died meanwhile.
+        self._checked_until[job.name] = since
+        return ""
+
+    async def _run_held(self, job: Job, due: datetime, since: datetime) -> str:
         due_at, started = int(due.timestamp()), int(self.clock.now().timestamp())
         async with self.store.transaction() as tx:
             claim = await jobs.claim_run(tx, job.name, due_at, started, self.owner, process_gone)
@@ -321,7 +333,9 @@ class Scheduler:
         return f"{job.name}: {detail}"
 
     def start(self) -> None:
-        """Fire ``run_due`` from APScheduler at each job's times (real time only)."""
+        """Fire ``run_due`` from APScheduler at each job's times (real time only), and every
+        ``RECHECK`` besides: a run that another process on the same PostgreSQL held when it
+        fell due is looked at again, and taken over if that process died."""
         self._aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
             self._aps.add_job(
@@ -331,6 +345,9 @@ class Scheduler:
                 coalesce=True,
                 misfire_grace_time=3600,
             )
+        self._aps.add_job(
+            self.run_due, "interval", seconds=RECHECK.total_seconds(), id="recheck", coalesce=True
+        )
         self._aps.start()
 
     async def finish(self) -> None:

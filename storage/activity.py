@@ -107,7 +107,7 @@ async def activity(
     for member_id, *counts in await db.fetch_all(
         "SELECT member_id, sum(messages), sum(replies_given), sum(replies_received), "
         "sum(reactions_given), sum(reactions_received), sum(threads_started), "
-        "sum(messages + reactions_given > 0), sum(chars) FROM activity_days "
+        "sum(CAST(messages + reactions_given > 0 AS INTEGER)), sum(chars) FROM activity_days "
         f"WHERE theme = :t AND member_id IN {_VISIBLE} AND day BETWEEN :d0 AND :d1 "
         + (f"AND day NOT IN ({skipped}) " if changed else "")
         + "GROUP BY member_id",
@@ -239,12 +239,14 @@ async def busiest_threads(
         # A title is its opener's words: not shown once they opted out.
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM members o WHERE o.id = t.opener_member_id "
         "AND o.opted_out_at IS NOT NULL) THEN '' ELSE coalesce(t.title, '') END, "
-        "m.theme, count(*), count(DISTINCT m.member_id) "
-        "FROM messages m LEFT JOIN threads t ON t.community = m.community "
-        "AND t.thread_key = m.thread_key WHERE m.community = :c AND m.posted_at >= :s "
-        "AND m.posted_at < :e AND m.deleted_at IS NULL AND m.thread_key IS NOT NULL "
-        f"AND +m.member_id IN {_VISIBLE} GROUP BY m.thread_key ORDER BY count(*) DESC, "
-        "min(m.posted_at) LIMIT :limit",
+        "b.theme, b.messages, b.people FROM (SELECT m.thread_key, min(m.theme) AS theme, "
+        "count(*) AS messages, count(DISTINCT m.member_id) AS people, "
+        "min(m.posted_at) AS first FROM messages m WHERE m.community = :c "
+        "AND m.posted_at >= :s AND m.posted_at < :e AND m.deleted_at IS NULL "
+        f"AND m.thread_key IS NOT NULL AND +m.member_id IN {_VISIBLE} GROUP BY m.thread_key "
+        "ORDER BY count(*) DESC, min(m.posted_at) LIMIT :limit) AS b "
+        "LEFT JOIN threads t ON t.community = :c AND t.thread_key = b.thread_key "
+        "ORDER BY b.messages DESC, b.first",
         {"c": community, "s": start, "e": end, "limit": limit},
     )
     return [ThreadSummary(*row) for row in rows]
@@ -365,7 +367,7 @@ async def unanswered_questions(db: Reads, community: str, start: int, end: int) 
     rows = await db.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
         f"WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
-        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC",
+        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC, q.id DESC",
         {"c": community, "s": start, "e": end},
     )
     return [Question(*row) for row in rows]
@@ -522,7 +524,7 @@ async def people_by_theme(
     """Per theme, how many visible members wrote in the period and how many more only reacted,
     counted for every theme in one statement."""
     rows = await db.fetch_all(
-        "SELECT theme, count(DISTINCT CASE WHEN wrote THEN who END), count(DISTINCT who) FROM ("
+        "SELECT theme, count(DISTINCT CASE WHEN wrote = 1 THEN who END), count(DISTINCT who) FROM ("
         "SELECT theme, member_id AS who, 1 AS wrote FROM messages WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
         f"AND +member_id IN {_VISIBLE} "

@@ -13,7 +13,7 @@ functions: their signatures, typed against these protocols, are that aggregate's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -36,6 +36,16 @@ class Reads(Protocol):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetch_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """The rows as plain tuples: for reads of many rows, where named rows cost twice as much."""
+        ...
+
+    def fetch_chunks(
+        self, sql: str, params: Params, size: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """The rows as plain tuples, ``size`` at a time: for reads too large to hold at once."""
+        ...
 
 
 @runtime_checkable
@@ -79,6 +89,11 @@ class Store(Reads, Protocol):
 
     async def drop_old_pages(self) -> None:
         """Leave no copy of deleted rows in the backend's logs or free space."""
+        ...
+
+    def lease(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Whether this process holds ``name`` among every process on the database, while the
+        block runs (a run of a job): one holder at a time, let go when the holder dies."""
         ...
 
     async def schema_version(self) -> int: ...

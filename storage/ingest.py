@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import aiosqlite
-
 from bot.clock import epoch
 from bot.events import (
     MemberJoined,
@@ -33,7 +31,7 @@ from bot.events import (
     ThreadOpened,
 )
 from bot.recognition import name_words
-from storage.contract import Unit
+from storage.contract import Reads, Unit
 from storage.rollups import Changes, zones
 from storage.sqlite import sqlite_connection
 
@@ -86,17 +84,16 @@ class MemberCache:
         self._members: dict[str, dict[str, CachedMember | None]] = {}
         self._name_words: dict[str, set[str]] = {}
 
-    async def name_words(self, db: aiosqlite.Connection, community: str) -> set[str]:
+    async def name_words(self, db: Reads, community: str) -> set[str]:
         """Every word of every member's name in the community, folded, read once and then kept
         up to date by the batches: a thank-you whose words name nobody costs no query. (Words of
         names no longer used stay: this only decides whether to look.)"""
         if community not in self._name_words:
             words: set[str] = set()
-            async with db.execute(
+            for (name,) in await db.fetch_all(
                 "SELECT display_name FROM members WHERE community = ?", (community,)
-            ) as cursor:
-                for (name,) in await cursor.fetchall():
-                    words.update(name_words(name or ""))
+            ):
+                words.update(name_words(name or ""))
             self._name_words[community] = words
         return self._name_words[community]
 
@@ -138,7 +135,6 @@ async def resolve_members(
     tx: Unit, cache: MemberCache, community: str, refs: Sequence[MemberRef], at: int
 ) -> None:
     """Make sure every ref has a member row (unless forgotten) and sits in the cache."""
-    db = sqlite_connection(tx)
     cache.trim(community)
     known = cache.of(community)
     missing = {}
@@ -150,16 +146,15 @@ async def resolve_members(
         return
     hashes = {forgotten_hash(community, key): key for key in missing}
     placeholders = ",".join("?" * len(hashes))
-    async with db.execute(
+    for (key_hash,) in await tx.fetch_all(
         f"SELECT key_hash FROM forgotten_members WHERE community = ? AND key_hash IN ({placeholders})",
         (community, *hashes),
-    ) as cursor:
-        for (key_hash,) in await cursor.fetchall():
-            cache.put(community, hashes[key_hash], None)
-            missing.pop(hashes[key_hash])
+    ):
+        cache.put(community, hashes[key_hash], None)
+        missing.pop(hashes[key_hash])
     if not missing:
         return
-    await db.executemany(
+    await tx.execute_many(
         "INSERT OR IGNORE INTO members (community, member_key, display_name, is_bot, first_seen_at) "
         "VALUES (?, ?, ?, ?, ?)",
         [(community, ref.key, ref.display_name, int(ref.is_bot), at) for ref in missing.values()],
@@ -167,17 +162,12 @@ async def resolve_members(
     for ref in missing.values():
         cache.named(community, ref.display_name)
     placeholders = ",".join("?" * len(missing))
-    async with db.execute(
+    for row in await tx.fetch_all(
         "SELECT id, member_key, is_bot, opted_out_at, display_name FROM members "
         f"WHERE community = ? AND member_key IN ({placeholders})",
         (community, *missing),
-    ) as cursor:
-        for row in await cursor.fetchall():
-            cache.put(
-                community,
-                row[1],
-                CachedMember(row[0], bool(row[2]), row[3] is None, row[4]),
-            )
+    ):
+        cache.put(community, row[1], CachedMember(row[0], bool(row[2]), row[3] is None, row[4]))
 
 
 async def write_batch(
@@ -188,7 +178,7 @@ async def write_batch(
     """Write one batch of (event, facts) pairs. Runs inside the caller's transaction.
 
     Written for SQLite (its upserts, ``INDEXED BY``, numbered parameters), on its connection."""
-    db = sqlite_connection(tx)
+    db = tx
     by_community: dict[str, list[MemberRef]] = {}
     first_at: dict[str, int] = {}
     for event, _ in items:
@@ -324,19 +314,19 @@ async def write_batch(
                 )
 
     if joins:
-        await db.executemany(
+        await db.execute_many(
             "UPDATE members SET joined_at = coalesce(min(joined_at, ?), ?), left_at = NULL WHERE id = ?",
             joins,
         )
     if leaves:
-        await db.executemany("UPDATE members SET left_at = ? WHERE id = ?", leaves)
+        await db.execute_many("UPDATE members SET left_at = ? WHERE id = ?", leaves)
     if renames:
-        await db.executemany(
+        await db.execute_many(
             "UPDATE members SET display_name = ? WHERE id = ?",
             [(name, member_id) for member_id, name in renames.items()],
         )
     if threads:
-        await db.executemany(
+        await db.execute_many(
             "INSERT OR IGNORE INTO threads (community, thread_key, channel_key, title, "
             "opener_member_id, theme, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             threads,
@@ -347,17 +337,11 @@ async def write_batch(
     new = []
     if posts:
         first_new = await _max_id(db, "messages")
-        cursor = await db.executemany(
-            "INSERT OR IGNORE INTO messages (community, platform_id, member_id, channel_key, "
-            "thread_key, theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, (SELECT member_id FROM messages "
-            "WHERE community = ? AND platform_id = ?)))",
-            posts,
-        )
-        new = await _inserted(db, posts, first_new, cursor.rowcount)
+        stored = await _insert_posts(db, posts, first_new)
+        new = await _inserted(db, posts, first_new, stored)
         for community, _, author, _, thread_key, _, at, *_ in new:
             changes.posted(community, author, at, thread_key)
-        await db.executemany(
+        await db.execute_many(
             "UPDATE members SET last_posted_at = max(coalesce(last_posted_at, 0), ?) WHERE id = ?",
             [(at, member_id) for member_id, at in last_post.items()],
         )
@@ -366,7 +350,7 @@ async def write_batch(
         fresh = {(post[0], post[1]) for post in new}
         mentions = [m for m in mentions if (m[0], m[1]) in fresh]
     if mentions:
-        await db.executemany(
+        await db.execute_many(
             "INSERT OR IGNORE INTO mentions (message_id, member_id) "
             "SELECT id, ? FROM messages WHERE community = ? AND platform_id = ?",
             [(member_id, community, platform_id) for community, platform_id, member_id in mentions],
@@ -387,7 +371,7 @@ async def write_batch(
     if edits:
         # Edits apply in the order of their platform time, not of arrival: an older edit replayed
         # after a newer one (catch-up, a redelivery) must not bring back the older text.
-        await db.executemany(
+        await db.execute_many(
             "UPDATE messages SET text = CASE WHEN text IS NULL THEN NULL ELSE ?1 END, chars = ?2, "
             "edited_at = ?3 WHERE community = ?4 AND platform_id = ?5 AND deleted_at IS NULL "
             "AND (edited_at IS NULL OR edited_at <= ?3)",
@@ -395,28 +379,27 @@ async def write_batch(
         )
         # activity_days counts characters: the edited messages' days change.
         for *_, community, platform_id in edits:
-            async with db.execute(
+            row = await db.fetch_one(
                 "SELECT posted_at FROM messages WHERE community = ? AND platform_id = ? "
                 "AND deleted_at IS NULL",
                 (community, platform_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is not None:
                 changes.touch(community, row[0])
     if reactions:
         await _write_reactions(db, reactions, changes)
     if deletes:
         await _deleting(db, [(c, p) for c, p, _ in deletes], changes)
-        await db.executemany(
+        await db.execute_many(
             "UPDATE messages SET text = NULL, deleted_at = ? WHERE community = ? AND platform_id = ?",
             [(at, community, platform_id) for community, platform_id, at in deletes],
         )
         # The credit follows its source (bot.recognition's credit rules).
-        await db.executemany(
+        await db.execute_many(
             "DELETE FROM credits WHERE community = ? AND source_platform_id = ?",
             [(community, platform_id) for community, platform_id, _ in deletes],
         )
-        await db.executemany(
+        await db.execute_many(
             "DELETE FROM mentions WHERE message_id IN "
             "(SELECT id FROM messages WHERE community = ? AND platform_id = ?)",
             [(community, platform_id) for community, platform_id, _ in deletes],
@@ -436,6 +419,15 @@ _ANSWER_KIND = (
     "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at "
     "AND q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
 )
+# PostgreSQL has no INDEXED BY: the probe of messages_answers is a subquery it plans on its own
+# (OFFSET 0 keeps it apart), as otherwise it walks all the thanker's messages for questions.
+_ANSWER_KIND_POSTGRESQL = (
+    "CASE WHEN EXISTS (SELECT 1 FROM (SELECT a.community, a.reply_to FROM messages a "
+    "WHERE a.community = :community AND a.member_id = :receiver "
+    "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at OFFSET 0) a "
+    "JOIN messages q ON q.community = a.community AND q.platform_id = a.reply_to "
+    "WHERE q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
+)
 
 
 CONVERSATION_MESSAGES = 20
@@ -443,7 +435,7 @@ CONVERSATION_MESSAGES = 20
 
 
 async def _named_in_conversation(
-    db: aiosqlite.Connection,
+    db: Reads,
     community: str,
     giver: int,
     at: int,
@@ -471,26 +463,29 @@ async def _named_in_conversation(
             "ORDER BY m.posted_at DESC LIMIT ?"
         )
         params = (community, at, at, channel_key, source, CONVERSATION_MESSAGES)
-    async with db.execute(
+    rows = await db.fetch_all(
         f"SELECT id, display_name FROM members WHERE id IN ({sql}) AND id != ? AND is_bot = 0 "
         "AND opted_out_at IS NULL",
         (*params, giver),
-    ) as cursor:
-        taking_part = [(row[0], name_words(row[1] or "")) for row in await cursor.fetchall()]
+    )
+    taking_part = [(row[0], name_words(row[1] or "")) for row in rows]
     named = [member_id for member_id, name in taking_part if words[0] in name]
     if len(named) > 1 and len(words) > 1:
         named = [m for m, name in taking_part if m in named and words[1] in name]
     return named[0] if len(named) == 1 else None
 
 
-async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+async def _credit_thanks_named(db: Unit, rows: list[tuple]) -> None:
     """The named thanks rule, with the answer rule (bot.recognition's credit rules); the rows
     already keep to no self-credit and only visible receivers."""
-    await db.executemany(
+    sqlite = db.dialect == "sqlite"
+    # On PostgreSQL OFFSET 0 also keeps the kind computed once, not once per use of k.kind.
+    answer_kind = _ANSWER_KIND if sqlite else f"{_ANSWER_KIND_POSTGRESQL} AS kind OFFSET 0"
+    await db.execute_many(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
         "CASE WHEN k.kind = 'answer' THEN :giver END, :theme, :source, :at "
-        f"FROM (SELECT {_ANSWER_KIND} AS kind) k",
+        f"FROM (SELECT {answer_kind + ' AS kind' if sqlite else answer_kind}) k",
         [
             {
                 "community": community,
@@ -505,11 +500,11 @@ async def _credit_thanks_named(db: aiosqlite.Connection, rows: list[tuple]) -> N
     )
 
 
-async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> None:
+async def _credit_thanks_reply(db: Unit, rows: list[tuple]) -> None:
     """Credit the author of the message being answered, unless self, a bot, or opted out: the
     reply thanks rule, with the answer, no self-credit and only visible receivers rules
     (bot.recognition's credit rules)."""
-    await db.executemany(
+    await db.execute_many(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) "
         "SELECT ?2, CASE WHEN q.is_question = 1 AND q.member_id = ?1 THEN 'answer' ELSE 'thanks' END, "
@@ -523,7 +518,7 @@ async def _credit_thanks_reply(db: aiosqlite.Connection, rows: list[tuple]) -> N
     )
 
 
-async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: Changes) -> None:
+async def _write_reactions(db: Unit, reactions: dict, changes: Changes) -> None:
     added, removed, credited = [], [], []
     for (community, platform_id, member_id, emoji), (is_add, at, facts) in reactions.items():
         if not is_add:
@@ -536,27 +531,26 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: C
         if facts is not None and facts.credit_kind:
             credited.append((member_id, community, facts.credit_kind, platform_id, emoji, at))
     if added:
-        await db.executemany(
+        await db.execute_many(
             "INSERT OR IGNORE INTO reactions (community, message_platform_id, member_id, emoji, "
             "reacted_at, target_member_id, theme) SELECT ?, ?, ?, ?, ?, m.member_id, m.theme "
-            "FROM (SELECT 1) LEFT JOIN messages m ON m.community = ? AND m.platform_id = ?",
+            "FROM (SELECT 1) AS one LEFT JOIN messages m ON m.community = ? AND m.platform_id = ?",
             added,
         )
     if removed:
         for key in removed:
-            async with db.execute(
+            for (at,) in await db.fetch_all(
                 "SELECT reacted_at FROM reactions WHERE community = ? AND message_platform_id = ? "
                 "AND member_id = ? AND emoji = ?",
                 key,
-            ) as cursor:
-                for (at,) in await cursor.fetchall():
-                    changes.touch(key[0], at)
-        await db.executemany(
+            ):
+                changes.touch(key[0], at)
+        await db.execute_many(
             "DELETE FROM reactions WHERE community = ? AND message_platform_id = ? "
             "AND member_id = ? AND emoji = ?",
             removed,
         )
-        await db.executemany(
+        await db.execute_many(
             "DELETE FROM credits WHERE community = ? AND source_platform_id = ? AND giver_id = ? "
             "AND kind IN ('thanks', 'insight', 'answer') AND reason = ?",
             [(c, p, m, f"reaction:{e}") for c, p, m, e in removed],
@@ -566,7 +560,7 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: C
         # rules (bot.recognition's credit rules). A reaction credit's source is the reacted
         # message; its reason records the emoji, so removing the reaction removes exactly that
         # credit (the credit follows its source).
-        await db.executemany(
+        await db.execute_many(
             "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, "
             "theme, reason, source_platform_id, credited_at) "
             "SELECT ?2, CASE WHEN ?3 = 'thanks' AND q.is_question = 1 AND q.member_id = ?1 "
@@ -581,25 +575,59 @@ async def _write_reactions(db: aiosqlite.Connection, reactions: dict, changes: C
         )
 
 
-async def _max_id(db: aiosqlite.Connection, table: str) -> int:
-    async with db.execute(f"SELECT coalesce(max(id), 0) FROM {table}") as cursor:
-        return (await cursor.fetchone())[0]
+async def _max_id(db: Reads, table: str) -> int:
+    row = await db.fetch_one(f"SELECT coalesce(max(id), 0) FROM {table}")
+    return int(row[0]) if row else 0
+
+
+_POSTS = (
+    "INSERT OR IGNORE INTO messages (community, platform_id, member_id, channel_key, "
+    "thread_key, theme, posted_at, text, chars, is_question, reply_to, reply_to_member_id) "
+)
+
+
+async def _insert_posts(tx: Unit, posts: list[tuple], first_new: int) -> int | None:
+    """Insert the batch's messages: how many were new, where the database says (SQLite's
+    executemany counts them; PostgreSQL's does not, and the caller reads them back).
+
+    A reply whose event does not name the author replied to takes the author of the stored
+    message: on SQLite looked up row by row in the insert; on PostgreSQL, where the batch goes
+    as one statement over arrays and a lookup per row costs several times the insert, by one
+    update of the batch's new rows afterwards."""
+    if tx.dialect == "sqlite":
+        cursor = await sqlite_connection(tx).executemany(
+            f"{_POSTS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, (SELECT member_id "
+            "FROM messages WHERE community = ? AND platform_id = ?)))",
+            posts,
+        )
+        return cursor.rowcount
+    await tx.execute_many(
+        f"{_POSTS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [post[:12] for post in posts]
+    )
+    await tx.execute(
+        "UPDATE messages SET reply_to_member_id = r.member_id FROM messages r "
+        "WHERE messages.id > ? AND messages.reply_to_member_id IS NULL "
+        "AND messages.reply_to IS NOT NULL AND r.community = messages.community "
+        "AND r.platform_id = messages.reply_to",
+        (first_new,),
+    )
+    return None
 
 
 async def _inserted(
-    db: aiosqlite.Connection, posts: list[tuple], first_new: int, stored: int
+    db: Reads, posts: list[tuple], first_new: int, stored: int | None
 ) -> list[tuple]:
     """The posts the insert stored: all of them, unless some were already there (a replay).
 
-    ``stored`` is how many it inserted; the new ones are then those with an id above
-    ``first_new``, the table's largest id before the insert.
+    ``stored`` is how many it inserted (None: not counted); the new ones are then those with an
+    id above ``first_new``, the table's largest id before the insert.
     """
     if stored == len(posts):
         return posts
-    async with db.execute(
+    rows = await db.fetch_all(
         "SELECT community, platform_id FROM messages WHERE id > ?", (first_new,)
-    ) as cursor:
-        fresh = {tuple(row) for row in await cursor.fetchall()}
+    )
+    fresh = {tuple(row) for row in rows}
     new = []
     for post in posts:
         if (post[0], post[1]) in fresh:
@@ -608,16 +636,13 @@ async def _inserted(
     return new
 
 
-async def _deleting(
-    db: aiosqlite.Connection, keys: list[tuple[str, str]], changes: Changes
-) -> None:
+async def _deleting(db: Reads, keys: list[tuple[str, str]], changes: Changes) -> None:
     """Note the days (and threads) of messages about to be marked deleted, if not deleted yet."""
     for key in dict.fromkeys(keys):
-        async with db.execute(
+        row = await db.fetch_one(
             "SELECT community, member_id, posted_at, thread_key FROM messages "
             "WHERE community = ? AND platform_id = ? AND deleted_at IS NULL",
             key,
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is not None:
             changes.unposted(*row)

@@ -74,7 +74,7 @@ class ReportDays:
         """SQL for the position of base-table moments ``column`` that lie in a cut day."""
         cases = []
         for day, start, after in self.ranges():
-            marks = "".join(f" + ({column} >= {b})" for b in sorted(self.cut[day]))
+            marks = "".join(f" + CAST({column} >= {b} AS INTEGER)" for b in sorted(self.cut[day]))
             cases.append(f"WHEN {column} >= {start} AND {column} < {after} THEN {4 * day}{marks}")
         return f"(CASE {' '.join(cases)} END)"
 
@@ -103,24 +103,6 @@ class ReportSpan:
         return {"c": self.community, "s": self.start, "e": self.end}
 
 
-async def _rows(db: Reads, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Plain tuples: the report reads tens of thousands of rows, and named rows cost twice as much."""
-    async with db.db.execute(sql, params) as cursor:
-        cursor.row_factory = None
-        return cast(list[tuple[Any, ...]], await cursor.fetchall())
-
-
-async def _chunks(
-    db: Reads, sql: str, params: dict[str, Any]
-) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    """The rows of ``sql`` as plain tuples, a few thousand at a time: for reads too large to hold
-    at once (a year of member weeks at 100,000 members is over 300 MB as Python objects)."""
-    async with db.db.execute(sql, params) as cursor:
-        cursor.row_factory = None
-        while rows := await cursor.fetchmany(_CHUNK):
-            yield cast(list[tuple[Any, ...]], rows)
-
-
 class Membership(NamedTuple):
     members: int
     """Visible members at the end of the period."""
@@ -133,7 +115,8 @@ class Membership(NamedTuple):
 async def membership(db: Reads, span: ReportSpan) -> Membership:
     p = span.params()
     members = await db.fetch_one(
-        "SELECT count(*), coalesce(sum(joined_at >= :s AND joined_at < :e), 0) FROM members "
+        "SELECT count(*), coalesce(sum(CAST(joined_at >= :s AND joined_at < :e AS INTEGER)), 0) "
+        "FROM members "
         f"WHERE id IN {VISIBLE_IDS} AND coalesce(joined_at, first_seen_at) < :e "
         "AND (left_at IS NULL OR left_at >= :e)",
         p,
@@ -150,8 +133,7 @@ async def membership(db: Reads, span: ReportSpan) -> Membership:
 async def organisations_written(db: Reads, community: str) -> list[tuple[int, str]]:
     """(visible member id, organisation as written in their profile, trimmed), blank ones left
     out. Plain tuples, as read: at 100,000 members, named rows and a copy of them were 10 MB."""
-    rows = await _rows(
-        db,
+    rows = await db.fetch_tuples(
         f"SELECT member_id, trim(organisation) FROM profiles WHERE member_id IN {VISIBLE_IDS} "
         "AND trim(organisation) != ''",
         {"c": community},
@@ -164,10 +146,9 @@ async def names_of(db: Reads, community: str, ids: Iterable[int]) -> dict[int, s
 
     The report names a few of its members (brokers, the network chart, new voices, who members
     learned from): at 100,000 members, reading every visible member's name took 29 MB."""
-    rows = await _rows(
-        db,
+    rows = await db.fetch_tuples(
         f"SELECT m.id, {shown_name('m')} FROM members m WHERE m.community = :c AND {visible('m')} "
-        "AND m.id IN (SELECT value FROM json_each(:ids))",
+        "AND m.id IN (SELECT CAST(value AS INTEGER) FROM json_each(:ids))",
         {"c": community, "ids": json.dumps(sorted(set(ids)))},
     )
     return dict(rows)
@@ -210,12 +191,12 @@ async def activity_totals(db: Reads, span: ReportSpan) -> ActivityTotals:
     """Messages, replies and reactions of visible members in the period, and who took part."""
     q = _day_params(span)
     totals = ActivityTotals()
-    rows = _chunks(
-        db,
+    rows = db.fetch_chunks(
         "SELECT member_id, sum(messages), sum(replies), sum(reactions) FROM member_days "
         f"WHERE member_id IN {VISIBLE_IDS} AND week >= :wa AND week < :wb AND {_INSIDE} "
         "GROUP BY member_id",
         q,
+        _CHUNK,
     )
     async with aclosing(rows):
         async for chunk in rows:
@@ -230,8 +211,10 @@ async def activity_totals(db: Reads, span: ReportSpan) -> ActivityTotals:
         # What whole days cannot tell: the moments of cut days inside the period, per member.
         position = days.sql_position("t")
         cut_rows = await db.fetch_all(
-            f"SELECT member_id, sum(kind = 1), sum(reply), sum(kind = 2) FROM ("
-            "SELECT member_id, posted_at AS t, 1 AS kind, reply_to IS NOT NULL AS reply "
+            "SELECT member_id, sum(CAST(kind = 1 AS INTEGER)), sum(reply), "
+            "sum(CAST(kind = 2 AS INTEGER)) FROM ("
+            "SELECT member_id, posted_at AS t, 1 AS kind, CAST(reply_to IS NOT NULL AS INTEGER) "
+            "AS reply "
             f"FROM messages WHERE community = :c AND deleted_at IS NULL AND ({days.sql_in_cut('posted_at')}) "
             "UNION ALL SELECT member_id, reacted_at, 2, 0 FROM reactions WHERE community = :c "
             f"AND ({days.sql_in_cut('reacted_at')})) "
@@ -266,8 +249,7 @@ async def theme_activity(
     theme_cut: list[tuple[Any, ...]] = []
     if days.cut:
         pos = days.sql_position("posted_at")
-        theme_cut = await _rows(
-            db,
+        theme_cut = await db.fetch_tuples(
             f"SELECT theme, member_id, {pos}, ({pos} / 4 - 4) / 7, count(*) FROM messages "
             f"WHERE community = :c AND deleted_at IS NULL AND ({days.sql_in_cut('posted_at')}) "
             f"AND theme IS NOT NULL AND theme != '' AND member_id IN {VISIBLE_IDS} "
@@ -276,8 +258,7 @@ async def theme_activity(
         )
     # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
     # by-member index: looking each row up again by its key costs three times the scan.
-    weekly = await _rows(
-        db,
+    weekly = await db.fetch_tuples(
         "SELECT (day - 4) / 7 AS week, theme, sum(messages), count(DISTINCT member_id) "
         f"FROM theme_days WHERE {_INSIDE} AND +member_id IN {VISIBLE_IDS} GROUP BY week, theme",
         q,
@@ -286,21 +267,22 @@ async def theme_activity(
     # Per theme and member: spoke before the period (whole days), spoke inside (whole days).
     if theme_cut:
         # Cut days may hold a member's only words inside: every pair's past is needed.
-        spoken = _chunks(
-            db,
-            f"SELECT theme, member_id, min(day) < :ds / 4, max({_INSIDE}) FROM theme_days "
+        spoken = db.fetch_chunks(
+            f"SELECT theme, member_id, min(day) < :ds / 4, max(CAST({_INSIDE} AS INTEGER)) "
+            "FROM theme_days "
             f"WHERE +day < :hi AND member_id IN {VISIBLE_IDS} GROUP BY theme, member_id",
             q,
+            _CHUNK,
         )
     else:
         # Only the pairs that spoke inside, each with one look back along the by-member index.
-        spoken = _chunks(
-            db,
+        spoken = db.fetch_chunks(
             "SELECT theme, member_id, EXISTS (SELECT 1 FROM theme_days e WHERE "
             "e.theme = d.theme AND e.member_id = d.member_id AND e.day < :ds / 4), 1 "
             f"FROM theme_days d WHERE {_INSIDE} AND +member_id IN {VISIBLE_IDS} "
             "GROUP BY theme, member_id",
             q,
+            _CHUNK,
         )
     # The pairs that spoke in the cut days first (two days at most): then the pairs of whole days
     # pass by in a stream.
@@ -310,10 +292,9 @@ async def theme_activity(
         cut_weeks = {week for *_, week, _ in theme_cut}
         known = {
             (theme, m, week)
-            for theme, m, week in await _rows(
-                db,
+            for theme, m, week in await db.fetch_tuples(
                 f"SELECT DISTINCT theme, member_id, (day - 4) / 7 FROM theme_days WHERE {_INSIDE} "
-                "AND (day - 4) / 7 IN (SELECT value FROM json_each(:weeks))",
+                "AND (day - 4) / 7 IN (SELECT CAST(value AS INTEGER) FROM json_each(:weeks))",
                 {**q, "weeks": json.dumps(sorted(cut_weeks))},
             )
         }
@@ -351,23 +332,23 @@ tuples, read once per member and week (millions at 100,000 members)."""
 
 def member_spans(db: Reads, span: ReportSpan) -> AsyncGenerator[list[MemberSpan], None]:
     """Every visible member's arrival and departure, in member order, a few thousand at a time."""
-    return _chunks(
-        db,
+    return db.fetch_chunks(
         "SELECT id, coalesce(joined_at, first_seen_at), left_at FROM members "
         f"WHERE id IN {VISIBLE_IDS} ORDER BY id",
         span.params(),
+        _CHUNK,
     )
 
 
 def member_weeks(db: Reads, span: ReportSpan) -> AsyncGenerator[list[MemberWeek], None]:
     """Each visible member's weeks from ``window - 1`` weeks before the period's first, in member
     then week order (beside ``member_spans``: only one member's weeks need be held at a time)."""
-    return _chunks(
-        db,
+    return db.fetch_chunks(
         "SELECT member_id, week - :w0, sum(messages), sum(reactions), count(*) FROM member_days "
         f"WHERE member_id IN {VISIBLE_IDS} AND week >= :w0 AND week < :w1 "
         "GROUP BY member_id, week ORDER BY member_id, week",
         _day_params(span),
+        _CHUNK,
     )
 
 
@@ -436,7 +417,7 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
         source = (
             "SELECT a, b, pos, weight FROM (SELECT a, b, 4 * day AS pos, weight FROM tie_days "
             "WHERE 4 * day < :pe AND day NOT IN "
-            "(SELECT value FROM json_each(:cut)) "
+            "(SELECT CAST(value AS INTEGER) FROM json_each(:cut)) "
             f"UNION ALL SELECT min(x, y) AS a, max(x, y) AS b, {t} AS pos, 1 AS weight FROM ("
             "SELECT member_id AS x, reply_to_member_id AS y, posted_at AS t FROM messages "
             "WHERE community = :c AND deleted_at IS NULL AND reply_to_member_id != member_id "
@@ -456,27 +437,30 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
     # keeps SQLite from indexing the pairs instead), and they decide visibility too: only
     # visible members are numbered. Four lookups per pair (two for visibility, two for the
     # organisations, then a second pass over the pairs to join them) were two thirds of the read.
-    sql = (
-        # Every visible member's number (0 when they name none; one no longer visible is left out
-        # even if the organisations still name them).
-        "WITH org (id, o) AS MATERIALIZED (SELECT id, max(o) FROM ("
-        f"SELECT v.id, 0 AS o FROM {VISIBLE_IDS} AS v "
-        "UNION ALL SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)) AS numbered "
-        "GROUP BY id HAVING min(o) = 0), "
-        "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
-        "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
-        "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
-        "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
-        f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
-        "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
-        "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
-        "FROM pairs "
-        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs GROUP BY k) "
-        "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
-        "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
-    )
+    if db.dialect == "postgresql":
+        sql = _ties_postgresql(source)
+    else:
+        sql = (
+            # Every visible member's number (0 when they name none; one no longer visible is left out
+            # even if the organisations still name them).
+            "WITH org (id, o) AS MATERIALIZED (SELECT id, max(o) FROM ("
+            f"SELECT v.id, 0 AS o FROM {VISIBLE_IDS} AS v "
+            "UNION ALL SELECT CAST(key AS INTEGER), value FROM json_each(:orgs)) AS numbered "
+            "GROUP BY id HAVING min(o) = 0), "
+            "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
+            "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
+            "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+            "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
+            f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
+            "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
+            "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
+            "FROM pairs "
+            "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs GROUP BY k) "
+            "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
+            "ORDER BY w DESC, a DESC, b DESC LIMIT :top)"
+        )
     result = Ties()
-    for part, x, y, z, u in await _rows(db, sql, q):
+    for part, x, y, z, u in await db.fetch_tuples(sql, q):
         if part == 0:
             result.count, result.new, result.appeared, result.grown = x, y or 0, z or 0, u or 0
         elif part == 1:
@@ -492,6 +476,32 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
 class Commitments(NamedTuple):
     due: int
     fulfilled: int
+
+
+def _ties_postgresql(source: str) -> str:
+    """``ties``' statement as PostgreSQL writes it: the visible members' numbers, with those of
+    the organisations from a JSON object (``json_each_text``), plain joins where SQLite's planner
+    needs CROSS JOIN, and the counts of conditions as sums of integers."""
+    return (
+        "WITH org (id, o) AS MATERIALIZED (SELECT id, max(o) FROM ("
+        f"SELECT v.id, 0 AS o FROM {VISIBLE_IDS} AS v "
+        "UNION ALL SELECT CAST(key AS BIGINT), CAST(value AS BIGINT) "
+        "FROM json_each_text(CAST(:orgs AS json))) AS numbered GROUP BY id HAVING min(o) = 0), "
+        "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
+        "LEAST(x.o, y.o) * :base + GREATEST(x.o, y.o) AS k FROM ("
+        "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
+        "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
+        f"min(pos) < :ps AS old FROM ({source}) AS source GROUP BY a, b "
+        "HAVING sum(weight) FILTER (WHERE pos >= :ps) > 0) AS counted "
+        "JOIN org x ON x.id = a JOIN org y ON y.id = b) "
+        "SELECT 0, count(*), sum(CAST(NOT old AS INTEGER)), "
+        "sum(CAST(w > prev AND prev = 0 AS INTEGER)), sum(CAST(w > prev AND prev > 0 AS INTEGER)) "
+        "FROM pairs "
+        "UNION ALL SELECT * FROM (SELECT 1, k / :base, k % :base, count(*), 0 FROM pairs "
+        "GROUP BY k) AS links "
+        "UNION ALL SELECT * FROM (SELECT 2, a, b, w, 0 FROM pairs "
+        "ORDER BY w DESC, a DESC, b DESC LIMIT :top) AS strongest"
+    )
 
 
 async def commitments_due(db: Reads, community: str, first: str, last: str) -> Commitments:

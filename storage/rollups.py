@@ -30,8 +30,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from storage.contract import Reads, Unit
 from storage.sqlite import sqlite_connection
 
@@ -131,16 +129,16 @@ class Changes:
         if thread_key is not None:
             self.threads_recount.add((community, thread_key, member_id))
 
-    async def write(self, db: aiosqlite.Connection) -> None:
-        await self._write_threads(db)
+    async def write(self, tx: Unit) -> None:
+        await self._write_threads(tx)
         if self.days:
-            await db.executemany(
+            await tx.execute_many(
                 "INSERT OR IGNORE INTO rollup_changed_days (community, day) VALUES (?, ?)",
                 sorted(self.days),
             )
 
     async def _participants(
-        self, db: aiosqlite.Connection, threads: set[tuple[str, str]]
+        self, db: Reads, threads: set[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[int, int]]:
         """(community, thread key) -> {member: first posted} as stored, for the given threads."""
         found: dict[tuple[str, str], dict[int, int]] = {key: {} for key in threads}
@@ -148,13 +146,12 @@ class Changes:
         for community, thread_key in threads:
             by_community[community].append(thread_key)
         for community, keys in by_community.items():
-            async with db.execute(
+            for thread_key, member_id, first in await db.fetch_all(
                 "SELECT thread_key, member_id, first_at FROM thread_members WHERE community = ? "
                 "AND thread_key IN (SELECT value FROM json_each(?))",
                 (community, json.dumps(keys)),
-            ) as cursor:
-                for thread_key, member_id, first in await cursor.fetchall():
-                    found[(community, thread_key)][member_id] = first
+            ):
+                found[(community, thread_key)][member_id] = first
         return found
 
     def _touch_ties(self, community: str, participants: dict[int, int]) -> None:
@@ -165,7 +162,7 @@ class Changes:
             for first in sorted(participants.values())[1:]:
                 self.touch(community, first)
 
-    async def _write_threads(self, db: aiosqlite.Connection) -> None:
+    async def _write_threads(self, db: Unit) -> None:
         """Write thread participants; a thread whose participants changed changes its ties' days."""
         touched = {(c, t) for c, t, _ in self.threads} | {
             (c, t) for c, t, _ in self.threads_recount
@@ -178,11 +175,11 @@ class Changes:
             people = after[(community, thread_key)]
             people[member_id] = min(first, people.get(member_id, first))
         if self.threads:
-            await db.executemany(
+            await db.execute_many(
                 "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (community, thread_key, member_id) "
-                "DO UPDATE SET first_at = min(first_at, excluded.first_at), "
-                "messages = messages + excluded.messages",
+                "DO UPDATE SET first_at = min(thread_members.first_at, excluded.first_at), "
+                "messages = thread_members.messages + excluded.messages",
                 [(*key, first, count) for key, (first, count) in self.threads.items()],
             )
         # A deleted message may have been someone's first in its thread, or their only one.
@@ -220,14 +217,13 @@ async def refresh_rollups(
     whether everything had to be recounted instead (the first time, a new timezone, a forget-me).
     Written for SQLite (the recount registers a day function on its connection).
     """
-    db = sqlite_connection(tx)
+    db = tx
     zone = ZoneInfo(timezone)
     digest = await _forgotten_digest(db, community)
     hidden = await _hidden(db, community)
-    async with db.execute(
+    recorded = await db.fetch_one(
         "SELECT timezone, forgotten, hidden FROM rollup_zones WHERE community = ?", (community,)
-    ) as cursor:
-        recorded = await cursor.fetchone()
+    )
     if recorded is None or tuple(recorded[:2]) != (timezone, digest):
         await _recount(db, community, zone, None)
         await db.execute(
@@ -250,12 +246,12 @@ async def refresh_rollups(
         )
     first, last = within or _EVERYTHING
     span = {"c": community, "d0": first, "d1": last}
-    async with db.execute(
+    rows = await db.fetch_all(
         "SELECT day FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1 "
         "ORDER BY day",
         span,
-    ) as cursor:
-        days = [day for (day,) in await cursor.fetchall()]
+    )
+    days = [day for (day,) in rows]
     found = runs(days)
     if len(found) > MAX_RUNS:
         found = [(found[0][0], found[-1][1])]
@@ -265,6 +261,18 @@ async def refresh_rollups(
         "DELETE FROM rollup_changed_days WHERE community = :c AND day BETWEEN :d0 AND :d1", span
     )
     return False
+
+
+async def _day_function(tx: Unit, zone: ZoneInfo) -> None:
+    """``trellis_day(epoch seconds)``, the local day in ``zone``, for this transaction's
+    statements: a Python function on SQLite's connection; on PostgreSQL a function of the
+    database (storage.postgresql) that reads the zone set here."""
+    if tx.dialect == "sqlite":
+        await sqlite_connection(tx).create_function(
+            "trellis_day", 1, LocalDays(zone), deterministic=True
+        )
+    else:
+        await tx.execute("SELECT set_config('trellis.zone', ?, true)", (zone.key,))
 
 
 def runs(days: list[int]) -> list[tuple[int, int]]:
@@ -278,25 +286,24 @@ def runs(days: list[int]) -> list[tuple[int, int]]:
     return found
 
 
-async def _forgotten_digest(db: aiosqlite.Connection, community: str) -> str:
-    async with db.execute(
+async def _forgotten_digest(db: Reads, community: str) -> str:
+    row = await db.fetch_one(
         "SELECT group_concat(key_hash, '') FROM (SELECT key_hash FROM forgotten_members "
-        "WHERE community = ? ORDER BY key_hash)",
+        "WHERE community = ? ORDER BY key_hash) AS f",
         (community,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     joined = (row[0] if row else None) or ""
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-async def _hidden(db: aiosqlite.Connection, community: str) -> list[int]:
+async def _hidden(db: Reads, community: str) -> list[int]:
     """Who activity_days leaves out (bots, opted out), by member id in order."""
-    async with db.execute(
+    rows = await db.fetch_all(
         "SELECT id FROM members WHERE community = ? AND (is_bot != 0 OR opted_out_at IS NOT NULL) "
         "ORDER BY id",
         (community,),
-    ) as cursor:
-        return [member_id for (member_id,) in await cursor.fetchall()]
+    )
+    return [member_id for (member_id,) in rows]
 
 
 def _recorded_hidden(recorded: str) -> list[int] | None:
@@ -338,12 +345,10 @@ _ACTIVITY_COUNTS = (
 )
 
 
-async def _recount(
-    db: aiosqlite.Connection, community: str, zone: ZoneInfo, days: tuple[int, int] | None
-) -> None:
+async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, int] | None) -> None:
     """Count ``community``'s rollups afresh from the chat tables, for the local days ``days``
     (first, last) or for every day (None, when thread participants are recounted too)."""
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    await _day_function(db, zone)
     members = "(SELECT id FROM members WHERE community = :c)"
     if days is None:
         (d0, d1), (t0, t1) = _EVERYTHING, _EVERYTHING
@@ -365,7 +370,7 @@ async def _recount(
         await db.execute(
             "INSERT INTO thread_members (community, thread_key, member_id, first_at, messages) "
             "SELECT community, thread_key, member_id, min(posted_at), count(*) FROM messages "
-            "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 2, 3",
+            "WHERE community = :c AND thread_key IS NOT NULL AND deleted_at IS NULL GROUP BY 1, 2, 3",
             p,
         )
     for statement in _COUNTED:
@@ -375,7 +380,7 @@ async def _recount(
     await db.execute(
         "INSERT INTO temp.counted_member_days "
         "SELECT member_id, (d - 4) / 7, d, sum(n), sum(r), sum(x) FROM ("
-        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, reply_to IS NOT NULL AS r, "
+        "SELECT member_id, trellis_day(posted_at) AS d, 1 AS n, CAST(reply_to IS NOT NULL AS INTEGER) AS r, "
         f"0 AS x FROM messages WHERE {posted} AND deleted_at IS NULL "
         f"UNION ALL SELECT member_id, trellis_day(reacted_at), 0, 0, 1 FROM reactions "
         f"WHERE {reacted}) GROUP BY member_id, d",
@@ -424,8 +429,9 @@ async def _recount(
         "SELECT * FROM temp.counted_member_days WHERE true "
         "ON CONFLICT (member_id, week, day) DO UPDATE SET messages = excluded.messages, "
         "replies = excluded.replies, reactions = excluded.reactions "
-        "WHERE messages != excluded.messages OR replies != excluded.replies "
-        "OR reactions != excluded.reactions"
+        "WHERE member_days.messages != excluded.messages "
+        "OR member_days.replies != excluded.replies "
+        "OR member_days.reactions != excluded.reactions"
     )
     # The unary + on the member columns makes SQLite find the days' rows by their day (index).
     await db.execute(
@@ -438,7 +444,7 @@ async def _recount(
         "INSERT INTO theme_days (theme, member_id, day, messages) "
         "SELECT * FROM temp.counted_theme_days WHERE true "
         "ON CONFLICT (theme, member_id, day) DO UPDATE SET messages = excluded.messages "
-        "WHERE messages != excluded.messages"
+        "WHERE theme_days.messages != excluded.messages"
     )
     await db.execute(
         f"DELETE FROM tie_days WHERE day BETWEEN :d0 AND :d1 AND +a IN {members} "
@@ -449,18 +455,18 @@ async def _recount(
     await db.execute(
         "INSERT INTO tie_days (a, b, day, weight) SELECT * FROM temp.counted_tie_days WHERE true "
         "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
-        "WHERE weight != excluded.weight"
+        "WHERE tie_days.weight != excluded.weight"
     )
     await _recount_activity(db, p)
     for table in ("member_days", "theme_days", "tie_days", "activity_days"):
         await db.execute(f"DELETE FROM temp.counted_{table}")
 
 
-async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneInfo) -> None:
+async def _recount_hidden(db: Unit, community: str, zone: ZoneInfo) -> None:
     """activity_days of every day afresh, when who is hidden changed and rollup_zones does not say
     who was hidden before (``_recorded_hidden``): only activity_days leaves hidden members out,
     the report's rollups stay."""
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    await _day_function(db, zone)
     for statement in _COUNTED:
         await db.execute(statement)
     first, last = _EVERYTHING
@@ -469,7 +475,7 @@ async def _recount_hidden(db: aiosqlite.Connection, community: str, zone: ZoneIn
 
 
 async def _rehide(
-    db: aiosqlite.Connection, community: str, zone: ZoneInfo, before: set[int], now: set[int]
+    db: Unit, community: str, zone: ZoneInfo, before: set[int], now: set[int]
 ) -> None:
     """Correct activity_days for a new set of hidden members (``before`` -> ``now``).
 
@@ -480,7 +486,7 @@ async def _rehide(
     costs what that member wrote, not what the community wrote. Days that ingest noted as changed
     are recounted whole when next read, whatever this leaves on them.
     """
-    await db.create_function("trellis_day", 1, LocalDays(zone), deterministic=True)
+    await _day_function(db, zone)
     for statement in _COUNTED:
         await db.execute(statement)
     p = {
@@ -490,16 +496,18 @@ async def _rehide(
         "changed": json.dumps(sorted(before ^ now)),
     }
     await db.execute(
-        "DELETE FROM activity_days WHERE member_id IN (SELECT value FROM json_each(:gone))", p
+        "DELETE FROM activity_days WHERE member_id IN "
+        "(SELECT CAST(value AS INTEGER) FROM json_each(:gone))",
+        p,
     )
     # Members visible before and now: only their received counts change.
     staying = (
         "(SELECT id FROM members WHERE community = :c AND is_bot = 0 AND opted_out_at IS NULL "
-        "AND id NOT IN (SELECT value FROM json_each(:back)))"
+        "AND id NOT IN (SELECT CAST(value AS INTEGER) FROM json_each(:back)))"
     )
     # Each changed member with the sign of what they gave: +1 visible again, -1 hidden now.
     await db.execute(
-        "WITH changed (id, sign) AS (SELECT value, CASE WHEN value IN "
+        "WITH changed (id, sign) AS (SELECT CAST(value AS INTEGER), CASE WHEN value IN "
         "(SELECT value FROM json_each(:back)) THEN 1 ELSE -1 END FROM json_each(:changed)) "
         "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, 0, 0, 0, "
         "sum(rr), 0, sum(gr), 0 FROM ("
@@ -524,7 +532,7 @@ async def _rehide(
         f"INSERT INTO activity_days (theme, member_id, day, {counts}) "
         "SELECT * FROM temp.counted_activity_days WHERE true "
         "ON CONFLICT (theme, member_id, day) DO UPDATE SET "
-        + ", ".join(f"{name} = {name} + excluded.{name}" for name in _ACTIVITY_COUNTS)
+        + ", ".join(f"{name} = activity_days.{name} + excluded.{name}" for name in _ACTIVITY_COUNTS)
     )
     # A row whose every count is now 0 is one a recount would not have.
     await db.execute(
@@ -535,7 +543,7 @@ async def _rehide(
     await db.execute("DELETE FROM temp.counted_activity_days")
 
 
-async def _recount_activity(db: aiosqlite.Connection, p: dict[str, object]) -> None:
+async def _recount_activity(db: Unit, p: dict[str, object]) -> None:
     """activity_days of the days in ``p`` afresh."""
     await _count_activity(db, p)
     await _add_all_themes(db)
@@ -547,7 +555,7 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict[str, object]) -> N
         "AND c.day = activity_days.day)",
         p,
     )
-    changed = " OR ".join(f"{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
+    changed = " OR ".join(f"activity_days.{name} != excluded.{name}" for name in _ACTIVITY_COUNTS)
     await db.execute(
         f"INSERT INTO activity_days (theme, member_id, day, {', '.join(_ACTIVITY_COUNTS)}) "
         "SELECT * FROM temp.counted_activity_days WHERE true "
@@ -557,9 +565,7 @@ async def _recount_activity(db: aiosqlite.Connection, p: dict[str, object]) -> N
     )
 
 
-async def _count_activity(
-    db: aiosqlite.Connection, p: dict[str, object], only: str | None = None
-) -> None:
+async def _count_activity(db: Unit, p: dict[str, object], only: str | None = None) -> None:
     """Count into temp.counted_activity_days the activity of the times in ``p``, with
     storage.activity.activity()'s definitions: each source row counts for one member (the
     author, the one replied to, the reactor, the one reacted to, the opener), visible members
@@ -572,7 +578,11 @@ async def _count_activity(
     reacted = "community = :c AND reacted_at >= :t0 AND reacted_at < :t1"
 
     def who(column: str) -> str:
-        return f" AND {column} IN (SELECT value FROM json_each({only}))" if only else ""
+        return (
+            f" AND {column} IN (SELECT CAST(value AS INTEGER) FROM json_each({only}))"
+            if only
+            else ""
+        )
 
     # A few members' own messages and reactions are found by member, not over all time.
     messages_by_member = " INDEXED BY messages_by_member" if only else ""
@@ -582,7 +592,7 @@ async def _count_activity(
         "INSERT INTO temp.counted_activity_days SELECT th, who, trellis_day(t) AS d, sum(n), "
         "sum(r), sum(ch), sum(rr), sum(g), sum(gr), sum(ts) FROM ("
         "SELECT posted_at AS t, member_id AS who, coalesce(theme, '') AS th, 1 AS n, "
-        "reply_to IS NOT NULL AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
+        "CAST(reply_to IS NOT NULL AS INTEGER) AS r, chars AS ch, 0 AS rr, 0 AS g, 0 AS gr, 0 AS ts "
         f"FROM messages{messages_by_member} WHERE {posted} AND +member_id IN {visible}"
         f"{who('member_id')} "
         "UNION ALL SELECT posted_at, reply_to_member_id, coalesce(theme, ''), 0, 0, 0, 1, 0, 0, 0 "
@@ -603,7 +613,7 @@ async def _count_activity(
     )
 
 
-async def _add_all_themes(db: aiosqlite.Connection) -> None:
+async def _add_all_themes(db: Unit) -> None:
     """Each member's day in every theme together ('*'), from the counted rows of each theme."""
     sums = ", ".join(f"sum({name})" for name in _ACTIVITY_COUNTS)
     await db.execute(

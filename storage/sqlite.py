@@ -16,13 +16,13 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
@@ -45,6 +45,11 @@ _STORE_DOWN = frozenset(
 )
 """SQLite's primary error codes that say the store cannot write now, whatever the events are."""
 
+_SERVER_DOWN = frozenset({"08", "53", "57", "58"})
+"""PostgreSQL's classes of errors that say the server cannot take writes now: the connection
+(08), resources such as a full disk (53), an operator's or a crash's shutdown (57), the system
+(58); and, beside them, 25006, a server that is read-only (a standby)."""
+
 _STORE_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 """Codes that say the file itself is damaged: waiting will not mend it, a backup will."""
 
@@ -58,6 +63,9 @@ def store_cannot_write(error: BaseException) -> bool:
     """Whether ``error`` says the store cannot write at all (not that one event is wrong)."""
     if isinstance(error, OSError):
         return True
+    sqlstate = getattr(error, "sqlstate", None)  # a PostgreSQL server's answer (asyncpg)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _SERVER_DOWN or sqlstate == "25006"
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORE_DOWN
 
@@ -102,6 +110,19 @@ class _Queries:
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         async with self.db.execute(sql, params) as cursor:
             return await cursor.fetchone()
+
+    async def fetch_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, params) as cursor:
+            cursor.row_factory = None
+            return cast(list[tuple[Any, ...]], await cursor.fetchall())
+
+    async def fetch_chunks(
+        self, sql: str, params: Params, size: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        async with self.db.execute(sql, params) as cursor:
+            cursor.row_factory = None
+            while rows := await cursor.fetchmany(size):
+                yield cast(list[tuple[Any, ...]], rows)
 
 
 class ReadOnlyConnection(_Queries):
@@ -293,6 +314,15 @@ class SqliteStore(_Queries):
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         return await self._reads_on().fetch_one(sql, params)
 
+    async def fetch_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return await self._reads_on().fetch_tuples(sql, params)
+
+    async def fetch_chunks(
+        self, sql: str, params: Params, size: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        async for rows in self._reads_on().fetch_chunks(sql, params, size):
+            yield rows
+
     async def _configure(self) -> None:
         await self.db.execute("PRAGMA busy_timeout = 5000")
         await self.db.execute("PRAGMA foreign_keys = ON")
@@ -402,6 +432,11 @@ class SqliteStore(_Queries):
             self._checkpointed = time.monotonic()
 
     _owner: asyncio.Task[object] | None = None
+
+    @asynccontextmanager
+    async def lease(self, name: str) -> AsyncIterator[bool]:
+        """Always held: one process at a time runs on a SQLite file (its instance lock)."""
+        yield True
 
     async def drop_old_pages(self) -> None:
         """Move the write-ahead log into the database and empty it, so that what was just deleted

@@ -111,6 +111,22 @@ class Harness:
         return [sent for sent in self.outbox[index:] if kind is None or sent.kind == kind]
 
 
+POSTGRES: list[Any] = []
+"""The session's PostgreSQL cluster while a test runs on PostgreSQL (the ``backend`` fixture)."""
+_DATABASES: dict[Path, str] = {}
+
+
+async def storage_config(path: Path) -> dict[str, str]:
+    """The [storage] of a test's database: the SQLite file ``path``, or, on PostgreSQL, a database
+    of its own for that path (the same one each time the test opens it)."""
+    if not POSTGRES:
+        return {"path": str(path)}
+    if path not in _DATABASES:
+        _DATABASES[path] = await POSTGRES[0].new_database()
+    url = _DATABASES[path]
+    return {"url": url.replace(":trellis-test-password@", "@"), "password_env": "TRELLIS_TEST_PG"}
+
+
 @asynccontextmanager
 async def running_app(
     tmp_path: Path,
@@ -122,7 +138,7 @@ async def running_app(
     console_class: Callable[..., ConsoleAdapter] = ConsoleAdapter,
 ) -> AsyncIterator[Harness]:
     data = copy.deepcopy(data if data is not None else BASE_CONFIG)
-    data.setdefault("storage", {})["path"] = str(tmp_path / database)
+    data["storage"] = await storage_config(tmp_path / database)
     settings = parse_settings(data)
     clock = clock or ManualClock(start)
     community = next(iter(settings.communities))
@@ -139,3 +155,43 @@ async def running_app(
         yield Harness(app, console, clock)
     finally:
         await app.stop()
+
+
+async def table_names(db: Any) -> list[str]:
+    """The tables of the store ``db``, on either backend."""
+    if db.dialect == "sqlite":
+        rows = await db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = await db.fetch_all(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    return sorted(row[0] for row in rows)
+
+
+async def stored_values(db: Any) -> str:
+    """Every value in every table of the store, one per line."""
+    values = []
+    for table in await table_names(db):
+        for row in await db.fetch_all(f"SELECT * FROM {table}"):
+            values.extend(str(value) for value in row if value is not None)
+    return "\n".join(values)
+
+
+async def member_references(db: Any) -> list[tuple[str, str]]:
+    """Every (table, column) of the schema that references members (id), and members' own id."""
+    if db.dialect == "sqlite":
+        found = [
+            (table, key[3])
+            for table in await table_names(db)
+            for key in await db.fetch_all(f"PRAGMA foreign_key_list({table})")
+            if key[2] == "members"
+        ]
+    else:
+        rows = await db.fetch_all(
+            "SELECT k.table_name, k.column_name FROM information_schema.referential_constraints r "
+            "JOIN information_schema.key_column_usage k ON k.constraint_name = r.constraint_name "
+            "JOIN information_schema.constraint_column_usage u "
+            "ON u.constraint_name = r.unique_constraint_name WHERE u.table_name = 'members'"
+        )
+        found = [(row[0], row[1]) for row in rows]
+    return sorted({*found, ("members", "id")})

@@ -13,6 +13,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.events import (
     ChannelRef,
     MemberRef,
@@ -26,6 +28,9 @@ from bot.events import (
 from storage import activity, members
 from storage.rollups import refresh_rollups
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 LIMA = ZoneInfo("America/Lima")
 LIMA_OFFSET = -5 * 3600

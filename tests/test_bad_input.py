@@ -6,6 +6,9 @@ import pytest
 
 from tests.helpers import running_app
 
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
+
 
 def snapshot(path) -> dict[str, list]:
     db = sqlite3.connect(path)

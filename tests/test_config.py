@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import check_secrets
 from bot.config import ConfigError, load_settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,19 @@ def minimal(**community) -> dict:
             {**minimal(), "adapters": {"matrix": {"enabled": True}}},
             "adapters.matrix: set homeserver and user_id to enable the Matrix adapter.",
         ),
+        (
+            {**minimal(), "storage": {"url": "postgresql://trellis:hunter2@db/trellis"}},
+            "storage.url: the password does not go in the file: put it in an environment "
+            "variable and name that variable in storage.password_env.",
+        ),
+        (
+            {**minimal(), "storage": {"url": "mysql://db/trellis"}},
+            "storage.url: 'mysql://db/trellis' should be written 'postgresql://user@host/database'",
+        ),
+        (
+            {**minimal(), "storage": {"url": "postgresql://trellis@db/x", "path": "t.sqlite3"}},
+            "storage: set path (a SQLite file) or url (a PostgreSQL database), not both.",
+        ),
     ],
 )
 def test_each_mistake_gets_one_sentence_naming_the_key(data, sentence):
@@ -71,6 +85,20 @@ def test_a_missing_secret_names_the_variable_and_never_prints_a_secret(monkeypat
     token = settings.secret(settings.adapters.discord.token_env, "adapters.discord.token_env")
     assert token.get_secret_value() == "very-secret-token"
     assert "very-secret-token" not in repr(token) and "very-secret-token" not in str(token)
+
+
+def test_a_postgresql_password_comes_from_the_variable_the_config_names(monkeypatch):
+    storage = {"url": "postgresql://trellis@db.example.org/trellis", "password_env": "PG_PASS"}
+    settings = parse_settings({**minimal(), "storage": storage})
+    monkeypatch.delenv("PG_PASS", raising=False)
+    with pytest.raises(ConfigError) as missing:
+        check_secrets(settings, [])
+    assert str(missing.value) == (
+        "storage.password_env: the environment variable PG_PASS is not set; export it with "
+        "the secret before starting Trellis"
+    )
+    monkeypatch.setenv("PG_PASS", "s3cret")
+    check_secrets(settings, [])
 
 
 def test_the_example_config_is_valid_and_storage_is_relative_to_it():
@@ -318,3 +346,18 @@ def test_a_config_path_that_is_a_folder_is_named(tmp_path):
     assert str(caught.value) == (
         f"{tmp_path} is a folder; give the path of the config file, e.g. {tmp_path / 'trellis.toml'}"
     )
+
+
+def test_backup_of_a_postgresql_database_points_to_the_servers_tools(tmp_path):
+    config = tmp_path / "trellis.toml"
+    config.write_text(
+        '[storage]\nurl = "postgresql://trellis@db.example.org/trellis"\n'
+        '[communities.x]\nname = "X"\n'
+    )
+    done = trellis("backup", str(tmp_path / "copy.sqlite3"), "--config", str(config), cwd=tmp_path)
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "trellis: storage.url is a PostgreSQL database: back it up with the server's tools, "
+        "e.g. pg_dump -Fc (docs/scale.md); trellis backup copies a SQLite file.",
+    )
+    assert not (tmp_path / "copy.sqlite3").exists()

@@ -3,8 +3,13 @@
 import re
 from datetime import timedelta
 
+import pytest
+
 from bot.services.digest import compose_week
 from tests.helpers import running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 def thank_you_lines(digest: str) -> dict[str, str]:

@@ -7,11 +7,16 @@ import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from adapters.console import ConsoleAdapter
 from bot.clock import ManualClock
 from bot.events import ChannelRef, Event, MemberRef, MessagePosted
 from bot.services.digest import local_week_before
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 MADRID = ZoneInfo("Europe/Madrid")
 LIMA = ZoneInfo("America/Lima")

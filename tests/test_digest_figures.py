@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from adapters.console import ConsoleAdapter
 from bot.app import Trellis
 from bot.clock import ManualClock
@@ -19,6 +21,9 @@ from bot.monitoring.report import build_report
 from bot.services import prompts
 from bot.services.digest import compose_week
 from tests.helpers import Harness, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "bot" / "demo" / "config.toml"
 

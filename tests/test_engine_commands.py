@@ -14,6 +14,9 @@ from bot.events import ChannelRef, CommandInvoked, MemberRef
 from storage.ingest import MemberCache
 from tests.helpers import running_app
 
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
+
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 SPANISH = config(**{"communities.praxis.locale": "es"})
 PORTUGUESE = config(**{"communities.praxis.locale": "pt"})

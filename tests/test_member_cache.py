@@ -6,6 +6,9 @@ import pytest
 from storage import members
 from tests.helpers import running_app
 
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
+
 
 async def test_members_dropped_from_a_bounded_cache_are_read_back_and_nothing_is_lost(tmp_path):
     async with running_app(tmp_path) as h:

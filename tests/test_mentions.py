@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adapters.console import ConsoleAdapter
 from adapters.discord.adapter import DiscordAdapter
 from adapters.matrix.adapter import MatrixAdapter
@@ -12,6 +14,9 @@ from bot.config import parse_settings
 from bot.events import MemberRef
 from bot.outgoing import literal
 from tests.helpers import START, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 HOSTILE = "**Ana** @everyone @room"
 

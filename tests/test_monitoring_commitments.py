@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 # The harness starts on Monday 2026-09-07 08:00 in Lima.
 MEMBERS = ('~ ana joins as "Ana Quispe"', '~ luis joins as "Luis Rojas"', "~ fran joins as Fran")

@@ -6,9 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 MEMBERS = ('~ ana joins as "Ana Quispe"', '~ luis joins as "Luis Rojas"', "~ fran joins as Fran")
 LIMA = ZoneInfo("America/Lima")

@@ -3,7 +3,12 @@ profile; sent once, never to bots, and never to members who were forgotten."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 CHARTER = "We learn together about water and inclusion. Be kind; share what works and what fails."
 

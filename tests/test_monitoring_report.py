@@ -12,13 +12,18 @@ import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.cli import main
 from bot.commands.parsing import parse_period
 from bot.i18n import Translator
 from bot.monitoring.render import render
 from bot.monitoring.report import build_report
 from storage import members, surveys
-from tests.helpers import config, running_app
+from tests.helpers import config, running_app, storage_config
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 LIMA = ZoneInfo("America/Lima")
 # Monday 31 August 2026, the week before the period.
@@ -207,14 +212,16 @@ async def test_facilitators_get_the_report_in_chat_with_the_html_attached(tmp_pa
 
 
 def test_trellis_report_writes_the_file_and_explains_a_bad_period(tmp_path, capsys):
-    async def record() -> None:
+    async def record() -> dict[str, str]:
         async with running_app(tmp_path, config(), start=BEFORE) as h:
             await scripted(h)
+        return await storage_config(tmp_path / "trellis.sqlite3")
 
-    asyncio.run(record())
+    storage = asyncio.run(record())
     (tmp_path / "trellis.toml").write_text(
-        '[storage]\npath = "trellis.sqlite3"\n'
-        '[communities.praxis]\nname = "Praxis Network"\ntimezone = "America/Lima"\n'
+        "[storage]\n"
+        + "".join(f'{key} = "{value}"\n' for key, value in storage.items())
+        + '[communities.praxis]\nname = "Praxis Network"\ntimezone = "America/Lima"\n'
         '[communities.praxis.themes.water]\nname = "Water rights"\nplaces = ["console:water"]\n',
         encoding="utf-8",
     )

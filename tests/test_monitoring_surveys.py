@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.commands.parsing import parse_period
 from bot.monitoring.render import render_markdown
 from bot.monitoring.report import build_report
@@ -13,6 +15,9 @@ from bot.outgoing import unescape
 from storage import members
 from tests.helpers import running_app
 from tests.test_monitoring_storage import rows_about
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 PEOPLE = ("ana", "luis", "eva", "rosa", "tito", "pia")
 MEMBERS = (

@@ -1,6 +1,11 @@
 """Nudges reach exactly the members who qualify, once per cooldown, never those who said no."""
 
+import pytest
+
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 def directs(h, since: int = 0) -> dict[str, str]:

@@ -8,11 +8,16 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.commands.parsing import parse_period
 from bot.monitoring.render import render_markdown, summary_markdown
 from bot.monitoring.report import build_report
 from bot.services.digest import compose_week
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 ONE_OF_EACH = config(
     **{

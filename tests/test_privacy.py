@@ -1,23 +1,16 @@
 """Members' control over their data: mydata, opt-out, and forget-me leaving no trace."""
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.events import ChannelRef, MemberRef, MessageEdited, MessagePosted, ReactionAdded
 from bot.services.digest import compose_week
-from tests.helpers import running_app
+from tests.helpers import running_app, stored_values
 
-
-def every_value(path) -> str:
-    """Every text value in every table of the database file, as one string."""
-    db = sqlite3.connect(path)
-    values = []
-    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        for row in db.execute(f"SELECT * FROM {table}"):
-            values.extend(str(value) for value in row if value is not None)
-    db.close()
-    return "\n".join(values)
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 async def test_forget_me_leaves_no_row_and_no_output_mentioning_the_member(tmp_path):
@@ -35,16 +28,14 @@ async def test_forget_me_leaves_no_row_and_no_output_mentioning_the_member(tmp_p
         )
         confirm = await h.command("zoe", "/forget-me")
         assert "forget-me confirm" in confirm
-        assert "Zoe Mamani" in every_value(tmp_path / "trellis.sqlite3"), (
-            "asking alone deletes nothing"
-        )
+        assert "Zoe Mamani" in await stored_values(h.store), "asking alone deletes nothing"
         done = await h.command("zoe", "/forget-me confirm")
         assert "deleted everything" in done
         mark = len(h.outbox)
         # Zoe keeps chatting after being forgotten: still nothing is recorded about her.
         await h.lines("#water zoe: I am still here, but untracked.")
         await h.advance(timedelta(days=8))
-        stored = every_value(tmp_path / "trellis.sqlite3")
+        stored = await stored_values(h.store)
         assert "zoe" not in stored.lower() and "Zoe Mamani" not in stored
         assert "Agua Viva" not in stored
         later = "\n".join(sent.text for sent in h.outbox[mark:])
@@ -81,7 +72,7 @@ async def test_message_text_is_purged_after_retention_but_counts_stay(tmp_path):
     async with running_app(tmp_path) as h:
         await h.lines("@ 2026-09-07 10:00", "~ ana joins", "#water ana: Remember this sentence.")
         await h.advance(timedelta(days=61))
-        stored = every_value(tmp_path / "trellis.sqlite3")
+        stored = await stored_values(h.store)
         assert "Remember this sentence" not in stored
         for file in tmp_path.iterdir():  # the database, its free space and its log
             assert b"Remember this sentence" not in file.read_bytes(), file.name
@@ -97,9 +88,9 @@ async def test_a_message_deleted_on_the_platform_leaves_the_store(tmp_path):
             "#water ana: Oops, my phone number is 555-0100",
             "#water ana: *1 Oops, wrong channel (edited)",
         )
-        assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
+        assert "555-0100" not in await stored_values(h.store)
         await h.lines("#water ana: x1")
-        stored = every_value(tmp_path / "trellis.sqlite3")
+        stored = await stored_values(h.store)
         assert "wrong channel" not in stored
         assert "0 messages counted" in await h.command("ana", "/mydata")
 
@@ -126,7 +117,7 @@ async def test_an_older_edit_replayed_after_a_newer_one_does_not_bring_back_the_
         await h.app.engine.drain()
         await h.app.engine.accept(older)  # replayed later, alone (a catch-up, a redelivery)
         await h.app.engine.drain()
-        assert "555-0100" not in every_value(tmp_path / "trellis.sqlite3")
+        assert "555-0100" not in await stored_values(h.store)
         digest = await compose_week(h.app.community("praxis"), at(0) + timedelta(days=6))
         assert "> Write to me about the wells, please — Ana Quispe" in digest.text
 
@@ -141,6 +132,6 @@ async def test_forget_me_takes_out_texts_naming_the_member_as_a_whole_word_only(
             "#water luis: Ask ana about it.",
         )
         await h.command("ana", "/forget-me confirm")
-        stored = every_value(tmp_path / "trellis.sqlite3")
+        stored = await stored_values(h.store)
         assert "Bananas grow well" in stored
         assert "knows the wells" not in stored and "Ask ana" not in stored

@@ -1,6 +1,11 @@
 """Prompts posted on schedule and on dormancy, their response measured; participation levels."""
 
+import pytest
+
 from tests.helpers import config, running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 async def test_a_queued_prompt_is_posted_on_its_schedule_and_its_response_counted(tmp_path):

@@ -12,12 +12,17 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
 from bot.services.participation import Level, level_of
 from storage.activity import Activity
 from storage.sqlite import SqliteStore
 from tests.helpers import config
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 DAY = 86400
 WEEK = 7 * DAY

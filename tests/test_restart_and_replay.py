@@ -3,9 +3,14 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.clock import ManualClock
 from bot.events import ChannelRef, MemberRef, MessagePosted, ReactionAdded
 from tests.helpers import running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 LIMA = ZoneInfo("America/Lima")
 

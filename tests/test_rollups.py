@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.events import (
     ChannelRef,
     MemberRef,
@@ -25,6 +27,9 @@ from bot.events import (
 from storage import members
 from storage.rollups import refresh_rollups
 from tests.helpers import running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 LIMA = ZoneInfo("America/Lima")
 EPOCH = date(1970, 1, 1).toordinal()

@@ -2,7 +2,12 @@
 
 from datetime import timedelta
 
+import pytest
+
 from tests.helpers import running_app
+
+pytestmark = pytest.mark.usefixtures("backend")
+"""On SQLite and on PostgreSQL (tests/conftest.py)."""
 
 
 async def test_a_week_of_chat_becomes_a_digest_that_credits_the_helper(tmp_path):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from storage.contract import Reads, Store, Unit
+from storage.postgresql import PostgresStore
 from storage.sqlite import SqliteStore
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 MEMBER = (
     "INSERT INTO members (community, member_key, display_name, first_seen_at) "
@@ -24,6 +25,9 @@ async def store(request, tmp_path):
     match request.param:
         case "sqlite":
             opened: Store = await SqliteStore.open(tmp_path / "trellis.sqlite3")
+        case "postgresql":
+            cluster = request.getfixturevalue("postgres")
+            opened = await PostgresStore.open(await cluster.new_database())
     yield opened
     await opened.close()
 
@@ -107,8 +111,15 @@ async def test_transactions_do_not_nest(store):
     assert await names(store) == ["Ana"]
 
 
-CONVENTION_EXEMPT = {"sqlite.py", "contract.py", "__init__.py"}
-"""The backend and the contract themselves; every other module of storage/ is an aggregate."""
+CONVENTION_EXEMPT = {
+    "sqlite.py",
+    "postgresql.py",
+    "postgresql_copy.py",
+    "contract.py",
+    "__init__.py",
+}
+"""The backends and the contract themselves (and moving a store from one backend to the other);
+every other module of storage/ is an aggregate."""
 
 
 def test_every_storage_function_takes_the_callers_unit_of_work():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.app import open_store
 from bot.clock import SystemClock
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
@@ -15,7 +16,7 @@ from bot.config import ConfigError, load_settings
 from bot.i18n import Translator
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
-from storage.sqlite import SqliteStore, StoreError
+from storage.sqlite import StoreError
 
 
 def add_report_command(subparsers: argparse._SubParsersAction) -> None:
@@ -50,13 +51,13 @@ async def run_report(args: argparse.Namespace) -> int:
         print(f"trellis report: --period: {error}", file=sys.stderr)
         return 2
     path = settings.storage.path
-    if not path.exists():
+    if settings.storage.url is None and not path.exists():
         # Opening would create an empty database, and the report would be all zeros.
         raise StoreError(
             f"there is no database at {path}; check storage.path in {args.config} "
             "or run Trellis first"
         )
-    store = await SqliteStore.open(path)
+    store = await open_store(settings, exclusive=False)
     try:
         report = await build_report(
             store, settings, community, period.start, period.end, label=period.label

@@ -1,0 +1,182 @@
+"""The benchmarks' PostgreSQL side: scratch databases on the server ``--store`` names, and the raw
+baseline that ingest on PostgreSQL is measured against.
+
+``--store postgresql://user@host/database`` names a server and a database to connect to; the
+benchmarks create their own scratch databases beside it (the user needs CREATEDB) and drop them
+afterwards. The password comes from PGPASSWORD, as for any PostgreSQL client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import multiprocessing
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from storage.postgresql import PostgresStore, postgresql_types, statements
+
+
+def database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@asynccontextmanager
+async def scratch_database(url: str, name: str) -> AsyncIterator[str]:
+    """A new, empty database called ``name`` on ``url``'s server, dropped afterwards."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield database_url(url, name)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> float:
+    """Seconds for asyncpg's ``copy_records_to_table`` to write the same rows into the core schema
+    (the same migration file as the engine's, as PostgreSQL spells its types), in one
+    transaction: PostgreSQL's fastest way in, none of the engine's work."""
+    members, messages, mentions, reactions = rows
+    schema = (resources.files("storage") / "migrations" / "001_core.sql").read_text("utf-8")
+    connection = await asyncpg.connect(url)
+    try:
+        for statement in statements(postgresql_types(schema)):
+            await connection.execute(statement)
+        started = time.perf_counter()
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "members",
+                records=members,
+                columns=[
+                    "id",
+                    "community",
+                    "member_key",
+                    "display_name",
+                    "is_bot",
+                    "first_seen_at",
+                ],
+            )
+            await connection.copy_records_to_table(
+                "messages",
+                records=messages,
+                columns=[
+                    "id",
+                    "community",
+                    "platform_id",
+                    "member_id",
+                    "channel_key",
+                    "thread_key",
+                    "theme",
+                    "posted_at",
+                    "text",
+                    "chars",
+                    "is_question",
+                    "reply_to",
+                    "reply_to_member_id",
+                ],
+            )
+            await connection.copy_records_to_table(
+                "mentions", records=sorted(set(mentions)), columns=["message_id", "member_id"]
+            )
+            await connection.copy_records_to_table(
+                "reactions",
+                records=reactions,
+                columns=[
+                    "community",
+                    "message_platform_id",
+                    "member_id",
+                    "emoji",
+                    "reacted_at",
+                    "target_member_id",
+                    "theme",
+                ],
+            )
+        seconds = time.perf_counter() - started
+        stored = await connection.fetchval(
+            "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
+        )
+        if stored != len(messages) + len(reactions):
+            raise RuntimeError(
+                "the baseline did not store every row; the comparison would be wrong"
+            )
+        return seconds
+    finally:
+        await connection.close()
+
+
+async def ingest(
+    url: str,
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    events: list[Any],
+    themes: dict[str, Any],
+    rows: tuple[list[tuple[Any, ...]], ...],
+) -> tuple[float, int, float, float]:
+    """``run_engine``'s figures on a scratch PostgreSQL database (migrated by the store), and the
+    seconds of the raw copy of the same rows into another."""
+    async with scratch_database(url, "trellis_bench_engine") as engine_url:
+        engine_seconds, stored, recount_seconds = await run_engine(engine_url, events, themes)
+    async with scratch_database(url, "trellis_bench_baseline") as baseline_url:
+        baseline_seconds = await run_raw_copy(baseline_url, rows)
+    return engine_seconds, stored, recount_seconds, baseline_seconds
+
+
+def ingest_in_processes(
+    url: str,
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    events: list[Any],
+    themes: dict[str, Any],
+    processes: int,
+) -> float:
+    """Seconds for ``processes`` processes, started together on one scratch database, to ingest
+    ``events`` each (each as a community of its own, as Trellis processes sharing a database
+    serve different communities or shards): the slowest one's, so every event is stored then."""
+    (community,) = themes
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+
+        async def migrated() -> str:
+            async with scratch_database(url, "trellis_bench_processes") as database:
+                await (await PostgresStore.open(database)).close()
+                jobs = [
+                    (run_engine, database, events, community, themes[community], f"{community}{n}")
+                    for n in range(processes)
+                ]
+                results = await asyncio.to_thread(pool.starmap, _ingest_as, jobs)
+                return str(max(results))
+
+        return float(asyncio.run(migrated()))
+
+
+def _ingest_as(
+    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    database: str,
+    events: list[Any],
+    community: str,
+    themes: Any,
+    name: str,
+) -> float:
+    own = [dataclasses.replace(event, community=name) for event in events]
+    seconds, _, _ = asyncio.run(run_engine(database, own, {name: themes}))
+    return float(seconds)
+
+
+async def analyze(url: str) -> None:
+    """Take the planner's statistics of the database at ``url``, as autovacuum would have taken
+    them on a database that grew over time rather than in one copy."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
