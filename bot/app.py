@@ -28,26 +28,12 @@ from bot.scheduler import Job, Scheduler
 from bot.themes import ThemeMap
 from storage import activity, web
 from storage.adapter_state import stored_for
+from storage.configured import open_store
 from storage.contract import Store
 from storage.ingest import MemberCache
-from storage.postgresql import PostgresStore
 from storage.rollups import refresh_rollups
-from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
-
-
-async def open_store(settings: Settings, *, exclusive: bool) -> Store:
-    """The configured store, opened and migrated: the SQLite file at ``storage.path``, or the
-    PostgreSQL database at ``storage.url``. With ``exclusive`` (a running Trellis) a SQLite file
-    in use by another process is refused; PostgreSQL serves several processes."""
-    storage = settings.storage
-    if storage.url is None:
-        return await SqliteStore.open(storage.path, exclusive=exclusive)
-    password = None
-    if storage.password_env is not None:
-        password = settings.secret(storage.password_env, "storage.password_env").get_secret_value()
-    return await PostgresStore.open(storage.url, password=password)
 
 
 class Trellis:

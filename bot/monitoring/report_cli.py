@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.app import open_store
 from bot.clock import SystemClock
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
@@ -16,6 +15,7 @@ from bot.config import ConfigError, load_settings
 from bot.i18n import Translator
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
+from storage.configured import open_store
 from storage.sqlite import StoreError
 
 
