@@ -18,6 +18,7 @@ from bot.clock import Clock, ManualClock
 from bot.commands.router import CommandRouter
 from bot.community import Community
 from bot.config import CommunitySettings, Settings
+from bot.configured_store import open_store
 from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, Event
 from bot.features import FEATURES, all_commands, digest_sections
@@ -28,7 +29,6 @@ from bot.scheduler import Job, Scheduler
 from bot.themes import ThemeMap
 from storage import activity, web
 from storage.adapter_state import stored_for
-from storage.configured import open_store
 from storage.contract import Store
 from storage.ingest import MemberCache
 from storage.rollups import refresh_rollups

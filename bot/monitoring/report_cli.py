@@ -12,10 +12,10 @@ from bot.clock import SystemClock
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
 from bot.config import ConfigError, load_settings
+from bot.configured_store import open_store
 from bot.i18n import Translator
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
-from storage.configured import open_store
 from storage.sqlite import StoreError
 
 
