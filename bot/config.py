@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 
 class ConfigError(Exception):
@@ -354,7 +355,7 @@ _HINTS = {
 }
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: ErrorDetails) -> str:
     path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -16,10 +16,11 @@ import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bot.clock import epoch
 from bot.events import (
+    Event,
     MemberJoined,
     MemberLeft,
     MemberRef,
@@ -56,6 +57,10 @@ class PostFacts(NamedTuple):
 class ReactionFacts(NamedTuple):
     credit_kind: str | None
     """'thanks' for 🙏, 'insight' for 💡, None for a reaction that credits nobody by itself."""
+
+
+Reactions = dict[tuple[str, str, int, str], tuple[bool, int, "ReactionFacts | None"]]
+"""A batch's last word on each (community, message, member, emoji): added or not, when, credit."""
 
 
 @dataclass(slots=True)
@@ -173,7 +178,7 @@ async def resolve_members(
 async def write_batch(
     tx: Unit,
     cache: MemberCache,
-    items: Sequence[tuple[object, PostFacts | ReactionFacts | None]],
+    items: Sequence[tuple[Event, PostFacts | ReactionFacts | None]],
 ) -> None:
     """Write one batch of (event, facts) pairs. Runs inside the caller's transaction.
 
@@ -205,13 +210,14 @@ async def write_batch(
     joins, leaves, posts, mentions, threads, edits, deletes = [], [], [], [], [], [], []
     thanks_named, thanks_reply, thanks_plain, renames = [], [], [], {}
     last_post: dict[int, int] = {}
-    reactions: dict[tuple[str, str, int, str], tuple[bool, object, ReactionFacts | None]] = {}
+    reactions: Reactions = {}
     for event, facts in items:
         community = event.community
         members = known[community]
         at = epoch(event.occurred_at)
         match event:
             case MessagePosted():
+                assert isinstance(facts, PostFacts)  # the engine reads every message so
                 author = members.get(event.author.key)
                 if author is None or not author.tracked or author.is_bot:
                     continue
@@ -287,7 +293,8 @@ async def write_batch(
                 if reactor is None or not reactor.tracked or reactor.is_bot:
                     continue
                 key = (community, event.message_id, reactor.id, event.emoji)
-                reactions[key] = (isinstance(event, ReactionAdded), at, facts)
+                credit = facts if isinstance(facts, ReactionFacts) else None
+                reactions[key] = (isinstance(event, ReactionAdded), at, credit)
             case MemberJoined():
                 joined = members.get(event.member.key)
                 if joined is not None:
@@ -297,8 +304,8 @@ async def write_batch(
                 if gone is not None:
                     leaves.append((at, gone.id))
             case ThreadOpened():
-                opener = event.opener and members.get(event.opener.key)
-                tracked = opener and opener.tracked
+                opener = members.get(event.opener.key) if event.opener is not None else None
+                tracked = opener is not None and opener.tracked
                 threads.append(
                     (
                         community,
@@ -307,7 +314,7 @@ async def write_batch(
                         # The title is the opener's words: not kept from one who opted out or
                         # was forgotten (the thread itself is kept, others may write in it).
                         event.title if tracked or event.opener is None else "",
-                        opener.id if tracked else None,
+                        opener.id if opener is not None and tracked else None,
                         facts.theme if isinstance(facts, PostFacts) else None,
                         at,
                     )
@@ -357,11 +364,11 @@ async def write_batch(
         )
     for (community, giver, theme, at, source), conversation, reply_credit in thanks_plain:
         words = conversation[2]
-        thanked = None
+        named_id = None
         if words[0] in await cache.name_words(db, community):
-            thanked = await _named_in_conversation(db, community, giver, at, source, *conversation)
-        if thanked is not None:
-            thanks_named.append((community, thanked, giver, theme, at, source))
+            named_id = await _named_in_conversation(db, community, giver, at, source, *conversation)
+        if named_id is not None:
+            thanks_named.append((community, named_id, giver, theme, at, source))
         elif reply_credit is not None:
             thanks_reply.append(reply_credit)
     if thanks_named:
@@ -452,7 +459,7 @@ async def _named_in_conversation(
             "SELECT DISTINCT m.member_id FROM messages m WHERE m.community = ? "
             "AND m.thread_key = ? AND m.posted_at <= ? AND m.platform_id != ?"
         )
-        params: tuple = (community, thread_key, at, source)
+        params: tuple[Any, ...] = (community, thread_key, at, source)
     else:
         # Back through the community's time index, at most a week: an index on channels would
         # cost every message stored, for the rare thank-you that names someone without a mention.
@@ -475,7 +482,7 @@ async def _named_in_conversation(
     return named[0] if len(named) == 1 else None
 
 
-async def _credit_thanks_named(db: Unit, rows: list[tuple]) -> None:
+async def _credit_thanks_named(db: Unit, rows: list[tuple[Any, ...]]) -> None:
     """The named thanks rule, with the answer rule (bot.recognition's credit rules); the rows
     already keep to no self-credit and only visible receivers."""
     sqlite = db.dialect == "sqlite"
@@ -500,7 +507,7 @@ async def _credit_thanks_named(db: Unit, rows: list[tuple]) -> None:
     )
 
 
-async def _credit_thanks_reply(db: Unit, rows: list[tuple]) -> None:
+async def _credit_thanks_reply(db: Unit, rows: list[tuple[Any, ...]]) -> None:
     """Credit the author of the message being answered, unless self, a bot, or opted out: the
     reply thanks rule, with the answer, no self-credit and only visible receivers rules
     (bot.recognition's credit rules)."""
@@ -518,7 +525,7 @@ async def _credit_thanks_reply(db: Unit, rows: list[tuple]) -> None:
     )
 
 
-async def _write_reactions(db: Unit, reactions: dict, changes: Changes) -> None:
+async def _write_reactions(db: Unit, reactions: Reactions, changes: Changes) -> None:
     added, removed, credited = [], [], []
     for (community, platform_id, member_id, emoji), (is_add, at, facts) in reactions.items():
         if not is_add:
@@ -586,7 +593,7 @@ _POSTS = (
 )
 
 
-async def _insert_posts(tx: Unit, posts: list[tuple], first_new: int) -> int | None:
+async def _insert_posts(tx: Unit, posts: list[tuple[Any, ...]], first_new: int) -> int | None:
     """Insert the batch's messages: how many were new, where the database says (SQLite's
     executemany counts them; PostgreSQL's does not, and the caller reads them back).
 
@@ -615,8 +622,8 @@ async def _insert_posts(tx: Unit, posts: list[tuple], first_new: int) -> int | N
 
 
 async def _inserted(
-    db: Reads, posts: list[tuple], first_new: int, stored: int | None
-) -> list[tuple]:
+    db: Reads, posts: list[tuple[Any, ...]], first_new: int, stored: int | None
+) -> list[tuple[Any, ...]]:
     """The posts the insert stored: all of them, unless some were already there (a replay).
 
     ``stored`` is how many it inserted (None: not counted); the new ones are then those with an

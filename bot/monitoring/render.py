@@ -73,13 +73,13 @@ def render_csv(report: Report) -> str:
         header += [f"{theme}_messages", f"{theme}_people"]
     writer.writerow(header)
     for week in report.monitoring.levels:
-        row = [
+        cells: list[object] = [
             week.week, week.starts.isoformat(), week.core, week.active, week.peripheral,
             week.inactive,
         ]  # fmt: skip
         for theme in themes:
-            row += list(per_week.get((week.week, theme), (0, 0)))
-        writer.writerow(row)
+            cells += per_week.get((week.week, theme), (0, 0))
+        writer.writerow(cells)
     return out.getvalue()
 
 

@@ -19,7 +19,7 @@ from bot.monitoring.report import build_report
 from storage.sqlite import StoreError
 
 
-def add_report_command(subparsers: argparse._SubParsersAction) -> None:
+def add_report_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report", help="write the monitoring, evaluation and impact report of a period to a file"
     )

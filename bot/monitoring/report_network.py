@@ -97,7 +97,7 @@ def brokers(
 def betweenness(graph: Graph) -> dict[int, float]:
     """Normalised betweenness (networkx): exact up to EXACT_BETWEENNESS_NODES members, else from
     BETWEENNESS_SAMPLES sampled sources."""
-    nx_graph = nx.Graph()
+    nx_graph: nx.Graph[int] = nx.Graph()
     nx_graph.add_weighted_edges_from(
         (a, b, weight) for a, neighbours in graph.items() for b, weight in neighbours.items()
     )
