@@ -11,19 +11,21 @@ import shutil
 import signal
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.clock import ManualClock, SystemClock
+from bot.clock import Clock, ManualClock, SystemClock
 from bot.config import ConfigError, Settings, load_settings, valid_database_url
 from storage.sqlite import StoreError, backup_database
 
 if TYPE_CHECKING:
+    from adapters.console import ConsoleAdapter
     from bot.app import Trellis
+    from bot.ports import Adapter
     from web.server import Dashboard
 
 log = logging.getLogger("trellis")
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 check_site_out(settings, args.out)
                 return asyncio.run(run_site_build(settings, args.out))
             case _:
-                return asyncio.run(args.run(args))
+                code: int = asyncio.run(args.run(args))
+                return code
     except (ConfigError, StoreError) as error:
         text = str(error)
         print(f"trellis: {text}{'' if text.endswith('.') else '.'}", file=sys.stderr)
@@ -260,7 +263,7 @@ def console_community(settings: Settings) -> str:
     return chosen
 
 
-async def open_app(settings: Settings, clock, platforms: list[str]):
+async def open_app(settings: Settings, clock: Clock, platforms: list[str]) -> Trellis:
     """The app with the adapters named in ``platforms``, each built here alike before the store
     opens; the app hands each its stored state when it starts it."""
     from bot.app import Trellis
@@ -271,10 +274,19 @@ async def open_app(settings: Settings, clock, platforms: list[str]):
     )
 
 
-def build_adapters(settings: Settings, clock, platforms: list[str]) -> list:
+def console_of(app: Trellis) -> ConsoleAdapter:
+    """The app's console adapter, for what only the console does (reading a terminal, a script)."""
+    from adapters.console import ConsoleAdapter
+
+    console = app.adapters["console"]
+    assert isinstance(console, ConsoleAdapter)
+    return console
+
+
+def build_adapters(settings: Settings, clock: Clock, platforms: list[str]) -> list[Adapter]:
     """The adapters of ``platforms``, from the configuration (the composition root: the one place
     that names them)."""
-    adapters = []
+    adapters: list[Adapter] = []
     if "console" in platforms:
         from adapters.console import ConsoleAdapter
 
@@ -319,7 +331,7 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
         app = await open_app(settings, clock, platforms)
         dashboard = None
         try:
-            if simulated:
+            if isinstance(clock, ManualClock):  # simulated
                 clock.set(await record_ends(app))
             schedule_site(app)
             if not await until_stopped(app.start(), stopping):
@@ -341,8 +353,7 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
                 async def move_clock(moment: datetime) -> None:
                     await app.advance_to(max(moment, clock.now()))
 
-                console = app.adapters["console"]
-                reading = console.read_stdin(move_clock if simulated else None)
+                reading = console_of(app).read_stdin(move_clock if simulated else None)
                 await until_stopped(reading, stopping)
             else:
                 await until_stopped(app.engine.broken.wait(), stopping)
@@ -418,7 +429,7 @@ SIMULATION_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 """Where a simulated clock waits until the record says where it ends."""
 
 
-async def record_ends(app) -> datetime:
+async def record_ends(app: Trellis) -> datetime:
     """The latest moment the store holds (a message or a job's run): a simulated clock goes on
     from there, so the demo's record is not caught up as weeks of missed jobs."""
     from storage import jobs
@@ -436,7 +447,7 @@ async def record_ends(app) -> datetime:
     return datetime.fromtimestamp(max(moments), UTC)
 
 
-async def until_stopped(work, stopping: asyncio.Event) -> bool:
+async def until_stopped(work: Awaitable[object], stopping: asyncio.Event) -> bool:
     """Run ``work`` until it ends (True) or a stop is asked for first (False: it is cancelled)."""
     task = asyncio.ensure_future(work)
     stop = asyncio.create_task(stopping.wait())
@@ -510,7 +521,7 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
     stopping = asyncio.Event()
     done = 0
 
-    def until_stop_asked():
+    def until_stop_asked() -> Iterator[str]:
         nonlocal done
         for line in lines:
             if stopping.is_set():
@@ -523,9 +534,11 @@ async def run_script(settings: Settings, lines: list[str]) -> int:
         app.engine.give_up_after = SCRIPT_STORE_PATIENCE
         try:
             await app.start(real_time=False)
-            await app.adapters["console"].play(
-                until_stop_asked(), lambda moment: app.advance_to(max(moment, clock.now()))
-            )
+
+            async def move_clock(moment: datetime) -> None:
+                await app.advance_to(max(moment, clock.now()))
+
+            await console_of(app).play(until_stop_asked(), move_clock)
             await app.engine.drain()
         except ScriptError as error:
             print(f"trellis: {error}", file=sys.stderr)
@@ -562,7 +575,7 @@ async def run_demo(config_path: Path, *, show_chat: bool) -> int:
     app = await Trellis.open(settings, clock=clock, adapters=[console])
     await app.start(real_time=False)
 
-    async def move_clock(moment) -> None:
+    async def move_clock(moment: datetime) -> None:
         await app.advance_to(max(moment, clock.now()))
 
     try:

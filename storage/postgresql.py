@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from storage.contract import Params
 from storage.sqlite import StoreError, migration_steps
 
 log = logging.getLogger(__name__)
 
-Params = Sequence[Any] | dict[str, Any]
 
 _MIGRATION_LOCK = 0x7472656C6C6973
 """The advisory lock key ("trellis") held while migrating, so that two processes starting at
@@ -259,10 +259,10 @@ def _on_conflict_do_nothing(text: str) -> str:
 
 def _arguments(names: tuple[str, ...] | None, params: Params) -> Sequence[Any]:
     if names is None:
-        if isinstance(params, dict):
+        if isinstance(params, Mapping):
             raise TypeError("a statement with ? placeholders takes a sequence of parameters")
         return params
-    if not isinstance(params, dict):
+    if not isinstance(params, Mapping):
         raise TypeError("a statement with :name placeholders takes a dict of parameters")
     return [params[name] for name in names]
 

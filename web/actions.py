@@ -8,7 +8,7 @@ input is answered with one sentence and changes nothing. A change done returns t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -21,9 +21,24 @@ from bot.monitoring.knowledge import TITLE_CHARS, may_change
 from storage import calendar, facilitation, knowledge
 
 if TYPE_CHECKING:
+    from bot.app import Trellis
     from storage.contract import Reads
     from web.pages import Viewer
-    from web.server import Dashboard
+
+
+class Dashboard(Protocol):
+    """What the forms need of the dashboard that serves them (web.server's ``Dashboard``)."""
+
+    trellis: Trellis
+
+    def viewer_of(self, request: web.Request) -> Viewer: ...
+
+    def refusal(self, request: web.Request, sentence: str) -> web.Response: ...
+
+    def require_facilitator(self, who: Viewer) -> None: ...
+
+    def theme_for(self, who: Viewer, theme: str) -> str: ...
+
 
 Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 Action = Callable[["Dashboard", "Viewer", Mapping[str, str], Form], Awaitable[str]]
