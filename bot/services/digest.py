@@ -339,11 +339,15 @@ async def _credits(ctx: DigestContext) -> str | None:
     themes = ctx.themes.themes
     by_person: dict[int, dict[tuple[str, str], list[activity.Credit]]] = {}
     for credit in found:
+        if credit.receiver_id not in ctx.names:
+            continue  # joined after the digest read who may be named: in the next one
         theme = themes.get(credit.theme) if credit.theme else None
         where = theme.name if theme else ctx._("the community")
         by_person.setdefault(credit.receiver_id, {}).setdefault((credit.kind, where), []).append(
             credit
         )
+    if not by_person:
+        return None
     order = ("answer", "kudos", "thanks", "insight")
     lines = [ctx._("### Thank you")]
     for receiver_id in sorted(by_person, key=lambda member_id: ctx.names[member_id].casefold()):
@@ -697,8 +701,10 @@ def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> 
         lines.append("- " + ctx._("Quiet this week: {themes}.", themes=", ".join(quiet)))
     if themes:
         sections.append("\n".join([ctx._("### What the themes discussed"), *lines]))
-    if facts.credits:
-        sections.append(_brief_credits(ctx, facts.credits, detail))
+    # A receiver who joined after the digest read who may be named is in the next one.
+    credited = [credit for credit in facts.credits if credit.receiver_id in ctx.names]
+    if credited:
+        sections.append(_brief_credits(ctx, credited, detail))
     welcome = [ctx.names[member_id] for member_id in facts.joined if member_id in ctx.names]
     if welcome:
         sections.append(ctx._("A warm welcome to {names}!", names=", ".join(welcome)))
