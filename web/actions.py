@@ -17,7 +17,7 @@ from bot.clock import epoch
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import TEXT_CHARS
-from bot.monitoring.knowledge import TITLE_CHARS, may_change
+from bot.monitoring.knowledge import TITLE_CHARS, checked_kind, checked_title, may_change
 from storage import calendar, facilitation, knowledge
 
 if TYPE_CHECKING:
@@ -175,21 +175,8 @@ async def _item(db: Reads, who: Viewer, match: Mapping[str, str]) -> knowledge.K
 
 
 async def edit_item(dashboard: Dashboard, who: Viewer, match: Mapping[str, str], form: Form) -> str:
-    title = _text(form, "title")
-    kind = _text(form, "kind").lower()
-    if not any(ch.isalnum() for ch in title):
-        raise CommandError("Give the item a title with at least one letter or digit.")
-    if len(title) > TITLE_CHARS:
-        raise CommandError(
-            "That title is {n} characters long; keep it to {limit}.",
-            n=len(title),
-            limit=TITLE_CHARS,
-        )
-    if kind not in knowledge.KNOWLEDGE_KINDS:
-        raise CommandError(
-            "“{kind}” is not a kind of knowledge; write lesson, case, document or reference.",
-            kind=kind[:60],
-        )
+    title = checked_title(_text(form, "title"))
+    kind = checked_kind(_text(form, "kind"))
     now = epoch(dashboard.trellis.clock.now())
     async with dashboard.trellis.store.transaction() as tx:
         item = await _item(tx, who, match)

@@ -559,23 +559,35 @@ def parse_item_changes(text: str) -> tuple[str | None, str | None]:
         end = labels[index + 1][1] if index + 1 < len(labels) else len(text)
         values[name] = " ".join(text[start:end].split())
     title, kind = values.get("title"), values.get("kind")
-    if title is not None:
-        if not any(ch.isalnum() for ch in title):
-            raise CommandError("Give the item a title with at least one letter or digit.")
-        if len(title) > TITLE_CHARS:
-            raise CommandError(
-                "That title is {n} characters long; keep it to {limit}.",
-                n=len(title),
-                limit=TITLE_CHARS,
-            )
-    if kind is not None:
-        kind = kind.lower()
-        if kind not in knowledge.KNOWLEDGE_KINDS:
-            raise CommandError(
-                "“{kind}” is not a kind of knowledge; write lesson, case, document or reference.",
-                kind=excerpt(kind),
-            )
-    return title, kind
+    return (
+        None if title is None else checked_title(title),
+        None if kind is None else checked_kind(kind),
+    )
+
+
+def checked_title(title: str) -> str:
+    """A library item's new title, or the sentence saying what is wrong with it (the command and
+    the dashboard's form ask the same)."""
+    if not any(ch.isalnum() for ch in title):
+        raise CommandError("Give the item a title with at least one letter or digit.")
+    if len(title) > TITLE_CHARS:
+        raise CommandError(
+            "That title is {n} characters long; keep it to {limit}.",
+            n=len(title),
+            limit=TITLE_CHARS,
+        )
+    return title
+
+
+def checked_kind(kind: str) -> str:
+    """A library item's kind, lower-cased, or the sentence naming the kinds there are."""
+    kind = kind.lower()
+    if kind not in knowledge.KNOWLEDGE_KINDS:
+        raise CommandError(
+            "“{kind}” is not a kind of knowledge; write lesson, case, document or reference.",
+            kind=excerpt(kind),
+        )
+    return kind
 
 
 async def _changeable(ctx: CommandContext, db: Reads, item_id: int) -> knowledge.KnowledgeItem:
