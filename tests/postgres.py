@@ -4,6 +4,11 @@ The server listens on a free port of 127.0.0.1 only (its unix socket stays in th
 runs as the unprivileged ``postgres`` system user when the tests run as root, since PostgreSQL
 refuses to run as root. Each test gets a fresh database, copied from a template the real
 migrations built once: ``CREATE DATABASE … TEMPLATE`` is a file copy, far faster than migrating.
+
+The server never outlives the session that started it: a watchdog process holds the read end of a
+pipe whose write end only the session holds, and stops the server and removes its folder when
+that pipe closes, which the kernel does however the session ends (kill -9 included). A cluster
+left by a session whose watchdog died too (a reboot, a kill of both) is removed by the next start.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,6 +61,59 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_WATCHDOG = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()  # returns at end of file: the session that started the server is over
+subprocess.run(sys.argv[2:], capture_output=True, check=False)
+shutil.rmtree(sys.argv[1], ignore_errors=True)
+"""
+"""Run as ``python -c _WATCHDOG FOLDER STOP-COMMAND…`` with the session's pipe as standard input."""
+
+_OWNERS = "owners"
+"""The file in a cluster's folder naming the process ids of its session and its watchdog."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_clusters() -> list[Path]:
+    """Stop and remove the clusters whose session and watchdog are both gone; the folders
+    removed. Folders without an owners file are left alone: they may be a running session's,
+    started by an older copy of this module."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob("trellis-pg-*"):
+        try:
+            owners = [int(pid) for pid in (folder / _OWNERS).read_text().split()]
+        except (OSError, ValueError):
+            continue
+        if any(_alive(pid) for pid in owners):
+            continue
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [
+                *as_user,
+                binary("pg_ctl"),
+                "--pgdata",
+                str(folder / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 class PostgresCluster:
     """A running server in ``folder``; ``stop()`` ends it and removes the folder."""
 
@@ -66,6 +125,7 @@ class PostgresCluster:
         self.port = 0
         self._as_user: list[str] = []
         self._databases = itertools.count(1)
+        self._watchdog: subprocess.Popen[bytes] | None = None
         if os.geteuid() == 0:
             # PostgreSQL will not run as root: the folder goes to the postgres system user.
             account = pwd.getpwnam("postgres")
@@ -80,6 +140,8 @@ class PostgresCluster:
             raise RuntimeError(f"{command[0]} failed: {result.stderr or result.stdout}")
 
     def start(self) -> None:
+        remove_stale_clusters()
+        self._watch()
         password_file = self.folder / "password"
         password_file.write_text(PASSWORD)
         if self._as_user:
@@ -156,19 +218,34 @@ class PostgresCluster:
         finally:
             await connection.close()
 
+    def _stop_command(self) -> list[str]:
+        return [
+            *self._as_user,
+            binary("pg_ctl"),
+            "--pgdata",
+            str(self.data),
+            "--mode",
+            "immediate",
+            "stop",
+        ]
+
+    def _watch(self) -> None:
+        """Start the watchdog that stops the server and removes the folder once this process
+        ends or calls ``stop()``, before there is a server to leave behind."""
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(self.folder), *self._stop_command()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C to the session's process group spares it
+        )
+        (self.folder / _OWNERS).write_text(f"{os.getpid()} {self._watchdog.pid}")
+
     def stop(self) -> None:
-        if self.port:
-            subprocess.run(
-                [
-                    *self._as_user,
-                    binary("pg_ctl"),
-                    "--pgdata",
-                    str(self.data),
-                    "--mode",
-                    "immediate",
-                    "stop",
-                ],
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Stop the server and remove the folder: the watchdog's work, started now."""
+        if self._watchdog is None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.close()
+        self._watchdog.wait()
