@@ -30,10 +30,16 @@ from bot.themes import ThemeMap
 from storage import activity, web
 from storage.adapter_state import stored_for
 from storage.contract import Store
+from storage.election import Election
 from storage.ingest import MemberCache
 from storage.rollups import refresh_rollups
 
 log = logging.getLogger(__name__)
+
+ELECTION_EVERY = 5.0
+"""Seconds between a process's looks at the platform connections it stands by for (and at its
+hold on those it holds): a standby takes over within this, plus the time to connect, of the
+holder's death."""
 
 
 class Trellis:
@@ -76,6 +82,10 @@ class Trellis:
             store, clock, longest_downtime=timedelta(days=settings.catch_up.max_days)
         )
         self._running: list[Adapter] = []
+        self.election = Election(
+            store, [name for adapter in self.adapters.values() for name in adapter.connections()]
+        )
+        self._watching: asyncio.Task[None] | None = None
         self._install_features()
         self._schedule_retention()
 
@@ -107,11 +117,11 @@ class Trellis:
         """
         self.engine.start()
         before = await self._message_counts()
-        for platform, adapter in self.adapters.items():
+        await self.election.look()
+        for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
-            # Counted as running before it connects: a stop during a slow connect disconnects it.
-            self._running.append(adapter)
-            await adapter.start(self.intake, stored_for(self.store, platform))
+            if self._elected(adapter):
+                await self._start_adapter(adapter)
         await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
@@ -119,7 +129,63 @@ class Trellis:
         await self.run_due_jobs()
         if real_time:
             self.scheduler.start()
+        if self.election.names:
+            self._watching = asyncio.create_task(self._watch_connections(), name="trellis-election")
         log.info("ready: %s", await self._readiness())
+
+    def _elected(self, adapter: Adapter) -> bool:
+        """Whether this process runs ``adapter``: it needs no unique connection, or holds at
+        least one of its connections."""
+        mine = adapter.connections()
+        held = [name for name in mine if name in self.election.held]
+        adapter.use_connections(held)
+        return not mine or bool(held)
+
+    async def _start_adapter(self, adapter: Adapter) -> None:
+        # Counted as running before it connects: a stop during a slow connect disconnects it.
+        self._running.append(adapter)
+        await adapter.start(self.intake, stored_for(self.store, adapter.platform))
+
+    async def _stop_adapter(self, adapter: Adapter) -> None:
+        """Stop one adapter and store what it handed over (its sync position with it)."""
+        if adapter in self._running:
+            self._running.remove(adapter)
+            await adapter.stop()
+            await self.engine.drain()
+
+    async def _watch_connections(self) -> None:
+        """Every few seconds: give up the connections whose lease the database let go, and
+        take over those whose holder died (an adapter that gains or loses a connection is
+        restarted with the ones it holds now)."""
+        while True:
+            await asyncio.sleep(ELECTION_EVERY)
+            try:
+                lost = await self.election.lost()
+                if lost:
+                    log.error(
+                        "lost the lease of %s (the connection to the database broke): "
+                        "stopped until this process is elected again",
+                        ", ".join(lost),
+                    )
+                won = await self.election.look()
+                changed = set(lost) | set(won)
+                for adapter in self.adapters.values():
+                    if changed.isdisjoint(adapter.connections()):
+                        continue
+                    await self._stop_adapter(adapter)
+                    if self._elected(adapter):
+                        await self._start_adapter(adapter)
+                        await self.engine.drain()
+                if won:
+                    log.info("took over %s; %s", ", ".join(won), self._holdings())
+            except Exception:  # the database or a platform is away: the next look tries again
+                log.exception("could not look at the platform connections' leases")
+
+    def _holdings(self) -> str:
+        held, waiting = self.election.held, self.election.waiting
+        return f"holds {', '.join(held) or 'no platform connection'}" + (
+            f"; stands by for {', '.join(waiting)}" if waiting else ""
+        )
 
     async def stop(self, *, job_grace: float = 5.0) -> None:
         """Stop what was started (also after a start that failed half-way), in the order that
@@ -134,10 +200,15 @@ class Trellis:
             log.warning(
                 "a job was still running after %.0f s; it is left to the next start", job_grace
             )
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
         try:
             while self._running:
                 await self._running.pop().stop()
             await self.engine.stop()
+            # Let go of the connections only now that they are closed and their positions stored.
+            await self.election.close()
         finally:
             await self.store.close()
         log.info(
@@ -157,6 +228,9 @@ class Trellis:
         watching: list[str] = []
         missing: list[str] = []
         for platform, adapter in self.adapters.items():
+            if adapter not in self._running:
+                watching.append(f"{platform} (standing by)")
+                continue
             watched = 0
             for cid, community in self.settings.communities.items():
                 places = await adapter.channels(cid)
@@ -174,6 +248,8 @@ class Trellis:
             f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
             f"platforms: {', '.join(watching) or 'none'}"
         )
+        if self.election.names:
+            line += f"; {self._holdings()}"
         if missing:
             line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
         return line

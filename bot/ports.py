@@ -137,7 +137,19 @@ class Adapter(ABC):
 
     @abstractmethod
     async def stop(self) -> None:
-        """Disconnect cleanly; events already handed to the sink stay handed."""
+        """Disconnect cleanly; events already handed to the sink stay handed. A stopped adapter
+        may be started again (a standby taking over one more of its connections)."""
+
+    def connections(self) -> list[str]:
+        """The platform connections this adapter opens that must be unique among every process
+        on the database (a bot account's sync, one Discord shard), each named the same in every
+        process with the same configuration; none where nothing is unique (the console)."""
+        return []
+
+    def use_connections(self, held: Sequence[str]) -> None:
+        """Open only ``held`` of ``connections()`` at the next ``start``: this process was
+        elected for those, other processes hold the rest."""
+        return None  # an adapter with one connection is started (holding it) or not at all
 
     @abstractmethod
     async def register_commands(self, specs: Sequence[CommandSpec]) -> None:

@@ -271,8 +271,8 @@ class Scheduler:
             return [line for line in log_lines if line]
 
     async def _run(self, job: Job, due: datetime, since: datetime) -> str:
-        async with self.store.lease(f"job {job.name} {int(due.timestamp())}") as held:
-            if held:
+        async with self.store.lease(f"job {job.name} {int(due.timestamp())}") as lease:
+            if lease.held:
                 return await self._run_held(job, due, since)
         # Another process runs it now (several on one PostgreSQL): looked at again at the next
         # tick, and taken over if that process died meanwhile.

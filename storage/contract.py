@@ -63,6 +63,20 @@ class Unit(Reads, Protocol):
         ...
 
 
+class Lease(Protocol):
+    """A lease asked for among every process on the database (see ``Store.lease``)."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this process got it."""
+        ...
+
+    async def still_held(self) -> bool:
+        """Whether this process holds it still: False once the database let it go (the
+        connection that holds it broke), when another process may hold it now."""
+        ...
+
+
 @runtime_checkable
 class Store(Reads, Protocol):
     """An open Trellis database. Its reads outside a transaction see committed data."""
@@ -91,9 +105,10 @@ class Store(Reads, Protocol):
         """Leave no copy of deleted rows in the backend's logs or free space."""
         ...
 
-    def lease(self, name: str) -> AbstractAsyncContextManager[bool]:
-        """Whether this process holds ``name`` among every process on the database, while the
-        block runs (a run of a job): one holder at a time, let go when the holder dies."""
+    def lease(self, name: str) -> AbstractAsyncContextManager[Lease]:
+        """``name`` among every process on the database, held by this process or not, while the
+        block runs (a run of a job, a platform connection): one holder at a time, let go when the
+        holder dies."""
         ...
 
     async def schema_version(self) -> int: ...

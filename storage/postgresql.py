@@ -45,6 +45,27 @@ _KEEPALIVE: dict[str, Any] = {
 apart: a process whose host vanished loses its leases and its locks within about 11 s."""
 
 
+_CLOSE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+class AdvisoryLease:
+    """A session advisory lock asked for on ``connection``: held while that session lasts."""
+
+    def __init__(self, connection: asyncpg.Connection, held: bool) -> None:
+        self._connection = connection
+        self.held = held
+
+    async def still_held(self) -> bool:
+        """Whether the session holding the lock is still there (the lock lives as long)."""
+        if not self.held or self._connection.is_closed():
+            return False
+        try:
+            await asyncio.wait_for(self._connection.fetchval("SELECT 1"), 5)
+        except (*_CLOSE_ERRORS, asyncpg.InternalClientError):
+            return False
+        return True
+
+
 def where(url: str) -> str:
     """The URL as it may be shown: host, port and database, never a password."""
     parts = urlsplit(url)
@@ -659,9 +680,9 @@ class PostgresStore:
                 self._unit.reset(token)
 
     @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[bool]:
-        """Whether this process holds ``name`` among all the processes on this database, for as
-        long as the block runs (a run of a job, the one connection of a bot account).
+    async def lease(self, name: str) -> AsyncIterator[AdvisoryLease]:
+        """``name`` among all the processes on this database, held by this process or not, for
+        as long as the block runs (a run of a job, the one connection of a bot account).
 
         A session advisory lock on a connection of its own: the server lets it go when the
         process ends, kill -9 included, and, through TCP keepalives, within seconds of its
@@ -671,9 +692,11 @@ class PostgresStore:
             held = await connection.fetchval(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name
             )
-            yield bool(held)
+            yield AdvisoryLease(connection, bool(held))
         finally:
-            await connection.close()  # ends the session, and with it the lock
+            # Ends the session, and with it the lock; a broken one is dropped without a word.
+            with contextlib.suppress(*_CLOSE_ERRORS):
+                await asyncio.wait_for(connection.close(), 5)
 
     async def drop_old_pages(self) -> None:
         """Remove the old versions of deleted rows from the tables' files now (forget-me,

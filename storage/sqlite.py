@@ -434,9 +434,9 @@ class SqliteStore(_Queries):
     _owner: asyncio.Task[object] | None = None
 
     @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[bool]:
+    async def lease(self, name: str) -> AsyncIterator[OwnLease]:
         """Always held: one process at a time runs on a SQLite file (its instance lock)."""
-        yield True
+        yield OwnLease()
 
     async def drop_old_pages(self) -> None:
         """Move the write-ahead log into the database and empty it, so that what was just deleted
@@ -493,6 +493,15 @@ _BACKGROUND_NICE = 10
 LockRecord = dict[str, Any]
 """The lock file's JSON object (pid, host, since, state, database fingerprint, checkpoint_began):
 read back as any JSON, since an older Trellis or a crash may have left other keys or none."""
+
+
+class OwnLease:
+    """A lease of the one process on the file: held for as long as the process runs."""
+
+    held = True
+
+    async def still_held(self) -> bool:
+        return True
 
 
 class InstanceLock:

@@ -257,8 +257,8 @@ from storage.postgresql import PostgresStore
 
 async def main():
     store = await PostgresStore.open(sys.argv[1])
-    async with store.lease("job:digest:praxis@1") as held:
-        print("held" if held else "refused", flush=True)
+    async with store.lease("job:digest:praxis@1") as lease:
+        print("held" if lease.held else "refused", flush=True)
         await asyncio.sleep(3600)
 
 asyncio.run(main())
@@ -274,22 +274,22 @@ async def test_a_lease_has_one_holder_and_is_free_again_when_its_process_is_kill
         assert (await holder.stdout.readline()).strip() == b"held"
         store = await PostgresStore.open(url)
         try:
-            async with store.lease("job:digest:praxis@1") as held:
-                assert held is False
-            async with store.lease("job:digest:praxis@2") as held:
-                assert held is True  # another run is another lease
+            async with store.lease("job:digest:praxis@1") as lease:
+                assert lease.held is False
+            async with store.lease("job:digest:praxis@2") as lease:
+                assert lease.held is True  # another run is another lease
             holder.send_signal(signal.SIGKILL)
             await holder.wait()
             deadline = time.monotonic() + 10
             while True:
-                async with store.lease("job:digest:praxis@1") as held:
-                    if held:
+                async with store.lease("job:digest:praxis@1") as lease:
+                    if lease.held:
                         break
                 assert time.monotonic() < deadline, "the killed process's lease was never freed"
                 await asyncio.sleep(0.1)
             # Let go at the end of the block: the next one to ask holds it.
-            async with store.lease("job:digest:praxis@1") as held:
-                assert held is True
+            async with store.lease("job:digest:praxis@1") as lease:
+                assert lease.held is True
         finally:
             await store.close()
     finally:

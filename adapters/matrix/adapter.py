@@ -150,6 +150,10 @@ class MatrixAdapter(Adapter):
             raise RuntimeError("the Matrix adapter is not started")
         return self._state
 
+    def connections(self) -> list[str]:
+        # One sync per bot account: two would each deliver every event and save positions.
+        return [f"matrix sync of {self.config.user_id}"]
+
     async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
         self._state = MatrixState(stored.state)

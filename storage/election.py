@@ -1,0 +1,62 @@
+"""The election of the process that holds each platform connection that must be unique (the
+Matrix sync of one bot account, each Discord shard of one bot) among every process on one
+database: the process holding a connection's lease holds the connection; the others stand by
+and take the lease when the database lets it go, which it does when its holder dies.
+
+On PostgreSQL a lease is a session advisory lock (``Store.lease``), let go by the server as soon
+as the holder's session ends (kill -9 included); on SQLite the file's instance lock admits one
+process, which holds every connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AsyncExitStack
+
+from storage.contract import Lease, Store
+
+
+class Election:
+    """This process's leases of the connections ``names``: held, or waited for."""
+
+    def __init__(self, store: Store, names: Iterable[str]) -> None:
+        self._store = store
+        self.names = tuple(dict.fromkeys(names))
+        self._held: dict[str, tuple[Lease, AsyncExitStack]] = {}
+
+    @property
+    def held(self) -> list[str]:
+        return [name for name in self.names if name in self._held]
+
+    @property
+    def waiting(self) -> list[str]:
+        """The connections another process holds, which this one stands by for."""
+        return [name for name in self.names if name not in self._held]
+
+    async def look(self) -> list[str]:
+        """Ask for the lease of each connection not held; those won now."""
+        won = []
+        for name in self.waiting:
+            stack = AsyncExitStack()
+            lease = await stack.enter_async_context(self._store.lease(name))
+            if lease.held:
+                self._held[name] = (lease, stack)
+                won.append(name)
+            else:
+                await stack.aclose()
+        return won
+
+    async def lost(self) -> list[str]:
+        """The held connections whose lease the database let go (this process's session with it
+        broke), given up: another process may hold them now."""
+        gone = [name for name, (lease, _) in self._held.items() if not await lease.still_held()]
+        for name in gone:
+            _, stack = self._held.pop(name)
+            await stack.aclose()
+        return gone
+
+    async def close(self) -> None:
+        """Let every lease go (after the connections they guard are closed)."""
+        while self._held:
+            _, (_, stack) = self._held.popitem()
+            await stack.aclose()

@@ -1,0 +1,151 @@
+"""One process holds each platform connection that must be unique, elected through PostgreSQL:
+the real ``trellis run`` twice on one database and one bot account, the holder killed with
+kill -9, the standby taking over and storing what was said meanwhile, once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.helpers import storage_config
+from tests.postgres import PASSWORD
+from tests.synapse import REPO, Synapse, synapse  # noqa: F401  (the fixture)
+from tests.test_matrix_adapter import PASSWORD_ENV, World
+from tests.test_matrix_restart import toml
+
+pytestmark = pytest.mark.usefixtures("postgresql_only")
+
+
+@pytest.fixture
+async def world(synapse: Synapse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    world = World(synapse, tmp_path, monkeypatch)
+    await world.setup()
+    yield world
+    await world.close()
+
+
+class Processes:
+    """``trellis run`` processes with one config, each logging to a file of its own."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        with self.log(name).open("ab") as out:
+            self.running[name] = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run", "--config", str(self.config)],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self.running[name]
+
+    def log(self, name: str) -> Path:
+        return self.config.parent / f"{name}.log"
+
+    async def until_logged(self, name: str, text: str, within: float = 30) -> float:
+        """Seconds until ``name``'s log says ``text``."""
+        began = time.monotonic()
+        while text not in self.log(name).read_text(errors="replace"):
+            process = self.running[name]
+            assert process.poll() is None, f"{name} ended: {self.log(name).read_text()}"
+            assert time.monotonic() - began < within, (
+                f"{name} never logged {text!r}: "
+                + (self.log(name).read_text(errors="replace")[-3000:])
+            )
+            await asyncio.sleep(0.1)
+        return time.monotonic() - began
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def stored_texts(url: str) -> list[str]:
+    connection = await asyncpg.connect(url, password=PASSWORD)
+    try:
+        rows = await connection.fetch("SELECT text FROM messages ORDER BY posted_at, id")
+    finally:
+        await connection.close()
+    return [row["text"] for row in rows]
+
+
+async def until_stored(url: str, count: int, within: float = 30) -> list[str]:
+    deadline = time.monotonic() + within
+    while len(texts := await stored_texts(url)) < count:
+        assert time.monotonic() < deadline, f"only {len(texts)} of {count} stored: {texts}"
+        await asyncio.sleep(0.1)
+    return texts
+
+
+async def test_the_standby_takes_over_the_matrix_sync_of_a_killed_holder(world: World) -> None:
+    storage = await storage_config(world.tmp_path / "trellis.sqlite3")
+    url = storage["url"]
+    config = world.tmp_path / "trellis.toml"
+    config.write_text(
+        toml(
+            {
+                "storage": storage,
+                "adapters": {
+                    "console": {"enabled": False},
+                    "matrix": {
+                        "enabled": True,
+                        "homeserver": world.server.url,
+                        "user_id": world.bot_user.user_id,
+                        "password_env": PASSWORD_ENV,
+                    },
+                },
+                "communities": {
+                    "water": {
+                        "name": "Water network",
+                        "matrix_rooms": [world.room_id],
+                        "themes": {
+                            "rights": {
+                                "name": "Water rights",
+                                "places": [f"matrix:{world.room_id}"],
+                            }
+                        },
+                    }
+                },
+            }
+        )
+    )
+    sync = f"matrix sync of {world.bot_user.user_id}"
+    processes = Processes(config)
+    try:
+        holder = processes.start("holder")
+        await processes.until_logged("holder", f"holds {sync}")
+        processes.start("standby")
+        await processes.until_logged("standby", f"stands by for {sync}")
+        for text in ("one", "two"):
+            await world.ana.send(world.room_id, text)
+        await until_stored(url, 2)
+        holder.kill()  # kill -9: its database session ends, and with it the lease
+        holder.wait()
+        killed = time.monotonic()
+        meanwhile = [f"said while nobody synced {n}" for n in range(3)]
+        for text in meanwhile:
+            await world.ana.send(world.room_id, text)
+        await processes.until_logged("standby", f"took over {sync}")
+        taken_over = time.monotonic() - killed
+        await world.ana.send(world.room_id, "after the takeover")
+        texts = await until_stored(url, 6)
+        await asyncio.sleep(1)  # nothing is stored twice, however long we wait
+        assert await stored_texts(url) == texts == ["one", "two", *meanwhile, "after the takeover"]
+        assert taken_over < 30, f"the standby took {taken_over:.1f} s to take over"
+    finally:
+        processes.stop_all()
