@@ -86,6 +86,7 @@ class Trellis:
             store, [name for adapter in self.adapters.values() for name in adapter.connections()]
         )
         self._watching: asyncio.Task[None] | None = None
+        self.scheduler.waits_for = self._standing_by
         self._install_features()
         self._schedule_retention()
 
@@ -178,14 +179,28 @@ class Trellis:
                         await self.engine.drain()
                 if won:
                     log.info("took over %s; %s", ", ".join(won), self._holdings())
+                    await self.scheduler.run_due()  # what fell due while nobody could post it
             except Exception:  # the database or a platform is away: the next look tries again
                 log.exception("could not look at the platform connections' leases")
 
+    def _standing_by(self) -> str | None:
+        """The platforms whose every connection another process holds: the jobs, which post
+        there, are left to the processes holding them until this one takes one over."""
+        idle = [
+            platform
+            for platform, adapter in self.adapters.items()
+            if adapter.connections() and adapter not in self._running
+        ]
+        return f"standing by for {', '.join(idle)}" if idle else None
+
     def _holdings(self) -> str:
         held, waiting = self.election.held, self.election.waiting
-        return f"holds {', '.join(held) or 'no platform connection'}" + (
-            f"; stands by for {', '.join(waiting)}" if waiting else ""
-        )
+        line = f"holds {', '.join(held) or 'no platform connection'}"
+        if waiting:
+            line += f"; stands by for {', '.join(waiting)}"
+        if self._standing_by() is not None:
+            line += " (the jobs are left to the processes holding them until then)"
+        return line
 
     async def stop(self, *, job_grace: float = 5.0) -> None:
         """Stop what was started (also after a start that failed half-way), in the order that
@@ -233,6 +248,8 @@ class Trellis:
                 continue
             watched = 0
             for cid, community in self.settings.communities.items():
+                if not adapter.serves(cid):
+                    continue  # another process holds its connection
                 places = await adapter.channels(cid)
                 watched += len(places)
                 if platform == "console":

@@ -235,6 +235,38 @@ class DiscordSettings(Section):
     token_env: str = "TRELLIS_DISCORD_TOKEN"
     mention_credited_members: bool = False
     """Write credits as mentions (which never ping) instead of display names."""
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    """How many shards the bot's gateway connection is split into (Discord requires one per
+    2,500 servers); unset: one connection, no shards."""
+    shard_ids: list[int] | None = None
+    """The shards this process may hold, each elected among the processes on the database;
+    unset with shard_count: any of them."""
+
+    @model_validator(mode="after")
+    def _shards_of_the_count(self) -> DiscordSettings:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError(
+                "shard_ids needs shard_count: set shard_count to the number of shards the bot "
+                "runs, e.g. shard_count = 2"
+            )
+        last = self.shard_count - 1
+        if not ids:
+            raise ValueError(
+                "shard_ids is empty; name the shards this process may hold (0 to "
+                f"{last}), or remove shard_ids to let it hold any"
+            )
+        wrong = [shard for shard in ids if not 0 <= shard <= last]
+        if wrong:
+            raise ValueError(
+                f"shard_ids names shard {wrong[0]}, but shards are numbered 0 to {last} "
+                f"(shard_count = {self.shard_count})"
+            )
+        if len(set(ids)) != len(ids):
+            raise ValueError("shard_ids names a shard twice; name each once")
+        return self
 
 
 class MatrixSettings(Section):

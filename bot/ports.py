@@ -151,6 +151,11 @@ class Adapter(ABC):
         elected for those, other processes hold the rest."""
         return None  # an adapter with one connection is started (holding it) or not at all
 
+    def serves(self, community: str) -> bool:
+        """Whether the connections this process holds reach ``community`` (the Discord shard of
+        its server may be another process's)."""
+        return True
+
     @abstractmethod
     async def register_commands(self, specs: Sequence[CommandSpec]) -> None:
         """Make the commands known to the platform (slash commands, help text for prefixes)."""

@@ -201,6 +201,8 @@ class Scheduler:
         self._trusted: tuple[datetime, float] | None = None
         """The clock's reading and real elapsed time at the last tick the clock was trusted."""
         self._doubt: str | None = None
+        self.waits_for: Callable[[], str | None] = lambda: None
+        """Why this process leaves every job to the other processes now, or None: it runs them."""
 
     def add(self, job: Job) -> None:
         if job.name in self.jobs:
@@ -241,6 +243,8 @@ class Scheduler:
     async def run_due(self) -> list[str]:
         """Run every job whose latest fire time has passed without a run. Returns the run log."""
         async with self._lock:
+            if self.waits_for() is not None:
+                return []
             now = self.clock.now()
             doubt = await self._clock_doubt(now)
             if doubt is None:

@@ -65,6 +65,29 @@ def minimal(**community) -> dict:
             {**minimal(), "storage": {"url": "postgresql://trellis@db/x", "path": "t.sqlite3"}},
             "storage: set path (a SQLite file) or url (a PostgreSQL database), not both.",
         ),
+        (
+            {**minimal(), "adapters": {"discord": {"shard_ids": [0]}}},
+            "adapters.discord: shard_ids needs shard_count: set shard_count to the number of "
+            "shards the bot runs, e.g. shard_count = 2.",
+        ),
+        (
+            {**minimal(), "adapters": {"discord": {"shard_count": 2, "shard_ids": [0, 2]}}},
+            "adapters.discord: shard_ids names shard 2, but shards are numbered 0 to 1 "
+            "(shard_count = 2).",
+        ),
+        (
+            {**minimal(), "adapters": {"discord": {"shard_count": 2, "shard_ids": [1, 1]}}},
+            "adapters.discord: shard_ids names a shard twice; name each once.",
+        ),
+        (
+            {**minimal(), "adapters": {"discord": {"shard_count": 2, "shard_ids": []}}},
+            "adapters.discord: shard_ids is empty; name the shards this process may hold (0 to "
+            "1), or remove shard_ids to let it hold any.",
+        ),
+        (
+            {**minimal(), "adapters": {"discord": {"shard_count": 0}}},
+            "adapters.discord.shard_count: Input should be greater than or equal to 1.",
+        ),
     ],
 )
 def test_each_mistake_gets_one_sentence_naming_the_key(data, sentence):

@@ -18,6 +18,8 @@ every send.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import io
 import json
 import logging
@@ -121,12 +123,12 @@ class _NewSession:
     positions: asyncio.Future[dict[str, StoredPositions]]
 
 
-class _Client(discord.Client):
-    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
-        super().__init__(**options)
-        self.adapter = adapter
-        self.tree = app_commands.CommandTree(self)
-        self.tree.on_error = adapter._on_command_error  # type: ignore[method-assign]
+class _Handlers:
+    """What Trellis's Discord client does, sharded or not: setup in ``setup_hook``, every raw
+    gateway frame to the adapter, a catch-up per new gateway session."""
+
+    adapter: DiscordAdapter
+    tree: app_commands.CommandTree[Any]
 
     async def setup_hook(self) -> None:
         await self.adapter._setup()
@@ -141,6 +143,18 @@ class _Client(discord.Client):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("error in Discord event handler %s", event_method)
+
+
+class _Client(_Handlers, discord.Client):
+    """One gateway connection for every server of the bot."""
+
+
+class _ShardedClient(_Handlers, discord.AutoShardedClient):
+    """The shards of the bot's gateway this process holds, one connection each."""
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        # A shard's new session after the first start (on_ready fires once for all of them).
+        self.adapter._catch_up_soon()
 
 
 class DiscordAdapter(Adapter):
@@ -174,19 +188,14 @@ class DiscordAdapter(Adapter):
             for cid, c in settings.communities.items()
             if c.discord_guild_id
         }
-        intents = discord.Intents.none()
-        intents.guilds = True
-        intents.members = True
-        intents.guild_messages = True
-        intents.guild_reactions = True
-        intents.message_content = True
-        self.client = _Client(
-            self,
-            intents=intents,
-            allowed_mentions=NO_PINGS,
-            enable_debug_events=True,
-            guild_ready_timeout=guild_ready_timeout,
-        )
+        self._guild_ready_timeout = guild_ready_timeout
+        self._bot = _bot_of(token)
+        config = settings.adapters.discord
+        self._shard_count = config.shard_count
+        self._shards: list[int] | None = None
+        if config.shard_count is not None:
+            self._shards = list(config.shard_ids or range(config.shard_count))
+        self.client = self._new_client()
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
         self._positions: PositionsSince | None = None
@@ -204,7 +213,71 @@ class DiscordAdapter(Adapter):
 
     # ---------------------------------------------------------------- lifecycle
 
+    def _new_client(self) -> _Client | _ShardedClient:
+        """A client for the shards this process holds (all the bot's servers when unsharded)."""
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.members = True
+        intents.guild_messages = True
+        intents.guild_reactions = True
+        intents.message_content = True
+        client: _Client | _ShardedClient
+        if self._shard_count is None:
+            client = _Client(
+                intents=intents,
+                allowed_mentions=NO_PINGS,
+                enable_debug_events=True,
+                guild_ready_timeout=self._guild_ready_timeout,
+            )
+        else:
+            client = _ShardedClient(
+                intents=intents,
+                allowed_mentions=NO_PINGS,
+                enable_debug_events=True,
+                guild_ready_timeout=self._guild_ready_timeout,
+                shard_count=self._shard_count,
+                shard_ids=list(self._shards or ()),
+            )
+        client.adapter = self
+        client.tree = app_commands.CommandTree(client)
+        client.tree.on_error = self._on_command_error  # type: ignore[method-assign]
+        return client
+
+    def connections(self) -> list[str]:
+        if self._shard_count is None:
+            return [f"discord gateway of bot {self._bot}"]
+        return [self._shard_name(shard) for shard in self._configured_shards()]
+
+    def _configured_shards(self) -> list[int]:
+        config = self._settings.adapters.discord
+        assert self._shard_count is not None
+        return list(config.shard_ids or range(self._shard_count))
+
+    def _shard_name(self, shard: int) -> str:
+        return f"discord shard {shard} of {self._shard_count}, bot {self._bot}"
+
+    def use_connections(self, held: Sequence[str]) -> None:
+        if self._shard_count is None:
+            return
+        shards = [shard for shard in self._configured_shards() if self._shard_name(shard) in held]
+        if shards != self._shards:
+            self._shards = shards
+            self.client = self._new_client()
+
+    def _on_held_shard(self, guild_id: str | int) -> bool:
+        """Whether the server's events come to this process (its shard is one held here)."""
+        if self._shard_count is None:
+            return True
+        return (int(guild_id) >> 22) % self._shard_count in (self._shards or ())
+
+    def serves(self, community: str) -> bool:
+        guild_id = self._settings.communities[community].discord_guild_id
+        return guild_id is not None and self._on_held_shard(guild_id)
+
     async def start(self, sink: EventSink, stored: Stored) -> None:
+        if self.client.is_closed():  # started before: a standby taking over one more shard
+            self.client = self._new_client()
+            self._session = self._caught_up = None
         self._sink = sink
         self._positions = stored.positions
         self._pump = asyncio.create_task(self._deliver(), name="trellis-discord-events")
@@ -780,8 +853,8 @@ class DiscordAdapter(Adapter):
     async def _check_configuration(self) -> None:
         """Name, one log line each, every configured place or role the guild does not have."""
         for community_id, community in self._settings.communities.items():
-            if not community.discord_guild_id:
-                continue
+            if not community.discord_guild_id or not self.serves(community_id):
+                continue  # not on Discord, or on a shard another process holds
             guild = self.client.get_guild(int(community.discord_guild_id))
             if guild is None:
                 log.warning(
@@ -822,6 +895,19 @@ class DiscordAdapter(Adapter):
         except (discord.NotFound, discord.Forbidden):
             return False
         return getattr(getattr(channel, "guild", None), "id", None) == guild.id
+
+
+def _bot_of(token: str) -> str:
+    """Which bot a token is, said without the token: the bot's user id, which Discord writes
+    in base64 as the token's first part (a short hash of a token of another form)."""
+    first = token.partition(".")[0]
+    try:
+        user_id = base64.b64decode(first + "=" * (-len(first) % 4), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        user_id = ""
+    if user_id.isdigit():
+        return user_id
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def _configured_places(community_id: str, community: Any) -> list[tuple[str, str]]:
