@@ -19,6 +19,11 @@ Discord does. ``invalidate()`` cuts it and forgets the session, as Discord does 
 cannot be resumed: the client's RESUME is answered INVALID_SESSION, it identifies again, and what
 was dispatched meanwhile is lost (only history shows it).
 
+Built with ``shard_count`` above 1 it speaks a sharded gateway, as Discord does for a large bot:
+each IDENTIFY names its shard (``[id, count]``; a wrong one is closed with 4010, a missing one
+with 4011), GET /gateway/bot says the count, and each guild's dispatches go to the session of the
+shard ``(guild_id >> 22) % shard_count`` (what has no guild, a direct message, to shard 0).
+
 As on Discord without the presences intent, GUILD_CREATE carries only the bot's own member (and
 ``member_count``): the client learns the others by asking for member chunks.
 """
@@ -33,7 +38,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord
@@ -128,11 +133,22 @@ class _Session:
     sent: list[tuple[int, str]] = field(default_factory=list)
 
 
+@dataclass
+class _Shard:
+    """One shard of the gateway (the only one, 0, when unsharded): its session and socket."""
+
+    session: _Session | None = None
+    lost: bool = False
+    """True between ``invalidate()`` and the next IDENTIFY: dispatches go nowhere."""
+    ws: web.WebSocketResponse | None = None
+
+
 class LoopbackDiscord:
     """The fake Discord. Build the world with ``add_*``, start it, point discord.py at it."""
 
-    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, *, now: Callable[[], datetime] | None = None, shard_count: int = 1) -> None:
         self.now = now or (lambda: datetime.now(UTC))
+        self.shard_count = shard_count
         self._ids = itertools.count(1)
         self.bot = self._user_payload(self._new_id(), "Trellis", bot=True)
         self.application_id = self.bot["id"]
@@ -151,13 +167,11 @@ class LoopbackDiscord:
         self.requests: list[Recorded] = []
         self.errors: list[str] = []
         self.connections: list[str] = []
-        """``identify`` or ``resume`` per gateway connection, with the path it used."""
+        """``identify`` or ``resume`` per gateway connection, with the path it used (and, on a
+        sharded gateway, the shard: ``identify / shard 1``)."""
         self.rate_limited: dict[str, int] = {}
         """Route template -> how many more requests to answer with 429 before serving."""
-        self._session: _Session | None = None
-        self._session_lost = False
-        """True between ``invalidate()`` and the next IDENTIFY: dispatches go nowhere."""
-        self._ws: web.WebSocketResponse | None = None
+        self._shards = [_Shard() for _ in range(shard_count)]
         self._send_lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._resumed = asyncio.Event()
@@ -183,7 +197,19 @@ class LoopbackDiscord:
             "public_flags": 0,
         }
 
-    def add_guild(self, name: str = "Practice Commons", *, guild_id: str | None = None) -> str:
+    def add_guild(
+        self,
+        name: str = "Practice Commons",
+        *,
+        guild_id: str | None = None,
+        shard: int | None = None,
+    ) -> str:
+        """A guild (with the bot as its member); its id is chosen on ``shard`` when given."""
+        if guild_id is None and shard is not None:
+            moment = self.now()
+            while self.shard_of(snowflake(moment)) != shard:
+                moment += timedelta(milliseconds=1)
+            guild_id = str(snowflake(moment, next(self._ids)))
         guild_id = guild_id or self._new_id()
         everyone = {
             "id": guild_id,
@@ -349,8 +375,9 @@ class LoopbackDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def close(self) -> None:
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close(code=1000)
+        for shard in self._shards:
+            if shard.ws is not None and not shard.ws.closed:
+                await shard.ws.close(code=1000)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -414,58 +441,95 @@ class LoopbackDiscord:
 
     # ------------------------------------------------------------------ gateway
 
+    @property
+    def _session(self) -> _Session | None:
+        """The session of shard 0, the only one of an unsharded gateway."""
+        return self._shards[0].session
+
+    def shard_of(self, guild_id: str | int | None) -> int:
+        """The shard whose session gets a guild's dispatches (0 for what has no guild)."""
+        return (int(guild_id) >> 22) % self.shard_count if guild_id is not None else 0
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+        serving: list[int] = []
+        """The shard this connection identified or resumed as, once it has."""
         try:
             async for frame in ws:
                 if frame.type != WSMsgType.TEXT:
                     continue
-                await self._gateway_op(ws, request.path, json.loads(frame.data))
+                await self._gateway_op(ws, request.path, json.loads(frame.data), serving)
         finally:
-            if self._ws is ws:
-                self._ws = None
+            for number in serving:
+                if self._shards[number].ws is ws:
+                    self._shards[number].ws = None
         return ws
 
-    async def _gateway_op(self, ws: web.WebSocketResponse, path: str, msg: dict[str, Any]) -> None:
+    async def _gateway_op(
+        self, ws: web.WebSocketResponse, path: str, msg: dict[str, Any], serving: list[int]
+    ) -> None:
         op, data = msg["op"], msg.get("d")
         if op == 1:
             await ws.send_str(json.dumps({"op": 11, "d": None}))
         elif op == 2:
-            self.connections.append(f"identify {path}")
-            self._session = _Session(id=f"session-{next(self._ids)}")
-            self._session_lost = False
+            number, count = data.get("shard") or (0, 1)
+            if count != self.shard_count or not 0 <= number < count:
+                sharded = "shard" in data or self.shard_count == 1
+                await ws.close(
+                    code=4010 if sharded else 4011,
+                    message=b"Invalid shard" if sharded else b"Sharding required",
+                )
+                return
+            self.connections.append(
+                f"identify {path}" + (f" shard {number}" if self.shard_count > 1 else "")
+            )
+            serving[:] = [number]
+            shard = self._shards[number]
+            shard.session = _Session(id=f"session-{next(self._ids)}")
+            shard.lost = False
             async with self._send_lock:
-                self._ws = ws
+                shard.ws = ws
+            guilds = [g for gid, g in self.guilds.items() if self.shard_of(gid) == number]
             ready = {
                 "v": 10,
                 "user": self.bot,
-                "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
-                "session_id": self._session.id,
+                "guilds": [{"id": guild["id"], "unavailable": True} for guild in guilds],
+                "session_id": shard.session.id,
                 "resume_gateway_url": f"ws://127.0.0.1:{self.port}/resume",
                 "application": {"id": self.application_id, "flags": 0},
                 "private_channels": [],
                 "relationships": [],
             }
-            await self.dispatch("READY", ready)
-            for guild in self.guilds.values():
+            if self.shard_count > 1:
+                ready["shard"] = [number, count]
+            await self.dispatch("READY", ready, shard=number)
+            for guild in guilds:
                 own = [m for m in guild["members"] if m["user"]["id"] == self.bot["id"]]
                 created = guild | {"members": own, "member_count": len(guild["members"])}
                 await self.dispatch("GUILD_CREATE", created)
-            self._ready.set()
+            if all(s.session is not None and not s.lost for s in self._shards):
+                self._ready.set()
         elif op == 6:
             self.connections.append(f"resume {path}")
-            session = self._session
-            if session is None or self._session_lost or data["session_id"] != session.id:
+            found = [
+                number
+                for number, shard in enumerate(self._shards)
+                if shard.session is not None and shard.session.id == data["session_id"]
+            ]
+            if not found or self._shards[found[0]].lost:
                 await ws.send_str(json.dumps({"op": 9, "d": False}))
                 return
+            serving[:] = found
+            shard = self._shards[found[0]]
+            assert shard.session is not None
             async with self._send_lock:
-                for seq, text in session.sent:
+                for seq, text in shard.session.sent:
                     if seq > (data.get("seq") or 0):
                         await ws.send_str(text)
-                self._ws = ws
-            await self.dispatch("RESUMED", {})
+                shard.ws = ws
+            await self.dispatch("RESUMED", {}, shard=found[0])
             self._resumed.set()
         elif op == 8:
             # REQUEST_GUILD_MEMBERS with an empty query: every member, in chunks of 1,000.
@@ -482,35 +546,38 @@ class LoopbackDiscord:
                 }
                 await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a dispatch, or keep it for the resume if the client is away."""
-        session = self._session
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard: int | None = None) -> None:
+        """Send a dispatch on the session of its guild's shard (or of ``shard``), or keep it for
+        the resume if the client is away."""
+        target = self._shards[self.shard_of(data.get("guild_id")) if shard is None else shard]
+        session = target.session
         if session is None:
             raise AssertionError("no gateway session: start the client before dispatching")
-        if self._session_lost:
+        if target.lost:
             return
         async with self._send_lock:
             session.sequence += 1
             text = json.dumps({"op": 0, "t": event, "s": session.sequence, "d": data})
             session.sent.append((session.sequence, text))
-            if self._ws is not None and not self._ws.closed:
+            if target.ws is not None and not target.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self._ws.send_str(text)
+                    await target.ws.send_str(text)
 
-    async def drop(self) -> None:
-        """Cut the gateway connection as a network failure would; the client should resume."""
+    async def drop(self, shard: int = 0) -> None:
+        """Cut a shard's gateway connection as a network failure would; the client should
+        resume."""
         self._resumed.clear()
         async with self._send_lock:
-            ws, self._ws = self._ws, None
+            ws, self._shards[shard].ws = self._shards[shard].ws, None
         if ws is not None:
             await ws.close(code=4000, message=b"loopback drop")
 
-    async def invalidate(self) -> None:
-        """Cut the gateway connection and forget the session: the client's RESUME gets
+    async def invalidate(self, shard: int = 0) -> None:
+        """Cut a shard's gateway connection and forget its session: the client's RESUME gets
         INVALID_SESSION, it identifies again, and what is dispatched until then is lost."""
-        self._session_lost = True
+        self._shards[shard].lost = True
         self._ready.clear()
-        await self.drop()
+        await self.drop(shard)
 
     async def wait_ready(self, within: float = 5) -> None:
         await asyncio.wait_for(self._ready.wait(), within)
@@ -984,7 +1051,7 @@ class LoopbackDiscord:
     def _gateway_bot(self, record: Recorded) -> dict[str, Any]:
         return {
             "url": f"ws://127.0.0.1:{self.port}/",
-            "shards": 1,
+            "shards": self.shard_count,
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,
@@ -1026,7 +1093,8 @@ class LoopbackDiscord:
         return self._echo(message)
 
     async def _echo(self, message: dict[str, Any]) -> dict[str, Any]:
-        if self._session is not None and message["channel_id"] in self.channels:
+        shard = self._shards[self.shard_of(message.get("guild_id"))]
+        if shard.session is not None and message["channel_id"] in self.channels:
             await self.dispatch("MESSAGE_CREATE", message)
         return message
 
