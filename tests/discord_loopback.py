@@ -508,7 +508,7 @@ class LoopbackDiscord:
             for guild in guilds:
                 own = [m for m in guild["members"] if m["user"]["id"] == self.bot["id"]]
                 created = guild | {"members": own, "member_count": len(guild["members"])}
-                await self.dispatch("GUILD_CREATE", created)
+                await self.dispatch("GUILD_CREATE", created, shard=number)
             if all(s.session is not None and not s.lost for s in self._shards):
                 self._ready.set()
         elif op == 6:
