@@ -17,7 +17,7 @@ from typing import Any
 from bot.clock import Clock, ManualClock
 from bot.commands.router import CommandRouter
 from bot.community import Community
-from bot.config import CommunitySettings, Settings
+from bot.config import CommunitySettings, ConfigError, Settings
 from bot.configured_store import open_store
 from bot.engine import Engine
 from bot.events import ChannelRef, CommandInvoked, Event
@@ -324,6 +324,12 @@ class Trellis:
         added. Ingestion is idempotent, so running it twice adds nothing the second time.
         ``progress`` wraps each community's list of places (a tqdm bar on the command line)."""
         adapter = self.adapters[platform]
+        if adapter not in self._running:
+            raise ConfigError(
+                f"another Trellis process on this database holds "
+                f"{', '.join(adapter.connections())}, which the backfill reads through; stop that "
+                f"process for the backfill, then start it again"
+            )
         added = 0
         for community in self.settings.communities:
             before = await activity.message_count(self.store, community)

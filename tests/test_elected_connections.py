@@ -147,5 +147,19 @@ async def test_the_standby_takes_over_the_matrix_sync_of_a_killed_holder(world: 
         await asyncio.sleep(1)  # nothing is stored twice, however long we wait
         assert await stored_texts(url) == texts == ["one", "two", *meanwhile, "after the takeover"]
         assert taken_over < 30, f"the standby took {taken_over:.1f} s to take over"
+        # A backfill reads through the connection: beside its holder it refuses in one sentence.
+        backfill = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot.cli", "backfill", "matrix", "--since", "1d"),
+            *("--config", str(config)),
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, said = await asyncio.wait_for(backfill.communicate(), 60)
+        assert backfill.returncode == 2
+        assert f"another Trellis process on this database holds {sync}, which the backfill " in (
+            said.decode()
+        )
+        assert await stored_texts(url) == texts
     finally:
         processes.stop_all()

@@ -154,7 +154,8 @@ class _ShardedClient(_Handlers, discord.AutoShardedClient):
 
     async def on_shard_ready(self, shard_id: int) -> None:
         # A shard's new session after the first start (on_ready fires once for all of them).
-        self.adapter._catch_up_soon()
+        if self.is_ready():
+            self.adapter._catch_up_soon()
 
 
 class DiscordAdapter(Adapter):
