@@ -171,17 +171,28 @@ class Trellis:
                 won = await self.election.look()
                 changed = set(lost) | set(won)
                 for adapter in self.adapters.values():
-                    if changed.isdisjoint(adapter.connections()):
-                        continue
-                    await self._stop_adapter(adapter)
-                    if self._elected(adapter):
-                        await self._start_adapter(adapter)
-                        await self.engine.drain()
+                    if not changed.isdisjoint(adapter.connections()):
+                        await self._restart(adapter)
+                won = [name for name in won if name in self.election.held]
                 if won:
                     log.info("took over %s; %s", ", ".join(won), self._holdings())
                     await self.scheduler.run_due()  # what fell due while nobody could post it
             except Exception:  # the database or a platform is away: the next look tries again
                 log.exception("could not look at the platform connections' leases")
+
+    async def _restart(self, adapter: Adapter) -> None:
+        """Restart ``adapter`` with the connections held now. One that cannot connect lets its
+        connections go, so that another process may hold them (this one asks again later)."""
+        await self._stop_adapter(adapter)
+        if not self._elected(adapter):
+            return
+        try:
+            await self._start_adapter(adapter)
+            await self.engine.drain()
+        except Exception:
+            log.exception("could not connect %s; letting it go", ", ".join(adapter.connections()))
+            await self._stop_adapter(adapter)
+            await self.election.let_go(adapter.connections())
 
     def _standing_by(self) -> str | None:
         """The platforms whose every connection another process holds: the jobs, which post
@@ -222,9 +233,9 @@ class Trellis:
             while self._running:
                 await self._running.pop().stop()
             await self.engine.stop()
+        finally:
             # Let go of the connections only now that they are closed and their positions stored.
             await self.election.close()
-        finally:
             await self.store.close()
         log.info(
             "stopped: %d events accepted from the platforms, stored; %s closed",

@@ -55,6 +55,13 @@ class Election:
             await stack.aclose()
         return gone
 
+    async def let_go(self, names: Iterable[str]) -> None:
+        """Give up the leases of ``names`` (a connection this process could not open)."""
+        for name in names:
+            if name in self._held:
+                _, stack = self._held.pop(name)
+                await stack.aclose()
+
     async def close(self) -> None:
         """Let every lease go (after the connections they guard are closed)."""
         while self._held:

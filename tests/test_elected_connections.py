@@ -13,6 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from storage.election import Election
+from storage.postgresql import PostgresStore
 from tests.helpers import storage_config
 from tests.postgres import PASSWORD
 from tests.synapse import REPO, Synapse, synapse  # noqa: F401  (the fixture)
@@ -163,3 +165,37 @@ async def test_the_standby_takes_over_the_matrix_sync_of_a_killed_holder(world: 
         assert await stored_texts(url) == texts
     finally:
         processes.stop_all()
+
+
+async def test_one_holder_at_a_time_and_a_holder_cut_from_the_database_gives_up(postgres):
+    url = await postgres.new_database()
+    first, second = await PostgresStore.open(url), await PostgresStore.open(url)
+    sync, shard = "matrix sync of @trellis:example.org", "discord shard 0 of 2, bot 1"
+    holder, standby = Election(first, [sync]), Election(second, [sync, shard])
+    try:
+        assert await holder.look() == [sync]
+        assert await standby.look() == [shard]
+        assert standby.waiting == [sync] and await standby.look() == []
+        # The server ends the holder's lease session, as when its connection breaks.
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND pid IN "
+                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database()) "
+                "AND objid = (hashtextextended($1, 0) & 4294967295)::oid",
+                sync,
+            )
+        finally:
+            await connection.close()
+        deadline = time.monotonic() + 10  # the server lets the lock go as the session ends
+        while not await standby.look():
+            assert time.monotonic() < deadline, "the cut holder's lease was never let go"
+            await asyncio.sleep(0.05)
+        assert standby.held == [sync, shard]
+        assert await holder.lost() == [sync] and holder.held == []
+        assert await holder.look() == []  # the standby holds it now
+    finally:
+        for election, store in ((holder, first), (standby, second)):
+            await election.close()
+            await store.close()
