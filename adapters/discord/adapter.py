@@ -191,11 +191,9 @@ class DiscordAdapter(Adapter):
         }
         self._guild_ready_timeout = guild_ready_timeout
         self._bot = _bot_of(token)
-        config = settings.adapters.discord
-        self._shard_count = config.shard_count
-        self._shards: list[int] | None = None
-        if config.shard_count is not None:
-            self._shards = list(config.shard_ids or range(config.shard_count))
+        self._shard_count = settings.adapters.discord.shard_count
+        self._shards = self._configured_shards() if self._shard_count is not None else None
+        """The shards this process holds (all those it may hold until the election says)."""
         self.client = self._new_client()
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
@@ -263,7 +261,8 @@ class DiscordAdapter(Adapter):
         shards = [shard for shard in self._configured_shards() if self._shard_name(shard) in held]
         if shards != self._shards:
             self._shards = shards
-            self.client = self._new_client()
+            if shards:  # with none the adapter is not started: its client can wait
+                self.client = self._new_client()
 
     def _on_held_shard(self, guild_id: str | int) -> bool:
         """Whether the server's events come to this process (its shard is one held here)."""
