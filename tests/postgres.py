@@ -83,6 +83,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def stop_command(data: Path) -> list[str]:
+    """The command stopping the server of the data folder ``data`` at once (as its owner)."""
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return [*as_user, binary("pg_ctl"), "--pgdata", str(data), "--mode", "immediate", "stop"]
+
+
 def remove_stale_clusters() -> list[Path]:
     """Stop and remove the clusters whose session and watchdog are both gone; the folders
     removed. Folders without an owners file are left alone: they may be a running session's,
@@ -95,20 +101,7 @@ def remove_stale_clusters() -> list[Path]:
             continue
         if any(_alive(pid) for pid in owners):
             continue
-        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(
-            [
-                *as_user,
-                binary("pg_ctl"),
-                "--pgdata",
-                str(folder / "data"),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        subprocess.run(stop_command(folder / "data"), capture_output=True, check=False)
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
@@ -218,22 +211,11 @@ class PostgresCluster:
         finally:
             await connection.close()
 
-    def _stop_command(self) -> list[str]:
-        return [
-            *self._as_user,
-            binary("pg_ctl"),
-            "--pgdata",
-            str(self.data),
-            "--mode",
-            "immediate",
-            "stop",
-        ]
-
     def _watch(self) -> None:
         """Start the watchdog that stops the server and removes the folder once this process
         ends or calls ``stop()``, before there is a server to leave behind."""
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(self.folder), *self._stop_command()],
+            [sys.executable, "-c", _WATCHDOG, str(self.folder), *stop_command(self.data)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
