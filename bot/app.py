@@ -300,9 +300,10 @@ class Intake:
 
 def configured_places(community: CommunitySettings, platform: str) -> list[str]:
     """The places on ``platform`` that the community's configuration names."""
-    refs = [community.digest.channel] if community.digest.channel else []
+    refs = list(community.digest.places)
     for theme in community.themes.values():
-        refs += [*theme.places, *([theme.prompt_place] if theme.prompt_place else [])]
+        refs += [*theme.places, *theme.prompt_places]
+        refs += [theme.prompt_place] if theme.prompt_place else []
     return [ref for ref in refs if ref.startswith(f"{platform}:")]
 
 

@@ -829,8 +829,10 @@ def _configured_places(community_id: str, community: Any) -> list[tuple[str, str
     found: list[tuple[str, str]] = []
     for theme_id, theme in community.themes.items():
         found += [(f"{prefix}.themes.{theme_id}.places", p) for p in theme.places]
+        found += [(f"{prefix}.themes.{theme_id}.prompt_places", p) for p in theme.prompt_places]
         if theme.prompt_place:
             found.append((f"{prefix}.themes.{theme_id}.prompt_place", theme.prompt_place))
+    found += [(f"{prefix}.digest.channels", p) for p in community.digest.channels]
     if community.digest.channel:
         found.append((f"{prefix}.digest.channel", community.digest.channel))
     return [(key, ref) for key, ref in found if ref.startswith("discord:")]

@@ -287,9 +287,10 @@ class MatrixAdapter(Adapter):
                 self._spaces[space_id] = community_id
                 await client.join(space_id)
                 await self._load_space(client, space_id)
-            platform, _, place = (community.digest.channel or "").partition(":")
-            if platform == PLATFORM and place not in self._room_community:
-                self._digest_rooms.add(place)
+            for digest_place in community.digest.places:
+                platform, _, place = digest_place.partition(":")
+                if platform == PLATFORM and place not in self._room_community:
+                    self._digest_rooms.add(place)
 
     async def _room_id(self, client: nio.AsyncClient, room: str) -> str:
         if not room.startswith("#"):
@@ -821,11 +822,10 @@ class MatrixAdapter(Adapter):
         from the full-state sync; a room it does not know counts as not encrypted)."""
         client = await self._connect()
         rooms = [room_id for room_id, owner in self._room_community.items() if owner == community]
-        platform, _, digest_room = (
-            self.settings.communities[community].digest.channel or ""
-        ).partition(":")
-        if platform == PLATFORM:
-            rooms.append(digest_room)
+        for place in self.settings.communities[community].digest.places:
+            platform, _, digest_room = place.partition(":")
+            if platform == PLATFORM:
+                rooms.append(digest_room)
         return frozenset(
             f"{PLATFORM}:{room_id}"
             for room_id in rooms
