@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.community import Community
 from bot.events import key_parts
 from bot.outgoing import OutgoingMessage
+from bot.scheduler import process_gone, this_process
 from storage import deliveries
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ async def post_each(
     for place in places:
         at = int(community.clock.now().timestamp())
         async with community.store.transaction() as tx:
-            claimed = await deliveries.claim(tx, community.id, what, place, at)
+            claimed = await deliveries.claim(
+                tx, community.id, what, place, at, this_process(), process_gone
+            )
         if not claimed:
             earlier = await deliveries.posted_message(community.store, community.id, what, place)
             outcomes.append(PlacePosting(place, Outcome.ALREADY, message_id=earlier))
