@@ -288,6 +288,9 @@ class DiscordAdapter(Adapter):
 
     async def _setup(self) -> None:
         self._set_up = True
+        if self.bridges is not None and self.client.user is not None:
+            # What a bridge relays of our own posts is not the community's chat.
+            self.bridges.not_a_person(f"{PLATFORM}:{self.client.user.id}")
         await self.client.tree.set_translator(CatalogTranslator())
         if self._specs:
             await self._sync_commands()
@@ -343,6 +346,8 @@ class DiscordAdapter(Adapter):
             )
             return
         for place, thread in await self._places(guild, archived_since=downtime):
+            if self._counted_elsewhere(place):
+                continue  # the bridged place it is relayed into catches it up
             if thread is not None and id_time(thread.id) >= downtime:
                 owner = guild.get_member(thread.owner_id) if thread.owner_id else None
                 opener = (
@@ -418,7 +423,20 @@ class DiscordAdapter(Adapter):
             place=self._place,
             member_name=lambda user_id: self._member_name(guild_id, user_id),
         )
-        return translate(kind, data, gateway)
+        author = data.get("author") or {}
+        if author.get("bot") and "webhook_id" not in data and self.bridges is not None:
+            self.bridges.not_a_person(f"{PLATFORM}:{author['id']}")  # its bridged copies too
+        return [e for e in translate(kind, data, gateway) if not self._counted_elsewhere(e)]
+
+    def _counted_elsewhere(self, event: Event | ChannelRef) -> bool:
+        """Whether a bridge relays this place (or this event's place) into a place whose
+        adapter counts its chat, with the real authors: it is not counted here too."""
+        place = event if isinstance(event, ChannelRef) else getattr(event, "channel", None)
+        return (
+            place is not None
+            and self.bridges is not None
+            and self.bridges.counting_place(place.key) is not None
+        )
 
     def _place(self, channel_id: str | int) -> ChannelRef:
         """The ChannelRef of a channel id: a thread is named by its parent channel and its own id."""
@@ -705,7 +723,7 @@ class DiscordAdapter(Adapter):
         its last edit (a message stored before it was edited gets the new text) and its
         reactions. discord.py waits out Discord's rate limits."""
         community = await self._community_of(channel)
-        if community is None or self.client.user is None:
+        if community is None or self.client.user is None or self._counted_elsewhere(channel):
             return
         own_id = str(self.client.user.id)
         target = int(channel.thread_id or channel.id)

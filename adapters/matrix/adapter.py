@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import nio
 from nio.crypto import ENCRYPTION_ENABLED
 
+from adapters.matrix.bridges import bridged_channels
 from adapters.matrix.direct import (
     ENCRYPTION_STATE,
     encrypt_direct_room,
@@ -105,6 +106,7 @@ def _compile(patterns: Sequence[str], path: str) -> list[re.Pattern[str]]:
 class MatrixAdapter(Adapter):
     platform = PLATFORM
     message_limit = 16_000
+    reads_bridges = True
 
     def __init__(
         self,
@@ -153,6 +155,9 @@ class MatrixAdapter(Adapter):
     async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
         self._state = MatrixState(stored.state)
+        if self.bridges is not None:
+            for key in await self.state.bots_elsewhere():
+                self.bridges.not_a_person(key)
         client = await self._connect()
         token = await self.state.sync_token()
         self._direct_rooms.update(await load_direct_rooms(client, self.state))
@@ -201,7 +206,12 @@ class MatrixAdapter(Adapter):
             }
             for user_id in room.users:
                 raw = latest.get(user_id)
-                if user_id in room.invited_users or raw is None or context.ignores(user_id):
+                if (
+                    user_id in room.invited_users
+                    or raw is None
+                    or context.ignores(user_id)
+                    or context.is_puppet(user_id)
+                ):
                     continue
                 joined = await self._join_date(room_id, raw)
                 found = since.setdefault(community, {})
@@ -244,6 +254,8 @@ class MatrixAdapter(Adapter):
             self._sync_task = None
         if self._saving is not None:
             await self._saving
+        if self._state is not None and self.bridges is not None:
+            await self.state.save_bots_elsewhere(self.bridges.not_people)
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -291,6 +303,12 @@ class MatrixAdapter(Adapter):
                 platform, _, place = digest_place.partition(":")
                 if platform == PLATFORM and place not in self._room_community:
                     self._digest_rooms.add(place)
+        for community in self.settings.communities.values():
+            for bridge in community.bridges:
+                if self.bridges is not None and bridge.matrix in self._room_community:
+                    self.bridges.counted_in(
+                        f"discord:{bridge.discord}", f"{PLATFORM}:{bridge.matrix}"
+                    )
 
     async def _room_id(self, client: nio.AsyncClient, room: str) -> str:
         if not room.startswith("#"):
@@ -408,6 +426,8 @@ class MatrixAdapter(Adapter):
                 await client.join(room_id)
         for room_id, info in response.rooms.join.items():
             events = list(info.timeline.events)
+            if room_id in self._room_community:
+                self._learn_bridges(room_id, [e.source for e in (*info.state, *events)])
             if room_id in self._spaces:
                 if any(e.source.get("type") == "m.space.child" for e in events):
                     await self._load_space(client, room_id)
@@ -456,6 +476,14 @@ class MatrixAdapter(Adapter):
         missing.reverse()
         return missing
 
+    def _learn_bridges(self, room_id: str, raws: Sequence[Mapping[str, Any]]) -> None:
+        """A community room relayed into a Discord channel (its bridge's state says so): what
+        is said there is counted here, where the bridge's puppets name the real authors."""
+        if self.bridges is None:
+            return
+        for channel in bridged_channels(raws):
+            self.bridges.counted_in(channel, f"{PLATFORM}:{room_id}")
+
     # -- translating -------------------------------------------------------------------------
 
     def _context(self, room_id: str) -> RoomContext | None:
@@ -475,6 +503,7 @@ class MatrixAdapter(Adapter):
             ignore_senders=self._ignore,
             puppet_patterns=self._puppets,
             display_names={u: m.display_name or "" for u, m in room.users.items()} if room else {},
+            not_people=self.bridges.not_people if self.bridges is not None else frozenset(),
         )
 
     def _community_of_member(self, user_id: str) -> str | None:
