@@ -317,3 +317,53 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
             await bridge.close()
             for member in (ana, relay):
                 await member.close()
+
+
+async def test_with_only_discord_watched_a_relay_webhook_counts_for_its_matrix_author(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    async with LoopbackDiscord.running(now=clock.now) as discord:
+        guild = discord.add_guild("Water network")
+        bridged = discord.add_channel(guild, "water")
+        other = discord.add_channel(guild, "general")
+        ben = discord.add_member(guild, "Ben")
+        settings = parse_settings(
+            {
+                "storage": {"path": str(tmp_path / "trellis.sqlite3")},
+                "adapters": {"console": {"enabled": False}, "discord": {"enabled": True}},
+                "communities": {
+                    "water": {
+                        "name": "Water network",
+                        "discord_guild_id": guild,
+                        "bridges": [{"discord": bridged, "matrix": "!far:example.org"}],
+                    }
+                },
+            }
+        )
+        adapter = DiscordAdapter(settings, "loopback", clock=clock, guild_ready_timeout=0.05)
+        discord.watch(adapter.client)
+        app = await started(settings, clock, [adapter])
+        try:
+            ana = discord._user_payload(discord._new_id(), "Ana")
+            relayed = await discord.post(bridged, ana, "From the Matrix side", webhook=True)
+            await discord.post(other, ana, "An integration's notice", webhook=True)
+            await discord.post(bridged, ben, "Welcome, Ana", reply_to=relayed["id"])
+            await discord.react(relayed["id"], ben, "🙏")
+            await discord.edit(relayed["id"], "From the Matrix side, edited")
+            sequence = discord._session.sequence if discord._session else 0
+            await discord.wait_for(
+                lambda: (adapter.client.ws.sequence or 0) >= sequence, what="every dispatch"
+            )
+            await adapter.flush()
+            await app.engine.drain()
+            week = await record(app)
+            assert week.messages == {"Ana": 1, "Ben": 1}, "the notice elsewhere is no one's"
+            assert week.texts == ["From the Matrix side, edited", "Welcome, Ana"]
+            assert week.replies_to == {"Ana": 1} and week.received == {"Ana": 1}
+            [key] = await app.store.fetch_all(
+                "SELECT member_key FROM members WHERE display_name = 'Ana'"
+            )
+            assert key[0] == "matrix:relayed:Ana"
+        finally:
+            await app.stop()

@@ -187,6 +187,8 @@ class DiscordAdapter(Adapter):
             enable_debug_events=True,
             guild_ready_timeout=guild_ready_timeout,
         )
+        self._bridged = {b.discord for c in settings.communities.values() for b in c.bridges}
+        """Channels a bridge relays from Matrix, by the configuration."""
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
         self._positions: PositionsSince | None = None
@@ -422,11 +424,17 @@ class DiscordAdapter(Adapter):
             now=self._clock.now(),
             place=self._place,
             member_name=lambda user_id: self._member_name(guild_id, user_id),
+            relayed=self._relayed,
         )
         author = data.get("author") or {}
         if author.get("bot") and "webhook_id" not in data and self.bridges is not None:
             self.bridges.not_a_person(f"{PLATFORM}:{author['id']}")  # its bridged copies too
         return [e for e in translate(kind, data, gateway) if not self._counted_elsewhere(e)]
+
+    def _relayed(self, place: ChannelRef) -> bool:
+        """Whether a bridge named in the configuration relays ``place`` from a Matrix room that
+        Trellis does not watch: the bridge's webhook posts there count for their authors."""
+        return place.id in self._bridged and not self._counted_elsewhere(place)
 
     def _counted_elsewhere(self, event: Event | ChannelRef) -> bool:
         """Whether a bridge relays this place (or this event's place) into a place whose
@@ -734,12 +742,17 @@ class DiscordAdapter(Adapter):
                 list[dict[str, Any]], await self.client.http.logs_from(target, 100, after=after)
             )
             page.sort(key=lambda m: int(m["id"]))
+            relayed = self._relayed(channel)
             for data in page:
-                posted = message_posted(data, community=community, channel=channel, own_id=own_id)
+                posted = message_posted(
+                    data, community=community, channel=channel, own_id=own_id, relayed=relayed
+                )
                 if posted is None:
                     continue
                 yield posted
-                edit = message_edited(data, community=community, channel=channel, own_id=own_id)
+                edit = message_edited(
+                    data, community=community, channel=channel, own_id=own_id, relayed=relayed
+                )
                 if edit is not None:
                     yield edit
                 for reaction in data.get("reactions") or []:

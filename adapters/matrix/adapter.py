@@ -783,8 +783,8 @@ class MatrixAdapter(Adapter):
             log.warning("could not react in %s: %s", room_id, response.message)
 
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
-        if member.platform != PLATFORM:
-            return Delivery.UNREACHABLE
+        if member.platform != PLATFORM or not member.id.startswith("@"):
+            return Delivery.UNREACHABLE  # a bridge's puppet, or a person a relay knows by name
         room_id = await self.direct_room(member.id)
         if room_id is None:
             return Delivery.UNREACHABLE
