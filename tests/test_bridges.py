@@ -96,6 +96,10 @@ async def until_stored(app: Trellis, last_text: str, within: float = 20) -> None
         await asyncio.sleep(0.05)
 
 
+def _body(event: dict[str, Any]) -> str:
+    return str((event.get("content") or {}).get("body", ""))
+
+
 def posts_to(discord: LoopbackDiscord, channel_id: str) -> list[Recorded]:
     return [
         r
@@ -312,6 +316,27 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
             )
             assert in_room["content"]["m.mentions"] == {}
             assert "@everyone" not in in_room["content"]["body"]
+
+            # A command works the same from either side: an event added on Matrix is listed
+            # alike on Discord and on Matrix.
+            day = (datetime.now(UTC) + timedelta(days=20)).strftime("%Y-%m-%d")
+            add = await ana.send(room_id, f"!trellis event add Well testing day {day} 10:00")
+            # Answers go to Ana's direct room, and 📬 on the command says so.
+            await ana.wait_for(
+                room_id,
+                lambda e: (e.get("content") or {}).get("m.relates_to", {}).get("event_id") == add,
+            )
+            await ana.send(room_id, "!trellis event list")
+            direct = await ana.wait_for_invite()
+            await ana.client.join(direct)
+            listed = await ana.wait_for(direct, lambda e: "Upcoming events" in _body(e))
+            asked = await discord.invoke(guild, channel, discord_people["Ben"], "event list")
+            answers = await discord.wait_for(
+                lambda: discord.interaction_answers(asked), what="the answer on Discord"
+            )
+            on_discord_list = answers[0]["data"]["content"]
+            assert "Well testing day" in on_discord_list
+            assert on_discord_list == _body(listed)
         finally:
             await app.stop()
             await bridge.close()
