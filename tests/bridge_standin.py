@@ -97,10 +97,12 @@ class Bridge:
     channel_id: str
     bridge_bot: dict[str, Any]
     """The bridge's Discord bot account: it reacts for Matrix users."""
+    bridge_matrix_bot: Member
     room_id: str
     matrix_people: dict[str, Member]
     discord_people: dict[str, dict[str, Any]]
     puppets: dict[str, Member]
+    """By the name of a person in the script, or the id of another Discord account."""
     authors: dict[str, str] = field(default_factory=dict)
     """Who wrote each message, by the id of its original (on its own side)."""
 
@@ -138,7 +140,16 @@ class Bridge:
             room_id, "m.bridge", content, state_key=state_key
         )
         assert not hasattr(response, "status_code") or response.status_code is None, response
-        return cls(discord, channel_id, bridge_bot, room_id, matrix_people, discord_people, puppets)
+        return cls(
+            discord,
+            channel_id,
+            bridge_bot,
+            bridge_matrix_bot,
+            room_id,
+            matrix_people,
+            discord_people,
+            puppets,
+        )
 
     async def say(self, who: str, text: str, *, reply_to: Said | None = None) -> Said:
         if who in self.discord_people:
@@ -166,6 +177,19 @@ class Bridge:
         )
         self.authors[event_id] = who
         return Said(discord=copy["id"], matrix=event_id)
+
+    async def relay_to_matrix(self, server: Synapse, message: dict[str, Any]) -> str:
+        """Relay a message posted on Discord by someone who is not in the script (a bot,
+        Trellis itself) as mautrix-discord does: through a puppet of its author."""
+        author = message["author"]
+        puppet = self.puppets.get(author["id"])
+        if puppet is None:
+            puppet = await Member.login(server, await server.register(f"discord_{author['id']}"))
+            await puppet.client.set_displayname(author["global_name"])
+            await self.bridge_matrix_bot.client.room_invite(self.room_id, puppet.user_id)
+            await puppet.client.join(self.room_id)
+            self.puppets[author["id"]] = puppet
+        return await puppet.send(self.room_id, message["content"])
 
     async def react(self, who: str, said: Said, emoji: str) -> None:
         assert said.discord is not None and said.matrix is not None

@@ -310,6 +310,15 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
             [prompt] = posts_to(discord, channel)
             assert "Who has tested" in prompt.content
             assert prompt.allowed_mentions == {"parse": []}
+            # The bridge relays Trellis's own Discord post into the room, and a Discord bot's:
+            # neither is chat.
+            helper = discord.add_member(guild, "Helper", bot=True)
+            notice = await discord.post(channel, helper, "Daily reminder: drink water")
+            for message in (discord.messages[channel][-2], notice):
+                await bridge.relay_to_matrix(server, message)
+            await ana.send(room_id, "Good prompt")
+            await until_stored(app, "Good prompt")
+            assert (await record(app)).messages == {"Ana": 3, "Ben": 2, "Fede": 1}
             in_room = await ana.wait_for(
                 room_id,
                 lambda e: "Who has tested" in (e.get("content") or {}).get("body", ""),
