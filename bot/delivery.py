@@ -37,9 +37,12 @@ class PlacePosting:
     message_id: str | None = None
 
     def __str__(self) -> str:
-        if self.outcome in (Outcome.FAILED, Outcome.OFF):
-            return f"{self.outcome.value} in {self.place}: {self.reason}"
-        return f"{self.outcome.value} in {self.place}"
+        match self.outcome:
+            case Outcome.POSTED:
+                return f"posted to {self.place}"
+            case Outcome.ALREADY:
+                return f"posted to {self.place} before"
+        return f"{self.outcome.value} in {self.place}: {self.reason}"
 
 
 async def post_each(

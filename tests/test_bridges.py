@@ -306,7 +306,7 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
                     tx, "water", "water", "Who has tested @everyone's wells?", None, 0
                 )
             told = await prompts.post_next(water, "water", clock.now())
-            assert "posted in discord" in told and "posted in matrix" in told, told
+            assert "posted to discord" in told and "posted to matrix" in told, told
             [prompt] = posts_to(discord, channel)
             assert "Who has tested" in prompt.content
             assert prompt.allowed_mentions == {"parse": []}

@@ -115,10 +115,11 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
         return DigestPosting(DigestOutcome.NO_CHANNEL)
     await community.drain()
     start = local_week_before(end, community.settings.timezone)
-    this_week = await activity.totals(community.store, community.id, *_epochs(start, end))
+    begin, finish = int(start.timestamp()), int(end.timestamp())
+    this_week = await activity.totals(community.store, community.id, begin, finish)
     if not (this_week.messages or this_week.reactions or this_week.new_members):
         return DigestPosting(DigestOutcome.NOTHING)
-    posted: list[OutgoingMessage] = []
+    rendered: dict[str, OutgoingMessage] = {}
 
     async def render(place: str) -> OutgoingMessage:
         message = await compose(
@@ -130,25 +131,24 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
             place=place,
         )
         assert message is not None  # only an empty week is skipped, and this one is not
-        posted.append(message)
+        rendered[place] = message
         return message
 
-    postings = await post_each(community, f"digest:{int(end.timestamp())}", places, render)
-    if any(posting.outcome is Outcome.POSTED for posting in postings):
-        async with community.store.transaction() as tx:  # for the history site, as posted
+    postings = await post_each(community, f"digest:{finish}", places, render)
+    posted = [p.place for p in postings if p.outcome is Outcome.POSTED]
+    if posted:
+        # The history site keeps it as posted, named as people read names (not as mentions).
+        named = [p for p in posted if not community.mentions_credited(key_parts(p)[0])]
+        async with community.store.transaction() as tx:
             await web.archive_digest(
                 tx,
                 community.id,
-                int(end.timestamp()),
+                finish,
                 int(community.clock.now().timestamp()),
-                posted_text(posted[0]),
+                posted_text(rendered[(named or posted)[0]]),
             )
     outcome = DigestOutcome.FAILED if failures(postings) else DigestOutcome.POSTED
     return DigestPosting(outcome, tuple(postings))
-
-
-def _epochs(start: datetime, end: datetime) -> tuple[int, int]:
-    return int(start.timestamp()), int(end.timestamp())
 
 
 async def weekly(community: Community, due: datetime) -> str:
