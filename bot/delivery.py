@@ -56,6 +56,8 @@ async def post_each(
     platform refuses it: a later try posts only where it has not been posted."""
     outcomes = []
     for place in places:
+        # Rendered before the claim: what fails here (the store) leaves no claim behind.
+        message = await message_for(place)
         at = int(community.clock.now().timestamp())
         async with community.store.transaction() as tx:
             claimed = await deliveries.claim(
@@ -66,7 +68,7 @@ async def post_each(
             outcomes.append(PlacePosting(place, Outcome.ALREADY, message_id=earlier))
             continue
         try:
-            sent = await community.post(place, await message_for(place))
+            sent = await community.post(place, message)
         except Exception as error:  # each platform has its own errors (a missing permission…)
             log.warning("could not post %s in %s: %s", what, place, error)
             async with community.store.transaction() as tx:
