@@ -24,7 +24,7 @@ from bot.events import ChannelRef, CommandInvoked, Event
 from bot.features import FEATURES, all_commands, digest_sections
 from bot.i18n import Translator
 from bot.outgoing import OutgoingMessage
-from bot.ports import Adapter
+from bot.ports import Adapter, Bridges
 from bot.scheduler import Job, Scheduler
 from bot.themes import ThemeMap
 from storage import activity, web
@@ -49,7 +49,13 @@ class Trellis:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.adapters: dict[str, Adapter] = {adapter.platform: adapter for adapter in adapters}
+        # The adapters that read bridges' state start first: the others' catch-up then leaves
+        # bridged places to them from the start.
+        ordered = sorted(adapters, key=lambda adapter: not adapter.reads_bridges)
+        self.adapters: dict[str, Adapter] = {adapter.platform: adapter for adapter in ordered}
+        self.bridges = Bridges()
+        for adapter in ordered:
+            adapter.bridges = self.bridges
         self.themes = {cid: ThemeMap(community) for cid, community in settings.communities.items()}
         self.commands = all_commands()
         member_cache = MemberCache()
@@ -410,9 +416,10 @@ class Intake:
 
 def configured_places(community: CommunitySettings, platform: str) -> list[str]:
     """The places on ``platform`` that the community's configuration names."""
-    refs = [community.digest.channel] if community.digest.channel else []
+    refs = list(community.digest.places)
     for theme in community.themes.values():
-        refs += [*theme.places, *([theme.prompt_place] if theme.prompt_place else [])]
+        refs += [*theme.places, *theme.prompt_places]
+        refs += [theme.prompt_place] if theme.prompt_place else []
     return [ref for ref in refs if ref.startswith(f"{platform}:")]
 
 

@@ -66,6 +66,21 @@ def _valid_ref(value: str) -> str:
     return value
 
 
+def one_place_per_platform(places: list[str], key: str) -> list[str]:
+    """``places`` as given, or a ValueError naming two of them on one platform: a post goes to
+    one place per platform (a bridge relays it further)."""
+    seen: dict[str, str] = {}
+    for place in places:
+        platform = place.partition(":")[0]
+        if platform in seen:
+            raise ValueError(
+                f"{key} names {seen[platform]!r} and {place!r}, both on {platform}; keep one "
+                f"place per platform"
+            )
+        seen[platform] = place
+    return places
+
+
 Timezone = Annotated[str, AfterValidator(_valid_timezone)]
 Cron = Annotated[str, AfterValidator(_valid_cron)]
 Ref = Annotated[str, AfterValidator(_valid_ref)]
@@ -142,8 +157,11 @@ class NudgeSettings(Section):
 
 
 class DigestSettings(Section):
+    channels: list[Ref] = Field(default_factory=list)
+    """Where the weekly digest is posted, one place per platform, as 'platform:id'. Without
+    any, digests are only previewed."""
     channel: Ref | None = None
-    """Where the weekly digest is posted, as 'platform:id'. Without it, digests are only previewed."""
+    """One place to post the digest: the same as ``channels`` with one place in it."""
     cron: Cron = "0 9 * * mon"
     excerpt_chars: int = Field(default=140, ge=0, le=500)
     busiest_threads: int = Field(default=3, ge=0, le=10)
@@ -152,6 +170,20 @@ class DigestSettings(Section):
     Markdown file; false posts the whole digest, split over several messages if needed."""
     quote_encrypted: bool = False
     """Quote messages of end-to-end encrypted rooms in a digest posted to a room that is not."""
+
+    @model_validator(mode="after")
+    def _one_list_of_places(self) -> DigestSettings:
+        if self.channel is not None and self.channels:
+            raise ValueError(
+                "set channels (the digest's places, one per platform) or channel, not both"
+            )
+        one_place_per_platform(self.channels, "channels")
+        return self
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        """Where the digest goes, one place per platform."""
+        return (self.channel,) if self.channel is not None else tuple(self.channels)
 
 
 class CatchUpSettings(Section):
@@ -173,8 +205,18 @@ class ThemeSettings(Section):
     learning_goal: str = ""
     prompt_cron: Cron | None = None
     """When this theme's next queued prompt is posted; none means only when it falls dormant."""
+    prompt_places: list[Ref] = Field(default_factory=list)
+    """Where prompts and event reminders go, one place per platform; by default the theme's
+    first place on each platform."""
     prompt_place: Ref | None = None
-    """Where prompts go; defaults to the theme's first place."""
+    """One place for prompts: the same as ``prompt_places`` with one place in it."""
+
+    @model_validator(mode="after")
+    def _one_list_of_prompt_places(self) -> ThemeSettings:
+        if self.prompt_place is not None and self.prompt_places:
+            raise ValueError("set prompt_places (one per platform) or prompt_place, not both")
+        one_place_per_platform(self.prompt_places, "prompt_places")
+        return self
 
 
 class RoleSettings(Section):
@@ -197,6 +239,34 @@ class SurveySettings(Section):
     """Results are shown only from this many answers, so nobody can be picked out."""
 
 
+_DISCORD_ID = re.compile(r"^\d{1,20}$")
+_MATRIX_ROOM_ID = re.compile(r"^![^:\s]+:\S+$")
+
+
+class BridgeSettings(Section):
+    """A Discord channel and a Matrix room that a bridge relays into each other, for bridges
+    whose room state does not say so (MSC2346's ``m.bridge`` event)."""
+
+    discord: str
+    """The Discord channel's id (Developer Mode: right-click the channel, Copy Channel ID)."""
+    matrix: str
+    """The Matrix room's id ('!abc:example.org', Room settings → Advanced), not an alias."""
+
+    @model_validator(mode="after")
+    def _ids(self) -> BridgeSettings:
+        if not _DISCORD_ID.match(self.discord):
+            raise ValueError(
+                f"discord = {self.discord!r} should be the channel's id, digits only, e.g. "
+                f"'123456789012345678'"
+            )
+        if not _MATRIX_ROOM_ID.match(self.matrix):
+            raise ValueError(
+                f"matrix = {self.matrix!r} should be the room's id, e.g. '!abc:example.org' "
+                f"(Room settings → Advanced), not an alias"
+            )
+        return self
+
+
 class CommunitySettings(Section):
     name: str
     locale: Locale = "en"
@@ -210,6 +280,9 @@ class CommunitySettings(Section):
     charter: str = ""
     """Purpose and rules of participation, sent to newcomers."""
     surveys: SurveySettings = SurveySettings()
+    bridges: list[BridgeSettings] = Field(default_factory=list)
+    """Discord channels and Matrix rooms relayed into each other by a bridge that does not say
+    so in the room's state: what is said there is counted once."""
 
     @model_validator(mode="after")
     def _theme_ids_are_words(self) -> CommunitySettings:
@@ -280,8 +353,12 @@ class MatrixSettings(Section):
     encryption: bool = True
     ignore_senders: list[str] = Field(default_factory=list)
     """Regular expressions of senders to ignore (e.g. bridge bots)."""
-    puppet_patterns: dict[str, str] = Field(default_factory=dict)
-    """Bridged puppets to attribute to a platform: regex -> platform, e.g. '@_discord_(\\d+):.*' = 'discord'."""
+    puppet_patterns: dict[str, str] = Field(
+        default_factory=lambda: {r"@_?discord_(\d+):.*": "discord"}
+    )
+    """Bridged puppets to attribute to a platform: regex -> platform; its first group is the
+    member's id there. The default knows mautrix-discord's '@discord_<id>:server' and
+    matrix-appservice-discord's '@_discord_<id>:server'."""
 
     @model_validator(mode="after")
     def _needs_account_when_enabled(self) -> MatrixSettings:

@@ -62,7 +62,9 @@ def unescape(markdown: str) -> str:
     return _ESCAPED.sub(r"\1", markdown)
 
 
-_MENTION_OR_WORD = re.compile(r"<@[!&]?\d+>|@[\w.:-]+|\S+")
+_WORD = re.compile(r"\S+")
+"""A word. A platform's mention syntax (Discord's ``<@id>``, a Matrix id) has no space in it, so
+it is one word here and never cut: this module needs to know no platform's syntax."""
 
 
 def split_markdown(text: str, limit: int) -> list[str]:
@@ -97,7 +99,7 @@ def _lines_within(text: str, limit: int) -> list[str]:
             lines.append(line)
             continue
         piece = ""
-        for token in _MENTION_OR_WORD.findall(line):
+        for token in _WORD.findall(line):
             while len(token) > limit:
                 if piece:
                     lines.append(piece)

@@ -115,8 +115,46 @@ class SentMessage:
     """One id per chunk the message was split into."""
 
 
+class Bridges:
+    """What the adapters learn of the bridges that relay one platform's places into another's,
+    shared between them by the application: a place whose chat is counted in the place it is
+    relayed into (so each message, reaction, edit and deletion counts once, credited to its
+    real author), and the accounts of ours or of other bots that a bridge copies elsewhere.
+
+    The adapter whose copies name their real authors (a bridge's puppets) says which places it
+    counts; the other adapter leaves those places' chat to it (its commands still run)."""
+
+    def __init__(self) -> None:
+        self._counted_in: dict[str, str] = {}
+        self._not_people: set[str] = set()
+
+    def counted_in(self, relayed: str, counting: str) -> None:
+        """The chat of place ``relayed`` ('platform:id') is counted in place ``counting``."""
+        self._counted_in[relayed] = counting
+
+    def counting_place(self, place: str) -> str | None:
+        """Where the chat of ``place`` is counted, when not in ``place`` itself."""
+        return self._counted_in.get(place)
+
+    def not_a_person(self, member: str) -> None:
+        """``member`` ('platform:id') is a bot (ours or another): its bridged copies are not chat."""
+        self._not_people.add(member)
+
+    def is_person(self, member: str) -> bool:
+        return member not in self._not_people
+
+    @property
+    def not_people(self) -> frozenset[str]:
+        return frozenset(self._not_people)
+
+
 class Adapter(ABC):
     platform: str
+    bridges: Bridges | None = None
+    """Shared with the other adapters by the application (``Trellis``), before ``start``."""
+    reads_bridges: bool = False
+    """Whether this adapter learns bridged places from the platform itself (Matrix's room
+    state): it starts before the others."""
     message_limit: int
     """The longest message the platform accepts, in characters."""
     mention_credited_members: bool = False

@@ -78,7 +78,15 @@ class ThemeMap:
                 return theme
         return None
 
-    def prompt_place(self, theme: Theme) -> str | None:
-        return theme.settings.prompt_place or (
-            theme.settings.places[0] if theme.settings.places else None
-        )
+    def prompt_places(self, theme: Theme) -> tuple[str, ...]:
+        """Where the theme's prompts go, one place per platform: as configured, else its first
+        place on each platform."""
+        settings = theme.settings
+        if settings.prompt_place is not None:
+            return (settings.prompt_place,)
+        if settings.prompt_places:
+            return tuple(settings.prompt_places)
+        first: dict[str, str] = {}
+        for place in settings.places:
+            first.setdefault(place.partition(":")[0], place)
+        return tuple(first.values())

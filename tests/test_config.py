@@ -14,6 +14,7 @@ import pytest
 
 from bot.cli import check_secrets
 from bot.config import ConfigError, load_settings, parse_settings
+from bot.themes import ThemeMap
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +88,32 @@ def minimal(**community) -> dict:
         (
             {**minimal(), "adapters": {"discord": {"shard_count": 0}}},
             "adapters.discord.shard_count: Input should be greater than or equal to 1.",
+        ),
+        (
+            minimal(digest={"channels": ["discord:1", "discord:2"]}),
+            "communities.praxis.digest: channels names 'discord:1' and 'discord:2', both on "
+            "discord; keep one place per platform.",
+        ),
+        (
+            minimal(digest={"channel": "discord:1", "channels": ["matrix:!a:b.org"]}),
+            "communities.praxis.digest: set channels (the digest's places, one per platform) or "
+            "channel, not both.",
+        ),
+        (
+            minimal(
+                themes={"w": {"name": "W", "prompt_places": ["matrix:!a:b.org", "matrix:!c:b.org"]}}
+            ),
+            "communities.praxis.themes.w: prompt_places names 'matrix:!a:b.org' and "
+            "'matrix:!c:b.org', both on matrix; keep one place per platform.",
+        ),
+        (
+            minimal(bridges=[{"discord": "#water", "matrix": "!a:b.org"}]),
+            "communities.praxis.bridges.0: discord = '#water' should be the channel's id, digits "
+            "only",
+        ),
+        (
+            minimal(bridges=[{"discord": "123", "matrix": "#water:b.org"}]),
+            "communities.praxis.bridges.0: matrix = '#water:b.org' should be the room's id",
         ),
     ],
 )
@@ -384,3 +411,23 @@ def test_backup_of_a_postgresql_database_points_to_the_servers_tools(tmp_path):
         "e.g. pg_dump -Fc (docs/scale.md); trellis backup copies a SQLite file.",
     )
     assert not (tmp_path / "copy.sqlite3").exists()
+
+
+def test_the_older_single_places_still_work_and_several_places_go_one_per_platform():
+    older = parse_settings(
+        minimal(
+            digest={"channel": "discord:1"},
+            themes={"w": {"name": "W", "places": ["discord:5"], "prompt_place": "discord:6"}},
+        )
+    ).communities["praxis"]
+    assert older.digest.places == ("discord:1",)
+    assert ThemeMap(older).prompt_places(ThemeMap(older).themes["w"]) == ("discord:6",)
+    several = parse_settings(
+        minimal(
+            digest={"channels": ["discord:1", "matrix:!news:b.org"]},
+            themes={"w": {"name": "W", "places": ["discord:5", "discord:7", "matrix:!w:b.org"]}},
+        )
+    ).communities["praxis"]
+    assert several.digest.places == ("discord:1", "matrix:!news:b.org")
+    themes = ThemeMap(several)
+    assert themes.prompt_places(themes.themes["w"]) == ("discord:5", "matrix:!w:b.org")

@@ -70,6 +70,28 @@ async def test_digest_post_says_posted_nothing_to_post_or_why_it_could_not(tmp_p
         )
 
 
+async def test_a_digest_run_tried_again_posts_only_where_it_did_not(tmp_path):
+    both = config(
+        **{
+            "communities.praxis.digest.channel": None,
+            "communities.praxis.digest.channels": [
+                "console:general",
+                "matrix:!digest:example.org",
+            ],
+        }
+    )
+    async with running_app(tmp_path, both, start=madrid(9, 7, 10)) as h:
+        await h.lines("#water ana: A first word on irrigation.")
+        await h.set_time(madrid(9, 14, 9, 5))
+        assert len(digests(h)) == 1, "posted where it could be"
+        await h.set_time(madrid(9, 14, 9, 35))  # the failed run is tried again
+        assert len(digests(h)) == 1, "and not again when its run was tried again"
+        preview = await h.command("fran", "/digest preview")
+        assert "not posted in matrix:!digest:example.org: the matrix adapter is not enabled" in (
+            preview
+        ), "the facilitators are told where it did not go"
+
+
 class CatchingUpConsole(ConsoleAdapter):
     """A console that, like a platform adapter, hands what was said while Trellis was down to
     the sink before ``start`` returns."""

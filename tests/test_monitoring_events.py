@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from storage import members
-from tests.helpers import running_app
+from tests.helpers import config, running_app
 from tests.test_monitoring_storage import rows_about
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -121,3 +121,24 @@ async def test_a_forgotten_authors_events_go_with_her(tmp_path):
         listed = await h.command("fran", "/event list")
         assert "**Forum**" in listed
         assert "Census" not in listed and "Ana" not in listed and "Fair" not in listed
+
+
+async def test_a_reminder_goes_to_each_platforms_place_once(tmp_path):
+    both = config(
+        **{
+            "communities.praxis.themes.water.prompt_places": [
+                "console:water",
+                "matrix:!w:example.org",
+            ]
+        }
+    )
+    async with running_app(tmp_path, both) as h:
+        await h.lines(*MEMBERS)
+        await h.command("ana", "/event add Water census review 2026-09-10 18:30", channel="water")
+        await h.set_time(lima("2026-09-08 10:00"))
+        before = len(h.outbox)
+        await h.set_time(lima("2026-09-09 19:00"))
+        await h.set_time(lima("2026-09-09 19:30"))  # later looks do not remind again
+        day = h.sent_since(before, "post")
+        assert [p.to for p in day] == ["#water"], "the Matrix room's adapter is not connected"
+        assert day[0].text.startswith("📅 Coming up within a day: **Water census review**")

@@ -194,6 +194,8 @@ class DiscordAdapter(Adapter):
         self._shard_count = settings.adapters.discord.shard_count
         self._shards = self._configured_shards() if self._shard_count is not None else None
         """The shards this process holds (all those it may hold until the election says)."""
+        self._bridged = {b.discord for c in settings.communities.values() for b in c.bridges}
+        """Channels a bridge relays from Matrix, by the configuration."""
         self.client = self._new_client()
         self._specs: list[CommandSpec] = []
         self._sink: EventSink | None = None
@@ -361,6 +363,9 @@ class DiscordAdapter(Adapter):
 
     async def _setup(self) -> None:
         self._set_up = True
+        if self.bridges is not None and self.client.user is not None:
+            # What a bridge relays of our own posts is not the community's chat.
+            self.bridges.not_a_person(f"{PLATFORM}:{self.client.user.id}")
         await self.client.tree.set_translator(CatalogTranslator())
         if self._specs:
             await self._sync_commands()
@@ -416,6 +421,8 @@ class DiscordAdapter(Adapter):
             )
             return
         for place, thread in await self._places(guild, archived_since=downtime):
+            if self._counted_elsewhere(place):
+                continue  # the bridged place it is relayed into catches it up
             if thread is not None and id_time(thread.id) >= downtime:
                 owner = guild.get_member(thread.owner_id) if thread.owner_id else None
                 opener = (
@@ -490,8 +497,27 @@ class DiscordAdapter(Adapter):
             now=self._clock.now(),
             place=self._place,
             member_name=lambda user_id: self._member_name(guild_id, user_id),
+            relayed=self._relayed,
         )
-        return translate(kind, data, gateway)
+        author = data.get("author") or {}
+        if author.get("bot") and "webhook_id" not in data and self.bridges is not None:
+            self.bridges.not_a_person(f"{PLATFORM}:{author['id']}")  # its bridged copies too
+        return [e for e in translate(kind, data, gateway) if not self._counted_elsewhere(e)]
+
+    def _relayed(self, place: ChannelRef) -> bool:
+        """Whether a bridge named in the configuration relays ``place`` from a Matrix room that
+        Trellis does not watch: the bridge's webhook posts there count for their authors."""
+        return place.id in self._bridged and not self._counted_elsewhere(place)
+
+    def _counted_elsewhere(self, event: Event | ChannelRef) -> bool:
+        """Whether a bridge relays this place (or this event's place) into a place whose
+        adapter counts its chat, with the real authors: it is not counted here too."""
+        place = event if isinstance(event, ChannelRef) else getattr(event, "channel", None)
+        return (
+            place is not None
+            and self.bridges is not None
+            and self.bridges.counting_place(place.key) is not None
+        )
 
     def _place(self, channel_id: str | int) -> ChannelRef:
         """The ChannelRef of a channel id: a thread is named by its parent channel and its own id."""
@@ -778,7 +804,7 @@ class DiscordAdapter(Adapter):
         its last edit (a message stored before it was edited gets the new text) and its
         reactions. discord.py waits out Discord's rate limits."""
         community = await self._community_of(channel)
-        if community is None or self.client.user is None:
+        if community is None or self.client.user is None or self._counted_elsewhere(channel):
             return
         own_id = str(self.client.user.id)
         target = int(channel.thread_id or channel.id)
@@ -789,12 +815,17 @@ class DiscordAdapter(Adapter):
                 list[dict[str, Any]], await self.client.http.logs_from(target, 100, after=after)
             )
             page.sort(key=lambda m: int(m["id"]))
+            relayed = self._relayed(channel)
             for data in page:
-                posted = message_posted(data, community=community, channel=channel, own_id=own_id)
+                posted = message_posted(
+                    data, community=community, channel=channel, own_id=own_id, relayed=relayed
+                )
                 if posted is None:
                     continue
                 yield posted
-                edit = message_edited(data, community=community, channel=channel, own_id=own_id)
+                edit = message_edited(
+                    data, community=community, channel=channel, own_id=own_id, relayed=relayed
+                )
                 if edit is not None:
                     yield edit
                 for reaction in data.get("reactions") or []:
@@ -915,8 +946,10 @@ def _configured_places(community_id: str, community: Any) -> list[tuple[str, str
     found: list[tuple[str, str]] = []
     for theme_id, theme in community.themes.items():
         found += [(f"{prefix}.themes.{theme_id}.places", p) for p in theme.places]
+        found += [(f"{prefix}.themes.{theme_id}.prompt_places", p) for p in theme.prompt_places]
         if theme.prompt_place:
             found.append((f"{prefix}.themes.{theme_id}.prompt_place", theme.prompt_place))
+    found += [(f"{prefix}.digest.channels", p) for p in community.digest.channels]
     if community.digest.channel:
         found.append((f"{prefix}.digest.channel", community.digest.channel))
     return [(key, ref) for key, ref in found if ref.startswith("discord:")]

@@ -76,11 +76,35 @@ def is_from_people(message: dict[str, Any], own_id: str) -> bool:
     )
 
 
+RELAYED = "relayed:"
+"""Before the name of a person a bridge relays from Matrix by webhook: it names them, nothing more
+(their Matrix id stays on the other side)."""
+
+
+def relayed_author(message: dict[str, Any]) -> MemberRef | None:
+    """The person a bridge's relay webhook posts for (mautrix-discord and
+    matrix-appservice-discord name the webhook's message after its Matrix author), as a Matrix
+    member known by that name; None for any other message."""
+    author = message.get("author") or {}
+    name = author.get("global_name") or author.get("username") or ""
+    if "webhook_id" not in message or not name or message.get("type", 0) not in _CHAT_MESSAGE_TYPES:
+        return None
+    return MemberRef("matrix", RELAYED + name, name)
+
+
 def message_posted(
-    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
+    data: dict[str, Any],
+    *,
+    community: str,
+    channel: ChannelRef,
+    own_id: str,
+    relayed: bool = False,
 ) -> MessagePosted | None:
-    """MESSAGE_CREATE (or a message from history) as MessagePosted; None when it is not people's."""
-    if not is_from_people(data, own_id):
+    """MESSAGE_CREATE (or a message from history) as MessagePosted; None when it is not people's.
+    In a ``relayed`` channel (a bridge's, whose other side Trellis does not watch), what the
+    bridge's webhook posts is its Matrix author's."""
+    author = relayed_author(data) if relayed else None
+    if author is None and not is_from_people(data, own_id):
         return None
     reply_to = reply_author = None
     reference = data.get("message_reference")
@@ -88,7 +112,9 @@ def message_posted(
         reply_to = str(reference["message_id"])
         original = data.get("referenced_message")
         if original and original.get("author"):
-            reply_author = member_ref(original["author"], original.get("member"))
+            reply_author = (relayed_author(original) if relayed else None) or member_ref(
+                original["author"], original.get("member")
+            )
     mentions = tuple(
         member_ref(user, user.get("member"))
         for user in data.get("mentions", [])
@@ -97,7 +123,7 @@ def message_posted(
     return MessagePosted(
         community=community,
         channel=channel,
-        author=member_ref(data["author"], data.get("member")),
+        author=author or member_ref(data["author"], data.get("member")),
         message_id=str(data["id"]),
         text=data.get("content") or "",
         occurred_at=parse_time(data["timestamp"]),
@@ -108,7 +134,12 @@ def message_posted(
 
 
 def message_edited(
-    data: dict[str, Any], *, community: str, channel: ChannelRef, own_id: str
+    data: dict[str, Any],
+    *,
+    community: str,
+    channel: ChannelRef,
+    own_id: str,
+    relayed: bool = False,
 ) -> MessageEdited | None:
     """MESSAGE_UPDATE as MessageEdited, only for a person changing the text.
 
@@ -118,7 +149,8 @@ def message_edited(
     if "content" not in data or not data.get("edited_timestamp"):
         return None
     if "author" in data and not is_from_people(data, own_id):
-        return None
+        if not (relayed and relayed_author(data)):
+            return None
     return MessageEdited(
         community=community,
         channel=channel,
@@ -293,6 +325,9 @@ class Gateway:
     """A channel id as a place (a thread named by its parent channel and its own id)."""
     member_name: Callable[[str], str]
     """A user id as the guild names the person ('' when unknown)."""
+    relayed: Callable[[ChannelRef], bool] = lambda place: False
+    """Whether a bridge relays this place from Matrix, whose side Trellis does not watch: its
+    webhook's messages are people's."""
 
 
 Factory = Callable[[dict[str, Any], Gateway], list[Event]]
@@ -301,14 +336,24 @@ Factory = Callable[[dict[str, Any], Gateway], list[Event]]
 def _posted(data: dict[str, Any], gateway: Gateway) -> list[Event]:
     channel = gateway.place(data["channel_id"])
     event = message_posted(
-        data, community=gateway.community, channel=channel, own_id=gateway.own_id
+        data,
+        community=gateway.community,
+        channel=channel,
+        own_id=gateway.own_id,
+        relayed=gateway.relayed(channel),
     )
     return [event] if event else []
 
 
 def _edited(data: dict[str, Any], gateway: Gateway) -> list[Event]:
     channel = gateway.place(data["channel_id"])
-    edit = message_edited(data, community=gateway.community, channel=channel, own_id=gateway.own_id)
+    edit = message_edited(
+        data,
+        community=gateway.community,
+        channel=channel,
+        own_id=gateway.own_id,
+        relayed=gateway.relayed(channel),
+    )
     return [edit] if edit else []
 
 

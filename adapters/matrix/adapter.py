@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import nio
 from nio.crypto import ENCRYPTION_ENABLED
 
+from adapters.matrix.bridges import bridged_channels
 from adapters.matrix.direct import (
     ENCRYPTION_STATE,
     encrypt_direct_room,
@@ -105,6 +106,7 @@ def _compile(patterns: Sequence[str], path: str) -> list[re.Pattern[str]]:
 class MatrixAdapter(Adapter):
     platform = PLATFORM
     message_limit = 16_000
+    reads_bridges = True
 
     def __init__(
         self,
@@ -157,6 +159,9 @@ class MatrixAdapter(Adapter):
     async def start(self, sink: EventSink, stored: Stored) -> None:
         self._sink = sink
         self._state = MatrixState(stored.state)
+        if self.bridges is not None:
+            for key in await self.state.bots_elsewhere():
+                self.bridges.not_a_person(key)
         client = await self._connect()
         token = await self.state.sync_token()
         self._direct_rooms.update(await load_direct_rooms(client, self.state))
@@ -205,7 +210,12 @@ class MatrixAdapter(Adapter):
             }
             for user_id in room.users:
                 raw = latest.get(user_id)
-                if user_id in room.invited_users or raw is None or context.ignores(user_id):
+                if (
+                    user_id in room.invited_users
+                    or raw is None
+                    or context.ignores(user_id)
+                    or context.is_puppet(user_id)
+                ):
                     continue
                 joined = await self._join_date(room_id, raw)
                 found = since.setdefault(community, {})
@@ -248,6 +258,8 @@ class MatrixAdapter(Adapter):
             self._sync_task = None
         if self._saving is not None:
             await self._saving
+        if self._state is not None and self.bridges is not None:
+            await self.state.save_bots_elsewhere(self.bridges.not_people)
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -291,9 +303,16 @@ class MatrixAdapter(Adapter):
                 self._spaces[space_id] = community_id
                 await client.join(space_id)
                 await self._load_space(client, space_id)
-            platform, _, place = (community.digest.channel or "").partition(":")
-            if platform == PLATFORM and place not in self._room_community:
-                self._digest_rooms.add(place)
+            for digest_place in community.digest.places:
+                platform, _, place = digest_place.partition(":")
+                if platform == PLATFORM and place not in self._room_community:
+                    self._digest_rooms.add(place)
+        for community in self.settings.communities.values():
+            for bridge in community.bridges:
+                if self.bridges is not None and bridge.matrix in self._room_community:
+                    self.bridges.counted_in(
+                        f"discord:{bridge.discord}", f"{PLATFORM}:{bridge.matrix}"
+                    )
 
     async def _room_id(self, client: nio.AsyncClient, room: str) -> str:
         if not room.startswith("#"):
@@ -411,6 +430,8 @@ class MatrixAdapter(Adapter):
                 await client.join(room_id)
         for room_id, info in response.rooms.join.items():
             events = list(info.timeline.events)
+            if room_id in self._room_community:
+                self._learn_bridges(room_id, [e.source for e in (*info.state, *events)])
             if room_id in self._spaces:
                 if any(e.source.get("type") == "m.space.child" for e in events):
                     await self._load_space(client, room_id)
@@ -459,6 +480,14 @@ class MatrixAdapter(Adapter):
         missing.reverse()
         return missing
 
+    def _learn_bridges(self, room_id: str, raws: Sequence[Mapping[str, Any]]) -> None:
+        """A community room relayed into a Discord channel (its bridge's state says so): what
+        is said there is counted here, where the bridge's puppets name the real authors."""
+        if self.bridges is None:
+            return
+        for channel in bridged_channels(raws):
+            self.bridges.counted_in(channel, f"{PLATFORM}:{room_id}")
+
     # -- translating -------------------------------------------------------------------------
 
     def _context(self, room_id: str) -> RoomContext | None:
@@ -478,6 +507,7 @@ class MatrixAdapter(Adapter):
             ignore_senders=self._ignore,
             puppet_patterns=self._puppets,
             display_names={u: m.display_name or "" for u, m in room.users.items()} if room else {},
+            not_people=self.bridges.not_people if self.bridges is not None else frozenset(),
         )
 
     def _community_of_member(self, user_id: str) -> str | None:
@@ -757,8 +787,8 @@ class MatrixAdapter(Adapter):
             log.warning("could not react in %s: %s", room_id, response.message)
 
     async def send_direct(self, member: MemberRef, message: OutgoingMessage) -> Delivery:
-        if member.platform != PLATFORM:
-            return Delivery.UNREACHABLE
+        if member.platform != PLATFORM or not member.id.startswith("@"):
+            return Delivery.UNREACHABLE  # a bridge's puppet, or a person a relay knows by name
         room_id = await self.direct_room(member.id)
         if room_id is None:
             return Delivery.UNREACHABLE
@@ -825,11 +855,10 @@ class MatrixAdapter(Adapter):
         from the full-state sync; a room it does not know counts as not encrypted)."""
         client = await self._connect()
         rooms = [room_id for room_id, owner in self._room_community.items() if owner == community]
-        platform, _, digest_room = (
-            self.settings.communities[community].digest.channel or ""
-        ).partition(":")
-        if platform == PLATFORM:
-            rooms.append(digest_room)
+        for place in self.settings.communities[community].digest.places:
+            platform, _, digest_room = place.partition(":")
+            if platform == PLATFORM:
+                rooms.append(digest_room)
         return frozenset(
             f"{PLATFORM}:{room_id}"
             for room_id in rooms

@@ -26,6 +26,9 @@ _THREAD = "thread"
 """A thread's root event id, once its opening was delivered."""
 _E2E_WARNED = "e2e_warned"
 """An encrypted room we could not read and said so in."""
+_BOTS = "bots_elsewhere"
+"""Bots of other platforms (Trellis's own account there too), whose bridged copies are not chat:
+known before the adapter that told them connects again."""
 _JOINED = "joined"
 """A member event's id -> when that member joined, for members whose last event was a profile change."""
 
@@ -57,6 +60,12 @@ class MatrixState:
 
     async def direct_room(self, user_id: str) -> str | None:
         return await self._rows.get(_DIRECT, user_id)
+
+    async def bots_elsewhere(self) -> list[str]:
+        return json.loads(await self._rows.get(_BOTS, "") or "[]")
+
+    async def save_bots_elsewhere(self, keys: frozenset[str]) -> None:
+        await self._rows.set(_BOTS, "", json.dumps(sorted(keys)))
 
     async def direct_member(self, room_id: str) -> str | None:
         return await self._rows.get(_DIRECT_ROOM, room_id)

@@ -47,9 +47,20 @@ class RoomContext:
     ignore_senders: tuple[re.Pattern[str], ...] = ()
     puppet_patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
     display_names: Mapping[str, str] = field(default_factory=dict)
+    not_people: Container[str] = frozenset()
+    """Keys of accounts of other platforms that are bots (Trellis's own among them): what a
+    bridge's puppet of one relays is not chat."""
 
     def ignores(self, user_id: str) -> bool:
-        return user_id == self.bot_user_id or any(p.match(user_id) for p in self.ignore_senders)
+        return (
+            user_id == self.bot_user_id
+            or any(p.match(user_id) for p in self.ignore_senders)
+            or (self.is_puppet(user_id) and self.member(user_id).key in self.not_people)
+        )
+
+    def is_puppet(self, user_id: str) -> bool:
+        """Whether ``user_id`` is a bridge's puppet of an account on another platform."""
+        return any(pattern.match(user_id) for pattern, _ in self.puppet_patterns)
 
     def member(self, user_id: str, *, is_bot: bool = False) -> MemberRef:
         """A Matrix user, or the platform account a bridge puppet stands for."""
@@ -161,8 +172,8 @@ Factory = Callable[[Mapping[str, Any], RoomContext, Known, datetime], list[Event
 
 def translate(raw: Mapping[str, Any], room: RoomContext, known: Known = Known()) -> list[Event]:
     """The Trellis events one Matrix event means (usually one, sometimes none or two)."""
-    if room.ignores(raw.get("sender", "")):
-        return []
+    if room.ignores(raw.get("sender", "")) and raw.get("type") != "m.room.redaction":
+        return []  # a message removed is removed, whoever removed it (a bridge, a moderator)
     factory = EVENT_TYPES.get(raw.get("type", ""))
     return factory(raw, room, known, occurred_at(raw)) if factory is not None else []
 
@@ -210,8 +221,8 @@ def _membership(
     raw: Mapping[str, Any], room: RoomContext, known: Known, when: datetime
 ) -> list[Event]:
     user_id = raw.get("state_key", "")
-    if not user_id or room.ignores(user_id):
-        return []
+    if not user_id or room.ignores(user_id) or room.is_puppet(user_id):
+        return []  # a puppet joins when the bridge needs it: the person joined elsewhere
     now = (raw.get("content") or {}).get("membership")
     before = ((raw.get("unsigned") or {}).get("prev_content") or {}).get("membership")
     member = room.member(user_id)
@@ -247,8 +258,8 @@ def _message(
     is_notice = content.get("msgtype") == "m.notice"
     tokens = body.split(None, 1)
     if tokens and tokens[0].casefold() == room.command_prefix.casefold():
-        if is_notice:
-            return []  # another bot talking about us; never a command
+        if is_notice or room.is_puppet(sender):
+            return []  # another bot talking about us, or a bridge's copy: never a command
         command, rest = match_command(room.command_names, tokens[1] if len(tokens) > 1 else "")
         return [
             CommandInvoked(

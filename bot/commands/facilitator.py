@@ -10,6 +10,7 @@ from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
+from bot.delivery import Outcome
 from bot.events import key_parts
 from bot.outgoing import OutgoingMessage, literal
 from bot.services import digest, nudges, participation
@@ -156,19 +157,23 @@ async def digest_preview(ctx: CommandContext, full: str | None = None) -> Outgoi
 
 
 async def digest_post(ctx: CommandContext) -> str:
-    place = ctx.settings.digest.channel
-    if place is None:
+    if not ctx.settings.digest.places:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
     posting = await digest.post_week(ctx.community, ctx.now + timedelta(seconds=1))  # as previewed
-    shown = await ctx.community.place_name(place)
-    match posting.outcome:
-        case DigestOutcome.NOTHING:
-            return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
-        case DigestOutcome.FAILED:
-            return ctx._("Could not post in {place}: {reason}", place=shown, reason=posting.reason)
-    return ctx._("Digest posted to {place}.", place=shown)
+    if posting.outcome is DigestOutcome.NOTHING:
+        return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
+    lines = []
+    for place in posting.places:
+        shown = await ctx.community.place_name(place.place)
+        if place.outcome in (Outcome.FAILED, Outcome.OFF):
+            lines.append(
+                ctx._("Could not post in {place}: {reason}", place=shown, reason=place.reason)
+            )
+        else:
+            lines.append(ctx._("Digest posted to {place}.", place=shown))
+    return "\n".join(lines)
 
 
 async def theme_list(ctx: CommandContext, page: int | None = None) -> str:

@@ -13,6 +13,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
 from bot.community import Community
+from bot.delivery import Outcome, failures, post_each
 from bot.monitoring.common import local_time, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.services.digest_section import DigestContext
@@ -117,13 +118,15 @@ async def event_remove(ctx: CommandContext, id: int) -> str:
     return ctx._("Event {id}, “{title}”, is removed.", id=id, title=literal(found.title))
 
 
-def reminder_place(community: Community, theme: str | None) -> str | None:
+def reminder_places(community: Community, theme: str | None) -> tuple[str, ...]:
+    """Where an event's reminders go, one place per platform: its theme's prompt places, else
+    the digest's."""
     themes = community.themes
     if theme in themes.themes:
-        place = themes.prompt_place(themes.themes[theme])
-        if place:
-            return place
-    return community.settings.digest.channel
+        places = themes.prompt_places(themes.themes[theme])
+        if places:
+            return places
+    return community.settings.digest.places
 
 
 async def remind(community: Community, due: datetime) -> str:
@@ -146,7 +149,7 @@ async def send_reminders(community: Community, now: datetime) -> str:
             "Starting within the hour: {event}",
             event=_describe(community.themes, ZoneInfo(community.settings.timezone), event),
         )
-        if await _post(community, event, text):
+        if await _post(community, event, "hour", text):
             async with store.transaction() as tx:
                 await calendar.mark_event_reminded(tx, event.id, "hour_reminded_at", at)
                 # Within the hour, a day-before reminder would only repeat this one.
@@ -160,18 +163,26 @@ async def send_reminders(community: Community, now: datetime) -> str:
             "Coming up within a day: {event}",
             event=_describe(community.themes, ZoneInfo(community.settings.timezone), event),
         )
-        if await _post(community, event, text):
+        if await _post(community, event, "day", text):
             async with store.transaction() as tx:
                 await calendar.mark_event_reminded(tx, event.id, "day_reminded_at", at)
             sent += 1
     return f"{sent} event reminders posted"
 
 
-async def _post(community: Community, event: calendar.CommunityEvent, text: str) -> bool:
-    place = reminder_place(community, event.theme)
-    if place is None:
-        return False
-    return await community.post(place, OutgoingMessage(text)) is not None
+async def _post(
+    community: Community, event: calendar.CommunityEvent, which: str, text: str
+) -> bool:
+    """Post one reminder to each of its places; True once it reached every place it can (a
+    place the platform refused is tried again at the next look, and only that place)."""
+
+    async def render(place: str) -> OutgoingMessage:
+        return OutgoingMessage(text)
+
+    places = reminder_places(community, event.theme)
+    postings = await post_each(community, f"event-{which}:{event.id}", places, render)
+    reached = [p for p in postings if p.outcome in (Outcome.POSTED, Outcome.ALREADY)]
+    return bool(reached) and not failures(postings, off=False)
 
 
 async def digest_section(ctx: DigestContext) -> str | None:

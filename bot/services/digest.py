@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.community import Community
+from bot.delivery import Outcome, PlacePosting, failures, post_each
 from bot.events import MemberRef, key_parts
 from bot.i18n import Translator
 from bot.monitoring.common import local_time
@@ -40,19 +41,16 @@ class DigestOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DigestPosting:
-    """What became of a digest: posted, nothing to post, or why it could not be posted."""
+    """What became of a digest: nothing to post, no place to post it, or what became of it in
+    each of its places (FAILED when it failed in one of them)."""
 
     outcome: DigestOutcome
-    place: str | None = None
-    reason: str = ""
+    places: tuple[PlacePosting, ...] = ()
 
     def __str__(self) -> str:
-        match self.outcome:
-            case DigestOutcome.POSTED:
-                return f"posted to {self.place}"
-            case DigestOutcome.FAILED:
-                return f"could not post in {self.place}: {self.reason}"
-        return str(self.outcome.value)
+        if not self.places:
+            return str(self.outcome.value)
+        return "; ".join(str(posting) for posting in self.places)
 
 
 WAITING_WINDOW = timedelta(days=14)
@@ -109,36 +107,48 @@ async def preview(community: Community, now: datetime, *, full: bool = False) ->
 
 
 async def post_week(community: Community, end: datetime) -> DigestPosting:
-    """Post the digest of the week ending at ``end`` to the community's digest channel."""
-    place = community.settings.digest.channel
-    if place is None:
+    """Post the digest of the week ending at ``end`` to each of the community's digest places
+    (one per platform), each rendered for its platform; a place where this week's digest was
+    posted already is not posted to again."""
+    places = community.settings.digest.places
+    if not places:
         return DigestPosting(DigestOutcome.NO_CHANNEL)
-    message = await compose_week(
-        community,
-        end,
-        skip_empty=True,
-        sealed=await community.sealed_from(place),
-        brief=community.settings.digest.brief,
-    )
-    if message is None:
-        return DigestPosting(DigestOutcome.NOTHING, place)
-    try:
-        sent = await community.post(place, message)
-    except Exception as error:  # each platform has its own errors (a missing permission…)
-        log.warning("could not post the digest in %s: %s", place, error)
-        return DigestPosting(DigestOutcome.FAILED, place, str(error) or type(error).__name__)
-    if sent is None:
-        platform = key_parts(place)[0]
-        return DigestPosting(DigestOutcome.FAILED, place, f"the {platform} adapter is not enabled")
-    async with community.store.transaction() as tx:  # for the history site, as posted
-        await web.archive_digest(
-            tx,
-            community.id,
-            int(end.timestamp()),
-            int(community.clock.now().timestamp()),
-            posted_text(message),
+    await community.drain()
+    start = local_week_before(end, community.settings.timezone)
+    begin, finish = int(start.timestamp()), int(end.timestamp())
+    this_week = await activity.totals(community.store, community.id, begin, finish)
+    if not (this_week.messages or this_week.reactions or this_week.new_members):
+        return DigestPosting(DigestOutcome.NOTHING)
+    rendered: dict[str, OutgoingMessage] = {}
+
+    async def render(place: str) -> OutgoingMessage:
+        message = await compose(
+            community,
+            start,
+            end,
+            sealed=await community.sealed_from(place),
+            brief=community.settings.digest.brief,
+            place=place,
         )
-    return DigestPosting(DigestOutcome.POSTED, place)
+        assert message is not None  # only an empty week is skipped, and this one is not
+        rendered[place] = message
+        return message
+
+    postings = await post_each(community, f"digest:{finish}", places, render)
+    posted = [p.place for p in postings if p.outcome is Outcome.POSTED]
+    if posted:
+        # The history site keeps it as posted, named as people read names (not as mentions).
+        named = [p for p in posted if not community.mentions_credited(key_parts(p)[0])]
+        async with community.store.transaction() as tx:
+            await web.archive_digest(
+                tx,
+                community.id,
+                finish,
+                int(community.clock.now().timestamp()),
+                posted_text(rendered[(named or posted)[0]]),
+            )
+    outcome = DigestOutcome.FAILED if failures(postings) else DigestOutcome.POSTED
+    return DigestPosting(outcome, tuple(postings))
 
 
 async def weekly(community: Community, due: datetime) -> str:
@@ -158,10 +168,13 @@ async def compose(
     skip_empty: bool = False,
     sealed: frozenset[str] = frozenset(),
     brief: bool = False,
+    place: str | None = None,
 ) -> OutgoingMessage | None:
     """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
     said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
-    (``BRIEF_CHARS``), with the whole one attached as a Markdown file."""
+    (``BRIEF_CHARS``), with the whole one attached as a Markdown file. ``place`` is where it
+    goes ('platform:id'; by default the first digest place): members are named as that
+    platform shows them."""
     store, cid = community.store, community.id
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(store, cid, begin, finish)
@@ -173,7 +186,7 @@ async def compose(
     t = community.translator
     visible = await visible_members(store, cid)
     names = {member_id: literal(name) for member_id, name in visible.items()}
-    platform = key_parts(settings.digest.channel or "")[0]
+    platform = key_parts(place or next(iter(settings.digest.places), ""))[0]
     if community.mentions_credited(platform):
         for member_id, key in (await visible_member_keys(store, cid)).items():
             member_platform, platform_id = key_parts(key)

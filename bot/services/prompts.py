@@ -5,33 +5,42 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.community import Community
+from bot.delivery import Outcome, failures, post_each
 from bot.events import key_parts
 from bot.outgoing import OutgoingMessage, literal
 from storage import activity, facilitation
 
 
 async def post_next(community: Community, theme_id: str, now: datetime) -> str:
-    """Post the theme's next queued prompt to its place. Returns what happened, for the run log."""
+    """Post the theme's next queued prompt to its places (one per platform). Returns what
+    happened, for the run log; a run that could not post everywhere fails, and its next try
+    posts only where the prompt is not yet."""
     themes = community.themes
     theme = themes.themes[theme_id]
-    place = themes.prompt_place(theme)
-    if place is None:
+    places = themes.prompt_places(theme)
+    if not places:
         return f"{theme_id}: no place to post"
     queued = await facilitation.next_prompt(community.store, community.id, theme_id)
     if queued is None:
         return f"{theme_id}: queue empty"
     t = community.translator
     text = t._("**Prompt for {theme}:** {text}", theme=theme.name, text=literal(queued.text))
-    sent = await community.post(place, OutgoingMessage(text))
+
+    async def render(place: str) -> OutgoingMessage:
+        return OutgoingMessage(text)
+
+    postings = await post_each(community, f"prompt:{queued.id}", places, render)
+    told = "; ".join(str(posting) for posting in postings)
+    if failures(postings, off=False):
+        # Kept queued: the run's next try posts it where the platform refused it, and only there.
+        raise RuntimeError(f"{theme_id}: prompt {queued.id}: {told}")
+    # Its responses are measured from the first place it reached (or where it was meant to go).
+    first = next((p for p in postings if p.outcome is not Outcome.OFF), postings[0])
     async with community.store.transaction() as tx:
         await facilitation.mark_prompt_posted(
-            tx,
-            queued.id,
-            int(now.timestamp()),
-            place,
-            sent.message_ids[0] if sent and sent.message_ids else None,
+            tx, queued.id, int(now.timestamp()), first.place, first.message_id
         )
-    return f"{theme_id}: prompt {queued.id} posted"
+    return f"{theme_id}: prompt {queued.id} {told}"
 
 
 async def revive_dormant(community: Community, now: datetime) -> str:
