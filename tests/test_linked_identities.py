@@ -22,6 +22,7 @@ from adapters.console import ConsoleAdapter
 from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
+from bot.monitoring.report import build_report
 from storage import identities, members, surveys
 from tests.helpers import BASE_CONFIG, START, member_references, storage_config
 
@@ -317,3 +318,25 @@ async def test_suggestions_list_likely_pairs_and_link_nobody(tmp_path):
         assert len(await identities.accounts(c.store, ana.id)) == 1
         refused = await c.command("discord", "ana", "/link suggestions")
         assert "Only facilitators" in refused
+
+
+async def test_the_report_counts_a_linked_person_once_and_draws_them_as_one_node(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)  # Luis replies to Ana on Discord
+        await c.lines(
+            "matrix",
+            '~ rosa joins as "Rosa Lima"',
+            "#water rosa: Our valley votes the turns.",
+            *MATRIX_WEEK[:2],
+            "#water ana: >1001 Same in ours, by raised hands.",  # Ana replies to Rosa on Matrix
+        )
+        before = await c.command("discord", "fran", "/report 2026-W37")
+        assert "4 of 5 members took part" in before
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        after = await c.command("discord", "fran", "/report 2026-W37")
+        assert "3 of 4 members took part" in after
+        report = await build_report(
+            c.store, c.app.settings, "praxis", START - timedelta(days=1), START + timedelta(days=6)
+        )
+        # Ana, one node, is the only path between Luis and Rosa: the network's broker.
+        assert [broker.name for broker in report.monitoring.brokers] == ["Ana Quispe"]
