@@ -340,3 +340,42 @@ async def test_the_report_counts_a_linked_person_once_and_draws_them_as_one_node
         )
         # Ana, one node, is the only path between Luis and Rosa: the network's broker.
         assert [broker.name for broker in report.monitoring.brokers] == ["Ana Quispe"]
+
+
+async def test_a_linked_persons_profile_commitments_and_optout_cover_every_account(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", *MATRIX_WEEK)
+        await c.command("matrix", "ana", "/profile set organisation:CANO expertise:irrigation")
+        await c.command("matrix", "ana", "/commit write the assembly minutes by 2026-09-20")
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        # The profile written on Matrix is the person's, seen from Discord too, and listed once.
+        shown = await c.command("discord", "luis", "/profile show discord:ana")
+        assert "CANO" in shown
+        assert (await c.command("discord", "fran", "/experts irrigation")).count("Ana Quispe") == 1
+        # A commitment taken on Matrix is hers on Discord: listed, and hers to mark done.
+        assert "assembly minutes" in await c.command("discord", "ana", "/commitments")
+        number = re.search(r"- (\d+)\.", await c.command("discord", "ana", "/commitments"))[1]
+        assert "Well done" in await c.command("discord", "ana", f"/done {number}")
+        # Opting out on Discord opts out the Matrix account too.
+        await c.command("discord", "ana", "/optout")
+        for key in ("discord:ana", "matrix:ana"):
+            assert (await members.by_key(c.store, "praxis", key)).opted_out
+        await c.lines("matrix", "#water ana: This is not counted any more.")
+        stats = await c.command("discord", "fran", "/stats 7d")
+        assert "Ana" not in stats and "1 person took part" in stats
+        await c.command("matrix", "ana", "/optin")
+        for key in ("discord:ana", "matrix:ana"):
+            assert not (await members.by_key(c.store, "praxis", key)).opted_out
+
+
+async def test_linking_with_an_opted_out_account_keeps_the_person_opted_out(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", *MATRIX_WEEK)
+        await c.command("matrix", "ana", "/optout")
+        await c.command("discord", "ana", "/nudges off")
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        for key in ("discord:ana", "matrix:ana"):
+            account = await members.by_key(c.store, "praxis", key)
+            assert account.opted_out and account.nudges_off
