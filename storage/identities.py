@@ -114,6 +114,8 @@ async def link(tx: Unit, first: MemberRow, second: MemberRow) -> int:
     an opt-out, nudges off. The profile is the person's: the representative's, its empty fields
     filled from the other's."""
     ours, theirs = await accounts(tx, first.id), await accounts(tx, second.id)
+    if ours[0].person == theirs[0].person:  # linked meanwhile (a code, another proposal)
+        return ours[0].person
     larger, smaller = (ours, theirs) if len(ours) >= len(theirs) else (theirs, ours)
     person, other = larger[0].person, smaller[0].person
     ids = [account.id for account in (*larger, *smaller)]
@@ -152,7 +154,8 @@ async def _merge_profiles(tx: Unit, *, into: int, other: int) -> None:
 
 async def unlink(tx: Unit, member: MemberRow) -> list[MemberRow]:
     """Make the account a person of its own again; the accounts it was linked with (still one
-    person, with a new representative if it was theirs, or each alone if one is left)."""
+    person, with a new representative if it was theirs, or each alone if one is left). The
+    person's profile stays with the representative's account."""
     others = [account for account in await accounts(tx, member.id) if account.id != member.id]
     await tx.execute("UPDATE members SET person_id = NULL WHERE id = ?", (member.id,))
     if not others:

@@ -137,6 +137,7 @@ async def test_a_code_from_discord_typed_on_matrix_makes_one_person_of_both(tmp_
         given = await c.command("discord", "ana", "/link")
         code = re.search(r"link code is (\w+)", given)
         assert code is not None and "10 minutes" in given
+        assert c.on["discord"].outbox[-1].to == "ana"  # for her eyes only, not #general
         # Only the hash is stored: the code itself is nowhere in the database.
         rows = await c.store.fetch_all("SELECT code_hash FROM link_codes")
         assert len(rows) == 1 and code[1] not in rows[0][0]

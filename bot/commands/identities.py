@@ -59,10 +59,9 @@ async def link(ctx: CommandContext, code: str | None) -> str:
     async with ctx.transaction() as tx:
         found = await identities.find_code(tx, code)
         why = identities.refusal(found, ctx.member, now)
-        if why is not None or found is None:
-            raise CommandError(
-                _REFUSALS[why or CodeRefusal.UNKNOWN], code=literal(code[:16]), link=link_word
-            )
+        if why is not None:
+            raise CommandError(_REFUSALS[why], code=literal(code[:16]), link=link_word)
+        assert found is not None  # refused otherwise
         await identities.use_code(tx, code, now)
         await identities.link(tx, found.owner, ctx.member)
         linked = await identities.accounts(tx, ctx.member.id)
@@ -197,7 +196,7 @@ def suggest(candidates: list[Candidate]) -> list[Suggestion]:
         if _folded(candidate.organisation) and candidate.themes:
             groups["organisation", _folded(candidate.organisation)].append(candidate)
     found: dict[tuple[int, int], Suggestion] = {}
-    for (_, _), group in groups.items():
+    for group in groups.values():
         for first, second in combinations(group, 2):
             if first.person == second.person or (first.id, second.id) in found:
                 continue

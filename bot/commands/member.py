@@ -263,7 +263,7 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
             prefix=prefix,
         )
     # Every linked account goes: they are one person, who asked to be forgotten.
-    linked = await identities.accounts(ctx.store, ctx.member.id) if ctx.member.id else [ctx.member]
+    linked = await identities.accounts(ctx.store, ctx.member.id)
     held = [
         await ctx.community.forget_on_platforms(MemberRef(*key_parts(account.key), account.name))
         for account in linked
