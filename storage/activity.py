@@ -488,7 +488,8 @@ async def joined_between(db: Reads, community: str, start: int, end: int) -> lis
     rows = await db.fetch_all(
         f"SELECT id FROM members WHERE id IN {_VISIBLE} AND joined_at >= :s AND joined_at < :e "
         "AND left_at IS NULL AND NOT EXISTS (SELECT 1 FROM members o "
-        "WHERE o.person_id = members.person_id AND o.id != members.id "
+        "WHERE o.community = members.community AND o.person_id = members.person_id "
+        "AND o.id != members.id "
         "AND (coalesce(o.joined_at, o.first_seen_at) < members.joined_at "
         "OR (coalesce(o.joined_at, o.first_seen_at) = members.joined_at AND o.id < members.id))) "
         "ORDER BY joined_at",

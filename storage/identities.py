@@ -43,7 +43,7 @@ def accounts_of(member: str) -> str:
     placeholder), that account included."""
     return (
         "(SELECT pa.id FROM members pa JOIN members pb ON pa.id = coalesce(pb.person_id, pb.id) "
-        f"OR pa.person_id = pb.person_id WHERE pb.id = {member})"
+        f"OR (pa.community = pb.community AND pa.person_id = pb.person_id) WHERE pb.id = {member})"
     )
 
 

@@ -25,8 +25,9 @@ from bot.config import parse_settings
 from bot.monitoring.report import build_report
 from storage import identities, members, surveys
 from tests.helpers import BASE_CONFIG, START, member_references, storage_config
+from tests.test_query_plans import full_scans
 
-pytestmark = pytest.mark.usefixtures("backend")
+on_both_backends = pytest.mark.usefixtures("backend")
 
 
 class DiscordConsole(ConsoleAdapter):
@@ -128,6 +129,7 @@ MATRIX_WEEK = (
 )
 
 
+@on_both_backends
 async def test_a_code_from_discord_typed_on_matrix_makes_one_person_of_both(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -152,6 +154,7 @@ async def test_a_code_from_discord_typed_on_matrix_makes_one_person_of_both(tmp_
         assert "3 messages counted" in mine
 
 
+@on_both_backends
 async def test_expired_reused_and_own_codes_are_refused_with_one_sentence_each(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -174,6 +177,7 @@ async def test_expired_reused_and_own_codes_are_refused_with_one_sentence_each(t
         assert [a.key for a in await identities.accounts(c.store, rosa.id)] == ["matrix:rosa"]
 
 
+@on_both_backends
 async def test_a_code_from_another_community_is_refused(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -190,6 +194,7 @@ async def test_a_code_from_another_community_is_refused(tmp_path):
         assert identities.refusal(found, stranger, 1600) is identities.CodeRefusal.EXPIRED
 
 
+@on_both_backends
 async def test_a_facilitators_merge_waits_for_both_accounts_to_confirm(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -214,6 +219,7 @@ async def test_a_facilitators_merge_waits_for_both_accounts_to_confirm(tmp_path)
         )
 
 
+@on_both_backends
 async def test_forget_me_from_one_side_leaves_no_row_of_either_account(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -238,6 +244,7 @@ async def test_forget_me_from_one_side_leaves_no_row_of_either_account(tmp_path)
         assert await members.by_key(c.store, "praxis", "discord:ana") is None
 
 
+@on_both_backends
 async def test_a_linked_person_answers_a_survey_once(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -263,6 +270,7 @@ async def test_a_linked_person_answers_a_survey_once(tmp_path):
         ) == 1
 
 
+@on_both_backends
 async def test_the_digest_levels_and_quiet_count_a_linked_person_once(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -295,6 +303,7 @@ async def test_the_digest_levels_and_quiet_count_a_linked_person_once(tmp_path):
         assert len([text for text in written if "missed your voice" in text]) == 1
 
 
+@on_both_backends
 async def test_unlink_splits_the_person_and_each_account_keeps_its_history(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -308,6 +317,7 @@ async def test_unlink_splits_the_person_and_each_account_keeps_its_history(tmp_p
         assert "not linked" in await c.command("matrix", "ana", "/unlink")
 
 
+@on_both_backends
 async def test_suggestions_list_likely_pairs_and_link_nobody(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -321,6 +331,7 @@ async def test_suggestions_list_likely_pairs_and_link_nobody(tmp_path):
         assert "Only facilitators" in refused
 
 
+@on_both_backends
 async def test_the_report_counts_a_linked_person_once_and_draws_them_as_one_node(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)  # Luis replies to Ana on Discord
@@ -343,6 +354,7 @@ async def test_the_report_counts_a_linked_person_once_and_draws_them_as_one_node
         assert [broker.name for broker in report.monitoring.brokers] == ["Ana Quispe"]
 
 
+@on_both_backends
 async def test_a_linked_persons_profile_commitments_and_optout_cover_every_account(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -370,6 +382,7 @@ async def test_a_linked_persons_profile_commitments_and_optout_cover_every_accou
             assert not (await members.by_key(c.store, "praxis", key)).opted_out
 
 
+@on_both_backends
 async def test_linking_with_an_opted_out_account_keeps_the_person_opted_out(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
@@ -380,3 +393,41 @@ async def test_linking_with_an_opted_out_account_keeps_the_person_opted_out(tmp_
         for key in ("discord:ana", "matrix:ana"):
             account = await members.by_key(c.store, "praxis", key)
             assert account.opted_out and account.nudges_off
+
+
+async def test_a_linked_persons_reads_find_their_rows_through_indexes(tmp_path):
+    """On SQLite, where the plans are read: what counting per person adds (the persons' days,
+    the account they write with most, their invitations) scans neither messages nor reactions."""
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", *MATRIX_WEEK)
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        async with c.store.transaction() as tx:
+            survey = await surveys.open_survey(tx, "praxis", "pulse", "2026-09", 1)
+            ana = await members.by_key(tx, "praxis", "discord:ana")
+            await surveys.invite(tx, survey.id, ana.id, delivered=True)
+        statements: list[str] = []
+        # Commands read on read-only connections of the store too: open them now, to record them.
+        async with c.store.reading() as first, c.store.reading() as second:
+            connections = [c.store.db, first.db, second.db]
+        for connection in connections:
+            await connection.set_trace_callback(statements.append)
+        answers = [
+            await c.command("discord", "fran", "/stats 7d"),
+            await c.command("discord", "fran", "/quiet"),
+            await c.command("discord", "fran", "/digest preview"),
+            await c.command("matrix", "ana", "/mydata"),
+            await c.command("matrix", "ana", "/pulse 4 4"),
+            await c.command("discord", "fran", "/link suggestions"),
+        ]
+        for connection in connections:
+            await connection.set_trace_callback(None)
+        assert "2 people took part" in answers[0] and "recorded" in answers[4]
+        assert len([sql for sql in statements if "person_id" in sql]) >= 8
+        scanning = {}
+        for sql in dict.fromkeys(statements):
+            if re.search(r"\b(messages|reactions)\b", sql) and re.match(r"\s*(SELECT|WITH)", sql):
+                plan = [row[3] for row in await c.store.fetch_all("EXPLAIN QUERY PLAN " + sql)]
+                if scans := full_scans(sql, plan):
+                    scanning[sql] = scans
+        assert not scanning, "\n\n".join(f"{sql}\n  {steps}" for sql, steps in scanning.items())

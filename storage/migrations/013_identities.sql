@@ -2,7 +2,8 @@
 -- counted as one person. A member row is its own person until linked (person_id NULL); linked
 -- accounts all point at one of them, the person's representative (whose own person_id is its id).
 ALTER TABLE members ADD COLUMN person_id INTEGER REFERENCES members (id) ON DELETE SET NULL;
-CREATE INDEX members_by_person ON members (person_id) WHERE person_id IS NOT NULL;
+-- Only linked rows are indexed: a community's linked accounts, and a person's, are read from it.
+CREATE INDEX members_by_person ON members (community, person_id) WHERE person_id IS NOT NULL;
 
 -- One-time codes a member makes on one account and types on another: stored as SHA-256 hashes
 -- (like web_links), so a copy of the database links nobody. They end with the member.
