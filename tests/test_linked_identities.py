@@ -431,3 +431,14 @@ async def test_a_linked_persons_reads_find_their_rows_through_indexes(tmp_path):
                 if scans := full_scans(sql, plan):
                     scanning[sql] = scans
         assert not scanning, "\n\n".join(f"{sql}\n  {steps}" for sql, steps in scanning.items())
+
+
+@on_both_backends
+async def test_linking_is_typed_in_spanish_or_portuguese_too(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", *MATRIX_WEEK)
+        given = await c.command("discord", "ana", "/vincular")
+        code = re.search(r"link code is (\w+)", given)[1]
+        assert "Linked" in await c.command("matrix", "ana", f"/vincular {code}")
+        assert "person of its own again" in await c.command("matrix", "ana", "/desvincular")
