@@ -15,6 +15,7 @@ from bot.commands.paging import paged
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import word
 from bot.events import key_parts
+from bot.i18n import N_
 from bot.outgoing import OutgoingMessage, literal
 from storage import identities
 from storage.identities import Candidate, CodeRefusal
@@ -24,16 +25,27 @@ SUGGESTION_WINDOW = timedelta(days=90)
 """The themes two accounts wrote in are compared over this much of the recent past."""
 
 _REFUSALS = {
-    CodeRefusal.UNKNOWN: "There is no link code “{code}”; type {link} on your other account for a new one.",
-    CodeRefusal.EXPIRED: "That link code has expired: codes last 10 minutes. Type {link} on your "
-    "other account for a new one.",
-    CodeRefusal.USED: "That link code was already used, and each links once; type {link} on your "
-    "other account for a new one.",
-    CodeRefusal.OTHER_COMMUNITY: "That link code was made in another community; type {link} on "
-    "your other account in this community's chat.",
-    CodeRefusal.SAME_PERSON: "That link code comes from this account or one already linked to "
-    "it; type it on your other account.",
+    CodeRefusal.UNKNOWN: N_(
+        "There is no link code “{code}”; type {link} on your other account for a new one."
+    ),
+    CodeRefusal.EXPIRED: N_(
+        "That link code has expired: codes last 10 minutes. Type {link} on your other account "
+        "for a new one."
+    ),
+    CodeRefusal.USED: N_(
+        "That link code was already used, and each links once; type {link} on your other "
+        "account for a new one."
+    ),
+    CodeRefusal.OTHER_COMMUNITY: N_(
+        "That link code was made in another community; type {link} on your other account in "
+        "this community's chat."
+    ),
+    CodeRefusal.SAME_PERSON: N_(
+        "That link code comes from this account or one already linked to it; type it on your "
+        "other account."
+    ),
 }
+"""Why a code is refused, one sentence each (``storage.identities.refusal``)."""
 
 
 def _account(member: MemberRow) -> str:
