@@ -104,8 +104,8 @@ async def measure_reads(path: Path, repeat: int) -> dict[str, float]:
         reads = {
             "stats: activity over 4 weeks": lambda: four_weeks(store, end, offset),
             "stats, a past day changed": lambda: stats_after_chat(store, end, offset),
-            "mydata: busiest member": lambda: members.holdings(store, ranked[0][0]),
-            "mydata: median member": lambda: members.holdings(store, ranked[len(ranked) // 2][0]),
+            "mydata: busiest member": lambda: members.holdings(store, [ranked[0][0]]),
+            "mydata: median member": lambda: members.holdings(store, [ranked[len(ranked) // 2][0]]),
         }
         figures = {}
         for label, read in reads.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.commands import facilitator, member
+from bot.commands import facilitator, identities, member
 from bot.commands.spec import CommandSpec
 from bot.community import Community
 from bot.config import ThemeSettings
@@ -71,7 +71,7 @@ async def _post_prompt(community: Community, theme: str, due: datetime) -> str:
 FEATURES = (
     Feature(
         "facilitation",
-        commands=(*member.COMMANDS, *facilitator.COMMANDS),
+        commands=(*member.COMMANDS, *facilitator.COMMANDS, *identities.COMMANDS),
         jobs=(
             CommunityJob("digest", lambda c: c.settings.digest.cron, digest.weekly),
             CommunityJob("nudges", lambda c: c.config.nudges.scan_cron, _nudge_scan),

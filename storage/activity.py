@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from storage import identities
 from storage.contract import Reads, Unit, fetch_aggregate
 from storage.privacy import VISIBLE_IDS as _VISIBLE
 from storage.rollups import refresh_rollups, runs
@@ -81,7 +82,8 @@ async def activity(
     theme: str | None = None,
     day_offset: int = 0,
 ) -> dict[int, Activity]:
-    """Per visible member id: what they did in the period (in one theme, or everywhere).
+    """Per visible person (storage.identities): what they did in the period (in one theme, or
+    everywhere).
 
     The whole local days of the period are read from activity_days, but for the days ingest
     changed since their last recount: those, like the part-days at the period's edges, are
@@ -91,6 +93,24 @@ async def activity(
     timezone) to be ``day_offset``'s days all through the period, for active days to be the same
     days; otherwise, and for a period of no whole day, all of it is counted from the chat
     tables."""
+    per_member = await _per_member(db, community, start, end, theme, day_offset)
+    linked = await identities.persons(db, community)
+    if not linked:
+        return per_member
+    per_person = identities.fold(per_member, linked, _sum)
+    together = [member_id for member_id in per_member if member_id in linked]
+    days = await identities.active_days(
+        db, community, together, start, end, theme=theme, day_offset=day_offset
+    )
+    for person, active in days.items():
+        per_person[person].active_days = active
+    return per_person
+
+
+async def _per_member(
+    db: Reads, community: str, start: int, end: int, theme: str | None, day_offset: int
+) -> dict[int, Activity]:
+    """activity() per member id, each account apart."""
     recorded = await _recorded_days(db, community, start, end, day_offset)
     if recorded is None:
         return await _counted(db, community, start, end, theme, day_offset)
@@ -157,6 +177,13 @@ def whole_days(zone: ZoneInfo, start: int, end: int, day_offset: int) -> tuple[i
 def _add(into: Activity, more: Activity) -> None:
     for name in Activity.__slots__:
         setattr(into, name, getattr(into, name) + getattr(more, name))
+
+
+def _sum(one: Activity, other: Activity) -> Activity:
+    both = Activity()
+    _add(both, one)
+    _add(both, other)
+    return both
 
 
 async def _counted(
@@ -240,7 +267,7 @@ async def busiest_threads(
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM members o WHERE o.id = t.opener_member_id "
         "AND o.opted_out_at IS NOT NULL) THEN '' ELSE coalesce(t.title, '') END, "
         "b.theme, b.messages, b.people FROM (SELECT m.thread_key, min(m.theme) AS theme, "
-        "count(*) AS messages, count(DISTINCT m.member_id) AS people, "
+        f"count(*) AS messages, count(DISTINCT {identities.person_of('m.member_id')}) AS people, "
         "min(m.posted_at) AS first FROM messages m WHERE m.community = :c "
         "AND m.posted_at >= :s AND m.posted_at < :e AND m.deleted_at IS NULL "
         f"AND m.thread_key IS NOT NULL AND +m.member_id IN {_VISIBLE} GROUP BY m.thread_key "
@@ -301,12 +328,18 @@ class Credit:
     credited_at: int
 
 
+_RECEIVER = identities.person_of("receiver_id")
+_GIVER = identities.person_of("giver_id")
+
+
 async def credits(db: Reads, community: str, start: int, end: int) -> list[Credit]:
-    """Credits of the period whose receiver may be named (givers are hidden later if opted out)."""
+    """Credits of the period whose receiver may be named (givers are hidden later if opted out),
+    between persons: receiver and giver are persons, and one's accounts never credit each other."""
     rows = await db.fetch_all(
-        "SELECT kind, receiver_id, giver_id, asker_id, theme, reason, credited_at FROM credits "
+        f"SELECT kind, {_RECEIVER}, {_GIVER}, asker_id, theme, reason, credited_at FROM credits "
         "WHERE community = :c AND credited_at >= :s AND credited_at < :e "
-        f"AND +receiver_id IN {_VISIBLE} ORDER BY credited_at, id",
+        f"AND +receiver_id IN {_VISIBLE} AND (giver_id IS NULL OR {_GIVER} != {_RECEIVER}) "
+        "ORDER BY credited_at, id",
         {"c": community, "s": start, "e": end},
     )
     return [Credit(*row) for row in rows]
@@ -450,9 +483,16 @@ def _first_after(at: int, *responses: int | None) -> int | None:
 
 
 async def joined_between(db: Reads, community: str, start: int, end: int) -> list[int]:
+    """The visible members who joined in the period, once per person (storage.identities): a
+    person's account that joined after another of theirs is not a new member."""
     rows = await db.fetch_all(
         f"SELECT id FROM members WHERE id IN {_VISIBLE} AND joined_at >= :s AND joined_at < :e "
-        "AND left_at IS NULL ORDER BY joined_at",
+        "AND left_at IS NULL AND NOT EXISTS (SELECT 1 FROM members o "
+        "WHERE o.community = members.community AND o.person_id = members.person_id "
+        "AND o.id != members.id "
+        "AND (coalesce(o.joined_at, o.first_seen_at) < members.joined_at "
+        "OR (coalesce(o.joined_at, o.first_seen_at) = members.joined_at AND o.id < members.id))) "
+        "ORDER BY joined_at",
         {"c": community, "s": start, "e": end},
     )
     return [row[0] for row in rows]
@@ -501,7 +541,7 @@ async def totals(db: Reads, community: str, start: int, end: int) -> Totals:
     )
     return Totals(
         messages=messages,
-        active_members=len(active),
+        active_members=len(identities.people(active, await identities.persons(db, community))),
         replies=replies,
         reactions=reactions,
         threads=threads[0],
@@ -521,14 +561,16 @@ class ThemePeople:
 async def people_by_theme(
     db: Reads, community: str, start: int, end: int
 ) -> dict[str, ThemePeople]:
-    """Per theme, how many visible members wrote in the period and how many more only reacted,
+    """Per theme, how many visible persons wrote in the period and how many more only reacted,
     counted for every theme in one statement."""
     rows = await db.fetch_all(
         "SELECT theme, count(DISTINCT CASE WHEN wrote = 1 THEN who END), count(DISTINCT who) FROM ("
-        "SELECT theme, member_id AS who, 1 AS wrote FROM messages WHERE community = :c "
+        f"SELECT theme, {identities.person_of('member_id')} AS who, 1 AS wrote FROM messages "
+        "WHERE community = :c "
         "AND posted_at >= :s AND posted_at < :e AND deleted_at IS NULL AND theme IS NOT NULL "
         f"AND +member_id IN {_VISIBLE} "
-        "UNION ALL SELECT theme, member_id, 0 FROM reactions WHERE community = :c "
+        f"UNION ALL SELECT theme, {identities.person_of('member_id')}, 0 FROM reactions "
+        "WHERE community = :c "
         "AND reacted_at >= :s AND reacted_at < :e AND theme IS NOT NULL "
         f"AND +member_id IN {_VISIBLE}) GROUP BY theme",
         {"c": community, "s": start, "e": end},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.contract import Reads, Unit
+from storage.identities import accounts_of
 from storage.privacy import hidden, names_hiding, shown_name, visible
 
 
@@ -57,10 +58,11 @@ async def mark_done(tx: Unit, commitment_id: int, at: int) -> None:
 async def commitments(
     db: Reads, community: str, *, member_id: int | None = None, open_only: bool = False
 ) -> list[Commitment]:
-    """Commitments, open ones first by due date, then fulfilled ones, most recent first."""
+    """Commitments (of ``member_id``'s person: every linked account's), open ones first by due
+    date, then fulfilled ones, most recent first."""
     rows = await db.fetch_all(
         f"SELECT {_COMMITMENT} {_COMMITMENTS} AND c.community = :c "
-        "AND (:m IS NULL OR c.member_id = :m) AND (:o = 0 OR c.done_at IS NULL) "
+        f"AND (:m IS NULL OR c.member_id IN {accounts_of(':m')}) AND (:o = 0 OR c.done_at IS NULL) "
         "ORDER BY c.done_at IS NOT NULL, c.due_date, -coalesce(c.done_at, 0), c.id",
         {"c": community, "m": member_id, "o": int(open_only)},
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from bot.events import key_parts
+from storage import identities
 from storage.contract import Reads, Row, Unit, fetch_aggregate
 from storage.privacy import hidden, names_hiding
 
@@ -205,12 +207,64 @@ async def quiet_members(
         "ORDER BY coalesce(m.last_posted_at, m.joined_at)",
         {"c": community, "n": newcomer_before, "s": silent_before},
     )
-    return [
+    found = [
         QuietMember(
             row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], bool(row[8])
         )
         for row in rows
     ]
+    linked = await identities.persons(db, community)
+    if not linked:
+        return found
+    present = await db.fetch_all(
+        "SELECT id, person_id FROM members WHERE person_id IS NOT NULL AND community = ? "
+        "AND left_at IS NULL AND is_bot = 0 AND opted_out_at IS NULL",
+        (community,),
+    )
+    chosen = await identities.most_used(db, [row[0] for row in present])
+    return quiet_persons(found, linked, {row[0] for row in present}, chosen)
+
+
+def quiet_persons(
+    found: list[QuietMember],
+    persons: Mapping[int, int],
+    present: set[int],
+    chosen: Mapping[int, int],
+) -> list[QuietMember]:
+    """The quiet list with linked accounts as one person (storage.identities): a person is quiet
+    when every account of theirs still present is, and is listed once, as the account they
+    write with most (``chosen``, where a nudge reaches them), with what holds for the person:
+    silent since their last post anywhere, nudged when any account was, reacting on any."""
+    quiet = {member.member_id for member in found}
+    accounts: dict[int, list[QuietMember]] = {}
+    for member in found:
+        accounts.setdefault(persons.get(member.member_id, member.member_id), []).append(member)
+    listed = []
+    for member in found:
+        person = persons.get(member.member_id, member.member_id)
+        if member.member_id not in persons:
+            listed.append(member)
+            continue
+        if any(
+            persons.get(other) == person and other not in quiet for other in present
+        ) or member.member_id != chosen.get(person, accounts[person][0].member_id):
+            continue
+        theirs = accounts[person]
+        silent = [one for one in theirs if one.kind == "silent"]
+        nudged = [one.last_nudged_at for one in theirs if one.last_nudged_at is not None]
+        unreachable = [one.unreachable_at for one in theirs if one.unreachable_at is not None]
+        listed.append(
+            replace(
+                member,
+                kind="silent" if silent else "newcomer",
+                since=max(one.since for one in (silent or theirs)),
+                nudges_off=any(one.nudges_off for one in theirs),
+                unreachable_at=max(unreachable) if unreachable else None,
+                last_nudged_at=max(nudged) if nudged else None,
+                reacted=any(one.reacted for one in theirs),
+            )
+        )
+    return listed
 
 
 async def record_nudge(

@@ -29,50 +29,54 @@ class MemberRow:
     unreachable_at: int | None
     language: str | None = None
     """The language the member chose for what Trellis says to them alone; None: the community's."""
+    person: int = 0
+    """The person the account belongs to (storage.identities): its own id until linked."""
 
     @property
     def name(self) -> str:
         return self.display_name or key_parts(self.key)[1]
 
 
-_COLUMNS = (
+COLUMNS = (
     "id, community, member_key, display_name, is_bot, first_seen_at, joined_at, left_at, "
-    "last_posted_at, opted_out_at IS NOT NULL, nudges_off, unreachable_at, language"
+    "last_posted_at, opted_out_at IS NOT NULL, nudges_off, unreachable_at, language, "
+    "coalesce(person_id, id)"
 )
 
 
-def _row(row: Row) -> MemberRow:
+def member_row(row: Row) -> MemberRow:
+    """A row of ``COLUMNS`` as a MemberRow."""
     return MemberRow(
         row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
-        bool(row[9]), bool(row[10]), row[11], row[12],
+        bool(row[9]), bool(row[10]), row[11], row[12], row[13],
     )  # fmt: skip
 
 
 async def by_key(db: Reads, community: str, key: str) -> MemberRow | None:
     row = await db.fetch_one(
-        f"SELECT {_COLUMNS} FROM members WHERE community = ? AND member_key = ?", (community, key)
+        f"SELECT {COLUMNS} FROM members WHERE community = ? AND member_key = ?", (community, key)
     )
-    return _row(row) if row else None
+    return member_row(row) if row else None
 
 
 async def by_id(db: Reads, member_id: int) -> MemberRow | None:
-    row = await db.fetch_one(f"SELECT {_COLUMNS} FROM members WHERE id = ?", (member_id,))
-    return _row(row) if row else None
+    row = await db.fetch_one(f"SELECT {COLUMNS} FROM members WHERE id = ?", (member_id,))
+    return member_row(row) if row else None
 
 
 async def by_display_name(db: Reads, community: str, name: str) -> list[MemberRow]:
     rows = await db.fetch_all(
-        f"SELECT {_COLUMNS} FROM members WHERE community = ? AND display_name = ? COLLATE NOCASE",
+        f"SELECT {COLUMNS} FROM members WHERE community = ? AND display_name = ? COLLATE NOCASE",
         (community, name),
     )
-    return [_row(row) for row in rows]
+    return [member_row(row) for row in rows]
 
 
 async def all_members(db: Reads, community: str) -> list[MemberRow]:
     rows = await db.fetch_all(
-        f"SELECT {_COLUMNS} FROM members WHERE community = ? ORDER BY id", (community,)
+        f"SELECT {COLUMNS} FROM members WHERE community = ? ORDER BY id", (community,)
     )
-    return [_row(row) for row in rows]
+    return [member_row(row) for row in rows]
 
 
 async def ensure(
@@ -251,16 +255,18 @@ async def remember_again(tx: Unit, cache: MemberCache, community: str, key: str)
     return changed > 0
 
 
-async def holdings(db: Reads, member_id: int) -> tuple[int, int, int, int, int, int]:
-    """Counts for /mydata: messages, kept texts, reactions, credits received, given, nudges."""
+async def holdings(db: Reads, member_ids: Sequence[int]) -> tuple[int, int, int, int, int, int]:
+    """Counts for /mydata, over the person's accounts: messages, kept texts, reactions, credits
+    received, given (a credit between two of them counts for neither), nudges."""
+    ids = ", ".join(str(int(member_id)) for member_id in member_ids)
     row = await db.fetch_one(
-        "SELECT (SELECT count(*) FROM messages WHERE member_id = :m AND deleted_at IS NULL), "
-        "(SELECT count(*) FROM messages WHERE member_id = :m AND text IS NOT NULL), "
-        "(SELECT count(*) FROM reactions WHERE member_id = :m), "
-        "(SELECT count(*) FROM credits WHERE receiver_id = :m), "
-        "(SELECT count(*) FROM credits WHERE giver_id = :m), "
-        "(SELECT count(*) FROM nudges WHERE member_id = :m)",
-        {"m": member_id},
+        f"SELECT (SELECT count(*) FROM messages WHERE member_id IN ({ids}) AND deleted_at IS NULL), "
+        f"(SELECT count(*) FROM messages WHERE member_id IN ({ids}) AND text IS NOT NULL), "
+        f"(SELECT count(*) FROM reactions WHERE member_id IN ({ids})), "
+        f"(SELECT count(*) FROM credits WHERE receiver_id IN ({ids}) "
+        f"AND (giver_id IS NULL OR giver_id NOT IN ({ids}))), "
+        f"(SELECT count(*) FROM credits WHERE giver_id IN ({ids}) AND receiver_id NOT IN ({ids})), "
+        f"(SELECT count(*) FROM nudges WHERE member_id IN ({ids}))"
     )
     assert row is not None  # an aggregate always gives a row
     return (row[0], row[1], row[2], row[3], row[4], row[5])

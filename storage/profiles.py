@@ -31,7 +31,8 @@ _PROFILE = (
 
 
 async def set_profile(tx: Unit, member_id: int, fields: dict[str, str], at: int) -> None:
-    """Create or update a member's profile; fields not given keep their value."""
+    """Create or update a person's profile (``member_id``: the person, ``MemberRow.person``);
+    fields not given keep their value."""
     unknown = set(fields) - set(PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"not profile fields: {sorted(unknown)}")
@@ -47,6 +48,7 @@ async def set_profile(tx: Unit, member_id: int, fields: dict[str, str], at: int)
 
 
 async def profile(db: Reads, member_id: int) -> Profile | None:
+    """The profile of the person ``member_id`` (``MemberRow.person``)."""
     row = await db.fetch_one(
         f"SELECT {_PROFILE}, m.community FROM profiles p JOIN members m ON m.id = p.member_id "
         f"WHERE p.member_id = ? AND {visible('m')}",
@@ -84,10 +86,12 @@ async def theme_activity(
     if not themes:
         return []
     marks = ", ".join("?" for _ in themes)
+    # Per person (storage.identities): the messages of every account, under the representative.
     rows = await db.fetch_all(
         f"SELECT m.id, {shown_name('m')}, g.theme, count(*) FROM messages g "
-        f"JOIN members m ON m.id = g.member_id WHERE g.community = ? AND g.theme IN ({marks}) "
-        f"AND g.posted_at >= ? AND g.deleted_at IS NULL AND m.left_at IS NULL AND {visible('m')} "
+        "JOIN members a ON a.id = g.member_id JOIN members m ON m.id = coalesce(a.person_id, a.id) "
+        f"WHERE g.community = ? AND g.theme IN ({marks}) "
+        f"AND g.posted_at >= ? AND g.deleted_at IS NULL AND a.left_at IS NULL AND {visible('m')} "
         "GROUP BY m.id, g.theme ORDER BY count(*) DESC, m.id",
         (community, *themes, since),
     )
@@ -95,9 +99,9 @@ async def theme_activity(
 
 
 async def active_since(db: Reads, community: str, since: int) -> set[int]:
-    """Visible members who posted or reacted since ``since``."""
+    """Visible persons (storage.identities) who posted or reacted since ``since``."""
     rows = await db.fetch_all(
-        f"SELECT m.id FROM members m WHERE m.community = :c AND {visible('m')} AND ("
+        f"SELECT DISTINCT coalesce(m.person_id, m.id) FROM members m WHERE m.community = :c AND {visible('m')} AND ("
         "m.last_posted_at >= :s OR EXISTS (SELECT 1 FROM reactions r WHERE r.member_id = m.id "
         "AND r.reacted_at >= :s))",
         {"c": community, "s": since},

@@ -115,7 +115,9 @@ class Membership(NamedTuple):
 async def membership(db: Reads, span: ReportSpan) -> Membership:
     p = span.params()
     members = await db.fetch_one(
-        "SELECT count(*), coalesce(sum(CAST(joined_at >= :s AND joined_at < :e AS INTEGER)), 0) "
+        # Persons, not accounts: linked accounts are one member (storage.identities).
+        "SELECT count(DISTINCT coalesce(person_id, id)), "
+        "coalesce(sum(CAST(joined_at >= :s AND joined_at < :e AS INTEGER)), 0) "
         "FROM members "
         f"WHERE id IN {VISIBLE_IDS} AND coalesce(joined_at, first_seen_at) < :e "
         "AND (left_at IS NULL OR left_at >= :e)",

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from storage.contract import Reads, Unit, fetch_aggregate
+from storage.identities import accounts_of, most_used
 from storage.privacy import hide_names, names_hiding, visible
 
 
@@ -31,13 +32,15 @@ async def open_survey(tx: Unit, community: str, kind: str, period: str, at: int)
 
 
 async def members_to_ask(db: Reads, community: str) -> list[tuple[int, str]]:
-    """(id, member key) of every visible member still in the community."""
+    """(id, member key) of every visible person still in the community, once: a person with
+    linked accounts is asked on the one they write with most (storage.identities)."""
     rows = await db.fetch_all(
-        f"SELECT m.id, m.member_key FROM members m WHERE m.community = ? AND m.left_at IS NULL "
-        f"AND {visible('m')} ORDER BY m.id",
+        f"SELECT m.id, m.member_key, m.person_id FROM members m WHERE m.community = ? "
+        f"AND m.left_at IS NULL AND {visible('m')} ORDER BY m.id",
         (community,),
     )
-    return [(row[0], row[1]) for row in rows]
+    chosen = set((await most_used(db, [row[0] for row in rows if row[2] is not None])).values())
+    return [(row[0], row[1]) for row in rows if row[2] is None or row[0] in chosen]
 
 
 async def invite(tx: Unit, survey_id: int, member_id: int, *, delivered: bool) -> None:
@@ -58,21 +61,26 @@ async def surveys(db: Reads, community: str, kind: str | None = None) -> list[Su
 
 
 async def pending_survey(db: Reads, community: str, kind: str, member_id: int) -> Survey | None:
-    """The most recent survey of ``kind`` the member was asked and has not answered."""
+    """The most recent survey of ``kind`` the member's person was asked (on any of its linked
+    accounts) and has not answered (on any)."""
     row = await db.fetch_one(
         "SELECT s.id, s.community, s.kind, s.period, s.asked_at FROM surveys s "
         "JOIN survey_invitations i "
-        "ON i.survey_id = s.id WHERE s.community = ? AND s.kind = ? AND i.member_id = ? "
-        "AND i.answered = 0 ORDER BY s.asked_at DESC, s.id DESC LIMIT 1",
-        (community, kind, member_id),
+        f"ON i.survey_id = s.id WHERE s.community = :c AND s.kind = :k "
+        f"AND i.member_id IN {accounts_of(':m')} AND i.answered = 0 AND NOT EXISTS (SELECT 1 "
+        "FROM survey_invitations j WHERE j.survey_id = s.id AND j.answered = 1 "
+        f"AND j.member_id IN {accounts_of(':m')}) ORDER BY s.asked_at DESC, s.id DESC LIMIT 1",
+        {"c": community, "k": kind, "m": member_id},
     )
     return Survey(*row) if row else None
 
 
 async def has_answered(db: Reads, survey_id: int, member_id: int) -> bool:
+    """Whether the member's person answered the survey, on any of its accounts."""
     row = await db.fetch_one(
-        "SELECT answered FROM survey_invitations WHERE survey_id = ? AND member_id = ?",
-        (survey_id, member_id),
+        "SELECT max(answered) FROM survey_invitations WHERE survey_id = :s "
+        f"AND member_id IN {accounts_of(':m')}",
+        {"s": survey_id, "m": member_id},
     )
     return bool(row and row[0])
 
@@ -95,15 +103,18 @@ async def answer(
 ) -> bool:
     """Record one answer, without the member: the invitation is marked answered and the answer
     written with a random key, in one transaction. False if they were not asked or already
-    answered (nothing is written then).
+    answered (nothing is written then). A person answers once, whichever of its linked accounts
+    was asked and answers: every invitation of theirs is marked answered.
 
     Results move only in steps of ``min_group`` answers: an answer is held until ``min_group``
     answers are held, then they are released together. A result that changed with each answer
     would tell, by difference, what the latest one said (and whom they learned from)."""
+    if await has_answered(tx, survey_id, member_id):
+        return False
     changed = await tx.execute(
-        "UPDATE survey_invitations SET answered = 1 WHERE survey_id = ? AND member_id = ? "
-        "AND answered = 0",
-        (survey_id, member_id),
+        "UPDATE survey_invitations SET answered = 1 WHERE survey_id = :s "
+        f"AND member_id IN {accounts_of(':m')} AND answered = 0",
+        {"s": survey_id, "m": member_id},
     )
     if changed == 0:
         return False

@@ -68,9 +68,10 @@ async def test_help_alone_lists_the_topics_in_one_message(tmp_path):
     assert "- `/help commitments`: commit, done, commitments\n" in member  # overdue: facilitators
     assert "/help facilitation" not in member
     assert (
-        "- `/help facilitation`: stats, quiet, prompt, digest, theme, dashboard, report"
+        "- `/help facilitation`: stats, quiet, prompt, digest, theme, dashboard, merge, report"
         in facilitator
     )
+    assert "- `/help privacy`: mydata, nudges, optout, optin, forget-me, link, unlink" in member
     assert "prompt add" not in facilitator  # the syntax is one topic away
 
 

@@ -10,8 +10,9 @@ from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.permissions import may_run
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.commands.words import PUBLIC, TOPICS, usage, word
+from bot.events import MemberRef, key_parts
 from bot.outgoing import literal
-from storage import activity, members
+from storage import activity, identities, members
 from storage.members import MemberRow
 
 
@@ -32,7 +33,8 @@ TOPIC_OF = {
     "digest": "facilitation", "theme": "facilitation", "report": "facilitation",
     "dashboard": "facilitation",
     "mydata": "privacy", "nudges": "privacy", "optout": "privacy", "optin": "privacy",
-    "forget-me": "privacy",
+    "forget-me": "privacy", "link": "privacy", "unlink": "privacy",
+    "merge": "facilitation",
 }  # fmt: skip
 """The help topic of each command, by its first word; ``help`` itself heads every overview."""
 
@@ -111,7 +113,7 @@ async def themes_(ctx: CommandContext, page: int | None = None) -> str:
 
 
 def _refuse_credit(ctx: CommandContext, receiver: MemberRow) -> None:
-    if receiver.id == ctx.member.id:
+    if receiver.person == ctx.member.person:  # their own account, or one linked with it
         raise CommandError("Kudos are for someone else; thank a person who helped you.")
     if receiver.is_bot:
         raise CommandError("{name} is a bot; kudos are for people.", name=literal(receiver.name))
@@ -159,10 +161,23 @@ async def kudos(ctx: CommandContext, member: MemberRow, reason: str) -> str:
 
 async def mydata(ctx: CommandContext) -> str:
     me = ctx.member
-    counts = await members.holdings(ctx.store, me.id)
+    linked = await identities.accounts(ctx.store, me.id)
+    counts = await members.holdings(ctx.store, [account.id for account in linked])
     prefix = ctx.prefix
     lines = [
         ctx._("**What Trellis holds about you in {community}**", community=ctx.settings.name),
+        *(
+            [
+                ctx._(
+                    "- Your linked accounts, counted as one person: {accounts}",
+                    accounts=", ".join(
+                        f"{literal(account.name)} (`{literal(account.key)}`)" for account in linked
+                    ),
+                )
+            ]
+            if len(linked) > 1
+            else []
+        ),
         ctx._(
             "- Name: {name}; first seen {first}; joined {joined}",
             name=literal(me.name),
@@ -203,7 +218,8 @@ async def mydata(ctx: CommandContext) -> str:
 
 async def nudges_(ctx: CommandContext, state: str) -> str:
     async with ctx.transaction() as tx:
-        await members.set_nudges(tx, ctx.member.id, on=state == "on")
+        for account in await identities.accounts(tx, ctx.member.id):
+            await members.set_nudges(tx, account.id, on=state == "on")
     if state == "on":
         return ctx._("Nudges are on: Trellis may write to you now and then when things are quiet.")
     return ctx._("Nudges are off: Trellis will not write to you about being quiet.")
@@ -211,9 +227,10 @@ async def nudges_(ctx: CommandContext, state: str) -> str:
 
 async def optout(ctx: CommandContext) -> str:
     async with ctx.transaction() as tx:
-        await members.set_opted_out(
-            tx, ctx.community.member_cache, ctx.member, int(ctx.now.timestamp())
-        )
+        for account in await identities.accounts(tx, ctx.member.id):
+            await members.set_opted_out(
+                tx, ctx.community.member_cache, account, int(ctx.now.timestamp())
+            )
     return ctx._(
         "You have opted out: from now on Trellis does not count what you write, and you will not "
         "appear in digests, statistics or reports. Type {prefix}optin to come back.",
@@ -231,7 +248,8 @@ async def optin(ctx: CommandContext) -> str:
             ctx.invocation.member.display_name, int(ctx.now.timestamp()),
         )  # fmt: skip
         if row is not None:
-            await members.set_opted_out(tx, cache, row, None)
+            for account in await identities.accounts(tx, row.id):
+                await members.set_opted_out(tx, cache, account, None)
     return ctx._("Welcome back: Trellis counts your participation again from now on.")
 
 
@@ -244,9 +262,15 @@ async def forget_me(ctx: CommandContext, confirm: str | None) -> str:
             community=ctx.settings.name,
             prefix=prefix,
         )
-    held = await ctx.community.forget_on_platforms(ctx.invocation.member)
+    # Every linked account goes: they are one person, who asked to be forgotten.
+    linked = await identities.accounts(ctx.store, ctx.member.id)
+    held = [
+        await ctx.community.forget_on_platforms(MemberRef(*key_parts(account.key), account.name))
+        for account in linked
+    ]
     async with ctx.transaction() as tx:
-        await members.forget(tx, ctx.community.member_cache, ctx.member, adapter_state=held)
+        for account, state in zip(linked, held, strict=True):
+            await members.forget(tx, ctx.community.member_cache, account, adapter_state=state)
     await ctx.store.drop_old_pages()
     return ctx._(
         "Done: Trellis has deleted everything it held about you and will not track you. "

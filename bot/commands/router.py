@@ -397,6 +397,8 @@ class CommandRouter:
             keys.insert(0, mentioned.key)
         if raw.startswith("@"):
             keys.append(f"{platform}:{raw[1:]}")
+        if raw.split(":", 1)[0] in ctx.community.adapters:
+            keys.insert(0, raw)  # a whole key names an account on any platform: discord:123
         for key in keys:
             row = await ctx.community.member(key)
             if row is not None:

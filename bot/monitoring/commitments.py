@@ -20,7 +20,7 @@ from bot.events import key_parts
 from bot.monitoring.common import local_day, require_tracked
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Delivery
-from storage import commitments
+from storage import commitments, identities
 
 if TYPE_CHECKING:
     from storage.members import MemberRow
@@ -77,7 +77,8 @@ async def done(ctx: CommandContext, id: int) -> str:
             raise CommandError(
                 "There is no commitment {id}; commitments lists yours with their numbers.", id=id
             )
-        if not ctx.scope.covers_item(found.member_id):
+        mine = {account.id for account in await identities.accounts(tx, ctx.member.id)}
+        if found.member_id not in mine and not ctx.scope.covers_item(found.member_id):
             raise CommandError(
                 "Commitment {id} is someone else's; only they or a facilitator can mark it done.",
                 id=id,
@@ -107,7 +108,7 @@ async def list_commitments(
     whom = member or ctx.member
     items = await commitments.commitments(ctx.store, ctx.community.id, member_id=whom.id)
     if not items:
-        if whom.id == ctx.member.id:
+        if whom.person == ctx.member.person:
             return ctx._("You have no commitments; take one on with commit <what> by <YYYY-MM-DD>.")
         return ctx._("That member has no commitments to show.")
     today = local_day(ctx.now, ctx.tz).isoformat()

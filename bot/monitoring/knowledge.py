@@ -87,12 +87,12 @@ async def profile_set(ctx: CommandContext, fields: str) -> str:
     language = parse_language(values.pop(LANGUAGE, ""))  # checked before anything is saved
     async with ctx.transaction() as tx:
         if values:
-            await profiles.set_profile(tx, ctx.member.id, values, epoch(ctx.now))
+            await profiles.set_profile(tx, ctx.member.person, values, epoch(ctx.now))
         if chosen:
             await members.set_language(tx, ctx.member.id, language)
     if chosen:
         ctx.translator = await ctx.community.translator_of(ctx.member.key)
-    saved = await profiles.profile(ctx.store, ctx.member.id)
+    saved = await profiles.profile(ctx.store, ctx.member.person)
     lines = [ctx._("Your profile is saved.")]
     if saved is not None:
         lines.append(_profile_lines(ctx, saved))
@@ -118,7 +118,7 @@ def _profile_lines(ctx: CommandContext, profile: profiles.Profile) -> str:
 
 async def profile_show(ctx: CommandContext, member: MemberRow | None = None) -> str:
     whom = member or ctx.member
-    found = await profiles.profile(ctx.store, whom.id)
+    found = await profiles.profile(ctx.store, whom.person)
     if found is None:
         if whom.id == ctx.member.id:
             return ctx._(

@@ -39,12 +39,12 @@ from bot.monitoring.report_model import (
 from bot.monitoring.report_network import Graph, MemberThemes, brokers, graph_figures, tie_graph
 from bot.services.digest import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
-from storage import report_reads
+from storage import identities, report_reads
 from storage.activity import Activity
 from storage.contract import Reads, Store
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
 from storage.privacy import hide_names, names_hiding
-from storage.report_reads import ReportDays, ReportSpan, SurveyCount
+from storage.report_reads import ReportDays, ReportSpan, SurveyCount, Tie
 from storage.rollups import EPOCH_DAY, MONDAY, refresh_rollups
 
 ORGANISATION_LINKS = 10
@@ -91,6 +91,10 @@ async def build_report(
     period = _Period(start, end, tz, settings.participation.window_weeks)
     theme_names = {theme_id: theme.name for theme_id, theme in config.themes.items()}
     organisations = _display_spellings(await report_reads.organisations_written(store, community))
+    # Linked accounts are one person (storage.identities): each has its person's organisation,
+    # and the ties, participants and brokers are counted per person.
+    linked = await identities.persons(store, community)
+    organisations |= {m: organisations[p] for m, p in linked.items() if p in organisations}
 
     async with store.transaction() as db:
         # Recounts the days that changed since the last (hourly) recount, in local days.
@@ -109,7 +113,7 @@ async def build_report(
     # another one, not the store's own: that one writes chat, and its page cache is sized for
     # ingest (32 MB), which the report's reads would fill on top of their own memory.
     async with asyncio.TaskGroup() as group, store.reading() as reader:
-        ties_read = group.create_task(_ties(store, span, organisations))
+        ties_read = group.create_task(_ties(store, span, organisations, linked))
         responses_read = group.create_task(_first_responses(store, period, community, theme_names))
         totals = await report_reads.activity_totals(reader, span)
         voices: dict[str, set[int]] = defaultdict(set)
@@ -137,7 +141,7 @@ async def build_report(
     )
     monitoring = Monitoring(
         members=membership.members,
-        participants=len(totals.participants),
+        participants=len(identities.people(totals.participants, linked)),
         new_members=membership.joined,
         messages=totals.messages,
         replies=totals.replies,
@@ -214,6 +218,23 @@ async def build_report(
     )
 
 
+def person_ties(strongest: list[Tie], linked: dict[int, int]) -> list[Tie]:
+    """The ties between persons: the ends of each tie as their persons (storage.identities), the
+    ties of one pair of persons added, and none between a person's own accounts; strongest first,
+    as read."""
+    if not linked:
+        return strongest
+    weights: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for tie in strongest:
+        a, b = sorted((linked.get(tie.a, tie.a), linked.get(tie.b, tie.b)))
+        if a != b:
+            weights[a, b] += tie.weight
+    return sorted(
+        (Tie(weight, a, b) for (a, b), weight in weights.items()),
+        key=lambda tie: (-tie.weight, -tie.a, -tie.b),
+    )
+
+
 def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
     """Member id -> organisation, each written in its commonest spelling.
 
@@ -226,18 +247,19 @@ def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
 
 
 async def _ties(
-    store: Store, span: ReportSpan, organisations: dict[int, str]
+    store: Store, span: ReportSpan, organisations: dict[int, str], linked: dict[int, int]
 ) -> tuple[report_reads.Ties, Graph, dict[int, float], Network, dict[int, str]]:
     """The period's ties, read on a read-only connection of their own, the names of the members
     of their graph, and the maths on that graph, in a worker thread: the betweenness of each
-    member and the network chart."""
+    member and the network chart. Linked accounts are one node, their person."""
     async with store.reading() as reader:
         ties = await report_reads.ties(reader, span, organisations)
+        strongest = person_ties(ties.strongest, linked)
         names = await report_reads.names_of(
-            reader, span.community, (m for tie in ties.strongest for m in (tie.a, tie.b))
+            reader, span.community, (m for tie in strongest for m in (tie.a, tie.b))
         )
     # A member who opted out since the ties were read is not drawn.
-    graph = tie_graph(tie for tie in ties.strongest if tie.a in names and tie.b in names)
+    graph = tie_graph(tie for tie in strongest if tie.a in names and tie.b in names)
     centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
     return ties, graph, centrality, network, names
 

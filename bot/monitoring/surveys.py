@@ -161,7 +161,7 @@ async def pulse(
 ) -> str:
     _score(satisfaction, "satisfaction")
     _score(ownership, "ownership")
-    if learned_from is not None and learned_from.id == ctx.member.id:
+    if learned_from is not None and learned_from.person == ctx.member.person:
         raise CommandError("Name someone else you learned from this month, or leave it out.")
     async with ctx.transaction() as tx:
         survey = await _waiting(ctx, tx, "pulse")

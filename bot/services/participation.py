@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from bot.config import ParticipationSettings
 from bot.i18n import Translator
 from storage import activity as activity_store
+from storage import identities
 from storage.activity import Activity
 from storage.contract import Store
 from storage.privacy import visible_members
@@ -50,7 +51,8 @@ async def stats(
     theme: str | None,
     day_offset: int,
 ) -> tuple[dict[int, Activity], dict[Level, int], int]:
-    """Activity per member in the period, and levels over the window ending with the period."""
+    """Activity per person in the period, levels over the window ending with the period, and
+    how many persons may be named (linked accounts are one person: storage.identities)."""
     period = (int(start.timestamp()), int(end.timestamp()))
     levels_window = (int((end - timedelta(weeks=settings.window_weeks)).timestamp()), period[1])
     async with store.transaction() as tx:  # the rollups both reads need, brought up to date
@@ -62,11 +64,13 @@ async def stats(
     window = await activity_store.activity(
         store, community, *levels_window, theme=theme, day_offset=day_offset
     )
-    visible = await visible_members(store, community)
+    people = identities.people(
+        await visible_members(store, community), await identities.persons(store, community)
+    )
     levels = {level: 0 for level in Level}
-    for member_id in visible:
-        levels[level_of(window.get(member_id), settings)] += 1
-    return per_member, levels, len(visible)
+    for person in people:
+        levels[level_of(window.get(person), settings)] += 1
+    return per_member, levels, len(people)
 
 
 def render_stats(
