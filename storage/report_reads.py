@@ -256,11 +256,12 @@ async def theme_activity(
             "GROUP BY 1, 2, 3, 4",
             q,
         )
-    # One sort of the period's rows per week and theme. The unary + keeps SQLite off the
-    # by-member index: looking each row up again by its key costs three times the scan.
+    # Per theme and week, in the order of their index (theme_days_by_week): no sort of the
+    # period's rows, which took half of the themes' read of a year at a million messages.
     weekly = await db.fetch_tuples(
-        "SELECT (day - 4) / 7 AS week, theme, sum(messages), count(DISTINCT member_id) "
-        f"FROM theme_days WHERE {_INSIDE} AND +member_id IN {VISIBLE_IDS} GROUP BY week, theme",
+        "SELECT (day - 4) / 7, theme, sum(messages), count(DISTINCT member_id) "
+        "FROM theme_days INDEXED BY theme_days_by_week "
+        f"WHERE {_INSIDE} AND +member_id IN {VISIBLE_IDS} GROUP BY theme, (day - 4) / 7",
         q,
     )
     themes = {(week, theme): [n, people] for week, theme, n, people in weekly}
