@@ -352,10 +352,9 @@ def member_weeks(db: Reads, span: ReportSpan) -> AsyncGenerator[list[MemberWeek]
     """Each visible member's weeks from ``window - 1`` weeks before the period's first, in member
     then week order (beside ``member_spans``: only one member's weeks need be held at a time)."""
     return db.fetch_chunks(
-        f"SELECT member_id, week - :w0, {_sum(db, 'messages')}, {_sum(db, 'reactions')}, count(*) "
-        "FROM member_days "
+        "SELECT member_id, week - :w0, messages, reactions, days FROM member_weeks "
         f"WHERE member_id IN {VISIBLE_IDS} AND week >= :w0 AND week < :w1 "
-        "GROUP BY member_id, week ORDER BY member_id, week",
+        "ORDER BY member_id, week",
         _day_params(span),
         _CHUNK,
     )
