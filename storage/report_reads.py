@@ -491,7 +491,7 @@ def _ties_postgresql(source: str) -> str:
     the organisations from a JSON object (``json_each_text``) joined to the visible members (the
     planner then expects as many rows as there are members; from a HAVING it expected one, and
     ran the grouping of every pair once per member), plain joins where SQLite's planner needs
-    CROSS JOIN, and weights and the counts of conditions summed as 32-bit integers (``_sum``)."""
+    CROSS JOIN, and weights and the counts of conditions summed as 32-bit integers (see ``_sum``)."""
     return (
         "WITH org (id, o) AS MATERIALIZED (SELECT v.id, coalesce(n.o, 0) "
         f"FROM {VISIBLE_IDS} AS v LEFT JOIN (SELECT CAST(key AS BIGINT) AS id, "
