@@ -15,12 +15,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from storage.postgresql import PostgresStore, postgresql_types, statements
+
+if TYPE_CHECKING:
+    from bench.ingest import EngineRun
 
 
 def database_url(url: str, name: str) -> str:
@@ -118,23 +121,23 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> flo
 
 async def ingest(
     url: str,
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     events: list[Any],
     themes: dict[str, Any],
     rows: tuple[list[tuple[Any, ...]], ...],
-) -> tuple[float, int, float, float]:
+) -> tuple[EngineRun, float]:
     """``run_engine``'s figures on a scratch PostgreSQL database (migrated by the store), and the
     seconds of the raw copy of the same rows into another."""
     async with scratch_database(url, "trellis_bench_engine") as engine_url:
-        engine_seconds, stored, recount_seconds = await run_engine(engine_url, events, themes)
+        run = await run_engine(engine_url, events, themes)
     async with scratch_database(url, "trellis_bench_baseline") as baseline_url:
         baseline_seconds = await run_raw_copy(baseline_url, rows)
-    return engine_seconds, stored, recount_seconds, baseline_seconds
+    return run, baseline_seconds
 
 
 def ingest_in_processes(
     url: str,
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     events: list[Any],
     themes: dict[str, Any],
     processes: int,
@@ -160,7 +163,7 @@ def ingest_in_processes(
 
 
 def _ingest_as(
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     database: str,
     events: list[Any],
     community: str,
@@ -168,8 +171,7 @@ def _ingest_as(
     name: str,
 ) -> float:
     own = [dataclasses.replace(event, community=name) for event in events]
-    seconds, _, _ = asyncio.run(run_engine(database, own, {name: themes}))
-    return float(seconds)
+    return asyncio.run(run_engine(database, own, {name: themes})).seconds
 
 
 async def analyze(url: str) -> None:
