@@ -228,7 +228,9 @@ async def write_batch(
                 replied = event.reply_to_author and members.get(event.reply_to_author.key)
                 # Every mention is resolved above: None is a forgotten member, whose mentions
                 # cost the text, as forget-me did to the text already stored.
-                names_forgotten = any(members.get(ref.key) is None for ref in event.mentions)
+                names_forgotten = bool(event.mentions) and any(
+                    members.get(ref.key) is None for ref in event.mentions
+                )
                 posts.append(
                     (
                         community,
