@@ -451,21 +451,22 @@ class PostgresUnit(PostgresReads):
         status: str = await self._run(self.connection.execute, sql, [params])
         return _changed(status)
 
-    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> int | None:
         """Run ``sql`` once per row. An ``INSERT … VALUES`` of plain placeholders (ingest's
         batches) goes as one statement over arrays, ``INSERT … SELECT … FROM unnest(…)``: a
-        round of the protocol per row costs several times more on the server."""
+        round of the protocol per row costs several times more on the server. Rows changed are
+        counted for those (from the command's status) and not for statements run row by row."""
         batch = list(rows)
         if not batch:
-            return
+            return 0
         text, names = translate(sql)
         if len(batch) > 1 and (_one_row_of_placeholders(text) or _each_row_selects(text)):
             values = [_arguments(names, row) for row in batch]
             columns = list(zip(*values, strict=True))
             over = await self._over_arrays(text, _kinds(values))
-            await self.connection.execute(over, *map(list, columns))
-            return
+            return _changed(await self.connection.execute(over, *map(list, columns)))
         await self._run(self.connection.executemany, sql, batch, many=True)
+        return None
 
     async def _over_arrays(self, text: str, kinds: tuple[str, ...]) -> str:
         """``text`` (an insert of one row) inserting a row per element of arrays of its
