@@ -91,7 +91,8 @@ class Store(Reads, Protocol):
     async def state_entries(self, scope: str) -> dict[str, str]: ...
 
     async def drop_old_pages(self) -> None:
-        """Leave no copy of deleted rows in the backend's logs or free space."""
+        """Leave no copy of deleted rows in the backend's logs or free space, where the backend
+        can (SQLite: its file and WAL; PostgreSQL cannot, see ``PostgresStore``)."""
         ...
 
     def lease(self, name: str) -> AbstractAsyncContextManager[bool]:

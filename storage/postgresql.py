@@ -327,8 +327,16 @@ class PostgresReads:
     async def fetch_chunks(
         self, sql: str, params: Params, size: int
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        async for rows in chunks(self, sql, params, size):
-            yield rows
+        """Through a cursor on the server, for reads too large to hold at once (the report's). A
+        cursor lives in a transaction: one that reads only is opened around it where none is."""
+        text, names = translate(sql)
+        arguments = _arguments(names, params)
+        async with contextlib.AsyncExitStack() as stack:
+            if not self.connection.is_in_transaction():
+                await stack.enter_async_context(self.connection.transaction(readonly=True))
+            cursor = await self.connection.cursor(text, *arguments)
+            while rows := await cursor.fetch(size):
+                yield [tuple(row) for row in rows]
 
     async def _run(
         self, method: Any, sql: str, batches: list[Params], *, many: bool = False
@@ -581,28 +589,34 @@ class PostgresStore:
             return unit[1]
         return self._apart.get()
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
+    @asynccontextmanager
+    async def _reads(self) -> AsyncIterator[PostgresReads]:
+        """The connection for one read of this task: ``_reads_on``'s, or one of the pool."""
         reads = self._reads_on()
         if reads is not None:
-            return await reads.fetch_all(sql, params)
+            yield reads
+            return
         async with self._pooled() as connection:
-            return await PostgresReads(connection).fetch_all(sql, params)
+            yield PostgresReads(connection)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
+        async with self._reads() as reads:
+            return await reads.fetch_all(sql, params)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
-        reads = self._reads_on()
-        if reads is not None:
+        async with self._reads() as reads:
             return await reads.fetch_one(sql, params)
-        async with self._pooled() as connection:
-            return await PostgresReads(connection).fetch_one(sql, params)
 
     async def fetch_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in await self.fetch_all(sql, params)]
+        async with self._reads() as reads:
+            return await reads.fetch_tuples(sql, params)
 
     async def fetch_chunks(
         self, sql: str, params: Params, size: int
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        async for rows in chunks(self, sql, params, size):
-            yield rows
+        async with self._reads() as reads:
+            async for rows in reads.fetch_chunks(sql, params, size):
+                yield rows
 
     @asynccontextmanager
     async def reading(self, *, background: bool = False) -> AsyncIterator[PostgresReads]:
@@ -677,10 +691,15 @@ class PostgresStore:
             await connection.close()  # ends the session, and with it the lock
 
     async def drop_old_pages(self) -> None:
-        """Remove the old versions of deleted rows from the tables' files now (forget-me,
-        retention): PostgreSQL keeps them until a vacuum."""
-        async with self.pool.acquire() as connection:
-            await connection.execute("VACUUM")
+        """Nothing to do on PostgreSQL. A deleted row is gone from every query and every dump
+        begun after the deletion committed; what PostgreSQL keeps of it on disk, no statement
+        removes: a vacuum only marks the space of old row versions for reuse (the bytes stay
+        until new rows overwrite them) and the write-ahead log, its archives, replicas and base
+        backups keep every row as it was written, whatever is vacuumed. A vacuum of the whole
+        database after each forget-me and each nightly purge (as SQLite's checkpoint here)
+        bought no more than that, read every table, and waited behind any other vacuum of
+        them, autovacuum's included, before forget-me could answer. Autovacuum reuses the
+        space; how long physical copies live is the operator's retention (docs/scale.md)."""
 
     # Schema -------------------------------------------------------------------------------
 
@@ -769,35 +788,6 @@ class PostgresStore:
     async def state_entries(self, scope: str) -> dict[str, str]:
         rows = await self.fetch_all("SELECT key, value FROM state WHERE scope = ?", (scope,))
         return {row[0]: row[1] for row in rows}
-
-
-@asynccontextmanager
-async def _connection_of(db: PostgresReads | PostgresStore) -> AsyncIterator[asyncpg.Connection]:
-    if isinstance(db, PostgresReads):
-        yield db.connection
-        return
-    reads = db._reads_on()
-    if reads is not None:
-        yield reads.connection
-        return
-    async with db.pool.acquire() as connection:
-        yield connection
-
-
-async def chunks(
-    db: PostgresReads | PostgresStore, sql: str, params: Params, size: int
-) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    """The rows of ``sql`` as plain tuples, ``size`` at a time, through a cursor on the server:
-    for reads too large to hold at once (the report's). A cursor lives in a transaction: one
-    that reads only is opened around it where none is open."""
-    text, names = translate(sql)
-    arguments = _arguments(names, params)
-    async with _connection_of(db) as connection, contextlib.AsyncExitStack() as stack:
-        if not connection.is_in_transaction():
-            await stack.enter_async_context(connection.transaction(readonly=True))
-        cursor = await connection.cursor(text, *arguments)
-        while rows := await cursor.fetch(size):
-            yield [tuple(row) for row in rows]
 
 
 async def _version(connection: asyncpg.Connection) -> int:
