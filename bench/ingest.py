@@ -371,6 +371,9 @@ class EngineRun(NamedTuple):
     cpu_seconds: float
     """This process's CPU time over the same span (every thread: the writer's SQLite thread too;
     on PostgreSQL, not the server's)."""
+    server_cpu_seconds: float | None
+    """On PostgreSQL, the server's processes' CPU time over the same span, when the server runs
+    on this machine (``bench.postgresql.server_cpu_seconds``); None otherwise."""
     stored: int
     """Messages and reactions found stored afterwards."""
     close_seconds: float
@@ -406,11 +409,19 @@ async def run_engine(path: Path | str, events: list, themes: dict[str, ThemeMap]
     try:
         engine = Engine(store, themes, on_command=no_command, member_cache=MemberCache())
         engine.start()
+        backend = None
+        if isinstance(store, PostgresStore):
+            row = await store.fetch_one("SELECT pg_backend_pid()")
+            backend = row[0] if row else None
+        server = None if backend is None else postgresql.server_cpu_seconds(backend)
         started, cpu = time.perf_counter(), time.process_time()
         for event in events:
             await engine.accept(event)
         await engine.drain()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if server is not None and backend is not None:
+            after = postgresql.server_cpu_seconds(backend)
+            server = None if after is None else after - server
         await engine.stop()
     finally:
         closing = time.perf_counter()
@@ -425,7 +436,7 @@ async def run_engine(path: Path | str, events: list, themes: dict[str, ThemeMap]
         async with store.transaction() as db:
             for community in themes:
                 await refresh_rollups(db, community, "UTC")
-        return EngineRun(seconds, cpu, row[0], closed, time.perf_counter() - started)
+        return EngineRun(seconds, cpu, server, row[0], closed, time.perf_counter() - started)
     finally:
         await store.close()
 
@@ -499,17 +510,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"peak RSS                {peak_rss_mb():.1f} MB")
         sys.stdout.flush()
         if args.store and not preloaded:
-            run, baseline_seconds = asyncio.run(
-                postgresql.ingest(args.store, run_engine, events, themes, rows)
-            )
+            run, copy = asyncio.run(postgresql.ingest(args.store, run_engine, events, themes, rows))
             engine_rate = len(events) / run.seconds
-            baseline_rate = baseline_count / baseline_seconds
+            baseline_rate = baseline_count / copy.seconds
             print(f"postgresql: stored      {run.stored}")
             print(f"  engine seconds        {run.seconds:.3f}")
             print(f"  engine events/s       {engine_rate:,.0f}")
-            print(f"  copy baseline seconds {baseline_seconds:.3f}")
+            print(f"  copy baseline seconds {copy.seconds:.3f}")
             print(f"  copy baseline rows/s  {baseline_rate:,.0f}")
             print(f"  ratio engine/baseline {engine_rate / baseline_rate:.3f}")
+            if run.server_cpu_seconds is not None and copy.server_cpu_seconds is not None:
+                engine_cpu = run.cpu_seconds + run.server_cpu_seconds
+                copy_cpu = copy.cpu_seconds + copy.server_cpu_seconds
+                print(
+                    f"  in CPU time           engine {engine_cpu:.3f} s, baseline "
+                    f"{copy_cpu:.3f} s, ratio "
+                    f"{copy_cpu / baseline_count * len(events) / engine_cpu:.3f} "
+                    f"(this process and the server's)"
+                )
             print(f"  rollups recount after {run.recount_seconds:.3f} s")
             sys.stdout.flush()
     for processes in args.processes if args.store else []:
