@@ -70,15 +70,13 @@ async def compose_week(
     community: Community,
     end: datetime,
     *,
-    skip_empty: bool = False,
-    sealed: frozenset[str] = frozenset(),
     brief: bool = False,
-) -> OutgoingMessage | None:
+) -> OutgoingMessage:
     """The digest of the local week (seven days on the community's clock) ending at ``end``;
     ``brief``: in one message, the whole one attached."""
     await community.drain()
     start = local_week_before(end, community.settings.timezone)
-    return await compose(community, start, end, skip_empty=skip_empty, sealed=sealed, brief=brief)
+    return await compose(community, start, end, brief=brief)
 
 
 async def preview(community: Community, now: datetime, *, full: bool = False) -> OutgoingMessage:
@@ -87,7 +85,6 @@ async def preview(community: Community, now: datetime, *, full: bool = False) ->
     interrupted."""
     brief = community.settings.digest.brief and not full
     message = await compose_week(community, now + timedelta(seconds=1), brief=brief)
-    assert message is not None  # only an empty week skipped
     troubles = await troubles_since(community.store, community.id, now - timedelta(days=7))
     if not troubles:
         return message
@@ -130,7 +127,6 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
             brief=community.settings.digest.brief,
             place=place,
         )
-        assert message is not None  # only an empty week is skipped, and this one is not
         rendered[place] = message
         return message
 
@@ -165,21 +161,17 @@ async def compose(
     start: datetime,
     end: datetime,
     *,
-    skip_empty: bool = False,
     sealed: frozenset[str] = frozenset(),
     brief: bool = False,
     place: str | None = None,
-) -> OutgoingMessage | None:
-    """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
-    said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
-    (``BRIEF_CHARS``), with the whole one attached as a Markdown file. ``place`` is where it
-    goes ('platform:id'; by default the first digest place): members are named as that
-    platform shows them."""
+) -> OutgoingMessage:
+    """The digest of [start, end). Nothing said in the ``sealed`` places is quoted. ``brief``:
+    the digest in one chat message (``BRIEF_CHARS``), with the whole one attached as a Markdown
+    file. ``place`` is where it goes ('platform:id'; by default the first digest place): members
+    are named as that platform shows them."""
     store, cid = community.store, community.id
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(store, cid, begin, finish)
-    if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
-        return None
     settings = community.settings
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(store, cid, earlier, begin)
