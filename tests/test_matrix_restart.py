@@ -316,8 +316,13 @@ async def test_an_encrypted_community_stays_encrypted(
             await app.stop()
 
         world.digest_options = {"brief": False, "quote_encrypted": True}
+        world.clock.advance(timedelta(minutes=5))  # a later post, not a retry of the first
         app = await world.app()
         try:
+            # A command in the first second after this restart is answered privately but posts
+            # nothing (a race left open since the bridges landed: see the closing note of issue
+            # 15); the facilitator here asks a few seconds later, as the other restart tests do.
+            await asyncio.sleep(3)
             await world.ana.send(world.room_id, "!trellis digest post")
             quoted = await world.ana.wait_for(
                 world.digest_room,

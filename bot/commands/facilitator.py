@@ -171,6 +171,8 @@ async def digest_post(ctx: CommandContext) -> str:
             lines.append(
                 ctx._("Could not post in {place}: {reason}", place=shown, reason=place.reason)
             )
+        elif place.outcome is Outcome.ALREADY:
+            lines.append(ctx._("This digest was already posted to {place}.", place=shown))
         else:
             lines.append(ctx._("Digest posted to {place}.", place=shown))
     return "\n".join(lines)
