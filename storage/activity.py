@@ -83,7 +83,8 @@ async def activity(
     day_offset: int = 0,
 ) -> dict[int, Activity]:
     """Per visible person (storage.identities): what they did in the period (in one theme, or
-    everywhere).
+    everywhere); what one of a person's accounts gave another (a reply, a reaction) is not
+    received.
 
     The whole local days of the period are read from activity_days, but for the days ingest
     changed since their last recount: those, like the part-days at the period's edges, are
@@ -104,6 +105,12 @@ async def activity(
     )
     for person, active in days.items():
         per_person[person].active_days = active
+    own = await identities.received_from_themselves(
+        db, community, together, start, end, theme=theme
+    )
+    for person, (replies, reactions) in own.items():
+        per_person[person].replies_received -= replies
+        per_person[person].reactions_received -= reactions
     return per_person
 
 
@@ -376,20 +383,25 @@ class Question:
 SOLVED_REACTION = "✅"
 """The asker's reaction that says their question is answered."""
 
+_ANOTHER = f"{identities.person_of('a.member_id')} != {identities.person_of('q.member_id')}"
+"""The answer ``a`` is by someone other than the asker of ``q``: not by one of the asker's own
+linked accounts (storage.identities)."""
+
 _WAITING = (
     "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
     "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
     "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-    "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+    f"AND a.deleted_at IS NULL AND {_ANOTHER}) "
     "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
     "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-    "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
+    f"AND a.posted_at >= q.posted_at AND a.deleted_at IS NULL AND {_ANOTHER})) "
     "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
-    "AND r.message_platform_id = q.platform_id AND r.member_id = q.member_id "
+    f"AND r.message_platform_id = q.platform_id AND r.member_id IN {identities.accounts_of('q.member_id')} "
     f"AND r.emoji = '{SOLVED_REACTION}') "
 )
 """A question nobody answered yet: no reply to it and no later post in its thread by someone
-else, no ✅ from its asker, not marked solved. Each question costs three index probes (a reply:
+else (another person: not the asker's own linked account), no ✅ from its asker (on any of their
+accounts), not marked solved. Each question costs three index probes (a reply:
 messages_by_reply; a later post in its thread: messages_by_thread; the asker's ✅: the reactions'
 unique key), never a pass over the messages: the ways of being answered are separate NOT EXISTS,
 as one OR between them would be tested against every message of the community."""
@@ -434,7 +446,7 @@ async def question_first_responses(
     db: Reads, community: str, start: int, end: int
 ) -> dict[str, list[int | None]]:
     """Per theme, for each question asked in it in the period: the seconds until its first
-    response (a reply, or a later post in its thread, by someone else), None if it has none.
+    response (a reply, or a later post in its thread, by another person), None if it has none.
     The questions come from their own index (messages_questions), then two index probes per
     question, as in ``unanswered_questions``; the first of the two responses is taken in SQL, as a
     year holds tens of thousands of questions."""
@@ -442,10 +454,10 @@ async def question_first_responses(
         "WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, "
         "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
         "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        "AND a.member_id != q.member_id AND a.deleted_at IS NULL) AS r, "
+        f"AND a.deleted_at IS NULL AND {_ANOTHER}) AS r, "
         "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
         "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        f"AND a.posted_at >= q.posted_at AND a.deleted_at IS NULL AND {_ANOTHER}) "
         "END AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
         "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
         f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "

@@ -365,3 +365,43 @@ async def active_days(
         },
     )
     return {row[0]: row[1] for row in rows}
+
+
+async def received_from_themselves(
+    db: Reads,
+    community: str,
+    member_ids: Iterable[int],
+    start: int,
+    end: int,
+    *,
+    theme: str | None,
+) -> dict[int, tuple[int, int]]:
+    """Per person among ``member_ids``: the replies and the reactions in [start, end) that one of
+    its accounts gave another of its accounts, which the per-account figures count as received
+    and a person does not receive from themselves. For the linked accounts alone: their rows are
+    found through the member indexes."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    rows = await db.fetch_all(
+        "SELECT p.person_id, sum(d.reply), count(*) - sum(d.reply) FROM ("
+        "SELECT member_id AS x, reply_to_member_id AS y, 1 AS reply FROM messages "
+        f"WHERE member_id IN ({marks}) AND posted_at >= :s AND posted_at < :e "
+        f"AND deleted_at IS NULL AND reply_to_member_id IN ({marks}) "
+        "AND reply_to_member_id != member_id AND (:t IS NULL OR theme = :t) "
+        "UNION ALL SELECT member_id, target_member_id, 0 FROM reactions "
+        f"WHERE member_id IN ({marks}) AND community = :c AND reacted_at >= :s AND reacted_at < :e "
+        f"AND target_member_id IN ({marks}) AND target_member_id != member_id "
+        "AND (:t IS NULL OR theme = :t)) AS d "
+        "JOIN members p ON p.id = d.x JOIN members q ON q.id = d.y "
+        "WHERE p.person_id = q.person_id GROUP BY p.person_id",
+        {
+            "c": community,
+            "s": start,
+            "e": end,
+            "t": theme,
+            **{f"m{i}": member_id for i, member_id in enumerate(ids)},
+        },
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
