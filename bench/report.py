@@ -20,15 +20,19 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import os
 import random
 import sqlite3
 import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import asyncpg
 
 from bench import postgresql
 from bench.ingest import CACHE, CHANNELS, peak_rss_mb
@@ -236,11 +240,13 @@ def built_store(members: int, messages: int, seed: int) -> Path:
     return path
 
 
-async def measure(path: Path | str, repeat: int, period: str) -> tuple[float, float, float, float]:
+async def measure(
+    path: Path | str, repeat: int, period: str, server: Callable[[], float] | None = None
+) -> tuple[float, float, float, float]:
     """Median seconds of one full scan of messages, and of building the period's report; then
     the same in CPU seconds of the whole process (every thread: the report reads on three
-    connections at once, so its wall time also depends on how many cores are free; on
-    PostgreSQL, the URL ``path``, the server's own work is not this process's CPU time).
+    connections at once, so its wall time also depends on how many cores are free), plus, on
+    PostgreSQL (the URL ``path``), the server's as ``server`` counts it.
 
     The period is read as ``trellis report --period`` reads it: in the community's timezone."""
     store: Store = await (
@@ -248,26 +254,79 @@ async def measure(path: Path | str, repeat: int, period: str) -> tuple[float, fl
     )
     config = settings()
     span = parse_period(period, ZoneInfo(config.communities[COMMUNITY].timezone), END)
+
+    # The server's clock reads /proc, which takes this process's CPU: read outside the interval.
+    def cpu_start() -> float:
+        before = server() if server else 0.0
+        return before + time.process_time()
+
+    def cpu_end() -> float:
+        own = time.process_time()
+        return own + (server() if server else 0.0)
+
     try:
         await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
         scans, reports, scans_cpu, reports_cpu = [], [], [], []
         for _ in range(repeat):
-            started, cpu = time.perf_counter(), time.process_time()
+            cpu, started = cpu_start(), time.perf_counter()
             await store.fetch_one("SELECT count(*), sum(chars) FROM messages NOT INDEXED")
             scans.append(time.perf_counter() - started)
-            scans_cpu.append(time.process_time() - cpu)
-            started, cpu = time.perf_counter(), time.process_time()
+            scans_cpu.append(cpu_end() - cpu)
+            cpu, started = cpu_start(), time.perf_counter()
             report = await build_report(
                 store, config, COMMUNITY, span.start, span.end, label=span.label
             )
             reports.append(time.perf_counter() - started)
-            reports_cpu.append(time.process_time() - cpu)
+            reports_cpu.append(cpu_end() - cpu)
         if report.monitoring.messages == 0:
             raise RuntimeError("the report counted no messages; the comparison would be wrong")
         median = statistics.median
         return median(scans), median(reports), median(scans_cpu), median(reports_cpu)
     finally:
         await store.close()
+
+
+async def server_cpu(url: str) -> Callable[[], float] | None:
+    """A clock of the CPU seconds the PostgreSQL server at ``url`` has used (its postmaster, the
+    children it reaped, such as parallel workers, and the live ones: every connection's
+    backend), when the server runs on this machine and its data folder can be read; else None.
+    On a shared machine the CPU time of a report says more than its wall time."""
+    connection = await asyncpg.connect(url)
+    try:
+        folder = Path(await connection.fetchval("SHOW data_directory"))
+    finally:
+        await connection.close()
+    return _server_clock(folder)
+
+
+def _server_clock(folder: Path) -> Callable[[], float] | None:
+    """``server_cpu``'s clock for the server whose data folder is ``folder``."""
+    try:
+        postmaster = int((folder / "postmaster.pid").read_text().split()[0])
+        Path(f"/proc/{postmaster}/stat").read_text()
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int | str) -> list[str]:
+        # After the command's name in parentheses: state, ppid, …, utime is the 12th, stime,
+        # cutime and cstime follow.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    def seconds() -> float:
+        own = fields(postmaster)
+        total = sum(int(value) for value in own[11:15])
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    child = fields(entry.name)
+                except OSError:
+                    continue  # ended meanwhile: its time is in the postmaster's cutime
+                if int(child[1]) == postmaster:
+                    total += int(child[11]) + int(child[12])
+        return total / tick
+
+    return seconds
 
 
 async def measure_refresh(path: Path, repeat: int, days: int) -> float:
@@ -337,12 +396,19 @@ async def main(argv: list[str] | None = None) -> int:
         async with postgresql.scratch_database(args.store, "trellis_bench_report") as url:
             await copy_store(path, url)
             await postgresql.analyze(url)
+            server = await server_cpu(url)
             for period in PERIODS:
-                scan, report, _, _ = await measure(url, args.repeat, period)
+                scan, report, scan_cpu, report_cpu = await measure(url, args.repeat, period, server)
                 print(
                     f"postgresql: report for {period:<8} {report * 1000:7.1f} ms   full scan "
                     f"of messages {scan * 1000:5.1f} ms   ratio report/scan {report / scan:5.1f}"
                 )
+                if server is not None:
+                    print(
+                        f"  in CPU time (with the server's) {report_cpu * 1000:7.1f} ms   full "
+                        f"scan of messages {scan_cpu * 1000:5.1f} ms   ratio report/scan "
+                        f"{report_cpu / scan_cpu:5.1f}"
+                    )
     print(f"peak RSS                 {peak_rss_mb():7.1f} MB")
     return 0
 

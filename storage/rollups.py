@@ -1,5 +1,5 @@
-"""The rollups of the M&E report and of ``stats`` (migrations 003, 004 and 010): counted when read,
-from the days that changed.
+"""The rollups of the M&E report and of ``stats`` (migrations 003, 004, 010 and 013): counted when
+read, from the days that changed.
 
 Ingest writes the chat tables and notes, per community, the local days whose counts it changed
 (``Changes``); it counts nothing else. ``refresh_rollups`` recounts those days from the chat
@@ -432,6 +432,16 @@ async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, in
         "WHERE member_days.messages != excluded.messages "
         "OR member_days.replies != excluded.replies "
         "OR member_days.reactions != excluded.reactions"
+    )
+    # The weeks of these days, counted again from member_days whole (their other days included).
+    await db.execute(
+        f"DELETE FROM member_weeks WHERE member_id IN {members} AND week BETWEEN :w0 AND :w1", p
+    )
+    await db.execute(
+        "INSERT INTO member_weeks (member_id, week, messages, reactions, days) "
+        "SELECT member_id, week, sum(messages), sum(reactions), count(*) FROM member_days "
+        f"WHERE member_id IN {members} AND week BETWEEN :w0 AND :w1 GROUP BY member_id, week",
+        p,
     )
     # The unary + on the member columns makes SQLite find the days' rows by their day (index).
     await db.execute(

@@ -213,6 +213,10 @@ def test_placeholders_become_numbered_and_literals_stay_as_written():
             "AND c IS NULL AND d IS NOT NULL",
         ),
         (
+            "SELECT a + b, -c FROM t WHERE +d > 1 AND (+e) IN (SELECT 1) AND x.id = +f",
+            "SELECT a + b, -c FROM t WHERE d > 1 AND (e) IN (SELECT 1) AND x.id = f",
+        ),
+        (
             "SELECT n FROM (SELECT count(*) AS n FROM t) JOIN (SELECT 1) ON true",
             "SELECT n FROM (SELECT count(*) AS n FROM t) AS subquery_1 "
             "JOIN (SELECT 1) AS subquery_2 ON true",

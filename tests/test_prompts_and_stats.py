@@ -62,6 +62,19 @@ async def test_a_theme_silent_for_two_weeks_is_marked_dormant_and_revived_once(t
         assert "(dormant)" not in await h.command("fran", "/theme list")
 
 
+async def test_a_theme_whose_last_words_were_deleted_is_quiet_since_the_words_before(tmp_path):
+    async with running_app(tmp_path) as h:
+        await h.lines(
+            "@ 2026-09-07 10:00", "~ ana joins", "#gender ana: Last words here for a while."
+        )
+        await h.lines("@ 2026-09-16 10:00", "#gender ana: Sorry, wrong room.", "#gender ana: x2")
+        mark = len(h.outbox)
+        # 15 days after the words that stay, 6 after the deleted ones.
+        await h.lines("@ 2026-09-22 10:30")
+        assert "`gender` Gender and inclusion (dormant)" in await h.command("fran", "/theme list")
+        assert [p.to for p in h.sent_since(mark, "post")] == ["#gender"]
+
+
 async def test_a_dormant_theme_with_an_empty_queue_gets_a_gentle_prompt_and_its_stewards_a_dm(
     tmp_path,
 ):

@@ -4,6 +4,7 @@ command or a digest wait for seconds (issue 12)."""
 
 import re
 
+from storage import activity
 from tests.helpers import running_app
 
 _TABLE = re.compile(
@@ -71,11 +72,14 @@ async def test_no_statement_of_the_digest_report_or_member_commands_scans_messag
             await h.command("fran", "/digest preview"),
             await h.command("fran", "/report 2026-W37"),
         ]
+        # The daily dormancy check and the dashboard's theme page: when each theme last spoke.
+        last = await activity.theme_last_activity(h.store, h.console.community)
         for connection in (h.store.db, *(reader.db for reader in readers)):
             await connection.set_trace_callback(None)
         # The commands did their work (a failing one would have run little SQL).
         assert "Questions waiting for an answer" in answers[5]
         assert "frost calendar" in answers[5]
+        assert set(last) == {"water", "gender"}
         reads = [
             sql
             for sql in dict.fromkeys(statements)

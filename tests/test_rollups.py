@@ -158,6 +158,23 @@ async def assert_rollups_match(h, zone: ZoneInfo = LIMA) -> tuple[Counter, Count
         await refresh_rollups(db, "praxis", zone.key)
     expected = await recount(h.store, zone)
     assert await rollups(h.store) == expected
+    # The levels' weeks: each member's week's messages and reactions, and the days of either.
+    weeks: Counter = Counter()
+    active = set()
+    for key, count in expected[0].items():
+        if key[3] in ("messages", "reactions"):
+            member_id, week, day, name = key
+            weeks[(member_id, week, name)] += count
+            active.add((member_id, week, day))
+    for member_id, week, _ in active:
+        weeks[(member_id, week, "days")] += 1
+    stored: Counter = Counter()
+    for member_id, week, *counts in await h.store.fetch_all(
+        "SELECT member_id, week, messages, reactions, days FROM member_weeks"
+    ):
+        for name, count in zip(("messages", "reactions", "days"), counts, strict=True):
+            stored[(member_id, week, name)] = count
+    assert +stored == weeks
     return expected
 
 
