@@ -405,3 +405,28 @@ async def received_from_themselves(
         },
     )
     return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def weeks_of_persons(
+    db: Reads, member_ids: Iterable[int], first: int, stop: int
+) -> dict[int, dict[int, tuple[int, int, int, int, int]]]:
+    """Per person among ``member_ids``, per local week in [first, stop) of the rollups
+    (storage/rollups.py), as ``report_reads.MemberWeek`` rows (person, week counted from
+    ``first``, messages, reactions given, active days): the days of all its accounts as one (a
+    day two accounts were active counts once), read from member_days, of which member_weeks holds
+    each account's sums apart. For the linked accounts alone."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    rows = await db.fetch_all(
+        "SELECT coalesce(p.person_id, p.id), d.week - :w0, sum(d.messages), sum(d.reactions), "
+        "count(DISTINCT d.day) FROM member_days d JOIN members p ON p.id = d.member_id "
+        f"WHERE d.member_id IN ({marks}) AND d.week >= :w0 AND d.week < :w1 "
+        "GROUP BY coalesce(p.person_id, p.id), d.week",
+        {"w0": first, "w1": stop, **{f"m{i}": member_id for i, member_id in enumerate(ids)}},
+    )
+    found: dict[int, dict[int, tuple[int, int, int, int, int]]] = {}
+    for person, week, messages, reactions, days in rows:
+        found.setdefault(person, {})[week] = (person, week, messages, reactions, days)
+    return found

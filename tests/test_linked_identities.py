@@ -529,3 +529,35 @@ async def test_replies_and_reactions_between_ones_accounts_are_not_received(tmp_
         assert figures[ana.person].messages == 2 and figures[ana.person].replies_given == 1
         stats = await c.command("discord", "fran", "/stats 7d")
         assert "Ana Quispe: 2 messages, 1 reply received" in stats
+
+
+@on_both_backends
+async def test_the_reports_weekly_levels_count_a_linked_person_once_with_their_days_as_one(
+    tmp_path,
+):
+    async with community(tmp_path) as c:
+        # Ana writes six messages on each platform over the same four days: twelve messages, as
+        # many as a core member writes, but on four days, not the six a core member is active on.
+        for day in (8, 9, 10, 11):
+            await c.lines("discord", f"@ 2026-09-{day:02} 10:00")
+            if day == 8:
+                await c.lines("discord", *WEEK[1:3])
+                await c.lines("matrix", '~ ana joins as "Ana Quispe"')
+            count = 2 if day < 10 else 1
+            for n in range(count):
+                await c.lines("discord", f"#water ana: Turn notes, day {day}, part {n}.")
+                await c.lines("matrix", f"#water ana: Canal notes, day {day}, part {n}.")
+        await c.lines("discord", "#water luis: Thanks for the notes.")
+        start, end = START - timedelta(days=1), START + timedelta(days=6)
+
+        async def week() -> tuple[int, int, int, int]:
+            report = await build_report(c.store, c.app.settings, "praxis", start, end)
+            last = report.monitoring.levels[-1]
+            return last.core, last.active, last.peripheral, last.inactive
+
+        apart = await week()
+        assert apart[:3] == (0, 2, 1)  # each account active, Luis peripheral
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        together = await week()
+        # One member less in the week, Ana active once; her days are four, not eight: not core.
+        assert together[:3] == (0, 1, 1) and sum(together) == sum(apart) - 1
