@@ -47,6 +47,16 @@ def accounts_of(member: str) -> str:
     )
 
 
+def person_among(column: str, persons: Mapping[int, int]) -> str:
+    """SQL: the person of the member id in ``column``, the linked accounts of ``persons`` (see
+    ``persons``) written into the statement: no join per row, for a read of many rows, of a
+    community where few accounts are linked."""
+    if not persons:
+        return column
+    cases = " ".join(f"WHEN {int(member)} THEN {int(person)}" for member, person in persons.items())
+    return f"CASE {column} {cases} ELSE {column} END"
+
+
 async def persons(db: Reads, community: str) -> dict[int, int]:
     """Member id -> person of every linked account of the community (any other member is a
     person of its own)."""

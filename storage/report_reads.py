@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import epoch
+from storage import identities
 from storage.contract import Reads
 from storage.privacy import VISIBLE_IDS, shown_name, visible
 from storage.rollups import EPOCH_DAY, MAX_THREAD_PARTICIPANTS, MONDAY
@@ -385,7 +386,9 @@ class Ties:
     """Organisations of the members at either end of the period's ties."""
 
 
-async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ties:
+async def ties(
+    db: Reads, span: ReportSpan, organisations: dict[int, str], persons: Mapping[int, int]
+) -> Ties:
     """The period's ties, in one pass over tie_days in key order (pair, then day).
 
     An interaction is a reply, a mention, a reaction, or sharing a small thread (counted in
@@ -394,7 +397,8 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
     less. Only aggregates, organisation links and the strongest ties reach Python.
 
     Only ties between visible members count (``storage.privacy``'s rule); ``organisations`` are
-    those of the visible members who name one.
+    those of the visible members who name one. A tie is between persons: linked accounts
+    (``persons``, storage.identities) are one end, and one person's accounts have no tie.
     """
     start, end, previous = span.days.positions
     days = span.days
@@ -442,6 +446,14 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
             "WHERE x.community = :c AND x.thread_key IN (SELECT thread_key FROM thread_members "
             f"WHERE community = :c GROUP BY thread_key HAVING count(*) BETWEEN 2 AND {MAX_THREAD_PARTICIPANTS})"
             f") WHERE {days.sql_in_cut('t')}) ORDER BY a, b"
+        )
+    if persons:
+        # Each end as its person, the smaller first as in tie_days.
+        x, y = identities.person_among("a", persons), identities.person_among("b", persons)
+        source = (
+            "SELECT CASE WHEN x < y THEN x ELSE y END AS a, CASE WHEN x < y THEN y ELSE x END AS b, "
+            f"pos, weight FROM (SELECT {x} AS x, {y} AS y, pos, weight FROM ({source}) AS accounts) "
+            "AS ends WHERE x != y"
         )
     # The members' numbers are looked up once per pair, in the order the pairs come (CROSS JOIN
     # keeps SQLite from indexing the pairs instead), and they decide visibility too: only

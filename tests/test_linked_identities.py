@@ -518,7 +518,14 @@ async def test_replies_and_reactions_between_ones_accounts_are_not_received(tmp_
             "#water ana.phone: +1 👍",
             "#water luis: +3 👍",
         )
+
+        async def ties() -> int:
+            report = await build_report(c.store, c.app.settings, "praxis", START, DIGEST_END)
+            return report.monitoring.ties
+
+        assert await ties() == 3  # Luis and each of Ana's accounts, and her accounts together
         await c.link(("discord", "ana"), ("discord", "ana.phone"))
+        assert await ties() == 1  # Luis and Ana
         ana = await members.by_key(c.store, "praxis", "discord:ana")
         figures = await activity.activity(
             c.store, "praxis", int(START.timestamp()), int(DIGEST_END.timestamp())

@@ -44,7 +44,7 @@ from storage.activity import Activity
 from storage.contract import Reads, Store
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
 from storage.privacy import hide_names, names_hiding
-from storage.report_reads import ReportDays, ReportSpan, SurveyCount, Tie
+from storage.report_reads import ReportDays, ReportSpan, SurveyCount
 from storage.rollups import EPOCH_DAY, MONDAY, refresh_rollups
 
 ORGANISATION_LINKS = 10
@@ -218,23 +218,6 @@ async def build_report(
     )
 
 
-def person_ties(strongest: list[Tie], linked: dict[int, int]) -> list[Tie]:
-    """The ties between persons: the ends of each tie as their persons (storage.identities), the
-    ties of one pair of persons added, and none between a person's own accounts; strongest first,
-    as read."""
-    if not linked:
-        return strongest
-    weights: defaultdict[tuple[int, int], int] = defaultdict(int)
-    for tie in strongest:
-        a, b = sorted((linked.get(tie.a, tie.a), linked.get(tie.b, tie.b)))
-        if a != b:
-            weights[a, b] += tie.weight
-    return sorted(
-        (Tie(weight, a, b) for (a, b), weight in weights.items()),
-        key=lambda tie: (-tie.weight, -tie.a, -tie.b),
-    )
-
-
 def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
     """Member id -> organisation, each written in its commonest spelling.
 
@@ -253,13 +236,12 @@ async def _ties(
     of their graph, and the maths on that graph, in a worker thread: the betweenness of each
     member and the network chart. Linked accounts are one node, their person."""
     async with store.reading() as reader:
-        ties = await report_reads.ties(reader, span, organisations)
-        strongest = person_ties(ties.strongest, linked)
+        ties = await report_reads.ties(reader, span, organisations, linked)
         names = await report_reads.names_of(
-            reader, span.community, (m for tie in strongest for m in (tie.a, tie.b))
+            reader, span.community, (m for tie in ties.strongest for m in (tie.a, tie.b))
         )
     # A member who opted out since the ties were read is not drawn.
-    graph = tie_graph(tie for tie in strongest if tie.a in names and tie.b in names)
+    graph = tie_graph(tie for tie in ties.strongest if tie.a in names and tie.b in names)
     centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
     return ties, graph, centrality, network, names
 
