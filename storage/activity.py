@@ -10,6 +10,7 @@ boundaries in the community's timezone.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -397,35 +398,45 @@ class Question:
 SOLVED_REACTION = "✅"
 """The asker's reaction that says their question is answered."""
 
-_ANOTHER = f"{identities.person_of('a.member_id')} != {identities.person_of('q.member_id')}"
-"""The answer ``a`` is by someone other than the asker of ``q``: not by one of the asker's own
-linked accounts (storage.identities)."""
 
-_WAITING = (
-    "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
-    "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
-    "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-    f"AND a.deleted_at IS NULL AND {_ANOTHER}) "
-    "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
-    "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-    f"AND a.posted_at >= q.posted_at AND a.deleted_at IS NULL AND {_ANOTHER})) "
-    "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
-    f"AND r.message_platform_id = q.platform_id AND r.member_id IN {identities.accounts_of('q.member_id')} "
-    f"AND r.emoji = '{SOLVED_REACTION}') "
-)
-"""A question nobody answered yet: no reply to it and no later post in its thread by someone
-else (another person: not the asker's own linked account), no ✅ from its asker (on any of their
-accounts), not marked solved. Each question costs three index probes (a reply:
-messages_by_reply; a later post in its thread: messages_by_thread; the asker's ✅: the reactions'
-unique key), never a pass over the messages: the ways of being answered are separate NOT EXISTS,
-as one OR between them would be tested against every message of the community."""
+def _persons(x: str, compare: str, y: str, persons: Mapping[int, int]) -> str:
+    """SQL: the persons (storage.identities) of the member ids in columns ``x`` and ``y``
+    compared (``=``, ``!=``). The community's few linked accounts are written into the
+    statement, so that a question's probes look no member up; while nobody linked, it is the
+    plain comparison of the ids."""
+    return f"{identities.person_among(x, persons)} {compare} {identities.person_among(y, persons)}"
+
+
+def _waiting(persons: Mapping[int, int]) -> str:
+    """A question nobody answered yet: no reply to it and no later post in its thread by
+    another person (a post of one of the asker's own linked accounts is no answer), no ✅ from
+    its asker (from any of their accounts), not marked solved. Each question costs three index
+    probes (a reply: messages_by_reply; a later post in its thread: messages_by_thread; the
+    asker's ✅: the reactions' unique key), never a pass over the messages: the ways of being
+    answered are separate NOT EXISTS, as one OR between them would be tested against every
+    message of the community."""
+    return (
+        "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
+        f"AND {_persons('a.member_id', '!=', 'q.member_id', persons)} "
+        "AND a.deleted_at IS NULL) "
+        "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        f"AND a.posted_at >= q.posted_at AND {_persons('a.member_id', '!=', 'q.member_id', persons)} "
+        "AND a.deleted_at IS NULL)) "
+        "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
+        f"AND r.message_platform_id = q.platform_id AND {_persons('r.member_id', '=', 'q.member_id', persons)} "
+        f"AND r.emoji = '{SOLVED_REACTION}') "
+    )
 
 
 async def unanswered_questions(db: Reads, community: str, start: int, end: int) -> list[Question]:
     """Questions of the period still waiting for an answer, the newest first."""
+    persons = await identities.persons(db, community)
     rows = await db.fetch_all(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
-        f"WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
+        f"WHERE {_waiting(persons)} AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC, q.id DESC",
         {"c": community, "s": start, "e": end},
     )
@@ -443,10 +454,11 @@ async def mark_solved(
 ) -> Question | None:
     """Mark the newest question ``asker_id`` asked since ``since`` in this channel (or thread)
     that still waits as solved; None when there is none."""
+    persons = await identities.persons(tx, community)
     row = await tx.fetch_one(
         "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
         f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
-        f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
+        f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_waiting(persons)}"
         "ORDER BY q.posted_at DESC LIMIT 1",
         {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
     )
@@ -464,14 +476,15 @@ async def question_first_responses(
     The questions come from their own index (messages_questions), then two index probes per
     question, as in ``unanswered_questions``; the first of the two responses is taken in SQL, as a
     year holds tens of thousands of questions."""
+    another = _persons("a.member_id", "!=", "q.member_id", await identities.persons(db, community))
     rows = await db.fetch_all(
         "WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, "
         "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
         "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        f"AND a.deleted_at IS NULL AND {_ANOTHER}) AS r, "
+        f"AND {another} AND a.deleted_at IS NULL) AS r, "
         "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
         "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        f"AND a.posted_at >= q.posted_at AND a.deleted_at IS NULL AND {_ANOTHER}) "
+        f"AND a.posted_at >= q.posted_at AND {another} AND a.deleted_at IS NULL) "
         "END AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
         "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
         f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "
