@@ -47,12 +47,19 @@ def accounts_of(member: str) -> str:
     )
 
 
+INLINE_PERSONS = 64
+"""Up to this many linked accounts, ``person_among`` writes them into the statement."""
+
+
 def person_among(column: str, persons: Mapping[int, int]) -> str:
-    """SQL: the person of the member id in ``column``, the linked accounts of ``persons`` (see
-    ``persons``) written into the statement: no join per row, for a read of many rows, of a
-    community where few accounts are linked."""
+    """SQL: the person of the member id in ``column``, for a read of many rows. A community's
+    linked accounts (``persons``, see ``persons``) are written into the statement while they
+    are few, so that no row looks a member up; the column itself while nobody linked; beyond
+    INLINE_PERSONS, looked up per row (``person_of``), as a long CASE is tried branch by branch."""
     if not persons:
         return column
+    if len(persons) > INLINE_PERSONS:
+        return person_of(column)
     cases = " ".join(f"WHEN {int(member)} THEN {int(person)}" for member, person in persons.items())
     return f"CASE {column} {cases} ELSE {column} END"
 

@@ -485,6 +485,24 @@ async def test_an_answer_from_ones_own_linked_account_is_no_answer(tmp_path):
 
 
 @on_both_backends
+async def test_with_many_linked_accounts_an_answer_from_ones_own_is_still_no_answer(
+    tmp_path, monkeypatch
+):
+    """Where a community has linked more accounts than are written into the statements, their
+    persons are looked up in the members instead: the same questions wait."""
+    monkeypatch.setattr(identities, "INLINE_PERSONS", 1)
+    async with community(tmp_path) as c:
+        await c.lines("discord", *ASKED)
+        await c.link(("discord", "ana"), ("discord", "ana.phone"))
+        text = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        waiting = text.split("### Questions waiting for an answer\n")[1].split("###")[0]
+        assert "Who keeps the minutes" in waiting and "rainfall" not in waiting
+        assert "questions: 1 hour (1 of 2 answered)" in await c.command(
+            "discord", "fran", "/stats water 7d"
+        )
+
+
+@on_both_backends
 async def test_a_prompt_answered_from_both_of_ones_accounts_has_one_responder(tmp_path):
     async with community(tmp_path) as c:
         await c.lines("discord", *WEEK)
