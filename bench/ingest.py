@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from bench import postgresql
 from bot.config import CommunitySettings, ThemeSettings
@@ -319,8 +320,9 @@ def baseline_schema(path: Path) -> None:
     db.close()
 
 
-def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
-    """Seconds for plain sqlite3 to write the same rows into the same schema, in one transaction.
+def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> tuple[float, float]:
+    """Seconds (wall and CPU) for plain sqlite3 to write the same rows into the same schema, in
+    one transaction. Its COMMIT copies the WAL into the file (SQLite's automatic checkpoint).
 
     ``path`` is created with the core schema, unless it exists (a preloaded copy)."""
     members, messages, mentions, reactions = rows
@@ -333,7 +335,7 @@ def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
     before = db.execute(
         "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
     ).fetchone()[0]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     db.execute("BEGIN IMMEDIATE")
     db.executemany(
         "INSERT INTO members (id, community, member_key, display_name, is_bot, first_seen_at) "
@@ -353,39 +355,80 @@ def run_baseline(path: Path, rows: tuple[list[tuple], ...]) -> float:
         reactions,
     )
     db.execute("COMMIT")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stored = db.execute("SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)")
     if stored.fetchone()[0] != before + len(messages) + len(reactions):
         raise RuntimeError("the baseline did not store every row; the comparison would be wrong")
     db.close()
-    return seconds
+    return seconds, cpu
 
 
-async def run_engine(
-    path: Path | str, events: list, themes: dict[str, ThemeMap]
-) -> tuple[float, int, float]:
-    """Seconds from the first accept to every event stored, the rows found stored after, and
-    seconds to recount the report's rollups for the days the events changed afterwards. ``path``
-    is a SQLite file, or the URL of a PostgreSQL database."""
+class EngineRun(NamedTuple):
+    """What one timed run of the engine gives."""
+
+    seconds: float
+    """From the first accept to every event stored."""
+    cpu_seconds: float
+    """This process's CPU time over the same span (every thread: the writer's SQLite thread too;
+    on PostgreSQL, not the server's)."""
+    server_cpu_seconds: float | None
+    """On PostgreSQL, the server's processes' CPU time over the same span, when the server runs
+    on this machine (``bench.postgresql.server_cpu_seconds``); None otherwise."""
+    stored: int
+    """Messages and reactions found stored afterwards."""
+    close_seconds: float
+    """Closing the store afterwards: on SQLite, copying the WAL into the file, as a running
+    Trellis does every 10 s of writing (the baseline's COMMIT does it, on its clock)."""
+    recount_seconds: float
+    """Recounting the report's rollups for the days the events changed, afterwards."""
+
+
+async def run_engine(path: Path | str, events: list, themes: dict[str, ThemeMap]) -> EngineRun:
+    """The engine's figures on a store: ``path`` is a SQLite file, or the URL of a PostgreSQL
+    database."""
 
     async def no_command(command: CommandInvoked) -> None:
         return None
 
-    store: Store = await (
-        SqliteStore.open(path) if isinstance(path, Path) else PostgresStore.open(path)
-    )
+    async def open_store() -> Store:
+        return await (
+            SqliteStore.open(path) if isinstance(path, Path) else PostgresStore.open(path)
+        )
+
+    store = await open_store()
     try:
         async with store.transaction() as db:  # records the zone, as Trellis.open does
             for community in themes:
                 await refresh_rollups(db, community, "UTC")
+    finally:
+        # Closing copies what the migrations and this first recount wrote from SQLite's WAL into
+        # the file: the first checkpoint of the timed run would otherwise copy it too, on the
+        # engine's clock (a third of a second at a million messages).
+        await store.close()
+    store = await open_store()
+    try:
         engine = Engine(store, themes, on_command=no_command, member_cache=MemberCache())
         engine.start()
-        started = time.perf_counter()
+        backend = None
+        if isinstance(store, PostgresStore):
+            row = await store.fetch_one("SELECT pg_backend_pid()")
+            backend = row[0] if row else None
+        server = None if backend is None else postgresql.server_cpu_seconds(backend)
+        started, cpu = time.perf_counter(), time.process_time()
         for event in events:
             await engine.accept(event)
         await engine.drain()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if server is not None and backend is not None:
+            after = postgresql.server_cpu_seconds(backend)
+            server = None if after is None else after - server
         await engine.stop()
+    finally:
+        closing = time.perf_counter()
+        await store.close()
+    closed = time.perf_counter() - closing
+    store = await open_store()
+    try:
         row = await store.fetch_one(
             "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
         )
@@ -393,7 +436,7 @@ async def run_engine(
         async with store.transaction() as db:
             for community in themes:
                 await refresh_rollups(db, community, "UTC")
-        return seconds, row[0], time.perf_counter() - started
+        return EngineRun(seconds, cpu, server, row[0], closed, time.perf_counter() - started)
     finally:
         await store.close()
 
@@ -444,38 +487,48 @@ def main(argv: list[str] | None = None) -> None:
                     Path(tmp) / "baseline.sqlite3",
                 )
             stored_before = chat_rows(engine_path) if preloaded else 0
-            engine_seconds, stored, recount_seconds = asyncio.run(
-                run_engine(engine_path, events, themes)
-            )
-            baseline_seconds = run_baseline(baseline_path, rows)
+            run = asyncio.run(run_engine(engine_path, events, themes))
+            baseline_seconds, baseline_cpu = run_baseline(baseline_path, rows)
         baseline_count = len(rows[1]) + len(rows[3])
-        engine_rate = len(events) / engine_seconds
+        engine_rate = len(events) / run.seconds
         baseline_rate = baseline_count / baseline_seconds
         print(f"preloaded messages      {preloaded}")
         print(f"events                  {len(events)}")
         print(f"  messages / reactions  {len(rows[1])} / {len(rows[3])}")
-        print(f"stored (count(*))       {stored - stored_before}")
-        print(f"engine seconds          {engine_seconds:.3f}")
+        print(f"stored (count(*))       {run.stored - stored_before}")
+        print(f"engine seconds          {run.seconds:.3f}")
         print(f"engine events/s         {engine_rate:,.0f}")
         print(f"baseline seconds        {baseline_seconds:.3f}")
         print(f"baseline rows/s         {baseline_rate:,.0f}")
         print(f"ratio engine/baseline   {engine_rate / baseline_rate:.3f}")
-        print(f"rollups recount after   {recount_seconds:.3f} s (hourly, and before a report)")
+        print(
+            f"  in CPU time           engine {run.cpu_seconds:.3f} s, baseline "
+            f"{baseline_cpu:.3f} s, ratio {baseline_cpu / baseline_count * len(events) / run.cpu_seconds:.3f}"
+        )
+        print(f"WAL into the file after {run.close_seconds:.3f} s (every 10 s of writing)")
+        print(f"rollups recount after   {run.recount_seconds:.3f} s (hourly, and before a report)")
         print(f"peak RSS                {peak_rss_mb():.1f} MB")
         sys.stdout.flush()
         if args.store and not preloaded:
-            engine_seconds, stored, recount_seconds, baseline_seconds = asyncio.run(
-                postgresql.ingest(args.store, run_engine, events, themes, rows)
-            )
-            engine_rate = len(events) / engine_seconds
-            baseline_rate = baseline_count / baseline_seconds
-            print(f"postgresql: stored      {stored}")
-            print(f"  engine seconds        {engine_seconds:.3f}")
+            run, copy = asyncio.run(postgresql.ingest(args.store, run_engine, events, themes, rows))
+            engine_rate = len(events) / run.seconds
+            baseline_rate = baseline_count / copy.seconds
+            print(f"postgresql: stored      {run.stored}")
+            print(f"  engine seconds        {run.seconds:.3f}")
             print(f"  engine events/s       {engine_rate:,.0f}")
-            print(f"  copy baseline seconds {baseline_seconds:.3f}")
+            print(f"  copy baseline seconds {copy.seconds:.3f}")
             print(f"  copy baseline rows/s  {baseline_rate:,.0f}")
             print(f"  ratio engine/baseline {engine_rate / baseline_rate:.3f}")
-            print(f"  rollups recount after {recount_seconds:.3f} s")
+            if run.server_cpu_seconds is not None and copy.server_cpu_seconds is not None:
+                engine_cpu = run.cpu_seconds + run.server_cpu_seconds
+                copy_cpu = copy.cpu_seconds + copy.server_cpu_seconds
+                print(
+                    f"  in CPU time           engine {engine_cpu:.3f} s, baseline "
+                    f"{copy_cpu:.3f} s, ratio "
+                    f"{copy_cpu / baseline_count * len(events) / engine_cpu:.3f} "
+                    f"(this process and the server's)"
+                )
+            print(f"  rollups recount after {run.recount_seconds:.3f} s")
             sys.stdout.flush()
     for processes in args.processes if args.store else []:
         seconds = postgresql.ingest_in_processes(args.store, run_engine, events, themes, processes)

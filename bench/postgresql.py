@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import multiprocessing
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from storage.postgresql import PostgresStore, postgresql_types, statements
+
+if TYPE_CHECKING:
+    from bench.ingest import EngineRun
 
 
 def database_url(url: str, name: str) -> str:
@@ -44,7 +49,44 @@ async def scratch_database(url: str, name: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> float:
+def server_cpu_seconds(backend: int) -> float | None:
+    """CPU seconds used so far by every process of the PostgreSQL server that runs the backend
+    ``backend`` (``pg_backend_pid()``), the postmaster's children, when the server runs on this
+    machine; None when it does not. A backend that exits takes its share with it: read this while
+    the connections measured are open."""
+    try:
+        postmaster = _process(backend)[1]
+        if _process(postmaster)[0] != "postgres":
+            return None  # the number is another machine's process
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                _, parent, used = _process(int(stat.parent.name))
+            except OSError:
+                continue  # ended meanwhile
+            if parent == postmaster:
+                ticks += used
+    except OSError:
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process(pid: int) -> tuple[str, int, int]:
+    """A process's name, parent and CPU ticks (user and system), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return name, int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+class RawCopy(NamedTuple):
+    seconds: float
+    cpu_seconds: float
+    """This process's and the server's (None: the server is not on this machine)."""
+    server_cpu_seconds: float | None
+
+
+async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> RawCopy:
     """Seconds for asyncpg's ``copy_records_to_table`` to write the same rows into the core schema
     (the same migration file as the engine's, as PostgreSQL spells its types), in one
     transaction: PostgreSQL's fastest way in, none of the engine's work."""
@@ -54,7 +96,8 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> flo
     try:
         for statement in statements(postgresql_types(schema)):
             await connection.execute(statement)
-        started = time.perf_counter()
+        server = server_cpu_seconds(connection.get_server_pid())
+        started, cpu = time.perf_counter(), time.process_time()
         async with connection.transaction():
             await connection.copy_records_to_table(
                 "members",
@@ -103,7 +146,8 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> flo
                     "theme",
                 ],
             )
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        server_after = server_cpu_seconds(connection.get_server_pid())
         stored = await connection.fetchval(
             "SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM reactions)"
         )
@@ -111,30 +155,31 @@ async def run_raw_copy(url: str, rows: tuple[list[tuple[Any, ...]], ...]) -> flo
             raise RuntimeError(
                 "the baseline did not store every row; the comparison would be wrong"
             )
-        return seconds
+        used = None if server is None or server_after is None else server_after - server
+        return RawCopy(seconds, cpu, used)
     finally:
         await connection.close()
 
 
 async def ingest(
     url: str,
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     events: list[Any],
     themes: dict[str, Any],
     rows: tuple[list[tuple[Any, ...]], ...],
-) -> tuple[float, int, float, float]:
+) -> tuple[EngineRun, RawCopy]:
     """``run_engine``'s figures on a scratch PostgreSQL database (migrated by the store), and the
-    seconds of the raw copy of the same rows into another."""
+    raw copy's of the same rows into another."""
     async with scratch_database(url, "trellis_bench_engine") as engine_url:
-        engine_seconds, stored, recount_seconds = await run_engine(engine_url, events, themes)
+        run = await run_engine(engine_url, events, themes)
     async with scratch_database(url, "trellis_bench_baseline") as baseline_url:
-        baseline_seconds = await run_raw_copy(baseline_url, rows)
-    return engine_seconds, stored, recount_seconds, baseline_seconds
+        baseline = await run_raw_copy(baseline_url, rows)
+    return run, baseline
 
 
 def ingest_in_processes(
     url: str,
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     events: list[Any],
     themes: dict[str, Any],
     processes: int,
@@ -160,7 +205,7 @@ def ingest_in_processes(
 
 
 def _ingest_as(
-    run_engine: Callable[..., Coroutine[Any, Any, tuple[float, int, float]]],
+    run_engine: Callable[..., Coroutine[Any, Any, EngineRun]],
     database: str,
     events: list[Any],
     community: str,
@@ -168,8 +213,7 @@ def _ingest_as(
     name: str,
 ) -> float:
     own = [dataclasses.replace(event, community=name) for event in events]
-    seconds, _, _ = asyncio.run(run_engine(database, own, {name: themes}))
-    return float(seconds)
+    return asyncio.run(run_engine(database, own, {name: themes})).seconds
 
 
 async def analyze(url: str) -> None:

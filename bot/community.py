@@ -106,6 +106,11 @@ class Community:
         adapter = self.adapters.get(platform)
         return adapter.command_prefix if adapter is not None else "/"
 
+    def named_options(self, platform: str) -> bool:
+        """Whether commands on ``platform`` take their values as named options (``Adapter``)."""
+        adapter = self.adapters.get(platform)
+        return adapter is not None and adapter.named_options
+
     def message_limit(self, platform: str) -> int:
         """The longest answer a place on ``platform`` takes in one message."""
         adapter = self.adapters.get(platform)

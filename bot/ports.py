@@ -162,6 +162,10 @@ class Adapter(ABC):
     mentions never ping may offer it (Discord, ``adapters.discord.mention_credited_members``)."""
     command_prefix: str = "/"
     """How members start a command here ("/" for slash commands, "!trellis " on Matrix)."""
+    named_options: bool = False
+    """Whether a command's values are given as the platform's named options, the required ones
+    first (Discord's slash commands: ``theme:``), rather than as words after its name; a command
+    word that heads subcommands is then only their group (``/library list``, not ``/library``)."""
 
     @abstractmethod
     async def start(self, sink: EventSink, stored: Stored) -> None:

@@ -284,6 +284,8 @@ class ThreadSummary:
 async def busiest_threads(
     db: Reads, community: str, start: int, end: int, limit: int
 ) -> list[ThreadSummary]:
+    """The ``limit`` threads with the most messages in the period, busiest first; between two as
+    busy, the one begun first, then by key, so that a shorter list is the start of a longer one."""
     rows = await db.fetch_all(
         # A title is its opener's words: not shown once they opted out.
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM members o WHERE o.id = t.opener_member_id "
@@ -293,9 +295,9 @@ async def busiest_threads(
         "min(m.posted_at) AS first FROM messages m WHERE m.community = :c "
         "AND m.posted_at >= :s AND m.posted_at < :e AND m.deleted_at IS NULL "
         f"AND m.thread_key IS NOT NULL AND +m.member_id IN {_VISIBLE} GROUP BY m.thread_key "
-        "ORDER BY count(*) DESC, min(m.posted_at) LIMIT :limit) AS b "
+        "ORDER BY count(*) DESC, min(m.posted_at), m.thread_key LIMIT :limit) AS b "
         "LEFT JOIN threads t ON t.community = :c AND t.thread_key = b.thread_key "
-        "ORDER BY b.messages DESC, b.first",
+        "ORDER BY b.messages DESC, b.first, b.thread_key",
         {"c": community, "s": start, "e": end, "limit": limit},
     )
     return [ThreadSummary(*row) for row in rows]
@@ -357,7 +359,7 @@ _GIVER = identities.person_of("giver_id")
 async def credits(db: Reads, community: str, start: int, end: int) -> list[Credit]:
     """Credits of the period whose receiver may be named (givers are hidden later if opted out),
     between persons: receiver and giver are persons, and one's accounts never credit each other."""
-    rows = await db.fetch_all(
+    rows = await db.fetch_tuples(
         f"SELECT kind, {_RECEIVER}, {_GIVER}, asker_id, theme, reason, credited_at FROM credits "
         "WHERE community = :c AND credited_at >= :s AND credited_at < :e "
         f"AND +receiver_id IN {_VISIBLE} AND (giver_id IS NULL OR {_GIVER} != {_RECEIVER}) "
@@ -431,16 +433,28 @@ def _waiting(persons: Mapping[int, int]) -> str:
     )
 
 
-async def unanswered_questions(db: Reads, community: str, start: int, end: int) -> list[Question]:
-    """Questions of the period still waiting for an answer, the newest first."""
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The questions of a period still waiting for an answer: how many, and the newest few."""
+
+    count: int
+    newest: list[Question]
+    """The newest first."""
+
+
+async def unanswered_questions(
+    db: Reads, community: str, start: int, end: int, listed: int
+) -> Waiting:
+    """Questions of the period still waiting for an answer: all of them counted, the newest
+    ``listed`` read (a busy fortnight has thousands; a digest lists a few)."""
     persons = await identities.persons(db, community)
-    rows = await db.fetch_all(
-        "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key FROM messages q "
-        f"WHERE {_waiting(persons)} AND q.posted_at >= :s AND q.posted_at < :e "
-        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC, q.id DESC",
-        {"c": community, "s": start, "e": end},
+    rows = await db.fetch_tuples(
+        "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key, count(*) OVER () "
+        f"FROM messages q WHERE {_waiting(persons)} AND q.posted_at >= :s AND q.posted_at < :e "
+        f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC, q.id DESC LIMIT :n",
+        {"c": community, "s": start, "e": end, "n": listed},
     )
-    return [Question(*row) for row in rows]
+    return Waiting(rows[0][5] if rows else 0, [Question(*row[:5]) for row in rows])
 
 
 async def mark_solved(

@@ -56,7 +56,10 @@ class Unit(Reads, Protocol):
         """Run one statement; how many rows it changed."""
         ...
 
-    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None: ...
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> int | None:
+        """Run one statement for each of ``rows``; how many rows they changed in all, or None
+        where the database does not say (PostgreSQL, for statements it runs row by row)."""
+        ...
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT that ends with ``RETURNING id``; the new row's id."""
@@ -102,7 +105,8 @@ class Store(Reads, Protocol):
     async def state_entries(self, scope: str) -> dict[str, str]: ...
 
     async def drop_old_pages(self) -> None:
-        """Leave no copy of deleted rows in the backend's logs or free space."""
+        """Leave no copy of deleted rows in the backend's logs or free space, where the backend
+        can (SQLite: its file and WAL; PostgreSQL cannot, see ``PostgresStore``)."""
         ...
 
     def lease(self, name: str) -> AbstractAsyncContextManager[Lease]:

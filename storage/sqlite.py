@@ -141,8 +141,9 @@ class SqliteUnit(_Queries):
         async with self.db.execute(sql, params) as cursor:
             return cursor.rowcount
 
-    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
-        await self.db.executemany(sql, rows)
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> int:
+        cursor = await self.db.executemany(sql, rows)
+        return cursor.rowcount
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         row = await self.fetch_one(sql, params)

@@ -325,3 +325,26 @@ async def test_the_library_is_listed_by_the_name_discord_offers(live: Live) -> N
     assert "/library list shows each item's number" in answer["data"]["content"]
     (shown,) = server.interaction_answers(listed)
     assert "library" in shown["data"]["content"].lower()
+
+
+async def test_help_shows_each_command_as_the_slash_command_takes_it(live: Live) -> None:
+    server, c = live.server, live.commons
+    asked = await server.invoke(c.guild, c.general, c.ana, "help", {"command": "library"})
+    event = await server.invoke(c.guild, c.general, c.ana, "help", {"command": "event"})
+    typo = await server.invoke(
+        c.guild, c.general, c.ana, "library edit", {"item": 1, "changes": ""}
+    )
+    await live.settle()
+    (answer,) = server.interaction_answers(asked)
+    library = answer["data"]["content"]
+    # Discord offers /library list, with the theme as an option; /library alone it cannot offer.
+    assert "- `/library list [theme:<theme>]`: The lessons, cases" in library
+    assert "- `/library edit item:<item> changes:<changes>`: Change an item's title" in library
+    assert "`/library [" not in library
+    (answer,) = server.interaction_answers(event)
+    assert (
+        "- `/event add details:<title> <YYYY-MM-DD> <HH:MM> [where]`:" in answer["data"]["content"]
+    )
+    assert "- `/event list`: Upcoming community events." in answer["data"]["content"]
+    (answer,) = server.interaction_answers(typo)
+    assert answer["data"]["content"].endswith("Usage: /library edit item:<item> changes:<changes>")

@@ -92,6 +92,11 @@ async def test_bad_input_is_explained_and_nothing_is_added(tmp_path):
         assert past.startswith("2026-09-01 10:00 has already passed")
         not_a_day = await h.command("ana", "/event add Census 2026-02-30 10:00")
         assert not_a_day.startswith("“2026-02-30 10:00” is not a date and time")
+        # The same checks as the dashboard's event form: a title and a place of at most 120.
+        long_title = await h.command("ana", "/event add " + "Census " * 20 + "2026-09-10 10:00")
+        assert long_title.startswith("That title is 139 characters long; keep it to 120.")
+        far_away = await h.command("ana", "/event add Census 2026-09-10 10:00 " + "Lima " * 30)
+        assert far_away.startswith("That place is 149 characters long; keep it to 120.")
         assert "No events in the next 90 days" in await h.command("ana", "/event list")
 
 

@@ -15,9 +15,9 @@ from multidict import MultiDictProxy
 
 from bot.clock import epoch
 from bot.commands.context import CommandError
-from bot.commands.parsing import parse_datetime
 from bot.commands.spec import TEXT_CHARS
-from bot.monitoring.knowledge import TITLE_CHARS, checked_kind, checked_title, may_change
+from bot.monitoring.events import checked_event
+from bot.monitoring.knowledge import checked_kind, checked_title, may_change
 from storage import calendar, facilitation, knowledge
 
 if TYPE_CHECKING:
@@ -198,35 +198,13 @@ async def remove_item(
 
 async def add_event(dashboard: Dashboard, who: Viewer, match: Mapping[str, str], form: Form) -> str:
     dashboard.require_facilitator(who)
-    title = _text(form, "title")
-    when = _text(form, "when")
-    place = _text(form, "place")
+    now = dashboard.trellis.clock.now()
+    title, starts, place = checked_event(
+        _text(form, "title"), _text(form, "when"), _text(form, "place"), who.tz, now
+    )
     theme = _text(form, "theme") or None
-    if not any(ch.isalnum() for ch in title):
-        raise CommandError(
-            "Give the event a title before its date, like event add Water census review "
-            "2026-10-02 18:30."
-        )
-    if len(title) > TITLE_CHARS:
-        raise CommandError(
-            "That title is {n} characters long; keep it to {limit}.",
-            n=len(title),
-            limit=TITLE_CHARS,
-        )
-    if len(place) > TITLE_CHARS:
-        raise CommandError(
-            "That place is {n} characters long; keep it to {limit}.",
-            n=len(place),
-            limit=TITLE_CHARS,
-        )
     if theme is not None:
         theme = dashboard.theme_for(who, theme)
-    starts = parse_datetime(when[:60], who.tz)
-    now = dashboard.trellis.clock.now()
-    if starts <= now:
-        raise CommandError(
-            "{when} has already passed; give a date and time still to come.", when=when[:60]
-        )
     async with dashboard.trellis.store.transaction() as tx:
         await calendar.add_event(
             tx,

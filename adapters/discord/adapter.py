@@ -163,6 +163,7 @@ class DiscordAdapter(Adapter):
 
     platform = PLATFORM
     message_limit = MESSAGE_LIMIT
+    named_options = True
 
     def __init__(
         self,

@@ -76,6 +76,11 @@ class CommandContext:
         return self.community.command_prefix(self.invocation.channel.platform)
 
     @property
+    def named_options(self) -> bool:
+        """Whether commands take their values as named options where this one was (Discord)."""
+        return self.community.named_options(self.invocation.channel.platform)
+
+    @property
     def scope(self) -> Scope:
         """What this member may act on (the themes they lead, the items they own)."""
         return scope_of(self.settings, self.invocation.member.key, self.permission, self.member.id)

@@ -9,7 +9,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.permissions import may_run
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.commands.words import PUBLIC, TOPICS, usage, word
+from bot.commands.words import PUBLIC, TOPICS, offered, usage, word
 from bot.events import MemberRef, key_parts
 from bot.outgoing import literal
 from storage import activity, identities, members
@@ -46,11 +46,13 @@ def topic_of(spec: CommandSpec) -> str:
 async def help_(ctx: CommandContext, command: str | None, page: int | None = None) -> str:
     """Alone: the topics, each with its commands, in one message. With a topic: that topic's
     commands in full syntax. With a command: its full syntax."""
-    prefix, locale = ctx.prefix, ctx.translator.locale
+    prefix, locale, named = ctx.prefix, ctx.translator.locale, ctx.named_options
     usable = [
         spec
         for spec in ctx.commands
-        if may_run(ctx.permission, spec.permission) and spec.name != "help"
+        if may_run(ctx.permission, spec.permission)
+        and spec.name != "help"
+        and offered(spec, ctx.commands, named=named)
     ]
     if command is None:
         heading = [
@@ -87,7 +89,7 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
         )
     lines = []
     for spec in wanted:
-        lines.append(f"- `{prefix}{usage(spec, locale)}`: {ctx._(spec.help)}")
+        lines.append(f"- `{prefix}{usage(spec, locale, named=named)}`: {ctx._(spec.help)}")
         if not is_topic:  # one command: what each of its values is
             lines += [
                 f"  - `<{word(locale, param.name)}>`: {ctx._(param.help)}"

@@ -152,7 +152,8 @@ class CommandRouter:
         except CommandError as error:
             # Bad input is told to the member alone, so in their own language.
             text = own._(error.message, **error.values)
-            how = own._("Usage: {usage}", usage=prefix + usage(spec, own.locale))
+            named = community.named_options(invocation.channel.platform)
+            how = own._("Usage: {usage}", usage=prefix + usage(spec, own.locale, named=named))
             return OutgoingMessage(f"{text}\n{how}"), True, own
         if isinstance(reply, str):
             reply = OutgoingMessage(reply)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -132,22 +132,35 @@ def split_public(spec: CommandSpec, invocation: CommandInvoked) -> tuple[Command
     return invocation, False
 
 
-def usage(spec: CommandSpec, locale: str) -> str:
-    """How ``spec`` is typed, in ``locale``'s words: ``compromiso <qué> para <AAAA-MM-DD>``.
+def usage(spec: CommandSpec, locale: str, *, named: bool = False) -> str:
+    """How ``spec`` is typed, in ``locale``'s words: ``compromiso <qué> para <AAAA-MM-DD>``;
+    ``named``: as the platform's named options, the required ones first, as Discord offers them
+    (``library list [theme:<theme>]``).
 
     The page number is left out: every long answer names the command for its next page."""
     parts = [word(locale, w) for w in spec.words]
-    for param in spec.params:
-        if param is PAGE:
-            continue
+    params = [param for param in spec.params if param is not PAGE]
+    if named:
+        params.sort(key=lambda param: not param.required)
+    for param in params:
         if param.choices:
             label = "|".join(word(locale, choice) for choice in param.choices)
         elif param.syntax:
             label = " ".join(_syntax_word(locale, w) for w in param.syntax.split())
         else:
             label = f"<{word(locale, param.name)}>"
+        if named:
+            label = f"{word(locale, param.name)}:{label}"
         parts.append(label if param.required else f"[{label}]")
     return " ".join(parts)
+
+
+def offered(spec: CommandSpec, specs: Sequence[CommandSpec], *, named: bool = False) -> bool:
+    """Whether ``spec`` can be typed on a platform (``named``: one of named options, where a
+    command word that heads subcommands is only their group, so ``library`` alone is not one)."""
+    if not named or len(spec.words) > 1:
+        return True
+    return not any(len(s.words) > 1 and s.words[0] == spec.words[0] for s in specs)
 
 
 def _syntax_word(locale: str, token: str) -> str:

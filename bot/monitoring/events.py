@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 from bot.clock import epoch
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
-from bot.commands.parsing import parse_datetime
+from bot.commands.parsing import excerpt, parse_datetime
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind
 from bot.community import Community
 from bot.delivery import Outcome, failures, post_each
 from bot.monitoring.common import local_time, require_tracked
+from bot.monitoring.knowledge import TITLE_CHARS
 from bot.outgoing import OutgoingMessage, literal
 from bot.services.digest_section import DigestContext
 from bot.themes import ThemeMap
@@ -40,22 +41,42 @@ def parse_event(text: str) -> tuple[str, str, str]:
         )
     title = text[: match.start()].strip().strip('"“”').strip()
     where = " ".join(text[match.end() :].split())
+    return title, match.group(1), where
+
+
+def checked_event(
+    title: str, when: str, where: str, tz: ZoneInfo, now: datetime
+) -> tuple[str, datetime, str]:
+    """An event's title, start (in UTC) and place, or the sentence saying what is wrong with them
+    (the command and the dashboard's form ask the same)."""
     if not any(ch.isalnum() for ch in title):
         raise CommandError(
             "Give the event a title before its date, like event add Water census review "
             "2026-10-02 18:30."
         )
-    return title, match.group(1), where
+    if len(title) > TITLE_CHARS:
+        raise CommandError(
+            "That title is {n} characters long; keep it to {limit}.",
+            n=len(title),
+            limit=TITLE_CHARS,
+        )
+    if len(where) > TITLE_CHARS:
+        raise CommandError(
+            "That place is {n} characters long; keep it to {limit}.",
+            n=len(where),
+            limit=TITLE_CHARS,
+        )
+    starts = parse_datetime(when, tz)
+    if starts <= now:
+        raise CommandError(
+            "{when} has already passed; give a date and time still to come.", when=excerpt(when)
+        )
+    return title, starts, where
 
 
 async def event_add(ctx: CommandContext, details: str) -> str:
     require_tracked(ctx)
-    title, when, where = parse_event(details)
-    starts = parse_datetime(when, ctx.tz)
-    if starts <= ctx.now:
-        raise CommandError(
-            "{when} has already passed; give a date and time still to come.", when=when
-        )
+    title, starts, where = checked_event(*parse_event(details), ctx.tz, ctx.now)
     theme = ctx.themes.for_place(ctx.invocation.channel)
     async with ctx.transaction() as tx:
         event_id = await calendar.add_event(

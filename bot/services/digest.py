@@ -70,15 +70,13 @@ async def compose_week(
     community: Community,
     end: datetime,
     *,
-    skip_empty: bool = False,
-    sealed: frozenset[str] = frozenset(),
     brief: bool = False,
-) -> OutgoingMessage | None:
+) -> OutgoingMessage:
     """The digest of the local week (seven days on the community's clock) ending at ``end``;
     ``brief``: in one message, the whole one attached."""
     await community.drain()
     start = local_week_before(end, community.settings.timezone)
-    return await compose(community, start, end, skip_empty=skip_empty, sealed=sealed, brief=brief)
+    return await compose(community, start, end, brief=brief)
 
 
 async def preview(community: Community, now: datetime, *, full: bool = False) -> OutgoingMessage:
@@ -87,7 +85,6 @@ async def preview(community: Community, now: datetime, *, full: bool = False) ->
     interrupted."""
     brief = community.settings.digest.brief and not full
     message = await compose_week(community, now + timedelta(seconds=1), brief=brief)
-    assert message is not None  # only an empty week skipped
     troubles = await troubles_since(community.store, community.id, now - timedelta(days=7))
     if not troubles:
         return message
@@ -130,7 +127,6 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
             brief=community.settings.digest.brief,
             place=place,
         )
-        assert message is not None  # only an empty week is skipped, and this one is not
         rendered[place] = message
         return message
 
@@ -165,21 +161,17 @@ async def compose(
     start: datetime,
     end: datetime,
     *,
-    skip_empty: bool = False,
     sealed: frozenset[str] = frozenset(),
     brief: bool = False,
     place: str | None = None,
-) -> OutgoingMessage | None:
-    """The digest of [start, end); None when ``skip_empty`` and nobody did anything. Nothing
-    said in the ``sealed`` places is quoted. ``brief``: the digest in one chat message
-    (``BRIEF_CHARS``), with the whole one attached as a Markdown file. ``place`` is where it
-    goes ('platform:id'; by default the first digest place): members are named as that
-    platform shows them."""
+) -> OutgoingMessage:
+    """The digest of [start, end). Nothing said in the ``sealed`` places is quoted. ``brief``:
+    the digest in one chat message (``BRIEF_CHARS``), with the whole one attached as a Markdown
+    file. ``place`` is where it goes ('platform:id'; by default the first digest place): members
+    are named as that platform shows them."""
     store, cid = community.store, community.id
     begin, finish = int(start.timestamp()), int(end.timestamp())
     this_week = await activity.totals(store, cid, begin, finish)
-    if skip_empty and not (this_week.messages or this_week.reactions or this_week.new_members):
-        return None
     settings = community.settings
     earlier = int(local_week_before(start, settings.timezone).timestamp())
     week_before = await activity.totals(store, cid, earlier, begin)
@@ -208,51 +200,109 @@ async def compose(
         hiding,
         sealed,
     )
-    tz = ZoneInfo(settings.timezone)
-    last_day = (end - timedelta(seconds=1)).astimezone(tz)
-    parts = [
-        t._(
-            "## {community}: the week of {start} to {end}",
-            community=settings.name,
-            start=start.astimezone(tz).strftime("%d/%m"),
-            end=last_day.strftime("%d/%m/%Y"),
-        )
-    ]
-    for section in (
-        _themes,
-        _credits,
-        _welcome,
-        _questions,
-        _prompts,
-        _first_responses,
-        *community.digest_sections,
-        _numbers,
-    ):
-        text = await section(ctx)
-        if text:
-            parts.append(text)
+    week = await _read_week(ctx, brief=brief)
+    features = [await section(ctx) for section in community.digest_sections]
+    parts = await asyncio.to_thread(_write, ctx, week, features)
     chart = await _chart(ctx)
     whole = OutgoingMessage("\n\n".join(parts), attachments=(chart,) if chart else ())
     if not brief:
         return whole
+    last_day = (end - timedelta(seconds=1)).astimezone(ctx.tz)
     attached = whole_digest_file(t, f"digest-{last_day:%Y-%m-%d}.md", whole.text)
-    text = await _brief(ctx, parts[0], attached.filename)
+    text = await asyncio.to_thread(_brief, ctx, week, parts[0], attached.filename)
     return OutgoingMessage(text, attachments=(*whole.attachments, attached))
 
 
-async def _themes(ctx: DigestContext) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """What a week's digest says, read once, for the whole digest and the brief one alike. It is
+    read on the caller's connection and written out in a worker thread: a busy week's thousands
+    of credits and questions, turned into text on the event loop, would hold up every other
+    command's answer meanwhile."""
+
+    threads: list[activity.ThreadSummary]
+    """The busiest threads, busiest first: as many as the whole digest, or the brief one, looks at."""
+    quotes: list[activity.Excerpt]
+    people: dict[str, activity.ThemePeople]
+    credits: list[activity.Credit]
+    joined: list[int]
+    waiting: activity.Waiting
+    prompts: list[tuple[facilitation.Prompt, facilitation.PromptResponse]]
+    """The prompts posted in the week, each with how it was answered."""
+    responses: list[ResponseTimes]
+    events: list[CommunityEvent]
+    """The events of the next two weeks, for the brief digest (the whole one has the events
+    feature's section)."""
+
+
+BRIEF_THREADS = 100
+"""Threads the brief digest looks through for each active theme's busiest one with a title."""
+
+
+async def _read_week(ctx: DigestContext, *, brief: bool) -> _Week:
     start, end = ctx.span
-    store = ctx.store
+    store, cid, options = ctx.store, ctx.community, ctx.settings.digest
+    threads = options.busiest_threads * 4
+    posted = [
+        prompt
+        for prompt in await facilitation.prompts(store, cid)
+        if prompt.posted_at is not None and start <= prompt.posted_at < end
+    ]
+    theme_names = {i: theme.name for i, theme in ctx.themes.themes.items()}
+    return _Week(
+        threads=await activity.busiest_threads(
+            store, cid, start, end, max(threads, BRIEF_THREADS) if brief else threads
+        ),
+        quotes=(
+            await activity.highlights(store, cid, start, end, per_theme=1)
+            if options.excerpt_chars
+            else []
+        ),
+        people=await activity.people_by_theme(store, cid, start, end),
+        credits=await activity.credits(store, cid, start, end),
+        joined=await activity.joined_between(store, cid, start, end),
+        waiting=await activity.unanswered_questions(
+            store, cid, int((ctx.end - WAITING_WINDOW).timestamp()), end, WAITING_LISTED
+        ),
+        prompts=[
+            (prompt, await facilitation.prompt_response(store, cid, prompt, end))
+            for prompt in posted
+        ],
+        responses=await first_responses(store, cid, theme_names, start, end),
+        events=await events_between(store, cid, end, end + 14 * 86400) if brief else [],
+    )
+
+
+def _write(ctx: DigestContext, week: _Week, features: list[str | None]) -> list[str]:
+    """The whole digest's heading and sections, in order, leaving out the empty ones."""
+    start, end = ctx.start, ctx.end
+    last_day = (end - timedelta(seconds=1)).astimezone(ctx.tz)
+    heading = ctx._(
+        "## {community}: the week of {start} to {end}",
+        community=ctx.settings.name,
+        start=start.astimezone(ctx.tz).strftime("%d/%m"),
+        end=last_day.strftime("%d/%m/%Y"),
+    )
+    sections = (
+        _themes(ctx, week),
+        _credits(ctx, week.credits),
+        _welcome(ctx, week.joined),
+        _questions(ctx, week.waiting),
+        _prompts(ctx, week.prompts),
+        _first_responses(ctx, week.responses),
+        *features,
+        _numbers(ctx),
+    )
+    return [heading, *(text for text in sections if text)]
+
+
+def _themes(ctx: DigestContext, week: _Week) -> str | None:
     themes = ctx.themes
     limit = ctx.settings.digest.excerpt_chars
     per_theme = ctx.this_week
-    threads = await activity.busiest_threads(
-        store, ctx.community, start, end, ctx.settings.digest.busiest_threads * 4
-    )
-    quotes = (
-        await activity.highlights(store, ctx.community, start, end, per_theme=1) if limit else []
-    )
-    people_by_theme = await activity.people_by_theme(store, ctx.community, start, end)
+    threads = week.threads[: ctx.settings.digest.busiest_threads * 4]
+    quotes = week.quotes
+    people_by_theme = week.people
     lines = [ctx._("### What the themes discussed")]
     for theme in themes.themes.values():
         count = per_theme.by_theme.get(theme.id, 0)
@@ -343,10 +393,8 @@ def credit_fragment(
             return ctx._("thanked by {givers} in {where}", givers=_givers(ctx, givers), where=where)
 
 
-async def _credits(ctx: DigestContext) -> str | None:
+def _credits(ctx: DigestContext, found: list[activity.Credit]) -> str | None:
     """Who is thanked for what: one line per person, alphabetical (recognition, not a ranking)."""
-    start, end = ctx.span
-    found = await activity.credits(ctx.store, ctx.community, start, end)
     if not found:
         return None
     themes = ctx.themes.themes
@@ -372,9 +420,7 @@ async def _credits(ctx: DigestContext) -> str | None:
     return "\n".join(lines)
 
 
-async def _welcome(ctx: DigestContext) -> str | None:
-    start, end = ctx.span
-    joined = await activity.joined_between(ctx.store, ctx.community, start, end)
+def _welcome(ctx: DigestContext, joined: list[int]) -> str | None:
     if not joined:
         return None
     names = ", ".join(ctx.names[member_id] for member_id in joined if member_id in ctx.names)
@@ -391,17 +437,15 @@ def waited(ctx: DigestContext, seconds: int) -> str:
     return ctx.n_("for {n} day", "for {n} days", hours // 24)
 
 
-async def _questions(ctx: DigestContext) -> str | None:
+def _questions(ctx: DigestContext, waiting: activity.Waiting) -> str | None:
     """The questions still waiting, the newest first (the oldest are the first to go when there
     are more than the digest lists), each with how long it has waited."""
-    end = int(ctx.end.timestamp())
-    start = int((ctx.end - WAITING_WINDOW).timestamp())
-    waiting = await activity.unanswered_questions(ctx.store, ctx.community, start, end)
-    if not waiting:
+    if not waiting.count:
         return None
+    end = int(ctx.end.timestamp())
     themes = ctx.themes.themes
     lines = [ctx._("### Questions waiting for an answer")]
-    for question in waiting[:WAITING_LISTED]:
+    for question in waiting.newest[:WAITING_LISTED]:
         theme = themes.get(question.theme) if question.theme else None
         where = theme.name if theme else ctx._("the community")
         quotable = question.channel_key not in ctx.sealed
@@ -433,8 +477,8 @@ async def _questions(ctx: DigestContext) -> str | None:
                     waited=how_long,
                 )
             )
-    if len(waiting) > WAITING_LISTED:
-        more = len(waiting) - WAITING_LISTED
+    if waiting.count > WAITING_LISTED:
+        more = waiting.count - WAITING_LISTED
         lines.append(ctx.n_("And {n} more question.", "And {n} more questions.", more))
     return "\n".join(lines)
 
@@ -450,19 +494,14 @@ def posted_text(message: OutgoingMessage) -> str:
     return whole[0].data.decode("utf-8") if whole else message.text
 
 
-async def _prompts(ctx: DigestContext) -> str | None:
-    start, end = ctx.span
-    posted = [
-        prompt
-        for prompt in await facilitation.prompts(ctx.store, ctx.community)
-        if prompt.posted_at is not None and start <= prompt.posted_at < end
-    ]
+def _prompts(
+    ctx: DigestContext, posted: list[tuple[facilitation.Prompt, facilitation.PromptResponse]]
+) -> str | None:
     if not posted:
         return None
     themes = ctx.themes.themes
     lines = [ctx._("### This week's prompts")]
-    for prompt in posted:
-        response = await facilitation.prompt_response(ctx.store, ctx.community, prompt, end)
+    for prompt, response in posted:
         theme = themes.get(prompt.theme)
         lines.append(
             "- "
@@ -577,10 +616,7 @@ def first_response_lines(t: Translator, found: list[ResponseTimes]) -> list[str]
     return lines
 
 
-async def _first_responses(ctx: DigestContext) -> str | None:
-    start, end = ctx.span
-    names = {i: t.name for i, t in ctx.themes.themes.items()}
-    found = await first_responses(ctx.store, ctx.community, names, start, end)
+def _first_responses(ctx: DigestContext, found: list[ResponseTimes]) -> str | None:
     if not found:
         return None
     return "\n".join(
@@ -594,7 +630,7 @@ def _change(now: int, before: int) -> str:
     return f"{'+' if now > before else '−'}{abs(now - before)}"
 
 
-async def _numbers(ctx: DigestContext) -> str:
+def _numbers(ctx: DigestContext) -> str:
     this, last = ctx.this_week, ctx.week_before
     rows = [
         (ctx._("Messages"), this.messages, last.messages),
@@ -635,48 +671,24 @@ _DETAILS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _BriefFacts:
-    """What the brief digest says, read once and shown at decreasing levels of detail."""
-
-    people: dict[str, activity.ThemePeople]
-    threads: list[activity.ThreadSummary]
-    credits: list[activity.Credit]
-    joined: list[int]
-    waiting: list[activity.Question]
-    events: list[CommunityEvent]
-
-
-async def _brief(ctx: DigestContext, heading: str, attached: str) -> str:
+def _brief(ctx: DigestContext, week: _Week, heading: str, attached: str) -> str:
     """The week in numbers, one line per active theme with its busiest thread, who is thanked,
     who joined, the questions waiting, the events ahead, and where the whole digest is; at the
     first level of detail that fits ``BRIEF_CHARS``."""
-    start, end = ctx.span
-    store = ctx.store
-    facts = _BriefFacts(
-        await activity.people_by_theme(store, ctx.community, start, end),
-        await activity.busiest_threads(store, ctx.community, start, end, 100),
-        await activity.credits(store, ctx.community, start, end),
-        await activity.joined_between(store, ctx.community, start, end),
-        await activity.unanswered_questions(
-            store, ctx.community, int((ctx.end - WAITING_WINDOW).timestamp()), end
-        ),
-        await events_between(store, ctx.community, end, end + 14 * 86400),
-    )
     footer = ctx._(
         "The whole digest, with what each person did, the prompts and the knowledge shared, "
         "is attached ({file}).",
         file=attached,
     )
     for detail in _DETAILS:
-        text = "\n\n".join([heading, *_brief_sections(ctx, facts, detail), footer])
+        text = "\n\n".join([heading, *_brief_sections(ctx, week, detail), footer])
         if len(text) <= BRIEF_CHARS:
             return text
     # Many themes: whole lines up to the limit, and the attachment has the rest.
     return split_markdown(text[: BRIEF_CHARS - len(footer) - 3], BRIEF_CHARS)[0] + "\n…\n" + footer
 
 
-def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> list[str]:
+def _brief_sections(ctx: DigestContext, facts: _Week, detail: _Detail) -> list[str]:
     this, last = ctx.this_week, ctx.week_before
     sections = [
         ctx._(
@@ -705,7 +717,9 @@ def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> 
         line += ctx.n_(" from {n} person", " from {n} people", people.posted)
         if people.only_reacted:
             line += ctx.n_(" ({n} more reacted)", " ({n} more reacted)", people.only_reacted)
-        busiest = next((t for t in facts.threads if t.theme == theme.id and t.title), None)
+        busiest = next(
+            (t for t in facts.threads[:BRIEF_THREADS] if t.theme == theme.id and t.title), None
+        )
         if detail.threads and busiest is not None:
             line += ctx._("; busiest thread: “{title}”", title=ctx.quote(busiest.title, 60))
         lines.append(line + ".")
@@ -721,16 +735,16 @@ def _brief_sections(ctx: DigestContext, facts: _BriefFacts, detail: _Detail) -> 
     welcome = [ctx.names[member_id] for member_id in facts.joined if member_id in ctx.names]
     if welcome:
         sections.append(ctx._("A warm welcome to {names}!", names=", ".join(welcome)))
-    if facts.waiting:
+    if facts.waiting.count:
         lines = [
             ctx.n_(
                 "### {n} question waiting for an answer",
                 "### {n} questions waiting for an answer",
-                len(facts.waiting),
+                facts.waiting.count,
             )
         ]
         end = int(ctx.end.timestamp())
-        for question in facts.waiting[: detail.questions]:
+        for question in facts.waiting.newest[: detail.questions]:
             asked_in = themes.get(question.theme) if question.theme else None
             values = {
                 "asker": ctx.names.get(question.member_id, ""),
