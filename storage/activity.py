@@ -10,6 +10,7 @@ boundaries in the community's timezone.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -83,7 +84,8 @@ async def activity(
     day_offset: int = 0,
 ) -> dict[int, Activity]:
     """Per visible person (storage.identities): what they did in the period (in one theme, or
-    everywhere).
+    everywhere); what one of a person's accounts gave another (a reply, a reaction) is not
+    received.
 
     The whole local days of the period are read from activity_days, but for the days ingest
     changed since their last recount: those, like the part-days at the period's edges, are
@@ -104,6 +106,12 @@ async def activity(
     )
     for person, active in days.items():
         per_person[person].active_days = active
+    own = await identities.received_from_themselves(
+        db, community, together, start, end, theme=theme
+    )
+    for person, (replies, reactions) in own.items():
+        per_person[person].replies_received -= replies
+        per_person[person].reactions_received -= reactions
     return per_person
 
 
@@ -392,23 +400,37 @@ class Question:
 SOLVED_REACTION = "✅"
 """The asker's reaction that says their question is answered."""
 
-_WAITING = (
-    "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
-    "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
-    "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-    "AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
-    "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
-    "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-    "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL)) "
-    "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
-    "AND r.message_platform_id = q.platform_id AND r.member_id = q.member_id "
-    f"AND r.emoji = '{SOLVED_REACTION}') "
-)
-"""A question nobody answered yet: no reply to it and no later post in its thread by someone
-else, no ✅ from its asker, not marked solved. Each question costs three index probes (a reply:
-messages_by_reply; a later post in its thread: messages_by_thread; the asker's ✅: the reactions'
-unique key), never a pass over the messages: the ways of being answered are separate NOT EXISTS,
-as one OR between them would be tested against every message of the community."""
+
+def _persons(x: str, compare: str, y: str, persons: Mapping[int, int]) -> str:
+    """SQL: the persons (storage.identities) of the member ids in columns ``x`` and ``y``
+    compared (``=``, ``!=``). The community's few linked accounts are written into the
+    statement, so that a question's probes look no member up; while nobody linked, it is the
+    plain comparison of the ids."""
+    return f"{identities.person_among(x, persons)} {compare} {identities.person_among(y, persons)}"
+
+
+def _waiting(persons: Mapping[int, int]) -> str:
+    """A question nobody answered yet: no reply to it and no later post in its thread by
+    another person (a post of one of the asker's own linked accounts is no answer), no ✅ from
+    its asker (from any of their accounts), not marked solved. Each question costs three index
+    probes (a reply: messages_by_reply; a later post in its thread: messages_by_thread; the
+    asker's ✅: the reactions' unique key), never a pass over the messages: the ways of being
+    answered are separate NOT EXISTS, as one OR between them would be tested against every
+    message of the community."""
+    return (
+        "q.community = :c AND q.is_question = 1 AND q.deleted_at IS NULL AND q.solved_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM messages a INDEXED BY messages_by_reply "
+        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
+        f"AND {_persons('a.member_id', '!=', 'q.member_id', persons)} "
+        "AND a.deleted_at IS NULL) "
+        "AND (q.thread_key IS NULL OR NOT EXISTS (SELECT 1 FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        f"AND a.posted_at >= q.posted_at AND {_persons('a.member_id', '!=', 'q.member_id', persons)} "
+        "AND a.deleted_at IS NULL)) "
+        "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.community = q.community "
+        f"AND r.message_platform_id = q.platform_id AND {_persons('r.member_id', '=', 'q.member_id', persons)} "
+        f"AND r.emoji = '{SOLVED_REACTION}') "
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,9 +447,10 @@ async def unanswered_questions(
 ) -> Waiting:
     """Questions of the period still waiting for an answer: all of them counted, the newest
     ``listed`` read (a busy fortnight has thousands; a digest lists a few)."""
+    persons = await identities.persons(db, community)
     rows = await db.fetch_tuples(
         "SELECT q.member_id, q.theme, q.text, q.posted_at, q.channel_key, count(*) OVER () "
-        f"FROM messages q WHERE {_WAITING} AND q.posted_at >= :s AND q.posted_at < :e "
+        f"FROM messages q WHERE {_waiting(persons)} AND q.posted_at >= :s AND q.posted_at < :e "
         f"AND +q.member_id IN {_VISIBLE} ORDER BY q.posted_at DESC, q.id DESC LIMIT :n",
         {"c": community, "s": start, "e": end, "n": listed},
     )
@@ -445,10 +468,11 @@ async def mark_solved(
 ) -> Question | None:
     """Mark the newest question ``asker_id`` asked since ``since`` in this channel (or thread)
     that still waits as solved; None when there is none."""
+    persons = await identities.persons(tx, community)
     row = await tx.fetch_one(
         "SELECT q.id, q.member_id, q.theme, q.text, q.posted_at, q.channel_key "
         f"FROM messages q INDEXED BY messages_by_member WHERE q.member_id = :m "
-        f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_WAITING}"
+        f"AND q.posted_at >= :s AND q.channel_key = :k AND q.thread_key IS :t AND {_waiting(persons)}"
         "ORDER BY q.posted_at DESC LIMIT 1",
         {"c": community, "m": asker_id, "s": since, "k": channel_key, "t": thread_key},
     )
@@ -462,18 +486,19 @@ async def question_first_responses(
     db: Reads, community: str, start: int, end: int
 ) -> dict[str, list[int | None]]:
     """Per theme, for each question asked in it in the period: the seconds until its first
-    response (a reply, or a later post in its thread, by someone else), None if it has none.
+    response (a reply, or a later post in its thread, by another person), None if it has none.
     The questions come from their own index (messages_questions), then two index probes per
     question, as in ``unanswered_questions``; the first of the two responses is taken in SQL, as a
     year holds tens of thousands of questions."""
+    another = _persons("a.member_id", "!=", "q.member_id", await identities.persons(db, community))
     rows = await db.fetch_all(
         "WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, "
         "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
         "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        "AND a.member_id != q.member_id AND a.deleted_at IS NULL) AS r, "
+        f"AND {another} AND a.deleted_at IS NULL) AS r, "
         "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
         "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        "AND a.posted_at >= q.posted_at AND a.member_id != q.member_id AND a.deleted_at IS NULL) "
+        f"AND a.posted_at >= q.posted_at AND {another} AND a.deleted_at IS NULL) "
         "END AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
         "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
         f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "

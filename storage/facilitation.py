@@ -137,22 +137,24 @@ class PromptResponse:
 
 async def prompt_response(db: Reads, community: str, posted: Prompt, until: int) -> PromptResponse:
     """Who answered a posted prompt between its posting and ``until``: replies to it and posts
-    in the thread opened on it. A later post elsewhere in the theme is not an answer to it."""
+    in the thread opened on it, each person once (storage.identities), a new voice if none of
+    their accounts wrote in the theme before. A later post elsewhere in the theme is not an
+    answer to it."""
     if posted.platform_id is None or posted.channel_key is None or posted.posted_at is None:
         return PromptResponse(0, 0, None)
     platform = key_parts(posted.channel_key)[0]
     rows = await db.fetch_all(
-        "WITH answers AS ("
+        "WITH answers AS (SELECT coalesce(mb.person_id, mb.id) AS person, a.posted_at FROM ("
         "SELECT member_id, posted_at FROM messages INDEXED BY messages_by_reply "
         "WHERE community = :c AND reply_to = :p AND deleted_at IS NULL "
         "AND posted_at >= :s AND posted_at < :e "
         "UNION ALL SELECT member_id, posted_at FROM messages "
         "WHERE community = :c AND thread_key = :k AND deleted_at IS NULL "
-        "AND posted_at >= :s AND posted_at < :e) "
-        "SELECT a.member_id, min(a.posted_at), (SELECT min(e.posted_at) FROM messages e "
-        "WHERE e.member_id = a.member_id AND e.theme = :t AND e.deleted_at IS NULL) "
-        "FROM answers a JOIN members mb ON mb.id = a.member_id "
-        "WHERE mb.is_bot = 0 AND mb.opted_out_at IS NULL GROUP BY a.member_id",
+        "AND posted_at >= :s AND posted_at < :e) AS a JOIN members mb ON mb.id = a.member_id "
+        "WHERE mb.is_bot = 0 AND mb.opted_out_at IS NULL) "
+        "SELECT min(a.posted_at), (SELECT min(e.posted_at) FROM messages e "
+        f"WHERE e.member_id IN {identities.accounts_of('a.person')} AND e.theme = :t "
+        "AND e.deleted_at IS NULL) FROM answers a GROUP BY a.person",
         {
             "c": community,
             "p": posted.platform_id,
@@ -162,10 +164,10 @@ async def prompt_response(db: Reads, community: str, posted: Prompt, until: int)
             "e": until,
         },
     )
-    firsts = [row[1] for row in rows]
+    firsts = [row[0] for row in rows]
     return PromptResponse(
         responders=len(rows),
-        new_voices=sum(1 for row in rows if row[2] >= posted.posted_at),
+        new_voices=sum(1 for row in rows if row[1] >= posted.posted_at),
         first_reply_after=(min(firsts) - posted.posted_at) if firsts else None,
     )
 

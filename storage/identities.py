@@ -47,6 +47,23 @@ def accounts_of(member: str) -> str:
     )
 
 
+INLINE_PERSONS = 64
+"""Up to this many linked accounts, ``person_among`` writes them into the statement."""
+
+
+def person_among(column: str, persons: Mapping[int, int]) -> str:
+    """SQL: the person of the member id in ``column``, for a read of many rows. A community's
+    linked accounts (``persons``, see ``persons``) are written into the statement while they
+    are few, so that no row looks a member up; the column itself while nobody linked; beyond
+    INLINE_PERSONS, looked up per row (``person_of``), as a long CASE is tried branch by branch."""
+    if not persons:
+        return column
+    if len(persons) > INLINE_PERSONS:
+        return person_of(column)
+    cases = " ".join(f"WHEN {int(member)} THEN {int(person)}" for member, person in persons.items())
+    return f"CASE {column} {cases} ELSE {column} END"
+
+
 async def persons(db: Reads, community: str) -> dict[int, int]:
     """Member id -> person of every linked account of the community (any other member is a
     person of its own)."""
@@ -365,3 +382,68 @@ async def active_days(
         },
     )
     return {row[0]: row[1] for row in rows}
+
+
+async def received_from_themselves(
+    db: Reads,
+    community: str,
+    member_ids: Iterable[int],
+    start: int,
+    end: int,
+    *,
+    theme: str | None,
+) -> dict[int, tuple[int, int]]:
+    """Per person among ``member_ids``: the replies and the reactions in [start, end) that one of
+    its accounts gave another of its accounts, which the per-account figures count as received
+    and a person does not receive from themselves. For the linked accounts alone: their rows are
+    found through the member indexes."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    rows = await db.fetch_all(
+        "SELECT p.person_id, sum(d.reply), count(*) - sum(d.reply) FROM ("
+        "SELECT member_id AS x, reply_to_member_id AS y, 1 AS reply FROM messages "
+        f"WHERE member_id IN ({marks}) AND posted_at >= :s AND posted_at < :e "
+        f"AND deleted_at IS NULL AND reply_to_member_id IN ({marks}) "
+        "AND reply_to_member_id != member_id AND (:t IS NULL OR theme = :t) "
+        "UNION ALL SELECT member_id, target_member_id, 0 FROM reactions "
+        f"WHERE member_id IN ({marks}) AND community = :c AND reacted_at >= :s AND reacted_at < :e "
+        f"AND target_member_id IN ({marks}) AND target_member_id != member_id "
+        "AND (:t IS NULL OR theme = :t)) AS d "
+        "JOIN members p ON p.id = d.x JOIN members q ON q.id = d.y "
+        "WHERE p.person_id = q.person_id GROUP BY p.person_id",
+        {
+            "c": community,
+            "s": start,
+            "e": end,
+            "t": theme,
+            **{f"m{i}": member_id for i, member_id in enumerate(ids)},
+        },
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def weeks_of_persons(
+    db: Reads, member_ids: Iterable[int], first: int, stop: int
+) -> dict[int, dict[int, tuple[int, int, int, int, int]]]:
+    """Per person among ``member_ids``, per local week in [first, stop) of the rollups
+    (storage/rollups.py), as ``report_reads.MemberWeek`` rows (person, week counted from
+    ``first``, messages, reactions given, active days): the days of all its accounts as one (a
+    day two accounts were active counts once), read from member_days, of which member_weeks holds
+    each account's sums apart. For the linked accounts alone."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    rows = await db.fetch_all(
+        "SELECT coalesce(p.person_id, p.id), d.week - :w0, sum(d.messages), sum(d.reactions), "
+        "count(DISTINCT d.day) FROM member_days d JOIN members p ON p.id = d.member_id "
+        f"WHERE d.member_id IN ({marks}) AND d.week >= :w0 AND d.week < :w1 "
+        "GROUP BY coalesce(p.person_id, p.id), d.week",
+        {"w0": first, "w1": stop, **{f"m{i}": member_id for i, member_id in enumerate(ids)}},
+    )
+    found: dict[int, dict[int, tuple[int, int, int, int, int]]] = {}
+    for person, week, messages, reactions, days in rows:
+        found.setdefault(person, {})[week] = (person, week, messages, reactions, days)
+    return found

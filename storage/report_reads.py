@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import epoch
+from storage import identities
 from storage.contract import Reads
 from storage.privacy import VISIBLE_IDS, shown_name, visible
 from storage.rollups import EPOCH_DAY, MAX_THREAD_PARTICIPANTS, MONDAY
@@ -385,7 +386,9 @@ class Ties:
     """Organisations of the members at either end of the period's ties."""
 
 
-async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ties:
+async def ties(
+    db: Reads, span: ReportSpan, organisations: dict[int, str], persons: Mapping[int, int]
+) -> Ties:
     """The period's ties, in one pass over tie_days in key order (pair, then day).
 
     An interaction is a reply, a mention, a reaction, or sharing a small thread (counted in
@@ -394,7 +397,8 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
     less. Only aggregates, organisation links and the strongest ties reach Python.
 
     Only ties between visible members count (``storage.privacy``'s rule); ``organisations`` are
-    those of the visible members who name one.
+    those of the visible members who name one. A tie is between persons: linked accounts
+    (``persons``, storage.identities) are one end, and one person's accounts have no tie.
     """
     start, end, previous = span.days.positions
     days = span.days
@@ -448,7 +452,7 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
     # visible members are numbered. Four lookups per pair (two for visibility, two for the
     # organisations, then a second pass over the pairs to join them) were two thirds of the read.
     if db.dialect == "postgresql":
-        sql = _ties_postgresql(source)
+        sql = _ties_postgresql(source, persons)
     else:
         sql = (
             # Every visible member's number (0 when they name none; one no longer visible is left out
@@ -459,9 +463,7 @@ async def ties(db: Reads, span: ReportSpan, organisations: dict[int, str]) -> Ti
             "GROUP BY id HAVING min(o) = 0), "
             "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
             "min(x.o, y.o) * :base + max(x.o, y.o) AS k FROM ("
-            "SELECT a, b, sum(weight) FILTER (WHERE pos >= :ps) AS w, "
-            "coalesce(sum(weight) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
-            f"min(pos) < :ps AS old FROM ({source}) GROUP BY a, b HAVING w > 0) "
+            f"{_pair_sums(source, persons, 'sum(weight)', 'w')}) "
             "CROSS JOIN org x ON x.id = +a CROSS JOIN org y ON y.id = +b) "
             "SELECT 0, count(*), sum(NOT old), sum(w > prev AND prev = 0), sum(w > prev AND prev > 0) "
             "FROM pairs "
@@ -488,7 +490,41 @@ class Commitments(NamedTuple):
     fulfilled: int
 
 
-def _ties_postgresql(source: str) -> str:
+def _pair_sums(source: str, persons: Mapping[int, int], total: str, weight: str) -> str:
+    """``ties``' sums per pair of ``source`` (a, b, pos, weight): the pair's weight in the period
+    (w), in the previous one (prev), and whether it interacted before the period (old), for the
+    pairs with weight in the period; ``total`` sums weights, ``weight`` is the period's weight
+    as a HAVING names it. With linked accounts (``persons``, storage.identities) the pairs are
+    of persons: the pairs of other accounts are counted in one pass in key order as without
+    links; a linked account's pairs (found through tie_days' two indexes, a and b) are added up
+    per pair of persons, and a person's own accounts are no pair."""
+    sums = (
+        f"SELECT a, b, {total} FILTER (WHERE pos >= :ps) AS w, "
+        f"coalesce({total} FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
+    )
+    if not persons:
+        return (
+            f"{sums}min(pos) < :ps AS old FROM ({source}) AS source GROUP BY a, b "
+            f"HAVING {weight} > 0"
+        )
+    linked = ", ".join(str(int(member)) for member in persons)
+    x, y = identities.person_among("a", persons), identities.person_among("b", persons)
+    return (
+        f"{sums}min(pos) < :ps AS old FROM ({source}) AS source GROUP BY a, b "
+        f"HAVING {weight} > 0 AND a NOT IN ({linked}) AND b NOT IN ({linked}) "
+        "UNION ALL SELECT CASE WHEN x < y THEN x ELSE y END, CASE WHEN x < y THEN y ELSE x END, "
+        "sum(w), sum(prev), min(first) < :ps FROM ("
+        f"SELECT {x} AS x, {y} AS y, w, prev, first FROM ({sums}min(pos) AS first "
+        f"FROM ({source}) AS source WHERE a IN ({linked}) OR b IN ({linked}) GROUP BY a, b) "
+        "AS accounts) AS ends WHERE x != y GROUP BY CASE WHEN x < y THEN x ELSE y END, "
+        "CASE WHEN x < y THEN y ELSE x END HAVING sum(w) > 0"
+    )
+
+
+_INTEGER_WEIGHT = "sum(CAST(weight AS INTEGER))"
+
+
+def _ties_postgresql(source: str, persons: Mapping[int, int]) -> str:
     """``ties``' statement as PostgreSQL writes it: the visible members' numbers, with those of
     the organisations from a JSON object (``json_each_text``) joined to the visible members (the
     planner then expects as many rows as there are members; from a HAVING it expected one, and
@@ -501,10 +537,8 @@ def _ties_postgresql(source: str) -> str:
         "ON n.id = v.id), "
         "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
         "LEAST(x.o, y.o) * :base + GREATEST(x.o, y.o) AS k FROM ("
-        "SELECT a, b, sum(CAST(weight AS INTEGER)) FILTER (WHERE pos >= :ps) AS w, "
-        "coalesce(sum(CAST(weight AS INTEGER)) FILTER (WHERE pos >= :pp AND pos < :ps), 0) AS prev, "
-        f"min(pos) < :ps AS old FROM ({source}) AS source GROUP BY a, b "
-        "HAVING sum(CAST(weight AS INTEGER)) FILTER (WHERE pos >= :ps) > 0) AS counted "
+        f"{_pair_sums(source, persons, _INTEGER_WEIGHT, f'{_INTEGER_WEIGHT} FILTER (WHERE pos >= :ps)')}"
+        ") AS counted "
         "JOIN org x ON x.id = a JOIN org y ON y.id = b) "
         "SELECT 0, count(*), sum(CAST(NOT old AS INTEGER)), "
         "sum(CAST(w > prev AND prev = 0 AS INTEGER)), sum(CAST(w > prev AND prev > 0 AS INTEGER)) "

@@ -23,7 +23,9 @@ from bot.app import Trellis
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.monitoring.report import build_report
-from storage import identities, members, surveys
+from bot.services import prompts
+from bot.services.digest import compose_week
+from storage import activity, identities, members, surveys
 from tests.helpers import BASE_CONFIG, START, member_references, storage_config
 from tests.test_query_plans import full_scans
 
@@ -442,3 +444,145 @@ async def test_linking_is_typed_in_spanish_or_portuguese_too(tmp_path):
         code = re.search(r"link code is (\w+)", given)[1]
         assert "Linked" in await c.command("matrix", "ana", f"/vincular {code}")
         assert "person of its own again" in await c.command("matrix", "ana", "/desvincular")
+
+
+# A reply or a reaction names a post of its own platform: Ana's second account here is a second
+# Discord account of hers (her phone's), linked like any other.
+ASKED = (
+    "@ 2026-09-08 10:00",
+    '~ ana joins as "Ana Quispe"',
+    '~ luis joins as "Luis Rojas"',
+    '~ ana.phone joins as "Ana Q."',
+    "#water ana: Who keeps the minutes of the assembly?",
+    "#water luis: Does anyone have the 2025 rainfall figures?",
+    "@ 2026-09-08 11:00",
+    "#water ana.phone: >1 I do, they are in the shared folder.",  # Ana answers herself
+    "#water ana.phone: >2 Yes, the station sent them in June.",  # and Luis
+)
+DIGEST_END = START + timedelta(days=7)
+
+
+@on_both_backends
+async def test_an_answer_from_ones_own_linked_account_is_no_answer(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *ASKED)
+        apart = await c.command("discord", "fran", "/stats water 7d")
+        assert "questions: 1 hour (2 of 2 answered)" in apart
+        assert (
+            "Questions waiting"
+            not in (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        )
+        await c.link(("discord", "ana"), ("discord", "ana.phone"))
+        text = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        waiting = text.split("### Questions waiting for an answer\n")[1].split("###")[0]
+        assert "Who keeps the minutes" in waiting and "rainfall" not in waiting
+        stats = await c.command("discord", "fran", "/stats water 7d")
+        assert "questions: 1 hour (1 of 2 answered)" in stats
+        # Her ✅ from the other account says her question is answered, as from the one that asked.
+        await c.lines("discord", "#water ana.phone: +1 ✅")
+        text = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        assert "Questions waiting" not in text
+
+
+@on_both_backends
+async def test_with_many_linked_accounts_an_answer_from_ones_own_is_still_no_answer(
+    tmp_path, monkeypatch
+):
+    """Where a community has linked more accounts than are written into the statements, their
+    persons are looked up in the members instead: the same questions wait."""
+    monkeypatch.setattr(identities, "INLINE_PERSONS", 1)
+    async with community(tmp_path) as c:
+        await c.lines("discord", *ASKED)
+        await c.link(("discord", "ana"), ("discord", "ana.phone"))
+        text = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        waiting = text.split("### Questions waiting for an answer\n")[1].split("###")[0]
+        assert "Who keeps the minutes" in waiting and "rainfall" not in waiting
+        assert "questions: 1 hour (1 of 2 answered)" in await c.command(
+            "discord", "fran", "/stats water 7d"
+        )
+
+
+@on_both_backends
+async def test_a_prompt_answered_from_both_of_ones_accounts_has_one_responder(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", '~ ana joins as "Ana Quispe"')
+        await c.command(
+            "discord", "fran", "/prompt add water What does your water committee do best?"
+        )
+        await c.lines("discord", "@ 2026-09-08 12:00")
+        await prompts.post_next(c.app.community("praxis"), "water", c.clock.now())
+        await c.lines(
+            "discord", "#water luis: >T1 It keeps the turns fair.", "#water ana: >T1 Ours too."
+        )
+        await c.lines("matrix", "#water ana: >T1 And it repairs the canal every May.")
+        apart = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        assert "3 answered, 1 of them for the first time there." in apart
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        text = (await compose_week(c.app.community("praxis"), DIGEST_END)).text
+        # Two persons answered, and Ana, who wrote in the theme before, is no new voice there
+        # though her Matrix account never had.
+        assert "2 answered, 0 of them for the first time there." in text
+
+
+@on_both_backends
+async def test_replies_and_reactions_between_ones_accounts_are_not_received(tmp_path):
+    async with community(tmp_path) as c:
+        await c.lines(
+            "discord",
+            *WEEK,
+            '~ ana.phone joins as "Ana Q."',
+            "#water ana.phone: >1 Adding to my own question: and who settles disputes?",
+            "#water ana.phone: +1 👍",
+            "#water luis: +3 👍",
+        )
+
+        async def ties() -> int:
+            report = await build_report(c.store, c.app.settings, "praxis", START, DIGEST_END)
+            return report.monitoring.ties
+
+        assert await ties() == 3  # Luis and each of Ana's accounts, and her accounts together
+        await c.link(("discord", "ana"), ("discord", "ana.phone"))
+        assert await ties() == 1  # Luis and Ana
+        ana = await members.by_key(c.store, "praxis", "discord:ana")
+        figures = await activity.activity(
+            c.store, "praxis", int(START.timestamp()), int(DIGEST_END.timestamp())
+        )
+        # Luis's reply and reaction are received; what she gave herself from her phone is not.
+        assert figures[ana.person].replies_received == 1
+        assert figures[ana.person].reactions_received == 1
+        assert figures[ana.person].messages == 2 and figures[ana.person].replies_given == 1
+        stats = await c.command("discord", "fran", "/stats 7d")
+        assert "Ana Quispe: 2 messages, 1 reply received" in stats
+
+
+@on_both_backends
+async def test_the_reports_weekly_levels_count_a_linked_person_once_with_their_days_as_one(
+    tmp_path,
+):
+    async with community(tmp_path) as c:
+        # Ana writes six messages on each platform over the same four days: twelve messages, as
+        # many as a core member writes, but on four days, not the six a core member is active on.
+        for day in (8, 9, 10, 11):
+            await c.lines("discord", f"@ 2026-09-{day:02} 10:00")
+            if day == 8:
+                await c.lines("discord", *WEEK[1:3])
+                await c.lines("matrix", '~ ana joins as "Ana Quispe"')
+            count = 2 if day < 10 else 1
+            for n in range(count):
+                await c.lines("discord", f"#water ana: Turn notes, day {day}, part {n}.")
+                await c.lines("matrix", f"#water ana: Canal notes, day {day}, part {n}.")
+        await c.lines("discord", "#water luis: Thanks for the notes.")
+        start, end = START - timedelta(days=1), START + timedelta(days=6)
+
+        async def week() -> tuple[int, int, int, int]:
+            report = await build_report(c.store, c.app.settings, "praxis", start, end)
+            last = report.monitoring.levels[-1]
+            return last.core, last.active, last.peripheral, last.inactive
+
+        apart = await week()
+        assert apart[:3] == (0, 2, 1)  # each account active, Luis peripheral
+        await c.link(("discord", "ana"), ("matrix", "ana"))
+        together = await week()
+        # One member less in the week, Ana active once; her days are four, not eight: not core.
+        assert together[:3] == (0, 1, 1) and sum(together) == sum(apart) - 1

@@ -44,7 +44,7 @@ from storage.activity import Activity
 from storage.contract import Reads, Store
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
 from storage.privacy import hide_names, names_hiding
-from storage.report_reads import ReportDays, ReportSpan, SurveyCount, Tie
+from storage.report_reads import ReportDays, ReportSpan, SurveyCount
 from storage.rollups import EPOCH_DAY, MONDAY, refresh_rollups
 
 ORGANISATION_LINKS = 10
@@ -125,7 +125,7 @@ async def build_report(
                 voices[theme].add(member)
 
         themes = await report_reads.theme_activity(reader, span, spoke)
-        levels = await _levels(reader, settings, span, period)
+        levels = await _levels(reader, settings, span, period, linked)
         membership = await report_reads.membership(reader, span)
         # Names only of the new voices: the brokers and the chart are named with the ties.
         voice_names = await report_reads.names_of(
@@ -218,23 +218,6 @@ async def build_report(
     )
 
 
-def person_ties(strongest: list[Tie], linked: dict[int, int]) -> list[Tie]:
-    """The ties between persons: the ends of each tie as their persons (storage.identities), the
-    ties of one pair of persons added, and none between a person's own accounts; strongest first,
-    as read."""
-    if not linked:
-        return strongest
-    weights: defaultdict[tuple[int, int], int] = defaultdict(int)
-    for tie in strongest:
-        a, b = sorted((linked.get(tie.a, tie.a), linked.get(tie.b, tie.b)))
-        if a != b:
-            weights[a, b] += tie.weight
-    return sorted(
-        (Tie(weight, a, b) for (a, b), weight in weights.items()),
-        key=lambda tie: (-tie.weight, -tie.a, -tie.b),
-    )
-
-
 def _display_spellings(written: list[tuple[int, str]]) -> dict[int, str]:
     """Member id -> organisation, each written in its commonest spelling.
 
@@ -253,13 +236,12 @@ async def _ties(
     of their graph, and the maths on that graph, in a worker thread: the betweenness of each
     member and the network chart. Linked accounts are one node, their person."""
     async with store.reading() as reader:
-        ties = await report_reads.ties(reader, span, organisations)
-        strongest = person_ties(ties.strongest, linked)
+        ties = await report_reads.ties(reader, span, organisations, linked)
         names = await report_reads.names_of(
-            reader, span.community, (m for tie in strongest for m in (tie.a, tie.b))
+            reader, span.community, (m for tie in ties.strongest for m in (tie.a, tie.b))
         )
     # A member who opted out since the ties were read is not drawn.
-    graph = tie_graph(tie for tie in strongest if tie.a in names and tie.b in names)
+    graph = tie_graph(tie for tie in ties.strongest if tie.a in names and tie.b in names)
     centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
     return ties, graph, centrality, network, names
 
@@ -274,14 +256,17 @@ async def _first_responses(
 
 
 async def _levels(
-    db: Reads, settings: Settings, span: ReportSpan, period: _Period
+    db: Reads, settings: Settings, span: ReportSpan, period: _Period, linked: dict[int, int]
 ) -> tuple[WeekLevels, ...]:
-    """Each week's levels among members present that week, over the window ending with it.
+    """Each week's levels among members present that week, over the window ending with it; a
+    person's linked accounts (``linked``, storage.identities) as one member, present from the
+    first's arrival until the last leaves, with the days of all their accounts as one.
 
     Members and their weeks are read side by side in member order (``report_reads.member_spans``
     and ``member_weeks``): only one member's weeks are held at a time. A member's window sums
     change only at their own weeks, so their levels are counted in runs of weeks, and the level
-    of a given tuple of sums is worked out once.
+    of a given tuple of sums is worked out once. Linked accounts are put aside while reading, and
+    counted last, per person.
     """
     spans = report_reads.member_spans(db, span)
     window = period.window
@@ -294,6 +279,54 @@ async def _levels(
     quiet = levels.index(level_of(Activity(), settings.participation))
     quiet_runs = [0] * (period.weeks + 1)
     cache: dict[tuple[int, int, int], int] = {}
+
+    def count(weeks: dict[int, report_reads.MemberWeek], arrived: int, left: int | None) -> None:
+        # The weeks the member was there: from the one they arrived in to the one they left in.
+        first = max(0, (arrived - period.anchor) // WEEK)
+        stop = (
+            period.weeks if left is None else min(period.weeks, (left - period.anchor) // WEEK + 1)
+        )
+        # Before the member's first week enters the window and after their last leaves it, the
+        # sums are nought: those weeks are one run of a level each, counted at its ends, however
+        # long (a member quiet all year costs no step per week).
+        end = window - 1 + stop
+        busy_from, busy_until = (min(weeks), min(end, max(weeks) + window)) if weeks else (end, end)
+        for since, until in ((0, busy_from), (busy_until, end)):
+            # Steps since..until-1 end the report's weeks since-window+1..until-window.
+            lo, hi = max(first, since - window + 1), min(stop, until - window + 1)
+            if lo < hi:
+                quiet_runs[lo] += 1
+                quiet_runs[hi] -= 1
+        messages = reactions = days = 0
+        for k in range(busy_from, busy_until):
+            new = weeks.get(k)
+            if new:
+                messages, reactions, days = (
+                    messages + new[2],
+                    reactions + new[3],
+                    days + new[4],
+                )
+            old = weeks.get(k - window)
+            if old:
+                messages, reactions, days = (
+                    messages - old[2],
+                    reactions - old[3],
+                    days - old[4],
+                )
+            week = k - window + 1
+            if week >= first:
+                key = (messages, reactions, days)
+                level = cache.get(key)
+                if level is None:
+                    activity = Activity(
+                        messages=messages, reactions_given=reactions, active_days=days
+                    )
+                    level = cache[key] = levels.index(level_of(activity, settings.participation))
+                counts[week][level] += 1
+
+    # Per person, the arrival of their first account and the departure of their last (None
+    # while one is still there).
+    persons: dict[int, tuple[int, int | None]] = {}
     read = report_reads.member_weeks(db, span)
     async with aclosing(spans), aclosing(read):
         chunk: list[report_reads.MemberWeek] = []
@@ -314,55 +347,27 @@ async def _levels(
                     if row[0] == member_id:
                         weeks[row[1]] = row
                     at += 1
-                # The weeks the member was there: from the one they arrived in to the one they
-                # left in.
-                first = max(0, (arrived - period.anchor) // WEEK)
-                stop = (
-                    period.weeks
-                    if left is None
-                    else min(period.weeks, (left - period.anchor) // WEEK + 1)
-                )
-                # Before the member's first week enters the window and after their last leaves
-                # it, the sums are nought: those weeks are one run of a level each, counted at
-                # its ends, however long (a member quiet all year costs no step per week).
-                end = window - 1 + stop
-                busy_from, busy_until = (
-                    (min(weeks), min(end, max(weeks) + window)) if weeks else (end, end)
-                )
-                for since, until in ((0, busy_from), (busy_until, end)):
-                    # Steps since..until-1 end the report's weeks since-window+1..until-window.
-                    lo, hi = max(first, since - window + 1), min(stop, until - window + 1)
-                    if lo < hi:
-                        quiet_runs[lo] += 1
-                        quiet_runs[hi] -= 1
-                messages = reactions = days = 0
-                for k in range(busy_from, busy_until):
-                    new = weeks.get(k)
-                    if new:
-                        messages, reactions, days = (
-                            messages + new[2],
-                            reactions + new[3],
-                            days + new[4],
-                        )
-                    old = weeks.get(k - window)
-                    if old:
-                        messages, reactions, days = (
-                            messages - old[2],
-                            reactions - old[3],
-                            days - old[4],
-                        )
-                    week = k - window + 1
-                    if week >= first:
-                        key = (messages, reactions, days)
-                        level = cache.get(key)
-                        if level is None:
-                            activity = Activity(
-                                messages=messages, reactions_given=reactions, active_days=days
-                            )
-                            level = cache[key] = levels.index(
-                                level_of(activity, settings.participation)
-                            )
-                        counts[week][level] += 1
+                person = linked.get(member_id)
+                if person is None:
+                    count(weeks, arrived, left)
+                elif person in persons:
+                    was_arrived, was_left = persons[person]
+                    persons[person] = (
+                        min(was_arrived, arrived),
+                        None if was_left is None or left is None else max(was_left, left),
+                    )
+                else:
+                    persons[person] = (arrived, left)
+    if persons:
+        first_week = span.first_week - (window - 1)
+        together = await identities.weeks_of_persons(
+            db,
+            [member_id for member_id, person in linked.items() if person in persons],
+            first_week,
+            span.first_week + span.weeks,
+        )
+        for person, (arrived, left) in persons.items():
+            count(together.get(person, {}), arrived, left)
     running = 0
     for week, started in enumerate(quiet_runs[:-1]):
         running += started
