@@ -6,6 +6,7 @@ prompt go to one place per platform in one run, each rendered for its platform, 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -194,6 +195,17 @@ async def week_in_one_room(worlds: Worlds, tmp_path: Path) -> tuple[Record, str]
             await member.close()
 
 
+def _welcome_unordered(digest: str) -> str:
+    """The digest with its welcome's names sorted: the welcome is in order of joining, and the
+    two worlds' members join within the same second in no fixed order (Discord members join the
+    server, Matrix ones the room), so only who is welcomed is the same week's."""
+    return re.sub(
+        r"A warm welcome to (.*)!",
+        lambda m: "A warm welcome to " + ", ".join(sorted(m.group(1).split(", "))) + "!",
+        digest,
+    )
+
+
 async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
     worlds: Worlds, tmp_path: Path
 ) -> None:
@@ -276,7 +288,9 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
             water = app.community("water")
             end = datetime.now(UTC) + timedelta(minutes=1)
             digest = await compose_week(water, end)
-            assert digest is not None and digest.text == alone_digest
+            assert digest is not None and _welcome_unordered(digest.text) == _welcome_unordered(
+                alone_digest
+            )
 
             # The digest goes to one place per platform, each as its platform names people.
             clock.set(datetime.now(UTC))
