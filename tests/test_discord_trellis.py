@@ -327,6 +327,20 @@ async def test_the_library_is_listed_by_the_name_discord_offers(live: Live) -> N
     assert "library" in shown["data"]["content"].lower()
 
 
+async def test_a_discord_member_gets_a_link_code_from_the_command_discord_offers(
+    live: Live,
+) -> None:
+    server, c = live.server, live.commons
+    synced = {cmd["name"]: cmd for cmd in server.synced_commands[c.guild]}
+    # /link alone cannot sit beside /link confirm on Discord: the code comes from /link code.
+    assert {"code", "confirm"} <= {sub["name"] for sub in synced["link"]["options"]}
+    asked = await server.invoke(c.guild, c.general, c.ana, "link code")
+    await live.settle()
+    (answer,) = server.interaction_answers(asked)
+    assert answer["data"]["content"].startswith("Your link code is ")
+    assert answer["data"].get("flags", 0) & 64, "the code is shown to the member alone"
+
+
 async def test_help_shows_each_command_as_the_slash_command_takes_it(live: Live) -> None:
     server, c = live.server, live.commons
     asked = await server.invoke(c.guild, c.general, c.ana, "help", {"command": "library"})

@@ -278,6 +278,16 @@ COMMANDS = (
         (Param("code", ParamKind.WORD, "The code your other account was given", required=False),),
         private=True,
     ),
+    # Discord cannot offer /link beside /link confirm: there, getting and typing a code is
+    # /link code.
+    CommandSpec(
+        "link code",
+        "Without a code: gives you a one-time code (10 minutes). With the code, typed from your "
+        "other account: Trellis counts both accounts as one person.",
+        link,
+        (Param("code", ParamKind.WORD, "The code your other account was given", required=False),),
+        private=True,
+    ),
     CommandSpec(
         "link confirm",
         "Agrees to a facilitator's proposal that this account and another are one person; "
