@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -346,6 +346,13 @@ async def candidates(db: Reads, community: str, since: int) -> list[Candidate]:
 # Figures per person -----------------------------------------------------------------------------
 
 
+def _members_named(ids: Sequence[int]) -> tuple[str, dict[str, int]]:
+    """A statement's ``IN (…)`` list of ``ids`` as named parameters (``:m0, :m1``) and their
+    values: the linked accounts are few, and a list the planner sees lets it use the member
+    indexes."""
+    return ", ".join(f":m{i}" for i in range(len(ids))), {f"m{i}": v for i, v in enumerate(ids)}
+
+
 async def active_days(
     db: Reads,
     community: str,
@@ -362,7 +369,7 @@ async def active_days(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    marks, named = _members_named(ids)
     rows = await db.fetch_all(
         "SELECT coalesce(p.person_id, p.id), count(DISTINCT d.day) FROM ("
         "SELECT member_id, (posted_at + :off) / 86400 AS day FROM messages "
@@ -378,7 +385,7 @@ async def active_days(
             "e": end,
             "t": theme,
             "off": day_offset,
-            **{f"m{i}": member_id for i, member_id in enumerate(ids)},
+            **named,
         },
     )
     return {row[0]: row[1] for row in rows}
@@ -400,7 +407,7 @@ async def received_from_themselves(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    marks, named = _members_named(ids)
     rows = await db.fetch_all(
         "SELECT p.person_id, sum(d.reply), count(*) - sum(d.reply) FROM ("
         "SELECT member_id AS x, reply_to_member_id AS y, 1 AS reply FROM messages "
@@ -418,7 +425,7 @@ async def received_from_themselves(
             "s": start,
             "e": end,
             "t": theme,
-            **{f"m{i}": member_id for i, member_id in enumerate(ids)},
+            **named,
         },
     )
     return {row[0]: (row[1], row[2]) for row in rows}
@@ -435,13 +442,13 @@ async def weeks_of_persons(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    marks, named = _members_named(ids)
     rows = await db.fetch_all(
         "SELECT coalesce(p.person_id, p.id), d.week - :w0, sum(d.messages), sum(d.reactions), "
         "count(DISTINCT d.day) FROM member_days d JOIN members p ON p.id = d.member_id "
         f"WHERE d.member_id IN ({marks}) AND d.week >= :w0 AND d.week < :w1 "
         "GROUP BY coalesce(p.person_id, p.id), d.week",
-        {"w0": first, "w1": stop, **{f"m{i}": member_id for i, member_id in enumerate(ids)}},
+        {"w0": first, "w1": stop, **named},
     )
     found: dict[int, dict[int, tuple[int, int, int, int, int]]] = {}
     for person, week, messages, reactions, days in rows:
