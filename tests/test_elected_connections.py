@@ -25,8 +25,8 @@ from storage.postgresql import PostgresStore
 from tests.helpers import storage_config
 from tests.postgres import PASSWORD
 from tests.synapse import REPO, Synapse, synapse  # noqa: F401  (the fixture)
-from tests.test_matrix_adapter import PASSWORD_ENV, World
-from tests.test_matrix_restart import toml
+from tests.test_matrix_adapter import World
+from tests.test_matrix_restart import run_config
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -105,34 +105,7 @@ async def test_the_standby_takes_over_the_matrix_sync_of_a_killed_holder(world: 
     storage = await storage_config(world.tmp_path / "trellis.sqlite3")
     url = storage["url"]
     config = world.tmp_path / "trellis.toml"
-    config.write_text(
-        toml(
-            {
-                "storage": storage,
-                "adapters": {
-                    "console": {"enabled": False},
-                    "matrix": {
-                        "enabled": True,
-                        "homeserver": world.server.url,
-                        "user_id": world.bot_user.user_id,
-                        "password_env": PASSWORD_ENV,
-                    },
-                },
-                "communities": {
-                    "water": {
-                        "name": "Water network",
-                        "matrix_rooms": [world.room_id],
-                        "themes": {
-                            "rights": {
-                                "name": "Water rights",
-                                "places": [f"matrix:{world.room_id}"],
-                            }
-                        },
-                    }
-                },
-            }
-        )
-    )
+    config.write_text(run_config(world, storage))
     sync = f"matrix sync of {world.bot_user.user_id}"
     processes = Processes(config)
     try:

@@ -358,6 +358,34 @@ def toml(table: dict, name: str = "") -> str:
     return text
 
 
+def run_config(world: World, storage: dict) -> str:
+    """The configuration file of ``trellis run`` for the world's community on Matrix alone,
+    its store as ``storage`` says (a SQLite path or a PostgreSQL url)."""
+    return toml(
+        {
+            "storage": storage,
+            "adapters": {
+                "console": {"enabled": False},
+                "matrix": {
+                    "enabled": True,
+                    "homeserver": world.server.url,
+                    "user_id": world.bot_user.user_id,
+                    "password_env": PASSWORD_ENV,
+                },
+            },
+            "communities": {
+                "water": {
+                    "name": "Water network",
+                    "matrix_rooms": [world.room_id],
+                    "themes": {
+                        "rights": {"name": "Water rights", "places": [f"matrix:{world.room_id}"]}
+                    },
+                }
+            },
+        }
+    )
+
+
 def stored(database: Path, query: str) -> object:
     """One value from the running bot's database, read as another process would."""
     if not database.exists():
@@ -381,34 +409,7 @@ async def until_stored(database: Path, query: str, expected: object, bot: subpro
 async def test_trellis_run_killed_or_terminated_loses_nothing(world: RestartWorld) -> None:
     config = world.tmp_path / "trellis.toml"
     database = world.tmp_path / "trellis.sqlite3"
-    config.write_text(
-        toml(
-            {
-                "storage": {"path": str(database)},
-                "adapters": {
-                    "console": {"enabled": False},
-                    "matrix": {
-                        "enabled": True,
-                        "homeserver": world.server.url,
-                        "user_id": world.bot_user.user_id,
-                        "password_env": PASSWORD_ENV,
-                    },
-                },
-                "communities": {
-                    "water": {
-                        "name": "Water network",
-                        "matrix_rooms": [world.room_id],
-                        "themes": {
-                            "rights": {
-                                "name": "Water rights",
-                                "places": [f"matrix:{world.room_id}"],
-                            }
-                        },
-                    }
-                },
-            }
-        )
-    )
+    config.write_text(run_config(world, {"path": str(database)}))
     log = world.tmp_path / "trellis-run.log"
 
     def run() -> subprocess.Popen:
