@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from itertools import combinations
 
@@ -269,25 +269,20 @@ def _account_key(candidate: Candidate) -> str:
     return f"{literal(candidate.name)} (`{literal(candidate.key)}`)"
 
 
+_LINK = CommandSpec(
+    "link",
+    "Without a code: gives you a one-time code (10 minutes). With the code, typed from your "
+    "other account: Trellis counts both accounts as one person.",
+    link,
+    (Param("code", ParamKind.WORD, "The code your other account was given", required=False),),
+    private=True,
+)
+
 COMMANDS = (
-    CommandSpec(
-        "link",
-        "Without a code: gives you a one-time code (10 minutes). With the code, typed from your "
-        "other account: Trellis counts both accounts as one person.",
-        link,
-        (Param("code", ParamKind.WORD, "The code your other account was given", required=False),),
-        private=True,
-    ),
+    _LINK,
     # Discord cannot offer /link beside /link confirm: there, getting and typing a code is
-    # /link code.
-    CommandSpec(
-        "link code",
-        "Without a code: gives you a one-time code (10 minutes). With the code, typed from your "
-        "other account: Trellis counts both accounts as one person.",
-        link,
-        (Param("code", ParamKind.WORD, "The code your other account was given", required=False),),
-        private=True,
-    ),
+    # /link code, the same command under the words Discord can offer.
+    replace(_LINK, name="link code"),
     CommandSpec(
         "link confirm",
         "Agrees to a facilitator's proposal that this account and another are one person; "
