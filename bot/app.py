@@ -124,6 +124,7 @@ class Trellis:
         """
         self.engine.start()
         before = await self._message_counts()
+        await self._agree()
         await self.election.look()
         for adapter in self.adapters.values():
             await adapter.register_commands(self.commands)
@@ -139,6 +140,29 @@ class Trellis:
         if self.election.names:
             self._watching = asyncio.create_task(self._watch_connections(), name="trellis-election")
         log.info("ready: %s", await self._readiness())
+
+    async def _agree(self) -> None:
+        """Hold the adapters' agreed settings beside the other processes of their bots, or
+        refuse to start where one of those runs with another value."""
+        for adapter in self.adapters.values():
+            for setting in adapter.agreed_settings():
+                theirs = await self.election.agree(
+                    f"{setting.name} of {setting.account}", setting.value
+                )
+                if theirs is not None:
+                    operator = next(iter(self.communities.values())).translator
+                    raise ConfigError(
+                        operator._(
+                            "Another process of {account} on this database runs with {setting} "
+                            "= {theirs}, and this one has {ours}: give every process of the bot "
+                            "the same {setting} (to change it, stop them all, then start them "
+                            "with the new one).",
+                            account=setting.account,
+                            setting=setting.name,
+                            theirs=theirs,
+                            ours=setting.value,
+                        )
+                    )
 
     def _elected(self, adapter: Adapter) -> bool:
         """Whether this process runs ``adapter``: it needs no unique connection, or holds at

@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
 
 
+@dataclass(frozen=True, slots=True)
+class AgreedSetting:
+    """A setting that every process of one bot account on the database gives alike, as it
+    decides what the account's connections are (``Adapter.agreed_settings``)."""
+
+    name: str
+    """As in the configuration: ``adapters.discord.shard_count``."""
+    account: str
+    """The bot account whose processes agree: ``discord bot 1234567890``."""
+    value: str
+
+
 class EventSink(Protocol):
     """Where an adapter delivers events: the engine."""
 
@@ -186,6 +198,11 @@ class Adapter(ABC):
         """The platform connections this adapter opens that must be unique among every process
         on the database (a bot account's sync, one Discord shard), each named the same in every
         process with the same configuration; none where nothing is unique (the console)."""
+        return []
+
+    def agreed_settings(self) -> list[AgreedSetting]:
+        """The settings that name ``connections()``, which another process of the same account
+        giving otherwise would split into other connections (Discord's shard count)."""
         return []
 
     def use_connections(self, held: Sequence[str]) -> None:

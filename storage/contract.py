@@ -109,10 +109,11 @@ class Store(Reads, Protocol):
         can (SQLite: its file and WAL; PostgreSQL cannot, see ``PostgresStore``)."""
         ...
 
-    def lease(self, name: str) -> AbstractAsyncContextManager[Lease]:
+    def lease(self, name: str, *, shared: bool = False) -> AbstractAsyncContextManager[Lease]:
         """``name`` among every process on the database, held by this process or not, while the
         block runs (a run of a job, a platform connection): one holder at a time, let go when the
-        holder dies."""
+        holder dies. ``shared``: held by any number of processes at once, and by none while one
+        holds it alone (so a lease taken alone tells whether any process holds it shared)."""
         ...
 
     async def schema_version(self) -> int: ...

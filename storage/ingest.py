@@ -431,11 +431,14 @@ _ANSWER_KIND = (
 # (OFFSET 0 keeps it apart), as otherwise it walks all the thanker's messages for questions; so
 # is the look-up of each replied message by its key, as otherwise it walks the community's
 # questions (messages_questions, whose condition is_question = 1 the join repeats) per thank-you:
-# a millisecond each at 100,000 messages, a fifth of ingest's time.
+# a millisecond each at 100,000 messages, a fifth of ingest's time. Its time is cast to 64 bits
+# (_AT_POSTGRESQL): from ``:at - 1209600`` PostgreSQL would infer int4, which ends in 2038.
+_AT_POSTGRESQL = "CAST(:at AS BIGINT)"
 _ANSWER_KIND_POSTGRESQL = (
     "CASE WHEN EXISTS (SELECT 1 FROM (SELECT a.community, a.reply_to FROM messages a "
     "WHERE a.community = :community AND a.member_id = :receiver "
-    "AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN :at - 1209600 AND :at OFFSET 0) a "
+    f"AND a.reply_to_member_id = :giver AND a.posted_at BETWEEN {_AT_POSTGRESQL} - 1209600 "
+    f"AND {_AT_POSTGRESQL} OFFSET 0) a "
     "CROSS JOIN LATERAL (SELECT q.member_id, q.is_question FROM messages q "
     "WHERE q.community = a.community AND q.platform_id = a.reply_to OFFSET 0) q "
     "WHERE q.member_id = :giver AND q.is_question = 1) THEN 'answer' ELSE 'thanks' END"
@@ -496,7 +499,8 @@ async def _credit_thanks_named(db: Unit, rows: list[tuple[Any, ...]]) -> None:
     await db.execute_many(
         "INSERT OR IGNORE INTO credits (community, kind, receiver_id, giver_id, asker_id, theme, "
         "source_platform_id, credited_at) SELECT :community, k.kind, :receiver, :giver, "
-        "CASE WHEN k.kind = 'answer' THEN :giver END, :theme, :source, :at "
+        "CASE WHEN k.kind = 'answer' THEN :giver END, :theme, :source, "
+        f"{':at' if sqlite else _AT_POSTGRESQL} "
         f"FROM (SELECT {answer_kind + ' AS kind' if sqlite else answer_kind}) k",
         [
             {

@@ -743,7 +743,7 @@ class PostgresStore:
                 self._unit.reset(token)
 
     @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[AdvisoryLease]:
+    async def lease(self, name: str, *, shared: bool = False) -> AsyncIterator[AdvisoryLease]:
         """``name`` among all the processes on this database, held by this process or not, for
         as long as the block runs (a run of a job, the one connection of a bot account).
 
@@ -753,7 +753,9 @@ class PostgresStore:
         connection = await asyncpg.connect(self.url, password=self._password, **_KEEPALIVE)
         try:
             held = await connection.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name
+                f"SELECT pg_try_advisory_lock{'_shared' if shared else ''}"
+                "(hashtextextended($1, 0))",
+                name,
             )
             yield AdvisoryLease(connection, bool(held))
         finally:

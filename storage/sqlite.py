@@ -435,7 +435,7 @@ class SqliteStore(_Queries):
     _owner: asyncio.Task[object] | None = None
 
     @asynccontextmanager
-    async def lease(self, name: str) -> AsyncIterator[OwnLease]:
+    async def lease(self, name: str, *, shared: bool = False) -> AsyncIterator[OwnLease]:
         """Always held: one process at a time runs on a SQLite file (its instance lock)."""
         yield OwnLease()
 

@@ -367,6 +367,51 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
                 await member.close()
 
 
+async def test_a_reply_to_a_webhook_in_an_unbridged_channel_makes_no_member_of_it(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    async with LoopbackDiscord.running(now=clock.now) as discord:
+        guild = discord.add_guild("Water network")
+        bridged = discord.add_channel(guild, "water")
+        other = discord.add_channel(guild, "general")
+        ben = discord.add_member(guild, "Ben")
+        settings = parse_settings(
+            {
+                "storage": {"path": str(tmp_path / "trellis.sqlite3")},
+                "adapters": {"console": {"enabled": False}, "discord": {"enabled": True}},
+                "communities": {
+                    "water": {
+                        "name": "Water network",
+                        "discord_guild_id": guild,
+                        "bridges": [{"discord": bridged, "matrix": "!far:example.org"}],
+                    }
+                },
+            }
+        )
+        adapter = DiscordAdapter(settings, "loopback", clock=clock, guild_ready_timeout=0.05)
+        discord.watch(adapter.client)
+        app = await started(settings, clock, [adapter])
+        try:
+            # An integration's webhook (Discord names its posts' author after it, as a bot).
+            tracker = discord._user_payload(discord._new_id(), "Tracker", bot=True)
+            notice = await discord.post(other, tracker, "New issue on the tracker", webhook=True)
+            await discord.post(other, ben, "I'll take that one", reply_to=notice["id"])
+            sequence = discord._session.sequence if discord._session else 0
+            await discord.wait_for(
+                lambda: (adapter.client.ws.sequence or 0) >= sequence, what="every dispatch"
+            )
+            await adapter.flush()
+            await app.engine.drain()
+            week = await record(app)
+            assert week.messages == {"Ben": 1} and week.texts == ["I'll take that one"]
+            assert week.replies_to == {} and week.received == {}, "a webhook receives no reply"
+            names = await app.store.fetch_all("SELECT display_name FROM members ORDER BY 1")
+            assert [row[0] for row in names] == ["Ben"], "the webhook is nobody's account"
+        finally:
+            await app.stop()
+
+
 async def test_with_only_discord_watched_a_relay_webhook_counts_for_its_matrix_author(
     tmp_path: Path,
 ) -> None:

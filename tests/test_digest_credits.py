@@ -1,11 +1,12 @@
 """Several weeks of chat: the digest credits exactly the right people for the right things."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.services.digest import compose_week
+from storage import postgresql
 from tests.helpers import running_app
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -120,3 +121,33 @@ async def test_thanks_by_name_in_plain_text_credit_the_one_member_of_the_convers
             "Rita Souza": "thanked by Luis Rojas in Water rights.",
             "João Pereira": "thanked by Luis Rojas in Water rights.",
         }
+
+
+async def test_thanks_by_name_before_and_after_2038_are_both_credited(tmp_path):
+    # Past 19 January 2038 an epoch second no longer fits 32 bits: the statement that credited
+    # a thanks by name before must take one after as it is, without being retyped on the way.
+    async with running_app(tmp_path, start=datetime(2037, 3, 2, 9, 0, tzinfo=UTC)) as h:
+        await h.lines(
+            "@ 2037-03-02 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ luis joins as "Luis Rojas"',
+            "#water ana: Here is the map of the wells.",
+            "#water luis: thanks @ana for the map",
+            "@ 2037-03-09 10:00",
+            "@ 2040-03-05 10:00",
+            "#water ana: And here are the 2039 rainfall figures.",
+            "#water luis: thanks @ana for the figures",
+            "@ 2040-03-12 10:00",
+        )
+        posted = await digests(h)
+        dialect = h.app.store.dialect
+    assert [text.splitlines()[0] for text in posted] == [
+        "## Praxis Network: the week of 02/03 to 09/03/2037",
+        "## Praxis Network: the week of 05/03 to 12/03/2040",
+    ]
+    for text in posted:
+        assert thank_you_lines(text) == {"Ana Quispe": "thanked by Luis Rojas in Water rights."}
+    if dialect == "postgresql":
+        # A statement whose value overflows its inferred type fails, and is then sent again
+        # with its parameters cast (storage.postgresql's fallback): the credit's never is.
+        assert not [text for text, _ in postgresql._TYPED if "INTO credits" in text]

@@ -1,6 +1,7 @@
 """A bot's Discord gateway in two shards held by two ``trellis run`` processes on one PostgreSQL
 database (the loopback Discord speaking a sharded gateway): each server's events are stored once,
-and a command is answered by the process holding that server's shard."""
+and a command is answered by the process holding that server's shard; a process counting the
+shards otherwise is refused."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from storage.election import Election
+from storage.postgresql import PostgresStore
 from tests.discord_loopback import MANAGE_GUILD, LoopbackDiscord
 from tests.helpers import storage_config
 from tests.postgres import PASSWORD
@@ -171,3 +174,60 @@ async def test_two_shard_processes_store_each_servers_events_once_and_answer_its
 
 async def _count(url: str, sql: str, count: int) -> bool:
     return len(await stored(url, sql)) >= count
+
+
+async def test_a_process_counting_the_bots_shards_otherwise_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    storage = await storage_config(tmp_path / "trellis.sqlite3")
+    async with LoopbackDiscord.running(shard_count=2) as discord:
+        north = Server(discord, "North", shard=0)
+        processes = ShardProcesses(tmp_path, discord.port)
+        for name, count in (("two", 2), ("three", 3)):
+            config = {
+                "storage": storage,
+                "adapters": {
+                    "console": {"enabled": False},
+                    "discord": {"enabled": True, "shard_count": count},
+                },
+                "communities": {"north": north.community("North")},
+            }
+            (tmp_path / f"{name}.toml").write_text(toml(config))
+        try:
+            processes.start("two")
+            await processes.until_logged("two", "discord shard 1 of 2, bot 1234567890")
+            await discord.wait_ready()
+            three = processes.start("three")
+            assert three.wait(timeout=30) == 2
+            assert (
+                "trellis: Another process of discord bot 1234567890 on this database runs with "
+                "adapters.discord.shard_count = 2, and this one has 3: give every process of the "
+                "bot the same adapters.discord.shard_count (to change it, stop them all, then "
+                "start them with the new one)." in processes.log("three").read_text()
+            )
+            # It never reached Discord: the bot's shards are still the first process's alone.
+            assert sorted(discord.connections) == ["identify / shard 0", "identify / shard 1"]
+        finally:
+            processes.stop_all()
+
+
+async def test_once_every_process_of_a_shard_count_stopped_another_count_is_agreed(
+    postgres, tmp_path: Path
+) -> None:
+    url = await postgres.new_database()
+    setting = "adapters.discord.shard_count of discord bot 1234567890"
+    first, second = await PostgresStore.open(url), await PostgresStore.open(url)
+    try:
+        two, alike, three = Election(first, []), Election(first, []), Election(second, [])
+        assert await two.agree(setting, "2") is None
+        assert await alike.agree(setting, "2") is None  # every process of the count runs
+        assert await three.agree(setting, "3") == "2"
+        await two.close()
+        assert await three.agree(setting, "3") == "2"  # one process of 2 is left
+        await alike.close()
+        assert await three.agree(setting, "3") is None
+        assert await Election(first, []).agree(setting, "2") == "3"
+        await three.close()
+    finally:
+        await first.close()
+        await second.close()

@@ -337,8 +337,22 @@ async def test_a_discord_member_gets_a_link_code_from_the_command_discord_offers
     asked = await server.invoke(c.guild, c.general, c.ana, "link code")
     await live.settle()
     (answer,) = server.interaction_answers(asked)
-    assert answer["data"]["content"].startswith("Your link code is ")
+    given = answer["data"]["content"]
+    assert given.startswith("Your link code is ")
     assert answer["data"].get("flags", 0) & 64, "the code is shown to the member alone"
+    # The code is typed back as Discord takes it: as the option of /link code.
+    code = given.split()[4].rstrip(".")
+    assert f"type `/link code code:{code}` from your other account" in given
+
+
+async def test_help_names_the_options_as_the_slash_commands_take_them(live: Live) -> None:
+    server, c = live.server, live.commons
+    asked = await server.invoke(c.guild, c.general, c.ana, "help")
+    await live.settle()
+    (answer,) = server.interaction_answers(asked)
+    shown = answer["data"]["content"]
+    assert "add public:True to a list to show it to everyone" in shown
+    assert "\n- `/help command:privacy`: mydata, nudges" in shown
 
 
 async def test_help_shows_each_command_as_the_slash_command_takes_it(live: Live) -> None:

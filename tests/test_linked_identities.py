@@ -36,6 +36,12 @@ class DiscordConsole(ConsoleAdapter):
     platform = "discord"
 
 
+class SlashDiscordConsole(DiscordConsole):
+    """Names commands in its answers as Discord's slash commands take them."""
+
+    named_options = True
+
+
 class MatrixConsole(ConsoleAdapter):
     """Commands are typed on it with / as on any console; Trellis's answers name them as Matrix
     types them."""
@@ -100,14 +106,16 @@ class Community:
 
 
 @asynccontextmanager
-async def community(tmp_path: Path) -> AsyncIterator[Community]:
+async def community(
+    tmp_path: Path, discord: type[ConsoleAdapter] = DiscordConsole
+) -> AsyncIterator[Community]:
     data = _config()
     data["storage"] = await storage_config(tmp_path / "trellis.sqlite3")
     settings = parse_settings(data)
     clock = ManualClock(START)
     made = [
         kind("praxis", clock, timezone="America/Lima", echo_chat=False, out=io.StringIO())
-        for kind in (DiscordConsole, MatrixConsole)
+        for kind in (discord, MatrixConsole)
     ]
     app = await Trellis.open(settings, clock=clock, adapters=made)
     await app.start(real_time=False)
@@ -177,6 +185,23 @@ async def test_expired_reused_and_own_codes_are_refused_with_one_sentence_each(t
         # None of the refusals linked anyone.
         rosa = await members.by_key(c.store, "praxis", "matrix:rosa")
         assert [a.key for a in await identities.accounts(c.store, rosa.id)] == ["matrix:rosa"]
+
+
+async def test_the_code_is_shown_as_each_platform_types_it(tmp_path):
+    async with community(tmp_path, discord=SlashDiscordConsole) as c:
+        await c.lines("discord", *WEEK)
+        await c.lines("matrix", *MATRIX_WEEK)
+        given = await c.command("discord", "ana", "/link code")
+        code = re.search(r"link code is (\w+)", given)[1]
+        # Discord takes the code as the option of /link code; Matrix after the command's word.
+        assert (
+            f"type `/link code code:{code}` (discord) or `/link {code}` (matrix) from your other "
+            "account" in given
+        )
+        unknown = await c.command("matrix", "ana", "/link ZZZZ2222")
+        assert "type `/link code` (discord) or `/link` (matrix) on your other account" in unknown
+        alone = await c.command("discord", "ana", "/unlink")
+        assert "`/link code` (discord) or `/link` (matrix) links it" in alone
 
 
 @on_both_backends

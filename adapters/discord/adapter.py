@@ -73,6 +73,7 @@ from bot.events import (
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
 from bot.ports import (
     Adapter,
+    AgreedSetting,
     Delivery,
     EventSink,
     PositionsSince,
@@ -249,6 +250,12 @@ class DiscordAdapter(Adapter):
         if self._shard_count is None:
             return [f"discord gateway of bot {self._bot}"]
         return [self._shard_name(shard) for shard in self._configured_shards()]
+
+    def agreed_settings(self) -> list[AgreedSetting]:
+        # Processes counting shards differently would each hold a "shard 0" of another split;
+        # one without shards would hold the whole bot beside them.
+        count = "unset" if self._shard_count is None else str(self._shard_count)
+        return [AgreedSetting("adapters.discord.shard_count", f"discord bot {self._bot}", count)]
 
     def _configured_shards(self) -> list[int]:
         config = self._settings.adapters.discord

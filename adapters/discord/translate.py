@@ -112,9 +112,7 @@ def message_posted(
         reply_to = str(reference["message_id"])
         original = data.get("referenced_message")
         if original and original.get("author"):
-            reply_author = (relayed_author(original) if relayed else None) or member_ref(
-                original["author"], original.get("member")
-            )
+            reply_author = _replied_author(original, relayed=relayed)
     mentions = tuple(
         member_ref(user, user.get("member"))
         for user in data.get("mentions", [])
@@ -131,6 +129,15 @@ def message_posted(
         reply_to_author=reply_author,
         mentions=mentions,
     )
+
+
+def _replied_author(original: dict[str, Any], *, relayed: bool) -> MemberRef | None:
+    """Who wrote the message a reply answers: in a ``relayed`` channel a bridge's webhook posts
+    for its Matrix author; anywhere else a webhook (an integration's notices) is nobody, whose
+    replies would make a member of it."""
+    if "webhook_id" in original:
+        return relayed_author(original) if relayed else None
+    return member_ref(original["author"], original.get("member"))
 
 
 def message_edited(

@@ -13,7 +13,7 @@ from itertools import combinations
 from bot.commands.context import CommandContext, CommandError
 from bot.commands.paging import paged
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.commands.words import word
+from bot.commands.words import offered, usage, word
 from bot.events import key_parts
 from bot.i18n import N_
 from bot.outgoing import OutgoingMessage, literal
@@ -48,6 +48,28 @@ _REFUSALS = {
 """Why a code is refused, one sentence each (``storage.identities.refusal``)."""
 
 
+def _typed_link(ctx: CommandContext, code: str | None = None) -> str:
+    """How ``link`` (with ``code``, or alone for a new code) is typed on each platform Trellis
+    talks through here, the platform named where there are several: ``/link code code:K7P2QX``
+    (discord) or ``!trellis link K7P2QX`` (matrix). A platform of named options cannot offer
+    ``link`` alone beside ``link confirm``: there it is ``link code``."""
+    locale, platforms = ctx.translator.locale, sorted(ctx.community.adapters)
+    ways = []
+    for platform in platforms:
+        named = ctx.community.named_options(platform)
+        spec = next(
+            spec
+            for spec in ctx.commands
+            if spec.handler is link and offered(spec, ctx.commands, named=named)
+        )
+        shown = usage(spec, locale, named=named, values={} if code is None else {"code": code})
+        way = f"`{ctx.community.command_prefix(platform)}{shown}`"
+        ways.append(way if len(platforms) == 1 else f"{way} ({platform})")
+    if len(ways) == 1:
+        return ways[0]
+    return ctx._("{ways} or {last}", ways=", ".join(ways[:-1]), last=ways[-1])
+
+
 def _account(member: MemberRow) -> str:
     """An account as a member recognises it: its name and its platform."""
     return f"{literal(member.name)} ({key_parts(member.key)[0]})"
@@ -55,24 +77,23 @@ def _account(member: MemberRow) -> str:
 
 async def link(ctx: CommandContext, code: str | None) -> str:
     """Alone: a new code for this account. With a code made on another account: link them."""
-    link_word = word(ctx.translator.locale, "link")
     now = int(ctx.now.timestamp())
     if code is None:
         made = identities.new_code()
         async with ctx.transaction() as tx:
             await identities.add_code(tx, ctx.member.id, made, now)
         return ctx._(
-            "Your link code is {code}. Within 10 minutes, type {link} {code} from your other "
-            "account (on Discord or Matrix) and Trellis will count both as one person. The code "
-            "works once; nobody else needs to see it.",
+            "Your link code is {code}. Within 10 minutes, type {typed} from your other account "
+            "and Trellis will count both as one person. The code works once; nobody else needs "
+            "to see it.",
             code=made,
-            link=link_word,
+            typed=_typed_link(ctx, made),
         )
     async with ctx.transaction() as tx:
         found = await identities.find_code(tx, code)
         why = identities.refusal(found, ctx.member, now)
         if why is not None:
-            raise CommandError(_REFUSALS[why], code=literal(code[:16]), link=link_word)
+            raise CommandError(_REFUSALS[why], code=literal(code[:16]), link=_typed_link(ctx))
         assert found is not None  # refused otherwise
         await identities.use_code(tx, code, now)
         await identities.link(tx, found.owner, ctx.member)
@@ -105,7 +126,7 @@ async def link_confirm(ctx: CommandContext) -> str:
             raise CommandError(
                 "No facilitator has proposed linking this account with another, or you have "
                 "confirmed already; type {link} for a code to link your accounts yourself.",
-                link=word(ctx.translator.locale, "link"),
+                link=_typed_link(ctx),
             )
         merge = waiting[0]
         other_id = merge.second_id if merge.first_id == ctx.member.id else merge.first_id
@@ -136,7 +157,7 @@ async def unlink(ctx: CommandContext) -> str:
         if not others:
             raise CommandError(
                 "This account is not linked with another; {link} links it with your other account.",
-                link=word(ctx.translator.locale, "link"),
+                link=_typed_link(ctx),
             )
     _forget_cached(ctx, [ctx.member, *others])
     return ctx._(

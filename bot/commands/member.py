@@ -9,7 +9,7 @@ from bot.commands.paging import paged
 from bot.commands.parsing import LANGUAGE_NAMES
 from bot.commands.permissions import may_run
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
-from bot.commands.words import PUBLIC, TOPICS, offered, usage, word
+from bot.commands.words import TOPICS, offered, public_flag, usage, word
 from bot.events import MemberRef, key_parts
 from bot.outgoing import literal
 from storage import activity, identities, members
@@ -62,16 +62,20 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
                 "for one; add {public} to a list to show it to everyone.",
                 prefix=prefix,
                 help=word(locale, "help"),
-                public=word(locale, PUBLIC),
+                public=public_flag(locale, named=named),
             ),
         ]
+        help_spec = next(spec for spec in ctx.commands if spec.name == "help")
         lines = []
         for topic in TOPICS:
             names = dict.fromkeys(
                 word(locale, spec.words[0]) for spec in usable if topic_of(spec) == topic
             )
             if names:
-                title = f"{prefix}{word(locale, 'help')} {word(locale, topic)}"
+                shown = usage(
+                    help_spec, locale, named=named, values={"command": word(locale, topic)}
+                )
+                title = f"{prefix}{shown}"
                 lines.append(f"- `{title}`: {', '.join(names)}")
         return paged(ctx, heading, lines, page)
     is_topic = command in TOPICS

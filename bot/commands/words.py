@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -132,17 +132,30 @@ def split_public(spec: CommandSpec, invocation: CommandInvoked) -> tuple[Command
     return invocation, False
 
 
-def usage(spec: CommandSpec, locale: str, *, named: bool = False) -> str:
+def usage(
+    spec: CommandSpec,
+    locale: str,
+    *,
+    named: bool = False,
+    values: Mapping[str, str] | None = None,
+) -> str:
     """How ``spec`` is typed, in ``locale``'s words: ``compromiso <qué> para <AAAA-MM-DD>``;
     ``named``: as the platform's named options, the required ones first, as Discord offers them
-    (``library list [theme:<theme>]``).
+    (``library list [theme:<theme>]``); ``values``: with these parameters' values filled in and
+    the others left out (``link code code:K7P2QX``).
 
     The page number is left out: every long answer names the command for its next page."""
     parts = [word(locale, w) for w in spec.words]
     params = [param for param in spec.params if param is not PAGE]
+    if values is not None:
+        params = [param for param in params if param.name in values]
     if named:
         params.sort(key=lambda param: not param.required)
     for param in params:
+        if values is not None:
+            label = values[param.name]
+            parts.append(f"{word(locale, param.name)}:{label}" if named else label)
+            continue
         if param.choices:
             label = "|".join(word(locale, choice) for choice in param.choices)
         elif param.syntax:
@@ -153,6 +166,12 @@ def usage(spec: CommandSpec, locale: str, *, named: bool = False) -> str:
             label = f"{word(locale, param.name)}:{label}"
         parts.append(label if param.required else f"[{label}]")
     return " ".join(parts)
+
+
+def public_flag(locale: str, *, named: bool = False) -> str:
+    """What a member adds to a command to show its answer to everyone: the word ``public``, or
+    (``named``) the platform's option set to true (``public:True``)."""
+    return f"{word(locale, PUBLIC)}:True" if named else word(locale, PUBLIC)
 
 
 def offered(spec: CommandSpec, specs: Sequence[CommandSpec], *, named: bool = False) -> bool:

@@ -116,6 +116,7 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
     this_week = await activity.totals(community.store, community.id, begin, finish)
     if not (this_week.messages or this_week.reactions or this_week.new_members):
         return DigestPosting(DigestOutcome.NOTHING)
+    numbers = await week_totals(community, start, end, this_week)
     rendered: dict[str, OutgoingMessage] = {}
 
     async def render(place: str) -> OutgoingMessage:
@@ -126,6 +127,7 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
             sealed=await community.sealed_from(place),
             brief=community.settings.digest.brief,
             place=place,
+            totals=numbers,
         )
         rendered[place] = message
         return message
@@ -156,6 +158,28 @@ async def weekly(community: Community, due: datetime) -> str:
     return str(posting)
 
 
+@dataclass(frozen=True, slots=True)
+class WeekTotals:
+    """A digest's week in numbers, and the week before it to compare with."""
+
+    this_week: activity.Totals
+    week_before: activity.Totals
+
+
+async def week_totals(
+    community: Community, start: datetime, end: datetime, this_week: activity.Totals | None = None
+) -> WeekTotals:
+    """The numbers of [start, end) (``this_week``, where the caller read them already) and of
+    the local week before ``start``."""
+    store, cid = community.store, community.id
+    begin = int(start.timestamp())
+    earlier = int(local_week_before(start, community.settings.timezone).timestamp())
+    return WeekTotals(
+        this_week or await activity.totals(store, cid, begin, int(end.timestamp())),
+        await activity.totals(store, cid, earlier, begin),
+    )
+
+
 async def compose(
     community: Community,
     start: datetime,
@@ -164,17 +188,16 @@ async def compose(
     sealed: frozenset[str] = frozenset(),
     brief: bool = False,
     place: str | None = None,
+    totals: WeekTotals | None = None,
 ) -> OutgoingMessage:
     """The digest of [start, end). Nothing said in the ``sealed`` places is quoted. ``brief``:
     the digest in one chat message (``BRIEF_CHARS``), with the whole one attached as a Markdown
     file. ``place`` is where it goes ('platform:id'; by default the first digest place): members
-    are named as that platform shows them."""
+    are named as that platform shows them. ``totals``: the week's numbers, read once by a caller
+    that posts the same week to several places (read here otherwise)."""
     store, cid = community.store, community.id
-    begin, finish = int(start.timestamp()), int(end.timestamp())
-    this_week = await activity.totals(store, cid, begin, finish)
+    numbers = totals or await week_totals(community, start, end)
     settings = community.settings
-    earlier = int(local_week_before(start, settings.timezone).timestamp())
-    week_before = await activity.totals(store, cid, earlier, begin)
     t = community.translator
     visible = await visible_members(store, cid)
     names = {member_id: literal(name) for member_id, name in visible.items()}
@@ -195,8 +218,8 @@ async def compose(
         end,
         names,
         t,
-        this_week,
-        week_before,
+        numbers.this_week,
+        numbers.week_before,
         hiding,
         sealed,
     )
