@@ -2,7 +2,8 @@
 
 Run ``python3 -m bench.commands`` from the repository root (``--seconds 10`` for a shorter run,
 ``--preload 100000`` to store that many events first: stored once by the engine into
-``/tmp/trellis-bench`` and copied for each run). The real app (store, engine, router,
+``/tmp/trellis-bench`` and copied for each run; before timing, its rollups are recounted as the
+hourly job keeps them, and the heap is settled as ``trellis run`` does). The real app (store, engine, router,
 services) runs on a temporary SQLite file; chat from ``bench.ingest``'s builder arrives at
 ``--rate`` events per second while a facilitator asks one command every ``--every`` seconds,
 cycling through ``stats``, ``quiet``, ``digest preview``, ``mydata`` and ``kudos``. It prints, per
@@ -27,10 +28,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.ingest import CACHE, CHANNELS, COMMUNITY, THEMES, build_events
-from bot.app import Trellis
+from bot.app import Trellis, settle_heap
 from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
+from bot.monitoring.report_commands import recount
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Adapter, Delivery, EventSink, SentMessage, Stored
 
@@ -150,6 +152,9 @@ async def run(
     platform = AnswerClock()
     app = await Trellis.open(settings(path), clock=clock, adapters=[platform])
     await app.start(real_time=False)
+    # The store as a running Trellis keeps it: its rollups recounted within the hour (untimed).
+    await recount(app.community(COMMUNITY), clock.now())
+    settle_heap()  # as `trellis run` does once it is up
     engine = app.engine
     try:
         asked: dict[str, tuple[str, float]] = {}

@@ -337,6 +337,9 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
             if not await until_stopped(app.start(), stopping):
                 return 0
             dashboard = await start_dashboard(app)
+            from bot.app import settle_heap
+
+            settle_heap()
             if interactive:
                 print(
                     "Trellis is listening. Type 'name> text' to chat, 'name> /help' for "

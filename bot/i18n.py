@@ -53,6 +53,10 @@ class Translator:
         self.locale = locale
         self._t = translations(locale)
 
+    def __reduce__(self) -> tuple[type[Translator], tuple[str]]:
+        # Sent to the worker process (bot.worker) by its locale: it loads the catalog itself.
+        return Translator, (self.locale,)
+
     def _(self, message: str, /, **values: object) -> str:
         text = self._t.gettext(message)
         return text.format(**values) if values else text

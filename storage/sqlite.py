@@ -176,6 +176,11 @@ class SqliteStore(_Queries):
         """Idle read connections, apart by whether they run in the background."""
         self._apart: ContextVar[ReadOnlyConnection | None] = ContextVar("apart", default=None)
         self._checkpointed = time.monotonic()
+        self._checkpoints = asyncio.Lock()
+        """One checkpoint at a time: each notes its own start and end in the lock record."""
+        self._checkpointer: aiosqlite.Connection | None = None
+        """The connection the regular checkpoints run on, opened at the first one."""
+        self._checkpointing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -247,7 +252,13 @@ class SqliteStore(_Queries):
 
         An unclosed connection's thread would keep the process alive after an error."""
         failed = False
-        for connection in [reader.db for reader in self._readers] + [self.db]:
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+        others = [reader.db for reader in self._readers]
+        if self._checkpointer is not None:
+            others.append(self._checkpointer)
+            self._checkpointer = None
+        for connection in [*others, self.db]:
             try:
                 if connection is self.db and self._lock is not None:
                     # The readers are closed: copy the WAL into the file now, so a clean stop
@@ -405,32 +416,50 @@ class SqliteStore(_Queries):
                 self._owner = None
 
     async def _checkpoint_now_and_then(self) -> None:
-        """Copy the WAL into the database every few seconds of writing (SQLite's own automatic
-        checkpoint is off when we hold the lock)."""
-        if self._lock is None or time.monotonic() - self._checkpointed < CHECKPOINT_EVERY_S:
+        """Every few seconds of writing, start copying the WAL into the database (SQLite's own
+        automatic checkpoint is off when we hold the lock). The copy runs on a connection of its
+        own and the writer goes on meanwhile: a checkpoint writes and syncs the database file,
+        which takes a tenth of a second and more, and storing chat must not wait for it."""
+        if (
+            self._lock is None
+            or self._checkpointing is not None
+            or time.monotonic() - self._checkpointed < CHECKPOINT_EVERY_S
+        ):
             return
-        try:
-            await self._checkpoint("PASSIVE")
-        except sqlite3.Error as exc:
-            # The commit stands; the WAL is copied at the next try.
-            log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+        self._checkpointing = asyncio.create_task(self._checkpoint_apart())
 
-    async def _checkpoint(self, mode: str) -> tuple[int, int, int]:
+    async def _checkpoint_apart(self) -> None:
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._checkpoint("PASSIVE", self._checkpointer)
+        except sqlite3.Error as exc:
+            # What was committed stands; the WAL is copied at the next try.
+            log.warning("checkpoint of %s failed: %s", self.path.name, exc)
+        finally:
+            self._checkpointing = None
+
+    async def _checkpoint(
+        self, mode: str, connection: aiosqlite.Connection | None = None
+    ) -> tuple[int, int, int]:
         """Every checkpoint goes through here: it writes the database file, so the lock record
         notes the file it leaves (``InstanceLock.check_wal`` compares it after a crash)."""
-        if self._lock is not None:
-            self._lock.record["checkpoint_began"] = time.time()
-            self._lock.note("checkpointing")
-        try:
-            async with self.db.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
-                row = await cursor.fetchone()
-            assert row is not None  # the pragma always answers (busy, log frames, checkpointed)
-            busy, log_frames, checkpointed = row
-            return busy, log_frames, checkpointed
-        finally:
+        async with self._checkpoints:
             if self._lock is not None:
-                self._lock.record_database()
-            self._checkpointed = time.monotonic()
+                self._lock.record["checkpoint_began"] = time.time()
+                self._lock.note("checkpointing")
+            try:
+                async with (connection or self.db).execute(
+                    f"PRAGMA wal_checkpoint({mode})"
+                ) as cursor:
+                    row = await cursor.fetchone()
+                assert row is not None  # the pragma always answers (busy, log frames, checkpointed)
+                busy, log_frames, checkpointed = row
+                return busy, log_frames, checkpointed
+            finally:
+                if self._lock is not None:
+                    self._lock.record_database()
+                self._checkpointed = time.monotonic()
 
     _owner: asyncio.Task[object] | None = None
 

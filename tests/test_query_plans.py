@@ -100,3 +100,8 @@ async def test_no_statement_of_the_digest_report_or_member_commands_scans_messag
         for sql in asking:
             plan = [row[3] for row in await h.store.fetch_all("EXPLAIN QUERY PLAN " + sql)]
             assert any("INDEX messages_questions " in step for step in plan), (sql, plan)
+        # /mydata counts a person's credits from the index alone, however many they hold.
+        (holdings,) = [sql for sql in statements if "FROM credits WHERE receiver_id IN" in sql]
+        plan = [row[3] for row in await h.store.fetch_all("EXPLAIN QUERY PLAN " + holdings)]
+        assert any("COVERING INDEX credits_by_receiver " in step for step in plan), plan
+        assert any("COVERING INDEX credits_by_giver " in step for step in plan), plan

@@ -20,11 +20,13 @@ from bot.commands.permissions import Scope, permission_of, scope_of
 from bot.commands.spec import Permission
 from bot.events import MemberRef
 from bot.i18n import Translator
+from bot.monitoring import charts
 from bot.monitoring.knowledge import kind_label, organisations
 from bot.monitoring.report import build_report
 from bot.monitoring.report_model import Network, Report
 from bot.services import nudges, participation
 from bot.services.digest import duration
+from bot.worker import run_in_worker
 from storage import activity, calendar, commitments, facilitation, privacy, web
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items
 from storage.profiles import active_since
@@ -98,11 +100,13 @@ class Reports:
     async def chart(
         self, app: Trellis, community: str, key: tuple[str, ...], draw: Callable[[Report], bytes]
     ) -> bytes:
+        """The chart ``draw`` makes of the community's trend report; ``draw`` is one of this
+        module's ``*_svg`` (with its other arguments bound), as it runs in the worker process."""
         report = await self.trend(app, community)
         found = self.drawn.get((community, *key))
         if found is not None and found[0] is report:
             return found[1]
-        data = await asyncio.to_thread(draw, report)
+        data = await run_in_worker(draw, report)
         self.drawn[(community, *key)] = (report, data)
         return data
 
@@ -122,6 +126,19 @@ class Reports:
             )
             self.built[community] = (time.monotonic(), mark, report)
             return report
+
+
+def levels_svg(report: Report, t: Translator) -> bytes:
+    return charts.levels_chart(report.monitoring.levels, t, "svg", title=False)
+
+
+def themes_svg(report: Report, wanted: list[str], t: Translator) -> bytes:
+    rows = [row for row in report.monitoring.theme_activity if row.theme in wanted]
+    return charts.themes_chart(weeks_of(report), rows, t, "svg", title=False)
+
+
+def network_svg(report: Report, t: Translator) -> bytes:
+    return charts.network_chart(report.monitoring.network, t, "svg", title=False)
 
 
 def weeks_of(report: Report) -> list[str]:

@@ -13,6 +13,7 @@ SVG drawn off the event loop; styles are served from ``web/static`` (no CDN).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -29,10 +30,9 @@ from aiohttp import web
 from bot.commands.context import CommandError
 from bot.commands.parsing import parse_period
 from bot.i18n import N_
-from bot.monitoring import charts
 from bot.monitoring.render import FORMATS, render
 from bot.monitoring.report import build_report
-from bot.monitoring.report_model import Report
+from bot.worker import run_in_worker
 from storage import web as web_store
 from web import actions, pages
 from web.pages import Reports, Viewer
@@ -372,7 +372,7 @@ class Dashboard:
             self.trellis.store, self.trellis.settings, who.community, period.start, period.end,
             label=period.label,
         )  # fmt: skip
-        data = await asyncio.to_thread(render, report, fmt, who.t)
+        data = await run_in_worker(render, report, fmt, who.t)
         name = re.sub(r"[^\w.-]+", "_", f"trellis-report-{who.community}-{period.label}")
         types = {
             "html": "text/html",
@@ -400,11 +400,9 @@ class Dashboard:
 
     async def levels_chart(self, request: web.Request) -> web.Response:
         who = request[VIEWER_KEY]
-        data = await self.reports.chart(
-            self.trellis, who.community, ("levels", who.t.locale),
-            lambda report: charts.levels_chart(report.monitoring.levels, who.t, "svg", title=False),
-        )  # fmt: skip
-        return self._svg(data)
+        draw = functools.partial(pages.levels_svg, t=who.t)
+        key = ("levels", who.t.locale)
+        return self._svg(await self.reports.chart(self.trellis, who.community, key, draw))
 
     async def themes_chart(self, request: web.Request) -> web.Response:
         who = request[VIEWER_KEY]
@@ -412,21 +410,15 @@ class Dashboard:
             wanted = [self._theme_of(request)]
         else:
             wanted = who.scope.themes(self.trellis.themes[who.community].themes)
-
-        def draw(report: Report) -> bytes:
-            rows = [row for row in report.monitoring.theme_activity if row.theme in wanted]
-            return charts.themes_chart(pages.weeks_of(report), rows, who.t, "svg", title=False)
-
+        draw = functools.partial(pages.themes_svg, wanted=wanted, t=who.t)
         key = ("themes", who.t.locale, *wanted)
         return self._svg(await self.reports.chart(self.trellis, who.community, key, draw))
 
     async def network_chart(self, request: web.Request) -> web.Response:
         who = self._require_facilitator(request)
-        data = await self.reports.chart(
-            self.trellis, who.community, ("network", who.t.locale),
-            lambda report: charts.network_chart(report.monitoring.network, who.t, "svg", title=False),
-        )  # fmt: skip
-        return self._svg(data)
+        draw = functools.partial(pages.network_svg, t=who.t)
+        key = ("network", who.t.locale)
+        return self._svg(await self.reports.chart(self.trellis, who.community, key, draw))
 
 
 def _refusal(response: web.Response) -> web.HTTPException:

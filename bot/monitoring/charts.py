@@ -1,8 +1,10 @@
-"""The report's charts (levels, theme activity, the network), drawn once for every reader: as PNG
-for the report and the chat, as SVG for the dashboard and the history site.
+"""Trellis's charts: the report's (levels, theme activity, the network), drawn once for every
+reader, as PNG for the report and the chat and as SVG for the dashboard and the history site; and
+the digest's messages per theme.
 
-Drawing takes a noticeable fraction of a second, so callers run these in a worker thread
-(``asyncio.to_thread``). An SVG draws its text as paths, so it needs no font from the browser.
+Drawing takes a noticeable fraction of a second, all of it holding Python's lock, so callers run
+these in the worker process (``bot.worker``). An SVG draws its text as paths, so it needs no font
+from the browser.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from bot.i18n import Translator
-from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
+if TYPE_CHECKING:  # the digest draws here too, and the report's model knows the digest's
+    from bot.i18n import Translator
+    from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
 
 ChartFormat = Literal["png", "svg"]
 
@@ -149,3 +152,23 @@ def network_chart(network: Network, t: Translator, fmt: ChartFormat, *, title: b
     axes.legend(loc="lower left", fontsize=7, frameon=False)
     axes.autoscale_view()
     return _drawn(figure, fmt)
+
+
+def digest_chart(
+    names: list[str], before: list[int], now: list[int], labels: tuple[str, str, str]
+) -> bytes:
+    """Bars per theme: messages the week before and this week (``labels``: those two and the
+    axis's)."""
+    figure = Figure(figsize=(7, 3.2), dpi=100)
+    axes = figure.subplots()
+    positions = range(len(names))
+    axes.bar([p - 0.2 for p in positions], before, 0.4, label=labels[0], color="#b8c4d6")
+    axes.bar([p + 0.2 for p in positions], now, 0.4, label=labels[1], color="#2f6f4f")
+    axes.set_xticks(list(positions), names, fontsize=8)
+    axes.set_ylabel(labels[2])
+    axes.legend(fontsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

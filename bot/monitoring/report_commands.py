@@ -6,7 +6,6 @@ chat left to count (``storage.rollups``).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from bot.monitoring.render import render_html, summary_markdown
 from bot.monitoring.report import build_report
 from bot.monitoring.report_model import Report
 from bot.outgoing import Attachment, OutgoingMessage
+from bot.worker import run_in_worker
 from storage.rollups import refresh_rollups
 
 DEFAULT_PERIOD = "4w"
@@ -37,8 +37,7 @@ async def report(ctx: CommandContext, period: Period | None = None) -> OutgoingM
     result = await build_report(
         ctx.store, ctx.config, ctx.community.id, chosen.start, chosen.end, label=chosen.label
     )
-    # Drawing takes a noticeable fraction of a second; the chat must not wait on it.
-    chart, page = await asyncio.to_thread(_files, result, ctx.translator)
+    chart, page = await run_in_worker(_files, result, ctx.translator)
     name = re.sub(r"[^\w.-]+", "_", f"trellis-report-{ctx.community.id}-{chosen.label}")
     return OutgoingMessage(
         summary_markdown(result, ctx.translator),

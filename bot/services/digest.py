@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import io
 import logging
 import statistics
 from dataclasses import dataclass, replace
@@ -20,10 +19,12 @@ from bot.community import Community
 from bot.delivery import Outcome, PlacePosting, failures, post_each
 from bot.events import MemberRef, key_parts
 from bot.i18n import Translator
+from bot.monitoring.charts import digest_chart
 from bot.monitoring.common import local_time
 from bot.outgoing import Attachment, OutgoingMessage, literal, split_markdown
 from bot.scheduler import troubles_since
 from bot.services.digest_section import DigestContext, excerpt
+from bot.worker import run_in_worker
 from storage import activity, facilitation, web
 from storage.calendar import CommunityEvent, events_between
 from storage.contract import Reads
@@ -831,14 +832,13 @@ def _brief_credits(ctx: DigestContext, found: list[activity.Credit], detail: _De
 
 
 async def _chart(ctx: DigestContext) -> Attachment | None:
-    """Messages per theme, this week against the week before, as a PNG (drawn in a thread: it
-    takes long enough to hold up chat and commands if drawn on the event loop)."""
+    """Messages per theme, this week against the week before, as a PNG."""
     this, last = ctx.this_week, ctx.week_before
     themes = list(ctx.themes.themes.values())
     if not themes or not (this.messages or last.messages):
         return None
-    png = await asyncio.to_thread(
-        _draw_chart,
+    png = await run_in_worker(
+        digest_chart,
         [t.name for t in themes],
         [last.by_theme.get(t.id, 0) for t in themes],
         [this.by_theme.get(t.id, 0) for t in themes],
@@ -850,26 +850,3 @@ async def _chart(ctx: DigestContext) -> Attachment | None:
         "image/png",
         ctx._("Messages per theme, this week and the week before"),
     )
-
-
-def _draw_chart(
-    names: list[str], before: list[int], now: list[int], labels: tuple[str, str, str]
-) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 3.2), dpi=100)
-    axes = figure.subplots()
-    positions = range(len(names))
-    axes.bar([p - 0.2 for p in positions], before, 0.4, label=labels[0], color="#b8c4d6")
-    axes.bar([p + 0.2 for p in positions], now, 0.4, label=labels[1], color="#2f6f4f")
-    axes.set_xticks(list(positions), names, fontsize=8)
-    axes.set_ylabel(labels[2])
-    axes.legend(fontsize=8)
-    axes.spines[["top", "right"]].set_visible(False)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
