@@ -24,8 +24,8 @@ from bot.monitoring import charts
 from bot.monitoring.knowledge import kind_label, organisations
 from bot.monitoring.report import build_report
 from bot.monitoring.report_model import Network, Report
+from bot.monitoring.responses import duration
 from bot.services import nudges, participation
-from bot.services.digest import duration
 from bot.worker import run_in_worker
 from storage import activity, calendar, commitments, facilitation, privacy, web
 from storage.knowledge import KNOWLEDGE_KINDS, knowledge_items

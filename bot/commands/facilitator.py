@@ -12,6 +12,7 @@ from bot.commands.parsing import Period
 from bot.commands.spec import PAGE, CommandSpec, Param, ParamKind, Permission
 from bot.delivery import Outcome
 from bot.events import key_parts
+from bot.monitoring.responses import first_response_lines, first_responses
 from bot.outgoing import OutgoingMessage, literal
 from bot.services import digest, nudges, participation
 from bot.services.digest import DigestOutcome, whole_digest_file
@@ -45,7 +46,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         day_offset=offset,
     )
     names = await privacy.visible_members(ctx.store, ctx.community.id)
-    found = await digest.first_responses(
+    found = await first_responses(
         ctx.store,
         ctx.community.id,
         {theme_id: known.name for theme_id, known in ctx.themes.themes.items()},
@@ -53,7 +54,7 @@ async def stats(ctx: CommandContext, theme: Theme | None, period: Period | None)
         int(period.end.timestamp()),
         theme.id if theme else None,
     )
-    responses = digest.first_response_lines(ctx.translator, found)
+    responses = first_response_lines(ctx.translator, found)
     text = participation.render_stats(
         ctx.translator,
         period.label,

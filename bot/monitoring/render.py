@@ -26,8 +26,8 @@ from bot.i18n import Translator
 from bot.monitoring.charts import levels_chart, network_chart, themes_chart
 from bot.monitoring.knowledge import kind_label
 from bot.monitoring.report_model import Report
+from bot.monitoring.responses import first_response_lines
 from bot.outgoing import literal
-from bot.services.digest import first_response_lines
 
 FORMATS = ("html", "md", "json", "csv")
 

@@ -37,7 +37,7 @@ from bot.monitoring.report_model import (
     WeekLevels,
 )
 from bot.monitoring.report_network import Graph, MemberThemes, brokers, graph_figures, tie_graph
-from bot.services.digest import ResponseTimes, first_responses
+from bot.monitoring.responses import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
 from storage import identities, report_reads
 from storage.activity import Activity

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.services.digest import ResponseTimes
+from bot.monitoring.responses import ResponseTimes
 
 
 @dataclass(frozen=True, slots=True)
