@@ -6,7 +6,8 @@ holding Python's global lock. Run in a thread, that stalls everything else in th
 writer storing chat and the quick commands need the lock in many short turns, and each turn
 waits for the drawing thread to let it go. In a process of its own the work takes a core, not the
 lock. One worker is started at the first such job and kept (starting it costs matplotlib's import
-once); it is started fresh (not forked), as the process has threads running.
+once); it is started fresh (not forked), as the process has threads running, and it ends with
+Trellis, even when Trellis is killed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,8 +49,25 @@ async def run_in_worker(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs)
 def _worker() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with,
+            initargs=(os.getpid(),),
+        )
     return _pool
+
+
+def _end_with(parent: int) -> None:
+    """In the worker: end when ``parent`` does. A parent killed with SIGKILL cannot tell it, and
+    the worker would live on, an orphan holding matplotlib's memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="trellis-watch-parent", daemon=True).start()
 
 
 def _forget_worker() -> None:

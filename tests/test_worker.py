@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,3 +61,50 @@ async def test_the_digest_chart_is_drawn_in_a_worker_process_that_is_replaced_wh
 
         assert again == first
         assert drawing_processes() not in ([], [worker])
+
+
+def test_the_worker_process_ends_when_trellis_is_killed(tmp_path):
+    """kill -9 leaves Trellis no time to stop its worker: the worker notices by itself."""
+    script = tmp_path / "draw_then_die.py"
+    script.write_text(
+        "import asyncio, os, signal\n"
+        "from bot.monitoring.charts import digest_chart\n"
+        "from bot.worker import run_in_worker\n"
+        "async def main():\n"
+        "    await run_in_worker(digest_chart, ['a'], [1], [2], ('x', 'y', 'z'))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    mark = f"TRELLIS_TEST_RUN={uuid.uuid4()}"
+    name, value = mark.split("=")
+    # Not through pipes: the worker inherits them, and reading to their end would wait for it.
+    ran = subprocess.run(
+        [sys.executable, str(script)], cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), name: value},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == -signal.SIGKILL
+    assert started_with(mark), "the worker was not started, or has already gone"
+    deadline = time.monotonic() + 10
+    while started_with(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert started_with(mark) == []
+
+
+def started_with(mark: str) -> list[int]:
+    """Live processes whose environment holds ``mark`` (a killed parent's children are
+    reparented, so they are found by what they inherited)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if mark.encode() in environment and state != "Z":
+            found.append(int(entry.name))
+    return found
