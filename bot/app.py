@@ -255,10 +255,11 @@ class Trellis:
         }
 
     async def _readiness(self) -> str:
-        """One line: communities, platforms and what each watches, and configured places not
-        seen."""
+        """One line: communities, platforms and what each watches, and the configured places
+        that cannot be read (a theme's) or posted in (the digest's, a theme's prompts')."""
         watching: list[str] = []
-        missing: list[str] = []
+        unread: list[str] = []
+        unposted: list[str] = []
         for platform, adapter in self.adapters.items():
             if adapter not in self._running:
                 watching.append(f"{platform} (standing by)")
@@ -274,9 +275,10 @@ class Trellis:
                 seen = {place.key for place in places} | {
                     place.thread_key for place in places if place.thread_key
                 }
-                missing += [
-                    ref for ref in configured_places(community, platform) if ref not in seen
-                ]
+                reached = seen | await adapter.posts_in(cid)
+                read, posted = configured_places(community, platform)
+                unread += [ref for ref in read if ref not in seen]
+                unposted += [ref for ref in posted if ref not in reached]
             watching.append(f"{platform} ({adapter.watched(watched)})")
         line = (
             f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
@@ -284,8 +286,10 @@ class Trellis:
         )
         if self.election.names:
             line += f"; {self._holdings()}"
-        if missing:
-            line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
+        if unread:
+            line += f"; configured but not readable or missing: {', '.join(sorted(set(unread)))}"
+        if unposted:
+            line += f"; configured to post in but out of reach: {', '.join(sorted(set(unposted)))}"
         return line
 
     async def run_due_jobs(self) -> list[str]:
@@ -414,13 +418,19 @@ class Intake:
         await self.engine.drain()
 
 
-def configured_places(community: CommunitySettings, platform: str) -> list[str]:
-    """The places on ``platform`` that the community's configuration names."""
-    refs = list(community.digest.places)
+def configured_places(community: CommunitySettings, platform: str) -> tuple[list[str], list[str]]:
+    """The places on ``platform`` that the community's configuration names: those read (the
+    themes' places) and those only posted in (the digest's, the prompts')."""
+    read: list[str] = []
+    posted = list(community.digest.places)
     for theme in community.themes.values():
-        refs += [*theme.places, *theme.prompt_places]
-        refs += [theme.prompt_place] if theme.prompt_place else []
-    return [ref for ref in refs if ref.startswith(f"{platform}:")]
+        read += theme.places
+        posted += [*theme.prompt_places, *([theme.prompt_place] if theme.prompt_place else [])]
+    on_platform = f"{platform}:"
+    return (
+        [ref for ref in read if ref.startswith(on_platform)],
+        [ref for ref in posted if ref.startswith(on_platform)],
+    )
 
 
 def describe_catch_up(new_messages: dict[str, int]) -> str:

@@ -261,6 +261,12 @@ class Adapter(ABC):
     async def channels(self, community: str) -> list[ChannelRef]:
         """The places of a community the bot can read (channels, rooms and their threads)."""
 
+    async def posts_in(self, community: str) -> frozenset[str]:
+        """The places ('platform:id') Trellis can post in for ``community`` besides those it
+        reads (``channels()``): a Matrix room joined only to post the digest there. The ready
+        line names the configured places it can neither read nor post in."""
+        return frozenset()
+
     def watched(self, places: int) -> str:
         """What the ready line says this adapter reads, given how many places ``channels()``
         listed across the communities."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,9 @@ import pytest
 from adapters.matrix.adapter import MatrixAdapter
 from bot.app import Trellis
 from bot.config import Settings
+from bot.delivery import Outcome
 from bot.services import nudges
+from bot.services.digest import post_week
 from storage.sqlite import SqliteStore
 from tests.synapse import REPO, Member, Synapse, synapse  # noqa: F401  (the fixture)
 from tests.test_matrix_adapter import PASSWORD_ENV, World
@@ -207,6 +210,33 @@ async def test_after_a_stop_while_the_world_changed_everything_works_at_once(
             (f"matrix:{carla.user_id}",),
         )
         assert credited[0] == 1
+    finally:
+        await app.stop()
+
+
+async def test_the_ready_line_names_the_places_trellis_cannot_post_in_not_a_quiet_digest_room(
+    world: RestartWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed = await world.ana.client.room_create(name="Closed")  # Trellis is not invited
+    settings = world.app_settings()
+    community = settings.communities["water"]
+    rights = community.themes["rights"].model_copy(
+        update={"prompt_places": [f"matrix:{closed.room_id}"]}
+    )
+    community = community.model_copy(update={"themes": {"rights": rights}})
+    settings = settings.model_copy(update={"communities": {"water": community}})
+    caplog.set_level(logging.INFO, logger="bot.app")
+    store = await SqliteStore.open(settings.storage.path)
+    app = Trellis(settings, store, world.clock, [MatrixAdapter(settings)])
+    await app.start(real_time=False)
+    try:
+        [ready] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready: ")]
+        # Nobody writes in the digest room and Trellis never reads it, but it posts there.
+        assert world.digest_room not in ready
+        assert f"configured to post in but out of reach: matrix:{closed.room_id}" in ready
+        assert "not readable or missing" not in ready
+        posting = await post_week(app.community("water"), datetime.now(UTC) + timedelta(minutes=1))
+        assert [p.outcome for p in posting.places] == [Outcome.POSTED]
     finally:
         await app.stop()
 

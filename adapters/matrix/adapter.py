@@ -203,6 +203,11 @@ class MatrixAdapter(Adapter):
     async def channels(self, community: str) -> list[ChannelRef]:
         return await self.rooms.channels(await self._connect(), community)
 
+    async def posts_in(self, community: str) -> frozenset[str]:
+        # Every room joined can be posted in: the digest rooms, which are never read, among them.
+        client = await self._connect()
+        return frozenset(f"{PLATFORM}:{room_id}" for room_id in client.rooms)
+
     async def encrypted_places(self, community: str) -> frozenset[str]:
         return self.rooms.encrypted_places(await self._connect(), community)
 
