@@ -8,8 +8,9 @@ in reverse order after storing whatever is still queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -125,11 +126,15 @@ class Trellis:
         self.engine.start()
         before = await self._message_counts()
         await self.election.look()
-        for adapter in self.adapters.values():
-            await adapter.register_commands(self.commands)
-            if self._elected(adapter):
-                await self._start_adapter(adapter)
-        await self.engine.drain()
+        # A command asked while Trellis was down is answered once every platform's catch-up is
+        # stored: the first adapter's catch-up would otherwise answer it from a store that
+        # lacks what the others bring (said before it, on another platform or in another room).
+        async with self.intake.holding_commands():
+            for adapter in self.adapters.values():
+                await adapter.register_commands(self.commands)
+                if self._elected(adapter):
+                    await self._start_adapter(adapter)
+            await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
         log.info("caught up: %s", describe_catch_up(caught_up))
@@ -404,17 +409,46 @@ class Trellis:
 
 
 class Intake:
-    """The adapters' event sink: the engine, counting what it was handed (for the stop line)."""
+    """The adapters' event sink: the engine, counting what it was handed (for the stop line),
+    and holding back the commands handed over while the adapters catch up."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.accepted = 0
+        self._held: list[CommandInvoked] = []
+        self._released = asyncio.Event()
+        self._released.set()
 
     async def __call__(self, event: Event) -> None:
         self.accepted += 1
+        if isinstance(event, CommandInvoked) and not self._released.is_set():
+            self._held.append(event)
+            return
         await self.engine.accept(event)
 
+    @contextlib.asynccontextmanager
+    async def holding_commands(self) -> AsyncIterator[None]:
+        """Keep the commands handed over meanwhile, and hand them to the engine in their order
+        at the end, after everything else handed over meanwhile."""
+        self._released.clear()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, []
+            try:
+                for command in held:
+                    await self.engine.accept(command)
+            finally:
+                self._released.set()
+
     async def drain(self) -> None:
+        """Every event handed over so far stored, and every command answered (a held one once
+        it is let go): where an adapter's sync position may be saved."""
+        await self._released.wait()
+        await self.engine.drain()
+
+    async def stored(self) -> None:
+        """Every event handed over so far stored, without waiting for the commands held back."""
         await self.engine.drain()
 
 

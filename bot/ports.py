@@ -38,6 +38,11 @@ class EventSink(Protocol):
         is idempotent) but never lose them. While the store cannot write, it does not return; a
         script run is told to give up, and then it raises ``StoreUnavailable`` instead."""
 
+    async def stored(self) -> None:
+        """Return once every event queued so far is stored, not waiting for the commands held
+        back while the adapters catch up at start: what an adapter's own catch-up waits for
+        before it reads where to start (``drain`` would wait for that catch-up itself)."""
+
 
 class StoredPositions(Protocol):
     """What the store holds of a community on one platform: where a catch-up starts from."""

@@ -70,6 +70,9 @@ class Recorder:
     async def drain(self) -> None:
         """Events are kept as they arrive: there is never anything left to store."""
 
+    async def stored(self) -> None:
+        """Events are kept as they arrive: there is never anything left to store."""
+
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
 

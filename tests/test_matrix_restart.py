@@ -19,13 +19,15 @@ from typing import Any
 import nio
 import pytest
 
+from adapters.discord.adapter import DiscordAdapter
 from adapters.matrix.adapter import MatrixAdapter
 from bot.app import Trellis
-from bot.config import Settings
+from bot.config import Settings, parse_settings
 from bot.delivery import Outcome
 from bot.services import nudges
 from bot.services.digest import post_week
 from storage.sqlite import SqliteStore
+from tests.discord_loopback import LoopbackDiscord
 from tests.synapse import REPO, Member, Synapse, synapse  # noqa: F401  (the fixture)
 from tests.test_matrix_adapter import PASSWORD_ENV, World
 
@@ -239,6 +241,72 @@ async def test_the_ready_line_names_the_places_trellis_cannot_post_in_not_a_quie
         assert [p.outcome for p in posting.places] == [Outcome.POSTED]
     finally:
         await app.stop()
+
+
+async def test_a_command_caught_up_on_matrix_counts_what_discord_caught_up(
+    world: RestartWorld,
+) -> None:
+    async with LoopbackDiscord.running(now=world.clock.now) as discord:
+        guild = discord.add_guild("Water network")
+        channel = discord.add_channel(guild, "water")
+        fede = discord.add_member(guild, "Fede")
+        settings = parse_settings(
+            {
+                "storage": {"path": str(world.tmp_path / "both.sqlite3")},
+                "adapters": {
+                    "console": {"enabled": False},
+                    "discord": {"enabled": True},
+                    "matrix": {
+                        "enabled": True,
+                        "homeserver": world.server.url,
+                        "user_id": world.bot_user.user_id,
+                        "password_env": PASSWORD_ENV,
+                    },
+                },
+                "communities": {
+                    "water": {
+                        "name": "Water network",
+                        "discord_guild_id": guild,
+                        "matrix_rooms": [world.room_id],
+                        "themes": {
+                            "rights": {
+                                "name": "Water rights",
+                                "places": [f"matrix:{world.room_id}", f"discord:{channel}"],
+                            }
+                        },
+                        "digest": {"channel": f"matrix:{world.digest_room}", "brief": False},
+                    }
+                },
+            }
+        )
+
+        async def started() -> Trellis:
+            on_discord = DiscordAdapter(
+                settings, "loopback", clock=world.clock, guild_ready_timeout=0.05
+            )
+            discord.watch(on_discord.client)
+            adapters = [on_discord, MatrixAdapter(settings)]
+            app = await Trellis.open(settings, clock=world.clock, adapters=adapters)
+            await app.start(real_time=False)
+            return app
+
+        app = await started()
+        try:
+            await discord.post(channel, fede, "Said on Discord before the stop")
+            await eventually(lambda: _equals(messages(app), 1))
+        finally:
+            await app.stop()
+        # While Trellis is down: a word on Discord, then a facilitator's question on Matrix.
+        await discord.post(channel, fede, "Said on Discord while Trellis was down")
+        await world.ana.send(world.room_id, "!trellis digest preview")
+        app = await started()
+        try:
+            room = await world.direct_room(world.ana)
+            preview = await world.ana.wait_for(room, notice("## Water network"))
+            # Matrix starts first and hands over the question before Discord has caught up.
+            assert "**Water rights**: 2 messages from 1 person." in preview["content"]["body"]
+        finally:
+            await app.stop()
 
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
