@@ -250,35 +250,13 @@ async def test_a_command_caught_up_on_matrix_counts_what_discord_caught_up(
         guild = discord.add_guild("Water network")
         channel = discord.add_channel(guild, "water")
         fede = discord.add_member(guild, "Fede")
-        settings = parse_settings(
-            {
-                "storage": {"path": str(world.tmp_path / "both.sqlite3")},
-                "adapters": {
-                    "console": {"enabled": False},
-                    "discord": {"enabled": True},
-                    "matrix": {
-                        "enabled": True,
-                        "homeserver": world.server.url,
-                        "user_id": world.bot_user.user_id,
-                        "password_env": PASSWORD_ENV,
-                    },
-                },
-                "communities": {
-                    "water": {
-                        "name": "Water network",
-                        "discord_guild_id": guild,
-                        "matrix_rooms": [world.room_id],
-                        "themes": {
-                            "rights": {
-                                "name": "Water rights",
-                                "places": [f"matrix:{world.room_id}", f"discord:{channel}"],
-                            }
-                        },
-                        "digest": {"channel": f"matrix:{world.digest_room}", "brief": False},
-                    }
-                },
-            }
-        )
+        data = matrix_only(world, {"path": str(world.tmp_path / "both.sqlite3")})
+        data["adapters"]["discord"] = {"enabled": True}
+        water = data["communities"]["water"]
+        water["discord_guild_id"] = guild
+        water["themes"]["rights"]["places"].append(f"discord:{channel}")
+        water["digest"] = {"channel": f"matrix:{world.digest_room}", "brief": False}
+        settings = parse_settings(data)
 
         async def started() -> Trellis:
             on_discord = DiscordAdapter(
@@ -473,29 +451,33 @@ def toml(table: dict, name: str = "") -> str:
 def run_config(world: World, storage: dict) -> str:
     """The configuration file of ``trellis run`` for the world's community on Matrix alone,
     its store as ``storage`` says (a SQLite path or a PostgreSQL url)."""
-    return toml(
-        {
-            "storage": storage,
-            "adapters": {
-                "console": {"enabled": False},
-                "matrix": {
-                    "enabled": True,
-                    "homeserver": world.server.url,
-                    "user_id": world.bot_user.user_id,
-                    "password_env": PASSWORD_ENV,
+    return toml(matrix_only(world, storage))
+
+
+def matrix_only(world: World, storage: dict) -> dict[str, Any]:
+    """The configuration of Trellis for the world's community on Matrix alone, its store as
+    ``storage`` says."""
+    return {
+        "storage": storage,
+        "adapters": {
+            "console": {"enabled": False},
+            "matrix": {
+                "enabled": True,
+                "homeserver": world.server.url,
+                "user_id": world.bot_user.user_id,
+                "password_env": PASSWORD_ENV,
+            },
+        },
+        "communities": {
+            "water": {
+                "name": "Water network",
+                "matrix_rooms": [world.room_id],
+                "themes": {
+                    "rights": {"name": "Water rights", "places": [f"matrix:{world.room_id}"]}
                 },
-            },
-            "communities": {
-                "water": {
-                    "name": "Water network",
-                    "matrix_rooms": [world.room_id],
-                    "themes": {
-                        "rights": {"name": "Water rights", "places": [f"matrix:{world.room_id}"]}
-                    },
-                }
-            },
-        }
-    )
+            }
+        },
+    }
 
 
 def stored(database: Path, query: str) -> object:
