@@ -8,9 +8,10 @@ in reverse order after storing whatever is still queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -136,11 +137,15 @@ class Trellis:
         before = await self._message_counts()
         await self._agree()
         await self.election.look()
-        for adapter in self.adapters.values():
-            await adapter.register_commands(self.commands)
-            if self._elected(adapter):
-                await self._start_adapter(adapter)
-        await self.engine.drain()
+        # A command asked while Trellis was down is answered once every platform's catch-up is
+        # stored: the first adapter's catch-up would otherwise answer it from a store that
+        # lacks what the others bring (said before it, on another platform or in another room).
+        async with self.intake.holding_commands():
+            for adapter in self.adapters.values():
+                await adapter.register_commands(self.commands)
+                if self._elected(adapter):
+                    await self._start_adapter(adapter)
+            await self.engine.drain()
         after = await self._message_counts()
         caught_up = {cid: after[cid] - before[cid] for cid in after if after[cid] > before[cid]}
         log.info("caught up: %s", describe_catch_up(caught_up))
@@ -289,10 +294,11 @@ class Trellis:
         }
 
     async def _readiness(self) -> str:
-        """One line: communities, platforms and what each watches, and configured places not
-        seen."""
+        """One line: communities, platforms and what each watches, and the configured places
+        that cannot be read (a theme's) or posted in (the digest's, a theme's prompts')."""
         watching: list[str] = []
-        missing: list[str] = []
+        unread: list[str] = []
+        unposted: list[str] = []
         for platform, adapter in self.adapters.items():
             if adapter not in self._running:
                 watching.append(f"{platform} (standing by)")
@@ -308,9 +314,10 @@ class Trellis:
                 seen = {place.key for place in places} | {
                     place.thread_key for place in places if place.thread_key
                 }
-                missing += [
-                    ref for ref in configured_places(community, platform) if ref not in seen
-                ]
+                reached = seen | await adapter.posts_in(cid)
+                read, posted = configured_places(community, platform)
+                unread += [ref for ref in read if ref not in seen]
+                unposted += [ref for ref in posted if ref not in reached]
             watching.append(f"{platform} ({adapter.watched(watched)})")
         line = (
             f"{len(self.settings.communities)} community(ies) ({', '.join(self.settings.communities)}), "
@@ -318,8 +325,10 @@ class Trellis:
         )
         if self.election.names:
             line += f"; {self._holdings()}"
-        if missing:
-            line += f"; configured but not readable or missing: {', '.join(sorted(set(missing)))}"
+        if unread:
+            line += f"; configured but not readable or missing: {', '.join(sorted(set(unread)))}"
+        if unposted:
+            line += f"; configured to post in but out of reach: {', '.join(sorted(set(unposted)))}"
         return line
 
     async def run_due_jobs(self) -> list[str]:
@@ -434,27 +443,62 @@ class Trellis:
 
 
 class Intake:
-    """The adapters' event sink: the engine, counting what it was handed (for the stop line)."""
+    """The adapters' event sink: the engine, counting what it was handed (for the stop line),
+    and holding back the commands handed over while the adapters catch up."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.accepted = 0
+        self._held: list[CommandInvoked] = []
+        self._released = asyncio.Event()
+        self._released.set()
 
     async def __call__(self, event: Event) -> None:
         self.accepted += 1
+        if isinstance(event, CommandInvoked) and not self._released.is_set():
+            self._held.append(event)
+            return
         await self.engine.accept(event)
 
+    @contextlib.asynccontextmanager
+    async def holding_commands(self) -> AsyncIterator[None]:
+        """Keep the commands handed over meanwhile, and hand them to the engine in their order
+        at the end, after everything else handed over meanwhile."""
+        self._released.clear()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, []
+            try:
+                for command in held:
+                    await self.engine.accept(command)
+            finally:
+                self._released.set()
+
     async def drain(self) -> None:
+        """Every event handed over so far stored, and every command answered (a held one once
+        it is let go): where an adapter's sync position may be saved."""
+        await self._released.wait()
+        await self.engine.drain()
+
+    async def stored(self) -> None:
+        """Every event handed over so far stored, without waiting for the commands held back."""
         await self.engine.drain()
 
 
-def configured_places(community: CommunitySettings, platform: str) -> list[str]:
-    """The places on ``platform`` that the community's configuration names."""
-    refs = list(community.digest.places)
+def configured_places(community: CommunitySettings, platform: str) -> tuple[list[str], list[str]]:
+    """The places on ``platform`` that the community's configuration names: those read (the
+    themes' places) and those only posted in (the digest's, the prompts')."""
+    read: list[str] = []
+    posted = list(community.digest.places)
     for theme in community.themes.values():
-        refs += [*theme.places, *theme.prompt_places]
-        refs += [theme.prompt_place] if theme.prompt_place else []
-    return [ref for ref in refs if ref.startswith(f"{platform}:")]
+        read += theme.places
+        posted += [*theme.prompt_places, *([theme.prompt_place] if theme.prompt_place else [])]
+    on_platform = f"{platform}:"
+    return (
+        [ref for ref in read if ref.startswith(on_platform)],
+        [ref for ref in posted if ref.startswith(on_platform)],
+    )
 
 
 def describe_catch_up(new_messages: dict[str, int]) -> str:

@@ -50,6 +50,11 @@ class EventSink(Protocol):
         is idempotent) but never lose them. While the store cannot write, it does not return; a
         script run is told to give up, and then it raises ``StoreUnavailable`` instead."""
 
+    async def stored(self) -> None:
+        """Return once every event queued so far is stored, not waiting for the commands held
+        back while the adapters catch up at start: what an adapter's own catch-up waits for
+        before it reads where to start (``drain`` would wait for that catch-up itself)."""
+
 
 class StoredPositions(Protocol):
     """What the store holds of a community on one platform: where a catch-up starts from."""
@@ -277,6 +282,12 @@ class Adapter(ABC):
     @abstractmethod
     async def channels(self, community: str) -> list[ChannelRef]:
         """The places of a community the bot can read (channels, rooms and their threads)."""
+
+    async def posts_in(self, community: str) -> frozenset[str]:
+        """The places ('platform:id') Trellis can post in for ``community`` besides those it
+        reads (``channels()``): a Matrix room joined only to post the digest there. The ready
+        line names the configured places it can neither read nor post in."""
+        return frozenset()
 
     def watched(self, places: int) -> str:
         """What the ready line says this adapter reads, given how many places ``channels()``

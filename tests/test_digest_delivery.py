@@ -11,7 +11,7 @@ import pytest
 
 from adapters.console import ConsoleAdapter
 from bot.clock import ManualClock
-from bot.events import ChannelRef, Event, MemberRef, MessagePosted
+from bot.events import ChannelRef, CommandInvoked, Event, MemberRef, MessagePosted
 from bot.services.digest import local_week_before
 from tests.helpers import config, running_app
 
@@ -68,6 +68,33 @@ async def test_digest_post_says_posted_nothing_to_post_or_why_it_could_not(tmp_p
         assert answer == (
             "Could not post in matrix:!digest:example.org: the matrix adapter is not enabled"
         )
+
+
+async def test_two_digest_posts_in_one_second_both_post_and_one_delivered_twice_posts_once(
+    tmp_path,
+):
+    async with running_app(tmp_path) as h:
+        await h.lines("#water ana: A first word on irrigation.")
+        general = ChannelRef("console", "general", "general")
+        fran = MemberRef("console", "fran", "fran")
+
+        def asked(invocation_id: str) -> CommandInvoked:
+            # The clock stands still: all are asked in the same second, as when a facilitator
+            # posts again right after a restart (with a setting changed).
+            return CommandInvoked(
+                "praxis", general, fran, "digest post", h.clock.now(), invocation_id=invocation_id
+            )
+
+        # The second is delivered twice (its position was not saved before a crash).
+        for invocation in (asked("first"), asked("second"), asked("second")):
+            await h.app.engine.accept(invocation)
+        await h.app.engine.drain()
+        assert [sent.text for sent in h.sent_since(0, "reply")] == [
+            "Digest posted to #general.",
+            "Digest posted to #general.",
+            "This digest was already posted to #general.",
+        ]
+        assert len(digests(h)) == 2
 
 
 async def test_a_digest_run_tried_again_posts_only_where_it_did_not(tmp_path):

@@ -97,6 +97,9 @@ class Recorder(list[Event]):
     async def drain(self) -> None:
         """Everything given is kept already."""
 
+    async def stored(self) -> None:
+        """Everything given is kept already."""
+
 
 @dataclass
 class World:

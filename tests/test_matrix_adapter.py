@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from adapters.matrix.adapter import CREATOR_POWER_LEVEL, MatrixAdapter
+from adapters.matrix.adapter import MatrixAdapter
+from adapters.matrix.rooms import CREATOR_POWER_LEVEL
 from adapters.matrix.session import MatrixError
 from bot.commands.spec import CommandSpec
 from bot.config import ConfigError, Settings, parse_settings
@@ -67,6 +68,9 @@ class Recorder:
         self.events.append(event)
 
     async def drain(self) -> None:
+        """Events are kept as they arrive: there is never anything left to store."""
+
+    async def stored(self) -> None:
         """Events are kept as they arrive: there is never anything left to store."""
 
     def of(self, kind: type) -> list:

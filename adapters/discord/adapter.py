@@ -361,7 +361,7 @@ class DiscordAdapter(Adapter):
         missed before it."""
         assert self._sink is not None
         try:
-            await self._sink.drain()
+            await self._sink.stored()
             since = self._clock.now() - timedelta(days=self._settings.catch_up.max_days)
             positions = {c: await self._stored(c, since) for c in self._guild_community.values()}
         except Exception as error:

@@ -1,6 +1,9 @@
 """Trellis on Matrix (matrix-nio): rooms and spaces in, ``!trellis`` commands, notices out.
 
-``translate``: Matrix events to Trellis events, a dispatch table of pure functions; ``render``:
-Markdown to Matrix message content; ``state``: what the adapter keeps across restarts;
-``session``: login and requests; ``direct``: direct rooms; ``adapter``: syncing and sending.
+``adapter``: the adapter itself (connecting, the port's methods); ``sync``: syncing and the
+catch-up after downtime; ``reading``: Matrix events read as Trellis events, live or from history;
+``translate``: that translation's dispatch table of pure functions; ``rooms``: the rooms served
+and their state (communities, members, power levels); ``sending``: messages, attachments and
+reactions sent; ``render``: Markdown to Matrix message content; ``direct``: direct rooms;
+``state``: what the adapter keeps across restarts; ``session``: login and requests.
 """

@@ -81,3 +81,45 @@ async def encrypt_direct_room(client: nio.AsyncClient, room_id: str) -> None:
     client.encrypted_rooms.add(room_id)
     if client.olm is not None:
         client.olm.update_tracked_users(room)
+
+
+async def direct_room(
+    client: nio.AsyncClient,
+    state: MatrixState,
+    known: dict[str, str],
+    user_id: str,
+    *,
+    e2e: bool,
+) -> str | None:
+    """The member's direct room with us, created (and recorded in ``m.direct``) the first time,
+    and added to ``known`` (room id -> user id).
+
+    None when the member left or refused it: leaving the direct room is their way of saying no.
+    """
+    room_id = await state.direct_room(user_id)
+    if room_id:
+        known[room_id] = user_id
+        membership = await client.room_get_state_event(room_id, "m.room.member", user_id)
+        if isinstance(membership, nio.RoomGetStateEventResponse):
+            if membership.content.get("membership") in ("join", "invite"):
+                if e2e:
+                    await encrypt_direct_room(client, room_id)
+                return room_id
+        log.info("%s left their direct room %s; not messaging them", user_id, room_id)
+        return None
+    created = await client.room_create(
+        is_direct=True,
+        invite=[user_id],
+        preset=nio.RoomPreset.trusted_private_chat,
+        initial_state=[ENCRYPTION_STATE] if e2e else [],
+    )
+    if not isinstance(created, nio.RoomCreateResponse):
+        log.warning("cannot open a direct room with %s: %s", user_id, created.message)
+        return None
+    room_id = str(created.room_id)
+    if e2e:
+        await ensure_room(client, room_id, complete=True)
+    await record_direct(client, user_id, room_id)
+    await state.save_direct_room(user_id, room_id)
+    known[room_id] = user_id
+    return room_id

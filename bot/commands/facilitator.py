@@ -162,7 +162,8 @@ async def digest_post(ctx: CommandContext) -> str:
         raise CommandError(
             "No digest channel is configured; set digest.channel for this community first."
         )
-    posting = await digest.post_week(ctx.community, ctx.now + timedelta(seconds=1))  # as previewed
+    end = ctx.now + timedelta(seconds=1)  # as previewed
+    posting = await digest.post_week(ctx.community, end, request=ctx.invocation.invocation_id)
     if posting.outcome is DigestOutcome.NOTHING:
         return ctx._("Nothing to post this week: nobody wrote, reacted or joined in 7 days.")
     lines = []

@@ -103,10 +103,12 @@ async def preview(community: Community, now: datetime, *, full: bool = False) ->
     return replace(message, text=message.text + "\n\n" + "\n".join(lines))
 
 
-async def post_week(community: Community, end: datetime) -> DigestPosting:
+async def post_week(community: Community, end: datetime, *, request: str = "") -> DigestPosting:
     """Post the digest of the week ending at ``end`` to each of the community's digest places
-    (one per platform), each rendered for its platform; a place where this week's digest was
-    posted already is not posted to again."""
+    (one per platform), each rendered for its platform. A place where this posting went already
+    is not posted to again: a scheduled run is known by its week, so a run tried again finds its
+    places posted; a ``digest post`` by its ``request`` (the command's invocation), so that two
+    commands in one second are two posts and the same command delivered again is one."""
     places = community.settings.digest.places
     if not places:
         return DigestPosting(DigestOutcome.NO_CHANNEL)
@@ -132,7 +134,8 @@ async def post_week(community: Community, end: datetime) -> DigestPosting:
         rendered[place] = message
         return message
 
-    postings = await post_each(community, f"digest:{finish}", places, render)
+    what = f"digest:{finish}:{request}" if request else f"digest:{finish}"
+    postings = await post_each(community, what, places, render)
     posted = [p.place for p in postings if p.outcome is Outcome.POSTED]
     if posted:
         # The history site keeps it as posted, named as people read names (not as mentions).
