@@ -39,6 +39,7 @@ from bot.monitoring.report_model import (
 from bot.monitoring.report_network import Graph, MemberThemes, brokers, graph_figures, tie_graph
 from bot.monitoring.responses import ResponseTimes, first_responses
 from bot.services.participation import Level, level_of
+from bot.worker import run_in_worker
 from storage import identities, report_reads
 from storage.activity import Activity
 from storage.contract import Reads, Store
@@ -233,8 +234,9 @@ async def _ties(
     store: Store, span: ReportSpan, organisations: dict[int, str], linked: dict[int, int]
 ) -> tuple[report_reads.Ties, Graph, dict[int, float], Network, dict[int, str]]:
     """The period's ties, read on a read-only connection of their own, the names of the members
-    of their graph, and the maths on that graph, in a worker thread: the betweenness of each
-    member and the network chart. Linked accounts are one node, their person."""
+    of their graph, and the maths on that graph, in the worker process (bot.worker): the
+    betweenness of each member and the network chart. Linked accounts are one node, their
+    person."""
     async with store.reading() as reader:
         ties = await report_reads.ties(reader, span, organisations, linked)
         names = await report_reads.names_of(
@@ -242,7 +244,7 @@ async def _ties(
         )
     # A member who opted out since the ties were read is not drawn.
     graph = tie_graph(tie for tie in ties.strongest if tie.a in names and tie.b in names)
-    centrality, network = await asyncio.to_thread(graph_figures, graph, names, organisations)
+    centrality, network = await run_in_worker(graph_figures, graph, names, organisations)
     return ties, graph, centrality, network, names
 
 

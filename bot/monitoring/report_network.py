@@ -1,8 +1,8 @@
 """The report's network maths: the graph of the strongest ties, its brokers and the chart's edges.
 
 Pure functions, no I/O. ``graph_figures`` is the CPU work (betweenness takes a good part of a
-second at a few hundred members): the report runs it in a worker thread, so that the event loop
-never waits on it.
+second at a few hundred members, all of it holding Python's lock): the report runs it in the
+worker process (``bot.worker``), so that neither the event loop nor storing chat waits on it.
 """
 
 from __future__ import annotations
