@@ -3,7 +3,8 @@
 Run ``python3 -m bench.commands`` from the repository root (``--seconds 10`` for a shorter run,
 ``--preload 100000`` to store that many events first: stored once by the engine into
 ``/tmp/trellis-bench`` and copied for each run; before timing, its rollups are recounted as the
-hourly job keeps them, and the heap is settled as ``trellis run`` does). The real app (store, engine, router,
+hourly job keeps them, and the heap settled and the chart worker started as ``trellis run``
+does). The real app (store, engine, router,
 services) runs on a temporary SQLite file; chat from ``bench.ingest``'s builder arrives at
 ``--rate`` events per second while a facilitator asks one command every ``--every`` seconds,
 cycling through ``stats``, ``quiet``, ``digest preview``, ``mydata`` and ``kudos``. It prints, per
@@ -35,6 +36,7 @@ from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.monitoring.report_commands import recount
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import Adapter, Delivery, EventSink, SentMessage, Stored
+from bot.worker import prepare_worker
 
 FACILITATOR = MemberRef("discord", "500000", display_name="member0")
 """The builder's busiest voice, so that ``mydata`` has a lot to say."""
@@ -155,6 +157,7 @@ async def run(
     # The store as a running Trellis keeps it: its rollups recounted within the hour (untimed).
     await recount(app.community(COMMUNITY), clock.now())
     settle_heap()  # as `trellis run` does once it is up
+    prepare_worker()
     engine = app.engine
     try:
         asked: dict[str, tuple[str, float]] = {}

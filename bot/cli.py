@@ -338,8 +338,10 @@ async def run_bot(settings: Settings, *, terminal: bool) -> int:
                 return 0
             dashboard = await start_dashboard(app)
             from bot.app import settle_heap
+            from bot.worker import prepare_worker
 
             settle_heap()
+            prepare_worker()
             if interactive:
                 print(
                     "Trellis is listening. Type 'name> text' to chat, 'name> /help' for "

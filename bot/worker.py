@@ -46,6 +46,16 @@ async def run_in_worker(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs)
         return await loop.run_in_executor(_worker(), job)
 
 
+def prepare_worker() -> None:
+    """Start the worker now, and its imports in it (a service, once up): the first chart a
+    facilitator asks for then does not wait for them (half a second and more)."""
+    _worker().submit(_import_drawing)
+
+
+def _import_drawing() -> None:
+    import bot.monitoring.charts  # noqa: F401 (matplotlib's and networkx's import, in the worker)
+
+
 def _worker() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from bot.scheduler import Job
 from tests.discord_loopback import Commons, LoopbackDiscord
 from tests.helpers import START, config
 from tests.test_config import console_config
+from tests.test_worker import started_with
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TRELLIS_DISCORD_TOKEN": "loopback-token"}
@@ -78,7 +80,9 @@ class Process:
         return code, time.monotonic() - began
 
 
-async def trellis(*args: str, port: int | None = None) -> Process:
+async def trellis(*args: str, port: int | None = None, mark: str = "") -> Process:
+    """``trellis *args``; ``mark`` (NAME=value) is put in its environment, which the processes it
+    starts inherit."""
     program = (
         [str(ROOT / "tests" / "loopback_trellis.py"), str(port)] if port else ["-m", "bot.cli"]
     )
@@ -89,7 +93,7 @@ async def trellis(*args: str, port: int | None = None) -> Process:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=ENV,
+        env=ENV | dict([mark.split("=", 1)] if mark else []),
     )
     return Process(proc)
 
@@ -124,13 +128,16 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
 ) -> None:
     database = tmp_path / "trellis.sqlite3"
     async with discord_service(tmp_path) as (server, c, config):
-        service = await trellis("run", "--config", str(config), port=server.port)
+        mark = f"TRELLIS_TEST_RUN={uuid.uuid4()}"
+        service = await trellis("run", "--config", str(config), port=server.port, mark=mark)
         ready = await service.wait_for_line(r"ready: ")
         assert "1 community(ies) (commons), platforms: discord" in ready
         assert re.search(r"\d+ places watched", ready)
         assert not [line for line in service.log if " INFO discord" in line]  # no library chatter
         await asyncio.sleep(0.5)  # stdin is /dev/null: a console reading it would have ended
         assert service.proc.returncode is None
+        # Once up, it has its chart worker started, so that a first chart does not wait for it.
+        assert [pid for pid in started_with(mark) if pid != service.proc.pid]
 
         # A second instance and a backfill on the same database refuse, naming the first.
         pid = service.proc.pid
@@ -150,6 +157,7 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
         code, seconds = await service.stop(signal.SIGTERM)
         assert code == 0, "".join(service.log)
         assert seconds < 10
+        assert started_with(mark) == []  # the chart worker went with it
         stopped = await service.wait_for_line(r"stopped: \d+ events accepted")
         assert "Traceback" not in "".join(service.log)
         assert not database.with_name(database.name + "-wal").exists()  # closed cleanly
