@@ -376,3 +376,31 @@ async def test_help_shows_each_command_as_the_slash_command_takes_it(live: Live)
     assert "- `/event list`: Upcoming community events." in answer["data"]["content"]
     (answer,) = server.interaction_answers(typo)
     assert answer["data"]["content"].endswith("Usage: /library edit item:<item> changes:<changes>")
+
+
+async def test_commands_asked_as_trellis_stops_are_answered_before_it_disconnects(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START)
+    async with LoopbackDiscord.running(now=clock.now) as server:
+        c = Commons.build(server)
+        settings = parse_settings(
+            c.config() | {"storage": {"path": str(tmp_path / "trellis.sqlite3")}}
+        )
+        adapter = DiscordAdapter(settings, "loopback-token", clock=clock, guild_ready_timeout=0.05)
+        server.watch(adapter.client)
+        app = await Trellis.open(settings, clock=clock, adapters=[adapter])
+        await app.start(real_time=False)
+        for number in range(30):
+            await server.post(c.water, c.ben, f"Here is well number {number}")
+        asked = [await server.invoke(c.guild, c.general, c.fede, "stats") for _ in range(8)]
+        sequence = server._session.sequence if server._session else 0
+        await server.wait_for(
+            lambda: adapter.client.ws is not None and (adapter.client.ws.sequence or 0) >= sequence,
+            what="the client to read the commands",
+        )
+        # A service manager's SIGTERM now: the commands were received, not all answered yet.
+        await app.stop()
+
+        answered = [server.interaction_answers(interaction) for interaction in asked]
+        assert all(answered), f"{sum(not a for a in answered)} of 8 commands never answered"

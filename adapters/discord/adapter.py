@@ -105,6 +105,10 @@ _NOT_ANSWERED = (
 _NOT_READ = "Trellis could not read this command's options; please type it again."
 
 
+ANSWER_GRACE_S = 5.0
+"""Seconds a stopping adapter waits for the commands it handed over to be answered."""
+
+
 @dataclass
 class _Pending:
     """An interaction waiting for the engine's answer."""
@@ -323,6 +327,15 @@ class DiscordAdapter(Adapter):
             await asyncio.gather(self._catching_up, return_exceptions=True)
         if self._pump is not None and self._sink is not None:
             await self.flush()
+            # Answer the commands handed over so far while the connection is open: once it is
+            # closed their interactions can no longer be answered, and the members who asked
+            # would see "the application did not respond".
+            try:
+                await asyncio.wait_for(self._sink.drain(), ANSWER_GRACE_S)
+            except TimeoutError:
+                log.warning(
+                    "stopping before every command was answered (%.0f s passed)", ANSWER_GRACE_S
+                )
         if not self.client.is_closed():
             await self.client.close()
         if self._runner is not None:
