@@ -36,6 +36,11 @@ class AgreedSetting:
     value: str
 
 
+ANSWER_GRACE_S = 5.0
+"""Seconds a stopping adapter waits (``EventSink.drain``) for the commands it handed over to be
+answered before it disconnects: after that, their answers could not reach the platform."""
+
+
 class EventSink(Protocol):
     """Where an adapter delivers events: the engine."""
 

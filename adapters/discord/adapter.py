@@ -72,6 +72,7 @@ from bot.events import (
 )
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
 from bot.ports import (
+    ANSWER_GRACE_S,
     Adapter,
     AgreedSetting,
     Delivery,
@@ -103,10 +104,6 @@ _NOT_ANSWERED = (
     "it happens again."
 )
 _NOT_READ = "Trellis could not read this command's options; please type it again."
-
-
-ANSWER_GRACE_S = 5.0
-"""Seconds a stopping adapter waits for the commands it handed over to be answered."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ whenever encryption is on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -36,7 +37,15 @@ from adapters.matrix.translate import PLATFORM
 from bot.config import Settings
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage, literal
-from bot.ports import Adapter, Delivery, EventSink, SentMessage, StateKey, Stored
+from bot.ports import (
+    ANSWER_GRACE_S,
+    Adapter,
+    Delivery,
+    EventSink,
+    SentMessage,
+    StateKey,
+    Stored,
+)
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -68,6 +77,7 @@ class MatrixAdapter(Adapter):
         self._client: nio.AsyncClient | None = None
         self._state: MatrixState | None = None
         self._sync: Sync | None = None
+        self._sink: EventSink | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -83,6 +93,7 @@ class MatrixAdapter(Adapter):
         return [f"matrix sync of {self.config.user_id}"]
 
     async def start(self, sink: EventSink, stored: Stored) -> None:
+        self._sink = sink
         self._state = MatrixState(stored.state)
         self._reader.bridges = self.bridges
         if self.bridges is not None:
@@ -113,6 +124,15 @@ class MatrixAdapter(Adapter):
         if self._sync is not None:
             await self._sync.stop()
             self._sync = None
+        if self._sink is not None and self._client is not None:
+            # Answer the commands handed over so far on this connection: closed first, it would
+            # be opened again, a new login, to answer them.
+            try:
+                await asyncio.wait_for(self._sink.drain(), ANSWER_GRACE_S)
+            except TimeoutError:
+                log.warning(
+                    "stopping before every command was answered (%.0f s passed)", ANSWER_GRACE_S
+                )
         if self._state is not None and self.bridges is not None:
             await self.state.save_bots_elsewhere(self.bridges.not_people)
         if self._client is not None:
