@@ -352,6 +352,9 @@ async def test_help_names_the_options_as_the_slash_commands_take_them(live: Live
     (answer,) = server.interaction_answers(asked)
     shown = answer["data"]["content"]
     assert "add public:True to a list to show it to everyone" in shown
+    assert (
+        "Type /help command:<topic> for a topic's commands, or /help command:<command> for" in shown
+    )
     assert "\n- `/help command:privacy`: mydata, nudges" in shown
 
 

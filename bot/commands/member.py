@@ -55,17 +55,22 @@ async def help_(ctx: CommandContext, command: str | None, page: int | None = Non
         and offered(spec, ctx.commands, named=named)
     ]
     if command is None:
+        help_spec = next(spec for spec in ctx.commands if spec.name == "help")
+
+        def asking(what: str) -> str:
+            shown = f"<{word(locale, what)}>"
+            return prefix + usage(help_spec, locale, named=named, values={"command": shown})
+
         heading = [
             ctx._("**What Trellis can do for you**"),
             ctx._(
-                "Type {prefix}{help} <topic> for a topic's commands, or {prefix}{help} <command> "
-                "for one; add {public} to a list to show it to everyone.",
-                prefix=prefix,
-                help=word(locale, "help"),
+                "Type {for_topic} for a topic's commands, or {for_command} for one; add {public} "
+                "to a list to show it to everyone.",
+                for_topic=asking("topic"),
+                for_command=asking("command"),
                 public=public_flag(locale, named=named),
             ),
         ]
-        help_spec = next(spec for spec in ctx.commands if spec.name == "help")
         lines = []
         for topic in TOPICS:
             names = dict.fromkeys(
