@@ -395,7 +395,7 @@ async def main(argv: list[str] | None = None) -> int:
     if args.store:
         async with postgresql.scratch_database(args.store, "trellis_bench_report") as url:
             await copy_store(path, url)
-            await postgresql.analyze(url)
+            await postgresql.vacuum_analyze(url)
             server = await server_cpu(url)
             for period in PERIODS:
                 scan, report, scan_cpu, report_cpu = await measure(url, args.repeat, period, server)

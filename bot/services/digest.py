@@ -560,18 +560,18 @@ async def first_responses(
             )
         prompts.setdefault(prompt.theme, []).append(after)
     found = []
+    none_asked = activity.QuestionResponses(0, 0, None)
     for theme_id, name in theme_names.items():
-        asked, posted = questions.get(theme_id, []), prompts.get(theme_id, [])
-        if (theme is not None and theme_id != theme) or not (asked or posted):
+        asked, posted = questions.get(theme_id, none_asked), prompts.get(theme_id, [])
+        if (theme is not None and theme_id != theme) or not (asked.asked or posted):
             continue
-        q = [after for after in asked if after is not None]
         p = [after for after in posted if after is not None]
         found.append(
             ResponseTimes(
                 name,
-                len(asked),
-                len(q),
-                round(statistics.median(q)) if q else None,
+                asked.asked,
+                asked.answered,
+                None if asked.median is None else round(asked.median),
                 len(posted),
                 len(p),
                 round(statistics.median(p)) if p else None,

@@ -1,5 +1,5 @@
 -- PostgreSQL's version 15 (SQLite's 015_report_on_postgresql.sql changes nothing): the year report
--- reads two indexes without visiting the table (issue 14, at a million messages).
+-- reads three indexes without visiting the table (issue 14, at a million messages).
 
 -- The report's ties group each pair's days in key order: with weight in its primary key that
 -- order comes off the index alone (an index-only scan), where reading each row from the table,
@@ -12,3 +12,9 @@ ALTER TABLE tie_days ADD PRIMARY KEY (a, b, day) INCLUDE (weight);
 DROP INDEX messages_by_thread;
 CREATE INDEX messages_by_thread ON messages (community, thread_key, posted_at)
     INCLUDE (member_id, deleted_at) WHERE thread_key IS NOT NULL;
+
+-- The report's messages and voices per theme and week read the period's days off the index
+-- too (SQLite's index of a WITHOUT ROWID table holds the key's day already): 100 ms → 70 ms.
+DROP INDEX theme_days_by_week;
+CREATE INDEX theme_days_by_week ON theme_days (theme, ((day - 4) / 7), member_id, messages)
+    INCLUDE (day);
