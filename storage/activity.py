@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from storage import identities
 from storage.contract import Reads, Unit, fetch_aggregate
 from storage.privacy import VISIBLE_IDS as _VISIBLE
-from storage.rollups import refresh_rollups, runs
+from storage.rollups import first_response_probes, refresh_rollups, runs
 
 # Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
 # index covers reply_to too, and SQLite would otherwise walk all of it per message.
@@ -494,25 +494,28 @@ class QuestionResponses(NamedTuple):
 
 
 async def question_first_responses(
-    db: Reads, community: str, start: int, end: int
+    db: Reads, community: str, start: int, end: int, *, kept: bool = False
 ) -> dict[str, QuestionResponses]:
     """Per theme, the questions asked in it in the period: how many, how many had a first
     response (a reply, or a later post in its thread, by another person), and the median time to
-    it. The questions come from their own index (messages_questions), then two index probes per
-    question, as in ``unanswered_questions``; the first of the two responses is taken, and the
-    questions counted and their median found, in SQL: a year holds tens of thousands of
-    questions, and sending each one's time to Python to sort it there cost more than ranking
-    them where they are (on PostgreSQL, 50 ms of a year's report at a million messages)."""
-    another = _persons("a.member_id", "!=", "q.member_id", await identities.persons(db, community))
+    it. The questions come from their own index (messages_questions); with ``kept`` (the report,
+    right after recounting the rollups) their first responses are those the recount kept there
+    (storage.rollups), else two index probes per question find them, as in
+    ``unanswered_questions``. The questions are counted and their median found in SQL: a year
+    holds tens of thousands of questions, and sending each one's time to Python to sort it there
+    cost more than ranking them where they are (on PostgreSQL, 50 ms of a year's report at a
+    million messages)."""
+    persons = await identities.persons(db, community)
+    reply, thread = first_response_probes(_persons("a.member_id", "!=", "q.member_id", persons))
+    if kept:
+        # Kept per account: a question of a linked account is probed afresh, as a post of the
+        # asker's other accounts is no answer.
+        linked = ", ".join(str(int(member)) for member in persons) or "NULL"
+        reply = f"CASE WHEN q.member_id IN ({linked}) THEN {reply} ELSE q.first_response_at END"
+        thread = f"CASE WHEN q.member_id IN ({linked}) THEN {thread} END"
     rows = await db.fetch_all(
-        "WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, "
-        "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
-        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        f"AND {another} AND a.deleted_at IS NULL) AS r, "
-        "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
-        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        f"AND a.posted_at >= q.posted_at AND {another} AND a.deleted_at IS NULL) "
-        "END AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
+        f"WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, {reply} AS r, "
+        f"{thread} AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
         "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
         f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "
         "answered AS MATERIALIZED (SELECT theme, "

@@ -540,10 +540,14 @@ async def first_responses(
     start: int,
     end: int,
     theme: str | None = None,
+    *,
+    kept: bool = False,
 ) -> list[ResponseTimes]:
     """Questions asked and prompts posted in [start, end), per theme (in ``theme_names``'
-    order), in ``theme`` or every theme; themes with neither are left out."""
-    questions = await activity.question_first_responses(store, community, start, end)
+    order), in ``theme`` or every theme; themes with neither are left out. With ``kept``, the
+    questions' first responses are those the rollups' last recount kept (the report's, after
+    recounting: storage.activity.question_first_responses)."""
+    questions = await activity.question_first_responses(store, community, start, end, kept=kept)
     prompts: dict[str, list[int | None]] = {}
     for prompt in await facilitation.prompts(store, community, theme):
         if prompt.posted_at is None or not start <= prompt.posted_at < end:

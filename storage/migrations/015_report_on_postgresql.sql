@@ -1,7 +1,0 @@
--- The year report on PostgreSQL (issue 14): three of its indexes cover what the report reads from
--- them, so that PostgreSQL reads those columns off the index instead of each row from its table
--- (migrations/postgresql/015_report_on_postgresql.sql). Nothing changes here: SQLite's tie_days
--- and theme_days are WITHOUT ROWID tables, whose rows are their keys and whose indexes hold the
--- whole key, and its thread index stays as narrow as ingest wants it (a wider entry for every
--- post in a thread, for about 50 ms of a year's report at a million messages). The version
--- exists on both, so that one number means one schema version on both.
