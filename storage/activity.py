@@ -506,22 +506,34 @@ async def question_first_responses(
     cost more than ranking them where they are (on PostgreSQL, 50 ms of a year's report at a
     million messages)."""
     persons = await identities.persons(db, community)
-    reply, thread = first_response_probes(_persons("a.member_id", "!=", "q.member_id", persons))
-    if kept:
-        # Kept per account: a question of a linked account is probed afresh, as a post of the
-        # asker's other accounts is no answer.
-        linked = ", ".join(str(int(member)) for member in persons) or "NULL"
-        reply = f"CASE WHEN q.member_id IN ({linked}) THEN {reply} ELSE q.first_response_at END"
-        thread = f"CASE WHEN q.member_id IN ({linked}) THEN {thread} END"
+    questions = (
+        "FROM messages q WHERE q.community = :c AND q.posted_at >= :s AND q.posted_at < :e "
+        "AND q.is_question = 1 AND q.deleted_at IS NULL AND q.theme IS NOT NULL "
+        f"AND +q.member_id IN {_VISIBLE}"
+    )
+    if kept and not persons:
+        answered = (
+            "answered AS MATERIALIZED (SELECT q.theme AS theme, CASE WHEN q.first_response_at "
+            f"< q.posted_at THEN 0 ELSE q.first_response_at - q.posted_at END AS after {questions})"
+        )
+    else:
+        reply, thread = first_response_probes(_persons("a.member_id", "!=", "q.member_id", persons))
+        if kept:
+            # Kept per account: a question of a linked account is probed afresh, as a post of
+            # the asker's other accounts is no answer.
+            linked = ", ".join(str(int(member)) for member in persons)
+            reply = f"CASE WHEN q.member_id IN ({linked}) THEN {reply} ELSE q.first_response_at END"
+            thread = f"CASE WHEN q.member_id IN ({linked}) THEN {thread} END"
+        answered = (
+            f"probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, {reply} AS r, "
+            f"{thread} AS t {questions}), "
+            "answered AS MATERIALIZED (SELECT theme, "
+            "CASE WHEN first < asked THEN 0 ELSE first - asked END AS after FROM ("
+            "SELECT theme, asked, CASE WHEN t IS NULL OR r < t THEN r ELSE t END AS first "
+            "FROM probed) AS firsts)"
+        )
     rows = await db.fetch_all(
-        f"WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, {reply} AS r, "
-        f"{thread} AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
-        "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
-        f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "
-        "answered AS MATERIALIZED (SELECT theme, "
-        "CASE WHEN first < asked THEN 0 ELSE first - asked END AS after FROM ("
-        "SELECT theme, asked, CASE WHEN t IS NULL OR r < t THEN r ELSE t END AS first "
-        "FROM probed) AS firsts), "
+        f"WITH {answered}, "
         # The answered times of each theme in order, and how many: its median is the middle one,
         # or the mean of the middle two.
         "ranked AS (SELECT theme, after, row_number() OVER (PARTITION BY theme ORDER BY after) "

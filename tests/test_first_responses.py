@@ -11,6 +11,7 @@ import pytest
 from bot.commands.parsing import parse_period
 from bot.monitoring.report import build_report
 from bot.services.digest import first_responses
+from storage import members
 from tests.helpers import running_app
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -107,3 +108,35 @@ async def test_the_reports_first_responses_follow_late_answers_and_deletions(tmp
         assert await water() == (2, 1, 50 * 3600)
         await h.lines("@ 2026-09-12 10:00", "#water eva: >1 Ask at the municipality.")
         assert await water() == (2, 2, (96 + 50) * 3600 // 2)
+
+
+async def test_a_linked_askers_other_account_is_no_answer_in_the_report(tmp_path):
+    async with running_app(tmp_path) as h:
+        period = parse_period("2026-W37", ZoneInfo("America/Lima"), h.clock.now())
+        await h.lines(
+            "@ 2026-09-07 10:00",
+            '~ ana joins as "Ana Quispe"',
+            '~ ana2 joins as "Ana Quispe"',
+            '~ ben joins as "Ben Ccori"',
+            "@ 2026-09-08 10:00",
+            "#water ana: Who has the pump manual?",  # 1
+            "#water ben: When is the next assembly?",  # 2
+            "@ 2026-09-08 11:00",
+            "#water ana2: >1 Never mind, I found it.",  # 3
+            "#water ana: >2 On Friday.",  # 4
+            "@ 2026-09-08 14:00",
+            "#water ben: >1 It is in the shared folder.",  # 5
+        )
+        # Ana's two accounts are one person (as /link leaves them): her other account's reply
+        # does not answer her, Ben's four hours later does; she answered Ben in an hour.
+        ids = {m.key.split(":")[1]: m.id for m in await members.all_members(h.store, "praxis")}
+        async with h.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE members SET person_id = ? WHERE id IN (?, ?)",
+                (ids["ana"], ids["ana"], ids["ana2"]),
+            )
+        report = await build_report(h.store, h.app.settings, "praxis", period.start, period.end)
+    [water] = report.monitoring.first_responses
+    assert (water.questions, water.questions_answered, water.questions_median) == (
+        2, 2, (4 + 1) * 3600 // 2,
+    )  # fmt: skip
