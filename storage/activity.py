@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from storage import identities
 from storage.contract import Reads, Unit, fetch_aggregate
 from storage.privacy import VISIBLE_IDS as _VISIBLE
-from storage.rollups import refresh_rollups, runs
+from storage.rollups import first_response_probes, refresh_rollups, runs
 
 # Replies to a message are found through messages_by_reply, named with INDEXED BY: the time
 # index covers reply_to too, and SQLite would otherwise walk all of it per message.
@@ -485,35 +485,72 @@ async def mark_solved(
     return Question(*row[1:])
 
 
+class QuestionResponses(NamedTuple):
+    """One theme's questions of a period and their first responses."""
+
+    asked: int
+    answered: int
+    median: float | None
+    """The median seconds to the first response of those answered (between the middle two when
+    they are an even number); None when none was answered."""
+
+
 async def question_first_responses(
-    db: Reads, community: str, start: int, end: int
-) -> dict[str, list[int | None]]:
-    """Per theme, for each question asked in it in the period: the seconds until its first
-    response (a reply, or a later post in its thread, by another person), None if it has none.
-    The questions come from their own index (messages_questions), then two index probes per
-    question, as in ``unanswered_questions``; the first of the two responses is taken in SQL, as a
-    year holds tens of thousands of questions."""
-    another = _persons("a.member_id", "!=", "q.member_id", await identities.persons(db, community))
+    db: Reads, community: str, start: int, end: int, *, kept: bool = False
+) -> dict[str, QuestionResponses]:
+    """Per theme, the questions asked in it in the period: how many, how many had a first
+    response (a reply, or a later post in its thread, by another person), and the median time to
+    it. The questions come from their own index (messages_questions); with ``kept`` (the report,
+    right after recounting the rollups) their first responses are those the recount kept there
+    (storage.rollups), else two index probes per question find them, as in
+    ``unanswered_questions``. The questions are counted and their median found in SQL: a year
+    holds tens of thousands of questions, and sending each one's time to Python to sort it there
+    cost more than ranking them where they are (on PostgreSQL, 50 ms of a year's report at a
+    million messages)."""
+    persons = await identities.persons(db, community)
+    questions = (
+        "FROM messages q WHERE q.community = :c AND q.posted_at >= :s AND q.posted_at < :e "
+        "AND q.is_question = 1 AND q.deleted_at IS NULL AND q.theme IS NOT NULL "
+        f"AND +q.member_id IN {_VISIBLE}"
+    )
+    if kept and not persons:
+        answered = (
+            "answered AS MATERIALIZED (SELECT q.theme AS theme, CASE WHEN q.first_response_at "
+            f"< q.posted_at THEN 0 ELSE q.first_response_at - q.posted_at END AS after {questions})"
+        )
+    else:
+        reply, thread = first_response_probes(_persons("a.member_id", "!=", "q.member_id", persons))
+        if kept:
+            # Kept per account: a question of a linked account is probed afresh, as a post of
+            # the asker's other accounts is no answer.
+            linked = ", ".join(str(int(member)) for member in persons)
+            reply = f"CASE WHEN q.member_id IN ({linked}) THEN {reply} ELSE q.first_response_at END"
+            thread = f"CASE WHEN q.member_id IN ({linked}) THEN {thread} END"
+        answered = (
+            f"probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, {reply} AS r, "
+            f"{thread} AS t {questions}), "
+            "answered AS MATERIALIZED (SELECT theme, "
+            "CASE WHEN first < asked THEN 0 ELSE first - asked END AS after FROM ("
+            "SELECT theme, asked, CASE WHEN t IS NULL OR r < t THEN r ELSE t END AS first "
+            "FROM probed) AS firsts)"
+        )
     rows = await db.fetch_all(
-        "WITH probed AS MATERIALIZED (SELECT q.theme AS theme, q.posted_at AS asked, "
-        "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
-        "WHERE a.community = q.community AND a.reply_to = q.platform_id "
-        f"AND {another} AND a.deleted_at IS NULL) AS r, "
-        "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
-        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
-        f"AND a.posted_at >= q.posted_at AND {another} AND a.deleted_at IS NULL) "
-        "END AS t FROM messages q WHERE q.community = :c AND q.posted_at >= :s "
-        "AND q.posted_at < :e AND q.is_question = 1 AND q.deleted_at IS NULL "
-        f"AND q.theme IS NOT NULL AND +q.member_id IN {_VISIBLE}), "
-        "answered AS (SELECT theme, asked, CASE WHEN t IS NULL OR r < t THEN r ELSE t END AS first "
-        "FROM probed) "
-        "SELECT theme, CASE WHEN first < asked THEN 0 ELSE first - asked END FROM answered",
+        f"WITH {answered}, "
+        # The answered times of each theme in order, and how many: its median is the middle one,
+        # or the mean of the middle two.
+        "ranked AS (SELECT theme, after, row_number() OVER (PARTITION BY theme ORDER BY after) "
+        "AS n, count(*) OVER (PARTITION BY theme) AS k FROM answered WHERE after IS NOT NULL) "
+        "SELECT counted.theme, counted.asked, counted.answered, middle.median FROM ("
+        "SELECT theme, count(*) AS asked, count(after) AS answered FROM answered GROUP BY theme"
+        ") AS counted LEFT JOIN (SELECT theme, avg(after) AS median FROM ranked "
+        "WHERE n IN ((k + 1) / 2, (k + 2) / 2) GROUP BY theme) AS middle "
+        "ON middle.theme = counted.theme",
         {"c": community, "s": start, "e": end},
     )
-    found: defaultdict[str, list[int | None]] = defaultdict(list)
-    for theme, after in rows:
-        found[theme].append(after)
-    return found
+    return {
+        theme: QuestionResponses(asked, answered, None if median is None else float(median))
+        for theme, asked, answered, median in rows
+    }
 
 
 async def prompt_first_response(

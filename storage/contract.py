@@ -44,7 +44,8 @@ class Reads(Protocol):
     def fetch_chunks(
         self, sql: str, params: Params, size: int
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        """The rows as plain tuples, ``size`` at a time: for reads too large to hold at once."""
+        """The rows, ``size`` at a time: for reads too large to hold at once. Each row indexes
+        and unpacks as a tuple (on PostgreSQL it is asyncpg's record, not copied into one)."""
         ...
 
 

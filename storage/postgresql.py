@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -371,7 +371,10 @@ class PostgresReads:
         self, sql: str, params: Params, size: int
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """Through a cursor on the server, for reads too large to hold at once (the report's). A
-        cursor lives in a transaction: one that reads only is opened around it where none is."""
+        cursor lives in a transaction: one that reads only is opened around it where none is.
+
+        The rows are asyncpg's records, which index and unpack as tuples do: copying each into a
+        tuple was half of this process's time for the report's 83,000 member weeks of a year."""
         text, names = translate(sql)
         arguments = _arguments(names, params)
         async with contextlib.AsyncExitStack() as stack:
@@ -379,7 +382,7 @@ class PostgresReads:
                 await stack.enter_async_context(self.connection.transaction(readonly=True))
             cursor = await self.connection.cursor(text, *arguments)
             while rows := await cursor.fetch(size):
-                yield [tuple(row) for row in rows]
+                yield cast(list[tuple[Any, ...]], rows)
 
     async def _run(
         self, method: Any, sql: str, batches: list[Params], *, many: bool = False

@@ -425,6 +425,10 @@ async def ties(
         # Every position is then a whole day's, 4 * day: compare days, one product less per row.
         q["ps"], q["pe"], q["pp"] = start // 4, end // 4, previous // 4
         source = "SELECT a, b, day AS pos, weight FROM tie_days WHERE +day < :pe"
+        if db.dialect == "postgresql":
+            # In key order, which its primary key (covering weight) gives without a sort: then
+            # PostgreSQL groups each pair as it passes rather than hashing every pair-day.
+            source += " ORDER BY a, b"
     else:
         # The cut days come from the base tables; merging them costs a sort, whole days do not.
         t = days.sql_position("t")
@@ -525,21 +529,28 @@ _INTEGER_WEIGHT = "sum(CAST(weight AS INTEGER))"
 
 
 def _ties_postgresql(source: str, persons: Mapping[int, int]) -> str:
-    """``ties``' statement as PostgreSQL writes it: the visible members' numbers, with those of
-    the organisations from a JSON object (``json_each_text``) joined to the visible members (the
-    planner then expects as many rows as there are members; from a HAVING it expected one, and
-    ran the grouping of every pair once per member), plain joins where SQLite's planner needs
-    CROSS JOIN, and weights and the counts of conditions summed as 32-bit integers (see ``_sum``)."""
+    """``ties``' statement as PostgreSQL writes it.
+
+    The members' numbers are one array, indexed by member id from the lowest visible one's, -1
+    for an id that is not a visible member's: two subscripts per pair, where joins to the
+    numbered members cost twice as much (the planner, without statistics for them, sorted the
+    year's 300,000 pairs to merge them). The array spans the ids from the community's lowest
+    visible member's to its highest, 4 bytes each. The organisations' numbers come from a JSON
+    object (``json_each_text``); weights and the counts of conditions are summed as 32-bit
+    integers (see ``_sum``)."""
     return (
-        "WITH org (id, o) AS MATERIALIZED (SELECT v.id, coalesce(n.o, 0) "
+        "WITH visible (id, o) AS MATERIALIZED (SELECT v.id, coalesce(n.o, 0) "
         f"FROM {VISIBLE_IDS} AS v LEFT JOIN (SELECT CAST(key AS BIGINT) AS id, "
-        "CAST(value AS BIGINT) AS o FROM json_each_text(CAST(:orgs AS json))) AS n "
+        "CAST(value AS INTEGER) AS o FROM json_each_text(CAST(:orgs AS json))) AS n "
         "ON n.id = v.id), "
+        "numbers (lo, o) AS MATERIALIZED (SELECT min(g), array_agg(coalesce(visible.o, -1) "
+        "ORDER BY g) FROM generate_series((SELECT min(id) FROM visible), "
+        "(SELECT max(id) FROM visible)) AS g LEFT JOIN visible ON visible.id = g), "
         "pairs AS MATERIALIZED (SELECT a, b, w, prev, old, "
-        "LEAST(x.o, y.o) * :base + GREATEST(x.o, y.o) AS k FROM ("
+        "LEAST(xo, yo) * :base + GREATEST(xo, yo) AS k FROM (SELECT counted.*, "
+        "n.o[a - n.lo + 1] AS xo, n.o[b - n.lo + 1] AS yo FROM ("
         f"{_pair_sums(source, persons, _INTEGER_WEIGHT, f'{_INTEGER_WEIGHT} FILTER (WHERE pos >= :ps)')}"
-        ") AS counted "
-        "JOIN org x ON x.id = a JOIN org y ON y.id = b) "
+        ") AS counted CROSS JOIN numbers AS n) AS numbered WHERE xo >= 0 AND yo >= 0) "
         "SELECT 0, count(*), sum(CAST(NOT old AS INTEGER)), "
         "sum(CAST(w > prev AND prev = 0 AS INTEGER)), sum(CAST(w > prev AND prev > 0 AS INTEGER)) "
         "FROM pairs "

@@ -28,6 +28,7 @@ import hashlib
 import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from storage.contract import Reads, Unit
@@ -345,6 +346,52 @@ _ACTIVITY_COUNTS = (
 )
 
 
+def first_response_probes(another: str) -> tuple[str, str]:
+    """SQL for a question ``q``'s first response: the first reply to it, and the first later post
+    in its thread (NULL outside a thread), by another member as ``another`` tells (SQL comparing
+    ``a.member_id`` with ``q.member_id``), not deleted. One index probe each (messages_by_reply,
+    messages_by_thread)."""
+    return (
+        "(SELECT min(a.posted_at) FROM messages a INDEXED BY messages_by_reply "
+        f"WHERE a.community = q.community AND a.reply_to = q.platform_id AND {another} "
+        "AND a.deleted_at IS NULL)",
+        "CASE WHEN q.thread_key IS NOT NULL THEN (SELECT min(a.posted_at) FROM messages a "
+        "WHERE a.community = q.community AND a.thread_key = q.thread_key "
+        f"AND a.posted_at >= q.posted_at AND {another} AND a.deleted_at IS NULL) END",
+    )
+
+
+async def _recount_first_responses(db: Unit, p: dict[str, Any], *, everything: bool) -> None:
+    """Each question's first response (``messages.first_response_at``, migration 015), kept for
+    the report (storage.activity.question_first_responses): of the questions asked in the days
+    recounted, and of those that a post of these days (deleted since, or not) replied to or
+    followed in their thread. Another member is another account here; the report probes the
+    questions of linked accounts afresh, as one person's accounts do not answer each other."""
+    if everything:
+        questions = "SELECT id FROM messages WHERE community = :c AND is_question = 1"
+    else:
+        posted = "a.community = :c AND a.posted_at >= :t0 AND a.posted_at < :t1"
+        questions = (
+            "SELECT id FROM messages WHERE community = :c AND posted_at >= :t0 "
+            "AND posted_at < :t1 AND is_question = 1 "
+            "UNION SELECT q.id FROM messages a JOIN messages q ON q.community = a.community "
+            f"AND q.platform_id = a.reply_to WHERE {posted} AND a.reply_to IS NOT NULL "
+            "AND q.is_question = 1 "
+            "UNION SELECT q.id FROM messages a JOIN messages q ON q.community = a.community "
+            f"AND q.thread_key = a.thread_key WHERE {posted} AND a.thread_key IS NOT NULL "
+            "AND q.posted_at <= a.posted_at AND q.is_question = 1"
+        )
+    reply, thread = first_response_probes("a.member_id != q.member_id")
+    await db.execute(
+        f"WITH probed AS MATERIALIZED (SELECT q.id AS id, {reply} AS r, {thread} AS t "
+        f"FROM messages q WHERE q.id IN ({questions})) "
+        "UPDATE messages SET first_response_at = CASE WHEN probed.t IS NULL "
+        "OR probed.r < probed.t THEN probed.r ELSE probed.t END FROM probed "
+        "WHERE messages.id = probed.id",
+        p,
+    )
+
+
 async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, int] | None) -> None:
     """Count ``community``'s rollups afresh from the chat tables, for the local days ``days``
     (first, last) or for every day (None, when thread participants are recounted too)."""
@@ -467,6 +514,7 @@ async def _recount(db: Unit, community: str, zone: ZoneInfo, days: tuple[int, in
         "ON CONFLICT (a, b, day) DO UPDATE SET weight = excluded.weight "
         "WHERE tie_days.weight != excluded.weight"
     )
+    await _recount_first_responses(db, p, everything=days is None)
     await _recount_activity(db, p)
     for table in ("member_days", "theme_days", "tie_days", "activity_days"):
         await db.execute(f"DELETE FROM temp.counted_{table}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -234,3 +234,35 @@ def test_trellis_report_writes_the_file_and_explains_a_bad_period(tmp_path, caps
 
     assert main([*arguments, "--period", "last week"]) == 2
     assert "“last week” is not a period" in capsys.readouterr().err
+
+
+async def test_another_communitys_ties_in_the_same_database_do_not_count(tmp_path):
+    async with running_app(tmp_path, config(), start=BEFORE) as h:
+        await scripted(h)
+        # Two members of another community join the database, then Gus joins this one: their
+        # ids lie among this community's, and their tie falls in the period.
+        at = int(h.clock.now().timestamp())
+        async with h.store.transaction() as tx:
+            for handle in ("x1", "x2"):
+                await tx.execute(
+                    "INSERT INTO members (community, member_key, display_name, first_seen_at) "
+                    "VALUES ('other', ?, ?, ?)",
+                    (f"console:{handle}", handle.upper(), at),
+                )
+        await h.lines('~ gus joins as "Gus Ramos"', "#water gus: >3 We fixed ours with a kit.")
+        others = [m.id for m in await members.all_members(h.store, "other")]
+        gus = next(
+            m.id for m in await members.all_members(h.store, "praxis") if m.key.endswith(":gus")
+        )
+        assert max(others) < gus
+        day = date(2026, 9, 9).toordinal() - date(1970, 1, 1).toordinal()
+        async with h.store.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO tie_days (a, b, day, weight) VALUES (?, ?, ?, 3)", (*others, day)
+            )
+        m = (await week37(h)).monitoring
+    # The script's four ties and Gus's reply to Ana; nothing of the other community's pair.
+    assert (m.ties, m.new_ties, m.cross_organisation_ties) == (5, 4, 3)
+    assert {node.label for node in m.network.nodes} == {
+        "Ana Quispe", "Ben Ccori", "Cai Flores", "Dia Huamán", "Gus Ramos",
+    }  # fmt: skip

@@ -252,9 +252,13 @@ async def _first_responses(
     store: Store, period: _Period, community: str, theme_names: dict[str, str]
 ) -> tuple[ResponseTimes, ...]:
     """Per theme, the first responses to its questions and prompts, read on a connection of
-    their own (one index probe or two per question of the period)."""
+    their own: those of the questions as the recount just before kept them."""
     async with store.reads_apart():
-        return tuple(await first_responses(store, community, theme_names, period.start, period.end))
+        return tuple(
+            await first_responses(
+                store, community, theme_names, period.start, period.end, kept=True
+            )
+        )
 
 
 async def _levels(

@@ -33,10 +33,14 @@ async def first_responses(
     start: int,
     end: int,
     theme: str | None = None,
+    *,
+    kept: bool = False,
 ) -> list[ResponseTimes]:
     """Questions asked and prompts posted in [start, end), per theme (in ``theme_names``'
-    order), in ``theme`` or every theme; themes with neither are left out."""
-    questions = await activity.question_first_responses(store, community, start, end)
+    order), in ``theme`` or every theme; themes with neither are left out. With ``kept``, the
+    questions' first responses are those the rollups' last recount kept (the report's, after
+    recounting: storage.activity.question_first_responses)."""
+    questions = await activity.question_first_responses(store, community, start, end, kept=kept)
     prompts: dict[str, list[int | None]] = {}
     for prompt in await facilitation.prompts(store, community, theme):
         if prompt.posted_at is None or not start <= prompt.posted_at < end:
@@ -53,18 +57,18 @@ async def first_responses(
             )
         prompts.setdefault(prompt.theme, []).append(after)
     found = []
+    none_asked = activity.QuestionResponses(0, 0, None)
     for theme_id, name in theme_names.items():
-        asked, posted = questions.get(theme_id, []), prompts.get(theme_id, [])
-        if (theme is not None and theme_id != theme) or not (asked or posted):
+        asked, posted = questions.get(theme_id, none_asked), prompts.get(theme_id, [])
+        if (theme is not None and theme_id != theme) or not (asked.asked or posted):
             continue
-        q = [after for after in asked if after is not None]
         p = [after for after in posted if after is not None]
         found.append(
             ResponseTimes(
                 name,
-                len(asked),
-                len(q),
-                round(statistics.median(q)) if q else None,
+                asked.asked,
+                asked.answered,
+                None if asked.median is None else round(asked.median),
                 len(posted),
                 len(p),
                 round(statistics.median(p)) if p else None,
