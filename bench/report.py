@@ -245,7 +245,8 @@ async def measure(
 ) -> tuple[float, float, float, float]:
     """Median seconds of one full scan of messages, and of building the period's report; then
     the same in CPU seconds of the whole process (every thread: the report reads on three
-    connections at once, so its wall time also depends on how many cores are free), plus, on
+    connections at once, so its wall time also depends on how many cores are free) and of its
+    worker process, plus, on
     PostgreSQL (the URL ``path``), the server's as ``server`` counts it.
 
     The period is read as ``trellis report --period`` reads it: in the community's timezone."""
@@ -258,10 +259,10 @@ async def measure(
     # The server's clock reads /proc, which takes this process's CPU: read outside the interval.
     def cpu_start() -> float:
         before = server() if server else 0.0
-        return before + time.process_time()
+        return before + _own_cpu()
 
     def cpu_end() -> float:
-        own = time.process_time()
+        own = _own_cpu()
         return own + (server() if server else 0.0)
 
     try:
@@ -310,27 +311,34 @@ def _server_clock(folder: Path) -> Callable[[], float] | None:
         Path(f"/proc/{postmaster}/stat").read_text()
     except (OSError, ValueError, IndexError):
         return None
-    tick = os.sysconf("SC_CLK_TCK")
+    return lambda: _tree_seconds(postmaster, own=True)
 
-    def fields(pid: int | str) -> list[str]:
-        # After the command's name in parentheses: state, ppid, …, utime is the 12th, stime,
-        # cutime and cstime follow.
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
-    def seconds() -> float:
-        own = fields(postmaster)
-        total = sum(int(value) for value in own[11:15])
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    child = fields(entry.name)
-                except OSError:
-                    continue  # ended meanwhile: its time is in the postmaster's cutime
-                if int(child[1]) == postmaster:
-                    total += int(child[11]) + int(child[12])
-        return total / tick
+def _stat(pid: int | str) -> list[str]:
+    # After the command's name in parentheses: state, ppid, …, utime is the 12th, stime, cutime
+    # and cstime follow.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
-    return seconds
+
+def _tree_seconds(root: int, *, own: bool) -> float:
+    """CPU seconds of the live children of process ``root`` (and with ``own``, of ``root``
+    itself and of the children it reaped), read from /proc in clock ticks."""
+    total = sum(int(value) for value in _stat(root)[11:15]) if own else 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(entry.name)
+            except OSError:
+                continue  # ended meanwhile: its time is in its parent's cutime
+            if int(child[1]) == root:
+                total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    """This process's CPU seconds (every thread), and its worker's: the report's network figures
+    are worked out in the worker process (bot.worker)."""
+    return time.process_time() + _tree_seconds(os.getpid(), own=False)
 
 
 async def measure_refresh(path: Path, repeat: int, days: int) -> float:
