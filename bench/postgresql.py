@@ -58,16 +58,21 @@ def server_cpu_seconds(backend: int) -> float | None:
         postmaster = _process(backend)[1]
         if _process(postmaster)[0] != "postgres":
             return None  # the number is another machine's process
-        ticks = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                _, parent, used = _process(int(stat.parent.name))
-            except OSError:
-                continue  # ended meanwhile
-            if parent == postmaster:
-                ticks += used
     except OSError:
         return None
+    return children_cpu_seconds(postmaster)
+
+
+def children_cpu_seconds(parent: int) -> float:
+    """CPU seconds (user and system) used so far by the live children of process ``parent``."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            _, their_parent, used = _process(int(stat.parent.name))
+        except OSError:
+            continue  # ended meanwhile
+        if their_parent == parent:
+            ticks += used
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -311,34 +311,23 @@ def _server_clock(folder: Path) -> Callable[[], float] | None:
         Path(f"/proc/{postmaster}/stat").read_text()
     except (OSError, ValueError, IndexError):
         return None
-    return lambda: _tree_seconds(postmaster, own=True)
+    tick = os.sysconf("SC_CLK_TCK")
 
+    def seconds() -> float:
+        # After the command's name in parentheses: utime is the 12th field, then stime, and
+        # cutime and cstime, the children it reaped (parallel workers).
+        own = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in own[11:15]) / tick + postgresql.children_cpu_seconds(
+            postmaster
+        )
 
-def _stat(pid: int | str) -> list[str]:
-    # After the command's name in parentheses: state, ppid, …, utime is the 12th, stime, cutime
-    # and cstime follow.
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _tree_seconds(root: int, *, own: bool) -> float:
-    """CPU seconds of the live children of process ``root`` (and with ``own``, of ``root``
-    itself and of the children it reaped), read from /proc in clock ticks."""
-    total = sum(int(value) for value in _stat(root)[11:15]) if own else 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                child = _stat(entry.name)
-            except OSError:
-                continue  # ended meanwhile: its time is in its parent's cutime
-            if int(child[1]) == root:
-                total += int(child[11]) + int(child[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def _own_cpu() -> float:
     """This process's CPU seconds (every thread), and its worker's: the report's network figures
     are worked out in the worker process (bot.worker)."""
-    return time.process_time() + _tree_seconds(os.getpid(), own=False)
+    return time.process_time() + postgresql.children_cpu_seconds(os.getpid())
 
 
 async def measure_refresh(path: Path, repeat: int, days: int) -> float:
