@@ -195,3 +195,29 @@ async def member_references(db: Any) -> list[tuple[str, str]]:
         )
         found = [(row[0], row[1]) for row in rows]
     return sorted({*found, ("members", "id")})
+
+
+def processes(
+    *, child_of: int | None = None, command: bytes = b"", environment: str = ""
+) -> list[int]:
+    """The pids of the live processes (not zombies) that are children of ``child_of``, whose
+    command line holds ``command`` and whose environment holds ``environment`` (NAME=value: a
+    killed parent's children are reparented, so they are found by what they inherited)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            line = (entry / "cmdline").read_bytes()
+            inherited = (entry / "environ").read_bytes().split(b"\0") if environment else []
+        except (OSError, ValueError):
+            continue  # ended while we looked
+        if (
+            state != "Z"
+            and (child_of is None or int(parent) == child_of)
+            and command in line
+            and (not environment or environment.encode() in inherited)
+        ):
+            found.append(int(entry.name))
+    return found

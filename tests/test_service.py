@@ -28,9 +28,8 @@ from bot.clock import ManualClock
 from bot.config import parse_settings
 from bot.scheduler import Job
 from tests.discord_loopback import Commons, LoopbackDiscord
-from tests.helpers import START, config
+from tests.helpers import START, config, processes
 from tests.test_config import console_config
-from tests.test_worker import started_with
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TRELLIS_DISCORD_TOKEN": "loopback-token"}
@@ -137,7 +136,7 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
         await asyncio.sleep(0.5)  # stdin is /dev/null: a console reading it would have ended
         assert service.proc.returncode is None
         # Once up, it has its chart worker started, so that a first chart does not wait for it.
-        assert [pid for pid in started_with(mark) if pid != service.proc.pid]
+        assert [pid for pid in processes(environment=mark) if pid != service.proc.pid]
 
         # A second instance and a backfill on the same database refuse, naming the first.
         pid = service.proc.pid
@@ -157,7 +156,7 @@ async def test_a_headless_service_keeps_running_is_alone_on_its_database_and_sto
         code, seconds = await service.stop(signal.SIGTERM)
         assert code == 0, "".join(service.log)
         assert seconds < 10
-        assert started_with(mark) == []  # the chart worker went with it
+        assert processes(environment=mark) == []  # the chart worker went with it
         stopped = await service.wait_for_line(r"stopped: \d+ events accepted")
         assert "Traceback" not in "".join(service.log)
         assert not database.with_name(database.name + "-wal").exists()  # closed cleanly

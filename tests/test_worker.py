@@ -14,25 +14,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.services.digest import compose_week
-from tests.helpers import running_app
+from tests.helpers import processes, running_app
 
 WEEK_END = datetime(2026, 9, 14, 9, 0, tzinfo=ZoneInfo("America/Lima")).astimezone(UTC)
 
 
 def drawing_processes() -> list[int]:
     """The pids of this process's children started by multiprocessing's spawn."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue  # ended while we looked
-        if parent == os.getpid() and b"multiprocessing.spawn" in command:
-            found.append(int(entry.name))
-    return found
+    return processes(child_of=os.getpid(), command=b"multiprocessing.spawn")
 
 
 def chart_of(message) -> bytes:
@@ -86,25 +75,8 @@ def test_the_worker_process_ends_when_trellis_is_killed(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False,
     )  # fmt: skip
     assert ran.returncode == -signal.SIGKILL
-    assert started_with(mark), "the worker was not started, or has already gone"
+    assert processes(environment=mark), "the worker was not started, or has already gone"
     deadline = time.monotonic() + 10
-    while started_with(mark) and time.monotonic() < deadline:
+    while processes(environment=mark) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert started_with(mark) == []
-
-
-def started_with(mark: str) -> list[int]:
-    """Live processes whose environment holds ``mark`` (a killed parent's children are
-    reparented, so they are found by what they inherited)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environment = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if mark.encode() in environment and state != "Z":
-            found.append(int(entry.name))
-    return found
+    assert processes(environment=mark) == []
