@@ -10,7 +10,9 @@ unless it is backfilling on purpose.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage, literal
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.commands.spec import CommandSpec
@@ -37,8 +41,17 @@ class AgreedSetting:
 
 
 ANSWER_GRACE_S = 5.0
-"""Seconds a stopping adapter waits (``EventSink.drain``) for the commands it handed over to be
-answered before it disconnects: after that, their answers could not reach the platform."""
+"""Seconds a stopping adapter waits for the commands it handed over to be answered."""
+
+
+async def answered_before_closing(sink: EventSink) -> None:
+    """What a stopping adapter awaits before it disconnects: every command it handed over
+    answered (``EventSink.drain``), for ANSWER_GRACE_S at most. Answered after, their answers
+    could not reach the platform, or would open the connection again."""
+    try:
+        await asyncio.wait_for(sink.drain(), ANSWER_GRACE_S)
+    except TimeoutError:
+        log.warning("stopping before every command was answered (%.0f s passed)", ANSWER_GRACE_S)
 
 
 class EventSink(Protocol):

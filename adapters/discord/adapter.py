@@ -72,7 +72,6 @@ from bot.events import (
 )
 from bot.outgoing import Attachment, OutgoingMessage, split_markdown
 from bot.ports import (
-    ANSWER_GRACE_S,
     Adapter,
     AgreedSetting,
     Delivery,
@@ -81,6 +80,7 @@ from bot.ports import (
     SentMessage,
     Stored,
     StoredPositions,
+    answered_before_closing,
 )
 
 log = logging.getLogger(__name__)
@@ -324,15 +324,9 @@ class DiscordAdapter(Adapter):
             await asyncio.gather(self._catching_up, return_exceptions=True)
         if self._pump is not None and self._sink is not None:
             await self.flush()
-            # Answer the commands handed over so far while the connection is open: once it is
-            # closed their interactions can no longer be answered, and the members who asked
-            # would see "the application did not respond".
-            try:
-                await asyncio.wait_for(self._sink.drain(), ANSWER_GRACE_S)
-            except TimeoutError:
-                log.warning(
-                    "stopping before every command was answered (%.0f s passed)", ANSWER_GRACE_S
-                )
+            # Once the gateway is closed their interactions can no longer be answered, and the
+            # members who asked would see "the application did not respond".
+            await answered_before_closing(self._sink)
         if not self.client.is_closed():
             await self.client.close()
         if self._runner is not None:

@@ -11,7 +11,6 @@ whenever encryption is on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -38,13 +37,13 @@ from bot.config import Settings
 from bot.events import ChannelRef, CommandInvoked, Event, MemberRef
 from bot.outgoing import OutgoingMessage, literal
 from bot.ports import (
-    ANSWER_GRACE_S,
     Adapter,
     Delivery,
     EventSink,
     SentMessage,
     StateKey,
     Stored,
+    answered_before_closing,
 )
 
 if TYPE_CHECKING:
@@ -125,14 +124,8 @@ class MatrixAdapter(Adapter):
             await self._sync.stop()
             self._sync = None
         if self._sink is not None and self._client is not None:
-            # Answer the commands handed over so far on this connection: closed first, it would
-            # be opened again, a new login, to answer them.
-            try:
-                await asyncio.wait_for(self._sink.drain(), ANSWER_GRACE_S)
-            except TimeoutError:
-                log.warning(
-                    "stopping before every command was answered (%.0f s passed)", ANSWER_GRACE_S
-                )
+            # Closed first, the connection would be opened again, a new login, to answer them.
+            await answered_before_closing(self._sink)
         if self._state is not None and self.bridges is not None:
             await self.state.save_bots_elsewhere(self.bridges.not_people)
         if self._client is not None:
