@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -367,9 +368,31 @@ async def test_a_bridged_week_counts_as_one_room_and_posts_on_both_platforms(
                 await member.close()
 
 
-async def test_a_reply_to_a_webhook_in_an_unbridged_channel_makes_no_member_of_it(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class DiscordOnly:
+    """A Discord server with a channel bridged to a Matrix room Trellis does not watch, another
+    channel, and Ben; Trellis watching Discord alone."""
+
+    discord: LoopbackDiscord
+    bridged: str
+    other: str
+    ben: dict[str, Any]
+    adapter: DiscordAdapter
+    app: Trellis
+
+    async def settle(self) -> None:
+        """Wait until every dispatch so far is stored."""
+        discord = self.discord
+        sequence = discord._session.sequence if discord._session else 0
+        await discord.wait_for(
+            lambda: (self.adapter.client.ws.sequence or 0) >= sequence, what="every dispatch"
+        )
+        await self.adapter.flush()
+        await self.app.engine.drain()
+
+
+@asynccontextmanager
+async def discord_only(tmp_path: Path) -> AsyncIterator[DiscordOnly]:
     clock = ManualClock(datetime.now(UTC))
     async with LoopbackDiscord.running(now=clock.now) as discord:
         guild = discord.add_guild("Water network")
@@ -393,70 +416,47 @@ async def test_a_reply_to_a_webhook_in_an_unbridged_channel_makes_no_member_of_i
         discord.watch(adapter.client)
         app = await started(settings, clock, [adapter])
         try:
-            # An integration's webhook (Discord names its posts' author after it, as a bot).
-            tracker = discord._user_payload(discord._new_id(), "Tracker", bot=True)
-            notice = await discord.post(other, tracker, "New issue on the tracker", webhook=True)
-            await discord.post(other, ben, "I'll take that one", reply_to=notice["id"])
-            sequence = discord._session.sequence if discord._session else 0
-            await discord.wait_for(
-                lambda: (adapter.client.ws.sequence or 0) >= sequence, what="every dispatch"
-            )
-            await adapter.flush()
-            await app.engine.drain()
-            week = await record(app)
-            assert week.messages == {"Ben": 1} and week.texts == ["I'll take that one"]
-            assert week.replies_to == {} and week.received == {}, "a webhook receives no reply"
-            names = await app.store.fetch_all("SELECT display_name FROM members ORDER BY 1")
-            assert [row[0] for row in names] == ["Ben"], "the webhook is nobody's account"
+            yield DiscordOnly(discord, bridged, other, ben, adapter, app)
         finally:
             await app.stop()
+
+
+async def test_a_reply_to_a_webhook_in_an_unbridged_channel_makes_no_member_of_it(
+    tmp_path: Path,
+) -> None:
+    async with discord_only(tmp_path) as world:
+        discord, other, ben, app = world.discord, world.other, world.ben, world.app
+        # An integration's webhook (Discord names its posts' author after it, as a bot).
+        tracker = discord._user_payload(discord._new_id(), "Tracker", bot=True)
+        notice = await discord.post(other, tracker, "New issue on the tracker", webhook=True)
+        await discord.post(other, ben, "I'll take that one", reply_to=notice["id"])
+        await world.settle()
+        week = await record(app)
+        assert week.messages == {"Ben": 1} and week.texts == ["I'll take that one"]
+        assert week.replies_to == {} and week.received == {}, "a webhook receives no reply"
+        names = await app.store.fetch_all("SELECT display_name FROM members ORDER BY 1")
+        assert [row[0] for row in names] == ["Ben"], "the webhook is nobody's account"
 
 
 async def test_with_only_discord_watched_a_relay_webhook_counts_for_its_matrix_author(
     tmp_path: Path,
 ) -> None:
-    clock = ManualClock(datetime.now(UTC))
-    async with LoopbackDiscord.running(now=clock.now) as discord:
-        guild = discord.add_guild("Water network")
-        bridged = discord.add_channel(guild, "water")
-        other = discord.add_channel(guild, "general")
-        ben = discord.add_member(guild, "Ben")
-        settings = parse_settings(
-            {
-                "storage": {"path": str(tmp_path / "trellis.sqlite3")},
-                "adapters": {"console": {"enabled": False}, "discord": {"enabled": True}},
-                "communities": {
-                    "water": {
-                        "name": "Water network",
-                        "discord_guild_id": guild,
-                        "bridges": [{"discord": bridged, "matrix": "!far:example.org"}],
-                    }
-                },
-            }
+    async with discord_only(tmp_path) as world:
+        discord, bridged, other, ben, app = (
+            world.discord, world.bridged, world.other, world.ben, world.app,
+        )  # fmt: skip
+        ana = discord._user_payload(discord._new_id(), "Ana")
+        relayed = await discord.post(bridged, ana, "From the Matrix side", webhook=True)
+        await discord.post(other, ana, "An integration's notice", webhook=True)
+        await discord.post(bridged, ben, "Welcome, Ana", reply_to=relayed["id"])
+        await discord.react(relayed["id"], ben, "🙏")
+        await discord.edit(relayed["id"], "From the Matrix side, edited")
+        await world.settle()
+        week = await record(app)
+        assert week.messages == {"Ana": 1, "Ben": 1}, "the notice elsewhere is no one's"
+        assert week.texts == ["From the Matrix side, edited", "Welcome, Ana"]
+        assert week.replies_to == {"Ana": 1} and week.received == {"Ana": 1}
+        [key] = await app.store.fetch_all(
+            "SELECT member_key FROM members WHERE display_name = 'Ana'"
         )
-        adapter = DiscordAdapter(settings, "loopback", clock=clock, guild_ready_timeout=0.05)
-        discord.watch(adapter.client)
-        app = await started(settings, clock, [adapter])
-        try:
-            ana = discord._user_payload(discord._new_id(), "Ana")
-            relayed = await discord.post(bridged, ana, "From the Matrix side", webhook=True)
-            await discord.post(other, ana, "An integration's notice", webhook=True)
-            await discord.post(bridged, ben, "Welcome, Ana", reply_to=relayed["id"])
-            await discord.react(relayed["id"], ben, "🙏")
-            await discord.edit(relayed["id"], "From the Matrix side, edited")
-            sequence = discord._session.sequence if discord._session else 0
-            await discord.wait_for(
-                lambda: (adapter.client.ws.sequence or 0) >= sequence, what="every dispatch"
-            )
-            await adapter.flush()
-            await app.engine.drain()
-            week = await record(app)
-            assert week.messages == {"Ana": 1, "Ben": 1}, "the notice elsewhere is no one's"
-            assert week.texts == ["From the Matrix side, edited", "Welcome, Ana"]
-            assert week.replies_to == {"Ana": 1} and week.received == {"Ana": 1}
-            [key] = await app.store.fetch_all(
-                "SELECT member_key FROM members WHERE display_name = 'Ana'"
-            )
-            assert key[0] == "matrix:relayed:Ana"
-        finally:
-            await app.stop()
+        assert key[0] == "matrix:relayed:Ana"
