@@ -12,15 +12,14 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import networkx as nx
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:  # the digest draws here too, and the report's model knows the digest's
-    from bot.i18n import Translator
-    from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
+from bot.i18n import Translator
+from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
 
 ChartFormat = Literal["png", "svg"]
 
