@@ -53,6 +53,7 @@ HOSTILE_SAMPLES = (
     "\\*",
     "\n",
     "https://meet.example.org/rec?id=42",
+    "$\\frac{$ and $x^2$",
 )
 HOSTILE = st.sampled_from(HOSTILE_SAMPLES)
 MEMBER_TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=12)), max_size=12).map("".join)

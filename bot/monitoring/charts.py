@@ -14,12 +14,17 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
+import matplotlib
 import networkx as nx
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from bot.i18n import Translator
 from bot.monitoring.report_model import Network, ThemeWeek, WeekLevels
+
+# Every text in a chart is drawn as written: members' names and themes are no markup, and
+# matplotlib would read "$…$" in them as mathematics (and fail on "$\frac{$").
+matplotlib.rcParams["text.parse_math"] = False
 
 ChartFormat = Literal["png", "svg"]
 
